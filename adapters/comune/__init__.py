@@ -1,0 +1,6 @@
+"""Comune di Milano adapter: social-service case events with municipal case ids.
+
+Carries no flow yet: the first flows through it (F2-F5, F11) come with the full adapter set.
+"""
+
+__all__: list[str] = []

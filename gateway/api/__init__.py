@@ -1,0 +1,5 @@
+"""The HTTP API (FastAPI): partner messages, status, inbox, consents, tokens, health."""
+
+from gateway.api.app import create_app
+
+__all__ = ["create_app"]

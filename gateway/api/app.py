@@ -1,0 +1,59 @@
+"""The FastAPI application factory: routes, problem+json handlers, request ids."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from gateway.api.problems import install_problem_handlers
+from gateway.api.routes import auth, consents, health, messages
+from gateway.bootstrap import Gateway
+
+__all__ = ["create_app"]
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+
+def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The HTTP API of ``gateway``; with ``manage_lifecycle`` the app starts and stops the gateway."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await gateway.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await gateway.stop()
+
+    app = FastAPI(
+        title="Quartieri gateway",
+        version="1.0",
+        summary="Consent-aware interoperability gateway for the partners of Milan's public-housing neighbourhoods",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("x-request-id", "")
+        rid = given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+        request.state.request_id = rid
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    for router in (health.router, auth.router, messages.router, consents.router):
+        app.include_router(router)
+    return app

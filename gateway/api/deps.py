@@ -1,0 +1,66 @@
+"""FastAPI dependencies as named ``Annotated`` aliases: the gateway, the caller, the partner, the body."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.auth import Principal, principal_from_request
+from gateway.bootstrap import Gateway
+from gateway.errors import NotPermitted, PayloadTooLarge, UnknownPartner
+
+__all__ = ["GatewayDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+
+
+def _principal(request: Request, gateway: GatewayDep) -> Principal:
+    return principal_from_request(request, gateway.validator)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep) -> str:
+    """The ``{partner}`` of the path: a known partner, and the caller's own organisation."""
+    if partner not in gateway.registry.partners:
+        raise UnknownPartner(f"no partner is registered as {partner!r}")
+    if partner != principal.organisation:
+        raise NotPermitted("a partner may submit and read only as itself")
+    return partner
+
+
+PartnerDep = Annotated[str, Depends(_partner)]
+
+
+async def _raw_body(request: Request, gateway: GatewayDep) -> bytes:
+    """The request body, refused as soon as it exceeds the configured limit (never truncated)."""
+    limit = gateway.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+RawBodyDep = Annotated[bytes, Depends(_raw_body)]
+
+
+def _request_id(request: Request) -> str:
+    return str(request.state.request_id)
+
+
+RequestIdDep = Annotated[str, Depends(_request_id)]

@@ -1,0 +1,1 @@
+"""Tamper-evident audit log: canonical JSON records, RFC 6962 Merkle tree, signed checkpoints."""

@@ -1,0 +1,94 @@
+"""Canonical JSON (RFC 8785, JSON Canonicalization Scheme) for audit records.
+
+The bytes returned here are what the audit log hashes into its Merkle tree, so the same record must always
+give the same bytes, on any machine and in any Python version: keys sorted by UTF-16 code units, no
+insignificant whitespace, numbers in ECMAScript form, strings minimally escaped. Serialisation is done by the
+``rfc8785`` package; this module first checks the value so that anything JSON cannot carry exactly is
+refused with an error that names where it is (``$.obligations[2]``), instead of being silently coerced.
+
+Error messages name the location and the type, never the value: audit records hold pseudonyms and codes,
+and an error message may end up in a log line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TypeAlias
+
+import rfc8785
+
+__all__ = ["CanonicalJSONError", "JSONValue", "canonical_json"]
+
+JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
+"""A value that JSON carries exactly, as :func:`canonical_json` passes it to the serialiser."""
+
+_MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer an IEEE 754 double holds exactly; JSON numbers beyond it are not portable."""
+
+
+class CanonicalJSONError(ValueError):
+    """A value cannot be written as RFC 8785 canonical JSON; the message says where and why."""
+
+
+def canonical_json(obj: object) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 JSON encoding of ``obj``.
+
+    Accepts ``None``, ``bool``, ``int`` within +/-(2**53 - 1), finite ``float``, ``str``, lists and tuples,
+    and mappings with ``str`` keys. Raises :class:`CanonicalJSONError` for NaN or infinite floats, integers
+    outside the exact range (send them as strings), non-string keys, strings that are not valid Unicode
+    (lone surrogates), and any other type (convert datetimes, UUIDs, enums of non-JSON values, bytes and
+    Decimals to strings first).
+    """
+    value = _checked(obj, "$")
+    try:
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as exc:  # pragma: no cover - _checked refuses these first
+        raise CanonicalJSONError(str(exc)) from exc
+
+
+def _checked(value: object, path: str) -> JSONValue:
+    """Return ``value`` with mappings as dicts and sequences as lists, raising on anything not JSON."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        _require_unicode(value, f"{path}: string")
+        return value
+    if isinstance(value, int):
+        if not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            raise CanonicalJSONError(
+                f"{path}: integer outside +/-(2**53 - 1) cannot be represented exactly in JSON; encode it as a string"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CanonicalJSONError(f"{path}: NaN and infinite numbers are not allowed in JSON (RFC 8785)")
+        return value
+    if isinstance(value, Mapping):
+        checked: dict[str, JSONValue] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalJSONError(f"{path}: object key of type {type(key).__name__} is not a string")
+            _require_unicode(key, f"{path}: object key")
+            checked[key] = _checked(item, _child_path(path, key))
+        return checked
+    if isinstance(value, list | tuple):
+        return [_checked(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    raise CanonicalJSONError(
+        f"{path}: {type(value).__name__} is not a JSON type; convert it first (for example a datetime to an "
+        "ISO 8601 string)"
+    )
+
+
+def _require_unicode(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalJSONError(f"{what} contains a lone surrogate, not valid Unicode") from None
+
+
+def _child_path(path: str, key: str) -> str:
+    if key.isidentifier():
+        return f"{path}.{key}"
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{path}["{escaped}"]'

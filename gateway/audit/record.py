@@ -1,0 +1,78 @@
+"""The audit record (privacy.md "Audit record"): one per decision and one per disclosure, per person.
+
+BALP-aligned fields, and nothing personal: the subject appears only as a keyed per-subject reference
+(:func:`subject_ref`), which stops resolving once the subject's key is destroyed (erasure by
+crypto-shredding) while the log still verifies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "subject_ref"]
+
+AuditEventType = Literal["decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query"]
+
+
+def subject_ref(subject_key: bytes) -> str:
+    """The audit reference of a subject: HMAC of a fixed label under that subject's own key."""
+    return hmac.new(subject_key, b"audit-subject-ref/v1", hashlib.sha256).hexdigest()[:32]
+
+
+class KafkaCoordinates(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class AuditRecord(BaseModel):
+    """One audit event. ``log_index`` and ``prev_chain_hash`` are set when the record is appended."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    event_type: AuditEventType
+    action: str
+    """What was done: ``forward``, ``deny``, ``drop-at-delivery``, ``record-consent``, ``withdraw-consent``."""
+    occurred_at: datetime
+    outcome: Literal["permit", "deny", "success", "failure"]
+    reason: str | None = None
+    """For denials, one of :data:`gateway.policy.DenialReason`."""
+    purpose: str | None = None
+    legal_basis: str | None = None
+    flow_id: str | None = None
+    decision_id: str | None = None
+    consent_ref: str | None = None
+    policy_revision: str | None = None
+    combining_rule: str | None = None
+    matched_provision: str | None = None
+    client_id: str | None = None
+    token_id: str | None = None
+    requesting_org: str | None = None
+    instance: str
+    source_org: str | None = None
+    recipient_org: str | None = None
+    subject_ref: str | None = None
+    message_ids: tuple[str, ...] = ()
+    correlation_id: str | None = None
+    request_id: str | None = None
+    kafka: KafkaCoordinates | None = None
+    data_categories: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    obligations: tuple[str, ...] = ()
+
+    def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
+        """The JSON object that is canonicalised and hashed at position ``log_index``."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        body["log_index"] = log_index
+        body["prev_chain_hash"] = prev_chain_hash.hex()
+        body["recorded_at"] = recorded_at.isoformat()
+        return body

@@ -1,0 +1,154 @@
+"""The OAuth 2 token endpoint: client-credentials grant issuing RFC 9068 JWTs.
+
+:class:`TokenIssuer` wraps an authlib authorisation server. Partners
+authenticate with ``client_secret_basic`` or ``client_secret_post`` and
+receive a short-lived JWT access token limited to their registered
+scopes. Tokens are not stored; they are checked by
+:class:`gateway.auth.validator.TokenValidator`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from authlib.oauth2.rfc6749 import InsecureTransportError, InvalidRequestError, OAuth2Error
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth._authlib_server import (
+    PartnerAuthorizationServer,
+    PartnerTokenGenerator,
+    TokenRequest,
+    basic_credentials,
+)
+from gateway.auth.client_secrets import hash_client_secret
+from gateway.auth.keys import SigningKey, copy_private_key, public_key_set
+from gateway.auth.models import PartnerClient
+
+__all__ = ["MAX_TOKEN_REQUEST_BYTES", "TokenIssuer"]
+
+#: Largest token request body accepted; real requests are a few hundred bytes.
+MAX_TOKEN_REQUEST_BYTES = 8192
+_MAX_FORM_FIELDS = 16
+_FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+class _BadTokenRequest(Exception):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class TokenIssuer:
+    """Issues access tokens to registered partner clients.
+
+    :param clients: the partner registrations; ``client_id`` must be unique.
+    :param signing_key: private Ed25519 (preferred) or P-256 joserfc key.
+        A copy is kept; a ``kid`` (RFC 7638 thumbprint) is added if absent.
+    :param issuer: value of the ``iss`` claim.
+    :param audience: value of the ``aud`` claim (the gateway's API).
+    :param ttl_seconds: token lifetime.
+    :param clock: returns the current Unix time; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        clients: Sequence[PartnerClient],
+        signing_key: SigningKey,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not issuer or not audience:
+            raise ValueError("issuer and audience must be non-empty")
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._key = copy_private_key(signing_key)
+        self.issuer = issuer
+        self.audience = audience
+        self.ttl_seconds = ttl_seconds
+        generator = PartnerTokenGenerator(
+            issuer=issuer,
+            audience=audience,
+            key=self._key,
+            ttl_seconds=ttl_seconds,
+            clock=clock,
+        )
+        # Unknown client ids are checked against this hash so that they cost
+        # the same time as a wrong secret.
+        dummy_hash = hash_client_secret("unknown-client")
+        self._server = PartnerAuthorizationServer(clients, generator, dummy_hash)
+
+    def public_jwks(self) -> dict[str, Any]:
+        """The public JWK set (RFC 7517) that verifies the issued tokens."""
+        return public_key_set(self._key)
+
+    async def token_response(self, request: Request) -> Response:
+        """Handle a token request (RFC 6749 §4.4) and build the JSON response.
+
+        Success gives the §5.1 token response; failures give the §5.2 error
+        object (``invalid_client`` with 401 and ``WWW-Authenticate``,
+        ``invalid_request``, ``unsupported_grant_type``, ``invalid_scope``...).
+        Every response carries ``Cache-Control: no-store``.
+        """
+        try:
+            items = await _read_form(request)
+            _check_parameters(request, items)
+            token_request = TokenRequest(
+                method=request.method,
+                uri=str(request.url),
+                headers=request.headers,
+                form_items=items,
+            )
+        except _BadTokenRequest as error:
+            return self._error_response(InvalidRequestError(error.description))
+        except InsecureTransportError as error:
+            error.description = "The token endpoint must be called over https."
+            return self._error_response(error)
+        # Client authentication runs scrypt: keep it off the event loop.
+        response: Response = await run_in_threadpool(self._server.create_token_response, token_request)
+        return response
+
+    def _error_response(self, error: OAuth2Error) -> Response:
+        return self._server.handle_response(*error())
+
+
+async def _read_form(request: Request) -> list[tuple[str, str]]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != _FORM_MEDIA_TYPE:
+        raise _BadTokenRequest(f"The request body must be {_FORM_MEDIA_TYPE}.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_TOKEN_REQUEST_BYTES:
+            raise _BadTokenRequest("The request body is too large.")
+    try:
+        return parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=False,
+            errors="strict",
+            max_num_fields=_MAX_FORM_FIELDS,
+        )
+    except ValueError as error:  # includes UnicodeDecodeError
+        raise _BadTokenRequest("The request body is not a valid form.") from error
+
+
+def _check_parameters(request: Request, items: Sequence[tuple[str, str]]) -> None:
+    names = [name for name, _ in items]
+    if len(names) != len(set(names)):
+        # RFC 6749 §3.2: parameters MUST NOT be included more than once.
+        raise _BadTokenRequest("Request parameters must not be repeated.")
+    params = dict(items)
+    if not params.get("grant_type"):
+        raise _BadTokenRequest("Missing 'grant_type' parameter.")
+    basic_id, _ = basic_credentials(request.headers)
+    if basic_id and ("client_secret" in params or params.get("client_id", basic_id) != basic_id):
+        # RFC 6749 §2.3: use only one client authentication method per request.
+        # A client_id repeated in the body is tolerated, as some client libraries send it.
+        raise _BadTokenRequest("Send client credentials either in the Authorization header or in the body.")

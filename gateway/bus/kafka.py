@@ -1,0 +1,328 @@
+"""The Kafka bus: the :class:`~gateway.bus.port.Bus` port on Apache Kafka through aiokafka.
+
+Publishing uses one idempotent producer (``enable_idempotence=True``, ``acks="all"``): every record of a batch
+is handed to the producer first and only then are the acknowledgements awaited, so a batch travels as a few
+pipelined produce requests instead of one round trip per record. The producer's default partitioner hashes
+the key (murmur2, as the Java client does), so one subject's records stay in one partition, in order.
+
+Topics are created only by :meth:`KafkaBus.ensure_topics` (brokers run with ``auto.create.topics.enable=false``).
+Before the first send to a topic the bus checks the cluster metadata (a full metadata request, which never
+auto-creates) and raises :class:`UnknownTopicError` at once for a missing topic, instead of letting the producer
+wait ``request_timeout_ms`` for metadata that will never come; topics found are remembered.
+
+Consumers join a Kafka consumer group with auto-commit off and ``auto_offset_reset="earliest"``; they commit
+explicitly after the records they fetched are handled (at-least-once). Several gateway processes in one group
+share the partitions.
+
+Every aiokafka error is translated at this boundary into :class:`BusUnavailable` with a ``retriable`` flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+    NoError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+    for_code,
+)
+
+from gateway.bus.errors import BusUnavailable, UnknownTopicError
+from gateway.bus.port import BusRecord, OutgoingRecord
+
+__all__ = ["KafkaBus", "KafkaConsumer"]
+
+_LINGER_MS = 5
+"""Small enough not to add visible latency, large enough to gather a batch's records into few requests."""
+_METADATA_POLL_S = 0.1
+
+
+class KafkaBus:
+    """The bus on a Kafka cluster (see the module docstring)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        partitions: int = 3,
+        replication_factor: int = 1,
+        request_timeout_ms: int = 30000,
+    ) -> None:
+        """``partitions`` and ``replication_factor`` apply to topics this bus creates."""
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        if replication_factor < 1:
+            raise ValueError("replication_factor must be at least 1")
+        if request_timeout_ms < 1:
+            raise ValueError("request_timeout_ms must be positive")
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._partitions = partitions
+        self._replication_factor = replication_factor
+        self._request_timeout_ms = request_timeout_ms
+        self._producer: Any = None
+        self._known_topics: set[str] = set()
+
+    async def start(self) -> None:
+        """Connect the idempotent producer."""
+        if self._producer is not None:
+            return
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=_LINGER_MS,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        try:
+            await producer.start()
+        except BaseException as exc:
+            await producer.stop()
+            if isinstance(exc, KafkaError):
+                raise _unavailable(exc) from exc
+            raise
+        self._producer = producer
+
+    async def stop(self) -> None:
+        """Flush what is pending and disconnect."""
+        producer, self._producer = self._producer, None
+        self._known_topics.clear()
+        if producer is not None:
+            await producer.stop()
+
+    async def ensure_topics(self, topics: Sequence[str]) -> None:
+        """Create the missing topics and return once the cluster metadata shows a leader for every partition."""
+        names = list(dict.fromkeys(topics))
+        if not names:
+            return
+        producer = self._require_started()
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        try:
+            await admin.start()
+            response = await admin.create_topics(
+                [NewTopic(name, self._partitions, self._replication_factor) for name in names],
+                timeout_ms=self._request_timeout_ms,
+            )
+        except KafkaError as exc:
+            raise _unavailable(exc) from exc
+        finally:
+            await admin.close()
+        failures: list[str] = []
+        retriable = True
+        for entry in response.topic_errors:
+            topic, code = entry[0], entry[1]
+            error_type = for_code(code)
+            if error_type is NoError or error_type is TopicAlreadyExistsError:
+                continue
+            message = entry[2] if len(entry) > 2 and entry[2] else error_type.__name__
+            failures.append(f"{topic}: {message}")
+            retriable = retriable and bool(error_type.retriable)
+        if failures:
+            raise BusUnavailable("could not create topics: " + "; ".join(failures), retriable=retriable)
+        await self._wait_for_leaders(producer, names)
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Send every record, then wait until all are acknowledged by all in-sync replicas.
+
+        Records of one batch are not atomic: on an error some may have been written (the caller retries the
+        whole batch, and consumers deduplicate by message id).
+        """
+        if not records:
+            return
+        producer = self._require_started()
+        topics = {record.topic for record in records}
+        await self._check_topics(producer, topics)
+        futures: list[asyncio.Future[Any]] = []
+        send_error: BaseException | None = None
+        try:
+            for record in records:
+                futures.append(
+                    await producer.send(record.topic, record.value, key=record.key, headers=list(record.headers))
+                )
+        except (TimeoutError, KafkaError) as exc:
+            send_error = exc
+        # Await what was already queued even after a failed send, so no acknowledgement goes unobserved.
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if send_error is not None:
+            errors.insert(0, send_error)
+        if not errors:
+            return
+        first = errors[0]
+        if isinstance(first, UnknownTopicOrPartitionError):
+            # Perhaps deleted since we checked: look again before the next publish.
+            self._known_topics.difference_update(topics)
+        if isinstance(first, (KafkaError, TimeoutError)):
+            raise _unavailable(first) from first
+        raise first
+
+    def consumer(self, group_id: str, topics: Sequence[str]) -> KafkaConsumer:
+        """A new, not yet started, member of the Kafka consumer group ``group_id``."""
+        return KafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            group_id=group_id,
+            topics=topics,
+            request_timeout_ms=self._request_timeout_ms,
+        )
+
+    async def _check_topics(self, producer: Any, topics: Iterable[str]) -> None:
+        missing = set(topics).difference(self._known_topics)
+        if not missing:
+            return
+        try:
+            metadata = await producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError) as exc:
+            raise BusUnavailable(f"Kafka metadata unavailable: {exc!r}", retriable=True) from exc
+        present: set[str] = metadata.topics()
+        self._known_topics.update(missing.intersection(present))
+        unknown = missing.difference(present)
+        if unknown:
+            raise UnknownTopicError(unknown)
+
+    async def _wait_for_leaders(self, producer: Any, names: list[str]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._request_timeout_ms / 1000
+        pending = list(names)
+        while True:
+            try:
+                metadata = await producer.client.fetch_all_metadata()
+            except (TimeoutError, KafkaError) as exc:
+                raise BusUnavailable(f"Kafka metadata unavailable: {exc!r}", retriable=True) from exc
+            pending = [name for name in pending if not _has_all_leaders(metadata, name)]
+            if not pending:
+                self._known_topics.update(names)
+                return
+            if loop.time() >= deadline:
+                raise BusUnavailable(
+                    "topics created but without partition leaders in time: " + ", ".join(pending),
+                    retriable=True,
+                )
+            await asyncio.sleep(_METADATA_POLL_S)
+
+    def _require_started(self) -> Any:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus is not started")
+        return self._producer
+
+
+class KafkaConsumer:
+    """A member of a Kafka consumer group (auto-commit off, earliest offset when the group has none)."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        client_id: str,
+        group_id: str,
+        topics: Sequence[str],
+        request_timeout_ms: int = 30000,
+    ) -> None:
+        if not group_id:
+            raise ValueError("group_id must not be empty")
+        self._bootstrap_servers = bootstrap_servers
+        self._client_id = client_id
+        self._group_id = group_id
+        self._topics = tuple(dict.fromkeys(topics))
+        self._request_timeout_ms = request_timeout_ms
+        self._consumer: Any = None
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group this member belongs to."""
+        return self._group_id
+
+    async def start(self) -> None:
+        """Connect and subscribe; the group assigns partitions during the first fetches."""
+        if self._consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._bootstrap_servers,
+            client_id=self._client_id,
+            group_id=self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=self._request_timeout_ms,
+        )
+        try:
+            await consumer.start()
+        except BaseException as exc:
+            await consumer.stop()
+            if isinstance(exc, KafkaError):
+                raise _unavailable(exc) from exc
+            raise
+        self._consumer = consumer
+
+    async def stop(self) -> None:
+        """Leave the group without committing."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    async def fetch(self, timeout_s: float, max_records: int = 500) -> list[BusRecord]:
+        """Up to ``max_records`` records, grouped by partition in offset order, waiting at most ``timeout_s``."""
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        consumer = self._require_started()
+        try:
+            batches = await consumer.getmany(timeout_ms=max(0, round(timeout_s * 1000)), max_records=max_records)
+        except KafkaError as exc:
+            raise _unavailable(exc) from exc
+        records: list[BusRecord] = []
+        for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
+            records.extend(
+                BusRecord(
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    value=message.value if message.value is not None else b"",
+                    headers=tuple((name, bytes(value)) for name, value in message.headers),
+                    timestamp_ms=message.timestamp,
+                )
+                for message in batches[tp]
+            )
+        return records
+
+    async def commit(self) -> None:
+        """Commit the positions after every record fetched so far."""
+        consumer = self._require_started()
+        try:
+            await consumer.commit()
+        except KafkaError as exc:
+            raise _unavailable(exc) from exc
+
+    def _require_started(self) -> Any:
+        if self._consumer is None:
+            raise RuntimeError("KafkaConsumer is not started")
+        return self._consumer
+
+
+def _has_all_leaders(metadata: Any, topic: str) -> bool:
+    partitions = metadata.partitions_for_topic(topic)
+    available = metadata.available_partitions_for_topic(topic)
+    return bool(partitions) and available == partitions
+
+
+_TRANSIENT = (KafkaTimeoutError, KafkaConnectionError, NoBrokersAvailable, TimeoutError)
+
+
+def _unavailable(exc: BaseException) -> BusUnavailable:
+    # aiokafka leaves a client-side timeout non-retriable; for the gateway it is the textbook transient error.
+    retriable = isinstance(exc, _TRANSIENT) or bool(getattr(exc, "retriable", False))
+    return BusUnavailable(f"Kafka: {exc!r}", retriable=retriable)

@@ -1,0 +1,164 @@
+"""Recording and withdrawing consent: a FHIR R4 Consent in, an immutable consent version stored.
+
+Minimal consent registry of the foundation: one provision level (purposes, recipients, period), permit or
+deny, withdrawal as a new version. Subjects are matched by codice fiscale under either Italian system URI
+(or STP/ENI); the consent is stored under the subject's pseudonym. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fhir.resources.R4B.consent import Consent
+from pydantic import ValidationError
+
+from gateway.audit.record import AuditRecord, subject_ref
+from gateway.errors import ContractViolation, NotFound
+from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from gateway.policy.consent import ConsentRecord, ConsentStatus
+from gateway.policy.registry import PolicyRegistry
+from gateway.store import Store
+from schemas.errors import FieldProblem, problems_from_validation
+
+__all__ = ["CF_SYSTEMS", "ConsentService", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "parse_fhir_consent"]
+
+CF_SYSTEMS = frozenset({"http://hl7.it/sid/codiceFiscale", "urn:oid:2.16.840.1.113883.2.9.4.3.2"})
+STP_ENI_SYSTEM = "https://gateway.quartieri.example/fhir/sid/stp-eni"
+PURPOSE_SYSTEM = "https://gateway.quartieri.example/fhir/CodeSystem/purpose"
+ORGANISATION_SYSTEM = "https://gateway.quartieri.example/fhir/sid/organisation"
+
+_STATUS: dict[str, ConsentStatus] = {
+    "active": "active", "draft": "draft", "proposed": "draft", "inactive": "inactive", "rejected": "inactive",
+    "entered-in-error": "entered-in-error",
+}
+
+
+def _problem(pointer: str, rule: str, message: str) -> ContractViolation:
+    return ContractViolation("the Consent cannot be recorded", [FieldProblem(pointer, rule, message)])
+
+
+def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry) -> tuple[tuple[str, str], ConsentRecord]:
+    """A FHIR R4 Consent -> ((identifier system, value), consent record without pseudonym or id)."""
+    if document.get("resourceType") != "Consent":
+        raise _problem("/resourceType", "resource-type", "send a FHIR R4 Consent resource")
+    try:
+        consent = Consent.model_validate(document)
+    except ValidationError as exc:
+        raise ContractViolation("the Consent is not valid FHIR R4", problems_from_validation(exc)) from None
+    identifier = _subject_identifier(consent)
+    provision = consent.provision
+    if provision is None or provision.type not in ("permit", "deny"):
+        raise _problem("/provision/type", "required", "state provision.type: permit or deny")
+    purposes = frozenset(c.code for c in provision.purpose or [] if c.system == PURPOSE_SYSTEM and c.code)
+    if not purposes:
+        raise _problem("/provision/purpose", "required", f"name at least one purpose in system {PURPOSE_SYSTEM}")
+    unknown = sorted(p for p in purposes if p not in registry.purposes)
+    if unknown:
+        raise _problem("/provision/purpose", "code-list", f"unknown purpose codes: {', '.join(unknown)}")
+    recipients = frozenset(
+        a.reference.identifier.value
+        for a in provision.actor or []
+        if a.reference and a.reference.identifier and a.reference.identifier.system == ORGANISATION_SYSTEM
+        and a.reference.identifier.value
+    )
+    unknown = sorted(r for r in recipients if r not in registry.partners)
+    if unknown:
+        raise _problem("/provision/actor", "code-list", f"unknown organisations: {', '.join(unknown)}")
+    period = provision.period
+    record = ConsentRecord(
+        consent_id="", version=1, subject_pseudonym="", status=_STATUS[consent.status],
+        decision=provision.type, purposes=purposes, recipients=recipients,
+        period_start=_aware(period.start) if period and period.start else None,
+        period_end=_aware(period.end) if period and period.end else None,
+    )
+    return identifier, record
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def _subject_identifier(consent: Consent) -> tuple[str, str]:
+    patient = consent.patient
+    ident = patient.identifier if patient else None
+    if ident is None or not ident.value:
+        raise _problem("/patient/identifier", "required", "identify the person by codice fiscale, STP or ENI code")
+    if ident.system not in CF_SYSTEMS and ident.system != STP_ENI_SYSTEM:
+        systems = ", ".join(sorted([*CF_SYSTEMS, STP_ENI_SYSTEM]))
+        raise _problem("/patient/identifier/system", "identifier-system", f"use one of: {systems}")
+    try:
+        kind = classify(ident.value)
+    except InvalidPersonIdentifier as exc:
+        raise _problem("/patient/identifier/value", "identifier", exc.reason) from None
+    return kind, validate(ident.value) if kind == "cf" else ident.value.upper()
+
+
+class ConsentService:
+    """Records, withdraws and reads consents; each change commits with its audit record."""
+
+    def __init__(self, store: Store, registry: PolicyRegistry, instance_id: str,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.registry = registry
+        self.instance_id = instance_id
+        self.clock = clock
+
+    async def record(self, document: dict[str, Any], organisation: str, client_id: str,
+                     request_id: str) -> ConsentRecord:
+        (system, value), draft = parse_fhir_consent(document, self.registry)
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            subject = await tx.subject(system, value, create=True)
+            assert subject is not None
+            record = ConsentRecord(
+                consent_id=f"cns-{uuid.uuid4()}", version=1, subject_pseudonym=subject.pseudonym,
+                status=draft.status, decision=draft.decision, purposes=draft.purposes,
+                recipients=draft.recipients, period_start=draft.period_start, period_end=draft.period_end,
+                recorded_at=now,
+            )
+            await tx.add_consent(record, organisation)
+            await tx.append_audit([self._audit("record-consent", record, subject.subject_key, organisation,
+                                               client_id, request_id)])
+        return record
+
+    async def withdraw(self, consent_id: str, organisation: str, client_id: str, request_id: str) -> ConsentRecord:
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            versions = await tx.consent_versions(consent_id)
+            if not versions or await tx.consent_recorded_by(consent_id) != organisation:
+                raise NotFound("no consent with this id was recorded by your organisation")
+            latest = versions[-1]
+            if latest.withdrawn:
+                return latest
+            record = ConsentRecord(
+                consent_id=latest.consent_id, version=latest.version + 1, subject_pseudonym=latest.subject_pseudonym,
+                status="inactive", decision=latest.decision, purposes=latest.purposes, recipients=latest.recipients,
+                period_start=latest.period_start, period_end=latest.period_end, recorded_at=now, withdrawn=True,
+            )
+            await tx.add_consent(record, organisation)
+            subject = await tx.subject_by_pseudonym(latest.subject_pseudonym)
+            await tx.append_audit([self._audit("withdraw-consent", record, subject.subject_key if subject else None,
+                                               organisation, client_id, request_id)])
+        return record
+
+    async def history(self, consent_id: str, organisation: str) -> list[ConsentRecord]:
+        async with self.store.transaction() as tx:
+            if await tx.consent_recorded_by(consent_id) != organisation:
+                raise NotFound("no consent with this id was recorded by your organisation")
+            return await tx.consent_versions(consent_id)
+
+    def _audit(self, action: str, record: ConsentRecord, key: bytes | None, organisation: str, client_id: str,
+               request_id: str) -> AuditRecord:
+        return AuditRecord(
+            event_type="consent-change", action=action, occurred_at=self.clock(), outcome="success",
+            purpose=",".join(sorted(record.purposes)), consent_ref=record.ref, client_id=client_id,
+            requesting_org=organisation, instance=self.instance_id,
+            subject_ref=subject_ref(key) if key else None, request_id=request_id,
+        )
+
+

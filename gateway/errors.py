@@ -1,0 +1,109 @@
+"""The gateway's one error tree, each class mapped to one RFC 7807 problem ``type``.
+
+::
+
+    GatewayError                      (500, retriable=False)
+    ├── InputError                    (4xx: the sender must change the message)
+    │   ├── MalformedMessage          400 malformed-message   not JSON / not decodable
+    │   ├── ContractViolation         422 contract-violation  wrong types, missing or unknown fields
+    │   ├── PayloadTooLarge           413 payload-too-large
+    │   └── UnknownPartner            404 unknown-partner
+    ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
+    ├── NotFound                      404 not-found
+    └── DependencyUnavailable         503 dependency-unavailable (retriable): store or bus down
+
+Authentication errors live in :mod:`gateway.auth.errors` and map to 401/403 the same way.
+Foreign exceptions (pydantic, SQLAlchemy, aiokafka) are translated at the boundary that calls them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.errors import FieldProblem
+
+__all__ = [
+    "ContractViolation",
+    "DependencyUnavailable",
+    "FieldProblem",
+    "GatewayError",
+    "InputError",
+    "MalformedMessage",
+    "NotFound",
+    "NotPermitted",
+    "PayloadTooLarge",
+    "UnknownPartner",
+]
+
+PROBLEM_BASE = "https://gateway.quartieri.example/problems/"
+
+
+@dataclass
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+    detail: str
+    problems: list[FieldProblem] = field(default_factory=list)
+
+    status_code = 500
+    slug = "internal-error"
+    title = "Internal error"
+    retriable = False
+
+    def __str__(self) -> str:
+        return self.detail
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+
+class InputError(GatewayError):
+    """The message or request cannot be accepted as it is; resending it unchanged will fail again."""
+
+    status_code = 400
+    slug = "bad-input"
+    title = "Bad input"
+
+
+class MalformedMessage(InputError):
+    status_code = 400
+    slug = "malformed-message"
+    title = "Message is not well-formed"
+
+
+class ContractViolation(InputError):
+    status_code = 422
+    slug = "contract-violation"
+    title = "Message does not match the published contract"
+
+
+class PayloadTooLarge(InputError):
+    status_code = 413
+    slug = "payload-too-large"
+    title = "Message is larger than the gateway accepts"
+
+
+class UnknownPartner(InputError):
+    status_code = 404
+    slug = "unknown-partner"
+    title = "Unknown partner"
+
+
+class NotPermitted(GatewayError):
+    status_code = 403
+    slug = "sender-mismatch"
+    title = "Not permitted for this client"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class DependencyUnavailable(GatewayError):
+    status_code = 503
+    slug = "dependency-unavailable"
+    title = "A dependency of the gateway is unavailable; retry later"
+    retriable = True

@@ -1,0 +1,248 @@
+"""Intake: one partner message in, decisions and minimised outgoing messages committed together.
+
+decode (adapter) -> identify (pseudonym) -> decide per recipient (flow registry + consent) -> minimise and
+encode per permitted recipient -> one transaction: status row, audit records (one per decision, one per
+disclosure), outbox rows (``out.<recipient>`` and ``status.<sender>``). A replayed message id returns the
+status recorded the first time and forwards nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
+from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, PayloadTooLarge, UnknownPartner
+from gateway.logging import get_logger
+from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
+from gateway.pipeline.status import status_message
+from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
+from gateway.settings import TopicSettings
+from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
+from schemas.envelope import Envelope, SubjectRef
+from schemas.errors import DecodeError
+
+__all__ = ["Intake", "Submission"]
+
+log = get_logger(__name__)
+
+_PERSON_SYSTEMS = ("cf", "stp", "eni")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message as it reached the gateway, with who sent it and how."""
+
+    sender: str
+    """Organisation the message comes from: the token's organisation (HTTP) or the topic's partner (Kafka)."""
+    sender_role: str
+    raw: bytes
+    content_type: str
+    request_id: str
+    client_id: str | None = None
+    token_id: str | None = None
+    kafka: KafkaCoordinates | None = None
+
+
+class Intake:
+    """Turns submissions into committed decisions; safe to call concurrently and to retry."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: PolicyRegistry,
+        topics: TopicSettings,
+        decoders: Mapping[str, Decoder],
+        encoders: Mapping[tuple[str, str], Encoder],
+        instance_id: str,
+        max_bytes: int,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.topics = topics
+        self.decoders = decoders
+        self.encoders = encoders
+        self.instance_id = instance_id
+        self.max_bytes = max_bytes
+        self.clock = clock
+
+    def decode(self, submission: Submission) -> list[Envelope]:
+        """Adapter step; raises an :class:`~gateway.errors.InputError` the sender can act on."""
+        if len(submission.raw) > self.max_bytes:
+            raise PayloadTooLarge(f"message is {len(submission.raw)} bytes; the limit is {self.max_bytes}")
+        decoder = self.decoders.get(submission.sender)
+        if decoder is None:
+            raise UnknownPartner(f"the gateway accepts no messages from organisation {submission.sender!r}")
+        try:
+            envelopes = decoder(submission.raw, submission.content_type)
+        except DecodeError as exc:
+            error = MalformedMessage if exc.kind == "malformed" else ContractViolation
+            raise error(exc.detail, exc.problems) from None
+        for envelope in envelopes:
+            if envelope.sender != submission.sender:
+                raise NotPermitted("a partner may submit messages only as itself")
+        return envelopes
+
+    async def submit(self, submission: Submission) -> list[MessageStatus]:
+        """Decode and process every envelope of the submission; returns one status per envelope."""
+        envelopes = self.decode(submission)
+        statuses = []
+        for envelope in envelopes:
+            statuses.append(await self._process(envelope, submission))
+        return statuses
+
+    async def _process(self, envelope: Envelope, submission: Submission) -> MessageStatus:
+        now = self.clock()
+        received = MessageStatus(
+            sender=envelope.sender, message_id=envelope.message_id, correlation_id=envelope.correlation_id,
+            message_type=envelope.message_type, state="received", reason_class=None, recipients=(),
+            received_at=now, request_id=submission.request_id,
+        )
+        async with self.store.transaction() as tx:
+            if not await tx.claim_message(received):
+                existing = await tx.message(envelope.sender, envelope.message_id)
+                log.info("replay-ignored", message_id=envelope.message_id, sender=envelope.sender)
+                return existing or received
+            subject = await self._identify(tx, envelope.subject)
+            envelope = envelope.model_copy(
+                update={"subject": SubjectRef(identifiers=envelope.subject.identifiers, pseudonym=subject.pseudonym)}
+            )
+            consents = await tx.consents_for(subject.pseudonym)
+            decisions = [
+                decide(
+                    DecisionRequest(
+                        sender=envelope.sender, sender_role=submission.sender_role, recipient=recipient,
+                        message_type=envelope.message_type, purpose=envelope.purpose,
+                        subject_pseudonym=subject.pseudonym,
+                    ),
+                    self.registry, consents, now,
+                )
+                for recipient in self._recipients(envelope)
+            ]
+            audit: list[AuditRecord] = []
+            rows: list[OutboxRow] = []
+            for decision in decisions:
+                audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+                if decision.permitted:
+                    rows.append(self._disclosure(envelope, subject, decision, submission, now))
+                    audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
+                                             rows[-1].message_id))
+            permitted = tuple(d.recipient for d in decisions if d.permitted)
+            denial = next((d for d in decisions if not d.permitted), None)
+            status = replace(
+                received,
+                state="forwarded" if permitted else "denied",
+                reason_class=None if permitted or denial is None or denial.reason is None
+                else sender_reason_class(denial.reason),
+                recipients=permitted,
+            )
+            await tx.update_message(status.sender, status.message_id, status.state, status.reason_class,
+                                    status.recipients)
+            rows.append(self._status_row(status, subject, now))
+            await tx.append_audit(audit)
+            await tx.enqueue(rows)
+        log.info("message-decided", message_id=envelope.message_id, sender=envelope.sender,
+                 outcome=status.state, reason=status.reason_class, count=len(permitted))
+        return status
+
+    async def _identify(self, tx: StoreTransaction, subject: SubjectRef) -> Subject:
+        for system in _PERSON_SYSTEMS:
+            value = subject.first(system)
+            if value is not None:
+                found = await tx.subject(system, value, create=True)
+                assert found is not None
+                return found
+        identifier = subject.identifiers[0]
+        found = await tx.subject(identifier.system, identifier.value, create=True)
+        assert found is not None
+        return found
+
+    def _recipients(self, envelope: Envelope) -> list[str]:
+        if envelope.recipients:
+            return list(dict.fromkeys(envelope.recipients))
+        declared = self.registry.flows_for(envelope.sender, envelope.message_type, envelope.purpose or "")
+        # No declared flow: decide once against "no recipient", which denies, so the denial is audited.
+        return [f.recipient for f in declared] or [""]
+
+    def _disclosure(self, envelope: Envelope, subject: Subject, decision: Decision, submission: Submission,
+                    now: datetime) -> OutboxRow:
+        flow = decision.flow
+        assert flow is not None
+        message_id = f"gw-{uuid.uuid4()}"
+        outgoing = minimise(envelope, flow, message_id)
+        labels = OutboundLabels(decision.consent_ref, flow.obligations, flow.refrains)
+        encoder = self.encoders.get((flow.recipient, flow.outbound_message_type), encode_canonical)
+        consent_id, consent_version = _split_ref(decision.consent_ref)
+        return OutboxRow(
+            topic=self.topics.name("out", flow.recipient), recipient=flow.recipient, message_id=message_id,
+            value=encoder(outgoing, labels), key=subject.pseudonym.encode(),
+            headers=self._headers(message_id, envelope.correlation_id, submission.request_id,
+                                  flow.outbound_message_type, envelope.schema_version, flow.purpose),
+            created_at=now, consent_id=consent_id, consent_version=consent_version,
+            subject_pseudonym=subject.pseudonym,
+        )
+
+    def _status_row(self, status: MessageStatus, subject: Subject, now: datetime) -> OutboxRow:
+        return OutboxRow(
+            topic=self.topics.name("status", status.sender), recipient=status.sender,
+            message_id=f"status-{status.message_id}", value=status_message(status),
+            key=subject.pseudonym.encode(),
+            headers=self._headers(f"status-{status.message_id}", status.correlation_id, status.request_id or "",
+                                  "referral.status", "1.0", None),
+            created_at=now,
+        )
+
+    @staticmethod
+    def _headers(message_id: str, correlation_id: str, request_id: str, message_type: str, schema_version: str,
+                 purpose: str | None) -> tuple[tuple[str, str], ...]:
+        headers = [
+            ("message-id", message_id), ("correlation-id", correlation_id), ("request-id", request_id),
+            ("message-type", message_type), ("schema-version", schema_version),
+        ]
+        if purpose:
+            headers.append(("purpose", purpose))
+        return tuple(headers)
+
+    def _audit(self, envelope: Envelope, submission: Submission, subject: Subject, decision: Decision,
+               event_type: str, outgoing_id: str | None = None) -> AuditRecord:
+        flow = decision.flow
+        disclosure = event_type == "disclosure"
+        return AuditRecord(
+            event_type="disclosure" if disclosure else "decision",
+            action="forward" if decision.permitted else "deny",
+            occurred_at=envelope.occurred_at,
+            outcome=decision.outcome,
+            reason=decision.reason,
+            purpose=envelope.purpose,
+            legal_basis=decision.legal_basis,
+            flow_id=flow.id if flow else None,
+            decision_id=decision.decision_id,
+            consent_ref=decision.consent_ref,
+            policy_revision=decision.policy_revision,
+            combining_rule=decision.combining_rule,
+            matched_provision=decision.matched_provision,
+            client_id=submission.client_id,
+            token_id=submission.token_id,
+            requesting_org=submission.sender,
+            instance=self.instance_id,
+            source_org=envelope.sender,
+            recipient_org=decision.recipient or None,
+            subject_ref=subject_ref(subject.subject_key) if subject.subject_key else None,
+            message_ids=(envelope.message_id, outgoing_id) if outgoing_id else (envelope.message_id,),
+            correlation_id=envelope.correlation_id,
+            request_id=submission.request_id,
+            kafka=submission.kafka,
+            data_categories=flow.allowed_fields if disclosure and flow else (),
+            labels=(flow.sensitivity,) if flow else tuple(envelope.sensitivity),
+            obligations=(*flow.obligations, *flow.refrains) if disclosure and flow else (),
+        )
+
+
+def _split_ref(ref: str | None) -> tuple[str | None, int | None]:
+    if ref is None:
+        return None, None
+    consent_id, _, version = ref.rpartition("@")
+    return consent_id, int(version)

@@ -1,0 +1,122 @@
+"""Relay: publishes committed outbox rows to the bus, re-checking consent at delivery (rule 9).
+
+Rows are read oldest first inside a transaction that locks them (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so several relays share the work); they are published with the idempotent producer and marked
+published in the same transaction. A crash between publish and commit re-publishes the rows: delivery is at
+least once, and every message carries a ``message-id`` header for the recipient to deduplicate.
+A row whose consent was withdrawn after it was queued is dropped instead, and the drop is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from gateway.audit.record import AuditRecord, subject_ref
+from gateway.bus.errors import BusError
+from gateway.bus.port import Bus, OutgoingRecord
+from gateway.errors import DependencyUnavailable
+from gateway.logging import get_logger
+from gateway.policy.consent import ConsentRecord
+from gateway.store import OutboxRow, Store, StoreTransaction
+
+__all__ = ["Relay"]
+
+log = get_logger(__name__)
+
+
+class Relay:
+    """Moves outbox rows onto the bus."""
+
+    def __init__(self, store: Store, bus: Bus, instance_id: str, batch_size: int = 200,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.bus = bus
+        self.instance_id = instance_id
+        self.batch_size = batch_size
+        self.clock = clock
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many rows it handled (published or dropped)."""
+        async with self.store.transaction() as tx:
+            rows = await tx.pending_outbox(self.batch_size)
+            if not rows:
+                return 0
+            deliver: list[OutboxRow] = []
+            for row in rows:
+                reason = await self._undeliverable(tx, row)
+                if reason is None:
+                    deliver.append(row)
+                else:
+                    await self._drop(tx, row, reason)
+            try:
+                await self.bus.publish([_record(r) for r in deliver])
+            except BusError as exc:  # rolls the transaction back: the rows stay pending
+                raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
+            await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
+        if deliver:
+            log.info("relayed", count=len(deliver))
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05) -> None:
+        """Relay until ``stop`` is set, backing off while the store or bus is unavailable."""
+        backoff = poll_seconds
+        while not stop.is_set():
+            try:
+                handled = await self.relay_once()
+                backoff = poll_seconds
+            except DependencyUnavailable as exc:
+                log.warning("relay-retrying", error_type=type(exc.__cause__ or exc).__name__, retry_in_s=backoff)
+                handled = 0
+                backoff = min(backoff * 2, 5.0)
+            if handled == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+
+    async def drain(self) -> int:
+        """Relay until the outbox is empty; returns the number of rows handled."""
+        total = 0
+        while handled := await self.relay_once():
+            total += handled
+        return total
+
+    async def _undeliverable(self, tx: StoreTransaction, row: OutboxRow) -> str | None:
+        if row.consent_id is None:
+            return None
+        versions = await tx.consent_versions(row.consent_id)
+        latest: ConsentRecord | None = versions[-1] if versions else None
+        if latest is None or latest.withdrawn:
+            return "consent-withdrawn"
+        if latest.status != "active" or latest.decision != "permit":
+            return "no-applicable-consent"
+        if not latest.in_period(self.clock()):
+            return "consent-expired"
+        return None
+
+    async def _drop(self, tx: StoreTransaction, row: OutboxRow, reason: str) -> None:
+        assert row.id is not None
+        await tx.mark_dropped(row.id, reason)
+        subject = await tx.subject_by_pseudonym(row.subject_pseudonym) if row.subject_pseudonym else None
+        headers = dict(row.headers)
+        await tx.append_audit([
+            AuditRecord(
+                event_type="delivery-dropped", action="drop-at-delivery", occurred_at=self.clock(),
+                outcome="deny", reason=reason, purpose=headers.get("purpose"), instance=self.instance_id,
+                recipient_org=row.recipient,
+                consent_ref=f"{row.consent_id}@{row.consent_version}" if row.consent_id else None,
+                subject_ref=subject_ref(subject.subject_key) if subject and subject.subject_key else None,
+                message_ids=(row.message_id,), correlation_id=headers.get("correlation-id"),
+                request_id=headers.get("request-id"),
+            )
+        ])
+        log.info("dropped-at-delivery", message_id=row.message_id, recipient=row.recipient, reason=reason)
+
+
+def _record(row: OutboxRow) -> OutgoingRecord:
+    return OutgoingRecord(
+        topic=row.topic, value=row.value, key=row.key,
+        headers=tuple((k, v.encode("utf-8")) for k, v in row.headers),
+    )

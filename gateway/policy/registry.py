@@ -1,0 +1,113 @@
+"""The flow registry, purpose vocabulary and partner entitlements, loaded from versioned YAML data.
+
+``gateway/registry/*.yaml`` ships the declared flows; a deployment may point at its own directory. The
+registry is immutable once loaded; its ``revision`` is written into every decision (rule 16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ConsentRequirement", "Flow", "Partner", "PolicyRegistry", "Purpose", "load_registry"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConsentRequirement(_Data):
+    required: bool
+    explicit: bool = False
+
+
+class Flow(_Data):
+    """One declared flow: sender -> recipient, message type, purpose, legal basis, allowed fields."""
+
+    id: str
+    title: str
+    sender: str
+    recipient: str
+    message_type: str
+    outbound_message_type: str
+    purpose: str
+    legal_basis: str
+    consent: ConsentRequirement
+    emergency_override: bool = False
+    sensitivity: Literal["S0", "S1", "S2", "S3", "S4"]
+    retention_days: int = Field(ge=1)
+    allowed_fields: tuple[str, ...]
+    obligations: tuple[str, ...] = ()
+    refrains: tuple[str, ...] = ()
+
+
+class Purpose(_Data):
+    code: str
+    v3: str | None
+    label_it: str
+
+
+class Partner(_Data):
+    code: str
+    name: str
+    kind: str
+    entitlements: dict[str, tuple[str, ...]]
+    """Purpose code -> roles of this organisation that may claim it."""
+
+
+@dataclass(frozen=True)
+class PolicyRegistry:
+    """Everything the decision needs besides consents."""
+
+    revision: str
+    flows: tuple[Flow, ...]
+    purposes: dict[str, Purpose]
+    partners: dict[str, Partner]
+
+    def flows_for(self, sender: str, message_type: str, purpose: str) -> list[Flow]:
+        """Declared flows a message of this type and purpose from ``sender`` may follow."""
+        return [
+            f for f in self.flows if f.sender == sender and f.message_type == message_type and f.purpose == purpose
+        ]
+
+    def may_claim(self, organisation: str, role: str, purpose: str) -> bool:
+        """Rule 3: is this organisation's role entitled to claim the purpose?"""
+        partner = self.partners.get(organisation)
+        return partner is not None and role in partner.entitlements.get(purpose, ())
+
+    def recipients(self) -> set[str]:
+        return {f.recipient for f in self.flows}
+
+
+def _read(directory: Path | None, name: str) -> dict[str, Any]:
+    if directory is not None:
+        text = (directory / name).read_text(encoding="utf-8")
+    else:
+        text = resources.files("gateway").joinpath("registry", name).read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def load_registry(directory: Path | None = None) -> PolicyRegistry:
+    """Load flows, purposes and partners from ``directory`` (default: the packaged registry)."""
+    flows = _read(directory, "flows.yaml")
+    purposes = _read(directory, "purposes.yaml")
+    partners = _read(directory, "partners.yaml")
+    registry = PolicyRegistry(
+        revision=str(flows["revision"]),
+        flows=tuple(Flow.model_validate(f) for f in flows["flows"]),
+        purposes={p["code"]: Purpose.model_validate(p) for p in purposes["purposes"]},
+        partners={p["code"]: Partner.model_validate(p) for p in partners["partners"]},
+    )
+    for flow in registry.flows:
+        if flow.purpose not in registry.purposes:
+            raise ValueError(f"flow {flow.id} names purpose {flow.purpose!r}, which is not in the vocabulary")
+        for org in (flow.sender, flow.recipient):
+            if org not in registry.partners:
+                raise ValueError(f"flow {flow.id} names organisation {org!r}, which is not a declared partner")
+    return registry

@@ -1,0 +1,98 @@
+"""The one configuration object of the gateway, read once from the environment (prefix ``GATEWAY_``).
+
+Nothing else in the code base reads ``os.environ``: the composition root builds :class:`GatewaySettings`
+and passes it (or the parts it needs) down. Defaults are the embedded single-machine demo: the SQLite
+store and the SQLite-backed embedded bus under ``./var``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["GatewaySettings", "TopicSettings"]
+
+
+class TopicSettings(BaseSettings):
+    """Kafka topic naming and sizing (architecture.md, "Kafka conventions")."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_TOPIC_", extra="ignore")
+
+    prefix: str = ""
+    """Prepended to every topic name, so that several deployments or test runs can share one cluster."""
+    partitions: int = Field(default=3, ge=1)
+    """Partitions of every partner topic; the key is the subject pseudonym so a person's events stay ordered."""
+    replication_factor: int = Field(default=1, ge=1)
+    """Replication factor for topics the gateway creates (3 in the production compose file)."""
+
+    def name(self, kind: str, partner: str) -> str:
+        """Topic for ``kind`` (in, out, status, dlq) of ``partner``, e.g. ``in.aler``."""
+        return f"{self.prefix}{kind}.{partner}"
+
+    def consent_events(self) -> str:
+        """The compacted topic of consent events."""
+        return f"{self.prefix}gateway.consent-events"
+
+
+class GatewaySettings(BaseSettings):
+    """Every setting the gateway reads. See README "Configuration" for the production values."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["demo", "production"] = "demo"
+    """``production`` refuses to start without explicit keys and client registry (fail closed)."""
+    instance_id: str = "gateway-1"
+    """Names this process in audit records (``gateway instance``)."""
+
+    data_dir: Path = Path("var")
+    """Where the embedded defaults keep their files (SQLite store, embedded bus, generated demo keys)."""
+    database_url: str | None = None
+    """SQLAlchemy async URL: ``postgresql+asyncpg://...`` in production; SQLite under ``data_dir`` if unset."""
+
+    bus: Literal["embedded", "kafka"] = "embedded"
+    """Which bus implementation to use."""
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated Kafka bootstrap servers (used when ``bus`` is ``kafka``)."""
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    """Largest request body or Kafka message the gateway accepts; larger ones are refused, never truncated."""
+
+    token_issuer: str = "https://gateway.quartieri.example/"
+    token_audience: str = "quartieri-gateway"
+    token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    token_signing_key_file: Path | None = None
+    """Private JWK (JSON) that signs access tokens. Generated under ``data_dir`` in demo mode if unset."""
+    clients_file: Path | None = None
+    """YAML list of partner clients (client id, secret hash, organisation, role, scopes)."""
+
+    pseudonym_key: SecretStr | None = None
+    """Secret that keys the lookup of a person's pseudonym. Generated under ``data_dir`` in demo mode if unset."""
+    audit_origin: str = "quartieri-gateway/audit"
+    """Origin line of signed audit checkpoints."""
+
+    relay_batch_size: int = Field(default=200, ge=1)
+    relay_poll_seconds: float = Field(default=0.05, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("kafka_bootstrap_servers must name at least one host:port")
+        return value
+
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or the embedded SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.sqlite3').resolve()}"
+
+    def embedded_bus_path(self) -> Path:
+        """File of the embedded bus log."""
+        return self.data_dir / "bus.sqlite3"

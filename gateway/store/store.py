@@ -1,0 +1,364 @@
+"""The store: the gateway's state in PostgreSQL (production) or SQLite (single machine), via SQLAlchemy.
+
+One implementation over two engines; the same contract suite (``tests/contract/test_store_contract.py``)
+runs against both. Every write of the pipeline happens inside :meth:`Store.transaction`, so a decision,
+its audit records, its outgoing messages and the sender's status commit together or not at all.
+Database failures surface as :class:`~gateway.errors.DependencyUnavailable` (retriable), never as a
+half-written state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.audit.chain import ChainHead, ChainedEntry, extend
+from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.record import AuditRecord, subject_ref
+from gateway.errors import DependencyUnavailable
+from gateway.policy.consent import ConsentRecord
+from gateway.store.models import MessageStatus, OutboxRow, Subject
+from gateway.store.tables import audit_head, audit_log, consents, messages, outbox, subjects
+
+__all__ = ["Store", "StoreTransaction"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every datetime in the gateway is UTC-aware."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    """Connection pool plus schema management for one database."""
+
+    def __init__(self, engine: AsyncEngine, pseudonym_key: bytes) -> None:
+        self.engine = engine
+        self._pseudonym_key = pseudonym_key
+
+    @classmethod
+    def connect(cls, url: str, pseudonym_key: bytes) -> Store:
+        """A store on ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite:///``)."""
+        if url.startswith("sqlite"):
+            engine = create_async_engine(url, connect_args={"timeout": 30})
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return cls(engine, pseudonym_key)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        async with self._guard(), self.engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def lookup_hash(self, system: str, value: str) -> str:
+        """Keyed hash under which a person's identifier is looked up; the identifier itself is not stored."""
+        return hmac.new(self._pseudonym_key, f"{system}:{value}".encode(), hashlib.sha256).hexdigest()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[StoreTransaction]:
+        """One atomic unit of work."""
+        async with self._guard(), self.engine.begin() as conn:
+            yield StoreTransaction(conn, self)
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except (OperationalError, DBAPIError, OSError, ConnectionError, TimeoutError) as exc:
+            raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _upgrade(connection: Any) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+class StoreTransaction:
+    """Reads and writes inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection, store: Store) -> None:
+        self.conn = conn
+        self._store = store
+
+    # --- subjects -------------------------------------------------------------------------------------------
+
+    async def subject(self, system: str, value: str, *, create: bool) -> Subject | None:
+        """The subject with this identifier; created with a fresh pseudonym and key if ``create``."""
+        lookup = self._store.lookup_hash(system, value)
+        row = (
+            await self.conn.execute(
+                select(subjects.c.pseudonym, subjects.c.subject_key).where(subjects.c.lookup_hash == lookup)
+            )
+        ).first()
+        if row is not None:
+            return Subject(row.pseudonym, row.subject_key)
+        if not create:
+            return None
+        subject = Subject("sbj_" + secrets.token_urlsafe(16), secrets.token_bytes(32))
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(subjects).values(
+                        pseudonym=subject.pseudonym, lookup_hash=lookup, subject_key=subject.subject_key,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:  # created concurrently by another worker: use theirs
+            return await self.subject(system, value, create=False)
+        return subject
+
+    async def subject_by_pseudonym(self, pseudonym: str) -> Subject | None:
+        row = (
+            await self.conn.execute(
+                select(subjects.c.pseudonym, subjects.c.subject_key).where(subjects.c.pseudonym == pseudonym)
+            )
+        ).first()
+        return None if row is None else Subject(row.pseudonym, row.subject_key)
+
+    # --- consents -------------------------------------------------------------------------------------------
+
+    async def add_consent(self, record: ConsentRecord, recorded_by: str) -> None:
+        await self.conn.execute(
+            insert(consents).values(
+                consent_id=record.consent_id, version=record.version, subject_pseudonym=record.subject_pseudonym,
+                status=record.status, decision=record.decision, purposes=sorted(record.purposes),
+                recipients=sorted(record.recipients), period_start=record.period_start,
+                period_end=record.period_end, withdrawn=record.withdrawn,
+                recorded_at=record.recorded_at or datetime.now(UTC), recorded_by=recorded_by,
+            )
+        )
+
+    async def consents_for(self, pseudonym: str) -> list[ConsentRecord]:
+        """Every version of every consent of a subject."""
+        rows = await self.conn.execute(select(consents).where(consents.c.subject_pseudonym == pseudonym))
+        return [_consent(r._mapping) for r in rows]
+
+    async def consent_versions(self, consent_id: str) -> list[ConsentRecord]:
+        rows = await self.conn.execute(
+            select(consents).where(consents.c.consent_id == consent_id).order_by(consents.c.version)
+        )
+        return [_consent(r._mapping) for r in rows]
+
+    async def consent_recorded_by(self, consent_id: str) -> str | None:
+        row = (
+            await self.conn.execute(
+                select(consents.c.recorded_by).where(consents.c.consent_id == consent_id).limit(1)
+            )
+        ).first()
+        return None if row is None else str(row.recorded_by)
+
+    # --- messages (status) ----------------------------------------------------------------------------------
+
+    async def message(self, sender: str, message_id: str) -> MessageStatus | None:
+        row = (
+            await self.conn.execute(
+                select(messages).where(messages.c.sender == sender, messages.c.message_id == message_id)
+            )
+        ).first()
+        return None if row is None else _status(row._mapping)
+
+    async def messages_by_correlation(self, sender: str, correlation_id: str) -> list[MessageStatus]:
+        rows = await self.conn.execute(
+            select(messages)
+            .where(messages.c.sender == sender, messages.c.correlation_id == correlation_id)
+            .order_by(messages.c.received_at)
+        )
+        return [_status(r._mapping) for r in rows]
+
+    async def claim_message(self, status: MessageStatus) -> bool:
+        """Insert the status of a new message; False if (sender, message id) was seen before (a replay)."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(
+                    insert(messages).values(
+                        sender=status.sender, message_id=status.message_id, correlation_id=status.correlation_id,
+                        message_type=status.message_type, state=status.state, reason_class=status.reason_class,
+                        recipients=list(status.recipients), received_at=status.received_at,
+                        request_id=status.request_id,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def update_message(self, sender: str, message_id: str, state: str, reason_class: str | None,
+                             recipients: Sequence[str]) -> None:
+        await self.conn.execute(
+            update(messages)
+            .where(messages.c.sender == sender, messages.c.message_id == message_id)
+            .values(state=state, reason_class=reason_class, recipients=list(recipients))
+        )
+
+    # --- audit ----------------------------------------------------------------------------------------------
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> list[ChainedEntry]:
+        """Append records to the audit log, serialised on the head row so indexes never gap or repeat."""
+        if not records:
+            return []
+        head = await self._locked_head()
+        now = datetime.now(UTC)
+        entries = extend(head, records, now)
+        await self.conn.execute(
+            insert(audit_log),
+            [
+                {
+                    "idx": e.index, "record_id": r.record_id, "event_type": r.event_type,
+                    "record": e.canonical.decode("utf-8"), "leaf_hash": e.leaf_hash, "chain_hash": e.chain_hash,
+                    "subject_ref": r.subject_ref, "recorded_at": now,
+                }
+                for e, r in zip(entries, records, strict=True)
+            ],
+        )
+        await self.conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(size=head.size, chain_hash=head.chain_hash, frontier=[h.hex() for h in head.tree.frontier])
+        )
+        return entries
+
+    async def _locked_head(self) -> ChainHead:
+        query = select(audit_head).where(audit_head.c.id == 1).with_for_update()
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            head = ChainHead.genesis()
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        insert(audit_head).values(id=1, size=0, chain_hash=head.chain_hash, frontier=[])
+                    )
+            except IntegrityError:
+                pass
+            row = (await self.conn.execute(query)).one()
+        tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
+        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree)
+
+    async def audit_head(self) -> ChainHead:
+        row = (await self.conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
+        if row is None:
+            return ChainHead.genesis()
+        tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
+        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree)
+
+    async def audit_entries(self, start: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(
+            select(audit_log).where(audit_log.c.idx >= start).order_by(audit_log.c.idx).limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def audit_records_for(self, subject_key: bytes) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(
+            select(audit_log.c.idx, audit_log.c.record)
+            .where(audit_log.c.subject_ref == subject_ref(subject_key))
+            .order_by(audit_log.c.idx)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    # --- outbox ---------------------------------------------------------------------------------------------
+
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
+        if not rows:
+            return
+        await self.conn.execute(
+            insert(outbox),
+            [
+                {
+                    "topic": r.topic, "recipient": r.recipient, "message_id": r.message_id, "msg_key": r.key,
+                    "value": r.value, "headers": [list(h) for h in r.headers], "consent_id": r.consent_id,
+                    "consent_version": r.consent_version, "subject_pseudonym": r.subject_pseudonym,
+                    "created_at": r.created_at,
+                }
+                for r in rows
+            ],
+        )
+
+    async def pending_outbox(self, limit: int) -> list[OutboxRow]:
+        """Oldest unpublished rows, locked so that concurrent relays (PostgreSQL) skip each other's rows."""
+        query = (
+            select(outbox)
+            .where(outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_outbox(r._mapping) for r in await self.conn.execute(query)]
+
+    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+        if ids:
+            await self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
+
+    async def mark_dropped(self, row_id: int, reason: str) -> None:
+        await self.conn.execute(update(outbox).where(outbox.c.id == row_id).values(dropped_reason=reason))
+
+    async def inbox(self, recipient: str, after_id: int, limit: int) -> list[OutboxRow]:
+        """Published messages for ``recipient`` after ``after_id`` (status messages and referrals alike)."""
+        rows = await self.conn.execute(
+            select(outbox)
+            .where(outbox.c.recipient == recipient, outbox.c.id > after_id, outbox.c.published_at.is_not(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return [_outbox(r._mapping) for r in rows]
+
+
+def _consent(m: Any) -> ConsentRecord:
+    return ConsentRecord(
+        consent_id=m["consent_id"], version=m["version"], subject_pseudonym=m["subject_pseudonym"],
+        status=m["status"], decision=m["decision"], purposes=frozenset(m["purposes"]),
+        recipients=frozenset(m["recipients"]), period_start=_utc(m["period_start"]),
+        period_end=_utc(m["period_end"]), recorded_at=_utc(m["recorded_at"]), withdrawn=bool(m["withdrawn"]),
+    )
+
+
+def _status(m: Any) -> MessageStatus:
+    return MessageStatus(
+        sender=m["sender"], message_id=m["message_id"], correlation_id=m["correlation_id"],
+        message_type=m["message_type"], state=m["state"], reason_class=m["reason_class"],
+        recipients=tuple(m["recipients"]), received_at=_utc(m["received_at"]) or datetime.now(UTC),
+        request_id=m["request_id"],
+    )
+
+
+def _outbox(m: Any) -> OutboxRow:
+    return OutboxRow(
+        id=m["id"], topic=m["topic"], recipient=m["recipient"], message_id=m["message_id"], value=m["value"],
+        key=m["msg_key"], headers=tuple((str(k), str(v)) for k, v in m["headers"]),
+        created_at=_utc(m["created_at"]) or datetime.now(UTC), consent_id=m["consent_id"],
+        consent_version=m["consent_version"], subject_pseudonym=m["subject_pseudonym"],
+        published_at=_utc(m["published_at"]),
+    )

@@ -1,0 +1,122 @@
+"""Relational schema of the gateway's state (SQLAlchemy Core), shared by PostgreSQL and SQLite.
+
+The Alembic migrations under ``gateway/store/migrations`` create exactly these tables; a test checks that
+the migrated database and this metadata agree.
+
+No table holds a codice fiscale or a name: subjects are keyed by a keyed hash of their canonical identifier
+and known everywhere else by a random pseudonym. Outgoing messages (``outbox.value``) do carry the fields a
+flow lets cross; they are kept only until relayed plus the flow's retention.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "subjects"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("pseudonym", String(64), primary_key=True),
+    Column("lookup_hash", String(64), nullable=False, unique=True, comment="HMAC of the canonical identifier"),
+    Column("subject_key", LargeBinary(32), nullable=True, comment="keys audit references; NULL once erased"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("subject_pseudonym", String(64), ForeignKey("subjects.pseudonym"), nullable=False, index=True),
+    Column("status", String(32), nullable=False),
+    Column("decision", String(8), nullable=False),
+    Column("purposes", JSON, nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("period_start", DateTime(timezone=True), nullable=True),
+    Column("period_end", DateTime(timezone=True), nullable=True),
+    Column("withdrawn", Boolean, nullable=False, default=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_by", String(64), nullable=False, comment="client id of the recording partner"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("sender", String(32), primary_key=True),
+    Column("message_id", String(128), primary_key=True),
+    Column("correlation_id", String(128), nullable=False, index=True),
+    Column("message_type", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason_class", String(64), nullable=True),
+    Column("recipients", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("request_id", String(64), nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(32), nullable=False),
+    Column("record", Text, nullable=False, comment="RFC 8785 canonical JSON of the record"),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("chain_hash", LargeBinary(32), nullable=False, comment="SHA-256(previous chain hash || leaf hash)"),
+    Column("subject_ref", String(64), nullable=True, index=True, comment="keyed per-subject reference"),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("chain_hash", LargeBinary(32), nullable=False),
+    Column("frontier", JSON, nullable=False, comment="hex subtree roots of the Merkle accumulator"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("topic", String(128), nullable=False),
+    Column("recipient", String(32), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("msg_key", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("consent_id", String(64), nullable=True),
+    Column("consent_version", Integer, nullable=True),
+    Column("subject_pseudonym", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    Column("dropped_reason", String(64), nullable=True),
+    UniqueConstraint("topic", "message_id", name="uq_outbox_topic_message"),
+    Index("ix_outbox_pending", "published_at", "id"),
+    Index("ix_outbox_recipient", "recipient", "id"),
+)

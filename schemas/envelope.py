@@ -1,0 +1,81 @@
+"""The canonical envelope every partner message is decoded into, and every outgoing message is built from.
+
+An envelope says who sent what about whom, for which purpose, with which sensitivity; its payload is one of
+the typed message types registered in :mod:`schemas.messages`. Envelopes are internal to the gateway: they
+may hold identifiers (a codice fiscale) that the minimiser removes before anything crosses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+__all__ = ["Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
+
+Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
+"""An opaque identifier minted by a partner or the gateway: no spaces, no personal data by convention."""
+
+SensitivityLabel = Literal["S0", "S1", "S2", "S3", "S4", "SDV", "PSY", "MH", "HIV", "ETH", "LOC", "R", "V", "N"]
+"""Sensitivity classes of domain.md (S0-S4) and HL7 confidentiality / sensitivity codes of privacy.md."""
+
+
+class Identifier(BaseModel):
+    """One identifier of a person, in a named system."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: Literal["cf", "stp", "eni", "aler-contract", "asst-patient", "comune-case", "fwa-referral"]
+    """``cf`` codice fiscale (canonical, de-omocodised), ``stp``/``eni`` for people without one, or a partner id."""
+    value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class SubjectRef(BaseModel):
+    """The person a message is about: every identifier the sender gave, plus the gateway pseudonym."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    identifiers: tuple[Identifier, ...] = Field(min_length=1)
+    pseudonym: Token | None = None
+    """Filled in by the identity step; stable per person across partners."""
+
+    def first(self, system: str) -> str | None:
+        """Value of the first identifier in ``system``, or None."""
+        return next((i.value for i in self.identifiers if i.system == system), None)
+
+
+class Envelope(BaseModel):
+    """A canonical message: header fields plus a typed payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: Token
+    """The sender's id for this message; a replay with the same id is not forwarded twice."""
+    correlation_id: Token
+    """Ties together a referral and every status and outcome that follows it, across partners."""
+    message_type: Token
+    """Registered message type, e.g. ``tenancy.arrears-referral`` (see :data:`schemas.messages.MESSAGE_TYPES`)."""
+    schema_version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+$")] = "1.0"
+    sender: Token
+    """Organisation code of the partner that sent the message (``aler``, ``asst``, ``comune``, ``fwa``)."""
+    recipients: tuple[Token, ...] = ()
+    """Organisations the sender addresses; empty means every recipient a declared flow allows."""
+    subject: SubjectRef
+    purpose: str | None = None
+    """Purpose code claimed by the sender (privacy.md vocabulary); missing or unknown purposes are denied."""
+    sensitivity: tuple[SensitivityLabel, ...] = ()
+    occurred_at: datetime
+    payload: dict[str, Any]
+    """The message-type payload, validated against its model by :func:`schemas.messages.validate_payload`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise_payload(cls, data: Any) -> Any:
+        """Validate the payload against its message type and keep its normalised JSON form."""
+        if isinstance(data, dict) and isinstance(data.get("payload"), dict):
+            from schemas.messages import validate_payload
+
+            model = validate_payload(str(data.get("message_type", "")), data["payload"])
+            data = {**data, "payload": model.model_dump(mode="json", exclude_none=True)}
+        return data
