@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fhir.resources.R4B.consent import Consent
 from pydantic import ValidationError
@@ -23,7 +23,7 @@ from gateway.policy.registry import PolicyRegistry
 from gateway.store import Store
 from schemas.errors import FieldProblem, problems_from_validation
 
-__all__ = ["CF_SYSTEMS", "ConsentService", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "parse_fhir_consent"]
+__all__ = ["CF_SYSTEMS", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "ConsentService", "parse_fhir_consent"]
 
 CF_SYSTEMS = frozenset({"http://hl7.it/sid/codiceFiscale", "urn:oid:2.16.840.1.113883.2.9.4.3.2"})
 STP_ENI_SYSTEM = "https://gateway.quartieri.example/fhir/sid/stp-eni"
@@ -68,9 +68,10 @@ def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry) -> tu
     if unknown:
         raise _problem("/provision/actor", "code-list", f"unknown organisations: {', '.join(unknown)}")
     period = provision.period
+    decision: Literal["permit", "deny"] = "permit" if provision.type == "permit" else "deny"
     record = ConsentRecord(
-        consent_id="", version=1, subject_pseudonym="", status=_STATUS[consent.status],
-        decision=provision.type, purposes=purposes, recipients=recipients,
+        consent_id="", version=1, subject_pseudonym="", status=_STATUS[str(consent.status)],
+        decision=decision, purposes=purposes, recipients=recipients,
         period_start=_aware(period.start) if period and period.start else None,
         period_end=_aware(period.end) if period and period.end else None,
     )

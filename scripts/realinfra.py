@@ -439,8 +439,15 @@ class Kafka:
 
 
 def kafka_cluster_id() -> str:
-    """A 22-character url-safe base64 UUID, as ``kafka-storage random-uuid`` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """A 22-character url-safe base64 UUID, as ``kafka-storage random-uuid`` prints.
+
+    Like Kafka's own generator, draw again when the id starts with ``-``: the storage tool would read it
+    as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def kafka_properties(kafka: Kafka) -> dict[str, str]:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
 from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.logging import get_logger
-from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
 from gateway.pipeline.status import status_message
+from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
 from gateway.settings import TopicSettings
 from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject

@@ -10,6 +10,7 @@ A row whose consent was withdrawn after it was queued is dropped instead, and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -71,10 +72,8 @@ class Relay:
                 handled = 0
                 backoff = min(backoff * 2, 5.0)
             if handled == 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=backoff)
-                except TimeoutError:
-                    pass
 
     async def drain(self) -> int:
         """Relay until the outbox is empty; returns the number of rows handled."""

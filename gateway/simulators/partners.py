@@ -64,7 +64,9 @@ def fhir_consent(cf: str, *, purposes: tuple[str, ...] = ("microcredit-assessmen
     return {
         "resourceType": "Consent",
         "status": status,
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"identifier": {"system": cf_system, "value": cf}},
         "dateTime": begin.isoformat(),

@@ -24,7 +24,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from gateway.audit.chain import ChainHead, ChainedEntry, extend
+from gateway.audit.chain import ChainedEntry, ChainHead, extend
 from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.record import AuditRecord, subject_ref
 from gateway.errors import DependencyUnavailable

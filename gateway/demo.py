@@ -1,0 +1,237 @@
+"""``gateway demo``: the gateway on embedded defaults with simulated partners exchanging referrals.
+
+Starts the API on 127.0.0.1, registers demo clients for ALER and FWA, and runs an exchange over real HTTP
+and the embedded bus: an operator records consents (FHIR R4) for some tenants and withdraws one; ALER
+submits arrears referrals over HTTP and by producing to ``in.aler``; FWA reads its inbox. Prints what
+crossed, what was denied and why (reason classes), the audit log's verification, and where to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from gateway.api import create_app
+from gateway.audit.verify import VerificationReport, verify_log
+from gateway.auth import PartnerClient, hash_client_secret
+from gateway.bootstrap import Gateway, build
+from gateway.bus import OutgoingRecord
+from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.settings import GatewaySettings
+from gateway.simulators import aler_arrears_message, fhir_consent
+
+__all__ = ["DemoSummary", "run_demo"]
+
+_SCOPES = {
+    "aler": ("messages:submit", "status:read", "inbox:read", "consent:write", "consent:read"),
+    "fwa": ("messages:submit", "status:read", "inbox:read"),
+}
+
+
+@dataclass
+class DemoSummary:
+    """What one exchange did."""
+
+    submitted: int = 0
+    forwarded: int = 0
+    denied: dict[str, int] = field(default_factory=dict)
+    rejected: int = 0
+    replays_ignored: int = 0
+    fwa_received: int = 0
+    fwa_fields: list[str] = field(default_factory=list)
+    audit: VerificationReport | None = None
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+
+def _demo_clients(data_dir: Path) -> tuple[tuple[PartnerClient, ...], dict[str, str]]:
+    secrets_by_client = {f"{org}-demo": secrets.token_urlsafe(18) for org in _SCOPES}
+    clients = tuple(
+        PartnerClient(client_id=f"{org}-demo", secret_hash=hash_client_secret(secrets_by_client[f"{org}-demo"]),
+                      organisation=org, role="system", scopes=frozenset(scopes))
+        for org, scopes in _SCOPES.items()
+    )
+    (data_dir / "demo-clients.json").write_text(json.dumps(secrets_by_client, indent=2), encoding="utf-8")
+    return clients, secrets_by_client
+
+
+class _Partner:
+    """A simulated partner system talking to the gateway over HTTP."""
+
+    def __init__(self, http: httpx.AsyncClient, client_id: str, secret: str, organisation: str) -> None:
+        self.http = http
+        self.client_id = client_id
+        self.secret = secret
+        self.organisation = organisation
+        self._token: str | None = None
+
+    async def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            response = await self.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                            auth=(self.client_id, self.secret))
+            response.raise_for_status()
+            self._token = response.json()["access_token"]
+        return {"Authorization": f"Bearer {self._token}"}
+
+    async def post_json(self, path: str, body: bytes) -> httpx.Response:
+        headers = {**await self._headers(), "content-type": "application/json"}
+        return await self.http.post(path, content=body, headers=headers)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(path, headers=await self._headers())
+
+
+async def _exchange(gateway: Gateway, aler: _Partner, fwa: _Partner, tenants: list[SyntheticTenant],
+                    summary: DemoSummary) -> None:
+    consent_ids: list[str] = []
+    for tenant in tenants[: len(tenants) // 2]:  # half the tenants agree to be referred
+        response = await aler.post_json("/v1/consents", orjson.dumps(fhir_consent(tenant.cf)))
+        response.raise_for_status()
+        consent_ids.append(response.json()["consent_id"])
+    withdrawn = await aler.post_json(f"/v1/consents/{consent_ids[0]}/withdraw", b"")
+    withdrawn.raise_for_status()
+
+    batch = uuid.uuid4().hex[:8]
+    over_kafka = tenants[-2:]
+    for i, tenant in enumerate(tenants[:-2]):
+        purpose = None if i == 1 else "microcredit-assessment"  # one referral forgets its purpose
+        body = orjson.dumps(aler_arrears_message(tenant, f"demo-{batch}-{i}", purpose=purpose))
+        response = await aler.post_json("/v1/partners/aler/messages", body)
+        summary.submitted += 1
+        for status in response.json():
+            if status["state"] == "forwarded":
+                summary.forwarded += 1
+            else:
+                summary.denied[status["reason_class"]] = summary.denied.get(status["reason_class"], 0) + 1
+    replay = await aler.post_json("/v1/partners/aler/messages", orjson.dumps(
+        aler_arrears_message(tenants[0], f"demo-{batch}-0")))
+    summary.replays_ignored += int(replay.status_code == 202)
+    broken = await aler.post_json("/v1/partners/aler/messages", b'{"id_messaggio": 42}')
+    summary.rejected += int(broken.status_code == 422)
+
+    topic = gateway.settings.topics.name("in", "aler")
+    await gateway.bus.publish([
+        OutgoingRecord(topic=topic, value=orjson.dumps(aler_arrears_message(t, f"demo-{batch}-k{i}")),
+                       headers=(("request-id", f"demo-{batch}-k{i}".encode()),))
+        for i, t in enumerate(over_kafka)
+    ])
+    summary.submitted += len(over_kafka)
+    for i in range(len(over_kafka)):
+        for _ in range(200):
+            status = await aler.get(f"/v1/partners/aler/messages/demo-{batch}-k{i}")
+            if status.status_code == 200:
+                state = status.json()
+                if state["state"] == "forwarded":
+                    summary.forwarded += 1
+                else:
+                    summary.denied[state["reason_class"]] = summary.denied.get(state["reason_class"], 0) + 1
+                break
+            await asyncio.sleep(0.05)
+
+    await gateway.relay.drain()
+    inbox = (await fwa.get("/v1/partners/fwa/inbox?limit=500")).json()
+    referrals = [m for m in inbox["messages"] if m["topic"].endswith("out.fwa")]
+    summary.fwa_received = len(referrals)
+    if referrals:
+        summary.fwa_fields = sorted(_leaf_paths(referrals[0]["body"]))
+
+
+def _leaf_paths(document: Any, prefix: str = "") -> list[str]:
+    if isinstance(document, dict):
+        return [p for k, v in document.items() for p in _leaf_paths(v, f"{prefix}{k}.")]
+    return [prefix.rstrip(".")]
+
+
+async def _verify(gateway: Gateway) -> VerificationReport:
+    async with gateway.store.transaction() as tx:
+        head = await tx.audit_head()
+        entries = await tx.audit_entries(0, head.size + 1)
+    return verify_log(entries, head)
+
+
+def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, url: str) -> None:
+    table = Table(title="Referrals ALER -> Fondazione Welfare Ambrosiano (flow F1)")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("submitted (HTTP and in.aler)", str(summary.submitted))
+    table.add_row("forwarded to FWA (consent permits)", str(summary.forwarded))
+    for reason, count in sorted(summary.denied.items()):
+        table.add_row(f"denied: {reason}", str(count))
+    table.add_row("invalid message refused (problem+json)", str(summary.rejected))
+    table.add_row("replayed message id, not forwarded again", str(summary.replays_ignored))
+    table.add_row("referrals in FWA's inbox", str(summary.fwa_received))
+    console.print(table)
+    console.print("[bold]Fields FWA received[/bold]: " + ", ".join(summary.fwa_fields))
+    if summary.audit is not None:
+        verdict = "intact" if summary.audit.ok else f"BROKEN at index {summary.audit.first_bad_index}"
+        root = summary.audit.root_hex[:16]
+        console.print(f"[bold]Audit log[/bold]: {summary.audit.size} records, {verdict}, root {root}…")
+    console.print(f"[bold]Where to look[/bold]: API {url} (OpenAPI at {url}/docs); store "
+                  f"{settings.resolved_database_url()}; bus log {settings.embedded_bus_path()}; demo client "
+                  f"secrets {settings.data_dir / 'demo-clients.json'}")
+
+
+async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console: Console | None = None,
+                   tenants: int = 12) -> DemoSummary:
+    """Run the demo; with ``once`` a single bounded exchange, else exchanges every few seconds until Ctrl-C."""
+    console = console or Console()
+    if settings.data_dir.exists():
+        shutil.rmtree(settings.data_dir)
+    settings.data_dir.mkdir(parents=True)
+    clients, client_secrets = _demo_clients(settings.data_dir)
+    gateway = build(settings, clients=clients)
+    await gateway.start()
+    port = _free_port(port)
+    url = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(create_app(gateway, manage_lifecycle=False), host="127.0.0.1",
+                                           port=port, log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve())
+    summary = DemoSummary()
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            aler = _Partner(http, "aler-demo", client_secrets["aler-demo"], "aler")
+            fwa = _Partner(http, "fwa-demo", client_secrets["fwa-demo"], "fwa")
+            population = [t for t in generate_tenants("S", seed=2026, limit=500) if t.arrears_cents > 0]
+            round_no = 0
+            while True:
+                chunk = population[round_no * tenants:(round_no + 1) * tenants]
+                await _exchange(gateway, aler, fwa, chunk, summary)
+                summary.audit = await _verify(gateway)
+                _print(console, summary, settings, url)
+                round_no += 1
+                if once or (round_no + 1) * tenants > len(population):
+                    break
+                await asyncio.sleep(5)
+            if not once:
+                console.print("Serving until Ctrl-C.")
+                await serving
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
+        await gateway.stop()
+    return summary

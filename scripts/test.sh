@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command of the README (and of .ci/run): installs everything, starts a real Kafka broker and a
+# real PostgreSQL server (scripts/realinfra.py, no Docker), runs lint, types and the whole test suite
+# against them, and tears both down even when tests fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+
+echo "== lint and types"
+.venv/bin/ruff check gateway adapters schemas tests bench scripts
+.venv/bin/mypy
+
+echo "== tests (real Kafka and PostgreSQL)"
+export CI="${CI:-true}"   # a test needing Kafka or PostgreSQL fails instead of skipping
+python3 scripts/realinfra.py run -- .venv/bin/python -m pytest -p no:cacheprovider "$@"

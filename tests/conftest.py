@@ -1,0 +1,142 @@
+"""Shared fixtures: real backends named by environment variables, gateways wired on them, partner clients.
+
+``GATEWAY_TEST_KAFKA_BOOTSTRAP`` and ``GATEWAY_TEST_POSTGRES_DSN`` are set by ``scripts/realinfra.py``
+(the README's test command). Without them the Kafka and PostgreSQL cases skip locally and fail in CI
+(``CI=true``): in CI no test that needs a real broker or database may skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway.api import create_app
+from gateway.auth import PartnerClient, hash_client_secret
+from gateway.bootstrap import Gateway, build
+from gateway.settings import GatewaySettings, TopicSettings
+
+KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
+POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_DSN"
+SECRET = "test-secret-not-for-production"
+ALL_SCOPES = ("messages:submit", "status:read", "inbox:read", "consent:write", "consent:read")
+
+
+def require_env(name: str, what: str) -> str:
+    """The variable's value; a skip locally, a failure in CI, when it is missing."""
+    value = os.environ.get(name)
+    if not value:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not set: {what} tests must run in CI (use the README's test command)")
+        pytest.skip(f"set {name} to run {what} tests (scripts/realinfra.py run -- pytest does)")
+    return value
+
+
+@pytest.fixture(scope="session")
+def secret_hash() -> str:
+    return hash_client_secret(SECRET)
+
+
+@pytest.fixture(scope="session")
+def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
+    """One system client per partner, plus an ALER client lacking the submit scope."""
+    made = [
+        PartnerClient(f"{org}-test", secret_hash, org, "system", frozenset(ALL_SCOPES))
+        for org in ("aler", "asst", "comune", "fwa")
+    ]
+    made.append(PartnerClient("aler-readonly", secret_hash, "aler", "system", frozenset({"status:read"})))
+    return tuple(made)
+
+
+async def _fresh_postgres_database(dsn: str) -> tuple[str, Callable[[], object]]:
+    """A new empty database on the test server; returns its URL and an async dropper."""
+    url = make_url(dsn)
+    name = f"gw_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    await admin.dispose()
+
+    async def drop() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await engine.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@dataclass
+class Backends:
+    """Which store and bus a test runs on."""
+
+    store: str
+    bus: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.store}+{self.bus}"
+
+
+EMBEDDED = Backends("sqlite", "embedded")
+REAL = Backends("postgres", "kafka")
+
+
+@pytest.fixture
+async def settings_for(tmp_path: Path) -> AsyncIterator[Callable[[Backends], object]]:
+    """Factory of settings on the requested backends; PostgreSQL databases are dropped afterwards."""
+    droppers: list[Callable[[], object]] = []
+
+    async def make(backends: Backends) -> GatewaySettings:
+        updates: dict[str, object] = {"data_dir": tmp_path / "var", "bus": backends.bus}
+        if backends.store == "postgres":
+            url, drop = await _fresh_postgres_database(require_env(POSTGRES_ENV, "PostgreSQL"))
+            droppers.append(drop)
+            updates["database_url"] = url
+        if backends.bus == "kafka":
+            updates["kafka_bootstrap_servers"] = require_env(KAFKA_ENV, "Kafka")
+            updates["topics"] = TopicSettings(prefix=f"t{uuid.uuid4().hex[:8]}.", partitions=2)
+        return GatewaySettings(**updates)  # type: ignore[arg-type]
+
+    yield make
+    for drop in droppers:
+        await drop()  # type: ignore[misc]
+
+
+@pytest.fixture(params=[EMBEDDED, REAL], ids=lambda b: b.id)
+def backends(request: pytest.FixtureRequest) -> Backends:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
+                  clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
+    """A started gateway (relay and inbound consumer running) on each pair of backends."""
+    settings = await settings_for(backends)  # type: ignore[misc]
+    gw = build(settings, clients=clients)
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+@pytest.fixture
+async def http(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the gateway's API (https base URL: the token endpoint refuses plain http)."""
+    app = create_app(gateway, manage_lifecycle=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as client:
+        yield client
+
+
+async def bearer(http: httpx.AsyncClient, client_id: str) -> dict[str, str]:
+    response = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, SECRET))
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -1,0 +1,185 @@
+"""Flow F1 end to end through the bus: ALER's arrears record in ``in.aler``, FWA's referral out of ``out.fwa``.
+
+Runs on both pairs of backends: the embedded bus with SQLite, and a real Kafka broker with a real PostgreSQL
+server. Drives permit, deny, withdraw-then-deny, replay, drop at delivery and dead-lettering, and checks the
+referral field by field, the status message and the audit chain.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from gateway.audit.verify import verify_log
+from gateway.bootstrap import Gateway
+from gateway.bus import BusRecord, OutgoingRecord
+from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.simulators import aler_arrears_message, fhir_consent
+
+DEADLINE_S = 60.0
+
+
+def tenant(seed: int) -> SyntheticTenant:
+    return next(t for t in generate_tenants("S", seed=seed, limit=50) if t.arrears_cents > 0)
+
+
+async def submit_over_bus(gateway: Gateway, message: dict[str, Any]) -> None:
+    topic = gateway.settings.topics.name("in", "aler")
+    await gateway.bus.publish([OutgoingRecord(topic=topic, value=orjson.dumps(message),
+                                              headers=(("request-id", b"req-e2e"),))])
+
+
+async def read_until(gateway: Gateway, kind: str, partner: str, count: int, settle_s: float = 0.0) -> list[BusRecord]:
+    """Read ``kind.partner`` from the start until ``count`` records arrived (then ``settle_s`` more for extras)."""
+    consumer = gateway.bus.consumer(f"e2e-{uuid.uuid4().hex[:8]}", [gateway.settings.topics.name(kind, partner)])
+    await consumer.start()
+    records: list[BusRecord] = []
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(records) < count:
+            assert time.monotonic() < deadline, f"{len(records)} of {count} records on {kind}.{partner}"
+            records += await consumer.fetch(timeout_s=0.5)
+        settle_until = time.monotonic() + settle_s
+        while time.monotonic() < settle_until:
+            records += await consumer.fetch(timeout_s=0.2)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def record_consent(gateway: Gateway, cf: str) -> str:
+    consent = await gateway.consents.record(fhir_consent(cf), "aler", "aler-test", "req-consent")
+    return consent.consent_id
+
+
+async def audit_records(gateway: Gateway) -> list[dict[str, Any]]:
+    async with gateway.store.transaction() as tx:
+        head = await tx.audit_head()
+        entries = await tx.audit_entries(0, head.size + 1)
+    report = verify_log(entries, head)
+    assert report.ok, report
+    return [json.loads(e["record"]) for e in entries]
+
+
+async def test_f1_permitted_referral_carries_exactly_the_f1_fields(gateway: Gateway) -> None:
+    person = tenant(1)
+    consent_id = await record_consent(gateway, person.cf)
+    message = aler_arrears_message(person, "m-permit", isee_value_cents=512_345)
+    await submit_over_bus(gateway, message)
+
+    [referral] = await read_until(gateway, "out", "fwa", 1, settle_s=1.0)
+    body = orjson.loads(referral.value)
+    assert body.pop("id_segnalazione").startswith("gw-")
+    assert body.pop("inviato_il")
+    assert body == {
+        "tipo_messaggio": "segnalazione-microcredito",
+        "versione": "1.0",
+        "id_correlazione": "corr-m-permit",
+        "ente_inviante": "aler",
+        "finalita_trattamento": "microcredit-assessment",
+        "riferimento_consenso": f"{consent_id}@1",
+        "richiedente": {"codice_fiscale": person.cf},
+        "requisiti": {"residenza_citta_metropolitana": True, "lavoro_citta_metropolitana": False},
+        "nucleo": {"tipologia": person.household_type},
+        "fascia_isee": person.isee_band,
+        "morosita": {"importo_euro": message["morosita"]["importo_euro"],
+                     "mensilita": message["morosita"]["mensilita"]},
+        "richiesta": {"tipo": "microcredit", "importo_euro": message["richiesta"]["importo_euro"]},
+        "etichette": {"obblighi": ["PSEUD"], "divieti": ["NORDSCLCD", "NOREUSE"]},
+    }
+    raw = referral.value.decode()
+    for never in (person.contract_id, person.unit_id, "5123.45", person.quartiere):
+        assert never not in raw
+    assert referral.header("correlation-id") == "corr-m-permit"
+    assert referral.header("purpose") == "microcredit-assessment"
+    assert referral.header("request-id") == "req-e2e"
+    assert referral.key is not None and person.cf.encode() not in referral.key
+
+    [status] = await read_until(gateway, "status", "aler", 1)
+    assert orjson.loads(status.value) | {"at": None} == {
+        "message_type": "referral.status", "message_id": "m-permit", "correlation_id": "corr-m-permit",
+        "state": "forwarded", "reason_class": None, "recipients": ["fwa"], "at": None,
+    }
+
+    records = await audit_records(gateway)
+    f1 = [r for r in records if r.get("flow_id") == "F1"]
+    assert [(r["event_type"], r["outcome"]) for r in f1] == [("decision", "permit"), ("disclosure", "permit")]
+    assert all(r["consent_ref"] == f"{consent_id}@1" for r in f1)
+    assert f1[1]["recipient_org"] == "fwa" and "isee_band" in f1[1]["data_categories"]
+    assert f1[0]["kafka"]["topic"] == gateway.settings.topics.name("in", "aler")
+    assert person.cf not in json.dumps(records)
+
+
+async def test_f1_without_consent_nothing_reaches_fwa(gateway: Gateway) -> None:
+    person = tenant(2)
+    await submit_over_bus(gateway, aler_arrears_message(person, "m-deny"))
+
+    [status] = await read_until(gateway, "status", "aler", 1)
+    assert orjson.loads(status.value)["state"] == "denied"
+    assert orjson.loads(status.value)["reason_class"] == "not-authorised"
+    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.5) == []
+    records = await audit_records(gateway)
+    [decision] = [r for r in records if r["event_type"] == "decision"]
+    assert (decision["outcome"], decision["reason"]) == ("deny", "no-applicable-consent")
+    assert not [r for r in records if r["event_type"] == "disclosure"]
+
+
+async def test_f1_withdrawn_consent_denies_and_looks_like_no_consent(gateway: Gateway) -> None:
+    withdrawn_person, never_person = tenant(3), tenant(4)
+    consent_id = await record_consent(gateway, withdrawn_person.cf)
+    await gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
+    await submit_over_bus(gateway, aler_arrears_message(withdrawn_person, "m-withdrawn"))
+    await submit_over_bus(gateway, aler_arrears_message(never_person, "m-never"))
+
+    statuses = {orjson.loads(r.value)["message_id"]: orjson.loads(r.value)
+                for r in await read_until(gateway, "status", "aler", 2)}
+    assert statuses["m-withdrawn"]["state"] == statuses["m-never"]["state"] == "denied"
+    # Rule 13: the sender cannot tell a withdrawn consent from no consent at all.
+    assert {k: v for k, v in statuses["m-withdrawn"].items() if k not in ("message_id", "correlation_id", "at")} == {
+        k: v for k, v in statuses["m-never"].items() if k not in ("message_id", "correlation_id", "at")}
+    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.5) == []
+    reasons = {r["reason"] for r in await audit_records(gateway) if r["event_type"] == "decision"}
+    assert reasons == {"consent-withdrawn", "no-applicable-consent"}
+
+
+async def test_f1_replayed_message_id_is_forwarded_once(gateway: Gateway) -> None:
+    person = tenant(5)
+    await record_consent(gateway, person.cf)
+    message = aler_arrears_message(person, "m-replay")
+    await submit_over_bus(gateway, message)
+    await submit_over_bus(gateway, message)
+    await submit_over_bus(gateway, aler_arrears_message(person, "m-after"))
+
+    referrals = await read_until(gateway, "out", "fwa", 2, settle_s=1.5)
+    assert sorted(r.header("correlation-id") for r in referrals) == ["corr-m-after", "corr-m-replay"]
+    statuses = await read_until(gateway, "status", "aler", 2, settle_s=0.5)
+    assert sorted(orjson.loads(s.value)["message_id"] for s in statuses) == ["m-after", "m-replay"]
+    decisions = [r for r in await audit_records(gateway) if r["event_type"] == "decision"]
+    assert len(decisions) == 2
+
+
+async def test_f1_bad_record_is_dead_lettered_and_consumer_keeps_going(gateway: Gateway) -> None:
+    person = tenant(6)
+    await record_consent(gateway, person.cf)
+    topic = gateway.settings.topics.name("in", "aler")
+    bad_cf = dict(aler_arrears_message(person, "m-bad"))
+    bad_cf["intestatario"] = {**bad_cf["intestatario"], "codice_fiscale": "RSSMRA85T10A562X"}
+    await gateway.bus.publish([
+        OutgoingRecord(topic=topic, value=b"{not json", headers=(("message-id", b"m-garbage"),)),
+        OutgoingRecord(topic=topic, value=orjson.dumps(bad_cf)),
+        OutgoingRecord(topic=topic, value=orjson.dumps(aler_arrears_message(person, "m-good"))),
+    ])
+
+    dead = [orjson.loads(r.value) for r in await read_until(gateway, "dlq", "aler", 2)]
+    assert [d["reason"] for d in dead] == ["malformed-message", "contract-violation"]
+    assert dead[0]["message_id"] == "m-garbage" and dead[0]["source"]["topic"] == topic
+    assert dead[1]["problems"][0]["pointer"] == "/intestatario/codice_fiscale"
+    assert "RSSMRA85T10A562X" not in json.dumps(dead)
+    [referral] = await read_until(gateway, "out", "fwa", 1)
+    assert referral.header("correlation-id") == "corr-m-good"
+
+
