@@ -6,24 +6,37 @@ import asyncio
 import contextlib
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 from rich.console import Console
 
-from gateway.api import create_app
+from gateway.api import create_app, openapi_document
 from gateway.audit.verify import verify_log
 from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
 from gateway.demo import run_demo
 from gateway.logging import configure_logging
+from gateway.publication import write_contracts
 from gateway.settings import GatewaySettings
 
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
                   no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+contracts_app = typer.Typer(help="Published contracts.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("generate")
+def contracts_generate(
+    directory: Annotated[Path, typer.Option(help="Where to write the contracts.")] = Path("contracts"),
+) -> None:
+    """Regenerate the JSON Schemas and the OpenAPI document under ``contracts/`` from the code."""
+    for path in write_contracts(directory, openapi_document):
+        typer.echo(str(path))
 
 
 @app.command()

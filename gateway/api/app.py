@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -14,7 +15,7 @@ from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import auth, consents, health, messages
 from gateway.bootstrap import Gateway
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -32,13 +33,23 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
             if manage_lifecycle:
                 await gateway.stop()
 
+    app = _api(lifespan)
+    app.state.gateway = gateway
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the HTTP API (no gateway needed)."""
+    return _api(None).openapi()
+
+
+def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None) -> FastAPI:
     app = FastAPI(
         title="Quartieri gateway",
         version="1.0",
         summary="Consent-aware interoperability gateway for the partners of Milan's public-housing neighbourhoods",
         lifespan=lifespan,
     )
-    app.state.gateway = gateway
     install_problem_handlers(app)
 
     @app.middleware("http")

@@ -57,6 +57,7 @@ class Store:
         if url.startswith("sqlite"):
             engine = create_async_engine(url, connect_args={"timeout": 30})
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
         return cls(engine, pseudonym_key)
@@ -94,12 +95,21 @@ class Store:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 driver's own transaction handling breaks SAVEPOINTs and begins lazily; take over
+    # (SQLAlchemy's documented recipe) so that transactions and nested savepoints behave as on PostgreSQL.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front: writers queue on busy_timeout instead of failing when a
+    # read lock cannot be upgraded, and the audit head read-then-write is serialised.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _upgrade(connection: Any) -> None:

@@ -10,17 +10,25 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
+import pytest
 
 from gateway.audit.verify import verify_log
-from gateway.bootstrap import Gateway
+from gateway.auth import PartnerClient
+from gateway.bootstrap import Gateway, build
 from gateway.bus import BusRecord, OutgoingRecord
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.pipeline import Submission
 from gateway.simulators import aler_arrears_message, fhir_consent
+from tests.conftest import Backends
 
 DEADLINE_S = 60.0
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def tenant(seed: int) -> SyntheticTenant:
@@ -73,6 +81,8 @@ async def test_f1_permitted_referral_carries_exactly_the_f1_fields(gateway: Gate
 
     [referral] = await read_until(gateway, "out", "fwa", 1, settle_s=1.0)
     body = orjson.loads(referral.value)
+    schema = json.loads((CONTRACTS / "fwa/segnalazione-microcredito.schema.json").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(body)) == []
     assert body.pop("id_segnalazione").startswith("gw-")
     assert body.pop("inviato_il")
     assert body == {
@@ -183,3 +193,33 @@ async def test_f1_bad_record_is_dead_lettered_and_consumer_keeps_going(gateway: 
     assert referral.header("correlation-id") == "corr-m-good"
 
 
+
+
+@pytest.fixture
+async def idle_gateway(backends: Backends, settings_for: Callable[[Backends], object],
+                       clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
+    """A gateway whose relay and consumer are not running: the test moves the outbox itself."""
+    gw = build(await settings_for(backends), clients=clients)  # type: ignore[misc]
+    await gw.start(workers=False)
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+async def test_W01_referral_queued_before_withdrawal_is_dropped_at_delivery(idle_gateway: Gateway) -> None:
+    gateway = idle_gateway
+    person = tenant(7)
+    consent_id = await record_consent(gateway, person.cf)
+    [status] = await gateway.intake.submit(Submission(
+        sender="aler", sender_role="system", raw=orjson.dumps(aler_arrears_message(person, "m-queued")),
+        content_type="application/json", request_id="req-w01"))
+    assert status.state == "forwarded"
+    await gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
+
+    assert await gateway.relay.drain() == 2  # the referral (dropped) and ALER's status (published)
+    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.0) == []
+    assert len(await read_until(gateway, "status", "aler", 1)) == 1
+    [dropped] = [r for r in await audit_records(gateway) if r["event_type"] == "delivery-dropped"]
+    assert (dropped["reason"], dropped["recipient_org"]) == ("consent-withdrawn", "fwa")
+    assert dropped["consent_ref"] == f"{consent_id}@1"

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SECRET, Backends, bearer
 from joserfc.jwk import OKPKey
 from sqlalchemy import func, select
 from starlette.applications import Starlette
@@ -31,6 +30,7 @@ from gateway.bootstrap import Gateway, build
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.simulators.partners import aler_arrears_message, fhir_consent
 from gateway.store.tables import messages, outbox, subjects
+from tests.conftest import SECRET, Backends, bearer
 
 PROBLEM_JSON = "application/problem+json"
 ALER_MESSAGES = "/v1/partners/aler/messages"

@@ -1,0 +1,163 @@
+"""The store contract: the same suite on SQLite and on a real PostgreSQL server.
+
+Schema from migrations, deduplication of message ids, subject creation under concurrency, audit appends
+that never gap or repeat an index, all-or-nothing transactions, and outbox claims that concurrent relays
+do not share (PostgreSQL ``SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import inspect
+
+from gateway.audit.record import AuditRecord
+from gateway.audit.verify import verify_log
+from gateway.store import MessageStatus, OutboxRow, Store
+from gateway.store.tables import metadata
+from tests.conftest import Backends
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, settings_for: Callable[[Backends], object]) -> AsyncIterator[Store]:
+    settings = await settings_for(Backends(request.param, "embedded"))  # type: ignore[misc]
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    made = Store.connect(settings.resolved_database_url(), b"k" * 32)
+    await made.migrate()
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def audit(action: str = "deny") -> AuditRecord:
+    return AuditRecord(event_type="decision", action=action, occurred_at=NOW, outcome="deny", instance="test")
+
+
+def status(message_id: str) -> MessageStatus:
+    return MessageStatus(sender="aler", message_id=message_id, correlation_id="c", message_type="t",
+                         state="received", reason_class=None, recipients=(), received_at=NOW)
+
+
+def outbox_row(n: int) -> OutboxRow:
+    return OutboxRow(topic="out.fwa", recipient="fwa", message_id=f"m{n}", value=b"{}", key=b"k", headers=(),
+                     created_at=NOW)
+
+
+async def test_migrations_create_exactly_the_declared_schema(store: Store) -> None:
+    async with store.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: {t: {col["name"] for col in inspect(c).get_columns(t)}
+                                                for t in inspect(c).get_table_names()})
+    tables.pop("alembic_version")
+    assert tables == {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
+
+
+async def test_migrating_twice_is_harmless(store: Store) -> None:
+    await store.migrate()
+    async with store.transaction() as tx:
+        assert await tx.claim_message(status("m1"))
+
+
+async def test_a_message_id_is_claimed_once_per_sender(store: Store) -> None:
+    async with store.transaction() as tx:
+        assert await tx.claim_message(status("m1"))
+        assert not await tx.claim_message(status("m1"))
+        assert await tx.claim_message(status("m2"))
+    async with store.transaction() as tx:
+        assert not await tx.claim_message(status("m1"))
+        found = await tx.message("aler", "m1")
+    assert found is not None and found.state == "received"
+
+
+async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(store: Store) -> None:
+    async def resolve() -> str:
+        async with store.transaction() as tx:
+            subject = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
+            assert subject is not None
+            return subject.pseudonym
+
+    pseudonyms = await asyncio.gather(*(resolve() for _ in range(8)), return_exceptions=True)
+    ok = {p for p in pseudonyms if isinstance(p, str)}
+    assert len(ok) == 1
+    async with store.transaction() as tx:
+        assert (await tx.subject("cf", "RSSMRA85T10A562S", create=False)) is not None
+        assert (await tx.subject("cf", "BNCGNN80A01F205X", create=False)) is None
+
+
+async def test_T11_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Store) -> None:
+    async def append(n: int) -> None:
+        async with store.transaction() as tx:
+            await tx.append_audit([audit(f"a{n}"), audit(f"b{n}")])
+
+    await asyncio.gather(*(append(n) for n in range(10)))
+    async with store.transaction() as tx:
+        head = await tx.audit_head()
+        entries = await tx.audit_entries()
+    assert [e["idx"] for e in entries] == list(range(20))
+    assert head.size == 20
+    assert verify_log(entries, head).ok
+
+
+async def test_T11_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.append_audit([audit()])
+
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash):
+        async with store.transaction() as tx:
+            await tx.claim_message(status("m-crash"))
+            await tx.append_audit([audit(), audit()])
+            await tx.enqueue([outbox_row(1)])
+            raise Crash
+    async with store.transaction() as tx:
+        head = await tx.audit_head()
+        assert head.size == 1
+        assert await tx.message("aler", "m-crash") is None
+        assert await tx.pending_outbox(10) == []
+        await tx.append_audit([audit()])
+        entries = await tx.audit_entries()
+    assert [e["idx"] for e in entries] == [0, 1]
+
+
+async def test_outbox_rows_are_published_once_in_order(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue([outbox_row(n) for n in range(5)])
+    async with store.transaction() as tx:
+        pending = await tx.pending_outbox(3)
+        assert [r.message_id for r in pending] == ["m0", "m1", "m2"]
+        await tx.mark_published([r.id for r in pending if r.id], NOW)
+    async with store.transaction() as tx:
+        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m3", "m4"]
+        assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0", "m1", "m2"]
+
+
+async def test_concurrent_relays_claim_disjoint_outbox_rows(store: Store) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers; one relay per SQLite store (documented)")
+    async with store.transaction() as tx:
+        await tx.enqueue([outbox_row(n) for n in range(6)])
+    first_claimed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> list[str]:
+        async with store.transaction() as tx:
+            rows = await tx.pending_outbox(3)
+            first_claimed.set()
+            await release.wait()
+            return [r.message_id for r in rows]
+
+    holder = asyncio.create_task(hold())
+    await first_claimed.wait()
+    async with store.transaction() as tx:
+        second = [r.message_id for r in await tx.pending_outbox(10)]
+    release.set()
+    first = await holder
+    assert first == ["m0", "m1", "m2"]
+    assert second == ["m3", "m4", "m5"]
