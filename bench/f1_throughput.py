@@ -395,6 +395,7 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
             "consumed_mean": round(out_bytes / arrived, 1) if arrived else None,
         },
         "cpu_cores": cpu,
+        "cpu_ms_per_message": {k: round(v * 1000 / (arrived / window), 3) for k, v in cpu.items()} if arrived else {},
         "timeline_per_s": [per_second.get(s, 0) for s in range(last + 1)],
     }
 
@@ -562,25 +563,25 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
                              "consent_s": round(consent_s, 2),
                              "consents_per_s": round(len(tenants) / consent_s, 1) if consent_s else None}))
 
+        sql = SqlCounter(gw.store.engine.sync_engine)
         profiler: Any = None
+        processed_at_start = 0
         while True:
             command = await asyncio.to_thread(conn.recv)
-            if command == "profile-start" and profile == "cprofile":
-                import cProfile
-
-                profiler = cProfile.Profile()
-                profiler.enable()
-            elif command == "profile-start" and profile == "pyinstrument":
-                from pyinstrument import Profiler
-
-                profiler = Profiler(interval=0.001, async_mode="disabled")
-                profiler.start()
-            elif command == "profile-stop" and profiler is not None:
-                _save_profile(profiler, profile, profile_out)
-                profiler = None
+            reply: Any = None
+            if command == "window-start":
+                processed_at_start = await _processed(gw)
+                sql.reset()
+                profiler = _start_profiler(profile)
+            elif command == "window-stop":
+                if profiler is not None:
+                    _save_profile(profiler, profile, profile_out)
+                    profiler = None
+                processed = await _processed(gw) - processed_at_start
+                reply = sql.summary(processed)
             elif command == "stop":
                 break
-            conn.send(("ok", command))
+            conn.send(("ok", reply))
 
         stats: dict[str, Any] = {}
         async with gw.store.engine.connect() as db:
@@ -592,6 +593,87 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
             stats["audit_records"] = (await db.execute(text("SELECT count(*) FROM audit_log"))).scalar()
         await gw.stop()
         conn.send(("stopped", stats))
+
+
+async def _processed(gw: Any) -> int:
+    """Messages the gateway has decided so far (rows of the messages table)."""
+    from sqlalchemy import text
+
+    async with gw.store.engine.connect() as db:
+        return int((await db.execute(text("SELECT count(*) FROM messages"))).scalar() or 0)
+
+
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
+
+
+class SqlCounter:
+    """Counts the SQL statements and transactions an engine runs (SQLAlchemy events; read-only)."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.statements: dict[str, int] = {}
+        self.commits = 0
+        self.rollbacks = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+        event.listen(engine, "rollback", self._rollback)
+
+    def reset(self) -> None:
+        self.statements.clear()
+        self.commits = self.rollbacks = 0
+
+    def _statement(self, _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
+                   executemany: bool) -> None:
+        words = statement.split(None, 2)
+        verb = words[0].upper() if words else "?"
+        if verb in ("RELEASE", "ROLLBACK") and len(words) > 1:
+            verb = f"{verb} {words[1].upper()}"
+        table = _TABLE.search(statement)
+        key = f"{verb} {table.group(1)}" if table and verb in ("SELECT", "INSERT", "UPDATE", "DELETE") else verb
+        if "FOR UPDATE" in statement.upper():
+            key += " FOR UPDATE"
+        if executemany:
+            key += " (executemany)"
+        self.statements[key] = self.statements.get(key, 0) + 1
+
+    def _commit(self, _conn: Any) -> None:
+        self.commits += 1
+
+    def _rollback(self, _conn: Any) -> None:
+        self.rollbacks += 1
+
+    def summary(self, processed: int) -> dict[str, Any]:
+        total = sum(self.statements.values())
+
+        def per(n: int) -> float | None:
+            return round(n / processed, 2) if processed else None
+
+        return {
+            "messages_processed": processed,
+            "sql_statements": total,
+            "sql_statements_per_message": per(total),
+            "commits_per_message": per(self.commits),
+            "rollbacks": self.rollbacks,
+            "statements_per_message_by_kind": {k: per(v) for k, v in sorted(self.statements.items(),
+                                                                             key=lambda kv: -kv[1])},
+        }
+
+
+def _start_profiler(kind: str) -> Any:
+    if kind == "cprofile":
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: contention does not inflate it
+        profiler.enable()
+        return profiler
+    if kind == "pyinstrument":
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="disabled")  # wall time of the event-loop thread
+        profiler.start()
+        return profiler
+    return None
 
 
 def _save_profile(profiler: Any, kind: str, out: str) -> None:
@@ -695,15 +777,19 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
         config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", PARTITIONS, args.warmup,
                               args.duration, args.max_in_flight, args.drain_timeout)
 
+        window: dict[str, Any] = {}
+
         async def on_window(edge: str) -> None:
-            if args.profile != "none":
-                await child.command(f"profile-{edge}", within_s=120)
+            reply = await child.command(f"window-{edge}", within_s=120)
+            if edge == "stop":
+                window.update(reply)
 
         result = await drive(config, MessageFactory(run_id, pool), probe, on_window)
         store = await child.command("stop", within_s=120)
     finally:
         await child.close()
     result["store"] = store
+    result["window_stats"] = window
     result["setup"] = setup
     if args.profile != "none":
         result["profile_files"] = sorted(str(p.relative_to(REPO_ROOT))

@@ -43,11 +43,16 @@ _CF_PATTERN = re.compile(
 )
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, depth: int = 0) -> Any:
+    """``value`` with codice-fiscale look-alikes masked; JSON structure (objects, arrays) is kept."""
     if isinstance(value, str):
         return _CF_PATTERN.sub("[cf]", value)
     if isinstance(value, bool | int | float) or value is None:
         return value
+    if depth < 8 and isinstance(value, dict):
+        return {_scrub(str(k)): _scrub(v, depth + 1) for k, v in value.items()}
+    if depth < 8 and isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
     return _CF_PATTERN.sub("[cf]", str(value))
 
 

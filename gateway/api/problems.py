@@ -63,7 +63,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    return problem_response(exc.status_code, slug, str(exc.detail), str(exc.detail), request)
+    # Keep the exception's headers: a 405 must name the allowed methods (RFC 9110 section 15.5.6).
+    return problem_response(exc.status_code, slug, str(exc.detail), str(exc.detail), request,
+                            headers=dict(exc.headers) if exc.headers else None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -138,9 +138,9 @@ async def test_outbox_rows_are_published_once_in_order(store: Store) -> None:
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0", "m1", "m2"]
 
 
-async def test_concurrent_relays_claim_disjoint_outbox_rows(store: Store) -> None:
-    if store.dialect != "postgresql":
-        pytest.skip("SQLite serialises writers; one relay per SQLite store (documented)")
+async def test_concurrent_relays_never_claim_the_same_rows(store: Store) -> None:
+    """PostgreSQL: a second relay skips the rows another holds (SKIP LOCKED). SQLite: the second relay waits
+    for the first transaction to end (one writer at a time), so it never sees rows mid-claim either."""
     async with store.transaction() as tx:
         await tx.enqueue([outbox_row(n) for n in range(6)])
     first_claimed = asyncio.Event()
@@ -151,13 +151,22 @@ async def test_concurrent_relays_claim_disjoint_outbox_rows(store: Store) -> Non
             rows = await tx.pending_outbox(3)
             first_claimed.set()
             await release.wait()
+            await tx.mark_published([r.id for r in rows if r.id], NOW)
             return [r.message_id for r in rows]
+
+    async def claim() -> list[str]:
+        async with store.transaction() as tx:
+            return [r.message_id for r in await tx.pending_outbox(10)]
 
     holder = asyncio.create_task(hold())
     await first_claimed.wait()
-    async with store.transaction() as tx:
-        second = [r.message_id for r in await tx.pending_outbox(10)]
-    release.set()
-    first = await holder
-    assert first == ["m0", "m1", "m2"]
-    assert second == ["m3", "m4", "m5"]
+    second = asyncio.create_task(claim())
+    if store.dialect == "postgresql":
+        assert await second == ["m3", "m4", "m5"]
+        release.set()
+    else:
+        await asyncio.sleep(0.3)
+        assert not second.done()
+        release.set()
+        assert await second == ["m3", "m4", "m5"]
+    assert await holder == ["m0", "m1", "m2"]

@@ -161,8 +161,9 @@ async def expired_bearer(gateway: Gateway, signing_key: OKPKey, clients: tuple[P
         (b'{"importo": NaN}', "json"),
         (b"\xff\xfe{}", "utf-8"),
         (b'["not", "an", "object"]', "type"),
+        (b"[" * 100_000 + b"]" * 100_000, "json"),
     ],
-    ids=["truncated", "empty", "nan", "not-utf8", "array"],
+    ids=["truncated", "empty", "nan", "not-utf8", "array", "too-deeply-nested"],
 )
 async def test_malformed_body_is_refused_with_400_malformed_message_and_nothing_is_written(
     http: httpx.AsyncClient, gateway: Gateway, aler: dict[str, str], raw: bytes, rule: str
@@ -440,6 +441,20 @@ async def test_unknown_route_is_404_problem_json(http: httpx.AsyncClient) -> Non
     assert_problem(response, 404, "not-found")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [("GET", ALER_MESSAGES, "POST"), ("DELETE", "/health", "GET"), ("GET", "/oauth/token", "POST")],
+)
+async def test_wrong_method_is_405_problem_json_naming_the_allowed_methods(
+    http: httpx.AsyncClient, gateway: Gateway, method: str, path: str, allowed: str
+) -> None:
+    before = await snapshot(gateway)
+    response = await http.request(method, path)
+    assert_problem(response, 405, "method-not-allowed")
+    assert allowed in response.headers["allow"]
+    assert await snapshot(gateway) == before
+
+
 async def test_problem_carries_the_request_id_the_caller_sent(
     http: httpx.AsyncClient, aler: dict[str, str]
 ) -> None:
@@ -447,6 +462,17 @@ async def test_problem_carries_the_request_id_the_caller_sent(
         **aler, "Content-Type": "application/json", "X-Request-ID": "caller-req-42"})
     body = assert_problem(response, 400, "malformed-message")
     assert body["request_id"] == "caller-req-42"
+
+
+async def test_unusable_caller_request_id_is_replaced_by_a_minted_one(
+    http: httpx.AsyncClient, aler: dict[str, str]
+) -> None:
+    given = "not a usable id " + "x" * 80
+    response = await http.post(ALER_MESSAGES, content=b"{", headers={
+        **aler, "Content-Type": "application/json", "X-Request-ID": given})
+    body = assert_problem(response, 400, "malformed-message")
+    assert body["request_id"] != given
+    assert given not in response.text
 
 
 # --- the happy path and replays -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shlex
 import tomllib
@@ -127,7 +128,9 @@ def image_env() -> dict[str, str]:
     env: dict[str, str] = {}
     for keyword, rest in final_stage():
         if keyword == "ENV":
-            env.update(pair.split("=", 1) for pair in shlex.split(rest))
+            for pair in shlex.split(rest):
+                key, _, value = pair.partition("=")
+                env[key] = value
     return env
 
 
@@ -135,7 +138,7 @@ def environment_of(service: Mapping[str, Any]) -> dict[str, Any]:
     """A service's ``environment``, in mapping or list form, as a dict."""
     raw = service.get("environment") or {}
     if isinstance(raw, list):
-        return dict(item.split("=", 1) for item in raw)
+        return {key: value for key, _, value in (str(item).partition("=") for item in raw)}
     return dict(raw)
 
 
@@ -194,8 +197,6 @@ def valid_env_names() -> set[str]:
 @pytest.fixture
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """No GATEWAY_* variable of the machine running the tests leaks into the settings under test."""
-    import os
-
     for key in list(os.environ):
         if key.upper().startswith("GATEWAY_"):
             monkeypatch.delenv(key)
@@ -203,9 +204,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Monkey
 
 
 def compose_settings(service: Mapping[str, Any], monkeypatch: pytest.MonkeyPatch) -> GatewaySettings:
+    """GatewaySettings as the service's container would build them (only its GATEWAY_* variables are set here)."""
     for key, value in container_env(service).items():
-        monkeypatch.setenv(key, value)
-    return GatewaySettings(_env_file=None)  # type: ignore[call-arg]
+        if key.startswith("GATEWAY_"):
+            monkeypatch.setenv(key, value)
+    return GatewaySettings(_env_file=None)
 
 
 # ------------------------------------------------------------------------------------------------ Kafka
@@ -246,18 +249,26 @@ def test_kafka_replicates_internal_topics_three_times_and_needs_two_in_sync(
 ) -> None:
     for name, service in kafka_services(services).items():
         env = kafka_env(service)
-        for setting in ("OFFSETS_TOPIC_REPLICATION_FACTOR", "TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                        "SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "DEFAULT_REPLICATION_FACTOR"):
+        for setting in (
+            "OFFSETS_TOPIC_REPLICATION_FACTOR",
+            "TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+            "SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+            "DEFAULT_REPLICATION_FACTOR",
+        ):
             assert env[f"KAFKA_{setting}"] == "3", f"{name}: {setting}"
         # MIN_INSYNC_REPLICAS is broker-wide and is what __consumer_offsets gets.
-        for setting in ("TRANSACTION_STATE_LOG_MIN_ISR", "SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR",
-                        "MIN_INSYNC_REPLICAS"):
+        for setting in (
+            "TRANSACTION_STATE_LOG_MIN_ISR",
+            "SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR",
+            "MIN_INSYNC_REPLICAS",
+        ):
             assert env[f"KAFKA_{setting}"] == "2", f"{name}: {setting}"
         assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
 def test_kafka_listeners_are_internal_and_consistent(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     for name, service in kafka_services(services).items():
         env = kafka_env(service)
@@ -279,7 +290,8 @@ def test_kafka_listeners_are_internal_and_consistent(
 
 
 def test_postgres_has_a_healthcheck_and_a_named_volume(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     postgres = services["postgres"]
     assert re.fullmatch(r"postgres:1[56](\.\d+)?(-\w+)?", postgres["image"])
@@ -334,7 +346,10 @@ def test_every_gateway_variable_is_a_settings_field(source: str, services: dict[
 
 @pytest.mark.parametrize("name", GATEWAY_SERVICES)
 def test_settings_parsed_from_the_compose_environment(
-    name: str, compose: dict[str, Any], services: dict[str, dict[str, Any]], clean_environment: pytest.MonkeyPatch,
+    name: str,
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
+    clean_environment: pytest.MonkeyPatch,
 ) -> None:
     service = services[name]
     settings = compose_settings(service, clean_environment)
@@ -376,14 +391,17 @@ def test_settings_parsed_from_the_compose_environment(
 
 
 async def test_production_build_succeeds_with_the_compose_settings(
-    services: dict[str, dict[str, Any]], clean_environment: pytest.MonkeyPatch, tmp_path: Path,
+    services: dict[str, dict[str, Any]],
+    clean_environment: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     """build() is where production refuses missing secrets: with the compose settings nothing is missing."""
     settings = compose_settings(services["gateway-worker"], clean_environment)
     key_file = tmp_path / "token_signing_key"
     key_file.write_text(json.dumps(generate_signing_key().as_dict(private=True)), encoding="utf-8")
-    settings = settings.model_copy(update={"token_signing_key_file": key_file, "clients_file": CLIENTS_EXAMPLE,
-                                           "data_dir": tmp_path / "data"})
+    settings = settings.model_copy(
+        update={"token_signing_key_file": key_file, "clients_file": CLIENTS_EXAMPLE, "data_dir": tmp_path / "data"}
+    )
     gateway = build(settings)
     try:
         assert isinstance(gateway.bus, KafkaBus)
@@ -406,7 +424,9 @@ def test_example_clients_file_names_known_partners_and_roles() -> None:
 
 @pytest.mark.parametrize("name", GATEWAY_SERVICES)
 def test_commands_are_gateway_cli_commands(
-    name: str, services: dict[str, dict[str, Any]], clean_environment: pytest.MonkeyPatch,
+    name: str,
+    services: dict[str, dict[str, Any]],
+    clean_environment: pytest.MonkeyPatch,
 ) -> None:
     command = services[name]["command"]
     assert isinstance(command, list), "exec form: no shell between the container and the gateway"
@@ -438,7 +458,8 @@ def test_services_start_in_dependency_order(services: dict[str, dict[str, Any]])
 
 
 def test_api_serves_without_workers_on_the_published_port(
-    services: dict[str, dict[str, Any]], clean_environment: pytest.MonkeyPatch,
+    services: dict[str, dict[str, Any]],
+    clean_environment: pytest.MonkeyPatch,
 ) -> None:
     api = services["gateway-api"]
     assert api["command"] == ["serve", "--no-workers"]
@@ -458,7 +479,8 @@ def test_workers_scale_out(services: dict[str, dict[str, Any]]) -> None:
 
 
 def test_secrets_stay_out_of_the_compose_file_and_the_image(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]],
+    compose: dict[str, Any],
+    services: dict[str, dict[str, Any]],
 ) -> None:
     text = COMPOSE_FILE.read_text(encoding="utf-8")
     example = read_env_file(ENV_EXAMPLE)
@@ -474,8 +496,11 @@ def test_secrets_stay_out_of_the_compose_file_and_the_image(
         assert secret["file"].startswith("./deploy/secrets/")
     ignored = (ROOT / "deploy" / "secrets" / ".gitignore").read_text(encoding="utf-8").split()
     assert ignored[ignored.index("*") :] == ["*", "!.gitignore"]
-    dockerignore = [line for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-                    if line and not line.startswith("#")]
+    dockerignore = [
+        line
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
     assert dockerignore[0] == "*", ".dockerignore must be an allow-list"
     assert not any(line.startswith("!deploy") for line in dockerignore)
 
