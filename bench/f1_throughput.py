@@ -245,14 +245,18 @@ class DriverConfig:
     duration_s: float
     max_in_flight: int
     drain_timeout_s: float
+    max_warmup_s: float = 300.0
 
 
-async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
+async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe | None = None,
                 on_window: Callable[[str], Any] | None = None) -> dict[str, Any]:
-    """Produce to one topic and consume from another in a closed loop; measure the window after warm-up.
+    """Produce to one topic and consume from another in a closed loop; measure a window in steady state.
 
-    ``on_window`` is called with ``"start"`` and ``"stop"`` at the edges of the measured window (it may return
-    an awaitable).
+    The window opens once ``warmup_s`` has passed *and* ``max_in_flight`` messages have arrived, i.e. the first
+    full batch of in-flight messages (all submitted at once when the loop starts) is through, so the window sees
+    the steady state of the closed loop and not the initial burst; it opens anyway after ``max_warmup_s``
+    (``steady_state`` is then false). ``on_window`` is called with ``"start"`` and ``"stop"`` at its edges (it
+    may return an awaitable).
     """
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, acks="all", enable_idempotence=True,
                                 linger_ms=5, client_id="bench-driver")
@@ -260,20 +264,24 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
                                 auto_offset_reset="earliest", client_id="bench-driver")
     await consumer.start()
     await producer.start()
-    consumer.assign([TopicPartition(config.consume_topic, p) for p in range(config.partitions)])
+    partitions = [TopicPartition(config.consume_topic, p) for p in range(config.partitions)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)  # only what this run sends from now on
 
     slots = asyncio.Semaphore(config.max_in_flight)
     sent: dict[str, int] = {}
     now = time.perf_counter_ns
+    never = 2**63
     t_start = now()
-    t_window = t_start + int(config.warmup_s * 1e9)
-    t_end = t_window + int(config.duration_s * 1e9)
+    t_window = t_end = never  # set when the window opens
     stop_producing = asyncio.Event()
+    warm = asyncio.Event()
     counters = {"sent": 0, "sent_in_window": 0, "acked": 0, "send_errors": 0, "arrived": 0,
                 "arrived_in_window": 0, "unmatched": 0, "arrived_after_window": 0}
     out_bytes = 0
     window_latencies: list[int] = []
     per_second: dict[int, int] = {}
+    window_seconds: dict[int, int] = {}
     in_flight_samples: list[int] = []
 
     def on_ack(future: asyncio.Future[Any]) -> None:
@@ -301,7 +309,7 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
             if n % 64 == 0:
                 await asyncio.sleep(0)
 
-    async def consume(done: asyncio.Event) -> None:
+    async def consume(done: asyncio.Event, drained: asyncio.Event) -> None:
         nonlocal out_bytes
         while not done.is_set():
             batches = await consumer.getmany(timeout_ms=100, max_records=2000)
@@ -322,8 +330,12 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
                         counters["arrived_in_window"] += 1
                         window_latencies.append(t - t_sent)
                         out_bytes += len(record.value or b"")
+                        into = (t - t_window) // 1_000_000_000
+                        window_seconds[into] = window_seconds.get(into, 0) + 1
                     elif t >= t_end:
                         counters["arrived_after_window"] += 1
+            if counters["arrived"] >= config.max_in_flight:
+                warm.set()
             if not sent:
                 drained.set()
 
@@ -341,14 +353,23 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
 
     done = asyncio.Event()
     drained = asyncio.Event()
-    tasks = [asyncio.create_task(produce(), name="produce"), asyncio.create_task(consume(done), name="consume"),
+    tasks = [asyncio.create_task(produce(), name="produce"),
+             asyncio.create_task(consume(done, drained), name="consume"),
              asyncio.create_task(sample_in_flight(), name="in-flight")]
+    cpu: dict[str, float] = {}
     try:
-        await asyncio.sleep(max(0.0, (t_window - now()) / 1e9))
+        await asyncio.sleep(config.warmup_s)
+        remaining = config.max_warmup_s - (now() - t_start) / 1e9
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(warm.wait(), max(remaining, 0.001))
         await call("start")
-        probe.start()
-        await asyncio.sleep(max(0.0, (t_end - now()) / 1e9))
-        cpu = probe.stop()
+        if probe is not None:
+            probe.start()
+        t_window = now()
+        t_end = t_window + int(config.duration_s * 1e9)
+        await asyncio.sleep(config.duration_s)
+        if probe is not None:
+            cpu = probe.stop()
         await call("stop")
         stop_producing.set()
         slots.release()  # wake the producer if it waits for a slot
@@ -370,34 +391,42 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe,
 
     window = config.duration_s
     arrived = counters["arrived_in_window"]
-    first = int(config.warmup_s)
-    last = int(config.warmup_s + config.duration_s)
-    full_seconds = [per_second.get(s, 0) for s in range(first, last)]
+    full_seconds = [window_seconds.get(s, 0) for s in range(int(window))]
+    throughput = arrived / window
+    mean_in_flight = sum(in_flight_samples) / len(in_flight_samples) if in_flight_samples else None
     return {
         "produce_topic": config.produce_topic,
         "consume_topic": config.consume_topic,
         "window_s": window,
-        "throughput_per_s": round(arrived / window, 1),
+        "window_opened_after_s": round((t_window - t_start) / 1e9, 2),
+        "steady_state": warm.is_set(),
+        "throughput_per_s": round(throughput, 1),
         "submitted_per_s": round(counters["sent_in_window"] / window, 1),
         "latency_ms": latency_summary(window_latencies),
-        "per_second_in_window": {
-            "min": min(full_seconds) if full_seconds else None,
-            "max": max(full_seconds) if full_seconds else None,
-        },
-        "in_flight": {
-            "bound": config.max_in_flight,
-            "mean": round(sum(in_flight_samples) / len(in_flight_samples), 1) if in_flight_samples else None,
-            "max": max(in_flight_samples) if in_flight_samples else None,
-        },
+        "littles_law_latency_ms": round(mean_in_flight / throughput * 1000, 1)
+        if mean_in_flight is not None and throughput else None,
+        "per_second_in_window": {"min": min(full_seconds) if full_seconds else None,
+                                 "max": max(full_seconds) if full_seconds else None},
+        "in_flight": {"bound": config.max_in_flight,
+                      "mean": round(mean_in_flight, 1) if mean_in_flight is not None else None,
+                      "max": max(in_flight_samples) if in_flight_samples else None},
         "counts": {**counters, "not_arrived_after_drain": len(sent)},
-        "bytes": {
-            "produced": len(make(0)[1]),
-            "consumed_mean": round(out_bytes / arrived, 1) if arrived else None,
-        },
+        "bytes": {"produced_mean": round(sum(len(t.value) for t in make.pool) / len(make.pool), 1),
+                  "consumed_mean": round(out_bytes / arrived, 1) if arrived else None},
         "cpu_cores": cpu,
-        "cpu_ms_per_message": {k: round(v * 1000 / (arrived / window), 3) for k, v in cpu.items()} if arrived else {},
-        "timeline_per_s": [per_second.get(s, 0) for s in range(last + 1)],
+        "cpu_ms_per_message": {k: round(v * 1000 / throughput, 3) for k, v in cpu.items()} if arrived else {},
+        "timeline_per_s": [per_second.get(s, 0) for s in range(max(per_second, default=-1) + 1)],
     }
+
+
+async def probe_latency(config: DriverConfig, make: MessageFactory, duration_s: float) -> dict[str, Any]:
+    """Latency of one message at a time (no queueing): the pipeline's own delay."""
+    probe_config = DriverConfig(config.bootstrap, config.produce_topic, config.consume_topic, config.partitions,
+                                warmup_s=1.0, duration_s=duration_s, max_in_flight=1,
+                                drain_timeout_s=config.drain_timeout_s, max_warmup_s=30.0)
+    result = await drive(probe_config, make)
+    keep = ("window_s", "throughput_per_s", "latency_ms", "counts")
+    return {k: result[k] for k in keep}
 
 
 # --------------------------------------------------------------------------- infrastructure
@@ -664,15 +693,15 @@ def _start_profiler(kind: str) -> Any:
     if kind == "cprofile":
         import cProfile
 
-        profiler = cProfile.Profile(time.process_time)  # CPU time: contention does not inflate it
-        profiler.enable()
-        return profiler
+        cpu_profiler = cProfile.Profile(time.process_time)  # CPU time: contention does not inflate it
+        cpu_profiler.enable()
+        return cpu_profiler
     if kind == "pyinstrument":
         from pyinstrument import Profiler
 
-        profiler = Profiler(interval=0.001, async_mode="disabled")  # wall time of the event-loop thread
-        profiler.start()
-        return profiler
+        wall_profiler = Profiler(interval=0.001, async_mode="disabled")  # wall time of the event-loop thread
+        wall_profiler.start()
+        return wall_profiler
     return None
 
 
@@ -688,12 +717,56 @@ def _save_profile(profiler: Any, kind: str, out: str) -> None:
             pstats.Stats(profiler, stream=buffer).sort_stats(sort).print_stats(60)
             with open(f"{out}.{sort}.txt", "w", encoding="utf-8") as f:
                 f.write(buffer.getvalue())
+        with open(f"{out}.by-package.txt", "w", encoding="utf-8") as f:
+            f.write(_by_package(pstats.Stats(profiler)))
     else:
         profiler.stop()
         with open(out + ".txt", "w", encoding="utf-8") as f:
             f.write(profiler.output_text(unicode=False, color=False, show_all=False))
         with open(out + ".html", "w", encoding="utf-8") as f:
             f.write(profiler.output_html())
+
+
+_PACKAGES = ("sqlalchemy", "asyncpg", "aiokafka", "rfc8785", "pydantic", "pydantic_core", "structlog", "greenlet",
+             "orjson", "fhir", "joserfc", "alembic")
+
+
+def _package_of(filename: str, function: str) -> str:
+    for name in _PACKAGES:
+        if f"/site-packages/{name}/" in filename:
+            return name
+    for part, label in (("/gateway/audit/", "gateway.audit"), ("/gateway/store/", "gateway.store"),
+                        ("/gateway/pipeline/", "gateway.pipeline"), ("/gateway/", "gateway (other)"),
+                        ("/adapters/", "adapters"), ("/schemas/", "schemas"), ("/bench/", "bench instrumentation")):
+        if part in filename:
+            return label
+    if filename == "~":  # built-ins: name the interesting ones
+        for word, label in (("socket", "socket syscalls"), ("epoll", "epoll (idle)"), ("greenlet", "greenlet"),
+                            ("pydantic", "pydantic_core")):
+            if word in function:
+                return label
+        return "built-ins"
+    if "/asyncio/" in filename or filename.endswith("selectors.py"):
+        return "asyncio"
+    if "/logging/" in filename:
+        return "logging"
+    return "stdlib (other)"
+
+
+def _by_package(stats: Any) -> str:
+    """Own (tottime) CPU grouped by package: which layer the gateway's CPU goes to."""
+    own: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for (filename, _line, function), (_cc, ncalls, tottime, _ct, _callers) in stats.stats.items():
+        name = _package_of(filename, function)
+        own[name] = own.get(name, 0.0) + tottime
+        calls[name] = calls.get(name, 0) + ncalls
+    total = sum(own.values()) or 1.0
+    lines = [f"{'package':28}{'own CPU s':>11}{'share':>8}{'calls':>11}"]
+    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1]):
+        lines.append(f"{name:28}{seconds:>11.3f}{seconds / total:>8.1%}{calls[name]:>11,}")
+    lines.append(f"{'total':28}{total:>11.3f}")
+    return "\n".join(lines) + "\n"
 
 
 class GatewayChild:
@@ -751,8 +824,12 @@ async def run_raw(args: argparse.Namespace, bootstrap: str, prefix: str, run_id:
     probe = CpuProbe({"driver": lambda: [os.getpid()], "kafka": lambda: [kafka_pid] if kafka_pid else [],
                       "postgres": _with_children(pg_pid)})
     config = DriverConfig(bootstrap, topic, topic, PARTITIONS, args.warmup, args.duration, args.max_in_flight,
-                          args.drain_timeout)
-    return await drive(config, MessageFactory("r" + run_id[1:], pool), probe)
+                          args.drain_timeout, args.max_warmup)
+    result = await drive(config, MessageFactory("r" + run_id[1:], pool), probe)
+    if args.probe_duration > 0:
+        result["unloaded"] = await probe_latency(config, MessageFactory("q" + run_id[1:], pool),
+                                                 args.probe_duration)
+    return result
 
 
 async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: str, prefix: str, run_id: str,
@@ -775,7 +852,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
         probe = CpuProbe({"driver": lambda: [os.getpid()], "gateway": lambda: [child.pid] if child.pid else [],
                           "kafka": lambda: [kafka_pid] if kafka_pid else [], "postgres": _with_children(pg_pid)})
         config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", PARTITIONS, args.warmup,
-                              args.duration, args.max_in_flight, args.drain_timeout)
+                              args.duration, args.max_in_flight, args.drain_timeout, args.max_warmup)
 
         window: dict[str, Any] = {}
 
@@ -785,6 +862,9 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
                 window.update(reply)
 
         result = await drive(config, MessageFactory(run_id, pool), probe, on_window)
+        if args.probe_duration > 0:
+            result["unloaded"] = await probe_latency(config, MessageFactory("p" + run_id[1:], pool),
+                                                     args.probe_duration)
         store = await child.command("stop", within_s=120)
     finally:
         await child.close()
@@ -803,32 +883,69 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 4) if a is not None and b else None
 
 
+def _get(result: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(result, dict) or key not in result:
+            return None
+        result = result[key]
+    return result
+
+
+def ratios_of(raw: dict[str, Any], gw: dict[str, Any]) -> dict[str, float | None]:
+    ratios = {"throughput": _ratio(gw["throughput_per_s"], raw["throughput_per_s"])}
+    for q in ("p50", "p95", "p99"):
+        ratios[f"latency_{q}"] = _ratio(gw["latency_ms"][q], raw["latency_ms"][q])
+    for q in ("p50", "p99"):
+        ratios[f"unloaded_latency_{q}"] = _ratio(_get(gw, "unloaded", "latency_ms", q),
+                                                 _get(raw, "unloaded", "latency_ms", q))
+    return ratios
+
+
 def print_table(raw: dict[str, Any], gw: dict[str, Any], ratios: dict[str, float | None]) -> None:
-    rows = [
+    bound = raw["in_flight"]["bound"]
+    rows: list[tuple[str, Any, Any, Any]] = [
         ("throughput (msg/s)", raw["throughput_per_s"], gw["throughput_per_s"], ratios["throughput"]),
-        ("latency p50 (ms)", raw["latency_ms"]["p50"], gw["latency_ms"]["p50"], ratios["latency_p50"]),
-        ("latency p95 (ms)", raw["latency_ms"]["p95"], gw["latency_ms"]["p95"], ratios["latency_p95"]),
-        ("latency p99 (ms)", raw["latency_ms"]["p99"], gw["latency_ms"]["p99"], ratios["latency_p99"]),
-        ("latency max (ms)", raw["latency_ms"]["max"], gw["latency_ms"]["max"], None),
-        ("arrived in window", raw["counts"]["arrived_in_window"], gw["counts"]["arrived_in_window"], None),
+        ("per-second min..max", f"{raw['per_second_in_window']['min']}..{raw['per_second_in_window']['max']}",
+         f"{gw['per_second_in_window']['min']}..{gw['per_second_in_window']['max']}", None),
+    ]
+    for q in ("p50", "p95", "p99", "max"):
+        rows.append((f"latency {q} (ms)", raw["latency_ms"][q], gw["latency_ms"][q], ratios.get(f"latency_{q}")))
+    rows += [
+        ("Little's law (ms)", raw["littles_law_latency_ms"], gw["littles_law_latency_ms"], None),
         ("mean in flight", raw["in_flight"]["mean"], gw["in_flight"]["mean"], None),
+        ("arrived in window", raw["counts"]["arrived_in_window"], gw["counts"]["arrived_in_window"], None),
+        ("window opened at (s)", raw["window_opened_after_s"], gw["window_opened_after_s"], None),
         ("not arrived (drain)", raw["counts"]["not_arrived_after_drain"],
          gw["counts"]["not_arrived_after_drain"], None),
     ]
+    for q in ("p50", "p99"):
+        rows.append((f"1 in flight {q} (ms)", _get(raw, "unloaded", "latency_ms", q),
+                     _get(gw, "unloaded", "latency_ms", q), ratios.get(f"unloaded_latency_{q}")))
 
     def cell(v: Any) -> str:
         return "-" if v is None else f"{v:,}" if isinstance(v, int) else f"{v:,.2f}" if isinstance(v, float) else v
 
-    print(f"\n{'':22}{'raw aiokafka':>16}{'gateway F1':>16}{'gateway/raw':>14}")
+    print(f"\nclosed loop, at most {bound:,} in flight; last rows: one message at a time")
+    print(f"{'':22}{'raw aiokafka':>16}{'gateway F1':>16}{'gateway/raw':>14}")
     for name, a, b, r in rows:
         print(f"{name:22}{cell(a):>16}{cell(b):>16}{cell(r):>14}")
     print("\nCPU cores busy in the window (CPU s per wall s):")
     for phase, res in (("raw", raw), ("gateway", gw)):
         print(f"  {phase:8}" + "  ".join(f"{k}={v}" for k, v in res["cpu_cores"].items()))
-    busy = max(raw["cpu_cores"]["other"], gw["cpu_cores"]["other"])
+    print("CPU ms per message in the window:")
+    for phase, res in (("raw", raw), ("gateway", gw)):
+        print(f"  {phase:8}" + "  ".join(f"{k}={v}" for k, v in res["cpu_ms_per_message"].items()))
+    stats = gw.get("window_stats") or {}
+    if stats:
+        print(f"gateway SQL per message: {stats.get('sql_statements_per_message')} statements, "
+              f"{stats.get('commits_per_message')} commits (intake and relay)")
+    busy = max(raw["cpu_cores"].get("other", 0.0), gw["cpu_cores"].get("other", 0.0))
     if busy > 0.25:
         print(f"warning: processes outside the benchmark used up to {busy} cores during a window; "
               "the figures are contended", file=sys.stderr)
+    if not (raw["steady_state"] and gw["steady_state"]):
+        print("warning: a window opened before the closed loop reached steady state (see --max-warmup)",
+              file=sys.stderr)
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -880,12 +997,7 @@ async def main(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await delete_topics(bootstrap, prefix)
 
-    ratios = {
-        "throughput": _ratio(gw["throughput_per_s"], raw["throughput_per_s"]),
-        "latency_p50": _ratio(gw["latency_ms"]["p50"], raw["latency_ms"]["p50"]),
-        "latency_p95": _ratio(gw["latency_ms"]["p95"], raw["latency_ms"]["p95"]),
-        "latency_p99": _ratio(gw["latency_ms"]["p99"], raw["latency_ms"]["p99"]),
-    }
+    ratios = ratios_of(raw, gw)
     print_table(raw, gw, ratios)
     report = {
         "benchmark": "f1_throughput",
@@ -897,6 +1009,7 @@ async def main(args: argparse.Namespace) -> int:
         "parameters": {
             "duration_s": args.duration, "warmup_s": args.warmup, "consents": args.consents,
             "max_in_flight": args.max_in_flight, "raw_bytes": args.raw_bytes, "drain_timeout_s": args.drain_timeout,
+            "max_warmup_s": args.max_warmup, "probe_duration_s": args.probe_duration,
             "partitions": PARTITIONS, "producer": {"acks": "all", "enable_idempotence": True, "linger_ms": 5},
             "log_level": args.log_level, "profile": args.profile, "order": ["raw", "gateway"],
         },
@@ -930,9 +1043,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw-bytes", type=int, default=0,
                         help="pad the raw baseline's messages (the gateway's ALER input) with spaces to this size; "
                              "default 0: exactly the gateway's input messages")
-    parser.add_argument("--drain-timeout", type=float, default=60.0,
-                        help="seconds to wait after the window for messages still in flight (default 60); "
+    parser.add_argument("--max-warmup", type=float, default=300.0,
+                        help="open the window after this many seconds even if the first --max-in-flight messages "
+                             "have not all arrived yet (default 300; steady_state is then false)")
+    parser.add_argument("--drain-timeout", type=float, default=120.0,
+                        help="seconds to wait after the window for messages still in flight (default 120); "
                              "it only checks that nothing is lost, the figures come from the window")
+    parser.add_argument("--probe-duration", type=float, default=10.0,
+                        help="seconds of a one-message-in-flight latency probe after each phase (default 10; "
+                             "0 skips it)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import getpass
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,10 +18,11 @@ from gateway.audit.verify import verify_log
 from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
 from gateway.demo import run_demo
-from gateway.logging import configure_logging
+from gateway.logging import configure_logging, get_logger
 from gateway.publication import write_contracts
 from gateway.settings import GatewaySettings
 
+log = get_logger(__name__)
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
                   no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
@@ -88,14 +89,18 @@ def worker() -> None:
     gateway = build(settings)
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         await gateway.start(workers=True)
+        log.info("worker-started", instance=settings.instance_id)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await gateway.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
 
 
 @app.command()
@@ -142,3 +147,7 @@ def hash_secret() -> None:
     """Read a client secret from stdin (or prompt) and print the hash to put in the clients file."""
     secret = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("client secret: ")
     typer.echo(hash_client_secret(secret))
+
+
+if __name__ == "__main__":
+    app()

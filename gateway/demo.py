@@ -57,13 +57,13 @@ class DemoSummary:
 
 
 def _free_port(preferred: int) -> int:
+    """``preferred`` if it is free on 127.0.0.1, else (or for 0) a free port the system picks."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", preferred))
-            return preferred
         except OSError:
             probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
+        return int(probe.getsockname()[1])
 
 
 def _demo_clients(data_dir: Path) -> tuple[tuple[PartnerClient, ...], dict[str, str]]:

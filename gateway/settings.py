@@ -7,10 +7,11 @@ store and the SQLite-backed embedded bus under ``./var``.
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["GatewaySettings", "TopicSettings"]
@@ -44,8 +45,9 @@ class GatewaySettings(BaseSettings):
 
     environment: Literal["demo", "production"] = "demo"
     """``production`` refuses to start without explicit keys and client registry (fail closed)."""
-    instance_id: str = "gateway-1"
-    """Names this process in audit records (``gateway instance``)."""
+    instance_id: str = Field(default_factory=socket.gethostname)
+    """Names this process in audit records (``gateway instance``) and as Kafka client id; the host name by
+    default, so replicas differ."""
 
     data_dir: Path = Path("var")
     """Where the embedded defaults keep their files (SQLite store, embedded bus, generated demo keys)."""
@@ -86,6 +88,13 @@ class GatewaySettings(BaseSettings):
         if not value.strip():
             raise ValueError("kafka_bootstrap_servers must name at least one host:port")
         return value
+
+    @model_validator(mode="after")
+    def _production_keys_are_strong(self) -> GatewaySettings:
+        key = self.pseudonym_key.get_secret_value() if self.pseudonym_key else None
+        if self.environment == "production" and key is not None and len(key) < 32:
+            raise ValueError("GATEWAY_PSEUDONYM_KEY must be at least 32 characters in production")
+        return self
 
     def resolved_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file under ``data_dir``."""

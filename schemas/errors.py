@@ -51,7 +51,27 @@ def _pointer(loc: tuple[int | str, ...], prefix: str = "") -> str:
 
 def problems_from_validation(error: ValidationError, prefix: str = "") -> list[FieldProblem]:
     """Pydantic errors as :class:`FieldProblem` s, without the input values pydantic would echo."""
+    try:
+        errors = error.errors(include_url=False, include_context=False)
+    except UnicodeError:
+        # A custom error message that quotes the input (fhir.resources does) cannot be rendered when the input
+        # holds a lone surrogate; pydantic then raises instead of returning the errors.
+        return [FieldProblem(_pointer((), prefix), "string_unicode", "text must be valid Unicode (no lone surrogates)")]
     return [
-        FieldProblem(pointer=_pointer(e["loc"], prefix), rule=e["type"], message=e["msg"])
-        for e in error.errors(include_url=False, include_input=False, include_context=False)
+        FieldProblem(pointer=_pointer(e["loc"], prefix), rule=e["type"], message=_withhold(e["msg"], e.get("input")))
+        for e in errors
     ]
+
+
+def _withhold(message: str, value: object) -> str:
+    """``message`` without the input a custom error quoted in it (fhir.resources: "but got ``<value>``")."""
+    if value is None or isinstance(value, bool | int | float):
+        return message
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except RecursionError:  # too deep to print: pydantic could not quote it either
+        return message
+    if text:
+        for quote in ("``", "'", '"'):
+            message = message.replace(f"{quote}{text}{quote}", f"{quote}(value withheld){quote}")
+    return message

@@ -474,8 +474,9 @@ def test_workers_scale_out(services: dict[str, dict[str, Any]]) -> None:
     assert worker["command"] == ["worker"]
     assert worker["deploy"]["replicas"] >= 2
     assert "container_name" not in worker and "ports" not in worker, "both would stop a second replica"
-    # `gateway worker` (PID 1) has no SIGTERM handler; SIGINT cancels it and runs Gateway.stop().
-    assert worker["stop_signal"] == "SIGINT"
+    # `gateway worker` stops cleanly on SIGTERM (tests/integration/test_cli.py); leave it time to.
+    assert worker.get("stop_signal", "SIGTERM") == "SIGTERM"
+    assert worker["stop_grace_period"]
 
 
 def test_secrets_stay_out_of_the_compose_file_and_the_image(

@@ -1,0 +1,688 @@
+"""Tests for :mod:`adapters.aler`: ALER's ``segnalazione-morosita`` decoded into a canonical envelope.
+
+Field-by-field mapping, euro -> cents, code-list aliases, codice fiscale handling, one rejection per contract
+rule (with the JSON pointer and rule the sender sees), and property tests over synthetic tenants: decoding is
+total and deterministic on valid messages, amounts are exact, and flow F1 followed by the FWA encoder lets
+through exactly the fields F1 allows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import adapters.fwa
+from adapters.aler import decode
+from gateway.identity.codice_fiscale import is_omocodic, omocodic_variant
+from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.policy.minimise import minimise
+from gateway.policy.registry import Flow, load_registry
+from schemas.codelists import load_codelist
+from schemas.envelope import Envelope
+from schemas.errors import DecodeError, FieldProblem
+
+CF = "RSSMRA85T10A562S"
+"""The widely used "Mario Rossi" specimen; RSSMRA85T10A562T is the same code with a wrong check character."""
+CF_OMOCODIC = omocodic_variant(CF, 2)  # RSSMRA85T10A5SNT
+
+
+def native() -> dict[str, Any]:
+    """A valid ALER arrears referral in which every field has a value distinct from the defaults."""
+    return {
+        "id_messaggio": "ALER-M-0001",
+        "id_correlazione": "ALER-K-0001",
+        "tipo_messaggio": "segnalazione-morosita",
+        "versione": "1.0",
+        "data_evento": "2026-11-20T09:30:00+01:00",
+        "finalita": "microcredit-assessment",
+        "destinatari": ["fwa"],
+        "contratto": {
+            "id_contratto": "ALER-C-12345678",
+            "tipo": "SAT",
+            "id_unita": "ALER-U-7654321",
+            "quartiere": "Molise Calvaire",
+            "municipio": 4,
+            "fascia_canone": "accesso",
+        },
+        "intestatario": {
+            "codice_fiscale": CF.lower(),
+            "residente_citta_metropolitana": True,
+            "lavora_citta_metropolitana": False,
+        },
+        "nucleo": {"tipologia": "single-mother-minors", "componenti": 3},
+        "isee": {"fascia": "isee-0-6000", "valore_euro": "5400.00"},
+        "morosita": {
+            "importo_euro": "1234.50",
+            "mensilita": 7,
+            "dal": "2026-04-01",
+            "tipo": "canone",
+            "stadio": "formal-notice",
+        },
+        "richiesta": {"tipo": "debt-counselling", "importo_euro": "1500.00"},
+    }
+
+
+_RAW = re.compile(r'"@@raw:([^@"]*)@@"')
+
+
+def raw(text: str) -> str:
+    """A placeholder that :func:`dumps` writes as the bare JSON text ``text`` (a number as ALER may send it)."""
+    return f"@@raw:{text}@@"
+
+
+def dumps(document: Any) -> bytes:
+    return _RAW.sub(r"\1", json.dumps(document)).encode()
+
+
+def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
+    result = copy.deepcopy(document)
+    *parents, last = path.split("/")
+    target = result
+    for key in parents:
+        target = target[key]
+    if value is ...:
+        del target[last]
+    else:
+        target[last] = value
+    return result
+
+
+def decode_one(document: Any, content_type: str = "application/json") -> Envelope:
+    envelopes = decode(dumps(document), content_type)
+    assert len(envelopes) == 1
+    assert isinstance(envelopes[0], Envelope)
+    return envelopes[0]
+
+
+def rejection(body: bytes, content_type: str = "application/json") -> DecodeError:
+    with pytest.raises(DecodeError) as info:
+        decode(body, content_type)
+    error = info.value
+    assert error.detail
+    assert error.problems
+    for problem in error.problems:
+        assert isinstance(problem, FieldProblem)
+        assert problem.rule and problem.message
+        assert problem.pointer == "" or problem.pointer.startswith("/")
+    return error
+
+
+def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Slash-separated paths to every non-object value (lists are leaves)."""
+    if isinstance(value, dict) and value:
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            result.update(leaves(item, f"{prefix}/{key}" if prefix else key))
+        return result
+    return {prefix: value}
+
+
+# --- decoding a valid message -------------------------------------------------------------------------------
+
+
+def test_valid_message_decodes_to_the_expected_envelope_field_by_field() -> None:
+    envelope = decode_one(native())
+
+    assert envelope.message_id == "ALER-M-0001"
+    assert envelope.correlation_id == "ALER-K-0001"
+    assert envelope.message_type == "tenancy.arrears-referral"
+    assert envelope.schema_version == "1.0"
+    assert envelope.sender == "aler"
+    assert envelope.recipients == ("fwa",)
+    assert envelope.subject.identifiers[0].model_dump() == {"system": "cf", "value": CF}
+    assert len(envelope.subject.identifiers) == 1
+    assert envelope.subject.pseudonym is None
+    assert envelope.purpose == "microcredit-assessment"
+    assert envelope.sensitivity == ("S2",)
+    assert envelope.occurred_at == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert envelope.occurred_at.utcoffset() == timedelta(hours=1)
+    assert envelope.payload == {
+        "tenancy": {
+            "contract_id": "ALER-C-12345678",
+            "contract_type": "SAT",
+            "unit_id": "ALER-U-7654321",
+            "quartiere": "molise-calvairate",
+            "municipio": 4,
+            "rent_band": "accesso",
+        },
+        "eligibility": {"resides_in_metro_area": True, "works_in_metro_area": False},
+        "household": {"type": "single-mother-minors", "size": 3},
+        "isee_band": "isee-0-6000",
+        "isee_value_cents": 540000,
+        "arrears": {
+            "amount_cents": 123450,
+            "months": 7,
+            "since": "2026-04-01",
+            "kind": "rent",
+            "stage": "formal-notice",
+        },
+        "request": {"type": "debt-counselling", "amount_cents": 150000},
+    }
+
+
+def test_optional_fields_may_be_left_out() -> None:
+    document = native()
+    for path in ("id_correlazione", "finalita", "destinatari", "isee/valore_euro", "morosita/dal"):
+        document = with_value(document, path, ...)
+    envelope = decode_one(document)
+    assert envelope.correlation_id == envelope.message_id == "ALER-M-0001"
+    assert envelope.purpose is None
+    assert envelope.recipients == ()
+    assert "isee_value_cents" not in envelope.payload
+    assert "since" not in envelope.payload["arrears"]
+
+
+# Each native field, a different valid value, the canonical path it must land on and the value it becomes.
+FIELD_MAP: list[tuple[str, Any, str, Any]] = [
+    ("id_messaggio", "ALER-M-0002", "message_id", "ALER-M-0002"),
+    ("id_correlazione", "ALER-K-0002", "correlation_id", "ALER-K-0002"),
+    ("data_evento", "2026-11-21T10:00:00+00:00", "occurred_at", "2026-11-21T10:00:00Z"),
+    ("finalita", "tenancy-management", "purpose", "tenancy-management"),
+    ("destinatari", ["fwa", "comune"], "recipients", ["fwa", "comune"]),
+    ("contratto/id_contratto", "ALER-C-87654321", "payload/tenancy/contract_id", "ALER-C-87654321"),
+    ("contratto/tipo", "SAP", "payload/tenancy/contract_type", "SAP"),
+    ("contratto/id_unita", "ALER-U-1234567", "payload/tenancy/unit_id", "ALER-U-1234567"),
+    ("contratto/quartiere", "San Siro", "payload/tenancy/quartiere", "san-siro"),
+    ("contratto/municipio", 7, "payload/tenancy/municipio", 7),
+    ("contratto/fascia_canone", "decadenza", "payload/tenancy/rent_band", "decadenza"),
+    ("intestatario/codice_fiscale", "MRTMTT25D09F205Z", "subject/identifiers", [
+        {"system": "cf", "value": "MRTMTT25D09F205Z"}]),
+    ("intestatario/residente_citta_metropolitana", False, "payload/eligibility/resides_in_metro_area", False),
+    ("intestatario/lavora_citta_metropolitana", True, "payload/eligibility/works_in_metro_area", True),
+    ("nucleo/tipologia", "elderly-single", "payload/household/type", "elderly-single"),
+    ("nucleo/componenti", 1, "payload/household/size", 1),
+    ("isee/fascia", "isee-6000-20000", "payload/isee_band", "isee-6000-20000"),
+    ("isee/valore_euro", "6543.21", "payload/isee_value_cents", 654321),
+    ("morosita/importo_euro", "99.99", "payload/arrears/amount_cents", 9999),
+    ("morosita/mensilita", 12, "payload/arrears/months", 12),
+    ("morosita/dal", "2025-12-01", "payload/arrears/since", "2025-12-01"),
+    ("morosita/tipo", "utenze", "payload/arrears/kind", "utilities"),
+    ("morosita/stadio", "repayment-plan", "payload/arrears/stage", "repayment-plan"),
+    ("richiesta/tipo", "microcredit", "payload/request/type", "microcredit"),
+    ("richiesta/importo_euro", "2000.00", "payload/request/amount_cents", 200000),
+]
+CONSTANT_NATIVE = {"tipo_messaggio", "versione"}
+CONSTANT_CANONICAL = {"message_type", "schema_version", "sender", "sensitivity", "subject/pseudonym"}
+
+
+def test_field_map_covers_every_native_and_every_canonical_field() -> None:
+    native_paths = set(leaves(native()))
+    assert {n for n, _, _, _ in FIELD_MAP} | CONSTANT_NATIVE == native_paths
+    canonical_paths = set(leaves(decode_one(native()).model_dump(mode="json")))
+    assert {c for _, _, c, _ in FIELD_MAP} | CONSTANT_CANONICAL == canonical_paths
+
+
+@pytest.mark.parametrize(("native_path", "value", "canonical_path", "expected"), FIELD_MAP,
+                         ids=[n for n, _, _, _ in FIELD_MAP])
+def test_each_canonical_field_comes_from_its_native_field(native_path: str, value: Any, canonical_path: str,
+                                                           expected: Any) -> None:
+    before = leaves(decode_one(native()).model_dump(mode="json"))
+    after = leaves(decode_one(with_value(native(), native_path, value)).model_dump(mode="json"))
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    assert changed == {canonical_path}
+    assert after[canonical_path] == expected
+
+
+@pytest.mark.parametrize(
+    ("amount", "cents"),
+    [
+        ("1234.50", 123450),
+        (raw("1234.5"), 123450),
+        (raw("1234.50"), 123450),
+        ("1234.5", 123450),
+        ("0", 0),
+        ("0.00", 0),
+        ("0.01", 1),
+        (raw("0.1"), 10),
+        (7, 700),
+        ("12.300", 1230),
+        (raw("1E+3"), 100000),
+        ("10000000.00", 1_000_000_000),
+        (raw("19.99"), 1999),  # 19.99 * 100 is 1998.9999999999998 in binary floating point
+        (raw("0.29"), 29),  # and 0.29 * 100 is 28.999999999999996
+    ],
+)
+def test_euro_amounts_become_exact_cents(amount: Any, cents: int) -> None:
+    document = with_value(with_value(native(), "morosita/importo_euro", amount), "richiesta/importo_euro", amount)
+    document = with_value(document, "isee/valore_euro", amount)
+    payload = decode_one(document).payload
+    assert payload["arrears"]["amount_cents"] == cents
+    assert payload["request"]["amount_cents"] == cents
+    assert payload["isee_value_cents"] == cents
+    assert type(payload["arrears"]["amount_cents"]) is int
+
+
+@pytest.mark.parametrize(
+    ("given_as", "code"),
+    [
+        ("Molise Calvaire", "molise-calvairate"),
+        ("Molise Calvairate", "molise-calvairate"),
+        ("molise  calvairate", "molise-calvairate"),
+        ("Calvairate", "molise-calvairate"),
+        ("molise-calvairate", "molise-calvairate"),
+        ("S. Siro", "san-siro"),
+        ("SAN SIRO", "san-siro"),
+        ("  Gratosoglio ", "gratosoglio"),
+        ("Altri quartieri ERP di Milano", "other-milano"),
+    ],
+)
+def test_quartiere_codes_labels_and_aliases_resolve_to_the_code(given_as: str, code: str) -> None:
+    envelope = decode_one(with_value(native(), "contratto/quartiere", given_as))
+    assert envelope.payload["tenancy"]["quartiere"] == code
+
+
+@pytest.mark.parametrize(("tipo", "kind"), [("canone", "rent"), ("spese", "charges"), ("utenze", "utilities")])
+def test_arrears_kind_is_translated(tipo: str, kind: str) -> None:
+    assert decode_one(with_value(native(), "morosita/tipo", tipo)).payload["arrears"]["kind"] == kind
+
+
+@pytest.mark.parametrize("given_as", [CF, CF.lower(), f"  {CF.lower()} ", "rSsMrA85t10a562s"])
+def test_codice_fiscale_is_normalised_to_upper_case(given_as: str) -> None:
+    envelope = decode_one(with_value(native(), "intestatario/codice_fiscale", given_as))
+    assert envelope.subject.identifiers[0].model_dump() == {"system": "cf", "value": CF}
+
+
+@pytest.mark.parametrize("given_as", [CF_OMOCODIC, CF_OMOCODIC.lower()])
+def test_omocodic_codice_fiscale_is_accepted_and_kept_as_issued(given_as: str) -> None:
+    assert is_omocodic(CF_OMOCODIC)
+    envelope = decode_one(with_value(native(), "intestatario/codice_fiscale", given_as))
+    assert envelope.subject.identifiers[0].model_dump() == {"system": "cf", "value": CF_OMOCODIC}
+
+
+@pytest.mark.parametrize(("given_as", "system", "value"), [
+    ("STP0303080000001", "stp", "STP0303080000001"),
+    ("eni0303080000002", "eni", "ENI0303080000002"),
+])
+def test_stp_and_eni_codes_are_accepted_in_their_own_system(given_as: str, system: str, value: str) -> None:
+    envelope = decode_one(with_value(native(), "intestatario/codice_fiscale", given_as))
+    assert envelope.subject.identifiers[0].model_dump() == {"system": system, "value": value}
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "Application/JSON", " application/json ;charset=UTF-8"])
+def test_json_content_types_are_accepted(content_type: str) -> None:
+    assert decode_one(native(), content_type).message_id == "ALER-M-0001"
+
+
+def test_decoding_is_deterministic() -> None:
+    body = dumps(native())
+    assert decode(body) == decode(body)
+
+
+# --- rejections ---------------------------------------------------------------------------------------------
+
+CONTRACT_REJECTIONS: list[tuple[str, str, Any, str, str]] = [
+    # (case id, native path, value or ... to delete, pointer, rule)
+    ("missing top-level field", "nucleo", ..., "/nucleo", "missing"),
+    ("missing nested field", "morosita/importo_euro", ..., "/morosita/importo_euro", "missing"),
+    ("missing codice fiscale", "intestatario/codice_fiscale", ..., "/intestatario/codice_fiscale", "missing"),
+    ("missing tipo_messaggio", "tipo_messaggio", ..., "/tipo_messaggio", "missing"),
+    ("extra top-level field", "nome", "Mario", "/nome", "extra_forbidden"),
+    ("extra nested field", "morosita/nota", "x", "/morosita/nota", "extra_forbidden"),
+    ("string for integer", "contratto/municipio", "cinque", "/contratto/municipio", "int_parsing"),
+    ("fraction for integer", "morosita/mensilita", raw("1.5"), "/morosita/mensilita", "int_from_float"),
+    ("null for integer", "nucleo/componenti", None, "/nucleo/componenti", "int_type"),
+    ("number for string", "id_messaggio", 12, "/id_messaggio", "string_type"),
+    ("object for string", "contratto/id_unita", {}, "/contratto/id_unita", "string_type"),
+    ("string for object", "contratto", "x", "/contratto", "model_type"),
+    ("string for list", "destinatari", "fwa", "/destinatari", "tuple_type"),
+    ("word for boolean", "intestatario/residente_citta_metropolitana", "forse",
+     "/intestatario/residente_citta_metropolitana", "bool_parsing"),
+    ("null for boolean", "intestatario/lavora_citta_metropolitana", None,
+     "/intestatario/lavora_citta_metropolitana", "bool_type"),
+    ("word for amount", "morosita/importo_euro", "dieci", "/morosita/importo_euro", "decimal_parsing"),
+    ("decimal comma", "richiesta/importo_euro", "12,30", "/richiesta/importo_euro", "decimal_parsing"),
+    ("boolean for amount", "morosita/importo_euro", True, "/morosita/importo_euro", "decimal_type"),
+    ("NaN as string", "morosita/importo_euro", "NaN", "/morosita/importo_euro", "finite_number"),
+    ("Infinity as string", "isee/valore_euro", "Infinity", "/isee/valore_euro", "finite_number"),
+    ("negative amount", "morosita/importo_euro", "-1.00", "/morosita/importo_euro", "greater_than_equal"),
+    ("negative amount number", "richiesta/importo_euro", raw("-0.01"), "/richiesta/importo_euro",
+     "greater_than_equal"),
+    ("negative ISEE", "isee/valore_euro", "-5400.00", "/isee/valore_euro", "greater_than_equal"),
+    ("3 decimal places", "morosita/importo_euro", "12.345", "/morosita/importo_euro", "decimal_max_places"),
+    ("3 decimal places number", "richiesta/importo_euro", raw("0.001"), "/richiesta/importo_euro",
+     "decimal_max_places"),
+    ("amount over the cap", "morosita/importo_euro", "10000000.01", "/morosita/importo_euro", "less_than_equal"),
+    ("too many digits", "morosita/importo_euro", "1234567890123", "/morosita/importo_euro", "decimal_max_digits"),
+    ("municipio 10", "contratto/municipio", 10, "/contratto/municipio", "less_than_equal"),
+    ("municipio 0", "contratto/municipio", 0, "/contratto/municipio", "greater_than_equal"),
+    ("household of 21", "nucleo/componenti", 21, "/nucleo/componenti", "less_than_equal"),
+    ("601 months", "morosita/mensilita", 601, "/morosita/mensilita", "less_than_equal"),
+    ("unknown household type", "nucleo/tipologia", "big-family", "/nucleo/tipologia", "value_error"),
+    ("unknown ISEE band", "isee/fascia", "isee-0-5000", "/isee/fascia", "value_error"),
+    ("unknown arrears stage", "morosita/stadio", "eviction", "/morosita/stadio", "value_error"),
+    ("unknown request type", "richiesta/tipo", "loan", "/richiesta/tipo", "value_error"),
+    ("unknown quartiere", "contratto/quartiere", "Brera", "/contratto/quartiere", "value_error"),
+    ("unknown rent band", "contratto/fascia_canone", "sociale", "/contratto/fascia_canone", "literal_error"),
+    ("unknown arrears kind", "morosita/tipo", "affitto", "/morosita/tipo", "literal_error"),
+    ("unknown contract type", "contratto/tipo", "ERP", "/contratto/tipo", "literal_error"),
+    ("canonical code for arrears kind", "morosita/tipo", "rent", "/morosita/tipo", "literal_error"),
+    ("wrong check character", "intestatario/codice_fiscale", "RSSMRA85T10A562T", "/intestatario/codice_fiscale",
+     "value_error"),
+    ("bad month letter", "intestatario/codice_fiscale", "RSSMRA85Z10A562S", "/intestatario/codice_fiscale",
+     "value_error"),
+    ("short codice fiscale", "intestatario/codice_fiscale", CF[:15], "/intestatario/codice_fiscale",
+     "string_too_short"),
+    ("bad STP code", "intestatario/codice_fiscale", "STP030308000000X", "/intestatario/codice_fiscale",
+     "value_error"),
+    ("wrong tipo_messaggio", "tipo_messaggio", "segnalazione-sfratto", "/tipo_messaggio", "literal_error"),
+    ("wrong versione", "versione", "2.0", "/versione", "literal_error"),
+    ("versione as number", "versione", raw("1.0"), "/versione", "literal_error"),
+    ("id with a space", "id_messaggio", "ALER M 1", "/id_messaggio", "string_pattern_mismatch"),
+    ("id too long", "id_correlazione", "x" * 65, "/id_correlazione", "string_too_long"),
+    ("bad recipient id", "destinatari", ["fwa", "f w a"], "/destinatari/1", "string_pattern_mismatch"),
+    ("impossible date", "morosita/dal", "2026-13-01", "/morosita/dal", "date_from_datetime_parsing"),
+    ("not a timestamp", "data_evento", "ieri", "/data_evento", "datetime_from_date_parsing"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "pointer", "rule"), [c[1:] for c in CONTRACT_REJECTIONS],
+                         ids=[c[0] for c in CONTRACT_REJECTIONS])
+def test_contract_rejections_name_the_field_and_the_rule(path: str, value: Any, pointer: str, rule: str) -> None:
+    error = rejection(dumps(with_value(native(), path, value)))
+    assert error.kind == "contract"
+    assert [(p.pointer, p.rule) for p in error.problems] == [(pointer, rule)]
+
+
+def test_pointer_escapes_slash_and_tilde_in_keys() -> None:
+    document = native()
+    document["contratto"]["a/b~c"] = 1
+    [problem] = rejection(dumps(document)).problems
+    assert (problem.pointer, problem.rule) == ("/contratto/a~1b~0c", "extra_forbidden")
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    document = with_value(with_value(native(), "contratto/municipio", 10), "nucleo/tipologia", "big-family")
+    document = with_value(document, "extra", 1)
+    error = rejection(dumps(document))
+    assert {(p.pointer, p.rule) for p in error.problems} == {
+        ("/contratto/municipio", "less_than_equal"),
+        ("/nucleo/tipologia", "value_error"),
+        ("/extra", "extra_forbidden"),
+    }
+
+
+def test_code_list_rejection_lists_the_allowed_codes() -> None:
+    [problem] = rejection(dumps(with_value(native(), "isee/fascia", "isee-0-5000"))).problems
+    assert "isee-bands" in problem.message
+    for code in load_codelist("isee_bands").labels_it:
+        assert code in problem.message
+
+
+MALFORMED: list[tuple[str, bytes, str, str]] = [
+    # (case id, body, rule, detail fragment)
+    ("array", b'[{"id_messaggio": "x"}]', "type", "JSON object"),
+    ("string", b'"segnalazione-morosita"', "type", "JSON object"),
+    ("number", b"42", "type", "JSON object"),
+    ("null", b"null", "type", "JSON object"),
+    ("boolean", b"true", "type", "JSON object"),
+    ("empty body", b"", "json", "not valid JSON"),
+    ("whitespace", b"  \n", "json", "not valid JSON"),
+    ("truncated", dumps(native())[:-10], "json", "not valid JSON"),
+    ("trailing garbage", dumps(native()) + b"}", "json", "not valid JSON"),
+    ("two documents", dumps(native()) * 2, "json", "not valid JSON"),
+    ("single quotes", b"{'id_messaggio': 'x'}", "json", "not valid JSON"),
+    ("NaN constant", dumps(with_value(native(), "morosita/importo_euro", raw("NaN"))), "json", "not valid JSON"),
+    ("Infinity constant", dumps(with_value(native(), "morosita/importo_euro", raw("Infinity"))), "json",
+     "not valid JSON"),
+    ("-Infinity constant", dumps(with_value(native(), "isee/valore_euro", raw("-Infinity"))), "json",
+     "not valid JSON"),
+    ("invalid UTF-8", dumps(native()).replace(b"ALER-M-0001", b"ALER-M-\xff\xfe01"), "utf-8", "UTF-8"),
+    ("Latin-1 text", dumps(native()).replace(b"Molise Calvaire", "Morosità".encode("latin-1")), "utf-8", "UTF-8"),
+    ("UTF-16", json.dumps(native()).encode("utf-16"), "utf-8", "UTF-8"),
+    ("UTF-8 BOM", b"\xef\xbb\xbf" + dumps(native()), "json", "not valid JSON"),
+    ("2,000 nested arrays", b"[" * 2000 + b"]" * 2000, "json", "not valid JSON"),
+    ("200,000 nested arrays", b"[" * 200_000 + b"]" * 200_000, "json", "not valid JSON"),
+    ("2,000 nested objects in a field", dumps(native()).replace(
+        b'"microcredit-assessment"', b'{"a": ' * 2000 + b"1" + b"}" * 2000), "json", "not valid JSON"),
+    ("integer of 5,000 digits", dumps(with_value(native(), "morosita/mensilita", raw("9" * 5000))), "json",
+     "not valid JSON"),
+    ("number with a huge exponent", dumps(with_value(native(), "morosita/mensilita", raw("1e999999999"))),
+     "number-range", "out of range"),
+    ("number with a tiny exponent", dumps(with_value(native(), "morosita/importo_euro", raw("1e-999999999"))),
+     "number-range", "out of range"),
+]
+
+
+@pytest.mark.parametrize(("body", "rule", "detail"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_malformed_bodies_are_rejected_as_malformed(body: bytes, rule: str, detail: str) -> None:
+    error = rejection(body)
+    assert error.kind == "malformed"
+    assert [(p.pointer, p.rule) for p in error.problems] == [("", rule)]
+    assert detail in error.detail
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "", "application/x-www-form-urlencoded",
+                                          "application/jsonx", "multipart/form-data; boundary=x"])
+def test_wrong_content_type_is_rejected(content_type: str) -> None:
+    error = rejection(dumps(native()), content_type)
+    assert error.kind == "malformed"
+    assert [(p.pointer, p.rule) for p in error.problems] == [("", "content-type")]
+    assert "application/json" in error.detail
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA85T10A562T"),
+        with_value(native(), "intestatario/codice_fiscale", "rssmra85t10a562t"),
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA85T10A562"),
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA85T10A562SS"),
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA85Z10A562S"),
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA85T99A562S"),
+        with_value(native(), "intestatario/codice_fiscale", "RSSMRA8!T10A562S"),
+        with_value(native(), "intestatario/nota", CF),
+        with_value(native(), "intestatario/residente_citta_metropolitana", CF),
+        with_value(native(), "nucleo/tipologia", CF),
+        with_value(native(), "contratto/quartiere", CF),
+        with_value(native(), "id_messaggio", CF + "!"),
+    ],
+    ids=["check char", "check char lower", "short", "long", "month", "day", "symbol", "extra field",
+         "cf in boolean", "cf as code", "cf as quartiere", "cf in id"],
+)
+def test_no_problem_echoes_the_submitted_codice_fiscale(document: dict[str, Any]) -> None:
+    error = rejection(dumps(document))
+    submitted = str(document["intestatario"].get("codice_fiscale", CF))
+    said = [error.detail, str(error), *(p.message for p in error.problems), *(p.pointer for p in error.problems)]
+    for fragment in {CF, CF.lower(), submitted, submitted.upper(), submitted.strip()}:
+        for text in said:
+            assert fragment not in text
+    assert CF[:11] not in " ".join(said)  # not even the name, birth date and sex part
+
+
+# --- properties over synthetic tenants ----------------------------------------------------------------------
+
+TENANTS: tuple[SyntheticTenant, ...] = tuple(generate_tenants("S", seed=2026, limit=400))
+F1: Flow = next(f for f in load_registry().flows if f.id == "F1")
+
+_QUARTIERI = load_codelist("quartieri")
+QUARTIERE_SPELLINGS = sorted({*_QUARTIERI.labels_it, *_QUARTIERI.labels_it.values(), *_QUARTIERI.aliases,
+                              "Molise Calvaire", "S. Siro"})
+ARREARS_KINDS = {"canone": "rent", "spese": "charges", "utenze": "utilities"}
+ZONES = [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+ids = st.from_regex(r"[A-Za-z0-9._:\-]{1,64}", fullmatch=True)
+
+
+def codes(name: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(sorted(load_codelist(name).labels_it))
+
+
+@st.composite
+def euro(draw: st.DrawFn) -> tuple[Any, int]:
+    """An amount as ALER may write it (string or JSON number, two decimals or fewer) and its value in cents."""
+    cents = draw(st.one_of(st.integers(0, 1_000_000_000), st.sampled_from([0, 1, 10, 99, 100, 1999, 123450])))
+    exact = Decimal(cents).scaleb(-2)  # e.g. Decimal("1234.50")
+    text = draw(st.sampled_from([f"{exact:.2f}", str(exact.normalize()), f"{exact:f}"]))
+    if cents % 100 == 0 and draw(st.booleans()):
+        text = str(cents // 100)
+    return (raw(text) if draw(st.booleans()) else text), cents
+
+
+@st.composite
+def identifiers(draw: st.DrawFn, tenant: SyntheticTenant) -> tuple[str, str, str]:
+    """(as sent, expected system, expected value as issued)."""
+    kind = draw(st.sampled_from(["cf", "cf", "cf", "omocodic", "stp"]))
+    if kind == "stp":
+        prefix = draw(st.sampled_from(["STP", "ENI"]))
+        code = f"{prefix}{draw(st.integers(0, 10**13 - 1)):013d}"
+        return draw(st.sampled_from([code, code.lower()])), prefix.lower(), code
+    cf = omocodic_variant(tenant.cf, draw(st.integers(1, 3))) if kind == "omocodic" else tenant.cf
+    return draw(st.sampled_from([cf, cf.lower(), f" {cf} "])), "cf", cf
+
+
+@st.composite
+def valid_messages(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A valid native message built from a synthetic tenant, and what its decoding must contain."""
+    tenant = draw(st.sampled_from(TENANTS))
+    sent_cf, system, cf = draw(identifiers(tenant))
+    arrears, arrears_cents = draw(euro())
+    request, request_cents = draw(euro())
+    isee_value = draw(st.none() | euro())
+    quartiere = draw(st.sampled_from(QUARTIERE_SPELLINGS))
+    kind = draw(st.sampled_from(sorted(ARREARS_KINDS)))
+    occurred = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31),
+                                 timezones=st.sampled_from(ZONES)))
+    message: dict[str, Any] = {
+        "id_messaggio": draw(ids),
+        "tipo_messaggio": "segnalazione-morosita",
+        "versione": "1.0",
+        "data_evento": occurred.isoformat(),
+        "contratto": {
+            "id_contratto": tenant.contract_id,
+            "tipo": draw(st.sampled_from(["SAP", "SAT"])),
+            "id_unita": tenant.unit_id,
+            "quartiere": quartiere,
+            "municipio": draw(st.integers(1, 9)),
+            "fascia_canone": tenant.rent_band,
+        },
+        "intestatario": {
+            "codice_fiscale": sent_cf,
+            "residente_citta_metropolitana": draw(st.booleans()),
+            "lavora_citta_metropolitana": draw(st.booleans()),
+        },
+        "nucleo": {"tipologia": draw(st.sampled_from([tenant.household_type]) | codes("household_types")),
+                   "componenti": draw(st.integers(1, 20))},
+        "isee": {"fascia": draw(st.sampled_from([tenant.isee_band]) | codes("isee_bands"))},
+        "morosita": {"importo_euro": arrears, "mensilita": draw(st.integers(0, 600)), "tipo": kind,
+                     "stadio": draw(codes("arrears_stages"))},
+        "richiesta": {"tipo": draw(codes("request_types")), "importo_euro": request},
+    }
+    if draw(st.booleans()):
+        message["id_correlazione"] = draw(ids)
+    if draw(st.booleans()):
+        message["finalita"] = draw(st.sampled_from(["microcredit-assessment", "tenancy-management"]))
+    if draw(st.booleans()):
+        message["destinatari"] = draw(st.lists(st.sampled_from(["fwa", "comune", "asst"]), max_size=3))
+    if isee_value is not None:
+        message["isee"]["valore_euro"] = isee_value[0]
+    if draw(st.booleans()):
+        message["morosita"]["dal"] = draw(st.dates(date(2000, 1, 1), date(2099, 12, 31))).isoformat()
+    expected = {
+        "system": system,
+        "cf": cf,
+        "arrears_cents": arrears_cents,
+        "request_cents": request_cents,
+        "isee_cents": None if isee_value is None else isee_value[1],
+        "quartiere": _QUARTIERI.resolve(quartiere.strip()),
+        "kind": ARREARS_KINDS[kind],
+        "occurred_at": occurred,
+    }
+    return message, expected
+
+
+def native_euro(text: Any) -> Decimal:
+    """The amount ALER wrote, read exactly."""
+    match = _RAW.fullmatch(f'"{text}"')
+    return Decimal(match.group(1) if match else str(text).strip())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_messages())
+def test_valid_messages_decode_deterministically_with_exact_amounts(
+        case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    message, expected = case
+    body = dumps(message)
+    [envelope] = decode(body)
+    assert decode(body) == [envelope]
+
+    payload = envelope.payload
+    assert envelope.subject.identifiers[0].model_dump() == {"system": expected["system"], "value": expected["cf"]}
+    assert envelope.message_id == message["id_messaggio"]
+    assert envelope.correlation_id == message.get("id_correlazione", message["id_messaggio"])
+    assert envelope.occurred_at == expected["occurred_at"]
+    assert payload["tenancy"]["quartiere"] == expected["quartiere"]
+    assert payload["arrears"]["kind"] == expected["kind"]
+    assert payload["arrears"]["months"] == message["morosita"]["mensilita"]
+    assert payload["household"] == {"type": message["nucleo"]["tipologia"], "size": message["nucleo"]["componenti"]}
+    assert payload["eligibility"] == {
+        "resides_in_metro_area": message["intestatario"]["residente_citta_metropolitana"],
+        "works_in_metro_area": message["intestatario"]["lavora_citta_metropolitana"],
+    }
+
+    assert payload["arrears"]["amount_cents"] == expected["arrears_cents"]
+    assert payload["request"]["amount_cents"] == expected["request_cents"]
+    assert payload.get("isee_value_cents") == expected["isee_cents"]
+    for native_amount, cents in ((message["morosita"]["importo_euro"], payload["arrears"]["amount_cents"]),
+                                 (message["richiesta"]["importo_euro"], payload["request"]["amount_cents"])):
+        value = native_euro(native_amount)
+        assert cents == round(value * 100)
+        assert Decimal(cents) / 100 == value
+
+
+FWA_NAME = {
+    "subject.cf": "richiedente/codice_fiscale",
+    "subject.stp": "richiedente/codice_fiscale",
+    "subject.eni": "richiedente/codice_fiscale",
+    "eligibility.resides_in_metro_area": "requisiti/residenza_citta_metropolitana",
+    "eligibility.works_in_metro_area": "requisiti/lavoro_citta_metropolitana",
+    "household.type": "nucleo/tipologia",
+    "isee_band": "fascia_isee",
+    "arrears.amount_cents": "morosita/importo_euro",
+    "arrears.months": "morosita/mensilita",
+    "request.type": "richiesta/tipo",
+    "request.amount_cents": "richiesta/importo_euro",
+}
+"""Where each field F1 allows lands in FWA's native referral."""
+FWA_HEADER = {
+    "tipo_messaggio", "versione", "id_segnalazione", "id_correlazione", "ente_inviante", "finalita_trattamento",
+    "riferimento_consenso", "etichette/obblighi", "etichette/divieti", "inviato_il",
+}
+
+
+def test_fwa_name_map_covers_exactly_the_f1_allowed_fields() -> None:
+    assert set(FWA_NAME) == set(F1.allowed_fields)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_messages())
+def test_f1_projection_and_fwa_encoding_carry_exactly_the_f1_fields(
+        case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    message, expected = case
+    [envelope] = decode(dumps(message))
+    outbound = minimise(envelope, F1, "gw-00000001")
+    body = adapters.fwa.encode(outbound, consent_ref="cns-1", obligations=F1.obligations, refrains=F1.refrains)
+    referral = orjson.loads(body)
+    fields = leaves(referral)
+
+    assert set(fields) == {FWA_NAME[p] for p in F1.allowed_fields} | FWA_HEADER
+    assert fields["richiedente/codice_fiscale"] == expected["cf"]
+    assert fields["morosita/importo_euro"] == f"{native_euro(message['morosita']['importo_euro']):.2f}"
+    assert fields["richiesta/importo_euro"] == f"{native_euro(message['richiesta']['importo_euro']):.2f}"
+    assert fields["morosita/mensilita"] == message["morosita"]["mensilita"]
+    assert fields["fascia_isee"] == message["isee"]["fascia"]
+    assert fields["etichette/obblighi"] == list(F1.obligations)
+    assert fields["etichette/divieti"] == list(F1.refrains)
+    assert fields["id_correlazione"] == envelope.correlation_id
+    # nothing ALER-internal leaks under another name
+    for value in (envelope.payload["tenancy"]["contract_id"], envelope.payload["tenancy"]["unit_id"]):
+        assert value.encode() not in body
