@@ -19,6 +19,7 @@ from joserfc.jwk import import_key
 from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
 from gateway.bus import Bus, EmbeddedBus, KafkaBus
 from gateway.consents import ConsentService
+from gateway.identity.crosswalk import Crosswalk
 from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
@@ -73,6 +74,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self._stop.set()
+        self.relay.wake()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=30)
@@ -139,10 +141,13 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             clients = load_clients(settings.clients_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = signing_key or _signing_key(settings)
-    store = Store.connect(settings.resolved_database_url(), _pseudonym_key(settings))
+    pseudonym_key = _pseudonym_key(settings)
+    store = Store.connect(settings.resolved_database_url(), pseudonym_key)
     bus = _bus(settings)
     intake = Intake(store, registry, settings.topics, DECODERS, ENCODERS, settings.instance_id,
-                    settings.max_body_bytes)
+                    settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
+    relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size)
+    intake.on_enqueued = relay.wake
     issuer = TokenIssuer(clients, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
     return Gateway(
         settings=settings,
@@ -150,7 +155,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
         store=store,
         bus=bus,
         intake=intake,
-        relay=Relay(store, bus, settings.instance_id, settings.relay_batch_size),
+        relay=relay,
         consumer=InboundConsumer(intake, bus, settings.topics, sorted(DECODERS)),
         consents=ConsentService(store, registry, settings.instance_id),
         issuer=issuer,

@@ -26,8 +26,11 @@ class Identifier(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    system: Literal["cf", "stp", "eni", "aler-contract", "asst-patient", "comune-case", "fwa-referral"]
-    """``cf`` codice fiscale (canonical, de-omocodised), ``stp``/``eni`` for people without one, or a partner id."""
+    system: Literal[
+        "cf", "stp", "eni", "aler-contract", "asst-patient", "comune-case", "fwa-referral", "gateway-token"
+    ]
+    """``cf`` codice fiscale (as issued), ``stp``/``eni`` for people without one, a partner's own id, or an
+    opaque ``gateway-token`` minted per recipient by the crosswalk."""
     value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import orjson
-import structlog
 
 from gateway.audit.record import KafkaCoordinates
 from gateway.bus.errors import BusError
@@ -58,49 +57,48 @@ class InboundConsumer:
         try:
             while not stop.is_set():
                 records = await consumer.fetch(timeout_s=0.2, max_records=self.max_records)
-                for record in records:
-                    await self._handle_until_done(record, stop)
                 if records:
+                    await self._handle_until_done(records, stop)
                     await consumer.commit()
         finally:
             await consumer.stop()
 
-    async def _handle_until_done(self, record: BusRecord, stop: asyncio.Event) -> None:
+    async def _handle_until_done(self, records: Sequence[BusRecord], stop: asyncio.Event) -> None:
         backoff = 0.1
         while True:
             try:
-                await self.handle(record)
+                await self.handle(records)
                 return
             except (DependencyUnavailable, BusError) as exc:
                 if stop.is_set():
                     raise
-                log.warning("intake-retrying", topic=record.topic, offset=record.offset,
-                            error_type=type(exc).__name__, retry_in_s=backoff)
+                log.warning("intake-retrying", records=len(records), error_type=type(exc).__name__,
+                            retry_in_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def handle(self, record: BusRecord) -> None:
-        """Process one inbound record; input errors are dead-lettered, store outages raised."""
-        partner = self.partner_of[record.topic]
-        request_id = _request_id(record)
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            await self.intake.submit(
-                Submission(
-                    sender=partner, sender_role="system", raw=record.value,
-                    content_type=record.header("content-type") or "application/json", request_id=request_id,
-                    client_id=f"kafka:{partner}",
-                    kafka=KafkaCoordinates(topic=record.topic, partition=record.partition, offset=record.offset),
-                )
+    async def handle(self, records: Sequence[BusRecord]) -> None:
+        """Process fetched records: invalid ones are dead-lettered, the rest decided in one transaction.
+        Store or bus outages are raised (nothing committed, the caller retries the same records)."""
+        items = []
+        dead: list[OutgoingRecord] = []
+        for record in records:
+            partner = self.partner_of[record.topic]
+            submission = Submission(
+                sender=partner, sender_role="system", raw=record.value,
+                content_type=record.header("content-type") or "application/json", request_id=_request_id(record),
+                client_id=f"kafka:{partner}",
+                kafka=KafkaCoordinates(topic=record.topic, partition=record.partition, offset=record.offset),
             )
-        except DependencyUnavailable:
-            raise
-        except GatewayError as exc:
-            await self._dead_letter(record, partner, request_id, exc)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            try:
+                items += [(envelope, submission) for envelope in self.intake.decode(submission)]
+            except GatewayError as exc:
+                dead.append(self._dead_letter(record, partner, submission.request_id, exc))
+        await self.intake.process(items)  # first: a retry after a failed dead-letter publish replays nothing
+        if dead:
+            await self.bus.publish(dead)
 
-    async def _dead_letter(self, record: BusRecord, partner: str, request_id: str, exc: GatewayError) -> None:
+    def _dead_letter(self, record: BusRecord, partner: str, request_id: str, exc: GatewayError) -> OutgoingRecord:
         entry = {
             "reason": exc.slug,
             "title": exc.title,
@@ -111,10 +109,9 @@ class InboundConsumer:
             "request_id": request_id,
             "at": datetime.now(UTC).isoformat(),
         }
-        await self.bus.publish([
-            OutgoingRecord(
-                topic=self.topics.name("dlq", partner), value=orjson.dumps(entry), key=record.key,
-                headers=(("request-id", request_id.encode()), ("reason", exc.slug.encode())),
-            )
-        ])
-        log.warning("dead-lettered", topic=record.topic, offset=record.offset, reason=exc.slug)
+        log.warning("dead-lettered", topic=record.topic, offset=record.offset, reason=exc.slug,
+                    request_id=request_id)
+        return OutgoingRecord(
+            topic=self.topics.name("dlq", partner), value=orjson.dumps(entry), key=record.key,
+            headers=(("request-id", request_id.encode()), ("reason", exc.slug.encode())),
+        )

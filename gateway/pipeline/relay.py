@@ -37,6 +37,12 @@ class Relay:
         self.instance_id = instance_id
         self.batch_size = batch_size
         self.clock = clock
+        self._wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Something was queued (or the gateway is stopping): stop waiting and look at the outbox now."""
+        if self._wake is not None:
+            self._wake.set()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows it handled (published or dropped)."""
@@ -61,7 +67,9 @@ class Relay:
         return len(rows)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05) -> None:
-        """Relay until ``stop`` is set, backing off while the store or bus is unavailable."""
+        """Relay until ``stop`` is set, backing off while the store or bus is unavailable. Between batches it
+        sleeps until :meth:`wake` or ``poll_seconds`` (other processes' commits are seen by polling)."""
+        self._wake = asyncio.Event()
         backoff = poll_seconds
         while not stop.is_set():
             try:

@@ -21,6 +21,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -213,19 +215,17 @@ class StoreTransaction:
 
     async def claim_message(self, status: MessageStatus) -> bool:
         """Insert the status of a new message; False if (sender, message id) was seen before (a replay)."""
-        try:
-            async with self.conn.begin_nested():
-                await self.conn.execute(
-                    insert(messages).values(
-                        sender=status.sender, message_id=status.message_id, correlation_id=status.correlation_id,
-                        message_type=status.message_type, state=status.state, reason_class=status.reason_class,
-                        recipients=list(status.recipients), received_at=status.received_at,
-                        request_id=status.request_id,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+        values = {
+            "sender": status.sender, "message_id": status.message_id, "correlation_id": status.correlation_id,
+            "message_type": status.message_type, "state": status.state, "reason_class": status.reason_class,
+            "recipients": list(status.recipients), "received_at": status.received_at,
+            "request_id": status.request_id,
+        }
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        result = await self.conn.execute(
+            dialect_insert(messages).values(**values).on_conflict_do_nothing(index_elements=["sender", "message_id"])
+        )
+        return bool(result.rowcount == 1)
 
     async def update_message(self, sender: str, message_id: str, state: str, reason_class: str | None,
                              recipients: Sequence[str]) -> None:
