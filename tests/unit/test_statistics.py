@@ -1,0 +1,57 @@
+"""Aggregates for F6/F13: small cells suppressed, suppressed values not recoverable, no operator ranking."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.statistics import aggregate
+
+
+def events(quartiere: str, month: str, n: int) -> list[dict[str, str]]:
+    return [{"quartiere": quartiere, "month": month}] * n
+
+
+def test_cells_below_the_threshold_are_suppressed() -> None:
+    data = events("san-siro", "2026-10", 12) + events("mazzini", "2026-10", 3) + events("gratosoglio", "2026-10", 7)
+    cells = {c.key: c for c in aggregate(data, ["quartiere", "month"], threshold=5)}
+    assert cells[("mazzini", "2026-10")].suppressed and cells[("mazzini", "2026-10")].count is None
+    assert cells[("san-siro", "2026-10")].count == 12
+
+
+def test_a_lone_suppressed_cell_takes_a_neighbour_with_it() -> None:
+    data = events("san-siro", "2026-10", 12) + events("mazzini", "2026-10", 3) + events("gratosoglio", "2026-10", 7)
+    cells = {c.key: c for c in aggregate(data, ["quartiere", "month"], threshold=5)}
+    # with the month total known, mazzini = total - san-siro - gratosoglio unless one more cell is hidden
+    assert cells[("gratosoglio", "2026-10")].suppressed
+    assert not cells[("san-siro", "2026-10")].suppressed
+
+
+def test_weights_are_summed_but_suppression_counts_events() -> None:
+    data = events("san-siro", "2026-10", 6)
+    [cell] = aggregate(data, ["quartiere"], threshold=5, weights=[30] * 6)
+    assert cell.count == 180
+
+
+def test_operator_dimensions_are_refused() -> None:
+    with pytest.raises(ValueError, match="operators"):
+        aggregate([], ["quartiere", "operator"])
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from("xyz")), max_size=60), st.integers(1, 8))
+def test_no_published_cell_is_below_threshold_and_no_group_hides_exactly_one(
+    pairs: list[tuple[str, str]], threshold: int
+) -> None:
+    data = [{"q": q, "m": m} for q, m in pairs]
+    cells = aggregate(data, ["q", "m"], threshold=threshold)
+    counts = {(q, m): pairs.count((q, m)) for q, m in pairs}
+    for cell in cells:
+        if not cell.suppressed:
+            assert cell.count == counts[cell.key] >= threshold
+    for axis in (0, 1):
+        groups: dict[str, list[bool]] = {}
+        for cell in cells:
+            groups.setdefault(cell.key[1 - axis], []).append(cell.suppressed)
+        for flags in groups.values():
+            assert sum(flags) != 1 or len(flags) == 1
