@@ -55,20 +55,23 @@ def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry) -> tu
     purposes = frozenset(c.code for c in provision.purpose or [] if c.system == PURPOSE_SYSTEM and c.code)
     if not purposes:
         raise _problem("/provision/purpose", "required", f"name at least one purpose in system {PURPOSE_SYSTEM}")
-    unknown = sorted(p for p in purposes if p not in registry.purposes)
+    unknown = [i for i, c in enumerate(provision.purpose or []) if c.system == PURPOSE_SYSTEM
+               and c.code not in registry.purposes]
     if unknown:
-        raise _problem("/provision/purpose", "code-list", f"unknown purpose codes: {', '.join(unknown)}")
+        raise _problem(f"/provision/purpose/{unknown[0]}/code", "code-list",
+                       "not a purpose of the gateway's vocabulary (see the records of processing)")
     recipients = frozenset(
         a.reference.identifier.value
         for a in provision.actor or []
         if a.reference and a.reference.identifier and a.reference.identifier.system == ORGANISATION_SYSTEM
         and a.reference.identifier.value
     )
-    unknown = sorted(r for r in recipients if r not in registry.partners)
-    if unknown:
-        raise _problem("/provision/actor", "code-list", f"unknown organisations: {', '.join(unknown)}")
+    if any(r not in registry.partners for r in recipients):
+        raise _problem("/provision/actor", "code-list", "an actor names an organisation that is not a partner")
     period = provision.period
     decision: Literal["permit", "deny"] = "permit" if provision.type == "permit" else "deny"
+    if consent.status not in _STATUS:
+        raise _problem("/status", "code-list", f"status must be one of: {', '.join(sorted(_STATUS))}")
     record = ConsentRecord(
         consent_id="", version=1, subject_pseudonym="", status=_STATUS[str(consent.status)],
         decision=decision, purposes=purposes, recipients=recipients,
@@ -79,9 +82,14 @@ def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry) -> tu
 
 
 def _aware(value: Any) -> datetime:
+    """A FHIR dateTime as an aware datetime; partial dates ("2026", "2026-01") start at their first day."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if hasattr(value, "day"):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value)
+    parts = [int(p) for p in text.split("-")[:2]]
+    return datetime(parts[0], parts[1] if len(parts) > 1 else 1, 1, tzinfo=UTC)
 
 
 def _subject_identifier(consent: Consent) -> tuple[str, str]:

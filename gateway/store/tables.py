@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -119,4 +120,34 @@ outbox = Table(
     UniqueConstraint("topic", "message_id", name="uq_outbox_topic_message"),
     Index("ix_outbox_pending", "published_at", "id"),
     Index("ix_outbox_recipient", "recipient", "id"),
+)
+
+# --- audit checkpoints and signing keys (migration 0002) -------------------------------------------------------
+
+__all__ += ["audit_checkpoints", "audit_signing_keys"]
+
+audit_signing_keys = Table(
+    "audit_signing_keys",
+    metadata,
+    Column("key_name", String(255), primary_key=True),
+    Column("key_id", String(8), primary_key=True, comment="hex C2SP signed-note key ID"),
+    Column("public_key", LargeBinary(32), nullable=False, comment="raw Ed25519 public key; never the private key"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=True, comment="when it stopped signing; NULL if it signs"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False, index=True),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False, comment="C2SP signed note (tlog-checkpoint body) as published"),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("key_name", String(255), nullable=False, comment="the key that signed first"),
+    Column("key_id", String(8), nullable=False),
+    ForeignKeyConstraint(
+        ["key_name", "key_id"], ["audit_signing_keys.key_name", "audit_signing_keys.key_id"],
+        name="fk_audit_checkpoints_key_name_audit_signing_keys",
+    ),
 )

@@ -1,0 +1,223 @@
+"""Building blocks shared by ALER's native JSON messages: the header, person codes, coded values, euro amounts,
+and the last step of every decoder (native message -> canonical envelope).
+
+Every ALER message starts with the same header (Italian field names)::
+
+    id_messaggio     ALER's id for this message (a replay with the same id is not forwarded twice)
+    id_correlazione  optional; ties a referral to every status and outcome that follows (default: id_messaggio)
+    tipo_messaggio   which message this is (each module pins its own value)
+    versione         "1.0"
+    data_evento      when it happened, ISO 8601 with a UTC offset
+    finalita         optional purpose code claimed by ALER (privacy.md vocabulary)
+    destinatari      optional list of recipient organisation codes
+
+Coded fields accept a code, its Italian label or a known alias from the code list (the way quartiere names are
+accepted) and always decode to the code. Error messages never echo a submitted value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from schemas.codelists import load_codelist
+from schemas.envelope import Envelope, Identifier, SubjectRef
+from schemas.errors import DecodeError, problems_from_validation
+from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS, TENANCY_SENSITIVITY
+
+__all__ = [
+    "Euro",
+    "Header",
+    "Id",
+    "AgeBandCode",
+    "ArrearsStageCode",
+    "CareServiceCode",
+    "CareUrgencyCode",
+    "EmergencyEventCode",
+    "FragilitySignalCode",
+    "HomeAccessCode",
+    "HouseholdTypeCode",
+    "IseeBandCode",
+    "MobilityCode",
+    "Municipio",
+    "Native",
+    "QuartiereCode",
+    "RelationCode",
+    "SafeChannelCode",
+    "SafeTimeCode",
+    "PersonCode",
+    "build_envelope",
+    "cents",
+    "check_age_flags",
+    "check_date_order",
+    "check_unique",
+    "parse",
+    "person_identifier",
+]
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+"""An ALER identifier: letters, digits and ``._:-``, at most 64 characters."""
+
+Euro = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
+"""A euro amount with at most two decimals, as a string or a JSON number; becomes exact cents."""
+
+
+def _person_code(value: str) -> str:
+    try:
+        kind = classify(value)
+    except InvalidPersonIdentifier as exc:
+        raise ValueError(f"not a valid codice fiscale, STP or ENI code: {exc.reason}") from None
+    return validate(value) if kind == "cf" else value.upper()
+
+
+PersonCode = Annotated[str, StringConstraints(min_length=16, max_length=16), AfterValidator(_person_code)]
+"""A codice fiscale (check character verified, omocodia accepted, kept as issued) or an STP/ENI code."""
+
+
+def _native_code(name: str) -> Any:
+    codes = load_codelist(name)
+    allowed = ", ".join(sorted(codes.labels_it))
+
+    def resolve(value: str) -> str:
+        code = codes.resolve(value)
+        if code is None:
+            raise ValueError(
+                f"not a code of list {codes.name} v{codes.version}; use a code, Italian label or alias: {allowed}"
+            )
+        return code
+
+    return Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(resolve)]
+
+
+if TYPE_CHECKING:  # static checkers see plain strings; at run time each resolves to a code of its list
+    AgeBandCode = str
+    ArrearsStageCode = str
+    CareUrgencyCode = str
+    CareServiceCode = str
+    EmergencyEventCode = str
+    FragilitySignalCode = str
+    HomeAccessCode = str
+    HouseholdTypeCode = str
+    IseeBandCode = str
+    MobilityCode = str
+    QuartiereCode = str
+    RelationCode = str
+    SafeChannelCode = str
+    SafeTimeCode = str
+else:
+    AgeBandCode = _native_code("age_bands")
+    ArrearsStageCode = _native_code("arrears_stages")
+    CareUrgencyCode = _native_code("care_urgency")
+    CareServiceCode = _native_code("requested_care_services")
+    EmergencyEventCode = _native_code("emergency_event_types")
+    FragilitySignalCode = _native_code("fragility_signals")
+    HomeAccessCode = _native_code("home_access_notes")
+    HouseholdTypeCode = _native_code("household_types")
+    IseeBandCode = _native_code("isee_bands")
+    MobilityCode = _native_code("mobility_levels")
+    QuartiereCode = _native_code("quartieri")
+    RelationCode = _native_code("household_relations")
+    SafeChannelCode = _native_code("safe_contact_channels")
+    SafeTimeCode = _native_code("safe_time_windows")
+
+Municipio = Annotated[int, Field(ge=1, le=9)]
+"""One of Milan's nine municipi."""
+
+
+class Native(BaseModel):
+    """Base of every ALER native model: immutable, unknown fields rejected, strings stripped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Header(Native):
+    """The header every ALER message starts with (see the module docstring)."""
+
+    id_messaggio: Id
+    id_correlazione: Id | None = None
+    versione: Literal["1.0"]
+    data_evento: AwareDatetime
+    finalita: Annotated[str, StringConstraints(max_length=64)] | None = None
+    destinatari: tuple[Id, ...] = Field(default=(), max_length=10)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def parse(model: type[_M], document: dict[str, Any], contract: str) -> _M:
+    """``document`` validated as ``model``; a :class:`DecodeError` listing every problem otherwise."""
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        problems = problems_from_validation(exc)
+        raise DecodeError("contract", f"message does not match ALER's {contract} contract", problems) from None
+
+
+def person_identifier(code: str) -> Identifier:
+    """The subject identifier for a validated codice fiscale, STP or ENI code."""
+    return Identifier(system=classify(code), value=code)
+
+
+def cents(euro: Decimal) -> int:
+    """Exact euro cents of an amount with at most two decimals."""
+    return int(euro * 100)
+
+
+def check_age_flags(age_band: str, minor: bool, over_65: bool) -> None:
+    """Raise ValueError unless the minor and over-65 flags agree with the age band."""
+    if minor != (age_band in MINOR_AGE_BANDS):
+        raise ValueError("minore must be true exactly for the age bands under 18")
+    if over_65 != (age_band in OVER_65_AGE_BANDS):
+        raise ValueError("over_65 must be true exactly for the age bands from 65")
+
+
+def check_date_order(first: date | None, last: date | None, first_name: str) -> None:
+    """Raise ValueError when ``last`` is before ``first``."""
+    if first is not None and last is not None and last < first:
+        raise ValueError(f"must not be before {first_name}")
+
+
+def check_unique(values: Sequence[str], what: str) -> None:
+    """Raise ValueError when a code appears twice."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"each {what} may appear only once")
+
+
+def build_envelope(
+    header: Header,
+    message_type: str,
+    identifiers: tuple[Identifier, ...],
+    payload: dict[str, Any],
+    *,
+    correlation_id: str | None = None,
+) -> Envelope:
+    """The canonical envelope for a validated native message; the payload is validated against its type."""
+    try:
+        return Envelope(
+            message_id=header.id_messaggio,
+            correlation_id=correlation_id or header.id_correlazione or header.id_messaggio,
+            message_type=message_type,
+            sender="aler",
+            recipients=header.destinatari,
+            subject=SubjectRef(identifiers=identifiers),
+            purpose=header.finalita,
+            sensitivity=TENANCY_SENSITIVITY[message_type],
+            occurred_at=header.data_evento,
+            payload=payload,
+        )
+    except ValidationError as exc:  # the native models enforce every canonical rule; this is a backstop
+        problems = problems_from_validation(exc)
+        raise DecodeError("contract", f"message does not match the canonical {message_type}", problems) from None
