@@ -16,6 +16,8 @@ from pathlib import Path
 import yaml
 from joserfc.jwk import import_key
 
+from gateway.audit.checkpointer import AuditCheckpointer
+from gateway.audit.keys import ensure_signing_key_file
 from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
 from gateway.bus import Bus, EmbeddedBus, KafkaBus
 from gateway.consents import ConsentService
@@ -46,6 +48,7 @@ class Gateway:
     issuer: TokenIssuer
     validator: TokenValidator
     clients: tuple[PartnerClient, ...]
+    checkpointer: AuditCheckpointer
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -53,7 +56,8 @@ class Gateway:
         """Every topic the gateway uses: in/out/status/dlq per partner, plus consent events."""
         t = self.settings.topics
         names = [t.name(kind, p) for p in sorted(self.registry.partners) for kind in ("in", "out", "status", "dlq")]
-        return [*names, t.consent_events()]
+        restricted = sorted({f.recipient for f in self.registry.flows if f.restricted_topic})
+        return [*names, *(t.name("s4.out", p) for p in restricted), t.consent_events()]
 
     async def start(self, *, workers: bool = True) -> None:
         """Migrate the store, connect the bus, create topics and (optionally) start relay and consumer."""
@@ -64,11 +68,13 @@ class Gateway:
             await self.start_workers()
 
     async def start_workers(self) -> None:
+        self.checkpointer.signing_keys()  # fail closed: no worker runs without a usable checkpoint key
         self._stop.clear()
         ready = asyncio.Event()
         self._tasks = [
             asyncio.create_task(self.relay.run(self._stop, self.settings.relay_poll_seconds), name="relay"),
             asyncio.create_task(self.consumer.run(self._stop, ready), name="inbound-consumer"),
+            asyncio.create_task(self.checkpointer.run(self._stop), name="audit-checkpointer"),
         ]
         await asyncio.wait_for(ready.wait(), timeout=60)
 
@@ -120,6 +126,17 @@ def _pseudonym_key(settings: GatewaySettings) -> bytes:
     return path.read_bytes()
 
 
+def _audit_signing_key_file(settings: GatewaySettings) -> Path | None:
+    """The checkpoint key file; None in production when unset (workers then refuse to start)."""
+    path = settings.audit_signing_key_file
+    if settings.environment == "production":
+        return path
+    if path is None:
+        path = settings.data_dir / "audit-signing-key.txt"
+    ensure_signing_key_file(path, settings.audit_origin)
+    return path
+
+
 def _bus(settings: GatewaySettings) -> Bus:
     if settings.bus == "kafka":
         return KafkaBus(settings.kafka_bootstrap_servers, client_id=settings.instance_id,
@@ -161,4 +178,9 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
         issuer=issuer,
         validator=TokenValidator(issuer.public_jwks(), settings.token_issuer, settings.token_audience),
         clients=clients,
+        checkpointer=AuditCheckpointer(
+            store, settings.audit_origin, _audit_signing_key_file(settings),
+            every_records=settings.audit_checkpoint_every_records,
+            every_seconds=settings.audit_checkpoint_every_seconds,
+        ),
     )

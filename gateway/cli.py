@@ -14,7 +14,11 @@ import uvicorn
 from rich.console import Console
 
 from gateway.api import create_app, openapi_document
-from gateway.audit.verify import verify_log
+from gateway.audit.checkpoint import KeyFormatError
+from gateway.audit.checkpointer import CheckpointSigningError
+from gateway.audit.keys import read_verifier_keys
+from gateway.audit.offline import verify_stored_log
+from gateway.audit.verify import VerificationReport
 from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
 from gateway.demo import run_demo
@@ -117,29 +121,135 @@ def migrate() -> None:
     asyncio.run(main())
 
 
+# --- audit sub-commands -----------------------------------------------------------------------------------------
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute every hash of the audit log from the database; exit 1 and name the first bad index."""
+def audit_verify(
+    keys: Annotated[Path | None, typer.Option(
+        "--keys", help="Trust only these C2SP verifier keys (one per line) instead of the keys in the database.",
+        exists=True, dir_okay=False, readable=True)] = None,
+) -> None:
+    """Recompute every hash and checkpoint of the audit log from the database; exit 1 naming the first bad index.
+
+    Checks the hash chain and Merkle root of every record, every signed checkpoint's signatures (with the
+    database's public keys, or only those in --keys), and that each checkpoint's root is the root of the
+    records at its size.
+    """
     settings = GatewaySettings()
     configure_logging("WARNING")
     gateway = build(settings)
     console = Console()
+    try:
+        trusted_file = read_verifier_keys(keys) if keys is not None else None
+    except KeyFormatError as exc:
+        console.print(f"cannot read {keys}: {exc}")
+        raise typer.Exit(2) from None
 
-    async def main() -> bool:
+    async def main() -> tuple[VerificationReport, int]:
         await gateway.store.migrate()
-        async with gateway.store.transaction() as tx:
-            head = await tx.audit_head()
-            entries = await tx.audit_entries(0, head.size + 1)
-        await gateway.store.close()
-        report = verify_log(entries, head)
-        if report.ok:
-            console.print(f"audit log intact: {report.size} records, root {report.root_hex}")
-        else:
-            console.print(f"audit log BROKEN at index {report.first_bad_index}: {report.problem}")
-        return report.ok
+        try:
+            report = await verify_stored_log(gateway.store, settings.audit_origin, trusted_file)
+            async with gateway.store.transaction() as tx:
+                checkpoints = len(await tx.audit_checkpoints())
+        finally:
+            await gateway.store.close()
+        return report, checkpoints
 
-    if not asyncio.run(main()):
-        raise typer.Exit(1)
+    key_source = str(keys) if keys is not None else "the database"
+    report, checkpoints = asyncio.run(main())
+    for warning in report.warnings:
+        console.print(f"warning: {warning}")
+    if report.ok:
+        console.print(f"audit log intact: {report.size} records, root {report.root_hex}; "
+                      f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}")
+        return
+    where = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
+        f"at checkpoint {report.bad_checkpoint}")
+    console.print(f"audit log BROKEN {where}: {report.problem}")
+    for problem in report.problems[1:]:
+        console.print(f"  also: {problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the audit log now and print it (a C2SP signed note)."""
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> str:
+        await gateway.store.migrate()
+        try:
+            return (await gateway.checkpointer.checkpoint_now()).note
+        finally:
+            await gateway.store.close()
+
+    try:
+        typer.echo(asyncio.run(main()), nl=False)
+    except (CheckpointSigningError, KeyFormatError) as exc:
+        typer.echo(f"cannot sign a checkpoint: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(
+    overlap: Annotated[bool, typer.Option(
+        help="Keep the previous key co-signing until --finish, so witnesses can add the new key.")] = True,
+    finish: Annotated[bool, typer.Option(
+        "--finish", help="End a rotation: retire the keys that are still co-signing.")] = False,
+    checkpoint: Annotated[bool, typer.Option(help="Sign a checkpoint right after the change.")] = True,
+) -> None:
+    """Make a new key sign checkpoints from now on (or, with --finish, retire the co-signing keys).
+
+    Old checkpoints keep verifying with the retired keys' public halves, which stay in the database. Print
+    the new verifier key for witnesses (also served at GET /v1/audit/keys).
+    """
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> None:
+        await gateway.store.migrate()
+        try:
+            if finish:
+                for key in await gateway.checkpointer.finish_rotation():
+                    typer.echo(f"retired {key.to_text()}")
+            else:
+                new = await gateway.checkpointer.rotate_key(overlap=overlap)
+                typer.echo(f"new checkpoint key {new.verifier.to_text()}")
+            if checkpoint:
+                typer.echo((await gateway.checkpointer.checkpoint_now()).note, nl=False)
+        finally:
+            await gateway.store.close()
+
+    try:
+        asyncio.run(main())
+    except (CheckpointSigningError, KeyFormatError, OSError) as exc:
+        typer.echo(f"cannot rotate the audit key: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@audit_app.command("keys")
+def audit_keys() -> None:
+    """Print every checkpoint verifier key, retired ones included (the format --keys reads)."""
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> list[str]:
+        await gateway.store.migrate()
+        try:
+            async with gateway.store.transaction() as tx:
+                return [k.to_vkey() for k in await tx.audit_signing_keys()]
+        finally:
+            await gateway.store.close()
+
+    for line in asyncio.run(main()):
+        typer.echo(line)
+
+
+# --- end of audit sub-commands -----------------------------------------------------------------------------------
 
 
 @app.command("hash-secret")

@@ -90,7 +90,8 @@ class PrivacyOffice:
         return lines, await self.integrity()
 
     async def review_queue(self, officer: str, request_id: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Denials and drops at delivery, newest first, for a privacy officer to review."""
+        """Denials, drops at delivery and emergency-flow decisions, newest first, for a privacy officer to
+        review (rule 11)."""
         async with self.store.transaction() as tx:
             head = await tx.audit_head()
             entries = await tx.audit_entries(max(0, head.size - 20_000), 20_000)
@@ -98,9 +99,9 @@ class PrivacyOffice:
         queue = []
         for entry in reversed(entries):
             record = json.loads(entry["record"])
-            if record.get("outcome") == "deny":
+            if record.get("outcome") == "deny" or "EMERGENCY" in record.get("labels", ()):
                 queue.append({k: record.get(k) for k in (
-                    "log_index", "event_type", "action", "occurred_at", "reason", "purpose", "flow_id",
+                    "log_index", "event_type", "action", "outcome", "occurred_at", "reason", "purpose", "flow_id",
                     "source_org", "recipient_org", "decision_id", "consent_ref", "policy_revision")})
                 if len(queue) >= limit:
                     break

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 import adapters.aler
+import adapters.comune
 import adapters.fwa
 from schemas.envelope import Envelope
 
@@ -47,10 +48,15 @@ def _fwa_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
 
 DECODERS: dict[str, Decoder] = {
     "aler": adapters.aler.decode,
+    "comune": adapters.comune.decode,
+    "fwa": adapters.fwa.decode,
 }
 """Partner organisation -> decoder of the messages it sends (HTTP body or ``in.<partner>`` record)."""
 
 ENCODERS: dict[tuple[str, str], Encoder] = {
     ("fwa", "referral.microcredit"): _fwa_referral,
+    ("comune", "social.case-referral"): adapters.comune.encode_case_referral,
+    ("comune", "tenancy.eviction-milestone"): adapters.comune.encode_eviction_milestone,
+    ("pis", "emergency.social-event"): adapters.comune.encode_emergency_event,
 }
 """(recipient, outbound message type) -> encoder of what that recipient receives on ``out.<recipient>``."""

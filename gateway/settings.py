@@ -77,6 +77,14 @@ class GatewaySettings(BaseSettings):
     """Secret that keys the lookup of a person's pseudonym. Generated under ``data_dir`` in demo mode if unset."""
     audit_origin: str = "quartieri-gateway/audit"
     """Origin line of signed audit checkpoints."""
+    audit_signing_key_file: Path | None = None
+    """Private keys that sign audit checkpoints: C2SP ``PRIVATE+KEY+...`` lines, the current key first (any
+    others co-sign during a key rotation). Named after ``audit_origin``. Generated under ``data_dir`` in demo
+    mode if unset; required in production. ``gateway audit rotate-key`` rewrites it."""
+    audit_checkpoint_every_records: int = Field(default=1000, ge=1)
+    """Sign a checkpoint once this many audit records were added since the last one."""
+    audit_checkpoint_every_seconds: float = Field(default=10.0, gt=0)
+    """Sign a checkpoint this long after the last one, if any audit record was added since."""
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.05, gt=0)

@@ -19,7 +19,10 @@ recipients may see are kept apart so that minimisation can drop them by path: cl
 Comune (``care_needs``) are separate from logistics for the landlord (``logistics``). Each payload carries the
 HL7 sensitivity labels the source gave (``security_labels``) and whether the source masked the record
 (``masked_at_source``, "oscurato": never forwarded, privacy.md rule 15). Psychological support always carries
-``PSY`` and ``R``; the models refuse it without them.
+``PSY`` and ``R``: the models add them, so no producer (and no minimised copy) can drop them.
+
+Record ids (``encounter_id``, ``request_id``...) are opaque: the partner's own FHIR id, or the crosswalk token
+(``gwt_...``) the minimiser puts in its place for a recipient that may not see the partner's id.
 
 Field paths are what the flow registry lists as allowed fields, so renaming a field is a contract change.
 """
@@ -53,7 +56,7 @@ __all__ = [
 ]
 
 PSYCHOLOGICAL_SUPPORT = "psychological-support"
-"""The extra-restricted care service (domain.md): it never travels without :data:`PSYCHOLOGICAL_SUPPORT_LABELS`."""
+"""The extra-restricted care service (domain.md): the models give it :data:`PSYCHOLOGICAL_SUPPORT_LABELS`."""
 
 HL7Label = Literal["N", "R", "V", "PSY", "MH", "SDV", "HIV", "ETH"]
 """HL7 confidentiality codes (N normal, R restricted, V very restricted; v3-Confidentiality) and sensitivity
@@ -66,8 +69,8 @@ PSYCHOLOGICAL_SUPPORT_LABELS: tuple[HL7Label, ...] = ("PSY", "R")
 VACCINE_SYSTEMS = ("http://www.whocc.no/atc", "http://snomed.info/sct", "http://hl7.org/fhir/sid/cvx")
 """FHIR code systems of the vaccine code list: WHO ATC, SNOMED CT, CDC CVX."""
 
-FhirId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9\-.]{1,64}$")]
-"""A FHIR resource id as the partner's server assigned it: opaque, 1-64 letters, digits, ``-`` and ``.``."""
+RecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,64}$")]
+"""An opaque record id, 1-64 letters, digits, ``.``, ``_``, ``-``: a FHIR id, or a gateway crosswalk token."""
 
 OrganisationCode = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9\-]*$")]
 """A partner organisation code of the partner registry (``aler``, ``asst``, ``comune``, ``fwa``)."""
@@ -125,9 +128,13 @@ class _Labelled(_Payload):
     """The source masked this record ("oscurato"): the policy never forwards it (privacy.md rule 15)."""
 
 
-def _require_psy_labels(service: str, labels: tuple[str, ...]) -> None:
-    if service == PSYCHOLOGICAL_SUPPORT and not set(PSYCHOLOGICAL_SUPPORT_LABELS) <= set(labels):
-        raise ValueError("psychological support must carry the security labels PSY and R")
+def _with_psy_labels(data: Any, service_field: str) -> Any:
+    """``data`` with PSY and R added to its security labels when it is about psychological support."""
+    if isinstance(data, dict) and data.get(service_field) == PSYCHOLOGICAL_SUPPORT:
+        labels = data.get("security_labels") or ()
+        if isinstance(labels, list | tuple):
+            data = {**data, "security_labels": (*labels, *PSYCHOLOGICAL_SUPPORT_LABELS)}
+    return data
 
 
 class ClinicalCode(_Payload):
@@ -141,7 +148,7 @@ class ClinicalCode(_Payload):
 class CareEncounter(_Labelled):
     """``care.encounter``: a visit planned or done by the trust's community services (F5, F6)."""
 
-    encounter_id: FhirId
+    encounter_id: RecordId
     """The trust's Encounter id: opaque, quoted back in later versions of the same visit."""
     status: EncounterStatus
     class_code: EncounterClass
@@ -158,11 +165,15 @@ class CareEncounter(_Labelled):
     diagnosis_codes: tuple[ClinicalCode, ...] = ()
     """Diagnoses the visit dealt with. Clinical: no flow lets it leave the health domain."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _psychological_support_labels(cls, data: Any) -> Any:
+        return _with_psy_labels(data, "service_type")
+
     @model_validator(mode="after")
     def _consistent(self) -> CareEncounter:
         if self.period_end is not None and self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
-        _require_psy_labels(self.service_type, self.security_labels)
         return self
 
 
@@ -196,7 +207,7 @@ class Vaccine(_Payload):
 class CareImmunization(_Labelled):
     """``care.immunization``: a flu vaccination given, not given or recorded in error (F6)."""
 
-    immunization_id: FhirId
+    immunization_id: RecordId
     status: ImmunizationStatus
     vaccine: Vaccine
     occurred_on: date
@@ -219,8 +230,9 @@ class CareServiceRequest(_Labelled):
     Coded only: FHIR ``note`` and ``patientInstruction`` are refused at the border, never carried.
     """
 
-    request_id: FhirId
-    """Id of the request, as the FHIR ServiceRequest ``id``; kept across status updates."""
+    request_id: RecordId
+    """Id of the request, kept across status updates: in FHIR the ``identifier`` in the care-request system, or
+    the ServiceRequest ``id`` when there is none."""
     status: RequestStatus
     intent: RequestIntent
     priority: RequestPriority | None = None
@@ -234,11 +246,15 @@ class CareServiceRequest(_Labelled):
     """Partner organisation that asked for the service (``aler`` for F4)."""
     authored_on: AwareDatetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _psychological_support_labels(cls, data: Any) -> Any:
+        return _with_psy_labels(data, "service")
+
     @model_validator(mode="after")
     def _consistent(self) -> CareServiceRequest:
         if self.requested_from and self.requested_until and self.requested_until < self.requested_from:
             raise ValueError("requested_until is before requested_from")
-        _require_psy_labels(self.service, self.security_labels)
         return self
 
 
@@ -248,7 +264,7 @@ class CareDischargeNotice(_Labelled):
     The Comune may receive ``care_needs``; the landlord only ``logistics`` and the date.
     """
 
-    encounter_id: FhirId
+    encounter_id: RecordId
     """The trust's id of the inpatient stay that ended."""
     discharge_date: date
     care_needs: tuple[CareNeed, ...] = ()
@@ -260,7 +276,8 @@ class CareDischargeNotice(_Labelled):
 class RecordedConsent(_Payload):
     """``consent.record``: a FHIR Consent as the consent registry needs it; the person is the envelope subject."""
 
-    consent_id: FhirId
+    consent_id: RecordId | None = None
+    """The trust's Consent id, when the resource has one; the consent registry mints its own record id."""
     status: ConsentStatus
     provision_type: Literal["permit", "deny"]
     purposes: Annotated[tuple[PurposeCode, ...], Field(min_length=1)]

@@ -21,6 +21,10 @@ from schemas.codelists import (
     RentBand,
     RequestType,
 )
+from schemas.health import HEALTH_MESSAGE_TYPES
+from schemas.microcredit import MICROCREDIT_MESSAGE_TYPES
+from schemas.social import SOCIAL_MESSAGE_TYPES
+from schemas.tenancy import TENANCY_MESSAGE_TYPES
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -122,6 +126,10 @@ class ReferralStatus(_Payload):
 
 
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
+    **TENANCY_MESSAGE_TYPES,
+    **SOCIAL_MESSAGE_TYPES,
+    **HEALTH_MESSAGE_TYPES,
+    **MICROCREDIT_MESSAGE_TYPES,
     "tenancy.arrears-referral": TenancyArrearsReferral,
     "referral.microcredit": MicrocreditReferral,
     "referral.status": ReferralStatus,

@@ -2,11 +2,14 @@
 milestones and emergency events.
 
 * ``social.case-event`` (Comune -> gateway): a case was opened, changed status or was closed;
-* ``social.case-status`` (F3, gateway -> ALER): the status only, what ALER may learn of a case;
-* ``social.case-referral`` (F2, ALER -> Comune): a new-case referral (segnalazione);
-* ``tenancy.eviction-milestone`` (F9, ALER -> Comune, FWA): an eviction-procedure stage and its deadline;
+* ``social.case-status`` (F3, gateway -> ALER): a case token and the status, all ALER may learn of a case;
+* ``social.case-referral`` (F2, gateway -> Comune): a new-case referral (segnalazione), the payload of
+  ALER's ``tenancy.fragility-signal`` (:class:`schemas.tenancy.FragilitySignalReferral`);
 * ``emergency.social-event`` (F10, ALER, Comune, police -> emergency social service): the event, a coded
   place and the household as counts.
+
+``tenancy.eviction-milestone`` (F9) is :class:`schemas.tenancy.EvictionMilestone`; the Comune adapter
+encodes it as it stands.
 
 Every coded field takes a code of a versioned list in ``schemas/codelists/`` (Italian labels canonical).
 Two rules are written into the models rather than left to callers:
@@ -14,25 +17,26 @@ Two rules are written into the models rather than left to callers:
 * the hardship grade is set by a social worker and recorded as given; nothing here computes, infers or
   defaults it (GDPR art. 22, domain.md);
 * the court-mandate level of a minor's case is accepted from the Comune and **never exported**: it exists
-  only on ``social.case-event``, no outbound type has a field for it, and :data:`NEVER_EXPORTED_FIELDS`
+  only on ``social.case-event``, no outbound type has a field for it, and :data:`NEVER_CROSSES`
   lists it so the flow registry can refuse any flow that names it.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from schemas.codelists import ArrearsStage, HouseholdType, Quartiere, _coded
+from schemas.codelists import Quartiere, _coded
 from schemas.envelope import SensitivityLabel
+from schemas.tenancy import FragilitySignalReferral
 
 __all__ = [
-    "NEVER_EXPORTED_FIELDS",
+    "NEVER_CROSSES",
     "SOCIAL_MESSAGE_TYPES",
     "TERMINAL_CASE_STATUSES",
     "CaseEvent",
@@ -40,18 +44,13 @@ __all__ = [
     "CourtMandateLevel",
     "EmergencyEventType",
     "EmergencyHousehold",
-    "EmergencyPlace",
     "EmergencySocialEvent",
-    "FragilitySignal",
     "HardshipGrade",
     "Measure",
     "Municipio",
-    "ReferredHousehold",
     "ServiceArea",
     "SocialCaseEvent",
-    "SocialCaseReferral",
     "SocialCaseStatus",
-    "TenancyEvictionMilestone",
     "case_event_sensitivity",
 ]
 
@@ -61,14 +60,12 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a va
     Measure = str
     CourtMandateLevel = str
     EmergencyEventType = str
-    FragilitySignal = str
 else:
     ServiceArea = _coded("service_areas")
     CaseStatus = _coded("case_statuses")
     Measure = _coded("social_measures")
     CourtMandateLevel = _coded("court_mandate_levels")
     EmergencyEventType = _coded("emergency_event_types")
-    FragilitySignal = _coded("fragility_signals")
 
 Municipio = Annotated[int, Field(ge=1, le=9)]
 """One of the nine Municipi of Milan."""
@@ -76,8 +73,8 @@ Municipio = Annotated[int, Field(ge=1, le=9)]
 HardshipGrade = Annotated[int, Field(ge=1, le=4)]
 """Housing-hardship grade 1-4 (code list ``hardship-grades``), as a social worker set it. Never computed."""
 
-CaseId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
-"""The Comune's own case id: opaque, no spaces, no personal data by convention."""
+OpaqueId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+"""A partner's own id (a case, a building): opaque, no spaces, no personal data by convention."""
 
 Count = Annotated[int, Field(ge=0, le=20)]
 
@@ -105,7 +102,7 @@ class SocialCaseEvent(_Payload):
     :class:`SocialCaseStatus`, never as this type.
     """
 
-    case_id: CaseId
+    case_id: OpaqueId
     """The Comune's case id. Never reaches ALER: ALER gets an opaque gateway token instead (domain.md)."""
     event: CaseEvent
     status: CaseStatus
@@ -122,7 +119,7 @@ class SocialCaseEvent(_Payload):
         default=None, json_schema_extra={"x-never-exported": True}
     )
     """NEVER EXPORTED. Judicial-authority involvement in a minor's case (code list ``court-mandate-levels``).
-    Accepted so the Comune's records decode whole; listed in :data:`NEVER_EXPORTED_FIELDS`, absent from every
+    Accepted so the Comune's records decode whole; listed in :data:`NEVER_CROSSES`, absent from every
     outbound type and every encoder."""
 
     @field_validator("measures")
@@ -138,110 +135,83 @@ class SocialCaseEvent(_Payload):
 
 
 class SocialCaseStatus(_Payload):
-    """``social.case-status``: what ALER learns when the Comune acts on its referral (F3) — the event and the
-    status, nothing else: no case id, service area, measures, grade or court-mandate level."""
+    """``social.case-status``: what ALER learns when the Comune acts on its referral (F3) — a case token, the
+    event and the status; no raw case id, service area, measures, grade or court-mandate level.
 
+    F3 lists ``case_id as token``: the minimiser replaces the Comune's case id with the crosswalk's opaque
+    per-recipient token, so ALER can follow one case over time without ever learning its id.
+    """
+
+    case_id: OpaqueId
+    """The gateway's opaque token for the case (``gwt_...``), never the Comune's case id."""
     event: CaseEvent
     status: CaseStatus
 
 
-class ReferredHousehold(_Payload):
-    """The household a fragility referral is about: type, size and flags, no names, ages or diagnoses."""
-
-    type: HouseholdType
-    size: Annotated[int, Field(ge=1, le=20)]
-    has_minors: bool
-    has_over_65: bool
-    has_disability: bool
-    """A person with a certified disability lives in the household (GDPR art. 9 data: F2 is S2/S3)."""
-
-
-class SocialCaseReferral(_Payload):
-    """``social.case-referral``: a housing operator refers a household to the Comune's social services (F2)."""
-
-    signals: tuple[FragilitySignal, ...] = Field(min_length=1, max_length=10)
-    """Why, as codes of list ``fragility-signals``; never free text."""
-    quartiere: Quartiere
-    municipio: Municipio
-    household: ReferredHousehold
-
-    @field_validator("signals")
-    @classmethod
-    def _signals_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _unique(value, "fragility signal")
-
-
-class TenancyEvictionMilestone(_Payload):
-    """``tenancy.eviction-milestone``: the eviction procedure of a tenancy reached a stage (F9)."""
-
-    stage: ArrearsStage
-    """Stage reached, a code of list ``arrears-stages`` other than ``none``."""
-    deadline: date | None = None
-    """The date the stage sets (e.g. the date the unit must be vacated); absent when the stage sets none."""
-    quartiere: Quartiere
-    municipio: Municipio
-
-    @field_validator("stage")
-    @classmethod
-    def _a_milestone(cls, value: str) -> str:
-        if value == "none":
-            raise ValueError("an eviction milestone has a stage other than none")
-        return value
-
-
-class EmergencyPlace(_Payload):
-    """Where an emergency happened, coded: no street address crosses (it locates a person)."""
-
-    quartiere: Quartiere
-    municipio: Municipio | None = None
-    """Absent outside the city of Milan."""
-    building_id: CaseId | None = None
-    """The housing operator's opaque building id, when the event is in public housing."""
-
-
 class EmergencyHousehold(_Payload):
-    """Who is involved, as counts: adults (over 65s included), minors, over 65s, people with a disability."""
+    """Who is involved, as counts: enough to plan emergency housing, nobody named.
 
-    adults: Count
+    Same shape and rules as ``schemas.tenancy.HouseholdCounts``, so what ALER sends validates here too.
+    """
+
+    persons: Annotated[int, Field(ge=1, le=20)]
+    """Everyone involved."""
     minors: Count
+    """Of whom under 18."""
     over_65: Count
+    """Of whom 65 or older."""
     with_disability: Count
+    """Of whom with a recognised disability."""
 
     @model_validator(mode="after")
-    def _counts_agree(self) -> EmergencyHousehold:
-        if self.adults + self.minors == 0:
-            raise ValueError("at least one adult or minor is involved")
-        if self.over_65 > self.adults:
-            raise ValueError("over_65 counts adults, so it cannot exceed adults")
-        if self.with_disability > self.adults + self.minors:
-            raise ValueError("with_disability cannot exceed adults plus minors")
+    def _within_total(self) -> EmergencyHousehold:
+        if self.minors + self.over_65 > self.persons:
+            raise ValueError("minors and over_65 together cannot exceed persons")
+        if self.with_disability > self.persons:
+            raise ValueError("with_disability cannot exceed persons")
         return self
 
 
 class EmergencySocialEvent(_Payload):
-    """``emergency.social-event``: an event that needs the emergency social service (F10)."""
+    """``emergency.social-event``: an event that needs the emergency social service (F10, seed 004 list).
+
+    The place is coded — quartiere, municipio, the housing operator's building id — never a street address.
+    A superset of ``schemas.tenancy.EmergencySocialEvent``: every payload ALER sends validates here, and the
+    Comune can also report events outside public housing (no building id) and outside Milan (no municipio).
+    """
 
     event_type: EmergencyEventType
-    """Code of list ``emergency-event-types`` (seed 004 categories)."""
-    place: EmergencyPlace
+    """What happened (code list ``emergency-event-types``)."""
+    quartiere: Quartiere
+    municipio: Municipio | None = None
+    """Absent outside the city of Milan."""
+    building_id: OpaqueId | None = None
+    """The housing operator's opaque building id, when the event is in public housing."""
     household: EmergencyHousehold
-    occurred_at: datetime
-    """When the emergency happened (the envelope's ``occurred_at`` is when it was reported)."""
+    occurred_at: datetime | None = None
+    """When the emergency happened, when the sender knows it (the envelope's ``occurred_at`` is when it was
+    reported)."""
 
 
 SOCIAL_MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     "social.case-event": SocialCaseEvent,
     "social.case-status": SocialCaseStatus,
-    "social.case-referral": SocialCaseReferral,
-    "tenancy.eviction-milestone": TenancyEvictionMilestone,
+    "social.case-referral": FragilitySignalReferral,
     "emergency.social-event": EmergencySocialEvent,
 }
-"""The social-services message types, by name: merged into :data:`schemas.messages.MESSAGE_TYPES`."""
+"""The social-services message types, by name: merged into :data:`schemas.messages.MESSAGE_TYPES`.
 
-NEVER_EXPORTED_FIELDS: dict[str, frozenset[str]] = {
-    "social.case-event": frozenset({"court_mandate_level"}),
+``social.case-referral`` is the payload of ``tenancy.fragility-signal`` under the name the Comune receives
+(F2's outbound type: F2 lets every field cross, so the shape is the same). ``tenancy.eviction-milestone`` is
+registered by :mod:`schemas.tenancy`; the Comune's encoder reads that model. ``emergency.social-event`` here
+replaces the narrower one in :mod:`schemas.tenancy` (same fields, building id and municipio optional, plus
+``occurred_at``)."""
+
+NEVER_CROSSES: Final[dict[str, tuple[str, ...]]] = {
+    "social.case-event": ("court_mandate_level",),
 }
-"""Payload paths, per message type, that no flow may ever list in ``allowed_fields``."""
+"""Payload paths, per message type, that no flow may ever list in ``allowed_fields`` (same shape as
+:data:`schemas.tenancy.NEVER_CROSSES`): the court-mandate level of a minor's case never leaves the gateway."""
 
 
 @cache

@@ -2,16 +2,18 @@
 
 One model per message type (see :data:`TENANCY_MESSAGE_TYPES`):
 
-================================  ====  ==========================================================  ==========
-message type                      flow  what it is                                                   labels
-================================  ====  ==========================================================  ==========
-``tenancy.record``                load  the full tenancy record, for initial loads and backfills     S2 S3
-``tenancy.fragility-signal``      F2    ALER flags a fragile household to the Comune (segnalazione)  S2 S3
-``tenancy.eviction-milestone``    F9    a milestone of an eviction procedure, with its deadline      S2
-``care.request``                  F4    a community manager asks ASST for a visit or a vaccination   S3
-``emergency.social-event``        F10   an event for the emergency social service                    S2
-``safety.disclosure``             F7    a safe way for the anti-violence service to make contact     S4 SDV R
-================================  ====  ==========================================================  ==========
+==============================  ====  ==========================================================  ==========
+message type                    flow  what it is                                                   labels
+==============================  ====  ==========================================================  ==========
+``tenancy.record``              load  the full tenancy record, for initial loads and backfills     S2 S3
+``tenancy.fragility-signal``    F2    ALER flags a fragile household to the Comune (segnalazione)  S2 S3
+``tenancy.eviction-milestone``  F9    a milestone of an eviction procedure, with its deadline      S2
+``safety.disclosure``           F7    a safe way for the anti-violence service to make contact     S4 SDV R
+==============================  ====  ==========================================================  ==========
+
+ALER's other messages decode into types defined elsewhere: the F4 care request into ``care.service-request``
+(:class:`schemas.health.CareServiceRequest`) and the F10 emergency event into ``emergency.social-event``
+(:class:`schemas.social.EmergencySocialEvent`).
 
 Rules that hold for every model here: frozen, unknown fields forbidden, coded values from ``schemas/codelists``
 (never free text), amounts in euro cents, no names and no birth dates. The codice fiscale of the person a
@@ -29,32 +31,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from schemas.codelists import ArrearsKind, ArrearsStage, ContractType, HouseholdType, IseeBand, Quartiere, RentBand
 from schemas.codelists import _coded as coded
-from schemas.envelope import SensitivityLabel
 
 __all__ = [
     "MINOR_AGE_BANDS",
     "NEVER_CROSSES",
     "OVER_65_AGE_BANDS",
     "TENANCY_MESSAGE_TYPES",
-    "TENANCY_SENSITIVITY",
     "Address",
     "AgeBand",
-    "CareLogistics",
-    "CareRequest",
-    "CareUrgency",
-    "EmergencyEventType",
-    "EmergencySocialEvent",
     "EvictionMilestone",
     "FragilitySignal",
     "FragilitySignalReferral",
-    "HomeAccessNote",
-    "HouseholdCounts",
     "HouseholdMember",
     "HouseholdProfile",
     "HouseholdRelation",
-    "MobilityLevel",
-    "PreferredWindow",
-    "RequestedCareService",
     "SafeContactChannel",
     "SafeTimeWindow",
     "SafetyDisclosure",
@@ -66,22 +56,12 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a va
     FragilitySignal = str
     HouseholdRelation = str
     AgeBand = str
-    RequestedCareService = str
-    CareUrgency = str
-    MobilityLevel = str
-    HomeAccessNote = str
-    EmergencyEventType = str
     SafeContactChannel = str
     SafeTimeWindow = str
 else:
     FragilitySignal = coded("fragility_signals")
     HouseholdRelation = coded("household_relations")
     AgeBand = coded("age_bands")
-    RequestedCareService = coded("requested_care_services")
-    CareUrgency = coded("care_urgency")
-    MobilityLevel = coded("mobility_levels")
-    HomeAccessNote = coded("home_access_notes")
-    EmergencyEventType = coded("emergency_event_types")
     SafeContactChannel = coded("safe_contact_channels")
     SafeTimeWindow = coded("safe_time_windows")
 
@@ -92,7 +72,6 @@ Cents = Annotated[int, Field(ge=0, le=10_000_000_00)]
 Municipio = Annotated[int, Field(ge=1, le=9)]
 """One of Milan's nine municipi."""
 HouseholdSize = Annotated[int, Field(ge=1, le=20)]
-PersonCount = Annotated[int, Field(ge=0, le=20)]
 
 MINOR_AGE_BANDS: Final = frozenset({"age-0-5", "age-6-13", "age-14-17"})
 """Age bands whose members are minors (under 18)."""
@@ -286,104 +265,6 @@ class EvictionMilestone(_Payload):
         return self
 
 
-# --- care.request (F4) ----------------------------------------------------------------------------------------
-
-
-class PreferredWindow(_Payload):
-    """Days on which the person can be seen, both included."""
-
-    earliest: date
-    """First acceptable day."""
-    latest: date
-    """Last acceptable day; not before ``earliest``."""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.latest < self.earliest:
-            raise ValueError("latest must not be before earliest")
-        return self
-
-
-class CareLogistics(_Payload):
-    """How to reach the person: codes only, never free-text notes (they are where diagnoses leak)."""
-
-    mobility: MobilityLevel
-    """How the person moves (code list ``mobility-levels``)."""
-    needs_escort: bool
-    """The person needs someone to accompany them (to a clinic, or to open the door)."""
-    access_notes: tuple[HomeAccessNote, ...] = Field(default=(), max_length=10)
-    """Access to the home (code list ``home-access-notes``), each at most once."""
-
-    @model_validator(mode="after")
-    def _no_repeats(self) -> Self:
-        _unique(self.access_notes, "access note")
-        return self
-
-
-class CareRequest(_Payload):
-    """``care.request``: an ALER community manager asks ASST for a service on a tenant's behalf (F4).
-
-    Requires the person's explicit consent (flow registry). The person is the envelope's subject (codice
-    fiscale); no ALER id is part of the payload: ASST never gets ALER ids.
-    """
-
-    service: RequestedCareService
-    """What is asked for (code list ``requested-care-services``): home nursing visit, telemedicine, flu
-    vaccination."""
-    urgency: CareUrgency
-    """How soon (code list ``care-urgency``)."""
-    window: PreferredWindow
-    """Preferred days."""
-    logistics: CareLogistics
-    """Mobility, escort and access codes."""
-    quartiere: Quartiere
-    """Neighbourhood code, so the request reaches the right community nurse team."""
-    municipio: Municipio
-    """Municipio 1-9."""
-
-
-# --- emergency.social-event (F10) -----------------------------------------------------------------------------
-
-
-class HouseholdCounts(_Payload):
-    """Who is involved, as counts: enough to plan emergency housing, nobody named."""
-
-    persons: Annotated[int, Field(ge=1, le=20)]
-    """Everyone involved."""
-    minors: PersonCount
-    """Of whom under 18."""
-    over_65: PersonCount
-    """Of whom 65 or older."""
-    with_disability: PersonCount
-    """Of whom with a recognised disability."""
-
-    @model_validator(mode="after")
-    def _within_total(self) -> Self:
-        if self.minors + self.over_65 > self.persons:
-            raise ValueError("minors and over_65 together cannot exceed persons")
-        if self.with_disability > self.persons:
-            raise ValueError("with_disability cannot exceed persons")
-        return self
-
-
-class EmergencySocialEvent(_Payload):
-    """``emergency.social-event``: an event for the emergency social service (F10, seed 004 list).
-
-    Never blocked for a missing consent, always audited. One message per household involved.
-    """
-
-    event_type: EmergencyEventType
-    """What happened (code list ``emergency-event-types``)."""
-    quartiere: Quartiere
-    """Neighbourhood code."""
-    municipio: Municipio
-    """Municipio 1-9."""
-    building_id: PartnerId
-    """ALER building id: where the emergency service goes (the street address stays with ALER)."""
-    household: HouseholdCounts
-    """Household composition, as counts."""
-
-
 # --- safety.disclosure (F7) -----------------------------------------------------------------------------------
 
 SafePhone = Annotated[str, StringConstraints(min_length=6, max_length=16, pattern=r"^\+?[0-9]{6,15}$")]
@@ -419,18 +300,6 @@ TENANCY_MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     "tenancy.record": TenancyRecord,
     "tenancy.fragility-signal": FragilitySignalReferral,
     "tenancy.eviction-milestone": EvictionMilestone,
-    "care.request": CareRequest,
-    "emergency.social-event": EmergencySocialEvent,
     "safety.disclosure": SafetyDisclosure,
 }
 """The message types defined here, by name: to be merged into :data:`schemas.messages.MESSAGE_TYPES`."""
-
-TENANCY_SENSITIVITY: dict[str, tuple[SensitivityLabel, ...]] = {
-    "tenancy.record": ("S2", "S3"),
-    "tenancy.fragility-signal": ("S2", "S3"),
-    "tenancy.eviction-milestone": ("S2",),
-    "care.request": ("S3",),
-    "emergency.social-event": ("S2",),
-    "safety.disclosure": ("S4", "SDV", "R"),
-}
-"""Sensitivity labels each message type carries (S3 where disability flags or a care request are involved)."""

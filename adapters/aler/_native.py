@@ -18,9 +18,9 @@ accepted) and always decode to the code. Error messages never echo a submitted v
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -34,36 +34,38 @@ from pydantic import (
 
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from schemas.codelists import load_codelist
-from schemas.envelope import Envelope, Identifier, SubjectRef
+from schemas.envelope import Envelope, Identifier, SensitivityLabel, SubjectRef
 from schemas.errors import DecodeError, problems_from_validation
-from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS, TENANCY_SENSITIVITY
+from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS
 
 __all__ = [
-    "Euro",
-    "Header",
-    "Id",
+    "SENSITIVITY",
     "AgeBandCode",
     "ArrearsStageCode",
     "CareServiceCode",
     "CareUrgencyCode",
     "EmergencyEventCode",
+    "Euro",
     "FragilitySignalCode",
-    "HomeAccessCode",
+    "Header",
+    "HeaderBase",
     "HouseholdTypeCode",
+    "Id",
     "IseeBandCode",
-    "MobilityCode",
     "Municipio",
     "Native",
+    "PersonCode",
+    "Persona",
     "QuartiereCode",
     "RelationCode",
     "SafeChannelCode",
     "SafeTimeCode",
-    "PersonCode",
     "build_envelope",
     "cents",
     "check_age_flags",
     "check_date_order",
     "check_unique",
+    "make_envelope",
     "parse",
     "person_identifier",
 ]
@@ -109,10 +111,8 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each resolve
     CareServiceCode = str
     EmergencyEventCode = str
     FragilitySignalCode = str
-    HomeAccessCode = str
     HouseholdTypeCode = str
     IseeBandCode = str
-    MobilityCode = str
     QuartiereCode = str
     RelationCode = str
     SafeChannelCode = str
@@ -124,10 +124,8 @@ else:
     CareServiceCode = _native_code("requested_care_services")
     EmergencyEventCode = _native_code("emergency_event_types")
     FragilitySignalCode = _native_code("fragility_signals")
-    HomeAccessCode = _native_code("home_access_notes")
     HouseholdTypeCode = _native_code("household_types")
     IseeBandCode = _native_code("isee_bands")
-    MobilityCode = _native_code("mobility_levels")
     QuartiereCode = _native_code("quartieri")
     RelationCode = _native_code("household_relations")
     SafeChannelCode = _native_code("safe_contact_channels")
@@ -136,6 +134,17 @@ else:
 Municipio = Annotated[int, Field(ge=1, le=9)]
 """One of Milan's nine municipi."""
 
+SENSITIVITY: Final[dict[str, tuple[SensitivityLabel, ...]]] = {
+    "tenancy.record": ("S2", "S3"),
+    "tenancy.fragility-signal": ("S2", "S3"),
+    "tenancy.eviction-milestone": ("S2",),
+    "care.service-request": ("S3",),
+    "emergency.social-event": ("S2",),
+    "safety.disclosure": ("S4", "SDV", "R"),
+}
+"""Sensitivity labels of each canonical type ALER's messages become (domain.md flows; S3 where disability flags
+or a care request are involved). The arrears referral labels itself in :mod:`adapters.aler.arrears`."""
+
 
 class Native(BaseModel):
     """Base of every ALER native model: immutable, unknown fields rejected, strings stripped."""
@@ -143,15 +152,34 @@ class Native(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
-class Header(Native):
-    """The header every ALER message starts with (see the module docstring)."""
+class HeaderBase(Native):
+    """The header fields every ALER message has; :class:`Header` adds the correlation id."""
 
     id_messaggio: Id
-    id_correlazione: Id | None = None
     versione: Literal["1.0"]
     data_evento: AwareDatetime
     finalita: Annotated[str, StringConstraints(max_length=64)] | None = None
     destinatari: tuple[Id, ...] = Field(default=(), max_length=10)
+
+    def correlation(self) -> str:
+        """The correlation id of the canonical envelope: the message's own id."""
+        return self.id_messaggio
+
+
+class Header(HeaderBase):
+    """The header most ALER messages start with (see the module docstring)."""
+
+    id_correlazione: Id | None = None
+
+    def correlation(self) -> str:
+        """``id_correlazione`` when given, else the message's own id."""
+        return self.id_correlazione or self.id_messaggio
+
+
+class Persona(Native):
+    """A person, by codice fiscale (or STP/ENI code) only."""
+
+    codice_fiscale: PersonCode
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -167,8 +195,11 @@ def parse(model: type[_M], document: dict[str, Any], contract: str) -> _M:
 
 
 def person_identifier(code: str) -> Identifier:
-    """The subject identifier for a validated codice fiscale, STP or ENI code."""
-    return Identifier(system=classify(code), value=code)
+    """The subject identifier for a code :data:`PersonCode` has already validated (not re-validated here)."""
+    prefix = code[:3]
+    if prefix in ("STP", "ENI") and code[3:4].isdigit():
+        return Identifier(system="stp" if prefix == "STP" else "eni", value=code)
+    return Identifier(system="cf", value=code)
 
 
 def cents(euro: Decimal) -> int:
@@ -196,25 +227,44 @@ def check_unique(values: Sequence[str], what: str) -> None:
         raise ValueError(f"each {what} may appear only once")
 
 
-def build_envelope(
-    header: Header,
-    message_type: str,
-    identifiers: tuple[Identifier, ...],
-    payload: dict[str, Any],
+def make_envelope(
     *,
-    correlation_id: str | None = None,
+    message_id: str,
+    correlation_id: str,
+    message_type: str,
+    recipients: tuple[str, ...],
+    identifiers: tuple[Identifier, ...],
+    purpose: str | None,
+    occurred_at: datetime,
+    payload: dict[str, Any],
+) -> Envelope:
+    """A canonical envelope from ALER, labelled for ``message_type``; raises pydantic's ValidationError."""
+    return Envelope(
+        message_id=message_id,
+        correlation_id=correlation_id,
+        message_type=message_type,
+        sender="aler",
+        recipients=recipients,
+        subject=SubjectRef(identifiers=identifiers),
+        purpose=purpose,
+        sensitivity=SENSITIVITY[message_type],
+        occurred_at=occurred_at,
+        payload=payload,
+    )
+
+
+def build_envelope(
+    header: HeaderBase, message_type: str, identifiers: tuple[Identifier, ...], payload: dict[str, Any]
 ) -> Envelope:
     """The canonical envelope for a validated native message; the payload is validated against its type."""
     try:
-        return Envelope(
+        return make_envelope(
             message_id=header.id_messaggio,
-            correlation_id=correlation_id or header.id_correlazione or header.id_messaggio,
+            correlation_id=header.correlation(),
             message_type=message_type,
-            sender="aler",
             recipients=header.destinatari,
-            subject=SubjectRef(identifiers=identifiers),
+            identifiers=identifiers,
             purpose=header.finalita,
-            sensitivity=TENANCY_SENSITIVITY[message_type],
             occurred_at=header.data_evento,
             payload=payload,
         )

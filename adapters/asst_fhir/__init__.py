@@ -1,6 +1,14 @@
-"""ASST Fatebenefratelli-Sacco adapter (FHIR R4): encounters, immunizations, service requests.
+"""ASST Fatebenefratelli-Sacco adapter (FHIR R4, read with the ``fhir.resources`` R4B models).
 
-Carries no flow yet: the first flows through it (F2-F5, F11) come with the full adapter set.
+Inbound (:mod:`adapters.asst_fhir.inbound`): Encounter, Immunization, ServiceRequest and Consent resources,
+alone or in a transaction / batch / collection Bundle with their Patients, become ``care.encounter``,
+``care.discharge-notice``, ``care.immunization``, ``care.service-request`` and ``consent.record`` envelopes
+(flows F4-F6, F11 and the consent registry). Outbound (:mod:`adapters.asst_fhir.outbound`): a
+``care.service-request`` becomes the FHIR ServiceRequest the trust receives (F4). The FHIR conventions the
+trust follows (identifier and code systems, purpose tag, masking) are in :mod:`adapters.asst_fhir.systems`.
 """
 
-__all__: list[str] = []
+from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
+from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request
+
+__all__ = ["FHIR_CONTENT_TYPES", "DisclosureLabels", "decode", "encode_service_request"]

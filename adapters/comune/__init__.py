@@ -1,6 +1,36 @@
-"""Comune di Milano adapter: social-service case events with municipal case ids.
+"""Comune di Milano adapter: social-service case events and emergency events in, referrals out.
 
-Carries no flow yet: the first flows through it (F2-F5, F11) come with the full adapter set.
+In (:func:`decode`, dispatched on ``tipo_messaggio``):
+
+* ``evento-caso`` -> ``social.case-event`` (:mod:`adapters.comune.cases`);
+* ``evento-emergenza`` -> ``emergency.social-event`` (:mod:`adapters.comune.emergency`, F10).
+
+Out (each ``(envelope, labels) -> bytes``):
+
+* :func:`encode_case_referral`: ``social.case-referral`` -> ``segnalazione-fragilita`` (F2);
+* :func:`encode_eviction_milestone`: ``tenancy.eviction-milestone`` -> ``fase-procedura-sfratto`` (F9);
+* :func:`encode_emergency_event`: ``emergency.social-event`` -> ``segnalazione-pronto-intervento`` (F10, to
+  the emergency social service).
+
+The court-mandate level the Comune records for minors is accepted on decode and has no output field anywhere.
 """
 
-__all__: list[str] = []
+from adapters.comune._native import DisclosureLabels
+from adapters.comune.cases import ComuneCaseEvent
+from adapters.comune.emergency import ComuneEmergencyEvent, EmergencyReferral, encode_emergency_event
+from adapters.comune.eviction import EvictionMilestone, encode_eviction_milestone
+from adapters.comune.inbound import decode
+from adapters.comune.referral import FragilityReferral, encode_case_referral
+
+__all__ = [
+    "ComuneCaseEvent",
+    "ComuneEmergencyEvent",
+    "DisclosureLabels",
+    "EmergencyReferral",
+    "EvictionMilestone",
+    "FragilityReferral",
+    "decode",
+    "encode_case_referral",
+    "encode_emergency_event",
+    "encode_eviction_milestone",
+]

@@ -40,8 +40,8 @@ __all__ = [
     "check_problems",
     "contract_error",
     "expect_type",
-    "person_identifier",
     "person_code_of",
+    "person_identifier",
     "resolved_code",
 ]
 
@@ -167,7 +167,7 @@ class OutboundHeader(OutboundModel):
         }
 
 
-def expect_type(envelope: Envelope, message_type: str) -> None:
-    """Refuse an envelope of another message type: each encoder writes exactly one."""
-    if envelope.message_type != message_type:
-        raise ValueError(f"this encoder writes {message_type} envelopes, not {envelope.message_type}")
+def expect_type(envelope: Envelope, *message_types: str) -> None:
+    """Refuse an envelope of a message type the encoder does not write."""
+    if envelope.message_type not in message_types:
+        raise ValueError(f"this encoder writes {' or '.join(message_types)} envelopes, not {envelope.message_type}")

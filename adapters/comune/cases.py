@@ -4,7 +4,7 @@ The Comune's case-management system reports every opening, status change and clo
 case, with the municipal case id, the person's codice fiscale (or STP/ENI code), the service area, the active
 measures, the hardship grade a social worker set and, for minors, the level of the judicial authority's
 involvement. That level is accepted so the record decodes whole, and it stops here: it is never exported
-(see :data:`schemas.social.NEVER_EXPORTED_FIELDS`).
+(see :data:`schemas.social.NEVER_CROSSES`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from adapters.comune._native import (
     Id,
     InboundModel,
     NativeCount,
+    NativeMunicipio,
     OutboundHeader,
     OutboundModel,
     PersonCode,
@@ -69,17 +70,20 @@ class Evento(InboundModel):
 
 class Luogo(InboundModel):
     quartiere: QuartiereNativo
-    municipio: Annotated[int, Strict(), Field(ge=1, le=9)] | None = None
+    municipio: NativeMunicipio | None = None
     """Left out outside the city of Milan."""
     id_edificio: Id | None = None
 
 
 class Nucleo(InboundModel):
-    adulti: NativeCount
-    """Adults involved, over 65s included."""
+    persone: Annotated[int, Strict(), Field(ge=1, le=20)]
+    """Everyone involved."""
     minori: NativeCount
+    """Of whom under 18."""
     over_65: NativeCount
+    """Of whom 65 or older."""
     con_disabilita: NativeCount
+    """Of whom with a recognised disability."""
 
 
 class ComuneEmergencyEvent(InboundModel):
@@ -105,14 +109,12 @@ def _cross_field_problems(message: ComuneEmergencyEvent) -> list[FieldProblem]:
         problems.append(FieldProblem("/persona", "identifier_required",
                                      "give codice_fiscale (or STP/ENI code), id_caso, or both"))
     nucleo = message.nucleo
-    if nucleo.adulti + nucleo.minori == 0:
-        problems.append(FieldProblem("/nucleo", "household_empty", "at least one adult or minor is involved"))
-    if nucleo.over_65 > nucleo.adulti:
-        problems.append(FieldProblem("/nucleo/over_65", "exceeds_adults",
-                                     "over_65 counts adults, so it cannot exceed adulti"))
-    if nucleo.con_disabilita > nucleo.adulti + nucleo.minori:
-        problems.append(FieldProblem("/nucleo/con_disabilita", "exceeds_members",
-                                     "con_disabilita cannot exceed adulti plus minori"))
+    if nucleo.minori + nucleo.over_65 > nucleo.persone:
+        problems.append(FieldProblem("/nucleo", "counts_exceed_persons",
+                                     "minori plus over_65 cannot exceed persone"))
+    if nucleo.con_disabilita > nucleo.persone:
+        problems.append(FieldProblem("/nucleo/con_disabilita", "counts_exceed_persons",
+                                     "con_disabilita cannot exceed persone"))
     return problems
 
 
@@ -129,9 +131,11 @@ def _payload(message: ComuneEmergencyEvent) -> dict[str, Any]:
     luogo, nucleo = message.luogo, message.nucleo
     return {
         "event_type": message.evento.tipo,
-        "place": {"quartiere": luogo.quartiere, "municipio": luogo.municipio, "building_id": luogo.id_edificio},
+        "quartiere": luogo.quartiere,
+        "municipio": luogo.municipio,
+        "building_id": luogo.id_edificio,
         "household": {
-            "adults": nucleo.adulti,
+            "persons": nucleo.persone,
             "minors": nucleo.minori,
             "over_65": nucleo.over_65,
             "with_disability": nucleo.con_disabilita,
@@ -178,7 +182,9 @@ class PersonaSegnalata(OutboundModel):
 
 class EventoSegnalato(OutboundModel):
     tipo: str
-    accaduto_il: datetime
+    """Code of list ``emergency-event-types``."""
+    accaduto_il: datetime | None
+    """When it happened; null when the sender did not say."""
 
 
 class LuogoSegnalato(OutboundModel):
@@ -188,7 +194,7 @@ class LuogoSegnalato(OutboundModel):
 
 
 class NucleoSegnalato(OutboundModel):
-    adulti: int
+    persone: int
     minori: int
     over_65: int
     con_disabilita: int
@@ -211,13 +217,14 @@ def encode_emergency_event(envelope: Envelope, labels: DisclosureLabels) -> byte
     person, case_id = person_code_of(envelope), envelope.subject.first("comune-case")
     if person is None and case_id is None:
         raise ValueError("an emergency referral needs the person's codice fiscale, STP or ENI code, or a case id")
-    place, household = payload.place, payload.household
+    household = payload.household
     referral = EmergencyReferral(
         **OutboundHeader.header_fields(envelope, labels),
         persona=PersonaSegnalata(codice_fiscale=person, id_caso=case_id),
         evento=EventoSegnalato(tipo=payload.event_type, accaduto_il=payload.occurred_at),
-        luogo=LuogoSegnalato(quartiere=place.quartiere, municipio=place.municipio, id_edificio=place.building_id),
-        nucleo=NucleoSegnalato(adulti=household.adults, minori=household.minors, over_65=household.over_65,
+        luogo=LuogoSegnalato(quartiere=payload.quartiere, municipio=payload.municipio,
+                             id_edificio=payload.building_id),
+        nucleo=NucleoSegnalato(persone=household.persons, minori=household.minors, over_65=household.over_65,
                                con_disabilita=household.with_disability),
     )
     return orjson.dumps(referral.model_dump(mode="json"))

@@ -1,8 +1,40 @@
-"""Fondazione Welfare Ambrosiano adapter: canonical microcredit referrals -> FWA's native referral JSON.
+"""Fondazione Welfare Ambrosiano adapter: microcredit referrals out, outcomes back.
 
-See :mod:`adapters.fwa.referral`. Outcomes back from FWA come with the full adapter set.
+* :func:`encode`: a minimised ``referral.microcredit`` envelope -> ``segnalazione-microcredito``
+  (:mod:`adapters.fwa.referral`, flow F1);
+* :func:`decode`: what FWA sends, dispatched on ``tipo_messaggio``; today ``esito-segnalazione`` ->
+  ``referral.microcredit-outcome`` (:mod:`adapters.fwa.outcome`).
 """
 
-from adapters.fwa.referral import FwaReferral, encode
+from __future__ import annotations
 
-__all__ = ["FwaReferral", "encode"]
+from collections.abc import Callable
+from typing import Any
+
+from adapters._json import load_json_object
+from adapters.fwa.outcome import FwaOutcomeMessage, decode_outcome, outcome_from_document
+from adapters.fwa.referral import FwaReferral, encode
+from schemas.envelope import Envelope
+from schemas.errors import DecodeError, FieldProblem
+
+__all__ = ["INBOUND_KINDS", "FwaOutcomeMessage", "FwaReferral", "decode", "decode_outcome", "encode"]
+
+INBOUND_KINDS: dict[str, Callable[[dict[str, Any]], Envelope]] = {
+    "esito-segnalazione": outcome_from_document,
+}
+"""``tipo_messaggio`` -> translation of that native FWA message kind to a canonical envelope."""
+
+
+def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]:
+    """FWA message bytes -> canonical envelopes, by ``tipo_messaggio``; raises DecodeError."""
+    document = load_json_object(raw, content_type)
+    kinds = ", ".join(INBOUND_KINDS)
+    if "tipo_messaggio" not in document:
+        raise DecodeError("contract", "message does not say which kind it is", [
+            FieldProblem("/tipo_messaggio", "union_tag_not_found", f"add tipo_messaggio, one of: {kinds}")])
+    kind = document["tipo_messaggio"]
+    translate = INBOUND_KINDS.get(kind) if isinstance(kind, str) else None
+    if translate is None:
+        raise DecodeError("contract", "message is of a kind FWA does not send", [
+            FieldProblem("/tipo_messaggio", "union_tag_invalid", f"tipo_messaggio must be one of: {kinds}")])
+    return [translate(document)]

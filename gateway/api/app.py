@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import auth, consents, health, messages, privacy
+from gateway.api.routes import audit, auth, consents, health, messages, privacy
 from gateway.bootstrap import Gateway
 
 __all__ = ["create_app", "openapi_document"]
@@ -65,6 +65,6 @@ def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None
         response.headers["X-Request-ID"] = rid
         return response
 
-    for router in (health.router, auth.router, messages.router, consents.router, privacy.router):
+    for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router):
         app.include_router(router)
     return app

@@ -68,6 +68,8 @@ class AuditRecord(BaseModel):
     data_categories: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
     obligations: tuple[str, ...] = ()
+    queried_ref: str | None = None
+    """For ``privacy-query`` records: what the privacy officer read, e.g. ``audit-log/17``."""
 
     def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
         """The JSON object that is canonicalised and hashed at position ``log_index``."""

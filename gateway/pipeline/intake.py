@@ -19,6 +19,7 @@ from gateway.logging import get_logger
 from gateway.pipeline.status import status_message
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
 from gateway.policy.minimise import Tokeniser
+from gateway.policy.registry import Flow
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
 from gateway.settings import TopicSettings
 from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
@@ -136,7 +137,8 @@ class Intake:
                 DecisionRequest(
                     sender=envelope.sender, sender_role=submission.sender_role, recipient=recipient,
                     message_type=envelope.message_type, purpose=envelope.purpose,
-                    subject_pseudonym=subject.pseudonym,
+                    subject_pseudonym=subject.pseudonym, labels=_labels(envelope),
+                    masked_at_source=envelope.payload.get("masked_at_source") is True,
                 ),
                 self.registry, consents, now,
             )
@@ -163,12 +165,19 @@ class Intake:
         return status
 
     async def _identify(self, tx: StoreTransaction, subject: SubjectRef) -> Subject:
+        """The person the message is about: by codice fiscale, STP or ENI code first; by a referral id the
+        gateway minted (FWA quotes it in outcomes) next; by the sender's own identifier otherwise."""
         for system in _PERSON_SYSTEMS:
             value = subject.first(system)
             if value is not None:
                 found = await tx.subject(system, value, create=True)
                 assert found is not None
                 return found
+        referral = subject.first("fwa-referral")
+        if referral is not None:
+            known = await tx.subject_of_disclosure(referral)
+            if known is not None:
+                return known
         identifier = subject.identifiers[0]
         found = await tx.subject(identifier.system, identifier.value, create=True)
         assert found is not None
@@ -191,7 +200,8 @@ class Intake:
         encoder = self.encoders.get((flow.recipient, flow.outbound_message_type), encode_canonical)
         consent_id, consent_version = _split_ref(decision.consent_ref)
         return OutboxRow(
-            topic=self.topics.name("out", flow.recipient), recipient=flow.recipient, message_id=message_id,
+            topic=self.topics.name("s4.out" if flow.restricted_topic else "out", flow.recipient),
+            recipient=flow.recipient, message_id=message_id,
             value=encoder(outgoing, labels), key=subject.pseudonym.encode(),
             headers=self._headers(message_id, envelope.correlation_id, submission.request_id,
                                   flow.outbound_message_type, envelope.schema_version, flow.purpose),
@@ -250,9 +260,23 @@ class Intake:
             request_id=submission.request_id,
             kafka=submission.kafka,
             data_categories=flow.allowed_fields if disclosure and flow else (),
-            labels=(flow.sensitivity,) if flow else tuple(envelope.sensitivity),
+            labels=_audit_labels(flow, envelope),
             obligations=(*flow.obligations, *flow.refrains) if disclosure and flow else (),
         )
+
+
+def _labels(envelope: Envelope) -> frozenset[str]:
+    """Envelope sensitivity plus the payload's own security labels (FHIR meta.security)."""
+    payload_labels = envelope.payload.get("security_labels") or ()
+    return frozenset(envelope.sensitivity) | {str(label) for label in payload_labels}
+
+
+def _audit_labels(flow: Flow | None, envelope: Envelope) -> tuple[str, ...]:
+    """Labels recorded with a decision; an emergency flow's decisions carry EMERGENCY so they reach the
+    privacy officers' review queue (rule 11)."""
+    if flow is None:
+        return tuple(sorted(_labels(envelope)))
+    return (flow.sensitivity, "EMERGENCY") if flow.emergency_override else (flow.sensitivity,)
 
 
 def _split_ref(ref: str | None) -> tuple[str | None, int | None]:

@@ -1,8 +1,9 @@
 """The decision: may this message cross to this recipient, for this purpose, about this person?
 
-Implements privacy.md rules 1-4, 6, 12, 13 and 16 for the flows declared today: deny by default; purpose
-required and in the vocabulary; the sender entitled to claim it; a declared flow; where the flow requires it,
-an applicable active consent (latest version per lineage, inside its period, for this purpose and recipient)
+Implements privacy.md rules 1-4, 6, 7 (labels a flow refuses), 12, 13, 15 (masked at source) and 16: deny
+by default; purpose required and in the vocabulary; the sender entitled to claim it; a declared flow; data
+not masked at source and without a label the flow refuses; where the flow requires it, an applicable active
+consent (latest version per lineage, inside its period, for this purpose and recipient)
 with deny winning across instruments.
 """
 
@@ -51,6 +52,10 @@ class DecisionRequest:
     message_type: str
     purpose: str | None
     subject_pseudonym: str
+    labels: frozenset[str] = frozenset()
+    """Sensitivity labels of the message (envelope and payload security labels)."""
+    masked_at_source: bool = False
+    """The source marked the data "oscurato": it is never forwarded (rule 15)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,10 @@ def decide(
     )
     if flow is None:
         return _deny(request, registry, "recipient-not-permitted")
+    if request.masked_at_source:
+        return _deny(request, registry, "masked-at-source", flow, rule="masked-at-source")
+    if request.labels & set(flow.deny_labels):
+        return _deny(request, registry, "sensitive-label-denied", flow, rule="sensitive-label")
     if not flow.consent.required:
         return Decision(
             decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,

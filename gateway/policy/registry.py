@@ -44,6 +44,10 @@ class Flow(_Data):
     allowed_fields: tuple[str, ...]
     obligations: tuple[str, ...] = ()
     refrains: tuple[str, ...] = ()
+    deny_labels: tuple[str, ...] = ()
+    """Sensitivity labels that never cross on this flow: a message carrying one is denied (rule 7)."""
+    restricted_topic: bool = False
+    """S4 data: delivered on ``s4.out.<recipient>``, apart from every other topic."""
 
 
 class Purpose(_Data):

@@ -339,6 +339,18 @@ class StoreTransaction:
         )
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
 
+    async def subject_of_disclosure(self, message_id: str) -> Subject | None:
+        """The subject of an outgoing message the gateway minted (a recipient quoting it back)."""
+        row = (
+            await self.conn.execute(
+                select(subjects.c.pseudonym, subjects.c.subject_key)
+                .join(outbox, outbox.c.subject_pseudonym == subjects.c.pseudonym)
+                .where(outbox.c.message_id == message_id)
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else Subject(row.pseudonym, row.subject_key)
+
     async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
         if ids:
             await self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
@@ -374,8 +386,8 @@ class StoreTransaction:
         result = await self.conn.execute(insert(audit_checkpoints).values(**values))
         assert result.inserted_primary_key is not None
         return StoredCheckpoint(
-            id=int(result.inserted_primary_key[0]), tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash, note=note,
-            signed_at=signed_at, key_name=signer.name, key_id=signer.key_id.hex(),
+            id=int(result.inserted_primary_key[0]), tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash,
+            note=note, signed_at=signed_at, key_name=signer.name, key_id=signer.key_id.hex(),
         )
 
     async def latest_audit_checkpoint(self) -> StoredCheckpoint | None:
@@ -420,9 +432,13 @@ class StoreTransaction:
     async def retire_audit_signing_keys(self, keys: Sequence[VerifierKey], at: datetime) -> None:
         """Mark ``keys`` as no longer signing from ``at`` on; they keep verifying older checkpoints.
 
-        Takes the audit head lock first, so no checkpoint is being signed with them while they are retired.
+        Takes the audit head lock first, so no checkpoint is being signed with them while they are retired, and
+        never dates the retirement before the latest checkpoint (clocks of two machines may differ).
         """
         await self._locked_head()
+        latest = await self.latest_audit_checkpoint()
+        if latest is not None and latest.signed_at > at:
+            at = latest.signed_at
         for key in keys:
             await self.conn.execute(
                 update(audit_signing_keys)

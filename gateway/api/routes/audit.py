@@ -1,0 +1,225 @@
+"""The audit log for privacy officers (scope ``privacy:audit``): signed checkpoints, proofs, keys, FHIR export.
+
+* ``GET /v1/audit/checkpoint``: the latest signed checkpoint, a C2SP signed note (text/plain), for witnesses.
+* ``GET /v1/audit/proof/inclusion?index=I&tree_size=N``: RFC 6962 audit path of record I in the tree of the
+  first N records.
+* ``GET /v1/audit/proof/consistency?first=M&second=N``: RFC 6962 proof that the first M records are a
+  prefix of the first N.
+* ``GET /v1/audit/keys``: the checkpoint verifier keys, retired ones included (C2SP vkey lines, or JSON).
+* ``GET /v1/audit/records/{index}/fhir``: one record as a FHIR R4 AuditEvent; the read is itself audited.
+
+Sizes default to the latest signed checkpoint when it covers the request (so that the root is a signed one),
+else to the current size of the log. Proofs are computed from the stored leaf hashes of the first N records,
+read in one query per request: O(N) rows and about N (inclusion) or 2N (consistency) SHA-256 computations,
+done off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from gateway.api.deps import GatewayDep, PrincipalDep, RequestIdDep
+from gateway.audit.fhir_export import to_fhir_audit_event
+from gateway.audit.merkle import consistency_proof, inclusion_proof_with_root, root_from_leaf_hashes
+from gateway.audit.record import AuditRecord
+from gateway.audit.stored import StoredCheckpoint
+from gateway.errors import GatewayError, InputError, NotFound
+from gateway.store import StoreTransaction
+from schemas.errors import FieldProblem
+
+__all__ = ["AUDIT_SCOPE", "router"]
+
+AUDIT_SCOPE = "privacy:audit"
+FHIR_JSON = "application/fhir+json"
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+class InclusionProofOut(BaseModel):
+    """RFC 6962 / RFC 9162 inclusion proof; hashes in lowercase hex."""
+
+    index: int
+    tree_size: int
+    leaf_hash: str
+    """SHA-256(0x00 || canonical record bytes)."""
+    proof: list[str]
+    """Audit path from the leaf's sibling up to the child of the root."""
+    root_hash: str
+    checkpoint: str | None
+    """The signed checkpoint note at exactly ``tree_size``, if one was signed."""
+
+
+class ConsistencyProofOut(BaseModel):
+    """RFC 6962 / RFC 9162 consistency proof between two tree sizes; hashes in lowercase hex."""
+
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    proof: list[str]
+    first_checkpoint: str | None
+    """The signed checkpoint note at exactly ``first``, if one was signed."""
+    second_checkpoint: str | None
+
+
+class VerifierKeyOut(BaseModel):
+    """A checkpoint verifier key and when it signed."""
+
+    vkey: str
+    """C2SP verifier key ``<name>+<hex key ID>+<base64(0x01 || Ed25519 public key)>``."""
+    key_name: str
+    key_id: str
+    created_at: datetime
+    retired_at: datetime | None
+
+
+class _LogDamaged(GatewayError):
+    status_code = 500
+    slug = "audit-log-damaged"
+    title = "The audit log is damaged"
+
+
+def _covered_size(requested: int | None, needed: int, head_size: int, latest: StoredCheckpoint | None) -> int:
+    """The requested size, or the latest checkpoint's size if it covers ``needed``, or the head size."""
+    if requested is not None:
+        if requested > head_size:
+            raise NotFound(f"the audit log holds {head_size} records, fewer than {requested}")
+        return requested
+    if latest is not None and latest.tree_size >= needed:
+        return latest.tree_size
+    return head_size
+
+
+async def _leaf_hashes(tx: StoreTransaction, tree_size: int) -> list[bytes]:
+    hashes = await tx.audit_leaf_hashes(tree_size)
+    if len(hashes) != tree_size:
+        raise _LogDamaged(f"{tree_size} records expected, {len(hashes)} found; run `gateway audit verify`")
+    return hashes
+
+
+async def _note_at(tx: StoreTransaction, tree_size: int) -> str | None:
+    stored = await tx.audit_checkpoint_at(tree_size)
+    return None if stored is None else stored.note
+
+
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    summary="Latest signed checkpoint (C2SP signed note)",
+    responses={200: {"content": {"text/plain": {}}}, 404: {"description": "No checkpoint signed yet"}},
+)
+async def checkpoint(principal: PrincipalDep, gateway: GatewayDep) -> PlainTextResponse:
+    principal.require(AUDIT_SCOPE)
+    async with gateway.store.transaction() as tx:
+        latest = await tx.latest_audit_checkpoint()
+    if latest is None:
+        raise NotFound("no audit checkpoint has been signed yet")
+    return PlainTextResponse(latest.note, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/proof/inclusion", response_model=InclusionProofOut, summary="Inclusion proof of one record")
+async def inclusion(
+    principal: PrincipalDep,
+    gateway: GatewayDep,
+    index: Annotated[int, Query(ge=0, description="Log index of the record")],
+    tree_size: Annotated[int | None, Query(ge=1, description="Tree size (default: see the module docs)")] = None,
+) -> InclusionProofOut:
+    principal.require(AUDIT_SCOPE)
+    async with gateway.store.transaction() as tx:
+        head = await tx.audit_head()
+        size = _covered_size(tree_size, index + 1, head.size, await tx.latest_audit_checkpoint())
+        if index >= size:
+            raise InputError(
+                f"record {index} is not in a tree of {size} records",
+                [FieldProblem("/query/index", "out-of-range", f"use an index below {size}")],
+            )
+        hashes = await _leaf_hashes(tx, size)
+        note = await _note_at(tx, size)
+    proof, root = await asyncio.to_thread(inclusion_proof_with_root, hashes, index)
+    return InclusionProofOut(index=index, tree_size=size, leaf_hash=hashes[index].hex(),
+                             proof=[h.hex() for h in proof], root_hash=root.hex(), checkpoint=note)
+
+
+def _consistency(hashes: list[bytes], first: int) -> tuple[list[bytes], bytes, bytes]:
+    return consistency_proof(hashes, first), root_from_leaf_hashes(hashes[:first]), root_from_leaf_hashes(hashes)
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProofOut, summary="Consistency proof of two sizes")
+async def consistency(
+    principal: PrincipalDep,
+    gateway: GatewayDep,
+    first: Annotated[int, Query(ge=0, description="The older tree size")],
+    second: Annotated[int | None, Query(ge=0, description="The newer tree size (default: see the module docs)")]
+    = None,
+) -> ConsistencyProofOut:
+    principal.require(AUDIT_SCOPE)
+    async with gateway.store.transaction() as tx:
+        head = await tx.audit_head()
+        size = _covered_size(second, first, head.size, await tx.latest_audit_checkpoint())
+        if first > size:
+            raise InputError(
+                f"the first size {first} is larger than the second, {size}",
+                [FieldProblem("/query/first", "out-of-range", f"use a size up to {size}")],
+            )
+        hashes = await _leaf_hashes(tx, size)
+        first_note, second_note = await _note_at(tx, first), await _note_at(tx, size)
+    proof, first_root, second_root = await asyncio.to_thread(_consistency, hashes, first)
+    return ConsistencyProofOut(first=first, second=size, first_root=first_root.hex(), second_root=second_root.hex(),
+                               proof=[h.hex() for h in proof], first_checkpoint=first_note,
+                               second_checkpoint=second_note)
+
+
+@router.get(
+    "/keys",
+    summary="Checkpoint verifier keys (C2SP vkey lines; JSON with Accept: application/json)",
+    responses={200: {"content": {"text/plain": {}, "application/json": {"schema": {
+        "type": "array", "items": VerifierKeyOut.model_json_schema()}}}}},
+    response_model=None,
+)
+async def keys(request: Request, principal: PrincipalDep, gateway: GatewayDep) -> Response:
+    principal.require(AUDIT_SCOPE)
+    async with gateway.store.transaction() as tx:
+        stored = await tx.audit_signing_keys()
+    if "application/json" in request.headers.get("accept", ""):
+        body = [
+            VerifierKeyOut(vkey=k.to_vkey(), key_name=k.key_name, key_id=k.key_id, created_at=k.created_at,
+                           retired_at=k.retired_at).model_dump(mode="json")
+            for k in stored
+        ]
+        return JSONResponse(body)
+    return PlainTextResponse("".join(f"{k.to_vkey()}\n" for k in stored))
+
+
+@router.get(
+    "/records/{index}/fhir",
+    summary="One audit record as a FHIR R4 AuditEvent (the read is audited)",
+    responses={200: {"content": {FHIR_JSON: {}}}, 404: {"description": "No record at this index"}},
+    response_class=JSONResponse,
+)
+async def record_as_fhir(index: int, principal: PrincipalDep, gateway: GatewayDep,
+                         request_id: RequestIdDep) -> JSONResponse:
+    principal.require(AUDIT_SCOPE)
+    async with gateway.store.transaction() as tx:
+        entry = await tx.audit_entry(index)
+        if entry is None:
+            raise NotFound(f"no audit record at index {index}")
+        record = json.loads(entry["record"])
+        await tx.append_audit([
+            AuditRecord(
+                event_type="privacy-query", action="read-audit-record", occurred_at=datetime.now(UTC),
+                outcome="success", purpose="privacy-oversight", client_id=principal.client_id,
+                token_id=principal.token_id, requesting_org=principal.organisation,
+                instance=gateway.settings.instance_id, subject_ref=record.get("subject_ref"),
+                request_id=request_id, queried_ref=f"audit-log/{index}",
+            )
+        ])
+    purposes = {code: p.v3 for code, p in gateway.registry.purposes.items()}
+    event = to_fhir_audit_event(record, purposes=purposes, site=gateway.settings.audit_origin)
+    return JSONResponse(event, media_type=FHIR_JSON)

@@ -1,0 +1,106 @@
+"""``gateway audit checkpoint | verify | keys | rotate-key`` as an operator runs them (embedded SQLite store).
+
+The verifier recomputes everything from the database, checks every checkpoint with the database's public keys
+or with a witness's own key file (``--keys``), exits 1 and names the first bad index or checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gateway.audit.checkpoint import VerifierKey
+from gateway.audit.record import AuditRecord
+from gateway.bootstrap import build
+from gateway.cli import app
+from gateway.settings import GatewaySettings
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GATEWAY_BUS", "embedded")
+    for name in ("GATEWAY_DATABASE_URL", "GATEWAY_AUDIT_SIGNING_KEY_FILE", "GATEWAY_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def append_records(count: int) -> None:
+    async def main() -> None:
+        gateway = build(GatewaySettings())
+        await gateway.store.migrate()
+        async with gateway.store.transaction() as tx:
+            await tx.append_audit([
+                AuditRecord(event_type="decision", action="deny", occurred_at=datetime.now(UTC), outcome="deny",
+                            instance="cli-test")
+                for _ in range(count)
+            ])
+        await gateway.store.close()
+
+    asyncio.run(main())
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["audit", *args], env={"COLUMNS": "400"})
+    return result.exit_code, result.output
+
+
+def test_checkpoint_verify_rotate_and_tamper_from_the_command_line(data_dir: Path) -> None:
+    append_records(5)
+    code, note = run("checkpoint")
+    assert code == 0, note
+    assert note.startswith("quartieri-gateway/audit\n5\n") and "\n\n\u2014 quartieri-gateway/audit " in note
+
+    code, out = run("verify")
+    assert code == 0, out
+    assert "audit log intact: 5 records" in out and "1 of 1 signed checkpoints verified" in out
+
+    code, out = run("keys")
+    assert code == 0
+    [old_vkey] = out.split()
+    old_keys = data_dir / "witness-old.vkeys"
+    old_keys.write_text(f"# what a partner's privacy officer keeps\n{old_vkey}\n", encoding="utf-8")
+    assert VerifierKey.parse(old_vkey).name == "quartieri-gateway/audit"
+
+    append_records(2)
+    code, out = run("rotate-key")  # the old key keeps co-signing: witnesses on it still follow
+    assert code == 0, out
+    assert out.startswith("new checkpoint key quartieri-gateway/audit+") and "\n7\n" in out
+    code, out = run("verify", "--keys", str(old_keys))
+    assert code == 0, out
+
+    code, out = run("rotate-key", "--finish")
+    assert code == 0 and out.startswith(f"retired {old_vkey}"), out
+    code, out = run("verify", "--keys", str(old_keys))  # the latest checkpoint is signed by the new key only
+    assert code == 1 and "audit log BROKEN at checkpoint 3:" in out and "no signature from a trusted key" in out
+
+    code, out = run("keys")
+    all_keys = data_dir / "witness-all.vkeys"
+    all_keys.write_text(out, encoding="utf-8")
+    assert len(out.split()) == 2
+    code, out = run("verify", "--keys", str(all_keys))
+    assert code == 0 and "3 of 3 signed checkpoints verified" in out, out
+
+    with sqlite3.connect(data_dir / "gateway.sqlite3") as db:  # one byte of record 2
+        (text,) = db.execute("SELECT record FROM audit_log WHERE idx = 2").fetchone()
+        db.execute("UPDATE audit_log SET record = ? WHERE idx = 2", (text.replace('"deny"', '"dent"', 1),))
+    code, out = run("verify")
+    assert code == 1, out
+    assert "audit log BROKEN at index 2: leaf hash does not match the record" in out
+
+
+def test_verify_refuses_a_malformed_key_file(data_dir: Path) -> None:
+    bad = data_dir / "bad.vkeys"
+    bad.write_text("not-a-key\n", encoding="utf-8")
+    code, out = run("verify", "--keys", str(bad))
+    assert code == 2 and "cannot read" in out
+
+
+def test_verify_of_an_empty_log_passes(data_dir: Path) -> None:
+    code, out = run("verify")
+    assert code == 0 and "audit log intact: 0 records" in out
