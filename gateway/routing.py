@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 import adapters.aler
+import adapters.asst_fhir
 import adapters.comune
 import adapters.fwa
 from schemas.envelope import Envelope
@@ -48,6 +49,7 @@ def _fwa_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
 
 DECODERS: dict[str, Decoder] = {
     "aler": adapters.aler.decode,
+    "asst": adapters.asst_fhir.decode,
     "comune": adapters.comune.decode,
     "fwa": adapters.fwa.decode,
 }
@@ -55,6 +57,7 @@ DECODERS: dict[str, Decoder] = {
 
 ENCODERS: dict[tuple[str, str], Encoder] = {
     ("fwa", "referral.microcredit"): _fwa_referral,
+    ("asst", "care.service-request"): adapters.asst_fhir.encode_service_request,
     ("comune", "social.case-referral"): adapters.comune.encode_case_referral,
     ("comune", "tenancy.eviction-milestone"): adapters.comune.encode_eviction_milestone,
     ("pis", "emergency.social-event"): adapters.comune.encode_emergency_event,

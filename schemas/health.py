@@ -215,6 +215,8 @@ class CareImmunization(_Labelled):
     lot_number: LotNumber | None = None
     season: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{4}$")]
     """Influenza season, e.g. ``2026-2027``: from 1 August of the first year to 31 July of the second."""
+    quartiere: Quartiere | None = None
+    """Neighbourhood where the vaccine was given, when the source located it (F6 counts per quartiere)."""
 
     @model_validator(mode="after")
     def _consecutive_years(self) -> CareImmunization:

@@ -32,7 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
-from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, normalise
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope, Identifier, SensitivityLabel, SubjectRef
 from schemas.errors import DecodeError, problems_from_validation
@@ -79,10 +79,10 @@ Euro = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, dec
 
 def _person_code(value: str) -> str:
     try:
-        kind = classify(value)
+        classify(value)  # validates a codice fiscale fully (check character, omocodia) or an STP/ENI code
     except InvalidPersonIdentifier as exc:
         raise ValueError(f"not a valid codice fiscale, STP or ENI code: {exc.reason}") from None
-    return validate(value) if kind == "cf" else value.upper()
+    return normalise(value)
 
 
 PersonCode = Annotated[str, StringConstraints(min_length=16, max_length=16), AfterValidator(_person_code)]

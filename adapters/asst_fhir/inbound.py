@@ -139,6 +139,7 @@ _FIELD_POINTERS: Final[dict[str, dict[str, str]]] = {
     "care.immunization": {
         "immunization_id": "/id", "status": "/status", "vaccine": "/vaccineCode",
         "occurred_on": "/occurrenceDateTime", "lot_number": "/lotNumber", "season": "/protocolApplied",
+        "quartiere": "/location",
     },
     "care.service-request": {
         "request_id": "/identifier", "status": "/status", "intent": "/intent", "priority": "/priority",
@@ -457,7 +458,7 @@ def _is_protected_discharge(res: Any) -> bool:
 
 def _discharge(located: _Located, subject: tuple[Identifier, ...], problems: _Problems) -> _Draft:
     res, p = located.resource, located.pointer
-    if res.status != "finished":
+    if res.status in _ENCOUNTER_STATUSES and res.status != "finished":
         problems.add(f"{p}/status", "binding", "send a protected discharge when the stay is finished")
     discharged: date | None = None
     if res.period is None or res.period.end is None:
@@ -508,13 +509,16 @@ def _length_minutes(length: Any, pointer: str, problems: _Problems) -> int | Non
 
 
 def _quartiere(res: Any, pointer: str, problems: _Problems) -> str | None:
+    """The neighbourhood of ``Encounter.location[].location`` or ``Immunization.location``, by identifier."""
+    places = [(f"{pointer}/location/{k}/location", place.location) for k, place in enumerate(res.location or [])
+              ] if isinstance(res, Encounter) else [(f"{pointer}/location", res.location)]
     quartieri = load_codelist("quartieri")
-    for k, place in enumerate(res.location or []):
-        ident = place.location.identifier if place.location is not None else None
+    for where, reference in places:
+        ident = reference.identifier if reference is not None else None
         if ident is not None and ident.system == QUARTIERE_SYSTEM:
             code = quartieri.resolve(ident.value) if isinstance(ident.value, str) else None
             if code is None:
-                problems.add(f"{pointer}/location/{k}/location/identifier/value", "binding",
+                problems.add(f"{where}/identifier/value", "binding",
                              "unknown quartiere; use a code, Italian name or alias from code list quartieri")
             return code
     return None
@@ -574,6 +578,7 @@ def _immunization(located: _Located, index: _Index, problems: _Problems) -> _Dra
         "occurred_on": occurred_on,
         "lot_number": res.lotNumber,
         "season": _season(res, occurred_on),
+        "quartiere": _quartiere(res, p, problems),
     }
     return _Draft("care.immunization", payload, subject, when)
 

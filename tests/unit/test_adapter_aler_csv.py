@@ -15,7 +15,7 @@ import io
 import json
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -29,21 +29,10 @@ from gateway.identity.synthetic import TIER_TENANCIES, SyntheticTenant, generate
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
-from schemas.messages import MESSAGE_TYPES
-from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS, TENANCY_MESSAGE_TYPES
+from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS
 
 CF = "RSSMRA85T10A562S"
 BOM = "\ufeff".encode()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered_message_types() -> Iterator[None]:
-    """``tenancy.record`` is registered here until the lead merges it into ``MESSAGE_TYPES``."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, model in TENANCY_MESSAGE_TYPES.items():
-            if name not in MESSAGE_TYPES:
-                patch.setitem(MESSAGE_TYPES, name, model)
-        yield
 
 
 # --- building exports ---------------------------------------------------------------------------------------

@@ -14,26 +14,26 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 import adapters.aler
 from adapters.aler import NATIVE_MESSAGES, decode
 from adapters.aler.care_request import SERVICES
 from gateway.identity.codice_fiscale import omocodic_variant
+from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.policy.minimise import minimise
+from gateway.policy.registry import Flow, load_registry
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
-from schemas.health import HEALTH_MESSAGE_TYPES
 from schemas.messages import MESSAGE_TYPES
-from schemas.social import SOCIAL_MESSAGE_TYPES
 from schemas.tenancy import (
     MINOR_AGE_BANDS,
     NEVER_CROSSES,
@@ -46,23 +46,6 @@ from schemas.tenancy import (
 CF = "RSSMRA85T10A562S"
 CF_OMOCODIC = omocodic_variant(CF, 2)
 PHONE = "+393331234567"
-
-REGISTERED: dict[str, type[BaseModel]] = {
-    **TENANCY_MESSAGE_TYPES,
-    "care.service-request": HEALTH_MESSAGE_TYPES["care.service-request"],
-    "emergency.social-event": SOCIAL_MESSAGE_TYPES["emergency.social-event"],
-}
-"""The types ALER's messages decode into; registered here until the lead merges them into ``MESSAGE_TYPES``."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _registered_message_types() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, model in REGISTERED.items():
-            if name not in MESSAGE_TYPES:
-                patch.setitem(MESSAGE_TYPES, name, model)
-        yield
-
 
 # --- helpers ------------------------------------------------------------------------------------------------
 
@@ -794,6 +777,13 @@ def test_tenancy_message_types_are_frozen_closed_and_documented() -> None:
         model.model_json_schema()
 
 
+def test_every_type_aler_produces_is_registered() -> None:
+    for message_type in CANONICAL_TYPE.values():
+        assert message_type in MESSAGE_TYPES
+    for message_type, model in TENANCY_MESSAGE_TYPES.items():
+        assert MESSAGE_TYPES[message_type] is model
+
+
 def test_never_crosses_names_real_paths_of_the_tenancy_record() -> None:
     for path in NEVER_CROSSES["tenancy.record"]:
         model: Any = TenancyRecord
@@ -804,6 +794,33 @@ def test_never_crosses_names_real_paths_of_the_tenancy_record() -> None:
 
 def test_safety_disclosure_has_nothing_but_a_contact_channel() -> None:
     assert set(SafetyDisclosure.model_fields) == {"channel", "safe_phone", "time_window"}
+
+
+# --- the declared flows accept what the adapter produces --------------------------------------------------
+
+ALER_FLOWS: list[Flow] = [f for f in load_registry().flows
+                          if f.sender == "aler" and f.message_type != "tenancy.arrears-referral"]
+NATIVE_OF = {canonical: kind for kind, canonical in CANONICAL_TYPE.items()}
+
+
+@pytest.mark.parametrize("flow", ALER_FLOWS, ids=[f.id for f in ALER_FLOWS])
+def test_each_aler_flow_minimises_the_decoded_message_to_a_valid_outbound(flow: Flow) -> None:
+    envelope = decode_one(NATIVE[NATIVE_OF[flow.message_type]]())
+    outbound = minimise(envelope, flow, "gw-00000001", Crosswalk(b"test-key-not-for-production-0123").token)
+    assert outbound.message_type == flow.outbound_message_type
+    assert [i.system for i in outbound.subject.identifiers] == [
+        i.system for i in envelope.subject.identifiers if i.system in ("cf", "stp", "eni")]
+    text = outbound.model_dump_json()
+    for aler_internal in ("ALER-C-12345678", "ALER-U-7654321", "Civitavecchia", "aler-contract"):
+        assert aler_internal not in text
+
+
+def test_every_routed_message_has_a_flow_except_the_tenancy_record_which_never_crosses() -> None:
+    flowing = {f.message_type for f in load_registry().flows}
+    assert set(CANONICAL_TYPE.values()) - flowing == {"tenancy.record"}
+    for flow in load_registry().flows:
+        for path in NEVER_CROSSES.get(flow.message_type, ()):
+            assert path not in flow.allowed_fields
 
 
 # --- properties over synthetic tenants ----------------------------------------------------------------------

@@ -53,8 +53,8 @@ from adapters.asst_fhir.systems import (
     UCUM_SYSTEM,
 )
 from gateway.identity.codice_fiscale import omocodic_variant
-from gateway.identity.synthetic import synthetic_codice_fiscale
 from gateway.identity.crosswalk import Crosswalk
+from gateway.identity.synthetic import synthetic_codice_fiscale
 from gateway.policy.minimise import minimise, project
 from gateway.policy.registry import Flow, load_registry
 from gateway.routing import OutboundLabels
@@ -168,6 +168,7 @@ def immunization(**changes: Any) -> dict[str, Any]:
         "patient": by_identifier(),
         "occurrenceDateTime": "2026-10-21T11:00:00+02:00",
         "lotNumber": "AAJN11K",
+        "location": {"identifier": {"system": QUARTIERE_SYSTEM, "value": "gratosoglio"}, "display": "CASA"},
     }
     resource.update(changes)
     return resource
@@ -368,6 +369,7 @@ def test_immunization_decodes_field_by_field() -> None:
         "occurred_on": "2026-10-21",
         "lot_number": "AAJN11K",
         "season": "2026-2027",
+        "quartiere": "gratosoglio",
         "security_labels": [],
         "masked_at_source": False,
     }
@@ -556,6 +558,7 @@ BINDINGS: list[tuple[str, Any, str, Any, str]] = [
     ("occurrence as text", immunization, "occurrenceDateTime", ..., "/occurrenceDateTime"),
     ("occurrence month only", immunization, "occurrenceDateTime", "2026-10", "/occurrenceDateTime"),
     ("lot number", immunization, "lotNumber", "lot\twith tab", "/lotNumber"),
+    ("vaccination quartiere", immunization, "location/identifier/value", "Brera", "/location/identifier/value"),
     ("request status", service_request, "status", "open", "/status"),
     ("request intent", service_request, "intent", "request", "/intent"),
     ("request priority", service_request, "priority", "low", "/priority"),

@@ -2,8 +2,8 @@
 
 Known answers come from golang.org/x/mod/sumdb/note (note_test.go and the package documentation in
 note.go, github.com/golang/mod): its PeterNeumann signer key, its verifier keys and its signed notes, which
-use the same signed-note format and Ed25519 key IDs as c2sp.org/signed-note. T-06 forked checkpoint,
-T-07 wrong or unknown signing key, T-08 key rotation.
+use the same signed-note format and Ed25519 key IDs as c2sp.org/signed-note. privacy.md T-05 forked checkpoint,
+T-06 wrong or unknown signing key, T-07 key rotation (the stored-log versions are in test_audit_tamper.py).
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def test_checkpoint_values_validated() -> None:
         Checkpoint("two\nlines", 1, bytes(32))
 
 
-def test_T06_forked_checkpoint_detected() -> None:
+def test_T05_forked_checkpoint_detected() -> None:
     key = SigningKey.generate(ORIGIN)
     trusted = [key.verifier]
     honest = _tree(12)
@@ -244,7 +244,7 @@ def test_T06_forked_checkpoint_detected() -> None:
         verify_checkpoint_consistency(witnessed, other_log, consistency_proof(honest, 8))
 
 
-def test_T07_wrong_or_unknown_signing_key_rejected() -> None:
+def test_T06_wrong_or_unknown_signing_key_rejected() -> None:
     gateway_key = SigningKey.generate(ORIGIN)
     checkpoint = _checkpoint(_tree(3))
 
@@ -278,7 +278,7 @@ def test_T07_wrong_or_unknown_signing_key_rejected() -> None:
         open_checkpoint(genuine + bad_line, [gateway_key.verifier, witness.verifier])
 
 
-def test_T08_key_rotation_both_keys_verify() -> None:
+def test_T07_key_rotation_both_keys_verify() -> None:
     old_key = SigningKey.generate(ORIGIN)
     new_key = SigningKey.generate(ORIGIN)
     assert old_key.key_id != new_key.key_id
