@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -40,11 +40,11 @@ def logged(record: AuditRecord, index: int = 41) -> dict[str, Any]:
     return loaded
 
 
-def decision(outcome: str = "permit") -> AuditRecord:
+def decision(outcome: Literal["permit", "deny"] = "permit") -> AuditRecord:
     permitted = outcome == "permit"
     return AuditRecord(
         event_type="decision", action="forward" if permitted else "deny", occurred_at=OCCURRED,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         reason=None if permitted else "no-applicable-consent", purpose="microcredit-assessment",
         legal_basis="6(1)(a)", flow_id="F1", decision_id="dec-1", consent_ref="cons-1@2" if permitted else None,
         policy_revision="2026.1", combining_rule="deny-overrides", matched_provision="base",

@@ -424,13 +424,12 @@ async def test_T13_record_times_and_checkpoint_sizes_never_go_back(gateway: Gate
 
 def test_T13_verifier_warns_when_the_clock_went_back_and_fails_when_checkpoint_sizes_do() -> None:
     head = ChainHead.genesis()
-    entries = [
-        {"idx": e.index, "record": e.canonical.decode(), "leaf_hash": e.leaf_hash, "chain_hash": e.chain_hash}
-        for batch, at in ((3, NOW), (2, NOW - timedelta(seconds=5)))
-        for e in extend(head, [audit_record(i) for i in range(batch)], at)
-    ]
+    chained = [e for batch, at in ((3, NOW), (2, NOW - timedelta(seconds=5)))
+               for e in extend(head, [audit_record(i) for i in range(batch)], at)]
+    entries = [{"idx": e.index, "record": e.canonical.decode(), "leaf_hash": e.leaf_hash, "chain_hash": e.chain_hash}
+               for e in chained]
     key = SigningKey.generate("quartieri-gateway/audit")
-    leaves = [bytes(e["leaf_hash"]) for e in entries]
+    leaves = [e.leaf_hash for e in chained]
 
     def stored(checkpoint_id: int, size: int) -> StoredCheckpoint:
         checkpoint = Checkpoint("quartieri-gateway/audit", size, root_from_leaf_hashes(leaves[:size]))

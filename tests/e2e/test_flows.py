@@ -1,0 +1,184 @@
+"""Flows F1-outcome, F2, F3, F4, F5, F7, F9, F10 and F11 end to end through the bus, on both backend pairs.
+
+Each test submits a partner's native message on ``in.<partner>`` and reads what each recipient receives on
+its topic, checking that exactly the flow's fields crossed and that identifiers a recipient may not see were
+replaced by crosswalk tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from gateway.bootstrap import Gateway
+from gateway.bus import OutgoingRecord
+from gateway.simulators import (
+    aler_arrears_message,
+    asst_discharge,
+    asst_encounter,
+    comune_case_event,
+    comune_emergency,
+    fhir_consent,
+    fwa_outcome,
+)
+from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, tenant
+
+CF = "RSSMRA85T10A562S"
+
+
+async def submit(gateway: Gateway, partner: str, message: dict[str, Any],
+                 content_type: str = "application/json") -> None:
+    await gateway.bus.publish([OutgoingRecord(topic=gateway.settings.topics.name("in", partner),
+                                              value=orjson.dumps(message),
+                                              headers=(("content-type", content_type.encode()),))])
+
+
+def aler_header(kind: str, message_id: str, purpose: str, recipients: list[str]) -> dict[str, Any]:
+    return {"id_messaggio": message_id, "id_correlazione": f"corr-{message_id}", "tipo_messaggio": kind,
+            "versione": "1.0", "data_evento": "2026-11-20T09:30:00+01:00", "finalita": purpose,
+            "destinatari": recipients}
+
+
+async def decisions(gateway: Gateway) -> list[tuple[str | None, str, str | None]]:
+    return [(r.get("flow_id"), r["outcome"], r.get("reason"))
+            for r in await audit_records(gateway) if r["event_type"] == "decision"]
+
+
+async def test_F2_fragility_signal_reaches_the_comune_without_tenancy_ids(gateway: Gateway) -> None:
+    await submit(gateway, "aler", {
+        **aler_header("segnalazione-fragilita", "f2-1", "social-case-management", ["comune"]),
+        "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "S. Siro", "municipio": 7},
+        "intestatario": {"codice_fiscale": CF},
+        "nucleo": {"tipologia": "adult-with-over-65", "componenti": 2, "presenza_minori": False,
+                   "presenza_over_65": True, "presenza_disabilita": True},
+        "segnali": ["isolation", "degraded-housing"],
+    })
+    [record] = await read_until(gateway, "out", "comune", 1, settle_s=0.5)
+    body = record.value.decode()
+    assert CF in body and "ALER-C-12345678" not in body
+    assert "isolation" in body and "san-siro" in body
+    assert await decisions(gateway) == [("F2", "permit", None)]
+
+
+async def test_F3_case_taken_in_charge_reaches_aler_as_a_token_never_the_case_id(gateway: Gateway) -> None:
+    await submit(gateway, "comune", comune_case_event(CF, "MI-SST-2026-000123", "f3-1", "corr-f2-1"))
+    [record] = await read_until(gateway, "out", "aler", 1, settle_s=0.5)
+    body = orjson.loads(record.value)
+    assert body["message_type"] == "social.case-status"
+    assert body["payload"]["case_id"].startswith("gwt_")
+    assert body["payload"]["status"] == "in-charge"
+    raw = record.value.decode()
+    for never in ("MI-SST-2026-000123", CF, "assessment-mandate", "court_mandate", "hardship", "measures"):
+        assert never not in raw
+    assert [i["system"] for i in body["subject"]["identifiers"]] == ["gateway-token"]
+
+
+async def test_F4_care_request_needs_explicit_consent_and_reaches_asst_as_fhir(gateway: Gateway) -> None:
+    person = tenant(21)
+    request = {**aler_header("richiesta-assistenza", "f4-1", "care-coordination", ["asst"]),
+               "id_richiesta": "ALER-R-0001", "assistito": {"codice_fiscale": person.cf},
+               "servizio": "telemedicina", "urgenza": "urgente", "finestra": {"dal": "2026-11-23", "al": "2026-11-30"}}
+    await submit(gateway, "aler", request)
+    [status] = await read_until(gateway, "status", "aler", 1)
+    assert orjson.loads(status.value)["state"] == "denied"
+
+    await gateway.consents.record(fhir_consent(person.cf, purposes=("care-coordination",), recipients=("asst",)),
+                                  "aler", "aler-test", "req")
+    await submit(gateway, "aler", {**request, "id_messaggio": "f4-2"})
+    [record] = await read_until(gateway, "out", "asst", 1, settle_s=0.5)
+    resource = orjson.loads(record.value)
+    assert resource["resourceType"] == "ServiceRequest"
+    assert resource["subject"]["identifier"]["value"] == person.cf
+    assert "ALER-R-0001" not in record.value.decode() and person.contract_id not in record.value.decode()
+    assert await decisions(gateway) == [("F4", "deny", "no-applicable-consent"), ("F4", "permit", None)]
+
+
+async def test_F5_visit_status_reaches_aler_without_reasons_and_psychological_support_never(
+    gateway: Gateway,
+) -> None:
+    await submit(gateway, "asst", asst_encounter(CF, "enc-1", "corr-f4-2"), "application/fhir+json")
+    await submit(gateway, "asst", asst_encounter(CF, "enc-2", "corr-psy", service="psychological-support"),
+                 "application/fhir+json")
+    [record] = await read_until(gateway, "out", "aler", 1, settle_s=1.5)
+    body = orjson.loads(record.value)
+    assert body["payload"]["status"] == "finished" and body["payload"]["service_type"] == "home-nursing"
+    assert body["payload"]["encounter_id"].startswith("gwt_")
+    assert not body["payload"].get("reason_codes") and not body["payload"].get("diagnosis_codes")
+    assert "38341003" not in record.value.decode()
+    assert CF not in record.value.decode()
+    assert sorted(await decisions(gateway)) == [("F5", "deny", "sensitive-label-denied"), ("F5", "permit", None)]
+
+
+async def test_F7_disclosure_travels_only_on_the_restricted_topic_with_explicit_consent(gateway: Gateway) -> None:
+    await gateway.consents.record(fhir_consent(CF, purposes=("anti-violence-support",), recipients=("cav",)),
+                                  "aler", "aler-test", "req")
+    disclosure = {**aler_header("segnalazione-riservata", "f7-1", "anti-violence-support", ["cav"]),
+                  "persona": {"codice_fiscale": CF},
+                  "contatto": {"canale": "telefono-sicuro", "telefono_sicuro": "+39 333 123-4567",
+                               "fascia_oraria": "weekday-morning"}}
+    del disclosure["id_correlazione"]
+    await submit(gateway, "aler", disclosure)
+    [record] = await read_until(gateway, "s4.out", "cav", 1, settle_s=0.5)
+    assert orjson.loads(record.value)["payload"] == {"channel": "phone-safe-number", "safe_phone": "+393331234567",
+                                                     "time_window": "weekday-morning"}
+    assert await read_until(gateway, "out", "cav", 0, settle_s=0.5) == []
+    assert await read_until(gateway, "out", "aler", 0, settle_s=0.2) == []
+    assert await decisions(gateway) == [("F7", "permit", None)]
+
+
+async def test_F9_eviction_milestone_reaches_the_comune_and_fwa_only_with_consent(gateway: Gateway) -> None:
+    await submit(gateway, "aler", {
+        **aler_header("evento-sfratto", "f9-1", "housing-support", ["comune", "fwa"]),
+        "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "gratosoglio", "municipio": 5},
+        "intestatario": {"codice_fiscale": CF},
+        "procedura": {"stadio": "eviction-validated", "scadenza": "2027-01-15"},
+    })
+    [record] = await read_until(gateway, "out", "comune", 1, settle_s=1.0)
+    assert "eviction-validated" in record.value.decode() and "2027-01-15" in record.value.decode()
+    assert await read_until(gateway, "out", "fwa", 0, settle_s=0.5) == []
+    assert sorted(await decisions(gateway)) == [("F9", "permit", None), ("F9-fwa", "deny", "no-applicable-consent")]
+
+
+async def test_F10_emergency_crosses_without_consent_and_is_queued_for_review(gateway: Gateway) -> None:
+    await submit(gateway, "comune", comune_emergency(CF, "f10-1"))
+    [record] = await read_until(gateway, "out", "pis", 1, settle_s=0.5)
+    assert "fire" in record.value.decode()
+    records = [r for r in await audit_records(gateway) if r.get("flow_id") == "F10-comune"]
+    assert [r["event_type"] for r in records] == ["decision", "disclosure"]
+    assert all("EMERGENCY" in r["labels"] for r in records)
+    assert records[0]["legal_basis"].startswith("GDPR 6(1)(d)")
+
+
+async def test_F11_discharge_splits_care_needs_to_the_comune_and_logistics_to_aler(gateway: Gateway) -> None:
+    await submit(gateway, "asst", asst_discharge(CF, "stay-9", "corr-f11"), "application/fhir+json")
+    [to_comune] = await read_until(gateway, "out", "comune", 1, settle_s=0.5)
+    [to_aler] = await read_until(gateway, "out", "aler", 1, settle_s=0.5)
+    comune = orjson.loads(to_comune.value)["payload"]
+    aler = orjson.loads(to_aler.value)["payload"]
+    assert comune.get("care_needs") == ["home-care"] and not comune.get("logistics")
+    assert aler.get("logistics") == ["mobility-aid"] and not aler.get("care_needs")
+    assert CF not in to_aler.value.decode() and "stay-9" not in to_aler.value.decode()
+
+
+async def test_F1_outcome_goes_back_to_aler_for_the_referred_person(gateway: Gateway) -> None:
+    person = tenant(22)
+    # the tenant agrees to the referral to FWA and to FWA telling ALER the outcome
+    await gateway.consents.record(fhir_consent(person.cf, recipients=("fwa", "aler")), "aler", "aler-test", "req")
+    await submit(gateway, "aler", aler_arrears_message(person, "f1-ref"))
+    [referral] = await read_until(gateway, "out", "fwa", 1)
+    referral_id = orjson.loads(referral.value)["id_segnalazione"]
+
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "fwa-out-1", "corr-f1-ref"))
+    [outcome] = await read_until(gateway, "out", "aler", 1, settle_s=0.5)
+    body = orjson.loads(outcome.value)
+    assert body["payload"]["state"] == "approved" and body["payload"]["approved_amount_cents"] == 150000
+    assert body["correlation_id"] == "corr-f1-ref"
+    assert person.cf not in outcome.value.decode()
+    records = await audit_records(gateway)
+    outcome_decision = next(r for r in records if r.get("flow_id") == "F1-outcome" and r["event_type"] == "decision")
+    referral_decision = next(r for r in records if r.get("flow_id") == "F1" and r["event_type"] == "decision")
+    assert outcome_decision["outcome"] == "permit"
+    assert outcome_decision["subject_ref"] == referral_decision["subject_ref"]  # the same person
+    assert json.dumps(records).count(person.cf) == 0
