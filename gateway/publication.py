@@ -14,20 +14,37 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapters.aler.arrears import AlerArrearsMessage
-from adapters.fwa.referral import FwaReferral
+import adapters.aler
+from adapters.comune import (
+    ComuneCaseEvent,
+    ComuneEmergencyEvent,
+    EmergencyReferral,
+    EvictionMilestone,
+    FragilityReferral,
+)
+from adapters.fwa import FwaOutcomeMessage, FwaReferral
 from schemas.envelope import Envelope
 from schemas.messages import MESSAGE_TYPES
 
-__all__ = ["generate_contracts", "write_contracts"]
+__all__ = ["INBOUND_FORMATS", "OUTBOUND_FORMATS", "generate_contracts", "write_contracts"]
 
 SCHEMA_BASE = "https://gateway.quartieri.example/contracts/"
 
-NATIVE_FORMATS: dict[str, type[BaseModel]] = {
-    "aler/segnalazione-morosita.schema.json": AlerArrearsMessage,
-    "fwa/segnalazione-microcredito.schema.json": FwaReferral,
+INBOUND_FORMATS: dict[str, type[BaseModel]] = {
+    **{f"aler/{kind}.schema.json": model for kind, model in adapters.aler.NATIVE_MESSAGES.items()},
+    "comune/evento-caso.schema.json": ComuneCaseEvent,
+    "comune/evento-emergenza.schema.json": ComuneEmergencyEvent,
+    "fwa/esito-segnalazione.schema.json": FwaOutcomeMessage,
 }
-"""Partner-native message formats: what partners send (ALER) and receive (FWA)."""
+"""Partner-native formats partners send to the gateway (ASST sends FHIR R4: see hl7.org/fhir/R4)."""
+
+OUTBOUND_FORMATS: dict[str, type[BaseModel]] = {
+    "fwa/segnalazione-microcredito.schema.json": FwaReferral,
+    "comune/segnalazione-fragilita.schema.json": FragilityReferral,
+    "comune/fase-procedura-sfratto.schema.json": EvictionMilestone,
+    "pis/segnalazione-pronto-intervento.schema.json": EmergencyReferral,
+}
+"""Partner-native formats the gateway sends (recipients without one receive the canonical envelope)."""
 
 
 def _schema(model: type[BaseModel], path: str, mode: str) -> dict[str, Any]:
@@ -38,8 +55,10 @@ def _schema(model: type[BaseModel], path: str, mode: str) -> dict[str, Any]:
 def generate_contracts(openapi: Callable[[], dict[str, Any]] | None = None) -> dict[str, str]:
     """Relative path -> file text of every published contract."""
     documents: dict[str, Any] = {}
-    for path, model in NATIVE_FORMATS.items():
-        documents[path] = _schema(model, path, "validation" if path.startswith("aler/") else "serialization")
+    for path, model in INBOUND_FORMATS.items():
+        documents[path] = _schema(model, path, "validation")
+    for path, model in OUTBOUND_FORMATS.items():
+        documents[path] = _schema(model, path, "serialization")
     documents["canonical/envelope.schema.json"] = _schema(Envelope, "canonical/envelope.schema.json", "validation")
     for name, model in MESSAGE_TYPES.items():
         path = f"canonical/{name}.schema.json"
