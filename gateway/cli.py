@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 import signal
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.api import create_app, openapi_document
 from gateway.audit.checkpoint import KeyFormatError
@@ -21,8 +23,10 @@ from gateway.audit.offline import verify_stored_log
 from gateway.audit.verify import VerificationReport
 from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
+from gateway.contract_kit import CheckReport, check_message
 from gateway.demo import run_demo
 from gateway.logging import configure_logging, get_logger
+from gateway.policy import load_registry
 from gateway.publication import write_contracts
 from gateway.settings import GatewaySettings
 
@@ -33,6 +37,49 @@ audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 contracts_app = typer.Typer(help="Published contracts.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("check")
+def contracts_check(
+    file: Annotated[Path, typer.Argument(help="The message to check (JSON, FHIR JSON or ALER's CSV export).")],
+    partner: Annotated[str, typer.Option("--from", help="The partner that would send it: aler, asst, comune, fwa.")],
+    content_type: Annotated[str | None, typer.Option(help="Media type; guessed from the file name if omitted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Validate a partner message against the published contract and explain what the gateway would do with
+    it. Exit 1 if it would be refused."""
+    media = content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
+                                                       if partner == "asst" else "application/json")
+    report = check_message(partner, file.read_bytes(), media, load_registry())
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_check(report)
+    if not report.valid:
+        raise typer.Exit(1)
+
+
+def _print_check(report: CheckReport) -> None:
+    console = Console()
+    if not report.valid:
+        console.print(f"[bold red]refused[/bold red]: {len(report.problems)} problem(s)")
+        for problem in report.problems:
+            console.print(escape(f"  {problem['pointer'] or '(document)'}  [{problem['rule']}]  {problem['message']}"))
+        return
+    for message in report.messages:
+        console.print(f"[bold green]valid[/bold green] {message['message_type']} {message['message_id']} "
+                      f"(purpose {message['purpose']})")
+        for r in message["recipients"]:
+            consent = "explicit consent needed" if r["explicit_consent"] else (
+                "consent needed" if r["consent_required"] else f"legal basis: {r['legal_basis']}")
+            console.print(f"  -> {r['recipient'] or '(no recipient)'}: {r['outcome']}"
+                          f"{' (' + r['reason'] + ')' if r['reason'] else ''}; flow {r['flow']}; {consent}")
+            if r["crossing"]:
+                console.print("     crosses: " + ", ".join(r["crossing"]))
+            if r["tokenised"]:
+                console.print("     as opaque tokens: " + ", ".join(r["tokenised"]))
+            if r["dropped"]:
+                console.print("     dropped: " + ", ".join(r["dropped"]))
 
 
 @contracts_app.command("generate")

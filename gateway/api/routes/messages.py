@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import GatewayDep, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import InboxMessageOut, InboxOut, StatusOut
+from gateway.contract_kit import preview
 from gateway.errors import NotFound
 from gateway.pipeline.intake import Submission
 
@@ -27,6 +29,25 @@ async def submit(request: Request, partner: PartnerDep, principal: PrincipalDep,
                    client_id=principal.client_id, token_id=principal.token_id)
     )
     return JSONResponse([StatusOut.of(s).model_dump(mode="json") for s in statuses], status_code=202)
+
+
+@router.post("/messages/dry-run", summary="What the gateway would do with a message; nothing is forwarded")
+async def dry_run(request: Request, partner: PartnerDep, principal: PrincipalDep, body: RawBodyDep,
+                  gateway: GatewayDep, request_id: RequestIdDep) -> dict[str, Any]:
+    """Decode the message as :func:`submit` would and preview, per recipient, the flow, the fields that would
+    cross, be tokenised or be dropped, and whether consent would be needed — without storing, forwarding or
+    auditing anything, and without saying whether a consent exists. Invalid messages get the same
+    problem+json as on submit."""
+    principal.require("messages:submit")
+    envelopes = gateway.intake.decode(
+        Submission(sender=partner, sender_role=principal.role, raw=body,
+                   content_type=request.headers.get("content-type", ""), request_id=request_id)
+    )
+    return {"messages": [
+        {"message_id": e.message_id, "message_type": e.message_type, "purpose": e.purpose,
+         "recipients": [asdict(p) for p in preview(e, gateway.registry)]}
+        for e in envelopes
+    ]}
 
 
 @router.get("/messages/{message_id}", response_model=StatusOut, summary="Status of one message")
