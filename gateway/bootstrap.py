@@ -165,6 +165,8 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
                     settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
     relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size)
     intake.on_enqueued = relay.wake
+    consents = ConsentService(store, registry, settings.instance_id, settings.topics)
+    consents.on_enqueued = relay.wake
     issuer = TokenIssuer(clients, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
     return Gateway(
         settings=settings,
@@ -174,7 +176,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
         intake=intake,
         relay=relay,
         consumer=InboundConsumer(intake, bus, settings.topics, sorted(DECODERS)),
-        consents=ConsentService(store, registry, settings.instance_id),
+        consents=consents,
         issuer=issuer,
         validator=TokenValidator(issuer.public_jwks(), settings.token_issuer, settings.token_audience),
         clients=clients,

@@ -119,7 +119,7 @@ class AuditCheckpointer:
         last_size = last.tree_size if last is not None else 0
         if size < last_size:
             if not self._warned_shrunk:
-                log.error("audit-log-shorter-than-checkpoint", size=size, checkpoint_size=last_size)
+                log.error("audit-log-shorter-than-checkpoint", records=size, tree_size=last_size)
                 self._warned_shrunk = True
             return False
         if size == last_size:
@@ -148,8 +148,7 @@ class AuditCheckpointer:
             checkpoint = Checkpoint(self.origin, head.size, head.root())
             note = sign_checkpoint(checkpoint, *signers)
             stored = await tx.add_audit_checkpoint(checkpoint, note, signed_at, signers[0].verifier)
-        log.info("audit-checkpoint-signed", tree_size=stored.tree_size, checkpoint_id=stored.id,
-                 keys=[f"{k.name}+{k.key_id.hex()}" for k in signers])
+        log.info("audit-checkpoint-signed", tree_size=stored.tree_size, count=len(signers))
         return stored
 
     async def _usable_keys(self, tx: StoreTransaction, keys: Sequence[SigningKey],
@@ -190,8 +189,8 @@ class AuditCheckpointer:
             await self.maybe_checkpoint(flush=flush)
         except DependencyUnavailable as exc:
             log.warning("audit-checkpoint-retrying", error_type=type(exc.__cause__ or exc).__name__)
-        except (CheckpointSigningError, KeyFormatError, OSError) as exc:
-            log.error("audit-checkpoint-failed", error=str(exc))
+        except (CheckpointSigningError, KeyFormatError, OSError) as exc:  # `gateway audit checkpoint` says why
+            log.error("audit-checkpoint-failed", error_type=type(exc).__name__)
         except Exception as exc:  # keep signing later; never take the worker down
             log.error("audit-checkpoint-failed", error_type=type(exc).__name__, exc_info=exc)
 
@@ -214,8 +213,7 @@ class AuditCheckpointer:
                 await tx.retire_audit_signing_keys(retire, now)
             write_signing_keys(self.key_file, [new, *keep])  # a failed commit leaves a usable file behind
         self.signing_keys()
-        log.info("audit-key-rotated", new_key=f"{new.name}+{new.key_id.hex()}",
-                 retired=[f"{k.name}+{k.key_id.hex()}" for k in retire])
+        log.info("audit-key-rotated", count=len(retire))
         return new
 
     async def finish_rotation(self) -> list[VerifierKey]:
@@ -228,5 +226,5 @@ class AuditCheckpointer:
             await tx.retire_audit_signing_keys(retire, self.clock())
             write_signing_keys(self.key_file, current[:1])
         self.signing_keys()
-        log.info("audit-key-rotation-finished", retired=[f"{k.name}+{k.key_id.hex()}" for k in retire])
+        log.info("audit-key-rotation-finished", count=len(retire))
         return retire

@@ -339,6 +339,23 @@ class StoreTransaction:
         )
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
 
+    async def disclosures_under(self, consent_id: str) -> list[tuple[str, str]]:
+        """(recipient, message id) of every outgoing message sent or queued under any version of a consent."""
+        rows = await self.conn.execute(
+            select(outbox.c.recipient, outbox.c.message_id)
+            .where(outbox.c.consent_id == consent_id, outbox.c.dropped_reason.is_(None))
+            .order_by(outbox.c.id)
+        )
+        return [(r.recipient, r.message_id) for r in rows]
+
+    async def outbox_message(self, recipient: str, message_id: str) -> OutboxRow | None:
+        row = (
+            await self.conn.execute(
+                select(outbox).where(outbox.c.recipient == recipient, outbox.c.message_id == message_id)
+            )
+        ).first()
+        return None if row is None else _outbox(row._mapping)
+
     async def subject_of_disclosure(self, message_id: str) -> Subject | None:
         """The subject of an outgoing message the gateway minted (a recipient quoting it back)."""
         row = (

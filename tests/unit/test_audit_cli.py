@@ -7,11 +7,14 @@ or with a witness's own key file (``--keys``), exits 1 and names the first bad i
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from gateway.audit.checkpoint import VerifierKey
@@ -19,6 +22,28 @@ from gateway.audit.record import AuditRecord
 from gateway.bootstrap import build
 from gateway.cli import app
 from gateway.settings import GatewaySettings
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """The commands configure logging on the runner's temporary streams; put the test process's back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    was_configured, config = structlog.is_configured(), structlog.get_config()
+    try:
+        yield
+    finally:
+        root.handlers = handlers
+        root.setLevel(level)
+        for name, logger in logging.root.manager.loggerDict.items():
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(levels.get(name, logging.NOTSET))
+        if was_configured:
+            structlog.configure(**config)
+        else:
+            structlog.reset_defaults()
 
 
 @pytest.fixture

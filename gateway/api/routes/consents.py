@@ -43,6 +43,15 @@ async def withdraw(consent_id: str, principal: PrincipalDep, gateway: GatewayDep
     )
 
 
+@router.post("/{consent_id}/reconsent", response_model=ConsentOut, summary="Consent again (new active version)")
+async def reconsent(consent_id: str, principal: PrincipalDep, gateway: GatewayDep,
+                    request_id: RequestIdDep) -> ConsentOut:
+    principal.require("consent:write")
+    return ConsentOut.of(
+        await gateway.consents.reconsent(consent_id, principal.organisation, principal.client_id, request_id)
+    )
+
+
 @router.get("/{consent_id}", response_model=list[ConsentOut], summary="Every version of a consent")
 async def history(consent_id: str, principal: PrincipalDep, gateway: GatewayDep) -> list[ConsentOut]:
     principal.require("consent:read")

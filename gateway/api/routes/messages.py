@@ -73,6 +73,13 @@ async def correlation(correlation_id: str, partner: PartnerDep, principal: Princ
     return [StatusOut.of(s) for s in statuses]
 
 
+@router.post("/notices/{notice_id}/ack", status_code=204, summary="Acknowledge an art. 19 restriction notice")
+async def acknowledge_notice(notice_id: str, partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
+                             request_id: RequestIdDep) -> None:
+    principal.require("inbox:read")
+    await gateway.consents.acknowledge_notice(notice_id, partner, principal.client_id, request_id)
+
+
 @router.get("/inbox", response_model=InboxOut, summary="Messages delivered to the partner, oldest first")
 async def inbox(partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
                 after: Annotated[int, Query(ge=0)] = 0,
