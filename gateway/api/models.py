@@ -25,12 +25,17 @@ class StatusOut(BaseModel):
     )
     recipients: list[str] = Field(description="organisations the message was forwarded to")
     received_at: datetime
+    lifecycle: str | None = Field(
+        default=None, description="what the recipient reported since: accepted, rejected or completed"
+    )
+    lifecycle_at: datetime | None = None
 
     @classmethod
     def of(cls, status: MessageStatus) -> StatusOut:
         return cls(message_id=status.message_id, correlation_id=status.correlation_id,
                    message_type=status.message_type, state=status.state, reason_class=status.reason_class,
-                   recipients=list(status.recipients), received_at=status.received_at)
+                   recipients=list(status.recipients), received_at=status.received_at,
+                   lifecycle=status.lifecycle, lifecycle_at=status.lifecycle_at)
 
 
 class InboxMessageOut(BaseModel):

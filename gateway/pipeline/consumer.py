@@ -22,6 +22,7 @@ from gateway.errors import DependencyUnavailable, GatewayError
 from gateway.logging import get_logger
 from gateway.pipeline.intake import Intake, Submission
 from gateway.settings import TopicSettings
+from schemas.envelope import Envelope
 
 __all__ = ["InboundConsumer"]
 
@@ -94,24 +95,54 @@ class InboundConsumer:
                 items += [(envelope, submission) for envelope in self.intake.decode(submission)]
             except GatewayError as exc:
                 dead.append(self._dead_letter(record, partner, submission.request_id, exc))
-        await self.intake.process(items)  # first: a retry after a failed dead-letter publish replays nothing
+        try:
+            await self.intake.process(items)  # first: a retry after a failed dead-letter publish replays nothing
+        except (DependencyUnavailable, BusError):
+            raise
+        except Exception:  # a fault of the gateway's own: isolate the record(s) instead of stopping the consumer
+            log.error("batch-failed-isolating", records=len(items), exc_info=True)
+            dead += await self._process_one_by_one(items)
         if dead:
             await self.bus.publish(dead)
 
+    async def _process_one_by_one(self, items: Sequence[tuple[Envelope, Submission]]) -> list[OutgoingRecord]:
+        """Process each message in its own transaction; one that still fails is dead-lettered as an internal
+        error (nothing of it was committed) and the rest go through."""
+        dead = []
+        for envelope, submission in items:
+            try:
+                await self.intake.process([(envelope, submission)])
+            except (DependencyUnavailable, BusError):
+                raise
+            except Exception:
+                log.error("message-failed", message_id=envelope.message_id, exc_info=True)
+                coordinates = submission.kafka
+                error = GatewayError("the gateway failed to process this message; nothing was forwarded")
+                dead.append(self._dead_letter_entry(
+                    coordinates.topic if coordinates else "", coordinates.partition if coordinates else -1,
+                    coordinates.offset if coordinates else -1, envelope.message_id, None,
+                    self.partner_of.get(coordinates.topic, envelope.sender) if coordinates else envelope.sender,
+                    submission.request_id, error))
+        return dead
+
     def _dead_letter(self, record: BusRecord, partner: str, request_id: str, exc: GatewayError) -> OutgoingRecord:
+        return self._dead_letter_entry(record.topic, record.partition, record.offset, record.header("message-id"),
+                                       record.key, partner, request_id, exc)
+
+    def _dead_letter_entry(self, topic: str, partition: int, offset: int, message_id: str | None,
+                           key: bytes | None, partner: str, request_id: str, exc: GatewayError) -> OutgoingRecord:
         entry = {
             "reason": exc.slug,
             "title": exc.title,
             "detail": exc.detail,
             "problems": [p.as_dict() for p in exc.problems],
-            "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
-            "message_id": record.header("message-id"),
+            "source": {"topic": topic, "partition": partition, "offset": offset},
+            "message_id": message_id,
             "request_id": request_id,
             "at": datetime.now(UTC).isoformat(),
         }
-        log.warning("dead-lettered", topic=record.topic, offset=record.offset, reason=exc.slug,
-                    request_id=request_id)
+        log.warning("dead-lettered", topic=topic, offset=offset, reason=exc.slug, request_id=request_id)
         return OutgoingRecord(
-            topic=self.topics.name("dlq", partner), value=orjson.dumps(entry), key=record.key,
+            topic=self.topics.name("dlq", partner), value=orjson.dumps(entry), key=key,
             headers=(("request-id", request_id.encode()), ("reason", exc.slug.encode())),
         )

@@ -162,7 +162,22 @@ class Intake:
         await tx.update_message(status.sender, status.message_id, status.state, status.reason_class,
                                 status.recipients)
         rows.append(self._status_row(status, subject, now))
+        for decision in decisions:
+            if decision.permitted and decision.flow is not None and decision.flow.lifecycle is not None:
+                rows += await self._advance_referral(tx, envelope, decision.flow, subject, now)
         return status
+
+    async def _advance_referral(self, tx: StoreTransaction, envelope: Envelope, flow: Flow, subject: Subject,
+                                now: datetime) -> list[OutboxRow]:
+        """A recipient's feedback (an FWA outcome, a Comune case status, an ASST visit) moves the referral
+        its recipient originally sent along received -> accepted | rejected -> completed; the original
+        sender hears of it on its status topic."""
+        assert flow.lifecycle is not None
+        state = flow.lifecycle.states.get(str(envelope.payload.get(flow.lifecycle.field)))
+        if state is None:
+            return []
+        updated = await tx.advance_lifecycle(flow.recipient, envelope.correlation_id, state, now)
+        return [self._status_row(s, subject, now, suffix=f"-{state}") for s in updated]
 
     async def _identify(self, tx: StoreTransaction, subject: SubjectRef) -> Subject:
         """The person the message is about: by codice fiscale, STP or ENI code first; by a referral id the
@@ -209,13 +224,13 @@ class Intake:
             subject_pseudonym=subject.pseudonym,
         )
 
-    def _status_row(self, status: MessageStatus, subject: Subject, now: datetime) -> OutboxRow:
+    def _status_row(self, status: MessageStatus, subject: Subject, now: datetime, suffix: str = "") -> OutboxRow:
+        message_id = f"status-{status.message_id}{suffix}"
         return OutboxRow(
             topic=self.topics.name("status", status.sender), recipient=status.sender,
-            message_id=f"status-{status.message_id}", value=status_message(status),
-            key=subject.pseudonym.encode(),
-            headers=self._headers(f"status-{status.message_id}", status.correlation_id, status.request_id or "",
-                                  "referral.status", "1.0", None),
+            message_id=message_id, value=status_message(status), key=subject.pseudonym.encode(),
+            headers=self._headers(message_id, status.correlation_id, status.request_id or "", "referral.status",
+                                  "1.0", None),
             created_at=now,
         )
 

@@ -20,7 +20,8 @@ def status_body(status: MessageStatus) -> dict[str, object]:
         "state": status.state,
         "reason_class": status.reason_class,
         "recipients": list(status.recipients),
-        "at": status.received_at.isoformat(),
+        "lifecycle": status.lifecycle,
+        "at": (status.lifecycle_at or status.received_at).isoformat(),
     }
 
 

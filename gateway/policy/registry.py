@@ -26,6 +26,13 @@ class ConsentRequirement(_Data):
     explicit: bool = False
 
 
+class Lifecycle(_Data):
+    """Maps a payload field of a feedback message to the referral lifecycle (accepted/rejected/completed)."""
+
+    field: str
+    states: dict[str, Literal["accepted", "rejected", "completed"]]
+
+
 class Flow(_Data):
     """One declared flow: sender -> recipient, message type, purpose, legal basis, allowed fields."""
 
@@ -48,6 +55,8 @@ class Flow(_Data):
     """Sensitivity labels that never cross on this flow: a message carrying one is denied (rule 7)."""
     restricted_topic: bool = False
     """S4 data: delivered on ``s4.out.<recipient>``, apart from every other topic."""
+    lifecycle: Lifecycle | None = None
+    """For feedback flows: how this message advances the referral the recipient originally sent."""
 
 
 class Purpose(_Data):

@@ -31,6 +31,9 @@ class MessageStatus:
     recipients: tuple[str, ...]
     received_at: datetime
     request_id: str | None = None
+    lifecycle: str | None = None
+    """What the recipient reported since: ``accepted``, ``rejected`` or ``completed`` (None until then)."""
+    lifecycle_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -238,6 +238,22 @@ class StoreTransaction:
         )
         return bool(result.rowcount == 1)
 
+    async def advance_lifecycle(self, sender: str, correlation_id: str, state: str,
+                                at: datetime) -> list[MessageStatus]:
+        """Record the recipient-reported state on every message ``sender`` sent under ``correlation_id``
+        (a referral), returning the statuses that moved. ``completed`` and ``rejected`` are final, and a state
+        already recorded is not recorded again."""
+        current = await self.messages_by_correlation(sender, correlation_id)
+        movable = [m.message_id for m in current if m.lifecycle not in ("completed", "rejected", state)]
+        if not movable:
+            return []
+        await self.conn.execute(
+            update(messages)
+            .where(messages.c.sender == sender, messages.c.message_id.in_(movable))
+            .values(lifecycle=state, lifecycle_at=at)
+        )
+        return [m for m in await self.messages_by_correlation(sender, correlation_id) if m.message_id in movable]
+
     async def update_message(self, sender: str, message_id: str, state: str, reason_class: str | None,
                              recipients: Sequence[str]) -> None:
         await self.conn.execute(
@@ -531,7 +547,7 @@ def _status(m: Any) -> MessageStatus:
         sender=m["sender"], message_id=m["message_id"], correlation_id=m["correlation_id"],
         message_type=m["message_type"], state=m["state"], reason_class=m["reason_class"],
         recipients=tuple(m["recipients"]), received_at=_utc(m["received_at"]) or datetime.now(UTC),
-        request_id=m["request_id"],
+        request_id=m["request_id"], lifecycle=m["lifecycle"], lifecycle_at=_utc(m["lifecycle_at"]),
     )
 
 

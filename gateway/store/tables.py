@@ -77,6 +77,8 @@ messages = Table(
     Column("recipients", JSON, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("request_id", String(64), nullable=True),
+    Column("lifecycle", String(16), nullable=True, comment="accepted, rejected or completed, as the recipient reports"),
+    Column("lifecycle_at", DateTime(timezone=True), nullable=True),
 )
 
 audit_log = Table(

@@ -112,7 +112,7 @@ async def test_f1_permitted_referral_carries_exactly_the_f1_fields(gateway: Gate
     [status] = await read_until(gateway, "status", "aler", 1)
     assert orjson.loads(status.value) | {"at": None} == {
         "message_type": "referral.status", "message_id": "m-permit", "correlation_id": "corr-m-permit",
-        "state": "forwarded", "reason_class": None, "recipients": ["fwa"], "at": None,
+        "state": "forwarded", "reason_class": None, "recipients": ["fwa"], "lifecycle": None, "at": None,
     }
 
     records = await audit_records(gateway)
@@ -219,8 +219,11 @@ async def test_W01_referral_queued_before_withdrawal_is_dropped_at_delivery(idle
     assert status.state == "forwarded"
     await gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
 
-    assert await gateway.relay.drain() == 2  # the referral (dropped) and ALER's status (published)
-    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.0) == []
+    # the referral (dropped), ALER's status, the consent.withdrawn event and FWA's restriction notice; the
+    # notice names the referral too: a disclosure racing the withdrawal is better over-notified than missed
+    assert await gateway.relay.drain() == 4
+    [notice] = [orjson.loads(r.value) for r in await read_until(gateway, "out", "fwa", 1, settle_s=1.0)]
+    assert notice["message_type"] == "consent.restriction-notice"
     assert len(await read_until(gateway, "status", "aler", 1)) == 1
     [dropped] = [r for r in await audit_records(gateway) if r["event_type"] == "delivery-dropped"]
     assert (dropped["reason"], dropped["recipient_org"]) == ("consent-withdrawn", "fwa")

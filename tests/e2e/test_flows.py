@@ -182,3 +182,23 @@ async def test_F1_outcome_goes_back_to_aler_for_the_referred_person(gateway: Gat
     assert outcome_decision["outcome"] == "permit"
     assert outcome_decision["subject_ref"] == referral_decision["subject_ref"]  # the same person
     assert json.dumps(records).count(person.cf) == 0
+
+
+async def test_referral_lifecycle_follows_the_recipients_feedback(gateway: Gateway) -> None:
+    person = tenant(23)
+    await gateway.consents.record(fhir_consent(person.cf, recipients=("fwa", "aler")), "aler", "aler-test", "req")
+    await submit(gateway, "aler", aler_arrears_message(person, "lc-1"))
+    [referral] = await read_until(gateway, "out", "fwa", 1)
+    referral_id = orjson.loads(referral.value)["id_segnalazione"]
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lc-out-1", "corr-lc-1", esito="in-istruttoria",
+                                             amount=None))
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lc-out-2", "corr-lc-1"))
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lc-out-3", "corr-lc-1", esito="ritirato", amount=None))
+
+    statuses = [orjson.loads(r.value) for r in await read_until(gateway, "status", "aler", 3, settle_s=1.0)]
+    assert [(s["message_id"], s["state"], s["lifecycle"]) for s in statuses] == [
+        ("lc-1", "forwarded", None), ("lc-1", "forwarded", "accepted"), ("lc-1", "forwarded", "completed"),
+    ]  # the late "withdrawn" after completion changes nothing: completed is final
+    async with gateway.store.transaction() as tx:
+        [original] = await tx.messages_by_correlation("aler", "corr-lc-1")
+    assert original.lifecycle == "completed"
