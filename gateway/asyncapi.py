@@ -195,16 +195,15 @@ def _walk_refs(node: Any, rewrite: Callable[[str], str]) -> Any:
     return node
 
 
-def _local_refs(node: Any) -> set[str]:
-    found: set[str] = set()
+def _signature(owner: str, name: str, schema: dict[str, Any], label: Mapping[tuple[str, str], int]) -> str:
+    """A definition's name and body, its references replaced by the groups of what they refer to."""
 
-    def note(ref: str) -> str:
+    def group(ref: str) -> str:
         if ref.startswith("#/$defs/"):
-            found.add(ref.removeprefix("#/$defs/"))
+            return f"@{label[(owner, ref.removeprefix('#/$defs/'))]}"
         return ref
 
-    _walk_refs(node, note)
-    return found
+    return name + json.dumps(_walk_refs(schema, group), sort_keys=True)
 
 
 class _Schemas:
@@ -224,20 +223,32 @@ class _Schemas:
         return self.add(name, model.model_json_schema(mode=mode))
 
     def build(self) -> dict[str, Any]:
+        """Every schema, with the definitions of all hoisted; references rewritten to point at them."""
         defs = {owner: dict(schema.get("$defs", {})) for owner, schema in self._roots.items()}
-        by_name: dict[str, list[dict[str, Any]]] = {}
-        for owned in defs.values():
-            for def_name, schema in owned.items():
-                by_name.setdefault(def_name, []).append(schema)
-        shared = {n for n, schemas in by_name.items() if all(s == schemas[0] for s in schemas)}
-        while True:  # a definition is shared only if everything it refers to is shared too
-            narrowed = {n for n in shared if _local_refs(by_name[n][0]) <= shared}
-            if narrowed == shared:
+        nodes = [(owner, name) for owner, owned in defs.items() for name in owned]
+        # Partition refinement: two definitions are the same when their names, bodies and everything they
+        # refer to are; identical ones become one component.
+        label = {node: 0 for node in nodes}
+        groups = 1 if nodes else 0
+        while True:
+            signature = {(owner, name): _signature(owner, name, defs[owner][name], label) for owner, name in nodes}
+            ids = {sig: i for i, sig in enumerate(sorted(set(signature.values())))}
+            label = {node: ids[signature[node]] for node in nodes}
+            if len(ids) == groups:
                 break
-            shared = narrowed
+            groups = len(ids)
+        variants: dict[str, list[int]] = {}
+        first_owner: dict[int, str] = {}
+        for owner, name in nodes:
+            group = label[(owner, name)]
+            first_owner.setdefault(group, owner)
+            if group not in variants.setdefault(name, []):
+                variants[name].append(group)
 
         def component(owner: str, def_name: str) -> str:
-            return def_name if def_name in shared else f"{owner}.{def_name}"
+            if len(variants[def_name]) == 1:
+                return def_name
+            return f"{first_owner[label[(owner, def_name)]]}.{def_name}"
 
         result: dict[str, Any] = {}
 
@@ -318,9 +329,10 @@ class _Messages:
         self.items: dict[str, dict[str, Any]] = {}
 
     def add(self, name: str, message: dict[str, Any]) -> str:
+        message = {"name": name, **message}
         if name in self.items and self.items[name] != message:
             raise ValueError(f"two different messages are called {name}")
-        self.items[name] = {"name": name, **message}
+        self.items[name] = message
         return name
 
 

@@ -151,3 +151,45 @@ def test_permit_always_names_an_active_in_period_permit_consent(records: list[Co
         matched = [c for c in records if c.ref == decision.consent_ref]
         assert matched and matched[0].status == "active" and matched[0].in_period(NOW)
         assert matched[0].decision == "permit" and "microcredit-assessment" in matched[0].purposes
+
+
+def _flow_request(sender: str, recipient: str, message_type: str, purpose: str, **extra: object) -> DecisionRequest:
+    return DecisionRequest(sender=sender, sender_role="system", recipient=recipient, message_type=message_type,
+                           purpose=purpose, subject_pseudonym="sbj_a", **extra)  # type: ignore[arg-type]
+
+
+def test_C12_violence_and_psychological_labels_never_cross_where_the_flow_refuses_them() -> None:
+    visit = _flow_request("asst", "aler", "care.encounter", "care-coordination")
+    assert decide(visit, REGISTRY, [], NOW).outcome == "permit"
+    for label in ("SDV", "PSY", "MH"):
+        decision = decide(replace(visit, labels=frozenset({"S3", label})), REGISTRY, [], NOW)
+        assert (decision.outcome, decision.reason) == ("deny", "sensitive-label-denied")
+
+
+def test_C14_a_consent_that_permits_does_not_override_a_policy_that_denies() -> None:
+    broad = replace(PERMIT, recipients=frozenset({"asst"}), purposes=frozenset({"microcredit-assessment"}))
+    to_asst = replace(REQUEST, recipient="asst")
+    assert decide(to_asst, REGISTRY, [broad], NOW).reason == "recipient-not-permitted"
+    psy = _flow_request("asst", "aler", "care.encounter", "care-coordination", labels=frozenset({"PSY"}))
+    everything = replace(PERMIT, purposes=frozenset({"care-coordination"}), recipients=frozenset({"aler"}))
+    assert decide(psy, REGISTRY, [everything], NOW).reason == "sensitive-label-denied"
+
+
+def test_C16_no_emergency_route_around_a_consent_flow() -> None:
+    """F1 (to a private foundation) declares no emergency override: claiming the emergency purpose for it
+    finds no flow, so it is denied; only flows that declare one (F10) cross without consent."""
+    assert not next(f for f in REGISTRY.flows if f.id == "F1").emergency_override
+    claimed = replace(REQUEST, purpose="emergency-social")
+    assert decide(claimed, REGISTRY, [], NOW).reason == "recipient-not-permitted"
+    emergency = _flow_request("aler", "pis", "emergency.social-event", "emergency-social")
+    decision = decide(emergency, REGISTRY, [], NOW)
+    assert decision.outcome == "permit" and decision.flow is not None and decision.flow.emergency_override
+    violence = [f for f in REGISTRY.flows if f.purpose == "anti-violence-support"]
+    assert violence and not any(f.emergency_override for f in violence)
+
+
+def test_C17_data_masked_at_source_is_never_forwarded() -> None:
+    visit = _flow_request("asst", "aler", "care.encounter", "care-coordination", masked_at_source=True)
+    decision = decide(visit, REGISTRY, [], NOW)
+    assert (decision.outcome, decision.reason) == ("deny", "masked-at-source")
+    assert decide(replace(REQUEST, masked_at_source=True), REGISTRY, [PERMIT], NOW).reason == "masked-at-source"
