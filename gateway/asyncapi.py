@@ -404,7 +404,7 @@ def _canonical_message(schemas: _Schemas, message_type: str, headers: dict[str, 
 
 
 def _inbound_formats() -> dict[str, dict[str, type[BaseModel]]]:
-    from gateway.publication import INBOUND_FORMATS  # publication imports this module
+    from gateway.publication import INBOUND_FORMATS  # imported here: publication imports this module
 
     by_partner: dict[str, dict[str, type[BaseModel]]] = {}
     for path, model in INBOUND_FORMATS.items():

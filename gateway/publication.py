@@ -1,5 +1,5 @@
-"""Published contracts, generated from the code: JSON Schemas of partner-native and canonical messages and
-the OpenAPI document of the HTTP API.
+"""Published contracts, generated from the code: JSON Schemas of partner-native and canonical messages, the
+OpenAPI document of the HTTP API and the AsyncAPI document of the Kafka topics.
 
 ``gateway contracts generate`` writes them under ``contracts/``; a test regenerates them in memory and fails
 when the checked-in files drift from the code.
@@ -23,6 +23,8 @@ from adapters.comune import (
     FragilityReferral,
 )
 from adapters.fwa import FwaOutcomeMessage, FwaReferral
+from gateway.asyncapi import asyncapi_document
+from gateway.policy import load_registry
 from schemas.envelope import Envelope
 from schemas.messages import MESSAGE_TYPES
 
@@ -65,6 +67,7 @@ def generate_contracts(openapi: Callable[[], dict[str, Any]] | None = None) -> d
         documents[path] = _schema(model, path, "validation")
     if openapi is not None:
         documents["openapi.json"] = openapi()
+    documents["asyncapi.json"] = asyncapi_document(load_registry())
     return {path: json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
             for path, doc in sorted(documents.items())}
 

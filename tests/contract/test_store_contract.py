@@ -89,7 +89,7 @@ async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(store:
         assert (await tx.subject("cf", "BNCGNN80A01F205X", create=False)) is None
 
 
-async def test_T11_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Store) -> None:
+async def test_T08_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Store) -> None:
     async def append(n: int) -> None:
         async with store.transaction() as tx:
             await tx.append_audit([audit(f"a{n}"), audit(f"b{n}")])
@@ -103,7 +103,7 @@ async def test_T11_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Sto
     assert verify_log(entries, head).ok
 
 
-async def test_T11_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
+async def test_T08_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.append_audit([audit()])
 

@@ -33,8 +33,7 @@ async def test_W03_withdrawal_emits_one_consent_withdrawn_event(gateway: Gateway
     consent_id, _ = await referred_twice(gateway, 31)
     await gateway.consents.withdraw(consent_id, "aler", "aler-test", "r1")
     await gateway.consents.withdraw(consent_id, "aler", "aler-test", "r2")
-    topic = gateway.settings.topics.consent_events()
-    events = await read_until(gateway, topic.rsplit(".", 1)[0], topic.rsplit(".", 1)[1], 1, settle_s=1.0)
+    events = await read_until(gateway, "gateway", "consent-events", 1, settle_s=1.0)  # gateway.consent-events
     assert [orjson.loads(e.value) | {"withdrawn_at": None} for e in events] == [{
         "event": "consent.withdrawn", "consent_ref": f"{consent_id}@2", "withdrawn_at": None,
         "purposes": ["microcredit-assessment"], "recipients": ["fwa"],

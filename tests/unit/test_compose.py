@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+from gateway.audit.checkpoint import SigningKey as AuditSigningKey
 from gateway.auth import generate_signing_key
 from gateway.bootstrap import build, load_clients
 from gateway.bus import KafkaBus
@@ -379,7 +380,7 @@ def test_settings_parsed_from_the_compose_environment(
 
     assert settings.pseudonym_key is not None
     assert settings.pseudonym_key.get_secret_value() == OPERATOR_VALUES["GATEWAY_PSEUDONYM_KEY"]
-    for path in (settings.token_signing_key_file, settings.clients_file):
+    for path in (settings.token_signing_key_file, settings.audit_signing_key_file, settings.clients_file):
         assert path is not None and str(path).startswith(SECRETS_DIR), path
         secret = str(path).removeprefix(SECRETS_DIR)
         assert secret in service["secrets"], f"{name} does not mount the secret {secret}"
@@ -399,8 +400,11 @@ async def test_production_build_succeeds_with_the_compose_settings(
     settings = compose_settings(services["gateway-worker"], clean_environment)
     key_file = tmp_path / "token_signing_key"
     key_file.write_text(json.dumps(generate_signing_key().as_dict(private=True)), encoding="utf-8")
+    audit_key_file = tmp_path / "audit_signing_key"
+    audit_key_file.write_text(AuditSigningKey.generate("quartieri-gateway/audit").to_text() + "\n", encoding="utf-8")
     settings = settings.model_copy(
-        update={"token_signing_key_file": key_file, "clients_file": CLIENTS_EXAMPLE, "data_dir": tmp_path / "data"}
+        update={"token_signing_key_file": key_file, "clients_file": CLIENTS_EXAMPLE, "data_dir": tmp_path / "data",
+                "audit_signing_key_file": audit_key_file}
     )
     gateway = build(settings)
     try:
