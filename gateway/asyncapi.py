@@ -12,8 +12,8 @@ Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, 
   the small models of this module.
 
 Message schemas are the pydantic JSON Schemas the published contracts come from. Their ``$defs`` are hoisted
-into ``components.schemas`` (a definition shared unchanged by several models keeps its plain name, the others
-are prefixed with their owner) and every reference points into the document, so the document is
+into ``components.schemas`` (identical definitions become one; a name with several variants is prefixed with
+the first model that has each) and every reference points into the document, so the document is
 self-contained. :func:`validate_against_channel` checks a message read from a topic against its channel.
 """
 
@@ -29,6 +29,7 @@ import referencing
 from pydantic import BaseModel, ConfigDict, Field
 from referencing.jsonschema import DRAFT202012
 
+import adapters.aler
 import adapters.aler.csv_export
 import adapters.asst_fhir
 from gateway.policy.registry import Flow, PolicyRegistry
@@ -352,7 +353,7 @@ def _native_message(schemas: _Schemas, path: str, model: type[BaseModel],
         "headers": headers,
         "payload": payload,
         "bindings": _key(key),
-        "externalDocs": {"url": f"https://gateway.quartieri.example/contracts/{path}",
+        "externalDocs": {"url": _schema_base() + path,
                          "description": "The published JSON Schema of this format"},
     }
     if correlation is not None:
@@ -418,11 +419,17 @@ def _outbound_formats() -> dict[str, type[BaseModel]]:
     return OUTBOUND_FORMATS
 
 
+def _schema_base() -> str:
+    from gateway.publication import SCHEMA_BASE
+
+    return SCHEMA_BASE
+
+
 def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> list[str]:
     """What ``partner`` may produce to ``in.<partner>``."""
     if partner not in DECODERS:
         return []
-    if partner == "asst":
+    if DECODERS[partner] is adapters.asst_fhir.decode:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
         headers = _headers((), ("content-type", "request-id", "message-id"), content_types=content_types)
         return [messages.add("asst.fhir-r4", _fhir_message(
@@ -436,7 +443,7 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
         correlation = "native" if "id_correlazione" in model.model_fields else None
         names.append(messages.add(_contract_name(path), _native_message(
             schemas, path, model, "validation", headers, correlation, _PARTNER_KEY)))
-    if partner == "aler":
+    if DECODERS[partner] is adapters.aler.decode:
         columns = ", ".join(adapters.aler.csv_export.COLUMNS)
         csv_types = adapters.aler.csv_export.CSV_CONTENT_TYPES
         names.append(messages.add("aler.tenancy-export", {
@@ -531,7 +538,7 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
     })
     withdrawn = messages.add("gateway.consent-withdrawn", {
         "title": "Consent withdrawn",
-        "summary": "A consent was withdrawn; every gateway instance drops it from its decisions",
+        "summary": "A consent was withdrawn: its reference, purposes and recipients",
         "contentType": "application/json",
         "headers": _headers(("message-type", "request-id"), message_type="consent.withdrawn"),
         "payload": schemas.model("gateway.consent-withdrawn", ConsentWithdrawnEvent, "serialization"),
@@ -587,7 +594,7 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
                 f"{', '.join(f.id for f in restricted)}.",
                 _delivery_messages(restricted, schemas, messages, purposes), "send",
                 f"Deliver S4 data to {name}")
-    channel(topics.consent_events(), "Consent events", "Consent withdrawals, for every gateway instance.",
+    channel(topics.consent_events(), "Consent events", "Consent withdrawals, keyed by consent id.",
             [withdrawn], "send", "Announce consent withdrawals")
 
     addresses = [c["address"] for c in channels.values()]
@@ -609,7 +616,8 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
                 f"(revision {registry.revision}) and the person's consent, and delivers minimised messages on "
                 "out.<recipient> (S4 data on s4.out.<recipient>), a status on status.<sender> and what it could "
                 "not accept on dlq.<sender>. Topic names get the deployment's GATEWAY_TOPICS__PREFIX in front. "
-                "Keys are the subject's pseudonym, so one person's messages stay ordered."
+                "The gateway keys what it writes by the subject's pseudonym, so one person's messages stay "
+                "ordered."
             ),
             "license": {"name": "EUPL-1.2", "url": "https://interoperable-europe.ec.europa.eu/collection/eupl"},
             "tags": [{"name": p, "description": registry.partners[p].name} for p in sorted(registry.partners)],
@@ -647,22 +655,33 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
 
 
 def _resolve(document: Mapping[str, Any], node: Any) -> Any:
+    """``node``, or what its local ``$ref`` (followed until there is none) points at."""
     while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+        target: Any = document
         for part in node["$ref"][2:].split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
+            target = target[part.replace("~1", "/").replace("~0", "~")]
+        node = target
     return node
 
 
-def _problems(validator: Any, instance: Any, where: str) -> list[str]:
+def _problems(validator: Any, instance: Any, where: str) -> tuple[list[str], bool]:
+    """Problems of ``instance`` (place and rule, never the value) and whether it is another kind of message
+    altogether: a different JSON type, or a different constant where a message names its kind."""
     problems = []
+    other_kind = False
     for error in sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]):
-        pointer = where + "".join(f"/{p}" for p in error.absolute_path)
+        path = list(error.absolute_path)
+        pointer = where + "".join(f"/{p}" for p in path)
         if error.validator in ("required", "additionalProperties"):
             what = error.message
+        elif isinstance(error.validator_value, dict) or (
+                isinstance(error.validator_value, list) and any(isinstance(v, dict) for v in error.validator_value)):
+            what = f"fails {error.validator}"  # subschemas: too long to quote
         else:
             what = f"fails {error.validator} {json.dumps(error.validator_value, ensure_ascii=False)[:120]}"
-        problems.append(f"{pointer or '/'}: {what}")
-    return problems
+        problems.append(f"{pointer}: {what}")
+        other_kind |= (error.validator == "type" and not path) or (error.validator == "const" and len(path) == 1)
+    return problems, other_kind
 
 
 def validate_against_channel(document: Mapping[str, Any], channel_address: str, message_dict: Any,
@@ -683,21 +702,25 @@ def validate_against_channel(document: Mapping[str, Any], channel_address: str, 
     registry: referencing.Registry[Any] = referencing.Registry().with_resource(
         base, DRAFT202012.create_resource(dict(document)))
     cid = channel_id(address)
-    candidates: list[tuple[str, list[str]]] = []
+    candidates: list[tuple[str, list[str], bool]] = []
     for name in channel["messages"]:
         entry = channel["messages"][name]
         message = _resolve(document, entry)
         ref = entry.get("$ref") if isinstance(entry.get("$ref"), str) else f"#/channels/{cid}/messages/{name}"
         pointer = base + ref
-        problems = []
-        if "payload" in message:
-            payload = Draft202012Validator({"$ref": f"{pointer}/payload"}, registry=registry)
-            problems += _problems(payload, message_dict, "payload")
-        if headers is not None and "headers" in message:
-            header = Draft202012Validator({"$ref": f"{pointer}/headers"}, registry=registry)
-            problems += _problems(header, dict(headers), "headers")
+        problems: list[str] = []
+        other_kind = False
+        checks = [("payload", message_dict)] + ([("headers", dict(headers))] if headers is not None else [])
+        for part, instance in checks:
+            if part in message:
+                found, other = _problems(
+                    Draft202012Validator({"$ref": f"{pointer}/{part}"}, registry=registry), instance, part)
+                problems += found
+                other_kind |= other
         if not problems:
             return []
-        candidates.append((name, problems))
-    fewest = min(len(p) for _, p in candidates)
-    return [f"{name}: {problem}" for name, problems in candidates if len(problems) == fewest for problem in problems]
+        candidates.append((name, problems, other_kind))
+    # Report against the messages of the same kind (all of them if none is), those that come closest.
+    pool = [c for c in candidates if not c[2]] or candidates
+    fewest = min(len(c[1]) for c in pool)
+    return [f"{name}: {problem}" for name, problems, _ in pool if len(problems) == fewest for problem in problems]

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The official AsyncAPI parser (tests/unit/test_asyncapi.py), exactly as locked; no install scripts.
+npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update-notifier --loglevel=error >/dev/null
 
 echo "== lint and types"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts

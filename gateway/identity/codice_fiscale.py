@@ -162,7 +162,8 @@ def validate(cf: str) -> str:
         )
     expected = check_character(code[:15])
     if code[15] != expected:
-        raise InvalidCodiceFiscale(f"bad check character at position 16: expected {expected}", 16)
+        # Never name the expected character: with the other 15 it would hand the sender a valid code.
+        raise InvalidCodiceFiscale("bad check character at position 16 (a typing error in the code?)", 16)
     return code
 
 

@@ -42,7 +42,6 @@ from gateway.simulators import (
     asst_encounter,
     comune_case_event,
     comune_emergency,
-    fhir_consent,
     fwa_outcome,
 )
 from gateway.store.models import MessageStatus
@@ -143,7 +142,6 @@ def _inbound_examples() -> list[tuple[str, Any]]:
         ("fwa", fwa_outcome("gw-referral-2", "f-2", "corr-2", esito="respinto", amount=None)),
         ("asst", asst_encounter(CF, "enc-1", "corr-1")),
         ("asst", asst_discharge(CF, "stay-1", "corr-2")),
-        ("asst", fhir_consent(CF)),
         ("aler", _aler("segnalazione-fragilita", "a-2", "social-case-management", ["comune"]) | {
             "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "S. Siro", "municipio": 7},
             "intestatario": {"codice_fiscale": CF},
@@ -153,7 +151,7 @@ def _inbound_examples() -> list[tuple[str, Any]]:
         ("aler", _aler("richiesta-assistenza", "a-4", "care-coordination", ["asst"]) | {
             "id_richiesta": "ALER-R-0001", "assistito": {"codice_fiscale": CF}, "servizio": "telemedicina",
             "urgenza": "urgente", "finestra": {"dal": "2026-11-23", "al": "2026-11-30"}}),
-        ("aler", _aler("segnalazione-riservata", "a-7", "anti-violence-support", ["cav"]) | {
+        ("aler", _aler("segnalazione-riservata", "a-7", "anti-violence-support", ["cav"], correlation=False) | {
             "persona": {"codice_fiscale": CF},
             "contatto": {"canale": "telefono-sicuro", "telefono_sicuro": "+39 333 123-4567",
                          "fascia_oraria": "weekday-morning"}}),
@@ -164,10 +162,13 @@ def _inbound_examples() -> list[tuple[str, Any]]:
     ]
 
 
-def _aler(kind: str, message_id: str, purpose: str, recipients: list[str]) -> dict[str, Any]:
-    return {"id_messaggio": message_id, "id_correlazione": f"corr-{message_id}", "tipo_messaggio": kind,
-            "versione": "1.0", "data_evento": "2026-11-20T09:30:00+01:00", "finalita": purpose,
-            "destinatari": recipients}
+def _aler(kind: str, message_id: str, purpose: str, recipients: list[str], correlation: bool = True) -> dict[str, Any]:
+    header = {"id_messaggio": message_id, "id_correlazione": f"corr-{message_id}", "tipo_messaggio": kind,
+              "versione": "1.0", "data_evento": "2026-11-20T09:30:00+01:00", "finalita": purpose,
+              "destinatari": recipients}
+    if not correlation:  # a confidential referral carries no correlation id
+        del header["id_correlazione"]
+    return header
 
 
 def _content_type(partner: str) -> str:
@@ -255,8 +256,8 @@ def test_status_messages_validate_against_the_status_channel(document: dict[str,
         status = MessageStatus(sender="aler", message_id="m-1", correlation_id="corr-1",
                                message_type="tenancy.arrears-referral", state=state, reason_class=reason,
                                recipients=recipients, received_at=NOW, request_id="req-1")
-        row = Intake._status_row(typing.cast(Intake, stand_in), status,  # type: ignore[arg-type]
-                                 SimpleNamespace(pseudonym="psn-1"), NOW)
+        row = Intake._status_row(typing.cast(Intake, stand_in), status, typing.cast(Any, SimpleNamespace(
+            pseudonym="psn-1")), NOW)
         assert row.topic == "status.aler"
         assert validate_against_channel(document, row.topic, orjson.loads(row.value), dict(row.headers)) == []
     assert typing.get_args(StatusMessage.model_fields["state"].annotation) == typing.get_args(

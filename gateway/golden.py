@@ -1,0 +1,366 @@
+"""Golden examples of what each partner sends: valid native messages and invalid ones with the problems the
+gateway must report for them.
+
+Published under ``contracts/examples/<partner>/{valid,invalid}/``; every invalid ``<name>.json`` has a
+``<name>.expected.json`` listing the ``pointer`` and ``rule`` of each problem, in order (the message texts are
+left out so their wording can evolve). Everything is deterministic: fixed ids and dates, and codici fiscali
+drawn from a seeded generator of synthetic ones. A test regenerates the examples in memory and fails when the
+checked-in files drift, and checks each against the decoders.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.asst_fhir.systems import (
+    CARE_REQUEST_CATEGORY_SYSTEM,
+    CARE_SERVICE_SYSTEM,
+    ORGANISATION_SYSTEM,
+    PREFERRED_CF_SYSTEM,
+    PURPOSE_SYSTEM,
+    QUARTIERE_SYSTEM,
+)
+from gateway.identity.codice_fiscale import check_character
+from gateway.identity.synthetic import generate_tenants, synthetic_codice_fiscale
+from gateway.simulators import (
+    aler_arrears_message,
+    asst_discharge,
+    asst_encounter,
+    comune_case_event,
+    comune_emergency,
+    fwa_outcome,
+)
+
+__all__ = ["CFS", "CONTENT_TYPES", "INVALID", "VALID", "golden_examples", "write_golden_examples"]
+
+SEED = 20261120
+CONTENT_TYPES: dict[str, str] = {
+    "aler": "application/json",
+    "asst": "application/fhir+json",
+    "comune": "application/json",
+    "fwa": "application/json",
+}
+"""The content type each partner sends its examples with."""
+
+_OCCURRED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+_rng = random.Random(SEED)  # noqa: S311 - synthetic identifiers, reproducible on purpose
+CF_ALER = synthetic_codice_fiscale(_rng)
+CF_ASST = synthetic_codice_fiscale(_rng)
+CF_COMUNE = synthetic_codice_fiscale(_rng)
+CFS = (CF_ALER, CF_ASST, CF_COMUNE)
+"""The synthetic codici fiscali the examples carry."""
+del _rng
+
+
+def _wrong_check_character(cf: str) -> str:
+    right = check_character(cf[:15])
+    return cf[:15] + ("A" if right != "A" else "B")
+
+
+# --- ALER ----------------------------------------------------------------------------------------------------
+
+
+def _aler_header(kind: str, message_id: str, purpose: str, recipients: list[str]) -> dict[str, Any]:
+    return {
+        "id_messaggio": message_id,
+        "id_correlazione": "ALER-K-0001",
+        "tipo_messaggio": kind,
+        "versione": "1.0",
+        "data_evento": "2026-11-20T09:30:00+01:00",
+        "finalita": purpose,
+        "destinatari": recipients,
+    }
+
+
+def _aler_valid() -> dict[str, dict[str, Any]]:
+    tenant = next(t for t in generate_tenants("S", seed=SEED, limit=50) if t.arrears_cents > 0)
+    arrears = aler_arrears_message(tenant, "ALER-M-0001", occurred_at=_OCCURRED)
+    arrears["intestatario"]["codice_fiscale"] = CF_ALER
+    record = {
+        **_aler_header("anagrafica-contratto", "ALER-T-0001", "housing-support", ["comune"]),
+        "contratto": {"id_contratto": "ALER-C-12345678", "tipo": "SAT", "data_inizio": "2024-03-01",
+                      "data_fine": "2029-02-28", "fascia_canone": "accesso", "canone_mensile_euro": "185.50",
+                      "canone_oltre_30_reddito": True},
+        "unita": {"id_unita": "ALER-U-7654321", "id_edificio": "ALER-B-0042", "via": "Via Esempio",
+                  "civico": "12/A", "quartiere": "molise-calvairate", "municipio": 4},
+        "intestatario": {"codice_fiscale": CF_ALER},
+        "nucleo": {
+            "tipologia": "single-mother-minors",
+            "componenti": [
+                {"relazione": "intestatario", "fascia_eta": "age-25-44", "minore": False, "over_65": False,
+                 "disabilita": False},
+                {"relazione": "child", "fascia_eta": "age-6-13", "minore": True, "over_65": False,
+                 "disabilita": True},
+            ],
+        },
+        "isee": {"fascia": "isee-0-6000"},
+        "morosita": {"importo_euro": "1234.50", "mensilita": 7, "dal": "2026-04-01", "tipo": "spese",
+                     "stadio": "formal-notice"},
+        "segnali_fragilita": ["isolation", "arrears-not-tenant-fault"],
+    }
+    fragility = {
+        **_aler_header("segnalazione-fragilita", "ALER-F-0001", "social-case-management", ["comune"]),
+        "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "san-siro", "municipio": 7},
+        "intestatario": {"codice_fiscale": CF_ALER},
+        "nucleo": {"tipologia": "adult-with-over-65", "componenti": 2, "presenza_minori": False,
+                   "presenza_over_65": True, "presenza_disabilita": True},
+        "segnali": ["isolation"],
+    }
+    care = {
+        **_aler_header("richiesta-assistenza", "ALER-A-0001", "care-coordination", ["asst"]),
+        "id_richiesta": "ALER-R-0001",
+        "stato": "attiva",
+        "assistito": {"codice_fiscale": CF_ALER},
+        "servizio": "telemedicina",
+        "urgenza": "urgente",
+        "finestra": {"dal": "2026-11-23", "al": "2026-11-30"},
+    }
+    disclosure = {
+        **_aler_header("segnalazione-riservata", "ALER-V-0001", "anti-violence-support", ["cav"]),
+        "persona": {"codice_fiscale": CF_ALER},
+        "contatto": {"canale": "telefono-sicuro", "telefono_sicuro": "+39 333 000-0000",
+                     "fascia_oraria": "weekday-morning"},
+    }
+    del disclosure["id_correlazione"]
+    eviction = {
+        **_aler_header("evento-sfratto", "ALER-S-0001", "housing-support", ["comune", "fwa"]),
+        "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "gratosoglio", "municipio": 5},
+        "intestatario": {"codice_fiscale": CF_ALER},
+        "procedura": {"stadio": "eviction-validated", "scadenza": "2027-01-15"},
+    }
+    emergency = {
+        **_aler_header("evento-emergenza", "ALER-E-0001", "emergency-social", ["pis"]),
+        "evento": {"tipo": "fire", "accaduto_il": "2026-11-20T03:15:00+01:00"},
+        "luogo": {"id_edificio": "ALER-B-0042", "quartiere": "san-siro", "municipio": 7},
+        "nucleo": {"persone": 4, "minori": 2, "over_65": 1, "con_disabilita": 1},
+        "persona": {"codice_fiscale": CF_ALER},
+        "contratto": {"id_contratto": "ALER-C-12345678"},
+    }
+    return {
+        "segnalazione-morosita": arrears,
+        "anagrafica-contratto": record,
+        "segnalazione-fragilita": fragility,
+        "richiesta-assistenza": care,
+        "segnalazione-riservata": disclosure,
+        "evento-sfratto": eviction,
+        "evento-emergenza": emergency,
+    }
+
+
+# --- ASST (FHIR R4) ------------------------------------------------------------------------------------------
+
+
+def _asst_meta(version: str) -> dict[str, Any]:
+    return {"versionId": version, "lastUpdated": "2026-11-20T10:15:00+01:00",
+            "tag": [{"system": PURPOSE_SYSTEM, "code": "care-coordination"},
+                    {"system": ORGANISATION_SYSTEM, "code": "aler"}]}
+
+
+def _subject() -> dict[str, Any]:
+    return {"identifier": {"system": PREFERRED_CF_SYSTEM, "value": CF_ASST}}
+
+
+def _asst_valid() -> dict[str, dict[str, Any]]:
+    encounter = asst_encounter(CF_ASST, "enc-0001", "ASST-K-0001")
+    immunization = {
+        "resourceType": "Immunization",
+        "id": "imm-0001",
+        "meta": _asst_meta("1"),
+        "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://www.whocc.no/atc", "code": "J07BB02"}]},
+        "patient": _subject(),
+        "occurrenceDateTime": "2026-10-21T11:00:00+02:00",
+        "location": {"identifier": {"system": QUARTIERE_SYSTEM, "value": "gratosoglio"}},
+    }
+    service_request = {
+        "resourceType": "ServiceRequest",
+        "id": "req-0001",
+        "meta": _asst_meta("2"),
+        "status": "active",
+        "intent": "order",
+        "priority": "routine",
+        "category": [{"coding": [{"system": CARE_REQUEST_CATEGORY_SYSTEM, "code": "nurse-visit"}]}],
+        "code": {"coding": [{"system": CARE_SERVICE_SYSTEM, "code": "home-nursing"}]},
+        "subject": _subject(),
+        "occurrencePeriod": {"start": "2026-12-01", "end": "2026-12-05"},
+        "requester": {"identifier": {"system": ORGANISATION_SYSTEM, "value": "aler"}},
+        "authoredOn": "2026-11-20T10:00:00+01:00",
+    }
+    discharge = asst_discharge(CF_ASST, "stay-0001", "ASST-K-0002")
+    patient_url = "urn:uuid:6f1c2a4e-8b1d-4c3e-9f00-000000000001"
+    bundled_encounter = asst_encounter(CF_ASST, "enc-0002", "ASST-K-0003")
+    bundled_encounter["subject"] = {"reference": patient_url}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": patient_url,
+             "resource": {"resourceType": "Patient", "id": "pat-0001",
+                          "identifier": [{"system": PREFERRED_CF_SYSTEM, "value": CF_ASST}]},
+             "request": {"method": "PUT", "url": "Patient"}},
+            {"resource": bundled_encounter, "request": {"method": "PUT", "url": "Encounter"}},
+            {"resource": {**copy.deepcopy(immunization), "id": "imm-0002"},
+             "request": {"method": "PUT", "url": "Immunization"}},
+        ],
+    }
+    return {
+        "encounter": encounter,
+        "immunization": immunization,
+        "service-request": service_request,
+        "discharge": discharge,
+        "bundle": bundle,
+    }
+
+
+# --- Comune and FWA ------------------------------------------------------------------------------------------
+
+
+def _comune_valid() -> dict[str, dict[str, Any]]:
+    return {
+        "evento-caso": comune_case_event(CF_COMUNE, "COM-CASO-0001", "COM-M-0001", "COM-K-0001"),
+        "evento-caso-chiusura": comune_case_event(CF_COMUNE, "COM-CASO-0001", "COM-M-0002", "COM-K-0001",
+                                                  evento="chiusura", stato="closed"),
+        "evento-emergenza": comune_emergency(CF_COMUNE, "COM-M-0003"),
+    }
+
+
+def _fwa_valid() -> dict[str, dict[str, Any]]:
+    return {
+        "esito-approvato": fwa_outcome("REF-0001", "FWA-M-0001", "ALER-K-0001"),
+        "esito-respinto": fwa_outcome("REF-0002", "FWA-M-0002", "ALER-K-0002", esito="respinto", amount=None),
+    }
+
+
+VALID: dict[str, Callable[[], dict[str, dict[str, Any]]]] = {
+    "aler": _aler_valid,
+    "asst": _asst_valid,
+    "comune": _comune_valid,
+    "fwa": _fwa_valid,
+}
+
+
+# --- invalid examples ----------------------------------------------------------------------------------------
+
+
+def _set(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
+    result = copy.deepcopy(document)
+    *parents, last = path.split("/")
+    target: Any = result
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    if value is ...:
+        del target[last]
+    elif isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+    return result
+
+
+Mutation = tuple[str, str, Any] | bytes
+"""(valid example, path, value or ``...`` to delete) or the raw bytes sent."""
+
+INVALID: dict[str, dict[str, tuple[Mutation, list[tuple[str, str]]]]] = {
+    "aler": {
+        "arrears-unknown-field": (("segnalazione-morosita", "intestatario/nome", "Mario"),
+                                  [("/intestatario/nome", "extra_forbidden")]),
+        "arrears-bad-check-character": (("segnalazione-morosita", "intestatario/codice_fiscale",
+                                         _wrong_check_character(CF_ALER)),
+                                        [("/intestatario/codice_fiscale", "value_error")]),
+        "arrears-wrong-type": (("segnalazione-morosita", "morosita/mensilita", "sette"),
+                               [("/morosita/mensilita", "int_parsing")]),
+        "record-unknown-quartiere": (("anagrafica-contratto", "unita/quartiere", "Brera"),
+                                     [("/unita/quartiere", "value_error")]),
+        "fragility-missing-field": (("segnalazione-fragilita", "nucleo/presenza_minori", ...),
+                                    [("/nucleo/presenza_minori", "missing")]),
+        "care-unknown-service": (("richiesta-assistenza", "servizio", "psychological-support"),
+                                 [("/servizio", "value_error")]),
+        "disclosure-with-contract": (("segnalazione-riservata", "contratto", {"id_contratto": "ALER-C-12345678"}),
+                                     [("/contratto", "extra_forbidden")]),
+        "eviction-impossible-date": (("evento-sfratto", "procedura/scadenza", "2027-02-30"),
+                                     [("/procedura/scadenza", "date_from_datetime_parsing")]),
+        "emergency-unknown-event": (("evento-emergenza", "evento/tipo", "terremoto"),
+                                    [("/evento/tipo", "value_error")]),
+        "unknown-tipo-messaggio": (("segnalazione-morosita", "tipo_messaggio", "segnalazione-sfratto"),
+                                   [("/tipo_messaggio", "literal_error")]),
+        "malformed-json": (b'{"id_messaggio": "ALER-M-0009", "tipo_messaggio": "segnalazione-morosita",',
+                           [("", "json")]),
+    },
+    "asst": {
+        "encounter-bad-check-character": (("encounter", "subject/identifier/value", _wrong_check_character(CF_ASST)),
+                                          [("/subject/identifier/value", "person-identifier")]),
+        "encounter-unknown-service": (("encounter", "serviceType/coding/0/code", "acupuncture"),
+                                      [("/serviceType/coding/0/code", "binding")]),
+        "encounter-wrong-type": (("encounter", "status", 7), [("/status", "string_type")]),
+        "service-request-missing-subject": (("service-request", "subject", ...), [("/subject", "missing")]),
+        "immunization-unknown-field": (("immunization", "nome", "Mario"), [("/nome", "extra_forbidden")]),
+        "unsupported-resource": (("encounter", "resourceType", "Observation"), [("/resourceType", "resource-type")]),
+        "malformed-json": (b'{"resourceType": "Encounter", "id": ', [("", "json")]),
+    },
+    "comune": {
+        "case-unknown-field": (("evento-caso", "persona/nome", "Mario"), [("/persona/nome", "extra_forbidden")]),
+        "case-bad-check-character": (("evento-caso", "persona/codice_fiscale", _wrong_check_character(CF_COMUNE)),
+                                     [("/persona/codice_fiscale", "value_error")]),
+        "case-missing-field": (("evento-caso", "caso/id_caso", ...), [("/caso/id_caso", "missing")]),
+        "case-wrong-type": (("evento-caso", "caso/municipio", "sette"), [("/caso/municipio", "int_type")]),
+        "case-unknown-code": (("evento-caso", "caso/area", "astrologia"), [("/caso/area", "value_error")]),
+        "emergency-unknown-event": (("evento-emergenza", "evento/tipo", "terremoto"),
+                                    [("/evento/tipo", "value_error")]),
+        "unknown-tipo-messaggio": (("evento-caso", "tipo_messaggio", "evento-casa"),
+                                   [("/tipo_messaggio", "union_tag_invalid")]),
+        "malformed-json": (b"\xff\xfe{}", [("", "utf-8")]),
+    },
+    "fwa": {
+        "outcome-unknown-code": (("esito-approvato", "esito", "forse"), [("/esito", "literal_error")]),
+        "outcome-missing-field": (("esito-approvato", "id_segnalazione", ...), [("/id_segnalazione", "missing")]),
+        "outcome-wrong-type": (("esito-approvato", "importo_approvato_euro", [1500]),
+                               [("/importo_approvato_euro", "decimal_type")]),
+        "outcome-unknown-field": (("esito-respinto", "codice_fiscale", CF_ALER),
+                                  [("/codice_fiscale", "extra_forbidden")]),
+        "missing-tipo-messaggio": (("esito-approvato", "tipo_messaggio", ...),
+                                   [("/tipo_messaggio", "union_tag_not_found")]),
+        "malformed-json": (b'{"tipo_messaggio": "esito-segnalazione"}}', [("", "json")]),
+    },
+}
+"""Per partner, invalid example name -> (how it is made from a valid one, the problems it must produce)."""
+
+
+def _dumps(document: Any) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def golden_examples() -> dict[str, bytes]:
+    """Relative path under ``contracts/examples/`` -> file content, for every golden example."""
+    files: dict[str, bytes] = {}
+    for partner, build in VALID.items():
+        valid = build()
+        for name, document in valid.items():
+            files[f"{partner}/valid/{name}.json"] = _dumps(document)
+        for name, (mutation, expected) in INVALID[partner].items():
+            if isinstance(mutation, bytes):
+                body = mutation
+            else:
+                source, path, value = mutation
+                body = _dumps(_set(valid[source], path, value))
+            files[f"{partner}/invalid/{name}.json"] = body
+            files[f"{partner}/invalid/{name}.expected.json"] = _dumps(
+                [{"pointer": pointer, "rule": rule} for pointer, rule in expected])
+    return dict(sorted(files.items()))
+
+
+def write_golden_examples(directory: Path) -> list[Path]:
+    """Write every golden example under ``directory``; returns the files written."""
+    written = []
+    for relative, content in golden_examples().items():
+        target = directory / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        written.append(target)
+    return written
