@@ -7,6 +7,7 @@ referral field by field, the status message and the audit chain.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -18,6 +19,7 @@ import jsonschema
 import orjson
 import pytest
 
+from gateway.asyncapi import validate_against_channel
 from gateway.audit.verify import verify_log
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
@@ -41,8 +43,22 @@ async def submit_over_bus(gateway: Gateway, message: dict[str, Any]) -> None:
                                               headers=(("request-id", b"req-e2e"),))])
 
 
+@functools.cache
+def asyncapi() -> dict[str, Any]:
+    return json.loads((CONTRACTS / "asyncapi.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def assert_matches_channel(gateway: Gateway, record: BusRecord) -> None:
+    """Every message the gateway produced must match its channel in the published AsyncAPI document."""
+    headers = {name: value.decode() for name, value in record.headers}
+    problems = validate_against_channel(asyncapi(), record.topic, orjson.loads(record.value), headers,
+                                        prefix=gateway.settings.topics.prefix)
+    assert problems == [], f"{record.topic}: {problems}"
+
+
 async def read_until(gateway: Gateway, kind: str, partner: str, count: int, settle_s: float = 0.0) -> list[BusRecord]:
-    """Read ``kind.partner`` from the start until ``count`` records arrived (then ``settle_s`` more for extras)."""
+    """Read ``kind.partner`` from the start until ``count`` records arrived (then ``settle_s`` more for extras);
+    each one is checked against its AsyncAPI channel."""
     consumer = gateway.bus.consumer(f"e2e-{uuid.uuid4().hex[:8]}", [gateway.settings.topics.name(kind, partner)])
     await consumer.start()
     records: list[BusRecord] = []
@@ -56,6 +72,8 @@ async def read_until(gateway: Gateway, kind: str, partner: str, count: int, sett
             records += await consumer.fetch(timeout_s=0.2)
     finally:
         await consumer.stop()
+    for record in records:
+        assert_matches_channel(gateway, record)
     return records
 
 

@@ -30,8 +30,11 @@ CF = "RSSMRA85T10A562S"
 
 async def submit(gateway: Gateway, partner: str, message: dict[str, Any],
                  content_type: str = "application/json") -> None:
+    """Produce as a partner does: keyed by correlation id, so the messages of one referral stay in order."""
+    correlation = message.get("id_correlazione") or message.get("id")
     await gateway.bus.publish([OutgoingRecord(topic=gateway.settings.topics.name("in", partner),
                                               value=orjson.dumps(message),
+                                              key=str(correlation).encode() if correlation else None,
                                               headers=(("content-type", content_type.encode()),))])
 
 
