@@ -1,0 +1,121 @@
+"""Minimisation (plan M-01..M-03) and one audit record per decision and per disclosure (T-10, T-11).
+
+M-01: each flow's projection of a full message is pinned field by field; M-02: outgoing data carries the flow's
+refrain and obligation labels; M-03: the audit log holds no personal data (codice fiscale patterns, the
+fixture's names and identifiers) after a run of every flow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import orjson
+import pytest
+
+from gateway.bootstrap import Gateway
+from gateway.identity.crosswalk import Crosswalk
+from gateway.policy import load_registry, minimise
+from gateway.simulators import aler_arrears_message, asst_discharge, comune_case_event, fhir_consent
+from schemas.envelope import Envelope
+from tests.conftest import bearer
+from tests.e2e.test_f1_microcredit_referral import audit_records, tenant
+
+REGISTRY = load_registry()
+CF_PATTERN = re.compile(r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]", re.I)
+
+
+def flow(flow_id: str):  # type: ignore[no-untyped-def]
+    return next(f for f in REGISTRY.flows if f.id == flow_id)
+
+
+def decoded(partner: str, message: dict[str, object], content_type: str = "application/json") -> Envelope:
+    from gateway.routing import DECODERS
+
+    [envelope] = DECODERS[partner](orjson.dumps(message), content_type)
+    return envelope.model_copy(update={"subject": envelope.subject.model_copy(update={"pseudonym": "sbj_fixture"})})
+
+
+def test_M01_f1_projection_is_exactly_the_declared_fields() -> None:
+    person = tenant(51)
+    out = minimise(decoded("aler", aler_arrears_message(person, "m01")), flow("F1"), "gw-1")
+    assert [(i.system, i.value) for i in out.subject.identifiers] == [("cf", person.cf)]
+    assert sorted(out.payload) == ["arrears", "eligibility", "household", "isee_band", "request"]
+    assert sorted(out.payload["arrears"]) == ["amount_cents", "months"]
+    assert sorted(out.payload["household"]) == ["type"]
+    assert "isee_value_cents" not in out.payload and "tenancy" not in out.payload
+
+
+def test_M01_f3_projection_replaces_the_case_id_and_drops_the_court_mandate() -> None:
+    envelope = decoded("comune", comune_case_event("RSSMRA85T10A562S", "MI-SST-1", "m", "c"))
+    out = minimise(envelope, flow("F3"), "gw-2", Crosswalk(b"k" * 32).token)
+    assert sorted(out.payload) == ["case_id", "event", "status"]
+    assert out.payload["case_id"].startswith("gwt_")
+    assert [i.system for i in out.subject.identifiers] == ["gateway-token"]
+
+
+def test_M01_f11_projection_splits_needs_and_logistics() -> None:
+    envelope = decoded("asst", asst_discharge("RSSMRA85T10A562S", "stay-1", "c"), "application/fhir+json")
+    tokens = Crosswalk(b"k" * 32).token
+    to_comune = minimise(envelope, flow("F11"), "gw-3", tokens).payload
+    to_aler = minimise(envelope, flow("F11-aler"), "gw-4", tokens).payload
+    assert to_comune.get("care_needs") and not to_comune.get("logistics")
+    assert to_aler.get("logistics") and not to_aler.get("care_needs")
+
+
+def test_M02_every_flow_declares_refrains_and_f1_carries_them_on_the_wire() -> None:
+    assert all(f.refrains or f.emergency_override for f in REGISTRY.flows)
+    f1 = flow("F1")
+    assert f1.refrains == ("NORDSCLCD", "NOREUSE") and f1.obligations == ("PSEUD",)
+
+
+async def test_M02_M03_T10_T11_a_run_of_flows_leaves_labels_on_the_wire_and_no_personal_data_in_the_audit(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    people = [tenant(52), tenant(53)]
+    aler = await bearer(http, "aler-test")
+    assert (await http.post("/v1/consents", json=fhir_consent(people[0].cf), headers=aler)).status_code == 201
+    statuses = []
+    for i, person in enumerate(people):
+        response = await http.post("/v1/partners/aler/messages",
+                                   content=orjson.dumps(aler_arrears_message(person, f"m03-{i}")),
+                                   headers={**aler, "content-type": "application/json"})
+        statuses += response.json()
+    await gateway.relay.drain()
+    fwa = await bearer(http, "fwa-test")
+    inbox = (await http.get("/v1/partners/fwa/inbox", headers=fwa)).json()["messages"]
+    assert [m["body"]["etichette"] for m in inbox] == [{"obblighi": ["PSEUD"], "divieti": ["NORDSCLCD", "NOREUSE"]}]
+
+    records = await audit_records(gateway)
+    text = json.dumps(records)
+    assert not CF_PATTERN.search(text)
+    for person in people:
+        for value in (person.cf, person.given_name, person.family_name, person.contract_id, person.unit_id):
+            assert value not in text
+    decisions = [r for r in records if r["event_type"] == "decision"]
+    disclosures = [r for r in records if r["event_type"] == "disclosure"]
+    # T-10/T-11: exactly one decision per (message, recipient), one disclosure per message that crossed
+    assert len(decisions) == len(statuses) == 2
+    assert len(disclosures) == sum(1 for s in statuses if s["state"] == "forwarded") == 1
+    assert {d["decision_id"] for d in disclosures} <= {d["decision_id"] for d in decisions}
+
+
+@pytest.mark.parametrize("flow_id", [f.id for f in REGISTRY.flows])
+def test_M01_no_flow_lets_a_never_crossing_field_through(flow_id: str) -> None:
+    from schemas.social import NEVER_CROSSES as SOCIAL_NEVER
+    from schemas.tenancy import NEVER_CROSSES as TENANCY_NEVER
+
+    declared = flow(flow_id)
+    never = {**SOCIAL_NEVER, **TENANCY_NEVER}.get(declared.message_type, ())
+    allowed = {p.removesuffix(" as token") for p in declared.allowed_fields}
+    assert not allowed & set(never)
+    assert all(not any(a == n or a.startswith(n + ".") for n in never) for a in allowed)
+
+
+def test_M01_the_never_crossing_lists_name_real_fields() -> None:
+    from schemas.messages import MESSAGE_TYPES
+    from schemas.social import NEVER_CROSSES as SOCIAL_NEVER
+
+    [(message_type, fields)] = SOCIAL_NEVER.items()
+    assert set(fields) <= set(MESSAGE_TYPES[message_type].model_fields)
