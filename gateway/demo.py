@@ -1,9 +1,11 @@
 """``gateway demo``: the gateway on embedded defaults with simulated partners exchanging referrals.
 
-Starts the API on 127.0.0.1, registers demo clients for ALER and FWA, and runs an exchange over real HTTP
-and the embedded bus: an operator records consents (FHIR R4) for some tenants and withdraws one; ALER
-submits arrears referrals over HTTP and by producing to ``in.aler``; FWA reads its inbox. Prints what
-crossed, what was denied and why (reason classes), the audit log's verification, and where to look.
+Starts the API on 127.0.0.1, registers demo clients for the four partners (and the emergency social
+service), and runs an exchange over real HTTP and the embedded bus: an operator records consents (FHIR R4)
+for some tenants and withdraws one; ALER submits arrears referrals over HTTP and by producing to ``in.aler``;
+FWA reads its inbox and answers with an outcome; the Comune takes a case in charge and reports an emergency;
+ASST reports a nurse visit (FHIR R4 Encounter); ALER signals a fragility. Prints what crossed, what was
+denied and why (reason classes), decisions per flow from the audit log, its verification, and where to look.
 """
 
 from __future__ import annotations
@@ -32,13 +34,24 @@ from gateway.bootstrap import Gateway, build
 from gateway.bus import OutgoingRecord
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.settings import GatewaySettings
-from gateway.simulators import aler_arrears_message, fhir_consent
+from gateway.simulators import (
+    aler_arrears_message,
+    asst_encounter,
+    comune_case_event,
+    comune_emergency,
+    fhir_consent,
+    fwa_outcome,
+)
 
 __all__ = ["DemoSummary", "run_demo"]
 
 _SCOPES = {
     "aler": ("messages:submit", "status:read", "inbox:read", "consent:write", "consent:read"),
     "fwa": ("messages:submit", "status:read", "inbox:read"),
+    "comune": ("messages:submit", "status:read", "inbox:read"),
+    "asst": ("messages:submit", "status:read", "inbox:read"),
+    "pis": ("status:read", "inbox:read"),
+    "gateway-privacy": ("privacy:audit",),
 }
 
 
@@ -54,6 +67,9 @@ class DemoSummary:
     fwa_received: int = 0
     fwa_fields: list[str] = field(default_factory=list)
     audit: VerificationReport | None = None
+    by_flow: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(flow, permit|deny) -> decisions, read back from the audit log."""
+    inboxes: dict[str, int] = field(default_factory=dict)
 
 
 def _free_port(preferred: int) -> int:
@@ -70,7 +86,8 @@ def _demo_clients(data_dir: Path) -> tuple[tuple[PartnerClient, ...], dict[str, 
     secrets_by_client = {f"{org}-demo": secrets.token_urlsafe(18) for org in _SCOPES}
     clients = tuple(
         PartnerClient(client_id=f"{org}-demo", secret_hash=hash_client_secret(secrets_by_client[f"{org}-demo"]),
-                      organisation=org, role="system", scopes=frozenset(scopes))
+                      organisation=org, role="privacy-officer" if org == "gateway-privacy" else "system",
+                      scopes=frozenset(scopes))
         for org, scopes in _SCOPES.items()
     )
     (data_dir / "demo-clients.json").write_text(json.dumps(secrets_by_client, indent=2), encoding="utf-8")
@@ -95,19 +112,20 @@ class _Partner:
             self._token = response.json()["access_token"]
         return {"Authorization": f"Bearer {self._token}"}
 
-    async def post_json(self, path: str, body: bytes) -> httpx.Response:
-        headers = {**await self._headers(), "content-type": "application/json"}
+    async def post_json(self, path: str, body: bytes, content_type: str = "application/json") -> httpx.Response:
+        headers = {**await self._headers(), "content-type": content_type}
         return await self.http.post(path, content=body, headers=headers)
 
     async def get(self, path: str) -> httpx.Response:
         return await self.http.get(path, headers=await self._headers())
 
 
-async def _exchange(gateway: Gateway, aler: _Partner, fwa: _Partner, tenants: list[SyntheticTenant],
-                    summary: DemoSummary) -> None:
+async def _exchange(gateway: Gateway, aler: _Partner, fwa: _Partner, partners: dict[str, _Partner],
+                    tenants: list[SyntheticTenant], summary: DemoSummary) -> None:
     consent_ids: list[str] = []
-    for tenant in tenants[: len(tenants) // 2]:  # half the tenants agree to be referred
-        response = await aler.post_json("/v1/consents", orjson.dumps(fhir_consent(tenant.cf)))
+    for tenant in tenants[: len(tenants) // 2]:  # half the tenants agree to be referred (and to hear back)
+        consent = fhir_consent(tenant.cf, recipients=("fwa", "aler"))
+        response = await aler.post_json("/v1/consents", orjson.dumps(consent))
         response.raise_for_status()
         consent_ids.append(response.json()["consent_id"])
     withdrawn = await aler.post_json(f"/v1/consents/{consent_ids[0]}/withdraw", b"")
@@ -156,6 +174,34 @@ async def _exchange(gateway: Gateway, aler: _Partner, fwa: _Partner, tenants: li
     summary.fwa_received = len(referrals)
     if referrals:
         summary.fwa_fields = sorted(_leaf_paths(referrals[0]["body"]))
+        await _other_partners(aler, fwa, partners, tenants, referrals[0]["body"], summary)
+
+
+async def _other_partners(aler: _Partner, fwa: _Partner, partners: dict[str, _Partner], tenants: list[SyntheticTenant],
+                          referral: dict[str, Any], summary: DemoSummary) -> None:
+    """The Comune, ASST and FWA answer; ALER signals fragility and an emergency (F1-outcome, F2, F3, F5, F10)."""
+    batch = uuid.uuid4().hex[:8]
+    person = tenants[0]
+    await fwa.post_json("/v1/partners/fwa/messages", orjson.dumps(
+        fwa_outcome(referral["id_segnalazione"], f"demo-{batch}-esito", referral["id_correlazione"])))
+    await partners["comune"].post_json("/v1/partners/comune/messages", orjson.dumps(
+        comune_case_event(person.cf, f"MI-SST-{batch}", f"demo-{batch}-caso", f"demo-{batch}-caso")))
+    encounter = asst_encounter(person.cf, f"enc-{batch}", f"demo-{batch}-visita")
+    response = await partners["asst"].post_json("/v1/partners/asst/messages", orjson.dumps(encounter),
+                                                  "application/fhir+json")
+    response.raise_for_status()
+    await aler.post_json("/v1/partners/aler/messages", orjson.dumps({
+        "id_messaggio": f"demo-{batch}-fragilita", "id_correlazione": f"demo-{batch}-fragilita",
+        "tipo_messaggio": "segnalazione-fragilita", "versione": "1.0", "data_evento": "2026-11-20T09:30:00+01:00",
+        "finalita": "social-case-management", "destinatari": ["comune"],
+        "contratto": {"id_contratto": person.contract_id, "quartiere": person.quartiere, "municipio": 7},
+        "intestatario": {"codice_fiscale": person.cf},
+        "nucleo": {"tipologia": person.household_type, "componenti": 1, "presenza_minori": False,
+                   "presenza_over_65": True, "presenza_disabilita": False},
+        "segnali": ["isolation"],
+    }))
+    await partners["comune"].post_json("/v1/partners/comune/messages", orjson.dumps(
+        comune_emergency(tenants[1].cf, f"demo-{batch}-emergenza")))
 
 
 def _leaf_paths(document: Any, prefix: str = "") -> list[str]:
@@ -164,10 +210,17 @@ def _leaf_paths(document: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")]
 
 
-async def _verify(gateway: Gateway) -> VerificationReport:
+async def _verify(gateway: Gateway, summary: DemoSummary) -> VerificationReport:
     async with gateway.store.transaction() as tx:
         head = await tx.audit_head()
         entries = await tx.audit_entries(0, head.size + 1)
+    by_flow: dict[tuple[str, str], int] = {}
+    for entry in entries:
+        record = json.loads(entry["record"])
+        if record["event_type"] == "decision":
+            key = (record.get("flow_id") or "(no flow)", record["outcome"])
+            by_flow[key] = by_flow.get(key, 0) + 1
+    summary.by_flow = by_flow
     return verify_log(entries, head)
 
 
@@ -184,10 +237,20 @@ def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, ur
     table.add_row("referrals in FWA's inbox", str(summary.fwa_received))
     console.print(table)
     console.print("[bold]Fields FWA received[/bold]: " + ", ".join(summary.fwa_fields))
+    flows = Table(title="Decisions by flow, all four partners (from the audit log)")
+    flows.add_column("flow")
+    flows.add_column("permitted", justify="right")
+    flows.add_column("denied", justify="right")
+    for flow_id in sorted({f for f, _ in summary.by_flow}):
+        flows.add_row(flow_id, str(summary.by_flow.get((flow_id, "permit"), 0)),
+                      str(summary.by_flow.get((flow_id, "deny"), 0)))
+    console.print(flows)
     if summary.audit is not None:
         verdict = "intact" if summary.audit.ok else f"BROKEN at index {summary.audit.first_bad_index}"
         root = summary.audit.root_hex[:16]
         console.print(f"[bold]Audit log[/bold]: {summary.audit.size} records, {verdict}, root {root}…")
+    console.print(f"[bold]Privacy officers[/bold]: client gateway-privacy-demo, {url}/v1/privacy/review-queue, "
+                  f"/v1/privacy/records-of-processing, POST /v1/privacy/disclosure-report, /v1/audit/checkpoint")
     console.print(f"[bold]Where to look[/bold]: API {url} (OpenAPI at {url}/docs); store "
                   f"{settings.resolved_database_url()}; bus log {settings.embedded_bus_path()}; demo client "
                   f"secrets {settings.data_dir / 'demo-clients.json'}")
@@ -213,14 +276,15 @@ async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            aler = _Partner(http, "aler-demo", client_secrets["aler-demo"], "aler")
-            fwa = _Partner(http, "fwa-demo", client_secrets["fwa-demo"], "fwa")
+            partners = {org: _Partner(http, f"{org}-demo", client_secrets[f"{org}-demo"], org) for org in _SCOPES}
+            aler, fwa = partners["aler"], partners["fwa"]
             population = [t for t in generate_tenants("S", seed=2026, limit=500) if t.arrears_cents > 0]
             round_no = 0
             while True:
                 chunk = population[round_no * tenants:(round_no + 1) * tenants]
-                await _exchange(gateway, aler, fwa, chunk, summary)
-                summary.audit = await _verify(gateway)
+                await _exchange(gateway, aler, fwa, partners, chunk, summary)
+                await gateway.relay.drain()
+                summary.audit = await _verify(gateway, summary)
                 _print(console, summary, settings, url)
                 round_no += 1
                 if once or (round_no + 1) * tenants > len(population):
