@@ -8,9 +8,7 @@ through exactly the fields F1 allows.
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -29,6 +27,7 @@ from gateway.policy.registry import Flow, load_registry
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
+from tests.helpers import dumps, leaves, native_euro, raw, with_value
 
 CF = "RSSMRA85T10A562S"
 """The widely used "Mario Rossi" specimen; RSSMRA85T10A562T is the same code with a wrong check character."""
@@ -71,32 +70,6 @@ def native() -> dict[str, Any]:
     }
 
 
-_RAW = re.compile(r'"@@raw:([^@"]*)@@"')
-
-
-def raw(text: str) -> str:
-    """A placeholder that :func:`dumps` writes as the bare JSON text ``text`` (a number as ALER may send it)."""
-    return f"@@raw:{text}@@"
-
-
-def dumps(document: Any) -> bytes:
-    return _RAW.sub(r"\1", json.dumps(document)).encode()
-
-
-def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
-    result = copy.deepcopy(document)
-    *parents, last = path.split("/")
-    target = result
-    for key in parents:
-        target = target[key]
-    if value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return result
-
-
 def decode_one(document: Any, content_type: str = "application/json") -> Envelope:
     envelopes = decode(dumps(document), content_type)
     assert len(envelopes) == 1
@@ -115,16 +88,6 @@ def rejection(body: bytes, content_type: str = "application/json") -> DecodeErro
         assert problem.rule and problem.message
         assert problem.pointer == "" or problem.pointer.startswith("/")
     return error
-
-
-def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Slash-separated paths to every non-object value (lists are leaves)."""
-    if isinstance(value, dict) and value:
-        result: dict[str, Any] = {}
-        for key, item in value.items():
-            result.update(leaves(item, f"{prefix}/{key}" if prefix else key))
-        return result
-    return {prefix: value}
 
 
 # --- decoding a valid message -------------------------------------------------------------------------------
@@ -599,11 +562,6 @@ def valid_messages(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     return message, expected
 
-
-def native_euro(text: Any) -> Decimal:
-    """The amount ALER wrote, read exactly."""
-    match = _RAW.fullmatch(f'"{text}"')
-    return Decimal(match.group(1) if match else str(text).strip())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

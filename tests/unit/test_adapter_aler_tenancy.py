@@ -11,7 +11,6 @@ a tenancy id, and the street address appears in no payload but the tenancy recor
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from collections.abc import Callable
@@ -42,32 +41,13 @@ from schemas.tenancy import (
     SafetyDisclosure,
     TenancyRecord,
 )
+from tests.helpers import dumps, with_value
 
 CF = "RSSMRA85T10A562S"
 CF_OMOCODIC = omocodic_variant(CF, 2)
 PHONE = "+393331234567"
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-
-def dumps(document: Any) -> bytes:
-    return json.dumps(document).encode()
-
-
-def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
-    result = copy.deepcopy(document)
-    *parents, last = path.split("/")
-    target: Any = result
-    for key in parents:
-        target = target[int(key)] if isinstance(target, list) else target[key]
-    if value is ...:
-        del target[last]
-    elif isinstance(target, list):
-        target[int(last)] = value
-    else:
-        target[last] = value
-    return result
 
 
 def decode_one(document: Any, content_type: str = "application/json") -> Envelope:

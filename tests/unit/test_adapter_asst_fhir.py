@@ -70,6 +70,7 @@ from schemas.health import (
     vaccine_code_system,
 )
 from schemas.messages import MESSAGE_TYPES
+from tests.helpers import dumps, with_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
 CF = "RSSMRA85T10A562S"
@@ -256,10 +257,6 @@ def entry(resource: dict[str, Any], full_url: str | None = None, method: str | N
     return item
 
 
-def dumps(document: Any) -> bytes:
-    return json.dumps(document).encode("utf-8", "surrogatepass")
-
-
 def decode_one(document: Any, content_type: str = "application/fhir+json") -> Envelope:
     envelopes = decode(dumps(document), content_type)
     assert len(envelopes) == 1
@@ -282,22 +279,6 @@ def rejection(document: Any, content_type: str = "application/fhir+json") -> Dec
 
 def pointers(error: DecodeError) -> set[str]:
     return {problem.pointer for problem in error.problems}
-
-
-def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
-    result = copy.deepcopy(document)
-    *parents, last = path.split("/")
-    target: Any = result
-    for key in parents:
-        target = target[int(key)] if isinstance(target, list) else target[key]
-    if isinstance(target, list):
-        target[int(last)] = value
-    elif value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return result
 
 
 # --- decoding valid resources --------------------------------------------------------------------------------

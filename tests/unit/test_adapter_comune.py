@@ -10,7 +10,6 @@ encoder writes.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -46,6 +45,7 @@ from schemas.errors import DecodeError, FieldProblem
 from schemas.messages import MESSAGE_TYPES, validate_payload
 from schemas.social import NEVER_CROSSES, SOCIAL_MESSAGE_TYPES, SocialCaseEvent, case_event_sensitivity
 from schemas.tenancy import TENANCY_MESSAGE_TYPES
+from tests.helpers import dumps, leaves, raw, with_value
 
 CF = "RSSMRA85T10A562S"
 CF_OMOCODIC = omocodic_variant(CF, 2)
@@ -69,41 +69,6 @@ def _registered_message_types() -> Iterator[None]:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
-
-_RAW = re.compile(r'"@@raw:([^@"]*)@@"')
-
-
-def raw(text: str) -> str:
-    """A placeholder that :func:`dumps` writes as the bare JSON text ``text``."""
-    return f"@@raw:{text}@@"
-
-
-def dumps(document: Any) -> bytes:
-    return _RAW.sub(r"\1", json.dumps(document)).encode()
-
-
-def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A copy of ``document`` with ``value`` at the slash-separated ``path`` (``...`` deletes the key)."""
-    result = copy.deepcopy(document)
-    *parents, last = path.split("/")
-    target = result
-    for key in parents:
-        target = target[key]
-    if value is ...:
-        del target[last]
-    else:
-        target[last] = value
-    return result
-
-
-def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Slash-separated paths to every non-object value (lists are leaves)."""
-    if isinstance(value, dict) and value:
-        result: dict[str, Any] = {}
-        for key, item in value.items():
-            result.update(leaves(item, f"{prefix}/{key}" if prefix else key))
-        return result
-    return {prefix: value}
 
 
 def decode_one(document: Any, content_type: str = "application/json") -> Envelope:

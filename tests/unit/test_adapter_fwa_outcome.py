@@ -9,9 +9,7 @@ generated outcomes: decoding is deterministic and amounts are exact.
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -30,6 +28,7 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 from schemas.messages import MESSAGE_TYPES, validate_payload
 from schemas.microcredit import MICROCREDIT_MESSAGE_TYPES, MicrocreditOutcome
+from tests.helpers import dumps, native_euro, raw, with_value
 
 DECODERS = [decode, decode_outcome]
 
@@ -41,27 +40,6 @@ def _registered_message_types() -> Iterator[None]:
         for name, model in MICROCREDIT_MESSAGE_TYPES.items():
             patch.setitem(MESSAGE_TYPES, name, model)
         yield
-
-
-_RAW = re.compile(r'"@@raw:([^@"]*)@@"')
-
-
-def raw(text: str) -> str:
-    """A placeholder that :func:`dumps` writes as the bare JSON text ``text`` (a number as FWA may send it)."""
-    return f"@@raw:{text}@@"
-
-
-def dumps(document: Any) -> bytes:
-    return _RAW.sub(r"\1", json.dumps(document)).encode()
-
-
-def with_value(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    result = copy.deepcopy(document)
-    if value is ...:
-        del result[path]
-    else:
-        result[path] = value
-    return result
 
 
 def native() -> dict[str, Any]:
@@ -415,10 +393,6 @@ def outcomes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
         message["motivo"] = reason
     return message, {"cents": cents, "reason": reason, "decided": decided, "state": ESITO_STATES[esito]}
 
-
-def native_euro(text: Any) -> Decimal:
-    match = _RAW.fullmatch(f'"{text}"')
-    return Decimal(match.group(1) if match else str(text).strip())
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
