@@ -7,7 +7,9 @@ Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, 
   :data:`gateway.publication.INBOUND_FORMATS`, FHIR R4 resources for ASST and ALER's CSV tenancy export.
 * ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where an
   encoder exists (:data:`gateway.routing.ENCODERS`), the canonical envelope with its disclosure labels
-  otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19).
+  otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
+  statistics flows, the aggregates the gateway publishes (:class:`schemas.statistics.StatisticsAggregate`, no
+  envelope: an aggregate has no subject).
 * ``status.<partner>``, ``dlq.<partner>`` and ``gateway.consent-events``: the gateway's own bodies, described by
   the small models of this module.
 
@@ -37,6 +39,7 @@ from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings, TopicSettings
 from schemas.envelope import Envelope
 from schemas.messages import MESSAGE_TYPES
+from schemas.statistics import STATISTICS_MESSAGE_TYPES
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -172,7 +175,7 @@ class CanonicalDelivery(Envelope):
 def topic_names(registry: PolicyRegistry, topics: TopicSettings | None = None) -> list[str]:
     """The topics :meth:`gateway.bootstrap.Gateway.topics` creates for ``registry``, in the same order."""
     t = topics or TopicSettings(prefix="")
-    names = [t.name(kind, p) for p in sorted(registry.partners) for kind in ("in", "out", "status", "dlq")]
+    names = [t.name(kind, p) for p in registry.exchanging() for kind in ("in", "out", "status", "dlq")]
     restricted = sorted({f.recipient for f in registry.flows if f.restricted_topic})
     return [*names, *(t.name("s4.out", p) for p in restricted), t.consent_events()]
 
@@ -400,6 +403,19 @@ def _canonical_message(schemas: _Schemas, message_type: str, headers: dict[str, 
     }
 
 
+def _aggregate_message(schemas: _Schemas, message_type: str, headers: dict[str, Any]) -> dict[str, Any]:
+    model = STATISTICS_MESSAGE_TYPES[message_type]
+    return {
+        "title": f"{message_type} (aggregate, no subject)",
+        "summary": (model.__doc__ or message_type).strip().splitlines()[0],
+        "contentType": "application/json",
+        "headers": headers,
+        "payload": schemas.model(f"gateway.{message_type}", model, "serialization"),
+        "correlationId": {"$ref": "#/components/correlationIds/header"},
+        "bindings": _key("The flow and the month (<flow>:<YYYY-MM>): an aggregate is about no one"),
+    }
+
+
 # --------------------------------------------------------------------------------------------------------------
 # The document
 
@@ -468,7 +484,10 @@ def _delivery_messages(flows: list[Flow], schemas: _Schemas, messages: _Messages
         kind = (flow.recipient, flow.outbound_message_type)
         headers = _headers((*_GATEWAY_HEADERS, "purpose"), message_type=flow.outbound_message_type,
                            purposes=purposes)
-        if kind not in ENCODERS:
+        if flow.outbound_message_type in STATISTICS_MESSAGE_TYPES:
+            name = messages.add(f"gateway.{flow.outbound_message_type}",
+                                _aggregate_message(schemas, flow.outbound_message_type, headers))
+        elif kind not in ENCODERS:
             name = messages.add(f"canonical.{flow.outbound_message_type}",
                                 _canonical_message(schemas, flow.outbound_message_type, headers))
         elif NATIVE_OUTBOUND[kind].startswith(_FHIR):
@@ -564,7 +583,7 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
                 "messages": [{"$ref": f"#/channels/{cid}/messages/{n}"} for n in names],
             }
 
-    for partner in sorted(registry.partners):
+    for partner in registry.exchanging():
         name = registry.partners[partner].name
         inbound = _inbound_messages(partner, schemas, messages)
         channel(topics.name("in", partner), f"From {name}",

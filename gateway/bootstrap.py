@@ -26,6 +26,7 @@ from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
 from gateway.policy import PolicyRegistry, load_registry
+from gateway.retention import RetentionJob
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings
 from gateway.store import Store
@@ -55,7 +56,7 @@ class Gateway:
     def topics(self) -> list[str]:
         """Every topic the gateway uses: in/out/status/dlq per partner, plus consent events."""
         t = self.settings.topics
-        names = [t.name(kind, p) for p in sorted(self.registry.partners) for kind in ("in", "out", "status", "dlq")]
+        names = [t.name(kind, p) for p in self.registry.exchanging() for kind in ("in", "out", "status", "dlq")]
         restricted = sorted({f.recipient for f in self.registry.flows if f.restricted_topic})
         return [*names, *(t.name("s4.out", p) for p in restricted), t.consent_events()]
 
@@ -75,6 +76,8 @@ class Gateway:
             asyncio.create_task(self.relay.run(self._stop, self.settings.relay_poll_seconds), name="relay"),
             asyncio.create_task(self.consumer.run(self._stop, ready), name="inbound-consumer"),
             asyncio.create_task(self.checkpointer.run(self._stop), name="audit-checkpointer"),
+            asyncio.create_task(RetentionJob(self.store, self.registry, self.settings.instance_id).run(self._stop),
+                                name="retention"),  # daily, first run a few minutes after start (D-08)
         ]
         await asyncio.wait_for(ready.wait(), timeout=60)
 

@@ -1,4 +1,5 @@
-"""The ``gateway`` command: demo, serve, worker, migrate, audit verify, hash-secret."""
+"""The ``gateway`` command: demo, serve, worker, migrate, audit verify, statistics publish, privacy erase,
+retention run, hash-secret."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import getpass
 import json
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -25,10 +27,14 @@ from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
 from gateway.contract_kit import CheckReport, check_message
 from gateway.demo import run_demo
+from gateway.errors import ContractViolation
 from gateway.logging import configure_logging, get_logger
 from gateway.policy import load_registry
+from gateway.privacy_office import ErasureResult, PrivacyOffice
 from gateway.publication import write_contracts
+from gateway.retention import RetentionJob, RetentionReport
 from gateway.settings import GatewaySettings
+from gateway.statistics_publication import FAMILIES, Publication, StatisticsPublisher
 
 log = get_logger(__name__)
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
@@ -37,6 +43,13 @@ audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 contracts_app = typer.Typer(help="Published contracts.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+privacy_app = typer.Typer(help="Privacy-officer tools.", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
+retention_app = typer.Typer(help="Retention of stored payloads (D-08).", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+statistics_app = typer.Typer(help="Statistics flows (F6, F13): aggregates with small cells suppressed.",
+                             no_args_is_help=True)
+app.add_typer(statistics_app, name="statistics")
 
 
 @contracts_app.command("check")
@@ -168,6 +181,36 @@ def migrate() -> None:
     asyncio.run(main())
 
 
+@statistics_app.command("publish")
+def statistics_publish(
+    period: Annotated[str, typer.Option(help="The month to publish, YYYY-MM; it must have ended.")],
+    flow: Annotated[str | None, typer.Option(help=f"Only this flow: {', '.join(FAMILIES)} (default: all).")] = None,
+) -> None:
+    """Queue the month's aggregates for every recipient of the statistics flows; the relay delivers them.
+    A month already published is not published again."""
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> list[Publication]:
+        await gateway.store.migrate()
+        try:
+            return await StatisticsPublisher(gateway.store, gateway.registry, settings.topics, settings.instance_id,
+                                             settings.statistics_threshold).publish(period, flow)
+        finally:
+            await gateway.store.close()
+
+    try:
+        publications = asyncio.run(main())
+    except ValueError as exc:
+        typer.echo(f"not published: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for p in publications:
+        typer.echo(f"{p.flow} {p.period} -> {p.recipient}: " + (
+            f"queued {p.message_id} ({p.cells} cells, {p.suppressed} suppressed)" if p.queued
+            else f"already published ({p.message_id})"))
+
+
 # --- audit sub-commands -----------------------------------------------------------------------------------------
 
 @audit_app.command("verify")
@@ -297,6 +340,90 @@ def audit_keys() -> None:
 
 
 # --- end of audit sub-commands -----------------------------------------------------------------------------------
+
+
+# --- privacy and retention sub-commands ------------------------------------------------------------------------
+
+def _read_identifier(source: str) -> str:
+    """The first non-empty line of a file, or of stdin for ``-``: never an argument (shell history, ps)."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    identifier_file: Annotated[str, typer.Option(
+        "--identifier-file", help="File whose first line is the person's codice fiscale, STP or ENI code; "
+        "'-' reads it from stdin. The identifier is never taken on the command line.")],
+    officer: Annotated[str, typer.Option(help="The privacy officer asking (recorded in the audit log).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (needed with stdin).")] = False,
+) -> None:
+    """Erase one person by crypto-shredding (GDPR art. 17): irreversible, and audited without naming them."""
+    try:
+        identifier = _read_identifier(identifier_file)
+    except OSError as exc:
+        typer.echo(f"cannot read the identifier file: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    if not yes:
+        typer.confirm("Erase this person from the gateway? This cannot be undone.", abort=True)
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> ErasureResult:
+        await gateway.store.migrate()
+        try:
+            return await PrivacyOffice.for_gateway(gateway).erase(identifier, officer, "gateway-privacy", None,
+                                                                   "cli")
+        finally:
+            await gateway.store.close()
+
+    try:
+        result = asyncio.run(main())
+    except ContractViolation as exc:  # the message never echoes the identifier
+        typer.echo(f"not erased: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+    if result.outcome == "erased":
+        typer.echo(f"erased: {result.payloads_purged} stored payload(s) emptied, {result.undelivered_dropped} "
+                   f"undelivered message(s) dropped; audit record {result.audit_index}")
+    else:
+        typer.echo("no-subject: nothing held is linkable to this identifier (never seen, or already erased); "
+                   f"audit record {result.audit_index}")
+
+
+@retention_app.command("run")
+def retention_run(
+    now: Annotated[str | None, typer.Option(
+        "--now", help="ISO 8601 time to purge as of (default: now; without an offset, UTC).")] = None,
+) -> None:
+    """Purge stored payloads older than their flow's retention; the audit log is never purged."""
+    as_of = None
+    if now is not None:
+        try:
+            as_of = datetime.fromisoformat(now)
+        except ValueError:
+            typer.echo(f"--now is not an ISO 8601 time: {now}", err=True)
+            raise typer.Exit(2) from None
+        as_of = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> RetentionReport:
+        await gateway.store.migrate()
+        try:
+            return await RetentionJob(gateway.store, gateway.registry, settings.instance_id).run_once(as_of)
+        finally:
+            await gateway.store.close()
+
+    report = asyncio.run(main())
+    for name, count in report.counts.items():
+        typer.echo(f"{name}: {count}")
+    typer.echo(f"purged {sum(report.counts.values())} row(s) as of {report.ran_at.isoformat()}; "
+               f"audit record {report.audit_index}")
+
+
+# --- end of privacy and retention sub-commands ------------------------------------------------------------------
 
 
 @app.command("hash-secret")

@@ -1,113 +1,54 @@
-"""Recording and withdrawing consent: a FHIR R4 Consent in, an immutable consent version stored.
+"""The consent registry: a FHIR Consent in, an immutable consent version stored; withdrawal and re-consent
+as new versions of the same lineage.
 
-Minimal consent registry of the foundation: one provision level (purposes, recipients, period), permit or
-deny, withdrawal as a new version. Subjects are matched by codice fiscale under either Italian system URI
-(or STP/ENI); the consent is stored under the subject's pseudonym. Every change is audited.
+Parsing and producing FHIR is :mod:`gateway.consent_fhir`; the record is
+:class:`gateway.policy.consent.ConsentRecord`. Subjects are matched by codice fiscale under either Italian
+system URI (or STP/ENI); the consent is stored under the subject's pseudonym. Every change is audited with
+the hash of the version it created.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from fhir.resources.R4B.consent import Consent
-from pydantic import ValidationError
 
 from gateway.audit.record import AuditRecord, subject_ref
-from gateway.errors import ContractViolation, NotFound
-from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
-from gateway.policy.consent import ConsentRecord, ConsentStatus
+from gateway.consent_fhir import (
+    CF_SYSTEMS,
+    ORGANISATION_SYSTEM,
+    PURPOSE_SYSTEM,
+    STP_ENI_SYSTEM,
+    FhirVersion,
+    parse_consent,
+)
+from gateway.errors import NotFound
+from gateway.policy.consent import ConsentRecord, GrantorRole, Withdrawal
 from gateway.policy.registry import PolicyRegistry
 from gateway.settings import TopicSettings
 from gateway.store import OutboxRow, Store
-from schemas.errors import FieldProblem, problems_from_validation
 
-__all__ = ["CF_SYSTEMS", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "ConsentService", "parse_fhir_consent"]
-
-CF_SYSTEMS = frozenset({"http://hl7.it/sid/codiceFiscale", "urn:oid:2.16.840.1.113883.2.9.4.3.2"})
-STP_ENI_SYSTEM = "https://gateway.quartieri.example/fhir/sid/stp-eni"
-PURPOSE_SYSTEM = "https://gateway.quartieri.example/fhir/CodeSystem/purpose"
-ORGANISATION_SYSTEM = "https://gateway.quartieri.example/fhir/sid/organisation"
-
-_STATUS: dict[str, ConsentStatus] = {
-    "active": "active", "draft": "draft", "proposed": "draft", "inactive": "inactive", "rejected": "inactive",
-    "entered-in-error": "entered-in-error",
-}
+__all__ = ["CF_SYSTEMS", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "STP_ENI_SYSTEM", "ConsentService",
+           "WithdrawalRequest", "parse_fhir_consent"]
 
 
-def _problem(pointer: str, rule: str, message: str) -> ContractViolation:
-    return ContractViolation("the Consent cannot be recorded", [FieldProblem(pointer, rule, message)])
+def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry,
+                       fhir_version: FhirVersion = "4.0") -> tuple[tuple[str, str], ConsentRecord]:
+    """A FHIR R4 (or R5) Consent -> ((identifier kind, value), consent record without pseudonym or id)."""
+    return parse_consent(document, registry, fhir_version)
 
 
-def parse_fhir_consent(document: dict[str, Any], registry: PolicyRegistry) -> tuple[tuple[str, str], ConsentRecord]:
-    """A FHIR R4 Consent -> ((identifier system, value), consent record without pseudonym or id)."""
-    if document.get("resourceType") != "Consent":
-        raise _problem("/resourceType", "resource-type", "send a FHIR R4 Consent resource")
-    try:
-        consent = Consent.model_validate(document)
-    except ValidationError as exc:
-        raise ContractViolation("the Consent is not valid FHIR R4", problems_from_validation(exc)) from None
-    identifier = _subject_identifier(consent)
-    provision = consent.provision
-    if provision is None or provision.type not in ("permit", "deny"):
-        raise _problem("/provision/type", "required", "state provision.type: permit or deny")
-    purposes = frozenset(c.code for c in provision.purpose or [] if c.system == PURPOSE_SYSTEM and c.code)
-    if not purposes:
-        raise _problem("/provision/purpose", "required", f"name at least one purpose in system {PURPOSE_SYSTEM}")
-    unknown = [i for i, c in enumerate(provision.purpose or []) if c.system == PURPOSE_SYSTEM
-               and c.code not in registry.purposes]
-    if unknown:
-        raise _problem(f"/provision/purpose/{unknown[0]}/code", "code-list",
-                       "not a purpose of the gateway's vocabulary (see the records of processing)")
-    recipients = frozenset(
-        a.reference.identifier.value
-        for a in provision.actor or []
-        if a.reference and a.reference.identifier and a.reference.identifier.system == ORGANISATION_SYSTEM
-        and a.reference.identifier.value
-    )
-    if any(r not in registry.partners for r in recipients):
-        raise _problem("/provision/actor", "code-list", "an actor names an organisation that is not a partner")
-    period = provision.period
-    decision: Literal["permit", "deny"] = "permit" if provision.type == "permit" else "deny"
-    if consent.status not in _STATUS:
-        raise _problem("/status", "code-list", f"status must be one of: {', '.join(sorted(_STATUS))}")
-    record = ConsentRecord(
-        consent_id="", version=1, subject_pseudonym="", status=_STATUS[str(consent.status)],
-        decision=decision, purposes=purposes, recipients=recipients,
-        period_start=_aware(period.start) if period and period.start else None,
-        period_end=_aware(period.end) if period and period.end else None,
-    )
-    return identifier, record
+@dataclass(frozen=True, slots=True)
+class WithdrawalRequest:
+    """Who withdraws, through which channel, on which evidence (all optional: the person by default)."""
 
-
-def _aware(value: Any) -> datetime:
-    """A FHIR dateTime as an aware datetime; partial dates ("2026", "2026-01") start at their first day."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if hasattr(value, "day"):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    text = str(value)
-    parts = [int(p) for p in text.split("-")[:2]]
-    return datetime(parts[0], parts[1] if len(parts) > 1 else 1, 1, tzinfo=UTC)
-
-
-def _subject_identifier(consent: Consent) -> tuple[str, str]:
-    patient = consent.patient
-    ident = patient.identifier if patient else None
-    if ident is None or not ident.value:
-        raise _problem("/patient/identifier", "required", "identify the person by codice fiscale, STP or ENI code")
-    if ident.system not in CF_SYSTEMS and ident.system != STP_ENI_SYSTEM:
-        systems = ", ".join(sorted([*CF_SYSTEMS, STP_ENI_SYSTEM]))
-        raise _problem("/patient/identifier/system", "identifier-system", f"use one of: {systems}")
-    try:
-        kind = classify(ident.value)
-    except InvalidPersonIdentifier as exc:
-        raise _problem("/patient/identifier/value", "identifier", exc.reason) from None
-    return kind, validate(ident.value) if kind == "cf" else ident.value.upper()
+    by: GrantorRole = "subject"
+    channel: str | None = None
+    evidence: str | None = None
 
 
 class ConsentService:
@@ -124,24 +65,21 @@ class ConsentService:
         """Called after a withdrawal queued its event and notices (the relay's wake-up)."""
 
     async def record(self, document: dict[str, Any], organisation: str, client_id: str,
-                     request_id: str) -> ConsentRecord:
-        (system, value), draft = parse_fhir_consent(document, self.registry)
+                     request_id: str, fhir_version: FhirVersion = "4.0") -> ConsentRecord:
+        (system, value), draft = parse_consent(document, self.registry, fhir_version)
         now = self.clock()
         async with self.store.transaction() as tx:
             subject = await tx.subject(system, value, create=True)
             assert subject is not None
-            record = ConsentRecord(
-                consent_id=f"cns-{uuid.uuid4()}", version=1, subject_pseudonym=subject.pseudonym,
-                status=draft.status, decision=draft.decision, purposes=draft.purposes,
-                recipients=draft.recipients, period_start=draft.period_start, period_end=draft.period_end,
-                recorded_at=now,
-            )
+            record = replace(draft, consent_id=f"cns-{uuid.uuid4()}", version=1,
+                             subject_pseudonym=subject.pseudonym, recorded_at=now)
             await tx.add_consent(record, organisation)
             await tx.append_audit([self._audit("record-consent", record, subject.subject_key, organisation,
                                                client_id, request_id)])
         return record
 
-    async def withdraw(self, consent_id: str, organisation: str, client_id: str, request_id: str) -> ConsentRecord:
+    async def withdraw(self, consent_id: str, organisation: str, client_id: str, request_id: str,
+                       how: WithdrawalRequest | None = None) -> ConsentRecord:
         """Withdraw a consent (rule 10): a new, inactive version; one ``consent.withdrawn`` event on the
         consent-events topic; an art. 19 restriction notice to every recipient that received data under it
         (found from the disclosures); all in one transaction with their audit records. Withdrawing again
@@ -154,7 +92,9 @@ class ConsentService:
             latest = versions[-1]
             if latest.withdrawn:
                 return latest
-            record = replace(latest, version=latest.version + 1, status="inactive", recorded_at=now, withdrawn=True)
+            how = how or WithdrawalRequest()
+            record = latest.next_version(status="inactive", recorded_at=now, withdrawn=True, withdrawal=Withdrawal(
+                at=now, by=how.by, channel=how.channel, evidence=how.evidence))
             await tx.add_consent(record, organisation)
             subject = await tx.subject_by_pseudonym(latest.subject_pseudonym)
             key = subject.subject_key if subject else None
@@ -178,7 +118,7 @@ class ConsentService:
             if not versions or await tx.consent_recorded_by(consent_id) != organisation:
                 raise NotFound("no consent with this id was recorded by your organisation")
             latest = versions[-1]
-            record = replace(latest, version=latest.version + 1, status="active", recorded_at=now, withdrawn=False)
+            record = latest.next_version(status="active", recorded_at=now, withdrawn=False, withdrawal=None)
             await tx.add_consent(record, organisation)
             subject = await tx.subject_by_pseudonym(latest.subject_pseudonym)
             await tx.append_audit([self._audit("reconsent", record, subject.subject_key if subject else None,

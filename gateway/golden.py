@@ -120,6 +120,8 @@ def _aler_valid() -> dict[str, dict[str, Any]]:
         "servizio": "telemedicina",
         "urgenza": "urgente",
         "finestra": {"dal": "2026-11-23", "al": "2026-11-30"},
+        "logistica": {"piano": 4, "ascensore": False, "accesso": "porter-lets-in", "fascia_oraria": "morning",
+                      "custode_accompagna": True, "lingua_interprete": "ar", "note_accesso": ["call-before-visit"]},
     }
     disclosure = {
         **_aler_header("segnalazione-riservata", "ALER-V-0001", "anti-violence-support", ["cav"]),

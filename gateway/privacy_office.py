@@ -1,9 +1,24 @@
 """What privacy officers ask of the gateway: per-person disclosure reports (GDPR art. 15), records of
 processing (art. 30) generated from the flow registry, the review queue of denials and drops, all carrying
-the integrity status of the audit log at the time of the query — and every such query is itself audited.
+the integrity status of the audit log at the time of the query — and every such query is itself audited —
+and erasure (art. 17) of a person, which is audited too.
 
 Reports are built from the audit log alone: a person is found through the keyed per-subject reference, so
 after erasure (the subject's key destroyed) their records can no longer be attributed to them.
+
+Integrity status (D-07): the same check as ``gateway audit verify --keys``: every record's hashes, the head,
+and every signed checkpoint, whose signatures count only from the trusted keys — the public halves of the
+signing keys this gateway is configured with, plus the keys the database lists as retired (each of those
+verifies only checkpoints signed before its retirement). Where no signing key is configured (an API-only
+process), the keys registered in the database are trusted instead, and the status says so.
+
+Erasure (crypto-shredding): the subject's key is destroyed, so their audit references resolve to no one while
+the log still verifies; their lookup hash is replaced, so their identifier no longer leads to them; the
+payloads of the messages about them are emptied, and those not yet delivered are dropped. One ``erasure``
+audit record says that it happened, by whom and how much was removed, and names no subject. An identifier the
+gateway cannot link to anyone gets the answer ``no-subject``: after an erasure the identifier leads nowhere,
+so "never seen" and "already erased" are the same state, and the officer is told that nothing linkable is
+held (an ``erasure`` record with outcome ``failure`` and reason ``no-subject`` is written all the same).
 """
 
 from __future__ import annotations
@@ -14,16 +29,32 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from gateway.audit.checkpoint import CheckpointError, KeyFormatError, VerifierKey, open_note
+from gateway.audit.checkpointer import CheckpointSigningError
+from gateway.audit.offline import verify_stored_log
 from gateway.audit.record import AuditRecord, subject_ref
-from gateway.audit.verify import verify_log
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from gateway.policy.registry import PolicyRegistry
 from gateway.store import Store
 from schemas.errors import FieldProblem
 
-__all__ = ["DisclosureLine", "IntegrityStatus", "PrivacyOffice", "to_csv"]
+if TYPE_CHECKING:
+    from gateway.bootstrap import Gateway
+
+__all__ = ["DisclosureLine", "ErasureResult", "IntegrityStatus", "LatestCheckpoint", "PrivacyOffice", "to_csv"]
+
+
+@dataclass(frozen=True, slots=True)
+class LatestCheckpoint:
+    """The most recent signed checkpoint, as the integrity check found it."""
+
+    tree_size: int
+    root_hex: str
+    signed_at: str
+    signed_by: tuple[str, ...]
+    """``name+keyid`` of each trusted key whose signature on it verified (empty if none did)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +62,33 @@ class IntegrityStatus:
     """The audit log's state when a report was produced."""
 
     verified: bool
+    """Chain and every signed checkpoint sound."""
     tree_size: int
     root_hex: str
     checked_at: str
+    chain: Literal["ok", "broken"] = "ok"
+    """Every record's hashes and the head recompute."""
+    checkpoints: Literal["ok", "none", "broken"] = "none"
+    """Every checkpoint's signatures verify with the trusted keys and its root is the records' root."""
+    checkpoints_verified: int = 0
+    trusted_keys: Literal["configured", "database"] = "database"
+    """Where the trusted verifier keys came from (see the module docstring)."""
+    latest_checkpoint: LatestCheckpoint | None = None
+    unsigned_records: int = 0
+    """Records appended after the latest checkpoint, which no signature vouches for yet."""
     first_bad_index: int | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureResult:
+    """What an erasure request did."""
+
+    outcome: Literal["erased", "no-subject"]
+    audit_index: int
+    """Log index of the ``erasure`` audit record."""
+    payloads_purged: int = 0
+    undelivered_dropped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,19 +113,81 @@ class PrivacyOffice:
     """Queries of the privacy-officer API; each one appends a ``privacy-query`` audit record."""
 
     def __init__(self, store: Store, registry: PolicyRegistry, instance_id: str,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, origin: str | None = None,
+                 configured_keys: Sequence[VerifierKey] | None = None) -> None:
         self.store = store
         self.registry = registry
         self.instance_id = instance_id
         self.clock = clock
+        self.origin = origin
+        """The only log name checkpoints may carry (any, if None)."""
+        self.configured_keys = tuple(configured_keys) if configured_keys else None
+        """Public halves of the configured checkpoint signing keys; None: trust the database's keys."""
+
+    @classmethod
+    def for_gateway(cls, gateway: Gateway) -> PrivacyOffice:
+        """The privacy office of a wired gateway, trusting the public halves of its checkpoint signing keys."""
+        try:
+            configured: list[VerifierKey] | None = [k.verifier for k in gateway.checkpointer.signing_keys()]
+        except (CheckpointSigningError, KeyFormatError, OSError):  # no key here: trust the database's keys
+            configured = None
+        return cls(gateway.store, gateway.registry, gateway.settings.instance_id,
+                   origin=gateway.settings.audit_origin, configured_keys=configured)
 
     async def integrity(self) -> IntegrityStatus:
+        """Recompute the log and check its signed checkpoints (the module docstring says with which keys)."""
         async with self.store.transaction() as tx:
-            head = await tx.audit_head()
-            entries = await tx.audit_entries(0, head.size + 1)
-        report = verify_log(entries, head)
-        return IntegrityStatus(report.ok, report.size, report.root_hex, self.clock().isoformat(),
-                               report.first_bad_index)
+            stored_keys = await tx.audit_signing_keys()
+        trusted: list[VerifierKey] | None = None
+        if self.configured_keys is not None:
+            trusted = list(self.configured_keys)
+            trusted += [k.verifier for k in stored_keys if k.retired_at is not None and k.verifier not in trusted]
+        report = await verify_stored_log(self.store, self.origin, trusted)
+        async with self.store.transaction() as tx:
+            latest = await tx.latest_audit_checkpoint()
+        latest_status = None
+        if latest is not None:
+            try:
+                signers = open_note(latest.note, trusted or [k.verifier for k in stored_keys]).verified_by
+            except CheckpointError:
+                signers = ()
+            latest_status = LatestCheckpoint(latest.tree_size, latest.root_hash.hex(), latest.signed_at.isoformat(),
+                                             tuple(f"{k.name}+{k.key_id.hex()}" for k in signers))
+        if report.bad_checkpoint is not None or (report.first_bad_index is not None and report.chain_ok):
+            checkpoints: Literal["ok", "none", "broken"] = "broken"
+        else:
+            checkpoints = "ok" if latest is not None else "none"
+        return IntegrityStatus(
+            verified=report.ok, tree_size=report.size, root_hex=report.root_hex, checked_at=self.clock().isoformat(),
+            chain="ok" if report.chain_ok else "broken", checkpoints=checkpoints,
+            checkpoints_verified=report.checkpoints,
+            trusted_keys="configured" if self.configured_keys is not None else "database",
+            latest_checkpoint=latest_status,
+            unsigned_records=max(0, report.size - latest.tree_size) if latest is not None else report.size,
+            first_bad_index=report.first_bad_index, problem=report.problem,
+        )
+
+    async def erase(self, identifier: str, officer: str, organisation: str, token_id: str | None,
+                    request_id: str) -> ErasureResult:
+        """Erase the person with this codice fiscale (or STP/ENI code) by crypto-shredding; always audited."""
+        system, value = _person(identifier)
+        async with self.store.transaction() as tx:
+            subject = await tx.subject(system, value, create=False)
+            counts: dict[str, int] | None = None
+            if subject is not None:
+                purged, dropped = await tx.purge_subject_payloads(subject.pseudonym)
+                await tx.erase_subject(subject.pseudonym)
+                counts = {"outbox-payloads": purged, "undelivered-dropped": dropped}
+            [entry] = await tx.append_audit([AuditRecord(
+                event_type="erasure", action="erase-subject", occurred_at=self.clock(),
+                outcome="success" if subject is not None else "failure",
+                reason=None if subject is not None else "no-subject", purpose="subject-request",
+                client_id=officer, token_id=token_id, requesting_org=organisation, instance=self.instance_id,
+                request_id=request_id, counts=counts,
+            )])
+        if counts is None:
+            return ErasureResult("no-subject", entry.index)
+        return ErasureResult("erased", entry.index, counts["outbox-payloads"], counts["undelivered-dropped"])
 
     async def disclosure_report(self, identifier: str, since: datetime | None, until: datetime | None,
                                 officer: str, request_id: str) -> tuple[list[DisclosureLine], IntegrityStatus]:
@@ -88,6 +204,33 @@ class PrivacyOffice:
                  if (since is None or line.occurred_at >= since.isoformat())
                  and (until is None or line.occurred_at < until.isoformat())]
         return lines, await self.integrity()
+
+    async def consent_history(self, identifier: str, officer: str, request_id: str) -> list[dict[str, Any]]:
+        """Every version of every consent of the person (D-06), oldest first, each with the notice text the
+        person was shown (from the notice registry, checked against the hash the consent recorded)."""
+        system, value = _person(identifier)
+        async with self.store.transaction() as tx:
+            subject = await tx.subject(system, value, create=False)
+            versions = await tx.consents_for(subject.pseudonym) if subject else []
+            await tx.append_audit([self._query_record("consent-history", officer, request_id,
+                                                      subject_ref(subject.subject_key)
+                                                      if subject and subject.subject_key else None)])
+        history = []
+        for record in sorted(versions, key=lambda r: (r.recorded_at or datetime.min.replace(tzinfo=UTC), r.ref)):
+            shown = record.notice
+            notice = self.registry.notice(shown.uri, shown.version) if shown else None
+            history.append({
+                "consent_ref": record.ref, "recorded_at": record.recorded_at.isoformat() if record.recorded_at
+                else None, "status": record.status, "decision": record.decision,
+                "consent_type": record.consent_type, "purposes": sorted(record.purposes),
+                "recipients": sorted(record.recipients), "grantor": record.grantor.role,
+                "withdrawn": record.withdrawn, "record_hash": record.record_hash,
+                "notice_uri": shown.uri if shown else None, "notice_version": shown.version if shown else None,
+                "notice_status": notice.status if notice else None,
+                "notice_text": notice.text if notice and shown and notice.text_hash == shown.text_hash else None,
+                "record": {k: v for k, v in record.document().items() if k != "subject"},
+            })
+        return history
 
     async def review_queue(self, officer: str, request_id: str, limit: int = 500) -> list[dict[str, Any]]:
         """Denials, drops at delivery and emergency-flow decisions, newest first, for a privacy officer to
@@ -167,7 +310,11 @@ def to_csv(rows: Sequence[dict[str, Any]], integrity: IntegrityStatus | None) ->
     out = io.StringIO()
     if integrity is not None:
         for key, value in asdict(integrity).items():
-            out.write(f"# audit_{key}: {value}\n")
+            if isinstance(value, dict):
+                for part, inner in value.items():
+                    out.write(f"# audit_{key}_{part}: {';'.join(inner) if isinstance(inner, tuple) else inner}\n")
+            else:
+                out.write(f"# audit_{key}: {value}\n")
     if rows:
         writer = csv.DictWriter(out, fieldnames=list(rows[0]))
         writer.writeheader()

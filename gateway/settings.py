@@ -88,6 +88,9 @@ class GatewaySettings(BaseSettings):
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.05, gt=0)
+    statistics_threshold: int = Field(default=5, ge=3)
+    """Smallest number of events a published statistics cell may stand for (F6, F13); smaller cells are
+    suppressed. Never below 3: a cell of one or two would single people out."""
     log_level: str = "INFO"
 
     @field_validator("kafka_bootstrap_servers")

@@ -1,9 +1,13 @@
 """Aggregates for statistics flows (F6 care activity per neighbourhood, F13 flow activity): counts by
-dimensions with small cells suppressed, never per person and never per operator.
+dimensions with small cells suppressed, never per person and never per operator; and the activity events they
+are counted from, taken from decoded messages and their decisions at intake.
 
 Primary suppression hides every cell below the threshold; secondary suppression then hides, in each group
 of cells that share all dimensions but one, the next smallest cell when exactly one is hidden, so a hidden
 value cannot be recovered from a published total. Totals are computed from published cells only.
+
+An :class:`ActivityEvent` is one counted event (a finished visit, a given vaccination, a decision): a month
+and coded dimensions only, never a person, a pseudonym, a message id, an operator or a finer time.
 """
 
 from __future__ import annotations
@@ -11,8 +15,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
-__all__ = ["AggregateCell", "aggregate"]
+if TYPE_CHECKING:
+    from gateway.policy.decision import Decision
+    from schemas.envelope import Envelope
+
+__all__ = ["NOT_STATED", "NO_FLOW", "ActivityEvent", "AggregateCell", "activity_of", "aggregate", "month_of"]
+
+NOT_STATED = "non-indicato"
+"""Quartiere of an event whose message did not locate it."""
+NO_FLOW = "non-dichiarato"
+"""Flow of a decision no declared flow covered (always a denial)."""
+STATISTICS_ZONE = ZoneInfo("Europe/Rome")
+"""Months are calendar months in Milan."""
 
 OPERATOR_DIMENSIONS = frozenset({"operator", "client_id", "user", "nurse", "community_manager"})
 """Dimensions that would rank individual operators (seed 003 §4.5): refused."""
@@ -72,3 +90,74 @@ def _secondary(
                     extra.add(visible[0])
                     changed = True
     return extra
+
+
+# --- activity events --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEvent:
+    """One event the statistics flows count; stored in ``statistics_activity``."""
+
+    month: str
+    """``YYYY-MM`` in Europe/Rome."""
+    kind: Literal["visit", "vaccination", "decision"]
+    source: str
+    """Partner whose message it came from."""
+    quartiere: str = NOT_STATED
+    flow_id: str | None = None
+    """For decisions: the declared flow (None when none covered the message)."""
+    recipient: str | None = None
+    outcome: Literal["permit", "deny"] | None = None
+    weight: int = 1
+    """Minutes of care for a visit; 1 otherwise."""
+
+
+def month_of(moment: datetime | date) -> str:
+    """``YYYY-MM`` of a moment in Milan (a date is taken as it is)."""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(STATISTICS_ZONE)
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def activity_of(envelope: Envelope, decisions: Sequence[Decision], now: datetime) -> list[ActivityEvent]:
+    """What a decided message adds to the statistics: one ``decision`` event per recipient decided (F13), and
+    for a finished care visit or a given vaccination one ``visit`` / ``vaccination`` event (F6). Records the
+    source masked ("oscurato") are not counted as care."""
+    payload = envelope.payload
+    quartiere = _quartiere(payload)
+    month = month_of(now)
+    events = [
+        ActivityEvent(month=month, kind="decision", source=envelope.sender, quartiere=quartiere,
+                      flow_id=d.flow.id if d.flow is not None else None, recipient=d.recipient or None,
+                      outcome=d.outcome)
+        for d in decisions
+    ]
+    if payload.get("masked_at_source") is True:
+        return events
+    if envelope.message_type == "care.encounter" and payload.get("status") == "finished":
+        start = datetime.fromisoformat(str(payload["period_start"]))
+        events.append(ActivityEvent(month=month_of(start), kind="visit", source=envelope.sender,
+                                    quartiere=quartiere, weight=_minutes(payload, start)))
+    elif envelope.message_type == "care.immunization" and payload.get("status") == "completed":
+        events.append(ActivityEvent(month=month_of(date.fromisoformat(str(payload["occurred_on"]))),
+                                    kind="vaccination", source=envelope.sender, quartiere=quartiere))
+    return events
+
+
+def _quartiere(payload: Mapping[str, Any]) -> str:
+    """The quartiere the canonical payload carries (at its top level or on its tenancy), else ``non-indicato``."""
+    for holder in (payload, payload.get("tenancy")):
+        if isinstance(holder, Mapping) and isinstance(holder.get("quartiere"), str):
+            return str(holder["quartiere"])
+    return NOT_STATED
+
+
+def _minutes(payload: Mapping[str, Any], start: datetime) -> int:
+    """Minutes of care: as the source stated them, else from the period, else 0 (an open visit)."""
+    if isinstance(payload.get("length_minutes"), int):
+        return int(payload["length_minutes"])
+    if payload.get("period_end"):
+        seconds = (datetime.fromisoformat(str(payload["period_end"])) - start).total_seconds()
+        return max(0, round(seconds / 60))
+    return 0

@@ -12,7 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-__all__ = ["Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
+__all__ = ["UNIDENTIFIED_MESSAGE_TYPES", "Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
+
+UNIDENTIFIED_MESSAGE_TYPES = frozenset({"emergency.social-event"})
+"""Message types that may be about a person with no identifier at all (an ``unidentified`` subject): emergencies
+only, which are never held back for an identifier the person does not have or will not give."""
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 """An opaque identifier minted by a partner or the gateway: no spaces, no personal data by convention."""
@@ -27,10 +31,13 @@ class Identifier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     system: Literal[
-        "cf", "stp", "eni", "aler-contract", "asst-patient", "comune-case", "fwa-referral", "gateway-token"
+        "cf", "stp", "eni", "aler-contract", "asst-patient", "comune-case", "fwa-referral", "gateway-token",
+        "unidentified",
     ]
-    """``cf`` codice fiscale (as issued), ``stp``/``eni`` for people without one, a partner's own id, or an
-    opaque ``gateway-token`` minted per recipient by the crosswalk."""
+    """``cf`` codice fiscale (as issued), ``stp``/``eni`` for people without one, a partner's own id, an
+    opaque ``gateway-token`` minted per recipient by the crosswalk, or ``unidentified``: a person the sender
+    cannot name (an unaccompanied minor, someone refusing to give a name), known by the sender's own incident
+    reference as ``<sender>:<reference>``, in emergency messages only (:data:`UNIDENTIFIED_MESSAGE_TYPES`)."""
     value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -82,3 +89,17 @@ class Envelope(BaseModel):
             model = validate_payload(str(data.get("message_type", "")), data["payload"])
             data = {**data, "payload": model.model_dump(mode="json", exclude_none=True)}
         return data
+
+    @model_validator(mode="after")
+    def _unidentified_only_in_emergencies(self) -> Envelope:
+        """An ``unidentified`` subject is the sender's own incident reference, and only an emergency may have one."""
+        for identifier in self.subject.identifiers:
+            if identifier.system != "unidentified":
+                continue
+            if self.message_type not in UNIDENTIFIED_MESSAGE_TYPES:
+                raise ValueError("only an emergency message may be about an unidentified person; "
+                                 "give the person's codice fiscale, STP or ENI code")
+            if not identifier.value.startswith(f"{self.sender}:") or identifier.value == f"{self.sender}:":
+                raise ValueError("an unidentified person is known by the sender's own incident reference, "
+                                 "written <sender>:<reference>")
+        return self

@@ -35,7 +35,16 @@ from importlib import resources
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from schemas.codelists import Quartiere, _coded, load_codelist
 
@@ -52,6 +61,7 @@ __all__ = [
     "HL7Label",
     "RecordedConsent",
     "Vaccine",
+    "VisitLogistics",
     "vaccine_code_system",
 ]
 
@@ -86,6 +96,10 @@ def _sorted_labels(labels: tuple[HL7Label, ...]) -> tuple[HL7Label, ...]:
     return tuple(sorted(set(labels)))
 
 
+def _unique_codes(codes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(set(codes)))
+
+
 if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a validated enum string
     CareService = str
     EncounterClass = str
@@ -93,6 +107,10 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a va
     VaccineCode = str
     CareNeed = str
     DischargeLogistics = str
+    HomeAccessNote = str
+    HomeEntryMethod = str
+    InterpreterLanguage = str
+    VisitTimeWindow = str
 else:
     CareService = _coded("care_services")
     EncounterClass = _coded("encounter_classes")
@@ -100,6 +118,10 @@ else:
     VaccineCode = _coded("vaccine_codes")
     CareNeed = _coded("care_needs")
     DischargeLogistics = _coded("discharge_logistics")
+    HomeAccessNote = _coded("home_access_notes")
+    HomeEntryMethod = _coded("home_entry_methods")
+    InterpreterLanguage = _coded("interpreter_languages")
+    VisitTimeWindow = _coded("visit_time_windows")
 
 SecurityLabels = Annotated[tuple[HL7Label, ...], AfterValidator(_sorted_labels)]
 """HL7 confidentiality (N, R, V) and sensitivity (PSY, MH, SDV, HIV, ETH) codes, sorted and without repeats."""
@@ -226,6 +248,26 @@ class CareImmunization(_Labelled):
         return self
 
 
+class VisitLogistics(_Payload):
+    """How the visit can happen at the person's home, as the community manager knows it (F4): codes, numbers
+    and yes/no only, never a name, a door code or a note. Every field is optional."""
+
+    floor: Annotated[int, Field(ge=-2, le=40)] | None = None
+    """Floor of the home: 0 the ground floor, negative below it."""
+    lift: bool | None = None
+    """Whether a working lift reaches the home."""
+    entry: HomeEntryMethod | None = None
+    """How a visitor gets in (code list ``home_entry_methods``): a category, never the name on the doorbell."""
+    time_window: VisitTimeWindow | None = None
+    """When the visit suits the person (code list ``visit_time_windows``)."""
+    porter_can_accompany: bool | None = None
+    """Whether the building's porter (custode) can accompany the visitor."""
+    interpreter_language: InterpreterLanguage | None = None
+    """Language an interpreter or mediator should speak (code list ``interpreter_languages``, BCP 47)."""
+    access_notes: Annotated[tuple[HomeAccessNote, ...], AfterValidator(_unique_codes)] = ()
+    """Further access notes (code list ``home_access_notes``), each at most once, sorted."""
+
+
 class CareServiceRequest(_Labelled):
     """``care.service-request``: a request for a nurse visit, telemedicine or a vaccination (F4).
 
@@ -247,6 +289,16 @@ class CareServiceRequest(_Labelled):
     requester: OrganisationCode
     """Partner organisation that asked for the service (``aler`` for F4)."""
     authored_on: AwareDatetime | None = None
+    logistics: VisitLogistics | None = None
+    """How the visit can happen at home (F4: what the community manager knows); coded, never free text.
+    An empty object is the same as none."""
+
+    @field_validator("logistics")
+    @classmethod
+    def _nothing_is_none(cls, value: VisitLogistics | None) -> VisitLogistics | None:
+        if value is not None and not value.model_dump(exclude_none=True, exclude_defaults=True):
+            return None
+        return value
 
     @model_validator(mode="before")
     @classmethod

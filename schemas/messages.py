@@ -24,6 +24,7 @@ from schemas.codelists import (
 from schemas.health import HEALTH_MESSAGE_TYPES
 from schemas.microcredit import MICROCREDIT_MESSAGE_TYPES
 from schemas.social import SOCIAL_MESSAGE_TYPES
+from schemas.statistics import STATISTICS_MESSAGE_TYPES
 from schemas.tenancy import TENANCY_MESSAGE_TYPES
 
 __all__ = [
@@ -130,6 +131,7 @@ MESSAGE_TYPES: dict[str, type[BaseModel]] = {
     **SOCIAL_MESSAGE_TYPES,
     **HEALTH_MESSAGE_TYPES,
     **MICROCREDIT_MESSAGE_TYPES,
+    **STATISTICS_MESSAGE_TYPES,
     "tenancy.arrears-referral": TenancyArrearsReferral,
     "referral.microcredit": MicrocreditReferral,
     "referral.status": ReferralStatus,

@@ -10,6 +10,10 @@ Every ALER message starts with the same header (Italian field names)::
     data_evento      when it happened, ISO 8601 with a UTC offset
     finalita         optional purpose code claimed by ALER (privacy.md vocabulary)
     destinatari      optional list of recipient organisation codes
+    riferimento_gateway  optional, not on the S4 disclosure: a gateway token (``gwt_...``) ALER received for
+                     this person or case (a Comune case token from flow F3), quoted back so that the gateway
+                     finds the same person and case (and the Comune gets its own case id back where a flow lets
+                     it); a token the gateway did not send to ALER is refused (``unknown-token``)
 
 Coded fields accept a code, its Italian label or a known alias from the code list (the way quartiere names are
 accepted) and always decode to the code. Error messages never echo a submitted value.
@@ -47,10 +51,14 @@ __all__ = [
     "EmergencyEventCode",
     "Euro",
     "FragilitySignalCode",
+    "GatewayToken",
     "Header",
     "HeaderBase",
+    "HomeAccessCode",
+    "HomeEntryCode",
     "HouseholdTypeCode",
     "Id",
+    "InterpreterLanguageCode",
     "IseeBandCode",
     "Municipio",
     "Native",
@@ -60,6 +68,7 @@ __all__ = [
     "RelationCode",
     "SafeChannelCode",
     "SafeTimeCode",
+    "VisitTimeCode",
     "build_envelope",
     "cents",
     "check_age_flags",
@@ -72,6 +81,9 @@ __all__ = [
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 """An ALER identifier: letters, digits and ``._:-``, at most 64 characters."""
+
+GatewayToken = Annotated[str, StringConstraints(pattern=r"^gwt_[a-z2-7]{24}$")]
+"""A crosswalk token the gateway minted for ALER (``gwt_`` and 24 base-32 characters), quoted back."""
 
 Euro = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
 """A euro amount with at most two decimals, as a string or a JSON number; becomes exact cents."""
@@ -111,12 +123,16 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each resolve
     CareServiceCode = str
     EmergencyEventCode = str
     FragilitySignalCode = str
+    HomeAccessCode = str
+    HomeEntryCode = str
     HouseholdTypeCode = str
+    InterpreterLanguageCode = str
     IseeBandCode = str
     QuartiereCode = str
     RelationCode = str
     SafeChannelCode = str
     SafeTimeCode = str
+    VisitTimeCode = str
 else:
     AgeBandCode = _native_code("age_bands")
     ArrearsStageCode = _native_code("arrears_stages")
@@ -124,12 +140,16 @@ else:
     CareServiceCode = _native_code("requested_care_services")
     EmergencyEventCode = _native_code("emergency_event_types")
     FragilitySignalCode = _native_code("fragility_signals")
+    HomeAccessCode = _native_code("home_access_notes")
+    HomeEntryCode = _native_code("home_entry_methods")
     HouseholdTypeCode = _native_code("household_types")
+    InterpreterLanguageCode = _native_code("interpreter_languages")
     IseeBandCode = _native_code("isee_bands")
     QuartiereCode = _native_code("quartieri")
     RelationCode = _native_code("household_relations")
     SafeChannelCode = _native_code("safe_contact_channels")
     SafeTimeCode = _native_code("safe_time_windows")
+    VisitTimeCode = _native_code("visit_time_windows")
 
 Municipio = Annotated[int, Field(ge=1, le=9)]
 """One of Milan's nine municipi."""
@@ -165,15 +185,31 @@ class HeaderBase(Native):
         """The correlation id of the canonical envelope: the message's own id."""
         return self.id_messaggio
 
+    def quoted_identifiers(self) -> tuple[Identifier, ...]:
+        """Gateway tokens quoted back as subject identifiers: none here (:class:`Header` may carry one)."""
+        return ()
+
 
 class Header(HeaderBase):
     """The header most ALER messages start with (see the module docstring)."""
 
     id_correlazione: Id | None = None
+    riferimento_gateway: GatewayToken | None = Field(
+        default=None,
+        description="A gateway token (gwt_...) the gateway sent to ALER for this person or case, e.g. the Comune "
+                    "case token of a social.case-status (flow F3), quoted back so that the gateway finds the same "
+                    "person and case. A token not sent to ALER is refused (problem rule unknown-token).",
+    )
 
     def correlation(self) -> str:
         """``id_correlazione`` when given, else the message's own id."""
         return self.id_correlazione or self.id_messaggio
+
+    def quoted_identifiers(self) -> tuple[Identifier, ...]:
+        """The gateway token ALER quotes back, as a ``gateway-token`` subject identifier (none if not given)."""
+        if self.riferimento_gateway is None:
+            return ()
+        return (Identifier(system="gateway-token", value=self.riferimento_gateway),)
 
 
 class Persona(Native):
@@ -263,7 +299,7 @@ def build_envelope(
             correlation_id=header.correlation(),
             message_type=message_type,
             recipients=header.destinatari,
-            identifiers=identifiers,
+            identifiers=(*identifiers, *header.quoted_identifiers()),
             purpose=header.finalita,
             occurred_at=header.data_evento,
             payload=payload,

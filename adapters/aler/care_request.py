@@ -10,11 +10,18 @@ telemedicine appointment or a flu vaccination. After the common header (:mod:`ad
     servizio      requested service: home-nursing-visit, telemedicine, flu-vaccination (or label or alias)
     urgenza       routine, urgent or asap (``ordinaria``, ``urgente``, ``prima-possibile``)
     finestra      dal (first acceptable day), al (optional, last acceptable day)
+    logistica     optional, what the community manager knows about reaching the home, every part optional:
+                  piano (floor, -2..40, 0 the ground floor), ascensore (a working lift: true/false), accesso
+                  (how a visitor gets in: code list ``home-entry-methods``, never the name on the doorbell),
+                  fascia_oraria (code list ``visit-time-windows``), custode_accompagna (the porter can
+                  accompany: true/false), lingua_interprete (code list ``interpreter-languages``), note_accesso
+                  (codes of list ``home-access-notes``, each at most once)
 
 What it becomes: ``request_id`` = id_richiesta; ``status`` active | revoked; ``intent`` ``proposal`` (ALER
 suggests, the trust's clinicians decide); ``priority`` = urgenza; ``category`` and ``service`` from
 :data:`SERVICES`; ``requested_from`` / ``requested_until`` = the window; ``requester`` ``aler``;
-``authored_on`` = data_evento. No ALER id travels in this message at all: ASST never gets ALER ids, and the
+``authored_on`` = data_evento; ``logistics`` = logistica (floor, lift, entry, time_window, porter_can_accompany,
+interpreter_language, access_notes). No ALER id travels in this message at all: ASST never gets ALER ids, and the
 person is named to the trust by their codice fiscale only. Free-text notes have no field.
 """
 
@@ -23,17 +30,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import StringConstraints, ValidationInfo, field_validator
+from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 
 from adapters._json import load_json_object
 from adapters.aler._native import (
     CareServiceCode,
     CareUrgencyCode,
     Header,
+    HomeAccessCode,
+    HomeEntryCode,
+    InterpreterLanguageCode,
     Native,
     Persona,
+    VisitTimeCode,
     build_envelope,
     check_date_order,
+    check_unique,
     parse,
     person_identifier,
 )
@@ -66,6 +78,36 @@ class Finestra(Native):
         return value
 
 
+class Logistica(Native):
+    """How the visit can happen at the person's home: codes, numbers and yes/no only, never free text."""
+
+    piano: Annotated[int, Field(ge=-2, le=40)] | None = None
+    ascensore: bool | None = None
+    accesso: HomeEntryCode | None = None
+    fascia_oraria: VisitTimeCode | None = None
+    custode_accompagna: bool | None = None
+    lingua_interprete: InterpreterLanguageCode | None = None
+    note_accesso: list[HomeAccessCode] = Field(default_factory=list, max_length=10)
+
+    @field_validator("note_accesso")
+    @classmethod
+    def _unique_notes(cls, value: list[str]) -> list[str]:
+        check_unique(value, "access note")
+        return value
+
+    def canonical(self) -> dict[str, Any]:
+        """The canonical ``logistics`` object (:class:`schemas.health.VisitLogistics`)."""
+        return {
+            "floor": self.piano,
+            "lift": self.ascensore,
+            "entry": self.accesso,
+            "time_window": self.fascia_oraria,
+            "porter_can_accompany": self.custode_accompagna,
+            "interpreter_language": self.lingua_interprete,
+            "access_notes": list(self.note_accesso),
+        }
+
+
 class AlerCareRequestMessage(Header):
     """ALER's ``richiesta-assistenza``: a community manager asks ASST for a service (F4)."""
 
@@ -76,6 +118,7 @@ class AlerCareRequestMessage(Header):
     servizio: CareServiceCode
     urgenza: CareUrgencyCode
     finestra: Finestra
+    logistica: Logistica | None = None
 
 
 def _payload(message: AlerCareRequestMessage) -> dict[str, Any]:
@@ -91,6 +134,7 @@ def _payload(message: AlerCareRequestMessage) -> dict[str, Any]:
         "requested_until": message.finestra.al,
         "requester": "aler",
         "authored_on": message.data_evento,
+        "logistics": None if message.logistica is None else message.logistica.canonical(),
     }
 
 

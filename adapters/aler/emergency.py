@@ -7,21 +7,26 @@ missing consent and always audited. One message per household. After the common 
 (:mod:`adapters.aler._native`)::
 
     evento     tipo (event type code, Italian label or alias, e.g. ``Incendio``), accaduto_il (optional: when it
-               happened, ISO 8601 with a UTC offset; data_evento is when ALER reported it)
+               happened, ISO 8601 with a UTC offset; data_evento is when ALER reported it), riferimento
+               (optional: ALER's own incident reference, at most 48 letters, digits and ``._:-``)
     luogo      id_edificio (ALER building id), quartiere (code, label or alias), municipio (1-9)
     nucleo     persone (1-20), minori, over_65, con_disabilita (counts; minori + over_65 <= persone)
     persona    optional: codice_fiscale (codice fiscale, STP or ENI code) of the holder or person involved
     contratto  optional: id_contratto, when the household is an ALER tenancy
 
-At least one of ``persona`` and ``contratto`` is required: an envelope needs a subject. The street address is
-never part of the message; the building id says where to go.
+At least one of ``persona``, ``contratto`` and ``evento.riferimento`` is required: an envelope needs a subject.
+A person with no identifier at all (an unaccompanied minor, someone who will not give a name) is known by the
+incident reference alone: subject identifier ``unidentified`` = ``aler:<riferimento>``, so that later messages
+about the same incident reach the same pseudonym; the reference travels with the person's code too, when
+there is one. Only this emergency message may do without a person identifier. The street address is never
+part of the message; the building id says where to go.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
 from adapters._json import load_json_object
 from adapters.aler._native import (
@@ -45,10 +50,18 @@ MESSAGE_TYPE = "emergency.social-event"
 
 Count = Annotated[int, Field(ge=0, le=20)]
 
+IncidentRef = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")]
+"""ALER's own reference of an incident: what identifies a person who has no identifier (``unidentified``)."""
+
 
 class Evento(Native):
     tipo: EmergencyEventCode
     accaduto_il: AwareDatetime | None = None
+    riferimento: IncidentRef | None = Field(
+        default=None,
+        description="ALER's own incident reference. Required when neither persona nor contratto is given "
+                    "(a person with no identifier): the gateway knows the person by it, as aler:<riferimento>.",
+    )
 
 
 class Luogo(Native):
@@ -95,11 +108,15 @@ def decode_document(document: dict[str, Any]) -> list[Envelope]:
         identifiers.append(person_identifier(message.persona.codice_fiscale))
     if message.contratto is not None:
         identifiers.append(Identifier(system="aler-contract", value=message.contratto.id_contratto))
+    if message.evento.riferimento is not None:
+        identifiers.append(Identifier(system="unidentified", value=f"aler:{message.evento.riferimento}"))
     if not identifiers:
         raise DecodeError(
             "contract",
             "message does not match ALER's emergency event (evento-emergenza) contract",
-            [FieldProblem("/persona", "missing", "give persona.codice_fiscale, contratto.id_contratto or both")],
+            [FieldProblem("/persona", "missing",
+                          "give persona.codice_fiscale or contratto.id_contratto; for a person with no identifier, "
+                          "give evento.riferimento (ALER's incident reference)")],
         )
     n = message.nucleo
     payload = {

@@ -53,6 +53,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import BaseModel, ValidationError
 
 from adapters._json import load_json_object
+from adapters.asst_fhir.logistics import logistics_from_fhir
 from adapters.asst_fhir.systems import (
     ACT_CODE_SYSTEM,
     ASST_PATIENT_SYSTEM,
@@ -650,6 +651,7 @@ def _service_request(located: _Located, index: _Index, problems: _Problems) -> _
         "requested_until": end,
         "requester": requester,
         "authored_on": authored,
+        "logistics": logistics_from_fhir(res, p, problems),
     }
     forced = PSYCHOLOGICAL_SUPPORT_LABELS if service == PSYCHOLOGICAL_SUPPORT else ()
     return _Draft("care.service-request", payload, subject, authored, forced)

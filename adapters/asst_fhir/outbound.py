@@ -12,6 +12,7 @@ The envelope has already been minimised for the trust; the encoder only translat
   refrains (``v3-RefrainPolicy``) the recipient must honour (privacy.md rule 8); ``meta.tag`` = the purpose;
   ``supportingInfo`` = the consent reference, when the disclosure rests on one.
 * Codes in the gateway's code systems, with their Italian label as display; no free text.
+* ``orderDetail`` and extensions = the visit logistics the community manager gave (:mod:`adapters.asst_fhir.logistics`).
 
 The result is validated by constructing the ``fhir.resources`` R4B model before it is serialised. Data masked
 at source never reaches this point (rule 15); if it does, the encoder refuses it rather than send it.
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
+from adapters.asst_fhir.logistics import logistics_to_fhir
 from adapters.asst_fhir.systems import (
     ACT_CODE_SYSTEM,
     CARE_REQUEST_CATEGORY_SYSTEM,
@@ -117,6 +119,7 @@ def encode_service_request(envelope: Envelope, labels: DisclosureLabels) -> byte
         **_occurrence(request.requested_from, request.requested_until),
         "requester": {"type": "Organization", "identifier": {"system": ORGANISATION_SYSTEM,
                                                              "value": request.requester}},
+        **logistics_to_fhir(request.logistics),
     }
     if request.priority:
         document["priority"] = request.priority

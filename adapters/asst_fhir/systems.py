@@ -27,6 +27,13 @@ Code systems (``Coding.system``)
                               turns a finished inpatient Encounter into a discharge notice (F11).
     ``CARE_NEED_SYSTEM``, ``DISCHARGE_LOGISTICS_SYSTEM``  code lists ``care_needs`` and
                               ``discharge_logistics`` in ``Encounter.hospitalization.specialArrangement``.
+    ``HOME_ENTRY_SYSTEM``, ``VISIT_TIME_WINDOW_SYSTEM``, ``HOME_ACCESS_NOTE_SYSTEM``, ``LANGUAGE_SYSTEM``
+                              visit logistics of a care request (F4) in ``ServiceRequest.orderDetail``: code
+                              lists ``home_entry_methods``, ``visit_time_windows``, ``home_access_notes`` and
+                              ``interpreter_languages`` (BCP 47, the interpreter's language). The floor
+                              (``VISIT_FLOOR_EXTENSION``, valueInteger), a working lift (``VISIT_LIFT_EXTENSION``)
+                              and whether the porter can accompany (``PORTER_ACCOMPANIES_EXTENSION``, valueBoolean)
+                              are ServiceRequest extensions.
     HL7 ``meta.security``     ``CONFIDENTIALITY_SYSTEM`` (N, R, V) and ``ACT_CODE_SYSTEM`` (PSY, MH, SDV, HIV,
                               ETH) become sensitivity labels; ``OBLIGATION_SYSTEM`` / ``REFRAIN_SYSTEM`` carry
                               what the recipient must or must not do.
@@ -54,17 +61,24 @@ __all__ = [
     "DISCHARGE_LOGISTICS_SYSTEM",
     "DISCHARGE_PATHWAY_SYSTEM",
     "GATEWAY_SECURITY_SYSTEM",
+    "HOME_ACCESS_NOTE_SYSTEM",
+    "HOME_ENTRY_SYSTEM",
+    "LANGUAGE_SYSTEM",
     "MASKED_CODES",
     "MESSAGE_SYSTEM",
     "OBLIGATION_SYSTEM",
     "OBSERVATION_VALUE_SYSTEM",
     "ORGANISATION_SYSTEM",
+    "PORTER_ACCOMPANIES_EXTENSION",
     "PREFERRED_CF_SYSTEM",
     "PURPOSE_SYSTEM",
     "QUARTIERE_SYSTEM",
     "REFRAIN_SYSTEM",
     "STP_ENI_SYSTEM",
     "UCUM_SYSTEM",
+    "VISIT_FLOOR_EXTENSION",
+    "VISIT_LIFT_EXTENSION",
+    "VISIT_TIME_WINDOW_SYSTEM",
 ]
 
 _GATEWAY: Final = "https://gateway.quartieri.example/fhir"
@@ -88,6 +102,13 @@ DISCHARGE_PATHWAY_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/discharge-pathway"
 CARE_NEED_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/care-need"
 DISCHARGE_LOGISTICS_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/discharge-logistics"
 GATEWAY_SECURITY_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/security"
+HOME_ENTRY_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/home-entry-method"
+VISIT_TIME_WINDOW_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/visit-time-window"
+HOME_ACCESS_NOTE_SYSTEM: Final = f"{_GATEWAY}/CodeSystem/home-access-note"
+LANGUAGE_SYSTEM: Final = "urn:ietf:bcp:47"
+VISIT_FLOOR_EXTENSION: Final = f"{_GATEWAY}/StructureDefinition/visit-floor"
+VISIT_LIFT_EXTENSION: Final = f"{_GATEWAY}/StructureDefinition/visit-lift"
+PORTER_ACCOMPANIES_EXTENSION: Final = f"{_GATEWAY}/StructureDefinition/visit-porter-accompanies"
 
 ACT_CODE_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 CONFIDENTIALITY_SYSTEM: Final = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"

@@ -4,7 +4,11 @@
 Both carry the event type (seed 004 categories), a coded place — quartiere, municipio and the housing
 operator's building id, never a street address — and the household as counts. People without a codice
 fiscale, STP or ENI code (a homeless person, an unaccompanied minor) are identified by the case id the
-Comune opens for them: an emergency is never held back for a missing identifier the person does not have.
+Comune opens for them or, before there is a case (a person found by the police who will not give a name), by
+the Comune's own incident reference ``evento.riferimento``: subject identifier ``unidentified`` =
+``comune:<riferimento>``, so that later messages about the same incident reach the same pseudonym. An emergency
+is never held back for a missing identifier the person does not have. The emergency social service receives
+the reference as ``persona.riferimento_evento`` (``<sender>:<reference>``) where the flow lets it cross.
 """
 
 from __future__ import annotations
@@ -57,15 +61,25 @@ else:
 
 
 class PersonaCoinvolta(InboundModel):
-    """At least one of the two: the person's code, or the case id the Comune opened for them."""
+    """The person's code, or the case id the Comune opened for them; may be empty (or left out) when the
+    event carries the Comune's incident reference instead."""
 
     codice_fiscale: PersonCode | None = None
     id_caso: Id | None = None
 
 
+IncidentRef = Annotated[str, StringConstraints(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9._:\-]+$")]
+"""The Comune's own reference of an incident: what identifies a person who has no identifier."""
+
+
 class Evento(InboundModel):
     tipo: TipoEmergenza
     accaduto_il: AwareDatetime
+    riferimento: IncidentRef | None = Field(
+        default=None,
+        description="The Comune's own incident reference. Required when persona gives neither codice_fiscale "
+                    "nor id_caso (a person with no identifier): the gateway knows the person by it.",
+    )
 
 
 class Luogo(InboundModel):
@@ -97,7 +111,7 @@ class ComuneEmergencyEvent(InboundModel):
     """When the event was reported."""
     finalita: Annotated[str, StringConstraints(max_length=64)] | None = None
     destinatari: tuple[Id, ...] = ()
-    persona: PersonaCoinvolta
+    persona: PersonaCoinvolta = Field(default_factory=PersonaCoinvolta)
     evento: Evento
     luogo: Luogo
     nucleo: Nucleo
@@ -105,9 +119,11 @@ class ComuneEmergencyEvent(InboundModel):
 
 def _cross_field_problems(message: ComuneEmergencyEvent) -> list[FieldProblem]:
     problems = []
-    if message.persona.codice_fiscale is None and message.persona.id_caso is None:
+    persona = message.persona
+    if persona.codice_fiscale is None and persona.id_caso is None and message.evento.riferimento is None:
         problems.append(FieldProblem("/persona", "identifier_required",
-                                     "give codice_fiscale (or STP/ENI code), id_caso, or both"))
+                                     "give codice_fiscale (or STP/ENI code), id_caso, or both; for a person with "
+                                     "no identifier, give evento.riferimento (the Comune's incident reference)"))
     nucleo = message.nucleo
     if nucleo.minori + nucleo.over_65 > nucleo.persone:
         problems.append(FieldProblem("/nucleo", "counts_exceed_persons",
@@ -118,12 +134,14 @@ def _cross_field_problems(message: ComuneEmergencyEvent) -> list[FieldProblem]:
     return problems
 
 
-def _identifiers(persona: PersonaCoinvolta) -> tuple[Identifier, ...]:
-    found = []
+def _identifiers(message: ComuneEmergencyEvent) -> tuple[Identifier, ...]:
+    persona, found = message.persona, []
     if persona.codice_fiscale is not None:
         found.append(person_identifier(persona.codice_fiscale))
     if persona.id_caso is not None:
         found.append(Identifier(system="comune-case", value=persona.id_caso))
+    if message.evento.riferimento is not None:
+        found.append(Identifier(system="unidentified", value=f"comune:{message.evento.riferimento}"))
     return tuple(found)
 
 
@@ -159,7 +177,7 @@ def emergency_event_from_document(document: dict[str, Any]) -> Envelope:
             message_type=EMERGENCY_MESSAGE_TYPE,
             sender="comune",
             recipients=message.destinatari,
-            subject=SubjectRef(identifiers=_identifiers(message.persona)),
+            subject=SubjectRef(identifiers=_identifiers(message)),
             purpose=message.finalita,
             sensitivity=("S2",),
             occurred_at=message.data_evento,
@@ -178,6 +196,8 @@ class PersonaSegnalata(OutboundModel):
     """Codice fiscale, STP or ENI code, when the flow lets it cross."""
     id_caso: str | None
     """The Comune's case id, when the flow lets it cross."""
+    riferimento_evento: str | None
+    """``<sender>:<incident reference>`` for a person with no identifier, when the flow lets it cross."""
 
 
 class EventoSegnalato(OutboundModel):
@@ -215,12 +235,14 @@ def encode_emergency_event(envelope: Envelope, labels: DisclosureLabels) -> byte
     expect_type(envelope, EMERGENCY_MESSAGE_TYPE)
     payload = EmergencySocialEvent.model_validate(envelope.payload)
     person, case_id = person_code_of(envelope), envelope.subject.first("comune-case")
-    if person is None and case_id is None:
-        raise ValueError("an emergency referral needs the person's codice fiscale, STP or ENI code, or a case id")
+    incident = envelope.subject.first("unidentified")
+    if person is None and case_id is None and incident is None:
+        raise ValueError("an emergency referral needs the person's codice fiscale, STP or ENI code, a case id, "
+                         "or the sender's incident reference")
     household = payload.household
     referral = EmergencyReferral(
         **OutboundHeader.header_fields(envelope, labels),
-        persona=PersonaSegnalata(codice_fiscale=person, id_caso=case_id),
+        persona=PersonaSegnalata(codice_fiscale=person, id_caso=case_id, riferimento_evento=incident),
         evento=EventoSegnalato(tipo=payload.event_type, accaduto_il=payload.occurred_at),
         luogo=LuogoSegnalato(quartiere=payload.quartiere, municipio=payload.municipio,
                              id_edificio=payload.building_id),

@@ -2,7 +2,7 @@
 
 Built from a minimised ``tenancy.eviction-milestone`` envelope (:class:`schemas.tenancy.EvictionMilestone`):
 the stage (a code of list ``arrears-stages``), the deadline it sets, and where the tenancy is, so the Comune
-can act before the date.
+can act before the date; and the Comune's own case id when ALER quoted the case token it received.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ class EvictionMilestone(OutboundHeader):
     """The date that matters for this stage: payment deadline, hearing, or the bailiff's access date."""
     quartiere: str
     municipio: int
+    id_caso: str | None = None
+    """The Comune's own case id, when ALER quoted the case token the gateway gave it (flow F3): the Comune
+    gets its own id back, ALER never sees it."""
 
 
 def encode_eviction_milestone(envelope: Envelope, labels: DisclosureLabels) -> bytes:
@@ -53,5 +56,9 @@ def encode_eviction_milestone(envelope: Envelope, labels: DisclosureLabels) -> b
         data_scadenza=payload.deadline,
         quartiere=payload.quartiere,
         municipio=payload.municipio,
+        id_caso=envelope.subject.first("comune-case"),
     )
-    return orjson.dumps(milestone.model_dump(mode="json"))
+    native = milestone.model_dump(mode="json")
+    if native["id_caso"] is None:
+        del native["id_caso"]
+    return orjson.dumps(native)

@@ -62,10 +62,17 @@ class ConsentOut(BaseModel):
     period_end: datetime | None
     recorded_at: datetime | None
     withdrawn: bool
+    consent_type: str = Field(description="explicit, express or opt-out")
+    record_hash: str = Field(description="sha256 of the RFC 8785 canonical form of `record`")
+    record: dict[str, Any] = Field(
+        description="the whole version, R5-shaped: grantor, notice, provisions with their nested level, capture "
+                    "and withdrawal evidence; the person appears by pseudonym only"
+    )
 
     @classmethod
     def of(cls, record: ConsentRecord) -> ConsentOut:
         return cls(consent_id=record.consent_id, version=record.version, status=record.status,
                    decision=record.decision, purposes=sorted(record.purposes), recipients=sorted(record.recipients),
                    period_start=record.period_start, period_end=record.period_end, recorded_at=record.recorded_at,
-                   withdrawn=record.withdrawn)
+                   withdrawn=record.withdrawn, consent_type=record.consent_type, record_hash=record.record_hash,
+                   record=record.document())

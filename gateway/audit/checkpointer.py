@@ -2,7 +2,10 @@
 
 A checkpoint (c2sp.org/tlog-checkpoint) commits to the log's origin, size and RFC 6962 root, read from the
 audit head, which the store keeps current on every append (O(log n) Merkle frontier), so signing never rereads
-the log. Signing happens with the head row locked: appends wait for the few milliseconds it takes, checkpoint
+the log. The background task (:meth:`AuditCheckpointer.run`, started with the gateway's workers) looks at the
+log size every half second, so records followed by silence are still signed at most T seconds (plus one poll)
+after the previous checkpoint; a log that has not grown gets no new checkpoint. Signing happens with the head
+row locked: appends wait for the few milliseconds it takes, checkpoint
 sizes never decrease in signing order, and two gateway instances never sign the same moment twice.
 
 Keys: the private keys come from a file (:mod:`gateway.audit.keys`), reread whenever it changes, so that a
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,7 +58,8 @@ class AuditCheckpointer:
     """
 
     def __init__(self, store: Store, origin: str, key_file: Path | None, *, every_records: int = 1000,
-                 every_seconds: float = 10.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 every_seconds: float = 10.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         if every_records < 1 or every_seconds <= 0:
             raise ValueError("checkpoint intervals must be positive")
         self.store = store
@@ -62,6 +67,9 @@ class AuditCheckpointer:
         self.every_records = every_records
         self.every_seconds = every_seconds
         self.clock = clock
+        self.monotonic = monotonic
+        self._behind_since: float | None = None
+        """Monotonic time at which new records were first seen while the clock was behind the last signing."""
         self._key_file = key_file
         self._keys: list[SigningKey] = []
         self._key_file_state: tuple[int, int, int] | None = None
@@ -127,7 +135,16 @@ class AuditCheckpointer:
         if flush or size - last_size >= self.every_records:
             return True
         since = last.signed_at if last is not None else self._started
-        return self.clock() - since >= timedelta(seconds=self.every_seconds)
+        now = self.clock()
+        if now >= since:
+            self._behind_since = None
+            return now - since >= timedelta(seconds=self.every_seconds)
+        # The clock is behind the last signing time (it stepped back, or another instance's clock runs ahead),
+        # so it cannot measure T: measure it on this process's monotonic clock from when the records were seen,
+        # rather than leave them unsigned until the wall clock catches up.
+        if self._behind_since is None:
+            self._behind_since = self.monotonic()
+        return self.monotonic() - self._behind_since >= self.every_seconds
 
     async def _sign(self, due: Due | None) -> StoredCheckpoint | None:
         keys = self.signing_keys()
@@ -148,6 +165,7 @@ class AuditCheckpointer:
             checkpoint = Checkpoint(self.origin, head.size, head.root())
             note = sign_checkpoint(checkpoint, *signers)
             stored = await tx.add_audit_checkpoint(checkpoint, note, signed_at, signers[0].verifier)
+        self._behind_since = None
         log.info("audit-checkpoint-signed", tree_size=stored.tree_size, count=len(signers))
         return stored
 

@@ -9,6 +9,10 @@ Patterns used (IHE Basic Audit Log Patterns, profiles.ihe.net/ITI/BALP):
   DICOM 110106 *Export*, subtype ISO 21089 ``disclose``, action R, source and destination role agents.
 * ``consent-change``: a RESTful create (recording) or update (withdrawal) of a Consent.
 * ``privacy-query``: a RESTful read by a privacy officer, purpose HCOMPL.
+* ``erasure``: a subject crypto-shredded (GDPR art. 17): type DICOM 110110 *Patient Record*, subtype ISO 21089
+  ``destroy``, action D; no subject entity (the record names no one), the counts of what went as details.
+* ``retention``: expired payloads purged (D-08): type DICOM 110100 *Application Activity*, subtype ISO 21089
+  ``destroy``, action D, the counts per flow as details.
 
 The subject appears only as an opaque identifier (the keyed audit reference): no name, no codice fiscale.
 Outcome: success and permit are ``0``; a denial is ``4`` (R4: a failure of the kind an HTTP 4xx answer
@@ -126,6 +130,10 @@ def _event_kind(record: Mapping[str, Any]) -> tuple[dict[str, str], list[dict[st
         )
     if event_type == "privacy-query":
         return _coding(_EVENT_TYPE, "rest", "RESTful Operation"), [_coding(_RESTFUL, "read")], "R", None
+    if event_type in ("erasure", "retention"):
+        kind = (_coding(_DCM, "110110", "Patient Record") if event_type == "erasure"
+                else _coding(_DCM, "110100", "Application Activity"))
+        return kind, [_coding(_LIFECYCLE, "destroy", "Destroy/Delete Record Lifecycle Event")], "D", None
     raise ValueError(f"unknown audit event type {event_type!r}")
 
 
@@ -256,6 +264,13 @@ def _entities(record: Mapping[str, Any]) -> list[dict[str, Any]]:
             "type": _coding(_ENTITY_TYPE, "2", "System Object"),
             "role": _coding(_OBJECT_ROLE, "24", "Query"),
             "description": "what the privacy officer read",
+        })
+    counts = record.get("counts")
+    if isinstance(counts, Mapping) and counts:
+        entities.append({
+            "type": _coding(_ENTITY_TYPE, "4", "Other"),
+            "description": "rows removed" if record.get("event_type") == "erasure" else "rows purged, per flow",
+            "detail": [_detail(str(name), count) for name, count in sorted(counts.items())],
         })
     kafka = record.get("kafka")
     if isinstance(kafka, Mapping):

@@ -16,9 +16,9 @@ from gateway.store import Store
 __all__ = ["verify_stored_log"]
 
 
-async def verify_stored_log(store: Store, origin: str, trusted: Sequence[VerifierKey] | None = None, *,
+async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[VerifierKey] | None = None, *,
                             page_size: int = 5_000) -> VerificationReport:
-    """Recompute the log in ``store`` and check its checkpoints, signed as ``origin``.
+    """Recompute the log in ``store`` and check its checkpoints, signed as ``origin`` (any name if None).
 
     ``trusted`` are the only keys whose signatures count (for example a witness's own copy of the verifier
     keys); by default, the keys registered in the store. Retirement times always come from the store.

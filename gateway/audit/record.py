@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "subject_ref"]
 
-AuditEventType = Literal["decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query"]
+AuditEventType = Literal[
+    "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
+]
+"""``erasure``: a subject crypto-shredded on a privacy officer's request (the record names no subject).
+``retention``: stored payloads purged once their flow's retention ran out (counts per flow, nothing personal)."""
 
 
 def subject_ref(subject_key: bytes) -> str:
@@ -41,7 +45,8 @@ class AuditRecord(BaseModel):
     record_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     event_type: AuditEventType
     action: str
-    """What was done: ``forward``, ``deny``, ``drop-at-delivery``, ``record-consent``, ``withdraw-consent``."""
+    """What was done: ``forward``, ``deny``, ``drop-at-delivery``, ``record-consent``, ``withdraw-consent``,
+    ``erase-subject``, ``purge-expired``."""
     occurred_at: datetime
     outcome: Literal["permit", "deny", "success", "failure"]
     reason: str | None = None
@@ -70,6 +75,8 @@ class AuditRecord(BaseModel):
     obligations: tuple[str, ...] = ()
     queried_ref: str | None = None
     """For ``privacy-query`` records: what the privacy officer read, e.g. ``audit-log/17``."""
+    counts: dict[str, int] | None = None
+    """For ``erasure`` and ``retention`` records: what was removed, e.g. ``{"F1/outbox-payloads": 3}``."""
 
     def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
         """The JSON object that is canonicalised and hashed at position ``log_index``."""

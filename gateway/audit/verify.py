@@ -11,6 +11,11 @@ signed after it was retired, that checkpoint sizes never decrease, and that each
 root recomputed from the records at its size. A rewritten record whose hashes were all recomputed is caught
 there: the first bad index is then the size of the last checkpoint that still matches, since the records
 after it are the first ones no signature vouches for.
+
+Record times (T-13): the store clamps each record's ``recorded_at`` to at least its predecessor's, so a log
+written since then never steps back. A backward step is still reported as a warning, not a failure: logs
+written before the clamp may hold one, and a time is not what the hashes protect (an edited time breaks the
+chain, or, with every hash recomputed, the signed checkpoints).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class VerificationReport:
     """Every problem found, the one in ``problem`` first (:func:`verify_audit` only)."""
     warnings: tuple[str, ...] = ()
     """Oddities that are not proof of tampering, such as a record time earlier than the one before it."""
+    chain_ok: bool = False
+    """Whether every record and the head recompute (hash chain and Merkle root), checkpoints aside."""
 
 
 def verify_log(entries: Iterable[Mapping[str, Any]], head: ChainHead) -> VerificationReport:
@@ -74,7 +81,7 @@ def verify_log(entries: Iterable[Mapping[str, Any]], head: ChainHead) -> Verific
     if tree.root() != head.root():
         return VerificationReport(False, expected, tree.root().hex(), expected - 1 if expected else 0,
                                   "Merkle root differs from the head")
-    return VerificationReport(True, expected, tree.root().hex())
+    return VerificationReport(True, expected, tree.root().hex(), chain_ok=True)
 
 
 _MAX_SAFE_INTEGER = 2**53 - 1
@@ -226,6 +233,7 @@ class AuditVerifier:
             located.append(self._problem)
         else:
             located.extend(self._head_problems(head))
+        chain_ok = not located
         unlocated: list[str] = []  # checkpoint problems that implicate no record
         bad_ids: list[int] = []
         matched_sizes: list[int] = [0]
@@ -273,6 +281,7 @@ class AuditVerifier:
             bad_checkpoint=min(bad_ids) if bad_ids else None,
             problems=tuple(messages),
             warnings=tuple(self._warnings),
+            chain_ok=chain_ok,
         )
 
     def _root_at(self, size: int) -> bytes:

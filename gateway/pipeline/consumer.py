@@ -114,6 +114,13 @@ class InboundConsumer:
                 await self.intake.process([(envelope, submission)])
             except (DependencyUnavailable, BusError):
                 raise
+            except GatewayError as exc:  # refused once decided alone (an unknown quoted token): its own reason
+                coordinates = submission.kafka
+                dead.append(self._dead_letter_entry(
+                    coordinates.topic if coordinates else "", coordinates.partition if coordinates else -1,
+                    coordinates.offset if coordinates else -1, envelope.message_id, None,
+                    self.partner_of.get(coordinates.topic, envelope.sender) if coordinates else envelope.sender,
+                    submission.request_id, exc))
             except Exception:
                 log.error("message-failed", message_id=envelope.message_id, exc_info=True)
                 coordinates = submission.kafka

@@ -2,7 +2,8 @@
 
 decode (adapter) -> identify (pseudonym) -> decide per recipient (flow registry + consent) -> minimise and
 encode per permitted recipient -> one transaction: status row, audit records (one per decision, one per
-disclosure), outbox rows (``out.<recipient>`` and ``status.<sender>``). A replayed message id returns the
+disclosure), outbox rows (``out.<recipient>`` and ``status.<sender>``), the events the statistics flows count
+(:func:`gateway.statistics.activity_of`). A replayed message id returns the
 status recorded the first time and forwards nothing.
 """
 
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
 from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, PayloadTooLarge, UnknownPartner
+from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, subject_of_quoted_token
 from gateway.logging import get_logger
 from gateway.pipeline.status import status_message
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
@@ -22,6 +24,7 @@ from gateway.policy.minimise import Tokeniser
 from gateway.policy.registry import Flow
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
 from gateway.settings import TopicSettings
+from gateway.statistics import ActivityEvent, activity_of
 from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
 from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError
@@ -30,7 +33,8 @@ __all__ = ["Intake", "Submission"]
 
 log = get_logger(__name__)
 
-_PERSON_SYSTEMS = ("cf", "stp", "eni")
+_PERSON_SYSTEMS = ("cf", "stp", "eni", "asst-patient")
+"""Identifiers of one person (never of a household or a case), in the order they are trusted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +108,15 @@ class Intake:
         now = self.clock()
         audit: list[AuditRecord] = []
         rows: list[OutboxRow] = []
+        activity: list[ActivityEvent] = []
+        minted: list[MintedToken] = []
         async with self.store.transaction() as tx:
-            statuses = [await self._decide(tx, envelope, submission, now, audit, rows)
+            statuses = [await self._decide(tx, envelope, submission, now, audit, rows, activity, minted)
                         for envelope, submission in items]
             await tx.append_audit(audit)
             await tx.enqueue(rows)
+            await tx.record_tokens(minted)  # so that a recipient can quote them back (crosswalk)
+            await tx.record_activity(activity)
         for status in statuses:
             log.info("message-decided", message_id=status.message_id, sender=status.sender, outcome=status.state,
                      reason=status.reason_class, count=len(status.recipients), request_id=status.request_id)
@@ -117,7 +125,8 @@ class Intake:
         return statuses
 
     async def _decide(self, tx: StoreTransaction, envelope: Envelope, submission: Submission, now: datetime,
-                      audit: list[AuditRecord], rows: list[OutboxRow]) -> MessageStatus:
+                      audit: list[AuditRecord], rows: list[OutboxRow],
+                      activity: list[ActivityEvent], minted: list[MintedToken]) -> MessageStatus:
         received = MessageStatus(
             sender=envelope.sender, message_id=envelope.message_id, correlation_id=envelope.correlation_id,
             message_type=envelope.message_type, state="received", reason_class=None, recipients=(),
@@ -127,9 +136,10 @@ class Intake:
             existing = await tx.message(envelope.sender, envelope.message_id)
             log.info("replay-ignored", message_id=envelope.message_id, sender=envelope.sender)
             return existing or received
-        subject = await self._identify(tx, envelope.subject)
+        subject = await self._identify(tx, envelope.subject, envelope.sender)
+        restored = await restore_quoted(tx, envelope.subject, envelope.sender, subject)
         envelope = envelope.model_copy(
-            update={"subject": SubjectRef(identifiers=envelope.subject.identifiers, pseudonym=subject.pseudonym)}
+            update={"subject": SubjectRef(identifiers=restored.identifiers, pseudonym=subject.pseudonym)}
         )
         consents = await tx.consents_for(subject.pseudonym)
         decisions = [
@@ -139,6 +149,7 @@ class Intake:
                     message_type=envelope.message_type, purpose=envelope.purpose,
                     subject_pseudonym=subject.pseudonym, labels=_labels(envelope),
                     masked_at_source=envelope.payload.get("masked_at_source") is True,
+                    occurred_at=envelope.occurred_at,
                 ),
                 self.registry, consents, now,
             )
@@ -147,9 +158,10 @@ class Intake:
         for decision in decisions:
             audit.append(self._audit(envelope, submission, subject, decision, "decision"))
             if decision.permitted:
-                rows.append(self._disclosure(envelope, subject, decision, submission, now))
+                rows.append(self._disclosure(envelope, subject, decision, submission, now, minted))
                 audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
                                          rows[-1].message_id))
+        activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
         permitted = tuple(d.recipient for d in decisions if d.permitted)
         denial = next((d for d in decisions if not d.permitted), None)
         status = replace(
@@ -179,15 +191,19 @@ class Intake:
         updated = await tx.advance_lifecycle(flow.recipient, envelope.correlation_id, state, now)
         return [self._status_row(s, subject, now, suffix=f"-{state}") for s in updated]
 
-    async def _identify(self, tx: StoreTransaction, subject: SubjectRef) -> Subject:
-        """The person the message is about: by codice fiscale, STP or ENI code first; by a referral id the
-        gateway minted (FWA quotes it in outcomes) next; by the sender's own identifier otherwise."""
-        for system in _PERSON_SYSTEMS:
-            value = subject.first(system)
-            if value is not None:
-                found = await tx.subject(system, value, create=True)
-                assert found is not None
-                return found
+    async def _identify(self, tx: StoreTransaction, subject: SubjectRef, sender: str) -> Subject:
+        """The person the message is about: by codice fiscale, STP or ENI code or ASST patient id first — any
+        one that is already known leads to them, and the others are linked to them (rule 4: a subject matches
+        through any identifier); by a crosswalk token the gateway gave the sender, quoted back, next (a token
+        that is not the sender's is refused); by a referral id the gateway minted (FWA quotes it in outcomes)
+        next; by the sender's own identifier otherwise."""
+        personal: list[tuple[str, str]] = [(i.system, i.value) for i in subject.identifiers
+                                           if i.system in _PERSON_SYSTEMS]
+        if personal:
+            return await self._identify_person(tx, personal)
+        quoted = await subject_of_quoted_token(tx, subject, sender)
+        if quoted is not None:
+            return quoted
         referral = subject.first("fwa-referral")
         if referral is not None:
             known = await tx.subject_of_disclosure(referral)
@@ -198,6 +214,23 @@ class Intake:
         assert found is not None
         return found
 
+    @staticmethod
+    async def _identify_person(tx: StoreTransaction, personal: list[tuple[str, str]]) -> Subject:
+        """Found through the first identifier already known (created on the first if none is); the others
+        are linked to them."""
+        found, others = None, personal[1:]
+        for index, (system, value) in enumerate(personal):
+            found = await tx.subject(system, value, create=False)
+            if found is not None:
+                others = personal[:index] + personal[index + 1:]
+                break
+        else:
+            found = await tx.subject(*personal[0], create=True)
+        assert found is not None
+        for system, value in others:
+            await tx.link_identifier(found, system, value)
+        return found
+
     def _recipients(self, envelope: Envelope) -> list[str]:
         if envelope.recipients:
             return list(dict.fromkeys(envelope.recipients))
@@ -206,12 +239,15 @@ class Intake:
         return [f.recipient for f in declared] or [""]
 
     def _disclosure(self, envelope: Envelope, subject: Subject, decision: Decision, submission: Submission,
-                    now: datetime) -> OutboxRow:
+                    now: datetime, minted: list[MintedToken] | None = None) -> OutboxRow:
+        """The outgoing message for one permitted decision; tokens minted for it are appended to ``minted``."""
         flow = decision.flow
         assert flow is not None
         message_id = f"gw-{uuid.uuid4()}"
-        outgoing = minimise(envelope, flow, message_id, self.tokenise)
-        labels = OutboundLabels(decision.consent_ref, flow.obligations, flow.refrains)
+        tokenise = None if self.tokenise is None else recording(self.tokenise, subject.pseudonym,
+                                                                   [] if minted is None else minted)
+        outgoing = minimise(envelope, flow, message_id, tokenise)
+        labels = OutboundLabels(decision.consent_ref, decision.obligations, decision.refrains)
         encoder = self.encoders.get((flow.recipient, flow.outbound_message_type), encode_canonical)
         consent_id, consent_version = _split_ref(decision.consent_ref)
         return OutboxRow(
@@ -276,7 +312,7 @@ class Intake:
             kafka=submission.kafka,
             data_categories=flow.allowed_fields if disclosure and flow else (),
             labels=_audit_labels(flow, envelope),
-            obligations=(*flow.obligations, *flow.refrains) if disclosure and flow else (),
+            obligations=(*decision.obligations, *decision.refrains) if disclosure and flow else (),
         )
 
 

@@ -1,24 +1,28 @@
 """The decision: may this message cross to this recipient, for this purpose, about this person?
 
-Implements privacy.md rules 1-4, 6, 7 (labels a flow refuses), 12, 13, 15 (masked at source) and 16: deny
-by default; purpose required and in the vocabulary; the sender entitled to claim it; a declared flow; data
-not masked at source and without a label the flow refuses; where the flow requires it, an applicable active
-consent (latest version per lineage, inside its period, for this purpose and recipient)
-with deny winning across instruments.
+Implements privacy.md rules 1-7, 12-16: deny by default; purpose required and in the vocabulary; the sender
+entitled to claim it; a declared flow; data not masked at source and without a label the flow refuses; where
+the flow requires it, an applicable consent (rule 4: latest version per lineage, active, inside its period,
+grantor proven, notice not retired) whose provisions (rule 5: AND across elements, OR within, nested level
+reversing) permit this purpose, recipient and data — explicit where the flow or a sensitive label (rule 7)
+asks for it — with deny winning across instruments (rule 6). A flow that needs no consent rests on its
+declared legal basis alone: losing or lacking consent never moves a consent-based flow onto another basis
+(rule 14), and an objection the person recorded stops it unless the flow's basis excludes objection.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from gateway.policy.consent import ConsentRecord
+from gateway.policy.consent import ConsentRecord, Disclosure, Provision
 from gateway.policy.registry import Flow, PolicyRegistry
 
-__all__ = ["Decision", "DecisionRequest", "DenialReason", "decide", "sender_reason_class"]
+__all__ = ["SENSITIVE_LABELS", "Decision", "DecisionRequest", "DenialReason", "applicable", "decide",
+           "sender_reason_class"]
 
 DenialReason = Literal[
     "purpose-missing",
@@ -30,10 +34,16 @@ DenialReason = Literal[
     "sensitive-label-denied",
     "masked-at-source",
     "policy-unavailable",
+    "objection-upheld",
 ]
-"""The closed list of denial reasons recorded in the audit log (privacy.md)."""
+"""The closed list of denial reasons recorded in the audit log (privacy.md, plus ``objection-upheld`` for an
+art. 21 objection to a flow that needs no consent, W-07)."""
 
-_CONSENT_REASONS = frozenset({"no-applicable-consent", "consent-expired", "consent-withdrawn"})
+_CONSENT_REASONS = frozenset({"no-applicable-consent", "consent-expired", "consent-withdrawn", "objection-upheld"})
+
+SENSITIVE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH", "LIVARG"})
+"""Rule 7: violence, psychiatry / mental health, HIV, ethnicity, living arrangement — on a consent-based
+flow these pass only with an explicit consent whose provision names them."""
 
 
 def sender_reason_class(reason: DenialReason) -> str:
@@ -56,6 +66,12 @@ class DecisionRequest:
     """Sensitivity labels of the message (envelope and payload security labels)."""
     masked_at_source: bool = False
     """The source marked the data "oscurato": it is never forwarded (rule 15)."""
+    occurred_at: datetime | None = None
+    """When the data arose (a provision's data period is matched against it)."""
+
+    @property
+    def disclosure(self) -> Disclosure:
+        return Disclosure(self.purpose, self.recipient, self.message_type, self.labels, self.occurred_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +88,29 @@ class Decision:
     policy_revision: str
     combining_rule: str
     matched_provision: str | None
+    consent_obligations: tuple[str, ...] = ()
+    consent_refrains: tuple[str, ...] = ()
+    """What the permitting consent asks of the recipient, on top of the flow's own labels."""
 
     @property
     def permitted(self) -> bool:
         return self.outcome == "permit"
 
+    @property
+    def obligations(self) -> tuple[str, ...]:
+        """Obligation labels the outgoing data carries: the flow's and the consent's (rule 8)."""
+        declared = self.flow.obligations if self.flow else ()
+        return tuple(dict.fromkeys((*declared, *self.consent_obligations)))
+
+    @property
+    def refrains(self) -> tuple[str, ...]:
+        """Refrain labels the outgoing data carries: the flow's and the consent's (rule 8)."""
+        declared = self.flow.refrains if self.flow else ()
+        return tuple(dict.fromkeys((*declared, *self.consent_refrains)))
+
 
 def _deny(request: DecisionRequest, registry: PolicyRegistry, reason: DenialReason, flow: Flow | None = None,
-          consent_ref: str | None = None, rule: str = "deny-by-default") -> Decision:
+          consent_ref: str | None = None, rule: str = "deny-by-default", matched: str | None = None) -> Decision:
     return Decision(
         decision_id=str(uuid.uuid4()),
         recipient=request.recipient,
@@ -90,7 +121,7 @@ def _deny(request: DecisionRequest, registry: PolicyRegistry, reason: DenialReas
         legal_basis=flow.legal_basis if flow else None,
         policy_revision=registry.revision,
         combining_rule=rule,
-        matched_provision=None,
+        matched_provision=matched,
     )
 
 
@@ -103,12 +134,46 @@ def _latest_per_lineage(consents: Iterable[ConsentRecord]) -> list[ConsentRecord
     return list(latest.values())
 
 
-def _covers(consent: ConsentRecord, request: DecisionRequest) -> bool:
-    return (
-        consent.subject_pseudonym == request.subject_pseudonym
-        and request.purpose in consent.purposes
-        and (not consent.recipients or request.recipient in consent.recipients)
-    )
+def applicable(consent: ConsentRecord, registry: PolicyRegistry, now: datetime) -> bool:
+    """Rule 4: active, inside its period, given by someone proven entitled (C-22), on a notice version
+    that is not retired (C-23)."""
+    if consent.status != "active" or not consent.in_period(now) or not consent.grantor.proven:
+        return False
+    if consent.notice is None:
+        return True
+    notice = registry.notice(consent.notice.uri, consent.notice.version)
+    return notice is not None and notice.status == "current"
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    consent: ConsentRecord
+    outcome: Literal["permit", "deny"]
+    path: str
+    provision: Provision
+
+    @property
+    def matched(self) -> str:
+        return f"consent:{self.consent.ref}/{self.path}"
+
+
+def _verdicts(consents: Iterable[ConsentRecord], request: DecisionRequest, now: datetime) -> list[_Verdict]:
+    verdicts = []
+    for consent in consents:
+        if consent.subject_pseudonym != request.subject_pseudonym:
+            continue
+        said = consent.evaluate(request.disclosure, now)
+        if said is not None:
+            verdicts.append(_Verdict(consent, *said))
+    return sorted(verdicts, key=lambda v: (v.consent.ref, v.path))
+
+
+def _permits_sensitive(verdict: _Verdict, sensitive: frozenset[str], explicit_required: bool) -> bool:
+    """Rule 7 and the flow's explicit requirement: an explicit consent whose matching provision names
+    every sensitive label the message carries."""
+    if (explicit_required or sensitive) and verdict.consent.consent_type != "explicit":
+        return False
+    return sensitive <= verdict.provision.security_labels
 
 
 def decide(
@@ -135,27 +200,43 @@ def decide(
         return _deny(request, registry, "masked-at-source", flow, rule="masked-at-source")
     if request.labels & set(flow.deny_labels):
         return _deny(request, registry, "sensitive-label-denied", flow, rule="sensitive-label")
+    latest = _latest_per_lineage(consents)
+    in_force = [c for c in latest if applicable(c, registry, now)]
+    verdicts = _verdicts(in_force, request, now)
+    denying = [v for v in verdicts if v.outcome == "deny"]
     if not flow.consent.required:
-        return Decision(
-            decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
-            consent_ref=None, legal_basis=flow.legal_basis, policy_revision=registry.revision,
-            combining_rule="flow-legal-basis", matched_provision=f"flow:{flow.id}",
-        )
-    relevant = [c for c in _latest_per_lineage(consents) if _covers(c, request)]
-    active = [c for c in relevant if c.status == "active" and c.in_period(now)]
-    denying = [c for c in active if c.decision == "deny"]
+        if denying and flow.consent.objection:
+            return _deny(request, registry, "objection-upheld", flow, denying[0].consent.ref, rule="objection",
+                         matched=denying[0].matched)
+        return _permit(request, registry, flow, None, "flow-legal-basis", f"flow:{flow.id}")
     if denying:
-        return _deny(request, registry, "no-applicable-consent", flow, denying[0].ref, rule="deny-overrides")
-    permitting = sorted((c for c in active if c.decision == "permit"), key=lambda c: c.ref)
+        return _deny(request, registry, "no-applicable-consent", flow, denying[0].consent.ref,
+                     rule="deny-overrides", matched=denying[0].matched)
+    sensitive = request.labels & SENSITIVE_LABELS
+    permitting = [v for v in verdicts if v.outcome == "permit"]
+    sufficient = [v for v in permitting if _permits_sensitive(v, sensitive, flow.consent.explicit)]
+    if sufficient:
+        consent = sufficient[0].consent
+        return replace(_permit(request, registry, flow, consent.ref, "deny-overrides", sufficient[0].matched),
+                       consent_obligations=tuple(sorted(consent.obligations)),
+                       consent_refrains=tuple(sorted(consent.refrains)))
+    if permitting and sensitive:
+        return _deny(request, registry, "sensitive-label-denied", flow, rule="sensitive-label")
     if permitting:
-        consent = permitting[0]
-        return Decision(
-            decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
-            consent_ref=consent.ref, legal_basis=flow.legal_basis, policy_revision=registry.revision,
-            combining_rule="deny-overrides", matched_provision=f"consent:{consent.ref}/provision",
-        )
+        return _deny(request, registry, "no-applicable-consent", flow, rule="explicit-consent-required")
+    relevant = [c for c in latest if c.subject_pseudonym == request.subject_pseudonym
+                and request.purpose in c.purposes]
     if any(c.withdrawn for c in relevant):
         return _deny(request, registry, "consent-withdrawn", flow)
     if any(c.status == "active" and not c.in_period(now) for c in relevant):
         return _deny(request, registry, "consent-expired", flow)
     return _deny(request, registry, "no-applicable-consent", flow)
+
+
+def _permit(request: DecisionRequest, registry: PolicyRegistry, flow: Flow, consent_ref: str | None, rule: str,
+            matched: str) -> Decision:
+    return Decision(
+        decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
+        consent_ref=consent_ref, legal_basis=flow.legal_basis, policy_revision=registry.revision,
+        combining_rule=rule, matched_provision=matched,
+    )

@@ -3,6 +3,9 @@
 Allowed fields are dotted payload paths (``arrears.amount_cents``), ``subject.<system>`` for the identifier
 systems that may cross, and ``<path> as token`` / ``subject.token`` where the recipient gets an opaque
 per-recipient crosswalk token instead of another partner's identifier (ALER never sees a Comune case id).
+A partner's own identifier system (``comune-case``, ``aler-contract``...) crosses only from or to the partner
+that issues it (:data:`gateway.identity.crosswalk.OWNERS`), whatever a flow lists: the Comune gets its own case
+id back when a partner quoted the token standing for it, and no one else does.
 Everything else is dropped; the result is re-validated as the flow's outbound message type, so a flow that
 allows too little fails loudly instead of sending a broken message.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gateway.identity.crosswalk import OWNERS
 from gateway.policy.registry import Flow
 from schemas.envelope import Envelope, Identifier, SubjectRef
 
@@ -60,7 +64,9 @@ def minimise(envelope: Envelope, flow: Flow, message_id: str, tokenise: Tokenise
     plain = [p for p in flow.allowed_fields if not p.startswith("subject.") and not p.endswith(" as token")]
     as_token = tuple(p.removesuffix(" as token") for p in flow.allowed_fields if p.endswith(" as token"))
     systems = {p.removeprefix("subject.") for p in flow.allowed_fields if p.startswith("subject.")}
-    identifiers = tuple(i for i in envelope.subject.identifiers if i.system in systems)
+    identifiers = tuple(i for i in envelope.subject.identifiers
+                        if i.system in systems and OWNERS.get(i.system, flow.recipient) in (flow.recipient,
+                                                                                          envelope.sender))
     if (as_token or "token" in systems) and tokenise is None:
         raise ValueError(f"flow {flow.id} needs crosswalk tokens but no tokeniser was given")
     if "token" in systems and envelope.subject.pseudonym and tokenise is not None:

@@ -6,7 +6,9 @@ registry is immutable once loaded; its ``revision`` is written into every decisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ConsentRequirement", "Flow", "Partner", "PolicyRegistry", "Purpose", "load_registry"]
+__all__ = ["ConsentRequirement", "Flow", "Partner", "PolicyRegistry", "PrivacyNotice", "Purpose", "load_registry"]
 
 
 class _Data(BaseModel):
@@ -24,6 +26,10 @@ class _Data(BaseModel):
 class ConsentRequirement(_Data):
     required: bool
     explicit: bool = False
+    """Only a consent of type ``explicit`` permits (art. 9(2)(a): health and violence flows)."""
+    objection: bool = True
+    """For a flow that needs no consent: an objection the person recorded (art. 21, an active deny) stops it.
+    False only where the legal basis excludes objection (vital interests)."""
 
 
 class Lifecycle(_Data):
@@ -65,12 +71,34 @@ class Purpose(_Data):
     label_it: str
 
 
+class PrivacyNotice(_Data):
+    """A version of a privacy notice shown before consent (``notices.yaml``)."""
+
+    uri: str
+    version: str
+    language: str
+    status: Literal["current", "retired"]
+    retired_on: date | None = None
+    text: str
+
+    @property
+    def text_hash(self) -> str:
+        """``sha256:<hex>`` of the UTF-8 text: what a consent records as the text it was given on."""
+        return "sha256:" + hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
 class Partner(_Data):
     code: str
     name: str
     kind: str
     entitlements: dict[str, tuple[str, ...]]
     """Purpose code -> roles of this organisation that may claim it."""
+
+    @property
+    def exchanges(self) -> bool:
+        """Has topics and clients of its own: every partner but the gateway operator, which only publishes
+        aggregates of the gateway's own records."""
+        return self.kind != "gateway-operator"
 
 
 @dataclass(frozen=True)
@@ -81,6 +109,11 @@ class PolicyRegistry:
     flows: tuple[Flow, ...]
     purposes: dict[str, Purpose]
     partners: dict[str, Partner]
+    notices: dict[tuple[str, str], PrivacyNotice] = field(default_factory=dict)
+    """(uri, version) -> notice."""
+
+    def notice(self, uri: str, version: str) -> PrivacyNotice | None:
+        return self.notices.get((uri, version))
 
     def flows_for(self, sender: str, message_type: str, purpose: str) -> list[Flow]:
         """Declared flows a message of this type and purpose from ``sender`` may follow."""
@@ -92,6 +125,10 @@ class PolicyRegistry:
         """Rule 3: is this organisation's role entitled to claim the purpose?"""
         partner = self.partners.get(organisation)
         return partner is not None and role in partner.entitlements.get(purpose, ())
+
+    def exchanging(self) -> list[str]:
+        """Codes of the partners with topics and clients (see :attr:`Partner.exchanges`), sorted."""
+        return sorted(code for code, partner in self.partners.items() if partner.exchanges)
 
     def recipients(self) -> set[str]:
         return {f.recipient for f in self.flows}
@@ -107,15 +144,19 @@ def _read(directory: Path | None, name: str) -> dict[str, Any]:
 
 
 def load_registry(directory: Path | None = None) -> PolicyRegistry:
-    """Load flows, purposes and partners from ``directory`` (default: the packaged registry)."""
+    """Load flows, purposes, partners and privacy notices from ``directory`` (default: the packaged
+    registry)."""
     flows = _read(directory, "flows.yaml")
     purposes = _read(directory, "purposes.yaml")
     partners = _read(directory, "partners.yaml")
+    notices = _read(directory, "notices.yaml") if directory is None or (directory / "notices.yaml").exists() \
+        else {"notices": []}
     registry = PolicyRegistry(
         revision=str(flows["revision"]),
         flows=tuple(Flow.model_validate(f) for f in flows["flows"]),
         purposes={p["code"]: Purpose.model_validate(p) for p in purposes["purposes"]},
         partners={p["code"]: Partner.model_validate(p) for p in partners["partners"]},
+        notices={(n.uri, n.version): n for n in (PrivacyNotice.model_validate(d) for d in notices["notices"])},
     )
     for flow in registry.flows:
         if flow.purpose not in registry.purposes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -32,7 +32,9 @@ from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.record import AuditRecord, subject_ref
 from gateway.audit.stored import StoredCheckpoint, StoredSigningKey
 from gateway.errors import DependencyUnavailable
+from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
+from gateway.statistics import ActivityEvent
 from gateway.store.models import MessageStatus, OutboxRow, Subject
 from gateway.store.tables import (
     audit_checkpoints,
@@ -40,8 +42,11 @@ from gateway.store.tables import (
     audit_log,
     audit_signing_keys,
     consents,
+    crosswalk_tokens,
     messages,
     outbox,
+    statistics_activity,
+    subject_identifiers,
     subjects,
 )
 
@@ -63,6 +68,8 @@ class Store:
     def __init__(self, engine: AsyncEngine, pseudonym_key: bytes) -> None:
         self.engine = engine
         self._pseudonym_key = pseudonym_key
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        """Clock of audit ``recorded_at`` times (replaceable in tests); see :meth:`StoreTransaction.append_audit`."""
 
     @classmethod
     def connect(cls, url: str, pseudonym_key: bytes) -> Store:
@@ -142,11 +149,14 @@ class StoreTransaction:
     # --- subjects -------------------------------------------------------------------------------------------
 
     async def subject(self, system: str, value: str, *, create: bool) -> Subject | None:
-        """The subject with this identifier; created with a fresh pseudonym and key if ``create``."""
+        """The subject with this identifier (any identifier linked to them); created with a fresh pseudonym
+        and key if ``create``."""
         lookup = self._store.lookup_hash(system, value)
         row = (
             await self.conn.execute(
-                select(subjects.c.pseudonym, subjects.c.subject_key).where(subjects.c.lookup_hash == lookup)
+                select(subjects.c.pseudonym, subjects.c.subject_key)
+                .join(subject_identifiers, subject_identifiers.c.pseudonym == subjects.c.pseudonym)
+                .where(subject_identifiers.c.lookup_hash == lookup)
             )
         ).first()
         if row is not None:
@@ -154,17 +164,41 @@ class StoreTransaction:
         if not create:
             return None
         subject = Subject("sbj_" + secrets.token_urlsafe(16), secrets.token_bytes(32))
+        now = datetime.now(UTC)
         try:
             async with self.conn.begin_nested():
                 await self.conn.execute(
                     insert(subjects).values(
                         pseudonym=subject.pseudonym, lookup_hash=lookup, subject_key=subject.subject_key,
-                        created_at=datetime.now(UTC),
+                        created_at=now,
                     )
+                )
+                await self.conn.execute(
+                    insert(subject_identifiers).values(lookup_hash=lookup, pseudonym=subject.pseudonym, created_at=now)
                 )
         except IntegrityError:  # created concurrently by another worker: use theirs
             return await self.subject(system, value, create=False)
         return subject
+
+    async def link_identifier(self, subject: Subject, system: str, value: str) -> bool:
+        """Make ``subject`` findable through one more of their identifiers (rule 4: a subject matches through
+        any identifier). False, and nothing changes, if the identifier already leads to someone else: two
+        records are never merged on the gateway's own initiative."""
+        lookup = self._store.lookup_hash(system, value)
+        holder = (
+            await self.conn.execute(
+                select(subject_identifiers.c.pseudonym).where(subject_identifiers.c.lookup_hash == lookup)
+            )
+        ).scalar()
+        if holder is not None:
+            return bool(holder == subject.pseudonym)
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(subject_identifiers).values(
+                    lookup_hash=lookup, pseudonym=subject.pseudonym, created_at=datetime.now(UTC)))
+        except IntegrityError:  # linked concurrently
+            return False
+        return True
 
     async def subject_by_pseudonym(self, pseudonym: str) -> Subject | None:
         row = (
@@ -173,6 +207,53 @@ class StoreTransaction:
             )
         ).first()
         return None if row is None else Subject(row.pseudonym, row.subject_key)
+
+    # --- crosswalk tokens (migration 0006) -------------------------------------------------------------------
+
+    async def record_tokens(self, minted: Sequence[MintedToken]) -> None:
+        """Record tokens minted for recipients, in one statement; a token recorded before is left as it is.
+        The identifier a token stands for is stored sealed (:func:`gateway.identity.crosswalk.seal`)."""
+        if not minted:
+            return
+        now = datetime.now(UTC)
+        key = self._store._pseudonym_key
+        rows = {
+            m.token: {
+                "token": m.token, "recipient": m.recipient, "system": m.system,
+                "subject_pseudonym": m.subject_pseudonym, "created_at": now,
+                "sealed_value": None if m.value is None else seal(key, m.token, m.value),
+            }
+            for m in minted
+        }
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        await self.conn.execute(
+            dialect_insert(crosswalk_tokens).on_conflict_do_nothing(index_elements=["token"]), list(rows.values())
+        )
+
+    async def subject_of_token(self, token: str, quoted_by: str) -> Subject | None:
+        """The subject a token stands for, when ``quoted_by`` is the partner it was minted for; else None."""
+        row = (
+            await self.conn.execute(
+                select(subjects.c.pseudonym, subjects.c.subject_key)
+                .join(crosswalk_tokens, crosswalk_tokens.c.subject_pseudonym == subjects.c.pseudonym)
+                .where(crosswalk_tokens.c.token == token, crosswalk_tokens.c.recipient == quoted_by)
+            )
+        ).first()
+        return None if row is None else Subject(row.pseudonym, row.subject_key)
+
+    async def token_identifier(self, token: str, quoted_by: str) -> tuple[str, str] | None:
+        """(system, value) of the identifier a token stands for, when ``quoted_by`` is the partner it was
+        minted for and it stands for an identifier (not for the person as a whole); else None."""
+        row = (
+            await self.conn.execute(
+                select(crosswalk_tokens.c.system, crosswalk_tokens.c.sealed_value)
+                .where(crosswalk_tokens.c.token == token, crosswalk_tokens.c.recipient == quoted_by)
+            )
+        ).first()
+        if row is None or row.sealed_value is None:
+            return None
+        value = unseal(self._store._pseudonym_key, token, bytes(row.sealed_value))
+        return None if value is None else (str(row.system), value)
 
     # --- consents -------------------------------------------------------------------------------------------
 
@@ -184,6 +265,7 @@ class StoreTransaction:
                 recipients=sorted(record.recipients), period_start=record.period_start,
                 period_end=record.period_end, withdrawn=record.withdrawn,
                 recorded_at=record.recorded_at or datetime.now(UTC), recorded_by=recorded_by,
+                consent_type=record.consent_type, document=record.document(), record_hash=record.record_hash,
             )
         )
 
@@ -265,11 +347,20 @@ class StoreTransaction:
     # --- audit ----------------------------------------------------------------------------------------------
 
     async def append_audit(self, records: Sequence[AuditRecord]) -> list[ChainedEntry]:
-        """Append records to the audit log, serialised on the head row so indexes never gap or repeat."""
+        """Append records to the audit log, serialised on the head row so indexes never gap or repeat.
+
+        ``recorded_at`` is the store's clock, but never earlier than the previous record's (read under the
+        same lock): the log's times are monotonic by construction even if the wall clock steps back (T-13).
+        """
         if not records:
             return []
         head = await self._locked_head()
-        now = datetime.now(UTC)
+        now = self._store.clock()
+        if head.size:
+            previous = _utc((await self.conn.execute(
+                select(audit_log.c.recorded_at).where(audit_log.c.idx == head.size - 1))).scalar_one_or_none())
+            if previous is not None and previous > now:
+                now = previous
         entries = extend(head, records, now)
         await self.conn.execute(
             insert(audit_log),
@@ -395,11 +486,35 @@ class StoreTransaction:
         """Published messages for ``recipient`` after ``after_id`` (status messages and referrals alike)."""
         rows = await self.conn.execute(
             select(outbox)
-            .where(outbox.c.recipient == recipient, outbox.c.id > after_id, outbox.c.published_at.is_not(None))
+            .where(outbox.c.recipient == recipient, outbox.c.id > after_id, outbox.c.published_at.is_not(None),
+                   func.length(outbox.c.value) > 0)  # a payload purged at retention or erasure is gone
             .order_by(outbox.c.id)
             .limit(limit)
         )
         return [_outbox(r._mapping) for r in rows]
+
+    # --- statistics activity (F6, F13) ----------------------------------------------------------------------
+
+    async def record_activity(self, events: Sequence[ActivityEvent]) -> None:
+        """Store counted events in one statement (the intake calls it once per batch)."""
+        if events:
+            await self.conn.execute(insert(statistics_activity), [
+                {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere,
+                 "flow_id": e.flow_id, "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight}
+                for e in events
+            ])
+
+    async def activity(self, month: str, kinds: Sequence[str]) -> list[ActivityEvent]:
+        """The counted events of ``month`` of these kinds."""
+        rows = await self.conn.execute(
+            select(statistics_activity)
+            .where(statistics_activity.c.month == month, statistics_activity.c.kind.in_(list(kinds)))
+        )
+        return [
+            ActivityEvent(month=m["month"], kind=m["kind"], source=m["source"], quartiere=m["quartiere"],
+                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"])
+            for m in (r._mapping for r in rows)
+        ]
 
     # --- audit checkpoints and proofs -----------------------------------------------------------------------
     # Signed checkpoints, the public halves of their signing keys, what proofs are computed from, and erasure
@@ -523,7 +638,68 @@ class StoreTransaction:
             .where(subjects.c.pseudonym == pseudonym)
             .values(subject_key=None, lookup_hash=secrets.token_hex(32))
         )
+        await self.conn.execute(delete(subject_identifiers).where(subject_identifiers.c.pseudonym == pseudonym))
+        # Tokens handed out for them lead nowhere any more either.
+        await self.conn.execute(delete(crosswalk_tokens).where(crosswalk_tokens.c.subject_pseudonym == pseudonym))
         return bool(result.rowcount)
+
+    async def purge_subject_payloads(self, pseudonym: str) -> tuple[int, int]:
+        """For an erasure: empty every outgoing payload about the subject, and drop those not yet delivered.
+
+        Returns (payloads emptied, undelivered rows dropped). The rows' ids, recipients and consent references
+        stay, so that art. 19 notices can still reach past recipients; the payload (which may name the person)
+        does not.
+        """
+        about = (outbox.c.subject_pseudonym == pseudonym, func.length(outbox.c.value) > 0)
+        dropped = await self.conn.execute(
+            update(outbox)
+            .where(*about, outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
+            .values(dropped_reason="subject-erased")
+        )
+        emptied = await self.conn.execute(update(outbox).where(*about).values(value=b"", msg_key=None))
+        return int(emptied.rowcount), int(dropped.rowcount)
+
+    # --- retention (D-08) -------------------------------------------------------------------------------------
+
+    async def expired_outbox_candidates(self, created_before: datetime, after_id: int,
+                                        limit: int) -> list[tuple[int, str, tuple[tuple[str, str], ...], datetime]]:
+        """(id, recipient, headers, created_at) of delivered or dropped rows after ``after_id`` created before
+        ``created_before`` whose payload is still stored, in id order."""
+        rows = await self.conn.execute(
+            select(outbox.c.id, outbox.c.recipient, outbox.c.headers, outbox.c.created_at)
+            .where(outbox.c.id > after_id, outbox.c.created_at < created_before, func.length(outbox.c.value) > 0,
+                   (outbox.c.published_at.is_not(None)) | (outbox.c.dropped_reason.is_not(None)))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return [(int(r.id), str(r.recipient), tuple((str(k), str(v)) for k, v in r.headers),
+                 _utc(r.created_at) or datetime.now(UTC)) for r in rows]
+
+    async def purge_outbox_payloads(self, ids: Sequence[int]) -> int:
+        """Empty the payload (and Kafka key) of these outbox rows; their ids and routing metadata stay."""
+        if not ids:
+            return 0
+        result = await self.conn.execute(
+            update(outbox).where(outbox.c.id.in_(list(ids)), func.length(outbox.c.value) > 0)
+            .values(value=b"", msg_key=None)
+        )
+        return int(result.rowcount)
+
+    async def message_kinds_received_before(self, received_before: datetime) -> list[tuple[str, str]]:
+        """Distinct (sender, message type) of message statuses received before ``received_before``."""
+        rows = await self.conn.execute(
+            select(messages.c.sender, messages.c.message_type).where(messages.c.received_at < received_before)
+            .distinct()
+        )
+        return sorted((str(r.sender), str(r.message_type)) for r in rows)
+
+    async def delete_messages(self, sender: str, message_type: str, received_before: datetime) -> int:
+        """Delete the statuses of ``sender``'s messages of this type received before ``received_before``."""
+        result = await self.conn.execute(
+            delete(messages).where(messages.c.sender == sender, messages.c.message_type == message_type,
+                                   messages.c.received_at < received_before)
+        )
+        return int(result.rowcount)
 
     @staticmethod
     def _stored_checkpoint(m: Any) -> StoredCheckpoint:
@@ -534,6 +710,8 @@ class StoreTransaction:
 
 
 def _consent(m: Any) -> ConsentRecord:
+    if m["document"] is not None:
+        return ConsentRecord.from_document(m["document"])
     return ConsentRecord(
         consent_id=m["consent_id"], version=m["version"], subject_pseudonym=m["subject_pseudonym"],
         status=m["status"], decision=m["decision"], purposes=frozenset(m["purposes"]),

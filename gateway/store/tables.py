@@ -28,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "subjects"]
+__all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "subject_identifiers", "subjects"]
 
 metadata = MetaData(
     naming_convention={
@@ -63,6 +63,17 @@ consents = Table(
     Column("withdrawn", Boolean, nullable=False, default=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("recorded_by", String(64), nullable=False, comment="client id of the recording partner"),
+    Column("consent_type", String(16), nullable=True, comment="explicit, express or opt-out"),
+    Column("document", JSON, nullable=True, comment="the version as an R5-shaped record, without direct identifiers"),
+    Column("record_hash", String(80), nullable=True, comment="sha256 of the canonical document"),
+)
+
+subject_identifiers = Table(
+    "subject_identifiers",
+    metadata,
+    Column("lookup_hash", String(64), primary_key=True, comment="HMAC of one canonical identifier"),
+    Column("pseudonym", String(64), ForeignKey("subjects.pseudonym"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 messages = Table(
@@ -152,4 +163,41 @@ audit_checkpoints = Table(
         ["key_name", "key_id"], ["audit_signing_keys.key_name", "audit_signing_keys.key_id"],
         name="fk_audit_checkpoints_key_name_audit_signing_keys",
     ),
+)
+
+# --- statistics activity (migration 0005) ----------------------------------------------------------------------
+
+__all__ += ["statistics_activity"]
+
+statistics_activity = Table(
+    "statistics_activity",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("month", String(7), nullable=False, comment="YYYY-MM (Europe/Rome) of the counted event"),
+    Column("kind", String(32), nullable=False, comment="visit, vaccination or decision"),
+    Column("source", String(32), nullable=False, comment="partner whose message the event came from"),
+    Column("quartiere", String(64), nullable=False, comment="quartieri code, or non-indicato"),
+    Column("flow_id", String(64), nullable=True, comment="for decisions: the declared flow, if any"),
+    Column("recipient", String(32), nullable=True, comment="for decisions: the recipient organisation"),
+    Column("outcome", String(8), nullable=True, comment="for decisions: permit or deny"),
+    Column("weight", Integer, nullable=False, comment="minutes of care for visits; 1 otherwise"),
+    Index("ix_statistics_activity_month_kind", "month", "kind"),
+)
+"""One row per event the statistics flows count (F6 visits and vaccinations, F13 decisions): a month and
+coded dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person."""
+
+# --- crosswalk tokens a partner can quote back (migration 0006) -----------------------------------------------
+
+__all__ += ["crosswalk_tokens"]
+
+crosswalk_tokens = Table(
+    "crosswalk_tokens",
+    metadata,
+    Column("token", String(64), primary_key=True, comment="gwt_...: HMAC of (recipient, system, value)"),
+    Column("recipient", String(32), nullable=False, comment="the only partner that may quote the token back"),
+    Column("system", String(64), nullable=False, comment="subject, an identifier system, or a tokenised path"),
+    Column("subject_pseudonym", String(64), ForeignKey("subjects.pseudonym"), nullable=False, index=True),
+    Column("sealed_value", LargeBinary, nullable=True,
+           comment="AES-GCM-sealed identifier the token stands for; NULL for a subject token"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -90,12 +90,17 @@ async def test_F4_care_request_needs_explicit_consent_and_reaches_asst_as_fhir(g
     await gateway.consents.record(fhir_consent(person.cf, purposes=("care-coordination",), recipients=("asst",)),
                                   "aler", "aler-test", "req")
     await submit(gateway, "aler", {**request, "id_messaggio": "f4-2"})
+    assert [orjson.loads(s.value)["state"] for s in await read_until(gateway, "status", "aler", 2)] == ["denied"] * 2
+    await gateway.consents.record(fhir_consent(person.cf, purposes=("care-coordination",), recipients=("asst",),
+                                               consent_type="explicit"), "aler", "aler-test", "req")
+    await submit(gateway, "aler", {**request, "id_messaggio": "f4-3"})
     [record] = await read_until(gateway, "out", "asst", 1, settle_s=0.5)
     resource = orjson.loads(record.value)
     assert resource["resourceType"] == "ServiceRequest"
     assert resource["subject"]["identifier"]["value"] == person.cf
     assert "ALER-R-0001" not in record.value.decode() and person.contract_id not in record.value.decode()
-    assert await decisions(gateway) == [("F4", "deny", "no-applicable-consent"), ("F4", "permit", None)]
+    assert await decisions(gateway) == [("F4", "deny", "no-applicable-consent"),
+                                        ("F4", "deny", "no-applicable-consent"), ("F4", "permit", None)]
 
 
 async def test_F5_visit_status_reaches_aler_without_reasons_and_psychological_support_never(
@@ -115,7 +120,8 @@ async def test_F5_visit_status_reaches_aler_without_reasons_and_psychological_su
 
 
 async def test_F7_disclosure_travels_only_on_the_restricted_topic_with_explicit_consent(gateway: Gateway) -> None:
-    await gateway.consents.record(fhir_consent(CF, purposes=("anti-violence-support",), recipients=("cav",)),
+    await gateway.consents.record(fhir_consent(CF, purposes=("anti-violence-support",), recipients=("cav",),
+                                               consent_type="explicit", security_labels=("SDV",)),
                                   "aler", "aler-test", "req")
     disclosure = {**aler_header("segnalazione-riservata", "f7-1", "anti-violence-support", ["cav"]),
                   "persona": {"codice_fiscale": CF},

@@ -51,12 +51,26 @@ async def test_W04_every_past_recipient_gets_an_art19_notice_and_its_acknowledge
     assert notice["consent_ref"] == f"{consent_id}@2"
     assert sorted(notice["disclosures"]) == sorted(r.header("message-id") for r in referrals)
 
+    actions = [r["action"] for r in await audit_records(gateway) if r["event_type"] == "consent-change"]
+    assert actions == ["record-consent", "withdraw-consent", "restriction-notice"]
+
+
+async def test_W08_only_the_recipient_can_acknowledge_its_notice_and_the_acknowledgement_is_audited(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    consent_id, _ = await referred_twice(gateway, 35)
+    await gateway.consents.withdraw(consent_id, "aler", "aler-test", "r1")
+    records = await read_until(gateway, "out", "fwa", 3)
+    [notice] = [orjson.loads(r.value) for r in records if r.header("message-type") == "consent.restriction-notice"]
+
+    aler = await bearer(http, "aler-test")
+    assert (await http.post(f"/v1/partners/aler/notices/{notice['notice_id']}/ack", headers=aler)).status_code == 404
     fwa = await bearer(http, "fwa-test")
+    assert (await http.post("/v1/partners/fwa/notices/notice-unknown/ack", headers=fwa)).status_code == 404
     ack = await http.post(f"/v1/partners/fwa/notices/{notice['notice_id']}/ack", headers=fwa)
     assert ack.status_code == 204
-    assert (await http.post("/v1/partners/fwa/notices/notice-unknown/ack", headers=fwa)).status_code == 404
-    actions = [r["action"] for r in await audit_records(gateway) if r["event_type"] == "consent-change"]
-    assert actions == ["record-consent", "withdraw-consent", "restriction-notice", "notice-acknowledged"]
+    acks = [r for r in await audit_records(gateway) if r["action"] == "notice-acknowledged"]
+    assert [(r["recipient_org"], r["message_ids"]) for r in acks] == [("fwa", [notice["notice_id"]])]
 
 
 async def test_W05_past_disclosures_stay_reported_as_lawful_at_the_time(gateway: Gateway) -> None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy import select, update
 
+from gateway.audit.fhir_export import to_fhir_audit_event
+from gateway.audit.offline import verify_stored_log
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
-from gateway.simulators import aler_arrears_message, fhir_consent
+from gateway.simulators import aler_arrears_message, comune_case_event, fhir_consent
+from gateway.store.tables import audit_checkpoints, outbox
 from tests.conftest import bearer
+from tests.e2e.test_f1_microcredit_referral import audit_records
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +28,9 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
     return (
         PartnerClient("aler-test", secret_hash, "aler", "system", scopes),
         PartnerClient("fwa-test", secret_hash, "fwa", "system", scopes),
+        PartnerClient("comune-test", secret_hash, "comune", "system", scopes),
         PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer", frozenset({"privacy:audit"})),
+        PartnerClient("auditor-test", secret_hash, "comune", "system", frozenset({"privacy:audit"})),
     )
 
 
@@ -108,6 +116,31 @@ async def test_D05_review_queue_lists_denials(gateway: Gateway, http: httpx.Asyn
     assert [(q["reason"], q["recipient_org"]) for q in queue] == [("no-applicable-consent", "fwa")]
 
 
+async def test_D06_consent_history_shows_every_version_with_the_notice_text_shown(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    consenting, refused = await seed(gateway, http)
+    aler = await bearer(http, "aler-test")
+    dpo = await bearer(http, "dpo-test")
+    first = (await http.post("/v1/privacy/consent-history", json={"identifier": consenting}, headers=dpo)).json()
+    [version] = first["versions"]
+    await http.post(f"/v1/consents/{version['consent_ref'].split('@')[0]}/withdraw", headers=aler,
+                    json={"channel": "casa-centre", "evidence": "MOD-REV-0001"})
+    history = (await http.post("/v1/privacy/consent-history", json={"identifier": consenting}, headers=dpo)).json()
+    versions = history["versions"]
+    assert [(v["consent_ref"][-2:], v["status"], v["withdrawn"]) for v in versions] == [
+        ("@1", "active", False), ("@2", "inactive", True)]
+    notice = gateway.registry.notice(versions[0]["notice_uri"], versions[0]["notice_version"])
+    assert notice is not None and versions[0]["notice_text"] == notice.text and "Fondazione" in notice.text
+    assert versions[1]["record"]["withdrawal"]["evidence"] == "MOD-REV-0001"
+    assert consenting not in str(history)
+    assert history["integrity"]["verified"] is True
+    none = (await http.post("/v1/privacy/consent-history", json={"identifier": refused}, headers=dpo)).json()
+    assert none["versions"] == []
+    queries = [r["action"] for r in await audit_records(gateway) if r["event_type"] == "privacy-query"]
+    assert queries.count("consent-history") == 3
+
+
 async def test_D07_exports_carry_the_integrity_status_in_json_and_csv(gateway: Gateway,
                                                                       http: httpx.AsyncClient) -> None:
     consenting, _ = await seed(gateway, http)
@@ -135,3 +168,118 @@ async def test_invalid_identifier_is_a_clear_error_that_does_not_echo_it(gateway
                                headers=dpo)
     assert response.status_code == 422
     assert "RSSMRA85T10A562X" not in response.text
+
+
+# --- erasure (T-09 over HTTP) ------------------------------------------------------------------------------------
+
+
+async def seed_without_consent(gateway: Gateway, http: httpx.AsyncClient) -> tuple[str, str]:
+    """A person the Comune takes in charge (F3, public task: a disclosure to ALER) and whom ALER refers without
+    consent (a denial); and a bystander referred the same way."""
+    person, bystander = [t for t in generate_tenants("S", seed=11, limit=20) if t.arrears_cents > 0][:2]
+    comune, aler = await bearer(http, "comune-test"), await bearer(http, "aler-test")
+    response = await http.post("/v1/partners/comune/messages", headers=comune,
+                               json=comune_case_event(person.cf, "MI-SST-1", "case-1", "corr-case-1"))
+    assert response.status_code == 202, response.text
+    for tenant, message_id in ((person, "arrears-1"), (bystander, "arrears-2")):
+        response = await http.post("/v1/partners/aler/messages", headers=aler,
+                                   json=aler_arrears_message(tenant, message_id))
+        assert response.status_code == 202, response.text
+    await gateway.relay.drain()
+    return person.cf, bystander.cf
+
+
+async def test_T09_erasure_over_http_unlinks_the_person_keeps_the_log_verifying_and_is_audited(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    person, bystander = await seed_without_consent(gateway, http)
+    dpo = await bearer(http, "dpo-test")
+
+    async def report(cf: str) -> dict[str, object]:
+        response = await http.post("/v1/privacy/disclosure-report", json={"identifier": cf}, headers=dpo)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    before = await report(person)
+    assert {e["event_type"] for e in before["events"]} == {"decision", "disclosure"}  # type: ignore[union-attr,index]
+    await gateway.checkpointer.checkpoint_now()
+
+    response = await http.post("/v1/privacy/subjects/erasure", json={"identifier": person}, headers=dpo)
+    assert response.status_code == 200, response.text
+    erased = response.json()
+    assert erased["outcome"] == "erased" and erased["payloads_purged"] >= 1, erased
+
+    after = await report(person)
+    assert after["events"] == []
+    assert after["integrity"]["verified"] is True  # type: ignore[index]
+    assert len((await report(bystander))["events"]) == 1  # type: ignore[arg-type]  # nobody else is affected
+    verified = await verify_stored_log(gateway.store, gateway.settings.audit_origin)
+    assert verified.ok and verified.checkpoints >= 1, verified
+
+    async with gateway.store.transaction() as tx:
+        entry = await tx.audit_entry(erased["audit_index"])
+        payloads = [bytes(r.value) for r in await tx.conn.execute(select(outbox.c.value).where(
+            outbox.c.recipient == "aler", outbox.c.topic.like("%out.aler%")))]
+    assert entry is not None
+    record = orjson.loads(entry["record"])
+    assert (record["event_type"], record["action"], record["outcome"], record["client_id"]) == (
+        "erasure", "erase-subject", "success", "dpo-test")
+    assert "subject_ref" not in record and entry["subject_ref"] is None  # no link to the erased person
+    assert record["counts"] == {"outbox-payloads": erased["payloads_purged"],
+                                "undelivered-dropped": erased["undelivered_dropped"]}
+    assert person not in entry["record"]
+    to_fhir_audit_event(record)  # a valid R4 AuditEvent
+    assert payloads == [b""]  # the disclosed payload is gone; the row's ids stay for art. 19 notices
+    inbox = await http.get("/v1/partners/aler/inbox", headers=await bearer(http, "aler-test"))
+    assert inbox.status_code == 200 and all(m["topic"].split(".")[-2] != "out" for m in inbox.json()["messages"])
+
+    again = (await http.post("/v1/privacy/subjects/erasure", json={"identifier": person}, headers=dpo)).json()
+    assert again["outcome"] == "no-subject" and again["audit_index"] > erased["audit_index"]
+    async with gateway.store.transaction() as tx:
+        repeat = await tx.audit_entry(again["audit_index"])
+    assert repeat is not None and orjson.loads(repeat["record"])["reason"] == "no-subject"
+
+
+async def test_erasure_needs_a_privacy_officer_and_a_valid_identifier(gateway: Gateway,
+                                                                      http: httpx.AsyncClient) -> None:
+    person, _ = await seed_without_consent(gateway, http)
+    for client, slug in (("aler-test", "insufficient-scope"), ("auditor-test", "insufficient-role")):
+        response = await http.post("/v1/privacy/subjects/erasure", json={"identifier": person},
+                                   headers=await bearer(http, client))
+        assert response.status_code == 403 and response.json()["type"].endswith("/" + slug), response.text
+    dpo = await bearer(http, "dpo-test")
+    response = await http.post("/v1/privacy/subjects/erasure", json={"identifier": "RSSMRA85T10A562X"}, headers=dpo)
+    assert response.status_code == 422 and "RSSMRA85T10A562X" not in response.text
+    report = (await http.post("/v1/privacy/disclosure-report", json={"identifier": person}, headers=dpo)).json()
+    assert report["events"]  # refused requests erased nothing
+
+
+# --- D-07: integrity status with the signed checkpoints ---------------------------------------------------------
+
+
+async def test_D07_integrity_status_verifies_the_signed_checkpoints_and_reports_a_tampered_one(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    await seed_without_consent(gateway, http)
+    dpo = await bearer(http, "dpo-test")
+    signed = await gateway.checkpointer.checkpoint_now()
+    [key] = gateway.checkpointer.signing_keys()
+    integrity = (await http.get("/v1/privacy/records-of-processing", headers=dpo)).json()["integrity"]
+    assert (integrity["verified"], integrity["chain"], integrity["checkpoints"]) == (True, "ok", "ok"), integrity
+    assert integrity["trusted_keys"] == "configured"
+    latest = integrity["latest_checkpoint"]
+    assert latest["tree_size"] >= signed.tree_size and latest["signed_by"] == [f"{key.name}+{key.key_id.hex()}"]
+    assert integrity["checkpoints_verified"] >= 1
+
+    # someone with write access to the database "re-roots" the checkpoint: the signature no longer matches
+    forged_root = bytes(32)
+    lines = signed.note.split("\n")
+    lines[2] = base64.b64encode(forged_root).decode()
+    async with gateway.store.transaction() as tx:
+        await tx.conn.execute(update(audit_checkpoints).where(audit_checkpoints.c.id == signed.id)
+                              .values(note="\n".join(lines), root_hash=forged_root))
+    response = await http.get("/v1/privacy/review-queue?format=csv", headers=dpo)
+    comments = dict(line[2:].split(": ", 1) for line in response.text.splitlines() if line.startswith("# "))
+    assert comments["audit_verified"] == "False" and comments["audit_checkpoints"] == "broken", comments
+    assert comments["audit_chain"] == "ok"  # the records themselves are intact
+    assert "invalid signature" in comments["audit_problem"]

@@ -67,6 +67,7 @@ from schemas.health import (
     CareImmunization,
     CareServiceRequest,
     Vaccine,
+    VisitLogistics,
     vaccine_code_system,
 )
 from schemas.messages import MESSAGE_TYPES
@@ -1139,6 +1140,22 @@ def test_valid_immunizations_decode_deterministically(case: tuple[dict[str, Any]
     assert payload.season == expected["season"]
 
 
+def codes_of(codelist: str) -> st.SearchStrategy[str]:
+    return st.sampled_from(sorted(load_codelist(codelist).labels_it))
+
+
+VISIT_LOGISTICS = st.builds(
+    VisitLogistics,
+    floor=st.none() | st.integers(-2, 40),
+    lift=st.none() | st.booleans(),
+    entry=st.none() | codes_of("home_entry_methods"),
+    time_window=st.none() | codes_of("visit_time_windows"),
+    porter_can_accompany=st.none() | st.booleans(),
+    interpreter_language=st.none() | codes_of("interpreter_languages"),
+    access_notes=st.lists(codes_of("home_access_notes"), max_size=4).map(tuple),
+)
+
+
 @st.composite
 def service_request_envelopes(draw: st.DrawFn) -> Envelope:
     service = draw(st.sampled_from(sorted(load_codelist("care_services").labels_it)))
@@ -1160,6 +1177,7 @@ def service_request_envelopes(draw: st.DrawFn) -> Envelope:
         requester=draw(st.sampled_from(["aler", "comune", "aler-varese"])),
         authored_on=authored,
         security_labels=tuple(sorted(labels)),
+        logistics=draw(st.none() | VISIT_LOGISTICS),
     )
     person = draw(st.one_of(codici_fiscali().map(lambda cf: Identifier(system="cf", value=cf)),
                             st.just(Identifier(system="stp", value=STP)),

@@ -697,7 +697,7 @@ def test_emergency_event_is_written_as_segnalazione_pronto_intervento() -> None:
         "etichette": {"obblighi": [], "divieti": []},
         "tipo_messaggio": "segnalazione-pronto-intervento",
         "finalita_trattamento": "emergency-social",
-        "persona": {"codice_fiscale": CF, "id_caso": None},
+        "persona": {"codice_fiscale": CF, "id_caso": None, "riferimento_evento": None},
         "evento": {"tipo": "flood", "accaduto_il": None},
         "luogo": {"quartiere": "lorenteggio", "municipio": 6, "id_edificio": "ALER-B-7"},
         "nucleo": {"persone": 3, "minori": 1, "over_65": 0, "con_disabilita": 0},
@@ -708,7 +708,8 @@ def test_emergency_event_is_written_as_segnalazione_pronto_intervento() -> None:
 def test_a_comune_emergency_event_survives_decode_and_encode() -> None:
     body = encode_emergency_event(decode_one(emergency_event()), NO_LABELS)
     document = as_json(body)
-    assert document["persona"] == {"codice_fiscale": CF, "id_caso": "MI-PIS-2026-000042"}
+    assert document["persona"] == {"codice_fiscale": CF, "id_caso": "MI-PIS-2026-000042",
+                                   "riferimento_evento": None}
     assert document["evento"] == {"tipo": "fire", "accaduto_il": "2026-11-20T03:15:00+01:00"}
     assert document["luogo"] == {"quartiere": "san-siro", "municipio": 7, "id_edificio": "ALER-B-0042"}
     assert document["nucleo"] == {"persone": 4, "minori": 2, "over_65": 1, "con_disabilita": 1}
@@ -758,7 +759,8 @@ def test_the_emergency_service_may_get_a_case_id_instead_of_a_person_code() -> N
     envelope = envelope_of("emergency.social-event", emergency_payload(),
                            ({"system": "comune-case", "value": "MI-PIS-9"},))
     assert as_json(encode_emergency_event(envelope, NO_LABELS))["persona"] == {"codice_fiscale": None,
-                                                                               "id_caso": "MI-PIS-9"}
+                                                                               "id_caso": "MI-PIS-9",
+                                                                               "riferimento_evento": None}
 
 
 def test_encoders_are_registered_as_routing_encoders() -> None:
@@ -983,7 +985,7 @@ def test_valid_emergency_events_decode_deterministically_and_survive_encoding(
                                  "id_edificio": message["luogo"].get("id_edificio")}
     codes = {i["system"]: i["value"] for i in expected["identifiers"]}
     assert referral["persona"] == {"codice_fiscale": codes.get("cf") or codes.get("stp") or codes.get("eni"),
-                                   "id_caso": codes.get("comune-case")}
+                                   "id_caso": codes.get("comune-case"), "riferimento_evento": None}
 
 
 ALL_ENCODERS: list[tuple[Callable[[Envelope, OutboundLabels], bytes], str]] = [

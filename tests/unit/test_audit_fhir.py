@@ -208,3 +208,33 @@ def _strings(node: Any) -> set[str]:
     if isinstance(node, list):
         return set().union(*(_strings(v) for v in node)) if node else set()
     return set()
+
+
+@pytest.mark.parametrize(
+    ("record", "type_code"),
+    [(AuditRecord(event_type="erasure", action="erase-subject", occurred_at=OCCURRED, outcome="success",
+                  purpose="subject-request", client_id="dpo-test", requesting_org="gateway-privacy", instance="gw-1",
+                  request_id="req-9", counts={"outbox-payloads": 2, "undelivered-dropped": 1}), "110110"),
+     (AuditRecord(event_type="erasure", action="erase-subject", occurred_at=OCCURRED, outcome="failure",
+                  reason="no-subject", purpose="subject-request", client_id="dpo-test",
+                  requesting_org="gateway-privacy", instance="gw-1"), "110110"),
+     (AuditRecord(event_type="retention", action="purge-expired", occurred_at=OCCURRED, outcome="success",
+                  instance="gw-1", counts={"F1/outbox-payloads": 3, "F1/message-statuses": 1}), "110100")],
+    ids=["erasure", "erasure-no-subject", "retention"],
+)
+def test_T12_erasure_and_retention_records_export_as_valid_audit_events_naming_no_one(
+    record: AuditRecord, type_code: str
+) -> None:
+    event = to_fhir_audit_event(logged(record))
+    AuditEvent.model_validate(event)
+    assert (event["type"]["system"], event["type"]["code"]) == (DCM, type_code)
+    assert codes(event["subtype"]) == {("http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle", "destroy")}
+    assert event["action"] == "D"
+    assert identifiers(event, SUBJECT_REF_SYSTEM) == []
+    assert sum(a["requestor"] for a in event["agent"]) == 1
+    counted = [e for e in event["entity"] if e.get("description", "").startswith("rows")]
+    if record.counts:
+        [entity] = counted
+        assert {d["type"]: d["valueString"] for d in entity["detail"]} == {k: str(v) for k, v in record.counts.items()}
+    else:
+        assert counted == [] and event["outcome"] == "8" and event["outcomeDesc"] == "no-subject"

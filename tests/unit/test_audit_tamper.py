@@ -524,3 +524,100 @@ async def test_checkpoint_rows_are_what_the_note_signs(gateway: Gateway) -> None
     report = await verify(gateway)
     assert not report.ok and report.bad_checkpoint == signed.id
     assert report.problem is not None and "differs from the signed note" in report.problem
+
+
+async def test_T13_record_times_are_clamped_when_the_wall_clock_goes_back(gateway: Gateway) -> None:
+    now = [NOW]
+    gateway.store.clock = lambda: now[0]
+    await append(gateway, 2)
+    now[0] = NOW - timedelta(hours=1)  # an NTP step back
+    await append(gateway, 2)
+    now[0] = NOW + timedelta(seconds=1)
+    await append(gateway, 1)
+
+    async with gateway.store.transaction() as tx:
+        entries = await tx.audit_entries(0, 100)
+    recorded = [datetime.fromisoformat(json.loads(e["record"])["recorded_at"]) for e in entries]
+    assert recorded == [NOW, NOW, NOW, NOW, NOW + timedelta(seconds=1)]  # never before the record before it
+    assert [e["recorded_at"].replace(tzinfo=UTC) for e in entries] == recorded  # the indexed column agrees
+    report = await verify(gateway)
+    assert report.ok and report.warnings == (), report
+
+
+# --- the checkpointer's schedule when the log goes quiet ------------------------------------------------------
+
+
+async def test_records_followed_by_silence_are_signed_within_t_seconds(gateway: Gateway) -> None:
+    """Drives the background task with a fake clock: no new record arrives, yet the last ones get signed as
+    soon as T has passed on the clock, and a log that has not grown gets no further checkpoint."""
+    now = [NOW]
+    polls = [0]
+    checkpointer = AuditCheckpointer(gateway.store, gateway.settings.audit_origin, gateway.checkpointer.key_file,
+                                     every_records=10**6, every_seconds=10, clock=lambda: now[0])
+    maybe_checkpoint = checkpointer.maybe_checkpoint
+
+    async def counted(*, flush: bool = False) -> StoredCheckpoint | None:
+        polls[0] += 1
+        return await maybe_checkpoint(flush=flush)
+
+    checkpointer.maybe_checkpoint = counted  # type: ignore[method-assign]
+    await append(gateway, 2)
+    first = await checkpointer.checkpoint_now()
+    await append(gateway, 3)
+
+    async def polls_pass(count: int) -> None:
+        target = polls[0] + count
+        for _ in range(2_000):
+            if polls[0] >= target:
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError("the checkpointer stopped polling")
+
+    async def checkpoints() -> list[StoredCheckpoint]:
+        async with gateway.store.transaction() as tx:
+            return await tx.audit_checkpoints()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(checkpointer.run(stop, poll_seconds=0.005))
+    try:
+        now[0] = NOW + timedelta(seconds=9)  # quiet, but T has not passed yet
+        await polls_pass(3)
+        assert [c.id for c in await checkpoints()] == [first.id]
+        now[0] = NOW + timedelta(seconds=10)  # T passed with no new record
+        for _ in range(2_000):
+            signed = await checkpoints()
+            if len(signed) > 1:
+                break
+            await asyncio.sleep(0.005)
+        assert [c.tree_size for c in signed] == [first.tree_size, first.tree_size + 3]
+        now[0] = NOW + timedelta(hours=1)  # much later, still quiet: nothing new to sign
+        await polls_pass(3)
+        assert len(await checkpoints()) == 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+    assert len(await checkpoints()) == 2  # the flush on stop has nothing to add either
+
+
+async def test_records_are_signed_within_t_seconds_when_the_clock_is_behind_the_last_checkpoint(
+    gateway: Gateway
+) -> None:
+    now, ticks = [NOW], [0.0]
+    checkpointer = AuditCheckpointer(gateway.store, gateway.settings.audit_origin, gateway.checkpointer.key_file,
+                                     every_records=10**6, every_seconds=10, clock=lambda: now[0],
+                                     monotonic=lambda: ticks[0])
+    await append(gateway, 1)
+    await checkpointer.checkpoint_now()
+    now[0] = NOW - timedelta(hours=2)  # the clock stepped back: T is measured on the monotonic clock instead
+    await append(gateway, 1)
+    assert await checkpointer.maybe_checkpoint() is None
+    ticks[0] += 9.0
+    assert await checkpointer.maybe_checkpoint() is None
+    ticks[0] += 1.0
+    signed = await checkpointer.maybe_checkpoint()
+    assert signed is not None and signed.tree_size == 2 and signed.signed_at == NOW  # signing time never goes back
+    await append(gateway, 1)  # still behind: the next records wait T again, not one poll
+    assert await checkpointer.maybe_checkpoint() is None
+    ticks[0] += 10.0
+    signed = await checkpointer.maybe_checkpoint()
+    assert signed is not None and signed.tree_size == 3

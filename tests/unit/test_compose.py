@@ -410,7 +410,7 @@ async def test_production_build_succeeds_with_the_compose_settings(
     try:
         assert isinstance(gateway.bus, KafkaBus)
         assert gateway.store.dialect == "postgresql"
-        assert {c.organisation for c in gateway.clients} == {*gateway.registry.partners, "gateway-privacy"}
+        assert {c.organisation for c in gateway.clients} == {*gateway.registry.exchanging(), "gateway-privacy"}
     finally:
         await gateway.store.close()
 

@@ -1,4 +1,5 @@
-"""The decision rules the foundation implements (privacy.md rules 1-4, 6, 13, 16), on pure data."""
+"""The decision rules (privacy.md rules 1-4, 6, 7, 11, 13, 15, 16), on pure data; provisions, notices and grantors
+are in test_consent_record.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.policy import ConsentRecord, DecisionRequest, decide, load_registry, sender_reason_class
+from gateway.policy.consent import Provision
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 REGISTRY = load_registry()
@@ -137,10 +139,26 @@ def test_C20_decision_is_deterministic_and_order_independent(records: list[Conse
 
 
 @given(st.lists(consents, max_size=6, unique_by=lambda c: (c.consent_id, c.version)), consents)
-def test_C20_adding_a_deny_never_widens(records: list[ConsentRecord], extra: ConsentRecord) -> None:
+def test_C21_adding_a_deny_never_widens(records: list[ConsentRecord], extra: ConsentRecord) -> None:
     before = decide(REQUEST, REGISTRY, records, NOW)
     denial = replace(extra, consent_id="cns-deny", decision="deny")
     after = decide(REQUEST, REGISTRY, [*records, denial], NOW)
+    assert not (before.outcome == "deny" and after.outcome == "permit")
+
+
+provisions = st.builds(
+    Provision,
+    purposes=st.frozensets(st.sampled_from(["microcredit-assessment", "housing-support"])),
+    recipients=st.frozensets(st.sampled_from(["fwa", "comune"])),
+    data_classes=st.frozensets(st.sampled_from(["tenancy.arrears-referral", "tenancy.eviction-milestone"])),
+)
+
+
+@given(st.lists(consents, max_size=6, unique_by=lambda c: (c.consent_id, c.version)), provisions)
+def test_C21_a_nested_deny_added_to_a_permit_never_widens(records: list[ConsentRecord], nested: Provision) -> None:
+    before = decide(REQUEST, REGISTRY, records, NOW)
+    narrowed = [replace(c, provisions=(*c.provisions, nested)) if c.decision == "permit" else c for c in records]
+    after = decide(REQUEST, REGISTRY, narrowed, NOW)
     assert not (before.outcome == "deny" and after.outcome == "permit")
 
 

@@ -1,6 +1,10 @@
-"""The privacy-officer API (scope ``privacy:audit``): per-person reports, records of processing, review
-queue. JSON by default, CSV with ``?format=csv``; every answer carries the audit log's integrity status and
-every query is itself audited. Person identifiers travel in request bodies, never in URLs (access logs)."""
+"""The privacy-officer API (scope ``privacy:audit``): per-person reports, consent history with the notice text
+shown, records of processing, review queue, erasure.
+JSON by default, CSV with ``?format=csv``; every answer carries the audit log's integrity status
+and every query is itself audited. Person identifiers travel in request bodies, never in URLs (access logs).
+
+Erasure (``POST /v1/privacy/subjects/erasure``) also needs the ``privacy-officer`` role: it destroys the
+subject's key and cannot be undone (see :meth:`gateway.privacy_office.PrivacyOffice.erase`)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from gateway.api.deps import GatewayDep, PrincipalDep, RequestIdDep
+from gateway.errors import GatewayError
 from gateway.privacy_office import PrivacyOffice, to_csv
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officers"])
@@ -28,8 +33,34 @@ class DisclosureReportIn(BaseModel):
     until: datetime | None = None
 
 
+class NotAPrivacyOfficer(GatewayError):
+    status_code = 403
+    slug = "insufficient-role"
+    title = "This needs a privacy officer"
+
+
+class ErasureIn(BaseModel):
+    """Whom to erase: a codice fiscale, STP or ENI code."""
+
+    model_config = ConfigDict(extra="forbid")
+    identifier: str
+
+
+class ErasureOut(BaseModel):
+    """What the erasure did. ``no-subject``: the gateway holds nothing linkable to this identifier (never seen,
+    or erased before: after an erasure the identifier leads nowhere, so the two cannot be told apart)."""
+
+    outcome: Literal["erased", "no-subject"]
+    audit_index: int
+    """Log index of the ``erasure`` audit record (which names no subject)."""
+    payloads_purged: int
+    """Stored outgoing payloads about the person that were emptied."""
+    undelivered_dropped: int
+    """Of those, messages not yet delivered, now dropped."""
+
+
 def _office(gateway: Any) -> PrivacyOffice:
-    return PrivacyOffice(gateway.store, gateway.registry, gateway.settings.instance_id)
+    return PrivacyOffice.for_gateway(gateway)
 
 
 @router.post("/disclosure-report", summary="Everything audited about one person (GDPR art. 15)")
@@ -65,3 +96,35 @@ async def review_queue(principal: PrincipalDep, gateway: GatewayDep, request_id:
     if format == "csv":
         return PlainTextResponse(to_csv(queue, integrity), media_type="text/csv")
     return {"integrity": asdict(integrity), "queue": queue}
+
+
+class ConsentHistoryIn(BaseModel):
+    """Whose consents: a codice fiscale, STP or ENI code."""
+
+    model_config = ConfigDict(extra="forbid")
+    identifier: str
+
+
+@router.post("/consent-history", summary="Every version of every consent of one person, with the notice text shown")
+async def consent_history(body: ConsentHistoryIn, principal: PrincipalDep, gateway: GatewayDep,
+                          request_id: RequestIdDep, format: Format = "json") -> Any:
+    principal.require("privacy:audit")
+    office = _office(gateway)
+    history = await office.consent_history(body.identifier, principal.client_id, request_id)
+    integrity = await office.integrity()
+    if format == "csv":
+        return PlainTextResponse(to_csv([{k: v for k, v in h.items() if k != "record"} for h in history], integrity),
+                                 media_type="text/csv")
+    return {"integrity": asdict(integrity), "versions": history}
+
+
+@router.post("/subjects/erasure", response_model=ErasureOut,
+             summary="Erase one person by crypto-shredding (GDPR art. 17); audited, irreversible")
+async def erase_subject(body: ErasureIn, principal: PrincipalDep, gateway: GatewayDep,
+                        request_id: RequestIdDep) -> ErasureOut:
+    principal.require("privacy:audit")
+    if principal.role != "privacy-officer":
+        raise NotAPrivacyOfficer("only a client with the privacy-officer role may erase a person")
+    result = await _office(gateway).erase(body.identifier, principal.client_id, principal.organisation,
+                                          principal.token_id, request_id)
+    return ErasureOut(**asdict(result))
