@@ -22,6 +22,8 @@ Subcommands::
 Common options: ``--kafka-timeout SECONDS`` (default 120, for slow 2-core machines) and
 ``--keep-files`` (keep data and logs for debugging). Extra JVM flags for the broker can be
 appended through ``REALINFRA_KAFKA_JVM_OPTS`` (e.g. ``-XX:TieredStopAtLevel=4`` for benchmarks).
+PostgreSQL runs with ``fsync=off`` for test speed; ``REALINFRA_POSTGRES_DURABLE=1`` keeps the durable
+defaults (for benchmarks of durable commits).
 
 Teardown runs on normal exit, on errors and on SIGINT/SIGTERM/SIGHUP. If the launcher itself is
 killed with SIGKILL, Kafka and the command still receive SIGTERM (parent-death signal) and the
@@ -71,6 +73,7 @@ KAFKA_PID_FILE = "kafka.pid"
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV_VAR = "GATEWAY_TEST_POSTGRES_DSN"
 KAFKA_EXTRA_OPTS_ENV_VAR = "REALINFRA_KAFKA_JVM_OPTS"
+POSTGRES_DURABLE_ENV_VAR = "REALINFRA_POSTGRES_DURABLE"
 
 POSTGRES_DATABASE = "gateway_test"
 POSTGRES_ROLE = "gateway"
@@ -282,11 +285,11 @@ def init_postgres_cluster(pg: Postgres) -> None:
 
 
 def start_postgres_server(pg: Postgres) -> None:
-    """Start the server with pg_ctl on 127.0.0.1 only, durability traded for speed."""
-    server_opts = (
-        f"-p {pg.port} -k {pg.root} -c listen_addresses=127.0.0.1 "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
+    """Start the server with pg_ctl on 127.0.0.1 only, durability traded for speed unless
+    ``REALINFRA_POSTGRES_DURABLE=1`` (benchmarks of durable commits)."""
+    server_opts = f"-p {pg.port} -k {pg.root} -c listen_addresses=127.0.0.1"
+    if os.environ.get(POSTGRES_DURABLE_ENV_VAR) != "1":
+        server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     pg_ctl = [str(pg.bin_dir / "pg_ctl"), "-D", str(pg.data_dir), "-l", str(pg.log_file)]
     wait = ["-w", "-t", str(POSTGRES_START_TIMEOUT_S)]
     pg.started = True  # From here on teardown must try to stop it.
