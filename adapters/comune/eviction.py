@@ -58,7 +58,4 @@ def encode_eviction_milestone(envelope: Envelope, labels: DisclosureLabels) -> b
         municipio=payload.municipio,
         id_caso=envelope.subject.first("comune-case"),
     )
-    native = milestone.model_dump(mode="json")
-    if native["id_caso"] is None:
-        del native["id_caso"]
-    return orjson.dumps(native)
+    return orjson.dumps(milestone.model_dump(mode="json"))

@@ -684,6 +684,7 @@ def test_eviction_milestone_is_written_as_fase_procedura_sfratto() -> None:
         "data_scadenza": "2027-01-15",
         "quartiere": "mazzini",
         "municipio": 4,
+        "id_caso": None,
     }
     assert EvictionMilestone.model_validate_json(body).model_dump(mode="json") == as_json(body)
 
