@@ -1,5 +1,5 @@
-"""The ``gateway`` command: demo, serve, worker, migrate, audit verify, statistics publish, privacy erase,
-retention run, hash-secret."""
+"""The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
+privacy erase, retention run, hash-secret."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from gateway.api import create_app, openapi_document
 from gateway.audit.checkpoint import KeyFormatError
 from gateway.audit.checkpointer import CheckpointSigningError
 from gateway.audit.keys import read_verifier_keys
-from gateway.audit.offline import verify_stored_log
+from gateway.audit.offline import NodeRebuild, rebuild_stored_nodes, verify_stored_log
 from gateway.audit.verify import VerificationReport
 from gateway.auth import hash_client_secret
 from gateway.bootstrap import build
@@ -254,11 +254,39 @@ def audit_verify(
                       f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}")
         return
     where = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
-        f"at checkpoint {report.bad_checkpoint}")
+        f"at checkpoint {report.bad_checkpoint}" if report.bad_checkpoint is not None else
+        f"at Merkle node level {report.bad_node[0]} index {report.bad_node[1]}" if report.bad_node else "")
     console.print(f"audit log BROKEN {where}: {report.problem}")
     for problem in report.problems[1:]:
         console.print(f"  also: {problem}")
     raise typer.Exit(1)
+
+
+@audit_app.command("rebuild-nodes")
+def audit_rebuild_nodes() -> None:
+    """Store the Merkle subtree hashes a log written before they were stored lacks (proofs then read
+    O(log n) rows instead of every leaf hash). Safe while the gateway runs; existing hashes are never
+    rewritten. Exit 1 if the leaves do not hash to the head's root (then run `gateway audit verify`)."""
+    settings = GatewaySettings()
+    configure_logging("WARNING")
+    gateway = build(settings)
+
+    async def main() -> NodeRebuild:
+        await gateway.store.migrate()
+        try:
+            return await rebuild_stored_nodes(gateway.store)
+        finally:
+            await gateway.store.close()
+
+    try:
+        done = asyncio.run(main())
+    except ValueError as exc:
+        typer.echo(f"cannot rebuild the Merkle nodes: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{done.added} Merkle subtree hashes added for {done.size} records")
+    if not done.root_matches:
+        typer.echo("the stored leaf hashes do not hash to the head's root: run `gateway audit verify`", err=True)
+        raise typer.Exit(1)
 
 
 @audit_app.command("checkpoint")

@@ -183,6 +183,7 @@ class ConsentService:
         return AuditRecord(
             event_type="consent-change", action=action, occurred_at=self.clock(), outcome="success",
             purpose=",".join(sorted(record.purposes)), consent_ref=record.ref, client_id=client_id,
+            consent_hash=record.record_hash if message_id is None else None,
             requesting_org=organisation, instance=self.instance_id, recipient_org=recipient,
             message_ids=(message_id,) if message_id else (),
             subject_ref=subject_ref(key) if key else None, request_id=request_id,

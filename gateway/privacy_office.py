@@ -207,14 +207,18 @@ class PrivacyOffice:
 
     async def consent_history(self, identifier: str, officer: str, request_id: str) -> list[dict[str, Any]]:
         """Every version of every consent of the person (D-06), oldest first, each with the notice text the
-        person was shown (from the notice registry, checked against the hash the consent recorded)."""
+        person was shown (from the notice registry, checked against the hash the consent recorded) and whether
+        the stored version still hashes to what the audit log recorded when it was written."""
         system, value = _person(identifier)
         async with self.store.transaction() as tx:
             subject = await tx.subject(system, value, create=False)
             versions = await tx.consents_for(subject.pseudonym) if subject else []
+            logged = await tx.audit_records_for(subject.subject_key) if subject and subject.subject_key else []
             await tx.append_audit([self._query_record("consent-history", officer, request_id,
                                                       subject_ref(subject.subject_key)
                                                       if subject and subject.subject_key else None)])
+        audited = {r.get("consent_ref"): r.get("consent_hash")
+                   for r in (json.loads(row["record"]) for row in logged) if r.get("consent_hash")}
         history = []
         for record in sorted(versions, key=lambda r: (r.recorded_at or datetime.min.replace(tzinfo=UTC), r.ref)):
             shown = record.notice
@@ -225,6 +229,7 @@ class PrivacyOffice:
                 "consent_type": record.consent_type, "purposes": sorted(record.purposes),
                 "recipients": sorted(record.recipients), "grantor": record.grantor.role,
                 "withdrawn": record.withdrawn, "record_hash": record.record_hash,
+                "matches_audit_log": audited.get(record.ref) == record.record_hash,
                 "notice_uri": shown.uri if shown else None, "notice_version": shown.version if shown else None,
                 "notice_status": notice.status if notice else None,
                 "notice_text": notice.text if notice and shown and notice.text_hash == shown.text_hash else None,

@@ -11,24 +11,40 @@ recursion. :class:`MerkleAccumulator` keeps only the roots of the perfect subtre
 the tree (at most log2(n) hashes), so the log can append one record at a time and read its current root in
 O(log n).
 
+Proofs from stored subtrees: every hash in an inclusion or consistency proof, and every root, is the
+Merkle Tree Hash of a range [a, b) of leaves whose start is a multiple of a power of two at least b - a, so
+it is the right fold of the O(log n) perfect ("complete") subtrees that the binary digits of b - a mark
+out from a. A perfect subtree is named by its :data:`NodeKey` (level, index): the hash of leaves
+[index * 2**level, (index + 1) * 2**level). The accumulator reports each one it completes (the log stores
+them as it appends), :func:`inclusion_nodes` / :func:`consistency_nodes` list the keys a proof needs, and
+:func:`inclusion_proof_from_nodes` / :func:`consistency_proof_from_nodes` assemble the same bytes as
+:func:`inclusion_proof` / :func:`consistency_proof`, which read every leaf.
+
 Pure functions over bytes: no I/O, no clock, no settings.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MerkleAccumulator",
+    "MissingNodes",
+    "NodeKey",
     "ProofError",
+    "consistency_nodes",
     "consistency_proof",
+    "consistency_proof_from_nodes",
+    "inclusion_nodes",
     "inclusion_proof",
+    "inclusion_proof_from_nodes",
     "inclusion_proof_with_root",
     "leaf_hash",
     "node_hash",
+    "range_nodes",
     "root_from_leaf_hashes",
     "verify_consistency",
     "verify_inclusion",
@@ -44,8 +60,25 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 
 
+NodeKey = tuple[int, int]
+"""(level, index) of a perfect subtree: the hash of leaves [index * 2**level, (index + 1) * 2**level).
+
+Level 0 is a leaf hash; level 1 hashes two leaves, and so on.
+"""
+
+
 class ProofError(ValueError):
     """An inclusion or consistency proof does not verify; the message says which check failed."""
+
+
+class MissingNodes(LookupError):
+    """Subtree hashes a proof needs are not at hand (for example a log written before they were stored)."""
+
+    def __init__(self, missing: Sequence[NodeKey]) -> None:
+        self.missing = tuple(missing)
+        shown = ", ".join(f"level {level} index {index}" for level, index in self.missing[:5])
+        more = f" and {len(self.missing) - 5} more" if len(self.missing) > 5 else ""
+        super().__init__(f"{len(self.missing)} subtree hash(es) missing: {shown}{more}")
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -133,6 +166,128 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     proof = [] if complete else [root_from_leaf_hashes(leaf_hashes[start:end])]
     proof.extend(reversed(siblings))
     return proof
+
+
+def range_nodes(start: int, end: int) -> list[NodeKey]:
+    """Return the perfect subtrees whose right fold is the Merkle Tree Hash of leaves [start, end), largest first.
+
+    Only ranges that RFC 6962 splits along the global tree qualify: ``start`` must be a multiple of the
+    largest power of two below ``end - start`` (of ``end - start`` itself if that is a power of two), as for
+    every node of a proof and for a root (start 0). Raises ``ValueError`` for any other range.
+    """
+    if not 0 <= start < end:
+        raise ValueError(f"empty or negative leaf range [{start}, {end})")
+    nodes: list[NodeKey] = []
+    position = start
+    while position < end:
+        level = (end - position).bit_length() - 1
+        if position & ((1 << level) - 1):
+            raise ValueError(f"leaf range [{start}, {end}) is not a subtree range of the log's tree")
+        nodes.append((level, position >> level))
+        position += 1 << level
+    return nodes
+
+
+def inclusion_nodes(index: int, tree_size: int) -> list[NodeKey]:
+    """Return the subtrees :func:`inclusion_proof_from_nodes` reads: the leaf, its proof and the root.
+
+    At most about 2 log2(n) + 1 keys, without repeats. Raises ``ValueError`` if ``index`` is not a leaf.
+    """
+    if not 0 <= index < tree_size:
+        raise ValueError(f"leaf index {index} is outside a tree of size {tree_size}")
+    return _unique([(0, index)], *(range_nodes(a, b) for a, b in _inclusion_ranges(index, tree_size)),
+                   range_nodes(0, tree_size))
+
+
+def consistency_nodes(old_size: int, new_size: int) -> list[NodeKey]:
+    """Return the subtrees :func:`consistency_proof_from_nodes` reads: the proof's and both roots'."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"old size {old_size} is outside 0..{new_size}")
+    roots = [range_nodes(0, size) for size in (old_size, new_size) if size]
+    return _unique(*(range_nodes(a, b) for a, b in _consistency_ranges(old_size, new_size)), *roots)
+
+
+def inclusion_proof_from_nodes(nodes: Mapping[NodeKey, bytes], index: int,
+                               tree_size: int) -> tuple[list[bytes], bytes, bytes]:
+    """Return (audit path, root, leaf hash) of leaf ``index`` from the subtree hashes in ``nodes``.
+
+    The same bytes as :func:`inclusion_proof_with_root` over the leaves the subtrees were built from, in
+    O(log^2 n) hashing at worst. Raises :class:`MissingNodes` naming every key of :func:`inclusion_nodes`
+    absent from ``nodes``, and ``ValueError`` if ``index`` is not a leaf or a hash is not 32 bytes.
+    """
+    _require_nodes(nodes, inclusion_nodes(index, tree_size))
+    proof = [_range_hash(nodes, a, b) for a, b in _inclusion_ranges(index, tree_size)]
+    return proof, _range_hash(nodes, 0, tree_size), nodes[(0, index)]
+
+
+def consistency_proof_from_nodes(nodes: Mapping[NodeKey, bytes], old_size: int,
+                                 new_size: int) -> tuple[list[bytes], bytes, bytes]:
+    """Return (proof, old root, new root) of sizes ``old_size`` -> ``new_size`` from the subtrees in ``nodes``.
+
+    The same bytes as :func:`consistency_proof` and :func:`root_from_leaf_hashes` over the leaves; raises
+    :class:`MissingNodes` naming every key of :func:`consistency_nodes` absent from ``nodes``.
+    """
+    _require_nodes(nodes, consistency_nodes(old_size, new_size))
+    proof = [_range_hash(nodes, a, b) for a, b in _consistency_ranges(old_size, new_size)]
+    old_root = _range_hash(nodes, 0, old_size) if old_size else EMPTY_ROOT
+    new_root = _range_hash(nodes, 0, new_size) if new_size else EMPTY_ROOT
+    return proof, old_root, new_root
+
+
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """Leaf ranges [a, b) whose hashes make the audit path of ``index`` (RFC 6962 PATH), leaf end first."""
+    ranges: list[tuple[int, int]] = []
+    start, end = 0, size
+    while end - start > 1:
+        split = _largest_power_of_two_below(end - start)
+        if index < start + split:
+            ranges.append((start + split, end))
+            end = start + split
+        else:
+            ranges.append((start, start + split))
+            start += split
+    ranges.reverse()
+    return ranges
+
+
+def _consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """Leaf ranges [a, b) whose hashes make the consistency proof (RFC 6962 SUBPROOF), in proof order."""
+    if old_size in (0, new_size):
+        return []
+    start, end, m, complete = 0, new_size, old_size, True
+    siblings: list[tuple[int, int]] = []
+    while m != end - start:
+        split = _largest_power_of_two_below(end - start)
+        if m <= split:
+            siblings.append((start + split, end))
+            end = start + split
+        else:
+            siblings.append((start, start + split))
+            start += split
+            m -= split
+            complete = False
+    ranges = [] if complete else [(start, end)]
+    ranges.extend(reversed(siblings))
+    return ranges
+
+
+def _range_hash(nodes: Mapping[NodeKey, bytes], start: int, end: int) -> bytes:
+    parts = [nodes[key] for key in range_nodes(start, end)]
+    _check_hashes(parts, "subtree hash")
+    root = parts[-1]
+    for left in reversed(parts[:-1]):
+        root = node_hash(left, root)
+    return root
+
+
+def _require_nodes(nodes: Mapping[NodeKey, bytes], needed: Iterable[NodeKey]) -> None:
+    missing = [key for key in needed if key not in nodes]
+    if missing:
+        raise MissingNodes(missing)
+
+
+def _unique(*groups: Iterable[NodeKey]) -> list[NodeKey]:
+    return list(dict.fromkeys(key for group in groups for key in group))
 
 
 def verify_inclusion(leaf_hash: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
@@ -244,13 +399,18 @@ class MerkleAccumulator:
     one per set bit of the size, so at most log2(n) + 1 hashes. Appending merges equal-sized subtrees like
     a binary counter; :meth:`root` folds the frontier from the right. Persist ``size`` and ``frontier`` and
     rebuild with :meth:`from_frontier`.
+
+    After :meth:`track_completed`, every merge (a perfect subtree of two or more leaves just completed) is
+    kept as ``((level, index), hash)`` until :meth:`take_completed` hands them over: what the log stores so
+    that proofs need not read every leaf.
     """
 
-    __slots__ = ("_frontier", "_size")
+    __slots__ = ("_completed", "_frontier", "_size")
 
     def __init__(self) -> None:
         self._size = 0
         self._frontier: list[bytes] = []
+        self._completed: list[tuple[NodeKey, bytes]] | None = None
 
     @classmethod
     def from_frontier(cls, size: int, frontier: Sequence[bytes]) -> MerkleAccumulator:
@@ -285,11 +445,30 @@ class MerkleAccumulator:
         frontier.append(leaf_hash)
         # Each trailing 1 bit of the old size is a subtree of the same height as the one just completed.
         carry = self._size
+        level = 0
         while carry & 1:
             right = frontier.pop()
             frontier[-1] = node_hash(frontier[-1], right)
             carry >>= 1
+            level += 1
+            if self._completed is not None:
+                self._completed.append(((level, self._size >> level), frontier[-1]))
         self._size += 1
+
+    def track_completed(self) -> None:
+        """Start keeping the perfect subtrees that appends complete (see :meth:`take_completed`)."""
+        if self._completed is None:
+            self._completed = []
+
+    def take_completed(self) -> list[tuple[NodeKey, bytes]]:
+        """Hand over the ``((level, index), hash)`` of subtrees completed since the last call, oldest first.
+
+        Levels start at 1 (leaves are not repeated). Empty unless :meth:`track_completed` was called.
+        """
+        completed = self._completed or []
+        if self._completed is not None:
+            self._completed = []
+        return completed
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
         """Append several leaf hashes in order."""

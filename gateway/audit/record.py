@@ -56,6 +56,9 @@ class AuditRecord(BaseModel):
     flow_id: str | None = None
     decision_id: str | None = None
     consent_ref: str | None = None
+    consent_hash: str | None = None
+    """For consent changes: the hash of the consent version written (``sha256:...``), so that a stored consent
+    altered afterwards no longer matches the log."""
     policy_revision: str | None = None
     combining_rule: str | None = None
     matched_provision: str | None = None

@@ -12,6 +12,12 @@ root recomputed from the records at its size. A rewritten record whose hashes we
 there: the first bad index is then the size of the last checkpoint that still matches, since the records
 after it are the first ones no signature vouches for.
 
+Stored Merkle subtrees (``audit_merkle_nodes``, which proofs are built from): with ``check_nodes``, each
+subtree hash the records complete is recomputed and compared with the stored one; a differing one is a
+problem naming its level and index (it implicates no record: the records and checkpoints are checked on
+their own, never against the stored subtrees), a missing one only a warning (logs written before they were
+stored; ``gateway audit rebuild-nodes`` fills them in).
+
 Record times (T-13): the store clamps each record's ``recorded_at`` to at least its predecessor's, so a log
 written since then never steps back. A backward step is still reported as a warning, not a failure: logs
 written before the clamp may hold one, and a time is not what the hashes protect (an edited time breaks the
@@ -31,7 +37,7 @@ import orjson
 from gateway.audit.canonical import CanonicalJSONError, canonical_json
 from gateway.audit.chain import GENESIS_CHAIN_HASH, ChainHead, chain_hash
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note
-from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, leaf_hash
+from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, NodeKey, leaf_hash
 from gateway.audit.stored import StoredCheckpoint
 
 __all__ = ["AuditVerifier", "VerificationReport", "verify_audit", "verify_log"]
@@ -56,6 +62,8 @@ class VerificationReport:
     """Oddities that are not proof of tampering, such as a record time earlier than the one before it."""
     chain_ok: bool = False
     """Whether every record and the head recompute (hash chain and Merkle root), checkpoints aside."""
+    bad_node: NodeKey | None = None
+    """(level, index) of the first stored Merkle subtree hash found to differ from the records, if any."""
 
 
 def verify_log(entries: Iterable[Mapping[str, Any]], head: ChainHead) -> VerificationReport:
@@ -160,10 +168,19 @@ class AuditVerifier:
 
     Construct it with the tree sizes of the checkpoints to be checked (their roots are captured on the way),
     :meth:`feed` pages of entries until it returns False or the log is exhausted, then call :meth:`report`.
+    With ``check_nodes``, call :meth:`check_nodes` after each page with the stored subtree hashes that page
+    completes.
     """
 
-    def __init__(self, checkpoint_sizes: Iterable[int] = ()) -> None:
+    MAX_NODE_PROBLEMS = 20
+    """Differing subtree hashes named one by one; any more are counted in one further problem."""
+
+    def __init__(self, checkpoint_sizes: Iterable[int] = (), *, check_nodes: bool = False) -> None:
         self._tree = MerkleAccumulator()
+        if check_nodes:
+            self._tree.track_completed()
+        self._bad_nodes: list[NodeKey] = []
+        self._missing_nodes = 0
         self._previous = GENESIS_CHAIN_HASH
         self._expected = 0
         self._wanted = set(checkpoint_sizes)
@@ -200,6 +217,15 @@ class AuditVerifier:
             if self._expected in self._wanted:
                 self._roots[self._expected] = self._tree.root()
         return True
+
+    def check_nodes(self, stored: Mapping[NodeKey, bytes]) -> None:
+        """Compare the subtrees completed by the entries fed since the last call with their stored hashes."""
+        for key, computed in self._tree.take_completed():
+            found = stored.get(key)
+            if found is None:
+                self._missing_nodes += 1
+            elif found != computed:
+                self._bad_nodes.append(key)
 
     def _check_clock(self, body: Mapping[str, Any]) -> None:
         try:
@@ -261,6 +287,7 @@ class AuditVerifier:
                 bad_ids.append(stored.id)
             else:
                 matched_sizes.append(body.tree_size)
+        unlocated.extend(self._node_problems())
         for stored, recomputed in mismatched:
             vouched = max(s for s in matched_sizes if s < stored.tree_size) if stored.tree_size else 0
             located.append((
@@ -280,9 +307,26 @@ class AuditVerifier:
             checkpoints=len(matched_sizes) - 1,
             bad_checkpoint=min(bad_ids) if bad_ids else None,
             problems=tuple(messages),
-            warnings=tuple(self._warnings),
+            warnings=tuple(self._warnings) + self._node_warnings(),
             chain_ok=chain_ok,
+            bad_node=self._bad_nodes[0] if self._bad_nodes else None,
         )
+
+    def _node_problems(self) -> list[str]:
+        problems = [
+            f"stored Merkle node at level {level}, index {index} (records {index << level} to "
+            f"{((index + 1) << level) - 1}) differs from the hash of those records"
+            for level, index in self._bad_nodes[: self.MAX_NODE_PROBLEMS]
+        ]
+        if len(self._bad_nodes) > self.MAX_NODE_PROBLEMS:
+            problems.append(f"{len(self._bad_nodes) - self.MAX_NODE_PROBLEMS} more stored Merkle nodes differ")
+        return problems
+
+    def _node_warnings(self) -> tuple[str, ...]:
+        if not self._missing_nodes:
+            return ()
+        return (f"{self._missing_nodes} Merkle subtree hashes are not stored (a log written before they were); "
+                "proofs needing them read the leaves: run `gateway audit rebuild-nodes`",)
 
     def _root_at(self, size: int) -> bytes:
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import Integer, and_, delete, event, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
 from gateway.audit.checkpoint import Checkpoint, VerifierKey
-from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.merkle import MerkleAccumulator, NodeKey
 from gateway.audit.record import AuditRecord, subject_ref
 from gateway.audit.stored import StoredCheckpoint, StoredSigningKey
 from gateway.errors import DependencyUnavailable
@@ -40,6 +40,7 @@ from gateway.store.tables import (
     audit_checkpoints,
     audit_head,
     audit_log,
+    audit_merkle_nodes,
     audit_signing_keys,
     consents,
     crosswalk_tokens,
@@ -351,10 +352,13 @@ class StoreTransaction:
 
         ``recorded_at`` is the store's clock, but never earlier than the previous record's (read under the
         same lock): the log's times are monotonic by construction even if the wall clock steps back (T-13).
+        The hashes of the Merkle subtrees the records complete are written too, in one more statement (proofs
+        read them instead of every leaf hash; see :meth:`audit_tree_nodes`).
         """
         if not records:
             return []
         head = await self._locked_head()
+        head.tree.track_completed()
         now = self._store.clock()
         if head.size:
             previous = _utc((await self.conn.execute(
@@ -373,6 +377,7 @@ class StoreTransaction:
                 for e, r in zip(entries, records, strict=True)
             ],
         )
+        await self.add_audit_nodes(head.tree.take_completed())
         await self.conn.execute(
             update(audit_head)
             .where(audit_head.c.id == 1)
@@ -613,12 +618,57 @@ class StoreTransaction:
             for m in (r._mapping for r in rows)
         ]
 
-    async def audit_leaf_hashes(self, tree_size: int) -> list[bytes]:
-        """Stored leaf hashes of records ``0 .. tree_size - 1`` in index order, in one query (for proofs)."""
+    async def audit_leaf_hashes(self, tree_size: int, start: int = 0) -> list[bytes]:
+        """Stored leaf hashes of records ``start .. tree_size - 1`` in index order, in one query."""
         rows = await self.conn.execute(
-            select(audit_log.c.leaf_hash).where(audit_log.c.idx < tree_size).order_by(audit_log.c.idx)
+            select(audit_log.c.leaf_hash)
+            .where(audit_log.c.idx >= start, audit_log.c.idx < tree_size)
+            .order_by(audit_log.c.idx)
         )
         return [bytes(h) for h in rows.scalars()]
+
+    async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored hashes of these Merkle subtrees, in one query: level 0 from the records' leaf hashes,
+        higher levels from ``audit_merkle_nodes``. Keys not stored (yet) are absent from the result."""
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(level, []).append(index)
+        parts = []
+        if 0 in by_level:
+            leaves = audit_log.c
+            parts.append(select(literal(0, Integer).label("level"), leaves.idx, leaves.leaf_hash.label("hash"))
+                         .where(leaves.idx.in_(by_level.pop(0))))
+        if by_level:
+            nodes = audit_merkle_nodes.c
+            parts.append(select(nodes.level, nodes.idx, nodes.hash).where(
+                or_(*(and_(nodes.level == level, nodes.idx.in_(indexes)) for level, indexes in by_level.items()))))
+        if not parts:
+            return {}
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in await self.conn.execute(query)}
+
+    async def add_audit_nodes(self, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
+        """Store hashes of complete Merkle subtrees (level >= 1) in one statement. A subtree stored before
+        keeps its hash: nodes are never rewritten, so a wrong one stays for ``gateway audit verify`` to name."""
+        if not nodes:
+            return
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        await self.conn.execute(
+            dialect_insert(audit_merkle_nodes).on_conflict_do_nothing(index_elements=["level", "idx"]),
+            [{"level": level, "idx": index, "hash": value} for (level, index), value in nodes],
+        )
+
+    async def audit_nodes_completed_within(self, start: int, end: int) -> dict[NodeKey, bytes]:
+        """Stored subtree hashes completed by records ``start .. end - 1`` (those whose last record is there)."""
+        if end <= start:
+            return {}
+        nodes = audit_merkle_nodes.c
+        ranges = [and_(nodes.level == level, nodes.idx >= start >> level, nodes.idx < end >> level)
+                  for level in range(1, end.bit_length()) if end >> level > start >> level]
+        if not ranges:
+            return {}
+        rows = await self.conn.execute(select(nodes.level, nodes.idx, nodes.hash).where(or_(*ranges)))
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
     async def audit_entry(self, index: int) -> dict[str, Any] | None:
         """The stored audit entry at ``index`` (``idx``, ``record``, hashes, ``recorded_at``), if any."""

@@ -201,3 +201,20 @@ crosswalk_tokens = Table(
            comment="AES-GCM-sealed identifier the token stands for; NULL for a subject token"),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- hashes of complete Merkle subtrees, for proofs (migration 0007) -------------------------------------------
+
+__all__ += ["audit_merkle_nodes"]
+
+audit_merkle_nodes = Table(
+    "audit_merkle_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False,
+           comment="height of the perfect subtree: 1 = two leaves; leaves stay in audit_log.leaf_hash"),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False,
+           comment="covers audit_log indexes idx * 2^level .. (idx + 1) * 2^level - 1"),
+    Column("hash", LargeBinary(32), nullable=False, comment="RFC 6962 Merkle Tree Hash of those records"),
+)
+"""Hashes of the complete (perfect) subtrees of the audit log's Merkle tree, written by the append that
+completes them, so that a proof reads O(log n) rows instead of every leaf hash. Derived data: each one is
+recomputable from the leaves, and ``gateway audit verify`` recomputes and compares them."""

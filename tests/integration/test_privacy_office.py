@@ -17,7 +17,7 @@ from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
 from gateway.simulators import aler_arrears_message, comune_case_event, fhir_consent
-from gateway.store.tables import audit_checkpoints, outbox
+from gateway.store.tables import audit_checkpoints, consents, outbox
 from tests.conftest import bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records
 
@@ -139,6 +139,25 @@ async def test_D06_consent_history_shows_every_version_with_the_notice_text_show
     assert none["versions"] == []
     queries = [r["action"] for r in await audit_records(gateway) if r["event_type"] == "privacy-query"]
     assert queries.count("consent-history") == 3
+    assert [v["matches_audit_log"] for v in versions] == [True, True]
+
+
+async def test_D06_a_consent_altered_in_the_database_no_longer_matches_the_audit_log(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    consenting, _ = await seed(gateway, http)
+    dpo = await bearer(http, "dpo-test")
+    [version] = (await http.post("/v1/privacy/consent-history", json={"identifier": consenting},
+                                 headers=dpo)).json()["versions"]
+    consent_id = version["consent_ref"].split("@")[0]
+    async with gateway.store.transaction() as tx:
+        document = (await tx.conn.execute(select(consents.c.document).where(consents.c.consent_id == consent_id))
+                    ).scalar_one()
+        widened = {**document, "provision": {**document["provision"], "actor": []}}  # any recipient now
+        await tx.conn.execute(update(consents).where(consents.c.consent_id == consent_id).values(document=widened))
+    [altered] = (await http.post("/v1/privacy/consent-history", json={"identifier": consenting},
+                                 headers=dpo)).json()["versions"]
+    assert altered["recipients"] == [] and altered["matches_audit_log"] is False
 
 
 async def test_D07_exports_carry_the_integrity_status_in_json_and_csv(gateway: Gateway,

@@ -48,7 +48,7 @@ from gateway.audit.verify import AuditVerifier, VerificationReport
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.settings import GatewaySettings
-from gateway.store.tables import audit_checkpoints, audit_head, audit_log
+from gateway.store.tables import audit_checkpoints, audit_head, audit_log, audit_merkle_nodes
 from tests.conftest import Backends
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -106,9 +106,11 @@ async def bodies(gateway: Gateway) -> list[dict[str, Any]]:
     return [json.loads(e["record"]) for e in entries]
 
 
-async def rewrite_log(gateway: Gateway, records: list[dict[str, Any]]) -> None:
-    """What a careful attacker does: store ``records`` as the whole log, every hash and the head recomputed."""
+async def rewrite_log(gateway: Gateway, records: list[dict[str, Any]], *, nodes: bool = True) -> None:
+    """What a careful attacker does: store ``records`` as the whole log, every hash and the head recomputed
+    (the stored Merkle subtree hashes too, unless ``nodes`` is False)."""
     head = ChainHead.genesis()
+    head.tree.track_completed()
     rows = []
     for index, body in enumerate(records):
         body = {**body, "log_index": index, "prev_chain_hash": head.chain_hash.hex()}
@@ -129,6 +131,9 @@ async def rewrite_log(gateway: Gateway, records: list[dict[str, Any]]) -> None:
             update(audit_head).where(audit_head.c.id == 1).values(
                 size=head.size, chain_hash=head.chain_hash, frontier=[h.hex() for h in head.tree.frontier])
         )
+        if nodes:
+            await tx.conn.execute(delete(audit_merkle_nodes))
+            await tx.add_audit_nodes(head.tree.take_completed())
 
 
 async def store_checkpoint(gateway: Gateway, note: str, signer: VerifierKey,

@@ -9,9 +9,16 @@
 * ``GET /v1/audit/records/{index}/fhir``: one record as a FHIR R4 AuditEvent; the read is itself audited.
 
 Sizes default to the latest signed checkpoint when it covers the request (so that the root is a signed one),
-else to the current size of the log. Proofs are computed from the stored leaf hashes of the first N records,
-read in one query per request: O(N) rows and about N (inclusion) or 2N (consistency) SHA-256 computations,
-done off the event loop.
+else to the current size of the log. Proofs are assembled from the stored hashes of complete Merkle subtrees
+(``audit_merkle_nodes``, written by each append) and the leaf hashes they need: one query for O(log N) rows
+and O(log^2 N) SHA-256 computations at worst, the same bytes as computing them from every leaf.
+
+The stored subtrees are not trusted: before answering, the proof is verified against the root it was built
+with, and that root against the audit head's root (its Merkle frontier) by a consistency proof from the same
+subtrees, so a proof served from them is, short of a SHA-256 collision, the one the leaves give. When a
+subtree is missing (a log written before they were stored, until ``gateway audit rebuild-nodes`` runs) or a
+check fails, the proof is computed as before from the stored leaf hashes of the first N records: O(N) rows
+and about N (inclusion) or 2N (consistency) SHA-256 computations, done off the event loop.
 """
 
 from __future__ import annotations
@@ -26,11 +33,26 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from gateway.api.deps import GatewayDep, PrincipalDep, RequestIdDep
+from gateway.audit.chain import ChainHead
 from gateway.audit.fhir_export import to_fhir_audit_event
-from gateway.audit.merkle import consistency_proof, inclusion_proof_with_root, root_from_leaf_hashes
+from gateway.audit.merkle import (
+    MissingNodes,
+    NodeKey,
+    ProofError,
+    consistency_nodes,
+    consistency_proof,
+    consistency_proof_from_nodes,
+    inclusion_nodes,
+    inclusion_proof_from_nodes,
+    inclusion_proof_with_root,
+    root_from_leaf_hashes,
+    verify_consistency,
+    verify_inclusion,
+)
 from gateway.audit.record import AuditRecord
 from gateway.audit.stored import StoredCheckpoint
 from gateway.errors import GatewayError, InputError, NotFound
+from gateway.logging import get_logger
 from gateway.store import StoreTransaction
 from schemas.errors import FieldProblem
 
@@ -38,6 +60,8 @@ __all__ = ["AUDIT_SCOPE", "router"]
 
 AUDIT_SCOPE = "privacy:audit"
 FHIR_JSON = "application/fhir+json"
+
+log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -104,9 +128,47 @@ async def _leaf_hashes(tx: StoreTransaction, tree_size: int) -> list[bytes]:
     return hashes
 
 
-async def _note_at(tx: StoreTransaction, tree_size: int) -> str | None:
-    stored = await tx.audit_checkpoint_at(tree_size)
-    return None if stored is None else stored.note
+def _anchored(nodes: dict[NodeKey, bytes], size: int, root: bytes, head: ChainHead) -> None:
+    """Check ``root`` (of the first ``size`` records) against the head's root with a consistency proof built from
+    the same stored subtrees: short of a SHA-256 collision, it then is the root the leaves hash to."""
+    proof, old_root, head_root = consistency_proof_from_nodes(nodes, size, head.size)
+    if old_root != root or head_root != head.root():
+        raise ProofError("stored subtrees disagree with the audit head")
+    verify_consistency(size, head.size, root, head_root, proof)
+
+
+async def _inclusion_from_nodes(tx: StoreTransaction, index: int, size: int,
+                                head: ChainHead) -> tuple[list[bytes], bytes, bytes] | None:
+    """(proof, root, leaf hash) from stored subtrees, or None if one is missing or they fail a check."""
+    nodes = await tx.audit_tree_nodes(inclusion_nodes(index, size) + consistency_nodes(size, head.size))
+    try:
+        proof, root, leaf = inclusion_proof_from_nodes(nodes, index, size)
+        verify_inclusion(leaf, index, size, proof, root)
+        _anchored(nodes, size, root, head)
+    except MissingNodes as exc:
+        log.info("audit_proof_from_leaves", reason="subtree-missing", count=len(exc.missing), tree_size=size)
+        return None
+    except ValueError:  # ProofError included
+        log.warning("audit_proof_from_leaves", reason="subtree-inconsistent", tree_size=size)
+        return None
+    return proof, root, leaf
+
+
+async def _consistency_from_nodes(tx: StoreTransaction, first: int, size: int,
+                                  head: ChainHead) -> tuple[list[bytes], bytes, bytes] | None:
+    """(proof, first root, second root) from stored subtrees, or None (see :func:`_inclusion_from_nodes`)."""
+    nodes = await tx.audit_tree_nodes(consistency_nodes(first, size) + consistency_nodes(size, head.size))
+    try:
+        proof, first_root, second_root = consistency_proof_from_nodes(nodes, first, size)
+        verify_consistency(first, size, first_root, second_root, proof)
+        _anchored(nodes, size, second_root, head)
+    except MissingNodes as exc:
+        log.info("audit_proof_from_leaves", reason="subtree-missing", count=len(exc.missing), tree_size=size)
+        return None
+    except ValueError:  # ProofError included
+        log.warning("audit_proof_from_leaves", reason="subtree-inconsistent", tree_size=size)
+        return None
+    return proof, first_root, second_root
 
 
 @router.get(
@@ -140,11 +202,15 @@ async def inclusion(
                 f"record {index} is not in a tree of {size} records",
                 [FieldProblem("/query/index", "out-of-range", f"use an index below {size}")],
             )
-        hashes = await _leaf_hashes(tx, size)
-        note = await _note_at(tx, size)
-    proof, root = await asyncio.to_thread(inclusion_proof_with_root, hashes, index)
-    return InclusionProofOut(index=index, tree_size=size, leaf_hash=hashes[index].hex(),
-                             proof=[h.hex() for h in proof], root_hash=root.hex(), checkpoint=note)
+        signed = await tx.audit_checkpoint_at(size)
+        built = await _inclusion_from_nodes(tx, index, size, head)
+        hashes = await _leaf_hashes(tx, size) if built is None else []
+    if built is None:
+        proof, root = await asyncio.to_thread(inclusion_proof_with_root, hashes, index)
+        built = proof, root, hashes[index]
+    proof, root, leaf = built
+    return InclusionProofOut(index=index, tree_size=size, leaf_hash=leaf.hex(), proof=[h.hex() for h in proof],
+                             root_hash=root.hex(), checkpoint=None if signed is None else signed.note)
 
 
 def _consistency(hashes: list[bytes], first: int) -> tuple[list[bytes], bytes, bytes]:
@@ -168,12 +234,16 @@ async def consistency(
                 f"the first size {first} is larger than the second, {size}",
                 [FieldProblem("/query/first", "out-of-range", f"use a size up to {size}")],
             )
-        hashes = await _leaf_hashes(tx, size)
-        first_note, second_note = await _note_at(tx, first), await _note_at(tx, size)
-    proof, first_root, second_root = await asyncio.to_thread(_consistency, hashes, first)
+        signed = await tx.audit_checkpoint_at(first), await tx.audit_checkpoint_at(size)
+        built = await _consistency_from_nodes(tx, first, size, head)
+        hashes = await _leaf_hashes(tx, size) if built is None else []
+    if built is None:
+        built = await asyncio.to_thread(_consistency, hashes, first)
+    proof, first_root, second_root = built
     return ConsistencyProofOut(first=first, second=size, first_root=first_root.hex(), second_root=second_root.hex(),
-                               proof=[h.hex() for h in proof], first_checkpoint=first_note,
-                               second_checkpoint=second_note)
+                               proof=[h.hex() for h in proof],
+                               first_checkpoint=None if signed[0] is None else signed[0].note,
+                               second_checkpoint=None if signed[1] is None else signed[1].note)
 
 
 @router.get(
