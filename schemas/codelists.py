@@ -3,30 +3,45 @@
 Models use :func:`coded` to declare a field whose value must be a code from a list; aliases (spellings seen
 in partner systems, e.g. "Molise Calvaire") are accepted by :meth:`CodeList.resolve` in adapters and never
 produced on output.
+
+A code may carry HL7 sensitivity labels (``labels: [PSY]``, from :data:`SENSITIVE_LABELS`): the element
+holding that code is sensitive on its own, whatever the rest of the message is (privacy.md rule 7), and the
+minimiser redacts it unless the decision permits the label. Each coded field carries a :class:`CodedBy`
+marker, so :func:`coded_fields` finds, from a payload model alone, which fields hold codes of which list.
 """
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, WithJsonSchema
 
 __all__ = [
+    "ITEM",
+    "SENSITIVE_LABELS",
     "ArrearsKind",
     "ArrearsStage",
     "CodeList",
+    "CodedBy",
+    "CodedField",
     "ContractType",
     "HouseholdType",
     "IseeBand",
     "Quartiere",
     "RentBand",
     "RequestType",
+    "coded_fields",
     "load_codelist",
 ]
+
+SENSITIVE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH", "LIVARG"})
+"""HL7 v3 sensitivity codes of privacy.md rule 7 (violence, psychiatry, mental health, HIV, substance abuse,
+living arrangement): the only labels a code may carry."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,12 @@ class CodeList:
     labels_it: dict[str, str]
     aliases: dict[str, str] = field(default_factory=dict)
     """Normalised alias (casefolded, spaces collapsed) -> code."""
+    labels: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Code -> its sensitivity labels, for the codes that have any."""
+
+    def labels_of(self, code: str) -> frozenset[str]:
+        """The sensitivity labels of ``code`` (none for an ordinary or unknown code)."""
+        return self.labels.get(code, frozenset())
 
     def __contains__(self, code: object) -> bool:
         return code in self.labels_it
@@ -60,11 +81,71 @@ def load_codelist(name: str) -> CodeList:
     raw: dict[str, Any] = yaml.safe_load(text)
     labels = {str(c["code"]): str(c["label_it"]) for c in raw["codes"]}
     aliases: dict[str, str] = {}
+    sensitive: dict[str, frozenset[str]] = {}
     for entry in raw["codes"]:
         code = str(entry["code"])
         for alias in [code, entry["label_it"], *entry.get("aliases", [])]:
             aliases[_normalise(str(alias))] = code
-    return CodeList(name=str(raw["list"]), version=str(raw["version"]), labels_it=labels, aliases=aliases)
+        if entry.get("labels"):
+            sensitive[code] = frozenset(str(label) for label in entry["labels"])
+            unknown = sorted(sensitive[code] - SENSITIVE_LABELS)
+            if unknown:
+                raise ValueError(f"code list {raw['list']}: code {code} has labels {unknown} that are not "
+                                 f"sensitivity labels ({', '.join(sorted(SENSITIVE_LABELS))})")
+    return CodeList(name=str(raw["list"]), version=str(raw["version"]), labels_it=labels, aliases=aliases,
+                    labels=sensitive)
+
+
+@dataclass(frozen=True)
+class CodedBy:
+    """Marker in a coded field's metadata: the code list (file name, ``care_needs``) its values come from."""
+
+    codelist: str
+
+
+ITEM = "[]"
+"""A step of :attr:`CodedField.path` that stands for every item of a list."""
+
+
+@dataclass(frozen=True)
+class CodedField:
+    """Where a payload model holds codes of one list: ``("care_needs", ITEM)``, ``("logistics", "entry")``."""
+
+    path: tuple[str, ...]
+    codelist: str
+    required: bool
+    """Its holder cannot go without it: the payload, or the list item that holds it (every field on the way
+    from there is required)."""
+
+
+def coded_fields(model: type[BaseModel]) -> tuple[CodedField, ...]:
+    """Every coded field of ``model`` and of the models nested in it, found from the :class:`CodedBy` markers
+    of the field types (plain, optional, tuples of codes, nested models, tuples of nested models)."""
+    found: list[CodedField] = []
+    for name, info in model.model_fields.items():
+        _collect(found, (name,), info.annotation, tuple(info.metadata), info.is_required())
+    return tuple(found)
+
+
+def _collect(found: list[CodedField], path: tuple[str, ...], annotation: Any, metadata: tuple[Any, ...],
+             required: bool) -> None:
+    marker = next((m for m in metadata if isinstance(m, CodedBy)), None)
+    if marker is not None:
+        found.append(CodedField(path, marker.codelist, required))
+        return
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin is Annotated:
+        _collect(found, path, args[0], tuple(args[1:]), required)
+    elif origin in (Union, types.UnionType):
+        for arg in args:
+            if arg is not type(None):
+                _collect(found, path, arg, (), required)
+    elif origin in (tuple, list) and args:
+        _collect(found, (*path, ITEM), args[0], (), True)
+    elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, info in annotation.model_fields.items():
+            _collect(found, (*path, name), info.annotation, tuple(info.metadata), required and info.is_required())
 
 
 def _coded(name: str) -> Any:
@@ -78,7 +159,7 @@ def _coded(name: str) -> Any:
         return value
 
     schema = {"type": "string", "enum": sorted(codes.labels_it), "description": f"code list {codes.name}"}
-    return Annotated[str, AfterValidator(check), WithJsonSchema(schema)]
+    return Annotated[str, AfterValidator(check), WithJsonSchema(schema), CodedBy(name)]
 
 
 if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a validated enum string

@@ -1,7 +1,8 @@
 """Intake: one partner message in, decisions and minimised outgoing messages committed together.
 
 decode (adapter) -> identify (pseudonym) -> decide per recipient (flow registry + consent) -> minimise and
-encode per permitted recipient -> one transaction: status row, audit records (one per decision, one per
+encode per permitted recipient (a permit whose message is only sensitive data it does not permit becomes a
+denial, privacy.md rule 7) -> one transaction: status row, audit records (one per decision, one per
 disclosure), outbox rows (``out.<recipient>`` and ``status.<sender>``), the events the statistics flows count
 (:func:`gateway.statistics.activity_of`). A replayed message id returns the
 status recorded the first time and forwards nothing.
@@ -19,8 +20,9 @@ from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, Pa
 from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, subject_of_quoted_token
 from gateway.logging import get_logger
 from gateway.pipeline.status import status_message
-from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, minimise, sender_reason_class
-from gateway.policy.minimise import Tokeniser
+from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, sender_reason_class
+from gateway.policy.decision import only_sensitive
+from gateway.policy.minimise import OnlySensitiveData, Tokeniser, minimise_with_redactions
 from gateway.policy.registry import Flow
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
 from gateway.settings import TopicSettings
@@ -155,12 +157,19 @@ class Intake:
             )
             for recipient in self._recipients(envelope)
         ]
-        for decision in decisions:
-            audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+        for index, decision in enumerate(decisions):
+            disclosed: OutboxRow | None = None
+            redacted: list[str] = []
             if decision.permitted:
-                rows.append(self._disclosure(envelope, subject, decision, submission, now, minted))
+                try:
+                    disclosed = self._disclosure(envelope, subject, decision, submission, now, minted, redacted)
+                except OnlySensitiveData:
+                    decision = decisions[index] = only_sensitive(decision)
+            audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+            if disclosed is not None:
+                rows.append(disclosed)
                 audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
-                                         rows[-1].message_id))
+                                         disclosed.message_id, tuple(redacted)))
         activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
         permitted = tuple(d.recipient for d in decisions if d.permitted)
         denial = next((d for d in decisions if not d.permitted), None)
@@ -168,7 +177,7 @@ class Intake:
             received,
             state="forwarded" if permitted else "denied",
             reason_class=None if permitted or denial is None or denial.reason is None
-            else sender_reason_class(denial.reason),
+            else sender_reason_class(denial.reason, denial.flow),
             recipients=permitted,
         )
         await tx.update_message(status.sender, status.message_id, status.state, status.reason_class,
@@ -239,14 +248,21 @@ class Intake:
         return [f.recipient for f in declared] or [""]
 
     def _disclosure(self, envelope: Envelope, subject: Subject, decision: Decision, submission: Submission,
-                    now: datetime, minted: list[MintedToken] | None = None) -> OutboxRow:
-        """The outgoing message for one permitted decision; tokens minted for it are appended to ``minted``."""
+                    now: datetime, minted: list[MintedToken] | None = None,
+                    redacted: list[str] | None = None) -> OutboxRow:
+        """The outgoing message for one permitted decision; tokens minted for it are appended to ``minted``, the
+        sensitive labels redacted from it to ``redacted``. Raises :class:`OnlySensitiveData` (nothing minted)."""
         flow = decision.flow
         assert flow is not None
         message_id = f"gw-{uuid.uuid4()}"
-        tokenise = None if self.tokenise is None else recording(self.tokenise, subject.pseudonym,
-                                                                   [] if minted is None else minted)
-        outgoing = minimise(envelope, flow, message_id, tokenise)
+        fresh: list[MintedToken] = []
+        tokenise = None if self.tokenise is None else recording(self.tokenise, subject.pseudonym, fresh)
+        minimised = minimise_with_redactions(envelope, flow, message_id, tokenise, decision.permitted_labels)
+        outgoing = minimised.envelope
+        if minted is not None:
+            minted += fresh
+        if redacted is not None:
+            redacted += minimised.redacted
         labels = OutboundLabels(decision.consent_ref, decision.obligations, decision.refrains)
         encoder = self.encoders.get((flow.recipient, flow.outbound_message_type), encode_canonical)
         consent_id, consent_version = _split_ref(decision.consent_ref)
@@ -282,7 +298,8 @@ class Intake:
         return tuple(headers)
 
     def _audit(self, envelope: Envelope, submission: Submission, subject: Subject, decision: Decision,
-               event_type: str, outgoing_id: str | None = None) -> AuditRecord:
+               event_type: str, outgoing_id: str | None = None, redacted: tuple[str, ...] = ()) -> AuditRecord:
+        """``redacted``: sensitive labels whose elements a disclosure lost, recorded as ``REDACTED:<label>``."""
         flow = decision.flow
         disclosure = event_type == "disclosure"
         return AuditRecord(
@@ -311,7 +328,7 @@ class Intake:
             request_id=submission.request_id,
             kafka=submission.kafka,
             data_categories=flow.allowed_fields if disclosure and flow else (),
-            labels=_audit_labels(flow, envelope),
+            labels=(*_audit_labels(flow, envelope), *(f"REDACTED:{label}" for label in redacted)),
             obligations=(*decision.obligations, *decision.refrains) if disclosure and flow else (),
         )
 

@@ -8,6 +8,8 @@ reversing) permit this purpose, recipient and data — explicit where the flow o
 asks for it — with deny winning across instruments (rule 6). A flow that needs no consent rests on its
 declared legal basis alone: losing or lacking consent never moves a consent-based flow onto another basis
 (rule 14), and an objection the person recorded stops it unless the flow's basis excludes objection.
+A permit names the sensitive labels it explicitly permits (:attr:`Decision.permitted_labels`): the elements
+coded with any other sensitive label are redacted by the minimiser (rule 7, element level).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from typing import Literal
 
 from gateway.policy.consent import ConsentRecord, Disclosure, Provision
 from gateway.policy.registry import Flow, PolicyRegistry
+from schemas.codelists import SENSITIVE_LABELS
 
 __all__ = ["SENSITIVE_LABELS", "Decision", "DecisionRequest", "DenialReason", "applicable", "decide",
-           "sender_reason_class"]
+           "only_sensitive", "sender_reason_class"]
 
 DenialReason = Literal[
     "purpose-missing",
@@ -41,15 +44,19 @@ art. 21 objection to a flow that needs no consent, W-07)."""
 
 _CONSENT_REASONS = frozenset({"no-applicable-consent", "consent-expired", "consent-withdrawn", "objection-upheld"})
 
-SENSITIVE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH", "LIVARG"})
-"""Rule 7: violence, psychiatry / mental health, HIV, ethnicity, living arrangement — on a consent-based
-flow these pass only with an explicit consent whose provision names them."""
+# SENSITIVE_LABELS (schemas.codelists) — rule 7: violence, psychiatry / mental health, HIV, substance abuse,
+# living arrangement. On a consent-based flow a message carrying one passes only with an explicit consent whose
+# provision names it; an element coded with one is redacted unless the decision permits it.
 
 
-def sender_reason_class(reason: DenialReason) -> str:
+def sender_reason_class(reason: DenialReason, flow: Flow | None = None) -> str:
     """What the sender is told (rule 13): consent-related reasons collapse into one class, so a denial never
-    reveals whether a consent exists for that person."""
-    return "not-authorised" if reason in _CONSENT_REASONS else reason
+    reveals whether a consent exists for that person. On a consent-based flow a sensitive-label denial collapses
+    too: it is only reached once a consent permitted, so telling it apart would reveal that consent."""
+    if reason in _CONSENT_REASONS or (reason == "sensitive-label-denied" and flow is not None
+                                      and flow.consent.required):
+        return "not-authorised"
+    return reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,10 @@ class Decision:
     consent_obligations: tuple[str, ...] = ()
     consent_refrains: tuple[str, ...] = ()
     """What the permitting consent asks of the recipient, on top of the flow's own labels."""
+    permitted_labels: frozenset[str] = frozenset()
+    """Sensitive labels explicitly permitted (rule 7): the ones the permitting explicit consent's matched
+    provision names, or, on a flow that needs no consent, the ones the flow declares. Elements coded with any
+    other sensitive label are redacted."""
 
     @property
     def permitted(self) -> bool:
@@ -208,7 +219,8 @@ def decide(
         if denying and flow.consent.objection:
             return _deny(request, registry, "objection-upheld", flow, denying[0].consent.ref, rule="objection",
                          matched=denying[0].matched)
-        return _permit(request, registry, flow, None, "flow-legal-basis", f"flow:{flow.id}")
+        return _permit(request, registry, flow, None, "flow-legal-basis", f"flow:{flow.id}",
+                       frozenset(flow.permitted_labels))
     if denying:
         return _deny(request, registry, "no-applicable-consent", flow, denying[0].consent.ref,
                      rule="deny-overrides", matched=denying[0].matched)
@@ -216,8 +228,10 @@ def decide(
     permitting = [v for v in verdicts if v.outcome == "permit"]
     sufficient = [v for v in permitting if _permits_sensitive(v, sensitive, flow.consent.explicit)]
     if sufficient:
-        consent = sufficient[0].consent
-        return replace(_permit(request, registry, flow, consent.ref, "deny-overrides", sufficient[0].matched),
+        verdict = sufficient[0]
+        consent = verdict.consent
+        named = verdict.provision.security_labels if consent.consent_type == "explicit" else frozenset()
+        return replace(_permit(request, registry, flow, consent.ref, "deny-overrides", verdict.matched, named),
                        consent_obligations=tuple(sorted(consent.obligations)),
                        consent_refrains=tuple(sorted(consent.refrains)))
     if permitting and sensitive:
@@ -234,9 +248,18 @@ def decide(
 
 
 def _permit(request: DecisionRequest, registry: PolicyRegistry, flow: Flow, consent_ref: str | None, rule: str,
-            matched: str) -> Decision:
+            matched: str, explicit_labels: frozenset[str]) -> Decision:
+    """A permit; of the labels explicitly permitted, the sensitive ones the flow does not refuse are kept."""
     return Decision(
         decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
         consent_ref=consent_ref, legal_basis=flow.legal_basis, policy_revision=registry.revision,
         combining_rule=rule, matched_provision=matched,
+        permitted_labels=(explicit_labels & SENSITIVE_LABELS) - set(flow.deny_labels),
     )
+
+
+def only_sensitive(decision: Decision) -> Decision:
+    """Rule 7: a permit turned into a denial because, once the elements coded with a label it does not permit
+    were redacted, nothing the message is about was left (a message that is only sensitive data)."""
+    return replace(decision, outcome="deny", reason="sensitive-label-denied", combining_rule="sensitive-element",
+                   consent_obligations=(), consent_refrains=(), permitted_labels=frozenset())

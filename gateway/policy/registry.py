@@ -59,6 +59,10 @@ class Flow(_Data):
     refrains: tuple[str, ...] = ()
     deny_labels: tuple[str, ...] = ()
     """Sensitivity labels that never cross on this flow: a message carrying one is denied (rule 7)."""
+    permitted_labels: tuple[str, ...] = ()
+    """On a flow that needs no consent, the sensitive labels (rule 7) its declared basis explicitly permits:
+    elements coded with them cross, elements coded with any other sensitive label are redacted. Consent-based
+    flows take them from the explicit consent instead; a label the flow also denies is never permitted."""
     restricted_topic: bool = False
     """S4 data: delivered on ``s4.out.<recipient>``, apart from every other topic."""
     lifecycle: Lifecycle | None = None

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gateway.consent_fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, PURPOSE_SYSTEM, parse_consent, to_fhir_r4
 from gateway.errors import ContractViolation
 from gateway.identity.synthetic import synthetic_codice_fiscale
-from gateway.policy import ConsentRecord, DecisionRequest, decide, load_registry
+from gateway.policy import ConsentRecord, DecisionRequest, decide, load_registry, sender_reason_class
 from gateway.policy.consent import Grantor, Notice, Provision
 from gateway.simulators import fhir_consent
 from gateway.simulators.partners import notice_extension
@@ -108,6 +108,14 @@ def test_C12_violence_data_needs_an_explicit_consent_that_names_the_label() -> N
     assert decide(F7, REGISTRY, [express_labelled], NOW).reason == "sensitive-label-denied"
     explicit = replace(plain, consent_type="explicit", security_labels=frozenset({"SDV"}))
     assert decide(F7, REGISTRY, [explicit], NOW).outcome == "permit"
+
+
+def test_C15_a_sensitive_label_denial_on_a_consent_flow_tells_the_sender_what_no_consent_tells() -> None:
+    plain = replace(PERMIT, purposes=frozenset({"anti-violence-support"}), recipients=frozenset({"cav"}))
+    with_consent, without = decide(F7, REGISTRY, [plain], NOW), decide(F7, REGISTRY, [], NOW)
+    assert with_consent.reason == "sensitive-label-denied" and without.reason == "no-applicable-consent"
+    told = {sender_reason_class(d.reason, d.flow) for d in (with_consent, without) if d.reason}
+    assert told == {"not-authorised"}
 
 
 def test_explicit_flows_are_not_permitted_by_an_express_consent() -> None:
