@@ -12,7 +12,11 @@
    building), and reading every stored record page by page through the raw driver with no checking.
 4. **Proofs**: inclusion and consistency proof lengths (hashes and bytes) at sizes 1k, 10k, 100k and 1M (those
    not above ``--records``), and the latency of ``GET /v1/audit/proof/inclusion`` and ``/consistency``
-   through the API in process (they read every leaf hash up to the tree size: measured here, as it is).
+   through the API in process, twice: first as the log is built (no stored Merkle subtrees, like a log
+   written before migration 0007: the endpoints fall back to reading every leaf hash up to the tree size),
+   then after :func:`gateway.audit.offline.rebuild_stored_nodes` (``gateway audit rebuild-nodes``, timed),
+   when they read only the O(log n) stored subtrees a proof needs. The two passes must return the same bytes.
+   ``--proofs-only`` skips steps 2 and 3.
 
 Saves ``bench/results/audit-verify-<backend>-<stamp>.json`` and ``latest-audit-verify-<backend>.json``.
 """
@@ -42,8 +46,8 @@ from sqlalchemy import insert
 from gateway.audit.chain import ChainHead, extend
 from gateway.audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
 from gateway.audit.merkle import consistency_proof, inclusion_proof
-from gateway.audit.offline import verify_stored_log
-from gateway.store import Store
+from gateway.audit.offline import rebuild_stored_nodes, verify_stored_log
+from gateway.store import Store, StoreTransaction
 from gateway.store.tables import audit_checkpoints, audit_head
 
 ORIGIN = "quartieri-gateway/audit"
@@ -249,8 +253,24 @@ def proof_sizes(leaves: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-async def proof_api(db: common.Database, leaves: list[bytes], repeats: int) -> list[dict[str, Any]]:
-    """Latency and response size of the proof endpoints, through the API in this process."""
+async def rebuild_nodes(store: Store) -> dict[str, Any]:
+    """``gateway audit rebuild-nodes``: store every complete subtree's hash, from the leaf hashes."""
+    t0 = time.perf_counter()
+    done = await rebuild_stored_nodes(store)
+    wall = time.perf_counter() - t0
+    if not done.root_matches:
+        raise RuntimeError("the rebuilt subtrees do not lead to the head's root")
+    print(f"  rebuilt {done.added:,} subtree hashes for {done.size:,} records in {wall:.1f} s", flush=True)
+    return {"nodes_added": done.added, "records": done.size, "seconds": round(wall, 2)}
+
+
+async def proof_api(db: common.Database, leaves: list[bytes], repeats: int, path: str,
+                    bodies: dict[str, bytes]) -> list[dict[str, Any]]:
+    """Latency and response size of the proof endpoints, through the API in this process.
+
+    ``path`` labels the pass (``leaves`` or ``nodes``); ``bodies`` maps each URL to the response of an earlier
+    pass, which this one must equal byte for byte (filled in when empty). Leaf-hash reads are counted.
+    """
     import httpx
 
     from gateway.api import create_app
@@ -262,6 +282,7 @@ async def proof_api(db: common.Database, leaves: list[bytes], repeats: int) -> l
     client = PartnerClient("dpo-bench", hash_client_secret(secret), "gateway-privacy", "privacy-officer",
                            frozenset({"privacy:audit"}))
     out: list[dict[str, Any]] = []
+    leaf_reads = _LeafReads()
     with tempfile.TemporaryDirectory(prefix="bench-proof-") as tmp:
         settings = GatewaySettings(database_url=db.url, data_dir=Path(tmp), audit_origin=ORIGIN,
                                    bus="embedded", log_level="WARNING")
@@ -281,20 +302,44 @@ async def proof_api(db: common.Database, leaves: list[bytes], repeats: int) -> l
                         times: list[float] = []
                         body = b""
                         (await http.get(url, headers=headers)).raise_for_status()  # untimed: warms the path
+                        reads = leaf_reads.count
                         for _ in range(repeats):
                             t0 = time.perf_counter_ns()
                             response = await http.get(url, headers=headers)
                             times.append((time.perf_counter_ns() - t0) / 1e6)
                             response.raise_for_status()
                             body = response.content
+                        if bodies.setdefault(url, body) != body:
+                            raise RuntimeError(f"{url}: the {path} pass answered differently from the first pass")
                         proof = response.json()["proof"]
-                        out.append({"kind": kind, "tree_size": size, "latency": common.percentiles(times),
-                                    "proof_hashes": len(proof), "response_bytes": len(body)})
-                        print(f"  {kind:11} proof at {size:>9,}: {len(proof)} hashes, {len(body)} bytes, "
-                              f"p50 {common.percentiles(times)['p50']} ms", flush=True)
+                        out.append({"path": path, "kind": kind, "tree_size": size,
+                                    "latency": common.percentiles(times), "proof_hashes": len(proof),
+                                    "response_bytes": len(body), "leaf_hash_reads": leaf_reads.count - reads})
+                        print(f"  {kind:11} proof at {size:>9,} from {path:6}: {len(proof)} hashes, {len(body)} "
+                              f"bytes, p50 {common.percentiles(times)['p50']} ms "
+                              f"({leaf_reads.count - reads} reads of every leaf)", flush=True)
         finally:
+            leaf_reads.restore()
             await gw.store.close()
     return out
+
+
+class _LeafReads:
+    """Counts ``StoreTransaction.audit_leaf_hashes`` calls (the proof endpoints' fallback) while installed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = StoreTransaction.audit_leaf_hashes
+        original = self._original
+
+        async def counted(tx: StoreTransaction, tree_size: int, start: int = 0) -> list[bytes]:
+            self.count += 1
+            return await original(tx, tree_size, start)
+
+        StoreTransaction.audit_leaf_hashes = counted  # type: ignore[method-assign, assignment]
+
+    def restore(self) -> None:
+        StoreTransaction.audit_leaf_hashes = self._original  # type: ignore[method-assign]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -307,30 +352,42 @@ async def main(args: argparse.Namespace) -> int:
             await store.migrate()
             server = await common.server_settings(db)
             built = await build_log(db, store, args.records, args.batch, args.checkpoint_every)
-            print("verifying (verify_stored_log, in process) ...", flush=True)
-            verified = await verify_in_process(store)
-            print(f"  {verified['records']:,} records in {verified['seconds']} s: {verified['records_per_s']:,}/s; "
-                  f"{verified['checkpoints_verified']:,} checkpoints verified", flush=True)
-            read = await raw_read(db, args.records, 5000)
-            print(f"  raw read of every record: {read['seconds']} s ({read['records_per_s']:,}/s)", flush=True)
-            cli = None
-            if args.cli:
-                print("verifying (gateway audit verify, subprocess) ...", flush=True)
-                cli = await asyncio.to_thread(verify_cli, db, args.records)
-                print(f"  exit {cli['exit_code']} in {cli['seconds']} s: {cli['output']}", flush=True)
+            bodies: dict[str, bytes] = {}
+            api = []
+            if args.api_repeats > 0:
+                print("proofs from every leaf hash (no stored subtrees yet) ...", flush=True)
+                api += await proof_api(db, built["leaves"], args.api_repeats, "leaves", bodies)
+            print("rebuilding the stored subtrees (gateway audit rebuild-nodes) ...", flush=True)
+            rebuilt = await rebuild_nodes(store)
+            verified = read = cli = None
+            if not args.proofs_only:
+                print("verifying (verify_stored_log, in process) ...", flush=True)
+                verified = await verify_in_process(store)
+                print(f"  {verified['records']:,} records in {verified['seconds']} s: "
+                      f"{verified['records_per_s']:,}/s; {verified['checkpoints_verified']:,} checkpoints verified",
+                      flush=True)
+                read = await raw_read(db, args.records, 5000)
+                print(f"  raw read of every record: {read['seconds']} s ({read['records_per_s']:,}/s)", flush=True)
+                if args.cli:
+                    print("verifying (gateway audit verify, subprocess) ...", flush=True)
+                    cli = await asyncio.to_thread(verify_cli, db, args.records)
+                    print(f"  exit {cli['exit_code']} in {cli['seconds']} s: {cli['output']}", flush=True)
             proofs = proof_sizes(built["leaves"])
-            api = await proof_api(db, built["leaves"], args.api_repeats) if args.api_repeats > 0 else []
+            if args.api_repeats > 0:
+                print("proofs from the stored subtrees ...", flush=True)
+                api += await proof_api(db, built["leaves"], args.api_repeats, "nodes", bodies)
         finally:
             await store.close()
         info = await common.machine(db)
     sha = built["sha256_baseline"]
-    ratios = {
+    ratios = {} if verified is None or read is None else {
         "verify_records_per_s_over_sha256_records_per_s": common.ratio(verified["records_per_s"],
                                                                        sha["records_per_s"]),
         "verify_seconds_over_raw_read_seconds": common.ratio(verified["seconds"], read["seconds"]),
     }
-    print(f"\nverify {verified['records_per_s']:,} records/s; SHA-256 alone {sha['records_per_s']:,} records/s; "
-          f"ratios {ratios}")
+    if verified is not None:
+        print(f"\nverify {verified['records_per_s']:,} records/s; SHA-256 alone {sha['records_per_s']:,} "
+              f"records/s; ratios {ratios}")
     for p in proofs:
         print(f"  tree {p['tree_size']:>9,}: inclusion {p['inclusion_hashes_by_index']} hashes, consistency "
               f"{p['consistency_hashes_by_old_size']} hashes")
@@ -341,7 +398,8 @@ async def main(args: argparse.Namespace) -> int:
         "machine": info,
         "contention": common.contention(load_at_start),
         "parameters": {"backend": args.backend, "records": args.records, "batch": args.batch,
-                       "checkpoint_every": args.checkpoint_every, "cli": args.cli, "api_repeats": args.api_repeats},
+                       "checkpoint_every": args.checkpoint_every, "cli": args.cli, "api_repeats": args.api_repeats,
+                       "proofs_only": args.proofs_only},
         "database": server,
         "build": built["build"],
         "verify_in_process": verified,
@@ -350,6 +408,7 @@ async def main(args: argparse.Namespace) -> int:
         "baseline_raw_read": read,
         "ratios": ratios,
         "proof_sizes": proofs,
+        "rebuild_nodes": rebuilt,
         "proof_api": api,
     }
     common.save_report(f"audit-verify-{args.backend}", report, stamp)
@@ -366,6 +425,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
                         help="also time `gateway audit verify` as a subprocess")
     parser.add_argument("--api-repeats", type=int, default=5, help="requests per proof endpoint and size (0: skip)")
+    parser.add_argument("--proofs-only", action="store_true",
+                        help="skip the full verification and its baselines: build, proofs, rebuild, proofs")
     args = parser.parse_args(argv)
     if args.records < 2 or args.batch < 1 or args.checkpoint_every < 1:
         parser.error("--records >= 2, --batch and --checkpoint-every >= 1")

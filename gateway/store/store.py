@@ -20,7 +20,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, and_, delete, event, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -630,22 +630,28 @@ class StoreTransaction:
     async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         """The stored hashes of these Merkle subtrees, in one query: level 0 from the records' leaf hashes,
         higher levels from ``audit_merkle_nodes``. Keys not stored (yet) are absent from the result."""
-        by_level: dict[int, list[int]] = {}
-        for level, index in keys:
-            by_level.setdefault(level, []).append(index)
-        parts = []
-        if 0 in by_level:
-            leaves = audit_log.c
-            parts.append(select(literal(0, Integer).label("level"), leaves.idx, leaves.leaf_hash.label("hash"))
-                         .where(leaves.idx.in_(by_level.pop(0))))
-        if by_level:
-            nodes = audit_merkle_nodes.c
-            parts.append(select(nodes.level, nodes.idx, nodes.hash).where(
-                or_(*(and_(nodes.level == level, nodes.idx.in_(indexes)) for level, indexes in by_level.items()))))
+        # Plain SQL with one bind per key: the statement's text depends only on how many keys there are, so it
+        # is compiled once per shape, and each (level, idx) term is a primary-key lookup on both engines.
+        params: dict[str, int] = {}
+        leaves: list[str] = []
+        nodes: list[str] = []
+        for n, (level, index) in enumerate(dict.fromkeys(keys)):
+            params[f"i{n}"] = index
+            if level == 0:
+                leaves.append(f":i{n}")
+            else:
+                params[f"l{n}"] = level
+                nodes.append(f"(level = :l{n} AND idx = :i{n})")
+        parts = []  # only bind names are interpolated below, never a value
+        if leaves:
+            parts.append(f"SELECT 0 AS level, idx, leaf_hash AS hash FROM audit_log "  # noqa: S608
+                         f"WHERE idx IN ({', '.join(leaves)})")
+        if nodes:
+            parts.append(f"SELECT level, idx, hash FROM audit_merkle_nodes WHERE {' OR '.join(nodes)}")  # noqa: S608
         if not parts:
             return {}
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in await self.conn.execute(query)}
+        rows = await self.conn.execute(text(" UNION ALL ".join(parts)), params)
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
     async def add_audit_nodes(self, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
         """Store hashes of complete Merkle subtrees (level >= 1) in one statement. A subtree stored before

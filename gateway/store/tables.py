@@ -214,6 +214,7 @@ audit_merkle_nodes = Table(
     Column("idx", BigInteger, primary_key=True, autoincrement=False,
            comment="covers audit_log indexes idx * 2^level .. (idx + 1) * 2^level - 1"),
     Column("hash", LargeBinary(32), nullable=False, comment="RFC 6962 Merkle Tree Hash of those records"),
+    sqlite_with_rowid=False,
 )
 """Hashes of the complete (perfect) subtrees of the audit log's Merkle tree, written by the append that
 completes them, so that a proof reads O(log n) rows instead of every leaf hash. Derived data: each one is

@@ -1,8 +1,8 @@
 """The store contract: the same suite on SQLite and on a real PostgreSQL server.
 
 Schema from migrations, deduplication of message ids, subject creation under concurrency, audit appends
-that never gap or repeat an index, all-or-nothing transactions, and outbox claims that concurrent relays
-do not share (PostgreSQL ``SKIP LOCKED``).
+that never gap or repeat an index and store the Merkle subtrees they complete, all-or-nothing transactions,
+and outbox claims that concurrent relays do not share (PostgreSQL ``SKIP LOCKED``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect, update
 
+from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.offline import rebuild_stored_nodes
 from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
 from gateway.store import MessageStatus, OutboxRow, Store
-from gateway.store.tables import metadata
+from gateway.store.tables import audit_merkle_nodes, metadata
 from tests.conftest import Backends
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -170,3 +172,49 @@ async def test_concurrent_relays_never_claim_the_same_rows(store: Store) -> None
         release.set()
         assert await second == ["m3", "m4", "m5"]
     assert await holder == ["m0", "m1", "m2"]
+
+
+# --- stored Merkle subtrees (migration 0007) ----------------------------------------------------------------------
+
+
+def completed_subtrees(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
+    tree = MerkleAccumulator()
+    tree.track_completed()
+    tree.extend(leaves)
+    return dict(tree.take_completed())
+
+
+async def test_T08_appends_store_the_subtrees_they_complete_in_the_same_transaction(store: Store) -> None:
+    for count in (1, 2, 3, 1, 5, 8, 1):  # 21 records in uneven batches
+        async with store.transaction() as tx:
+            await tx.append_audit([audit() for _ in range(count)])
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.append_audit([audit() for _ in range(11)])  # would complete (5, 0) among others
+            raise RuntimeError
+    async with store.transaction() as tx:
+        leaves = await tx.audit_leaf_hashes(21)
+        stored = await tx.audit_nodes_completed_within(0, 64)
+        picked = await tx.audit_tree_nodes([(0, 20), (4, 0), (2, 4), (2, 5), (0, 21), (5, 0)])
+        page = await tx.audit_nodes_completed_within(8, 16)
+    expected = completed_subtrees(leaves)
+    assert stored == expected and len(expected) == 21 - (21).bit_count()
+    assert picked == {(0, 20): leaves[20], (4, 0): expected[(4, 0)], (2, 4): expected[(2, 4)]}
+    assert set(page) == {(1, 4), (1, 5), (1, 6), (1, 7), (2, 2), (2, 3), (3, 1), (4, 0)}
+
+
+async def test_rebuilding_subtrees_fills_the_missing_ones_and_rewrites_none(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.append_audit([audit() for _ in range(37)])
+        leaves = await tx.audit_leaf_hashes(37)
+        await tx.conn.execute(delete(audit_merkle_nodes).where(audit_merkle_nodes.c.level <= 2))
+        await tx.conn.execute(update(audit_merkle_nodes).where(audit_merkle_nodes.c.level == 5)
+                              .values(hash=b"\x00" * 32))
+    expected = completed_subtrees(leaves)
+    first = await rebuild_stored_nodes(store, page_size=10)
+    assert (first.size, first.root_matches) == (37, True)
+    assert first.added == sum(1 for level, _ in expected if level <= 2)
+    async with store.transaction() as tx:
+        stored = await tx.audit_nodes_completed_within(0, 37)
+    assert stored == {**expected, (5, 0): b"\x00" * 32}  # the wrong one stays, for `audit verify` to name
+    assert (await rebuild_stored_nodes(store)).added == 0

@@ -1,5 +1,5 @@
-"""``gateway audit checkpoint | verify | keys | rotate-key``, ``gateway privacy erase`` and ``gateway retention
-run`` as an operator runs them (embedded SQLite store).
+"""``gateway audit checkpoint | verify | keys | rotate-key | rebuild-nodes``, ``gateway privacy erase`` and
+``gateway retention run`` as an operator runs them (embedded SQLite store).
 
 The verifier recomputes everything from the database, checks every checkpoint with the database's public keys
 or with a witness's own key file (``--keys``), exits 1 and names the first bad index or checkpoint.
@@ -119,6 +119,28 @@ def test_checkpoint_verify_rotate_and_tamper_from_the_command_line(data_dir: Pat
     code, out = run("verify")
     assert code == 1, out
     assert "audit log BROKEN at index 2: leaf hash does not match the record" in out
+
+
+def test_rebuild_nodes_fills_in_an_old_log_and_verify_names_a_tampered_node(data_dir: Path) -> None:
+    append_records(13)
+    with sqlite3.connect(data_dir / "gateway.sqlite3") as db:  # as a log written before the subtrees were stored
+        db.execute("DELETE FROM audit_merkle_nodes")
+    code, out = run("verify")
+    assert code == 0 and "run `gateway audit rebuild-nodes`" in out, out
+
+    code, out = run("rebuild-nodes")
+    assert (code, out.strip()) == (0, "10 Merkle subtree hashes added for 13 records"), out
+    code, out = run("rebuild-nodes")
+    assert (code, out.strip()) == (0, "0 Merkle subtree hashes added for 13 records"), out
+    code, out = run("verify")
+    assert code == 0 and "warning" not in out, out
+
+    with sqlite3.connect(data_dir / "gateway.sqlite3") as db:
+        db.execute("UPDATE audit_merkle_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1")
+    code, out = run("verify")
+    assert code == 1, out
+    assert "audit log BROKEN at Merkle node level 2 index 1: stored Merkle node at level 2, index 1 (records 4 to 7)" \
+        in out
 
 
 def test_verify_refuses_a_malformed_key_file(data_dir: Path) -> None:

@@ -5,9 +5,10 @@ with the database directly in SQL, the way someone with write access to it could
 verifier (what ``gateway audit verify`` runs) names the right index or checkpoint. Two kinds of attacker:
 
 * a clumsy one edits rows and leaves the hashes alone: the hash chain names the exact index;
-* a careful one recomputes every leaf hash, chain hash and the head after the edit: the chain verifies, and
-  only the signed checkpoints catch it; the first bad index is then the size of the last checkpoint that
-  still matches, since the records after it are the first that no signature vouches for.
+* a careful one recomputes every leaf hash, chain hash, stored Merkle subtree and the head after the edit: the
+  chain verifies, and only the signed checkpoints catch it; the first bad index is then the size of the last
+  checkpoint that still matches, since the records after it are the first that no signature vouches for. One
+  who forgets the stored subtrees is named by them.
 
 The module's ``gateway`` fixture replaces the shared one only to keep the background checkpointer quiet, so
 that every checkpoint in a test is one the test signed.
@@ -218,6 +219,24 @@ async def test_T02_an_edit_with_every_hash_recomputed_is_caught_by_the_checkpoin
     records[22]["outcome"] = "permit"
     await rewrite_log(gateway, records)
     assert (await verify(gateway)).ok
+
+
+async def test_T02_a_rewrite_that_leaves_the_stored_subtrees_is_named_by_them(gateway: Gateway) -> None:
+    await append(gateway, 20)
+    await gateway.checkpointer.checkpoint_now()
+    await append(gateway, 5)  # 20..24 are not checkpointed yet
+
+    records = await bodies(gateway)
+    records[22]["outcome"] = "permit"
+    await rewrite_log(gateway, records, nodes=False)
+
+    report = await verify(gateway)
+    assert not report.ok and report.chain_ok and report.first_bad_index is None
+    # the subtrees stored when records 22 and 23 were appended: (22, 23), (20..23), (16..23)
+    assert report.bad_node == (1, 11)
+    assert [p.split(" (")[0] for p in report.problems] == [
+        "stored Merkle node at level 1, index 11", "stored Merkle node at level 2, index 5",
+        "stored Merkle node at level 3, index 2"]
 
 
 # --- T-03 truncation ---------------------------------------------------------------------------------------------

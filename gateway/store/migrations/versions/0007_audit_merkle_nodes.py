@@ -29,6 +29,7 @@ def upgrade() -> None:
                   comment="covers audit_log indexes idx * 2^level .. (idx + 1) * 2^level - 1"),
         sa.Column("hash", sa.LargeBinary(32), nullable=False, comment="RFC 6962 Merkle Tree Hash of those records"),
         sa.PrimaryKeyConstraint("level", "idx", name="pk_audit_merkle_nodes"),
+        sqlite_with_rowid=False,  # one B-tree keyed by (level, idx), no separate rowid table
     )
 
 
