@@ -8,7 +8,6 @@ with the head; and ``gateway audit verify`` must name a stored subtree that diff
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -18,39 +17,18 @@ from sqlalchemy import delete, update
 from gateway.audit.merkle import consistency_proof, inclusion_proof_with_root, root_from_leaf_hashes
 from gateway.audit.offline import rebuild_stored_nodes, verify_stored_log
 from gateway.audit.record import AuditRecord
-from gateway.auth import PartnerClient
-from gateway.bootstrap import Gateway, build
-from gateway.settings import GatewaySettings
+from gateway.bootstrap import Gateway
 from gateway.store import StoreTransaction
 from gateway.store.tables import audit_merkle_nodes
-from tests.conftest import ALL_SCOPES, Backends, bearer
+from tests.conftest import bearer
+from tests.integration import test_audit_api
+
+clients = test_audit_api.clients
+gateway = test_audit_api.gateway
+"""The audit API tests' fixtures: a privacy officer among the clients, a gateway that signs only when told."""
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 SIZES = (1, 2, 7, 8, 9, 16, 23, 37)
-
-
-@pytest.fixture(scope="module")
-def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
-    """The shared partner clients plus a privacy officer, who may read the audit log."""
-    made = [PartnerClient(f"{org}-test", secret_hash, org, "system", frozenset(ALL_SCOPES))
-            for org in ("aler", "asst", "comune", "fwa")]
-    made.append(PartnerClient("dpo-test", secret_hash, "comune", "privacy-officer", frozenset({"privacy:audit"})))
-    return tuple(made)
-
-
-@pytest.fixture
-async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
-                  clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
-    """A started gateway whose background checkpointer leaves the signing to the tests."""
-    settings: GatewaySettings = await settings_for(backends)  # type: ignore[misc]
-    settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
-                                           "audit_checkpoint_every_seconds": 10**6})
-    gw = build(settings, clients=clients)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop()
 
 
 class LeafReads:

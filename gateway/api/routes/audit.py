@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -137,38 +138,44 @@ def _anchored(nodes: dict[NodeKey, bytes], size: int, root: bytes, head: ChainHe
     verify_consistency(size, head.size, root, head_root, proof)
 
 
-async def _inclusion_from_nodes(tx: StoreTransaction, index: int, size: int,
-                                head: ChainHead) -> tuple[list[bytes], bytes, bytes] | None:
+Built = tuple[list[bytes], bytes, bytes]
+
+
+def _checked(size: int, build: Callable[[], Built]) -> Built | None:
+    """``build()``, or None (the caller falls back to the leaves) if a subtree is missing or a check fails."""
+    try:
+        return build()
+    except MissingNodes as exc:
+        log.info("audit_proof_from_leaves", reason="subtree-missing", count=len(exc.missing), tree_size=size)
+    except ValueError:  # ProofError included
+        log.warning("audit_proof_from_leaves", reason="subtree-inconsistent", tree_size=size)
+    return None
+
+
+async def _inclusion_from_nodes(tx: StoreTransaction, index: int, size: int, head: ChainHead) -> Built | None:
     """(proof, root, leaf hash) from stored subtrees, or None if one is missing or they fail a check."""
     nodes = await tx.audit_tree_nodes(inclusion_nodes(index, size) + consistency_nodes(size, head.size))
-    try:
+
+    def build() -> Built:
         proof, root, leaf = inclusion_proof_from_nodes(nodes, index, size)
         verify_inclusion(leaf, index, size, proof, root)
         _anchored(nodes, size, root, head)
-    except MissingNodes as exc:
-        log.info("audit_proof_from_leaves", reason="subtree-missing", count=len(exc.missing), tree_size=size)
-        return None
-    except ValueError:  # ProofError included
-        log.warning("audit_proof_from_leaves", reason="subtree-inconsistent", tree_size=size)
-        return None
-    return proof, root, leaf
+        return proof, root, leaf
+
+    return _checked(size, build)
 
 
-async def _consistency_from_nodes(tx: StoreTransaction, first: int, size: int,
-                                  head: ChainHead) -> tuple[list[bytes], bytes, bytes] | None:
+async def _consistency_from_nodes(tx: StoreTransaction, first: int, size: int, head: ChainHead) -> Built | None:
     """(proof, first root, second root) from stored subtrees, or None (see :func:`_inclusion_from_nodes`)."""
     nodes = await tx.audit_tree_nodes(consistency_nodes(first, size) + consistency_nodes(size, head.size))
-    try:
+
+    def build() -> Built:
         proof, first_root, second_root = consistency_proof_from_nodes(nodes, first, size)
         verify_consistency(first, size, first_root, second_root, proof)
         _anchored(nodes, size, second_root, head)
-    except MissingNodes as exc:
-        log.info("audit_proof_from_leaves", reason="subtree-missing", count=len(exc.missing), tree_size=size)
-        return None
-    except ValueError:  # ProofError included
-        log.warning("audit_proof_from_leaves", reason="subtree-inconsistent", tree_size=size)
-        return None
-    return proof, first_root, second_root
+        return proof, first_root, second_root
+
+    return _checked(size, build)
 
 
 @router.get(
