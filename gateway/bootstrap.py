@@ -166,7 +166,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     bus = _bus(settings)
     intake = Intake(store, registry, settings.topics, DECODERS, ENCODERS, settings.instance_id,
                     settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
-    relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size)
+    relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size, registry=registry)
     intake.on_enqueued = relay.wake
     consents = ConsentService(store, registry, settings.instance_id, settings.topics)
     consents.on_enqueued = relay.wake

@@ -20,6 +20,8 @@ from gateway.bus.port import Bus, OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
 from gateway.policy.consent import ConsentRecord
+from gateway.policy.decision import applicable
+from gateway.policy.registry import PolicyRegistry
 from gateway.store import OutboxRow, Store, StoreTransaction
 
 __all__ = ["Relay"]
@@ -31,8 +33,12 @@ class Relay:
     """Moves outbox rows onto the bus."""
 
     def __init__(self, store: Store, bus: Bus, instance_id: str, batch_size: int = 200,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 registry: PolicyRegistry | None = None) -> None:
         self.store = store
+        self.registry = registry
+        """For rule 4 at delivery (notice retired since, grantor evidence); without it only status, period and
+        withdrawal are re-checked."""
         self.bus = bus
         self.instance_id = instance_id
         self.batch_size = batch_size
@@ -91,6 +97,9 @@ class Relay:
         return total
 
     async def _undeliverable(self, tx: StoreTransaction, row: OutboxRow) -> str | None:
+        """Why a queued row may no longer go (rule 9), from the latest version of its consent's lineage. The
+        versions of a lineage share their provisions (withdrawal and re-consent change status only), so what
+        can change after the decision is the status, the period, the withdrawal and the notice's standing."""
         if row.consent_id is None:
             return None
         versions = await tx.consent_versions(row.consent_id)
@@ -101,6 +110,8 @@ class Relay:
             return "no-applicable-consent"
         if not latest.in_period(self.clock()):
             return "consent-expired"
+        if self.registry is not None and not applicable(latest, self.registry, self.clock()):
+            return "no-applicable-consent"
         return None
 
     async def _drop(self, tx: StoreTransaction, row: OutboxRow, reason: str) -> None:

@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from gateway.bootstrap import Gateway
 from gateway.consent_fhir import STP_ENI_SYSTEM
+from gateway.pipeline.intake import Submission
 from gateway.simulators import aler_arrears_message, asst_encounter, comune_emergency, fhir_consent
-from tests.e2e.test_f1_microcredit_referral import read_until, tenant
+from tests.e2e import test_f1_microcredit_referral
+from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, tenant
 from tests.e2e.test_flows import aler_header, decisions, submit
 
 STP = "STP0303080000001"
+idle_gateway = test_f1_microcredit_referral.idle_gateway
+"""A gateway whose relay runs only when a test drains it."""
 
 
 def encounter_naming_both(cf: str, stp: str) -> dict[str, object]:
@@ -86,6 +92,25 @@ async def test_rule14_a_referral_that_lost_its_consent_is_not_sent_on_another_ba
 
 
 async def _audit(gateway: Gateway) -> list[dict[str, object]]:
-    from tests.e2e.test_f1_microcredit_referral import audit_records
-
     return await audit_records(gateway)
+
+
+async def test_C23_a_referral_queued_before_its_notice_was_retired_is_dropped_at_delivery(
+    idle_gateway: Gateway,
+) -> None:
+    gateway = idle_gateway
+    person = tenant(35)
+    consent = await gateway.consents.record(fhir_consent(person.cf), "aler", "aler-test", "r")
+    [status] = await gateway.intake.submit(Submission(
+        sender="aler", sender_role="system", raw=orjson.dumps(aler_arrears_message(person, "c23-queued")),
+        content_type="application/json", request_id="req-c23"))
+    assert status.state == "forwarded"
+    assert consent.notice is not None and gateway.relay.registry is not None
+    key = (consent.notice.uri, consent.notice.version)
+    retired = gateway.relay.registry.notices[key].model_copy(update={"status": "retired"})
+    gateway.relay.registry = replace(gateway.relay.registry, notices={**gateway.relay.registry.notices, key: retired})
+
+    await gateway.relay.drain()
+    assert await read_until(gateway, "out", "fwa", 0, settle_s=0.5) == []
+    [dropped] = [r for r in await audit_records(gateway) if r["event_type"] == "delivery-dropped"]
+    assert (dropped["reason"], dropped["consent_ref"]) == ("no-applicable-consent", consent.ref)
