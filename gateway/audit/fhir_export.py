@@ -78,6 +78,9 @@ _OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 _RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 _CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 _ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+REDACTED_PREFIX = "REDACTED:"
+"""Labels of elements removed from a disclosure (rule 7): exported as ``redacted-label`` details, not as
+security labels of what left."""
 
 _CONFIDENTIALITY_CODES = frozenset({"U", "L", "M", "N", "R", "V"})
 _ACT_CODE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH"})
@@ -215,14 +218,20 @@ def _entities(record: Mapping[str, Any]) -> list[dict[str, Any]]:
             "role": _coding(_OBJECT_ROLE, "1", "Patient"),
         })
     if record.get("consent_ref"):
-        entities.append({
+        consent: dict[str, Any] = {
             "what": _identified(CONSENT_SYSTEM, str(record["consent_ref"])),
             "type": _coding(_RESOURCE_TYPES, "Consent"),
             "role": _coding(_OBJECT_ROLE, "13", "Security Resource"),
-        })
+        }
+        if record.get("consent_hash"):
+            consent["detail"] = [_detail("consent-hash", str(record["consent_hash"]))]
+        entities.append(consent)
     message_ids = [str(m) for m in record.get("message_ids") or ()]
-    labels = [_label(str(code)) for code in (*(record.get("labels") or ()), *(record.get("obligations") or ()))]
+    codes = [str(code) for code in (*(record.get("labels") or ()), *(record.get("obligations") or ()))]
+    labels = [_label(code) for code in codes if not code.startswith(REDACTED_PREFIX)]
     categories = [_detail("data-category", c) for c in record.get("data_categories") or ()]
+    categories += [_detail("redacted-label", c.removeprefix(REDACTED_PREFIX)) for c in codes
+                   if c.startswith(REDACTED_PREFIX)]
     for position, message_id in enumerate(message_ids):
         entity: dict[str, Any] = {
             "what": _identified(MESSAGE_SYSTEM, message_id),

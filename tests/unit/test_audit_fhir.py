@@ -238,3 +238,18 @@ def test_T12_erasure_and_retention_records_export_as_valid_audit_events_naming_n
         assert {d["type"]: d["valueString"] for d in entity["detail"]} == {k: str(v) for k, v in record.counts.items()}
     else:
         assert counted == [] and event["outcome"] == "8" and event["outcomeDesc"] == "no-subject"
+
+
+def test_T12_redacted_labels_are_details_and_a_consent_change_carries_the_version_hash() -> None:
+    redacted = disclosure().model_copy(update={"labels": ("S3", "REDACTED:PSY")})
+    event = to_fhir_audit_event(logged(redacted))
+    AuditEvent.model_validate(event)
+    [sent] = [e for e in event["entity"] if e["what"].get("identifier", {}).get("value") == "gw-out-1"]
+    assert "REDACTED:PSY" not in json.dumps(sent.get("securityLabel", []))
+    assert {"type": "redacted-label", "valueString": "PSY"} in sent["detail"]
+
+    hashed = consent_change("record-consent").model_copy(update={"consent_hash": "sha256:" + "ab" * 32})
+    change = to_fhir_audit_event(logged(hashed))
+    AuditEvent.model_validate(change)
+    [consent] = [e for e in change["entity"] if e["what"].get("identifier", {}).get("system") == CONSENT_SYSTEM]
+    assert consent["detail"] == [{"type": "consent-hash", "valueString": "sha256:" + "ab" * 32}]
