@@ -8,6 +8,13 @@ value cannot be recovered from a published total. Totals are computed from publi
 
 An :class:`ActivityEvent` is one counted event (a finished visit, a given vaccination, a decision): a month
 and coded dimensions only, never a person, a pseudonym, a message id, an operator or a finer time.
+
+A care event (F6) also names the trust's record it counts (``Encounter`` or ``Immunization`` and its id) so
+that a record the trust sends again under a new message id — a correction of its length or quartiere —
+replaces its earlier count instead of adding a second one: the store keeps only a keyed hash of (sender,
+resource type, resource id), never the id itself. A record sent again as cancelled, entered in error, not done
+or masked at source no longer counts: its event is a retraction, and the store removes the earlier row.
+Decisions (F13) are counted once per message as before.
 """
 
 from __future__ import annotations
@@ -111,6 +118,11 @@ class ActivityEvent:
     outcome: Literal["permit", "deny"] | None = None
     weight: int = 1
     """Minutes of care for a visit; 1 otherwise."""
+    record: tuple[str, str] | None = None
+    """For care: the FHIR resource type and id of the source record counted, so that a re-send replaces its
+    count. Held in memory only; the store keeps a keyed hash of it with ``source``. None for decisions."""
+    retracted: bool = False
+    """The record no longer counts (cancelled, entered in error, not done, masked): its row is removed."""
 
 
 def month_of(moment: datetime | date) -> str:
@@ -120,10 +132,21 @@ def month_of(moment: datetime | date) -> str:
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
+_CARE: dict[str, tuple[Literal["visit", "vaccination"], str, str, str, frozenset[str]]] = {
+    "care.encounter": ("visit", "Encounter", "encounter_id", "finished",
+                       frozenset({"cancelled", "entered-in-error"})),
+    "care.immunization": ("vaccination", "Immunization", "immunization_id", "completed",
+                          frozenset({"entered-in-error", "not-done"})),
+}
+"""Care message types F6 counts: kind, FHIR resource type, id field, the status that counts, and the statuses
+that take an earlier count back."""
+
+
 def activity_of(envelope: Envelope, decisions: Sequence[Decision], now: datetime) -> list[ActivityEvent]:
     """What a decided message adds to the statistics: one ``decision`` event per recipient decided (F13), and
-    for a finished care visit or a given vaccination one ``visit`` / ``vaccination`` event (F6). Records the
-    source masked ("oscurato") are not counted as care."""
+    for a finished care visit or a given vaccination one ``visit`` / ``vaccination`` event (F6) naming its
+    source record. Records the source masked ("oscurato"), cancelled, entered in error or did not do are not
+    counted as care: they give a retraction of any earlier count of the same record."""
     payload = envelope.payload
     quartiere = _quartiere(payload)
     month = month_of(now)
@@ -133,15 +156,26 @@ def activity_of(envelope: Envelope, decisions: Sequence[Decision], now: datetime
                       outcome=d.outcome)
         for d in decisions
     ]
-    if payload.get("masked_at_source") is True:
+    care = _CARE.get(envelope.message_type)
+    if care is None:
         return events
-    if envelope.message_type == "care.encounter" and payload.get("status") == "finished":
+    kind, resource_type, id_field, counted, withdrawn = care
+    record = (resource_type, str(payload[id_field])) if payload.get(id_field) else None
+    status = payload.get("status")
+    if payload.get("masked_at_source") is True or status in withdrawn:
+        if record is not None:  # an earlier count of this record, if any, is taken back
+            events.append(ActivityEvent(month=month, kind=kind, source=envelope.sender, record=record,
+                                        retracted=True))
+        return events
+    if status != counted:
+        return events
+    if kind == "visit":
         start = datetime.fromisoformat(str(payload["period_start"]))
         events.append(ActivityEvent(month=month_of(start), kind="visit", source=envelope.sender,
-                                    quartiere=quartiere, weight=_minutes(payload, start)))
-    elif envelope.message_type == "care.immunization" and payload.get("status") == "completed":
+                                    quartiere=quartiere, weight=_minutes(payload, start), record=record))
+    else:
         events.append(ActivityEvent(month=month_of(date.fromisoformat(str(payload["occurred_on"]))),
-                                    kind="vaccination", source=envelope.sender, quartiere=quartiere))
+                                    kind="vaccination", source=envelope.sender, quartiere=quartiere, record=record))
     return events
 
 

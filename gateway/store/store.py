@@ -99,6 +99,13 @@ class Store:
         """Keyed hash under which a person's identifier is looked up; the identifier itself is not stored."""
         return hmac.new(self._pseudonym_key, f"{system}:{value}".encode(), hashlib.sha256).hexdigest()
 
+    def activity_source_key(self, source: str, resource_type: str, resource_id: str) -> str:
+        """Keyed hash that recognises a counted care record sent again (F6), under a key derived from the
+        pseudonym key for this use only; the record's id itself is not stored."""
+        key = hashlib.sha256(b"statistics-source/v1\x00" + self._pseudonym_key).digest()
+        message = f"{source}\x00{resource_type}\x00{resource_id}".encode()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTransaction]:
         """One atomic unit of work."""
@@ -113,6 +120,11 @@ class Store:
             raise
         except (OperationalError, DBAPIError, OSError, ConnectionError, TimeoutError) as exc:
             raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+
+
+def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
+    return {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere, "flow_id": e.flow_id,
+            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -501,13 +513,34 @@ class StoreTransaction:
     # --- statistics activity (F6, F13) ----------------------------------------------------------------------
 
     async def record_activity(self, events: Sequence[ActivityEvent]) -> None:
-        """Store counted events in one statement (the intake calls it once per batch)."""
-        if events:
-            await self.conn.execute(insert(statistics_activity), [
-                {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere,
-                 "flow_id": e.flow_id, "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight}
-                for e in events
-            ])
+        """Store counted events (the intake calls it once per batch). An event naming its source record (F6
+        care) replaces the row of an earlier event for the same record — month, quartiere, outcome and
+        weight — or, when it is a retraction, removes it; within the batch the last event for a record wins.
+        Events without a record (F13 decisions) are always added."""
+        latest: dict[tuple[str, str], ActivityEvent] = {}
+        rows: list[dict[str, Any]] = []
+        for e in events:
+            if e.record is None:
+                if not e.retracted:
+                    rows.append(_activity_row(e, None))
+                continue
+            key = (e.kind, self._store.activity_source_key(e.source, *e.record))
+            latest.pop(key, None)  # re-inserted so that rows keep the batch's order
+            latest[key] = e
+        rows += [_activity_row(e, source_key) for (_, source_key), e in latest.items() if not e.retracted]
+        withdrawn = [(kind, source_key) for (kind, source_key), e in latest.items() if e.retracted]
+        activity = statistics_activity.c
+        if withdrawn:
+            await self.conn.execute(delete(statistics_activity).where(or_(
+                *(and_(activity.kind == kind, activity.source_key == source_key) for kind, source_key in withdrawn)
+            )))
+        if rows:
+            dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+            statement = dialect_insert(statistics_activity)
+            await self.conn.execute(statement.on_conflict_do_update(
+                index_elements=["kind", "source_key"],
+                set_={name: statement.excluded[name] for name in ("month", "quartiere", "outcome", "weight")},
+            ), rows)
 
     async def activity(self, month: str, kinds: Sequence[str]) -> list[ActivityEvent]:
         """The counted events of ``month`` of these kinds."""

@@ -2,7 +2,8 @@
 
 Schema from migrations, deduplication of message ids, subject creation under concurrency, audit appends
 that never gap or repeat an index and store the Merkle subtrees they complete, all-or-nothing transactions,
-and outbox claims that concurrent relays do not share (PostgreSQL ``SKIP LOCKED``).
+outbox claims that concurrent relays do not share (PostgreSQL ``SKIP LOCKED``), and statistics activity that
+a care record sent again replaces (``ON CONFLICT DO UPDATE``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.offline import rebuild_stored_nodes
 from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
+from gateway.statistics import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, Store
 from gateway.store.tables import audit_merkle_nodes, metadata
 from tests.conftest import Backends
@@ -218,3 +220,31 @@ async def test_rebuilding_subtrees_fills_the_missing_ones_and_rewrites_none(stor
         stored = await tx.audit_nodes_completed_within(0, 37)
     assert stored == {**expected, (5, 0): b"\x00" * 32}  # the wrong one stays, for `audit verify` to name
     assert (await rebuild_stored_nodes(store)).added == 0
+
+
+def care(kind: str, record_id: str, weight: int, *, month: str = "2026-10", quartiere: str = "mazzini",
+         retracted: bool = False) -> ActivityEvent:
+    resource_type = "Encounter" if kind == "visit" else "Immunization"
+    return ActivityEvent(month, kind, "asst", quartiere, weight=weight, record=(resource_type, record_id),  # type: ignore[arg-type]
+                         retracted=retracted)
+
+
+async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) -> None:
+    decision = ActivityEvent("2026-10", "decision", "asst", "mazzini", "F5", "aler", "permit")
+    async with store.transaction() as tx:
+        await tx.record_activity([care("visit", "e1", 50), care("visit", "e2", 20), decision,
+                                  care("vaccination", "e1", 1)])
+    async with store.transaction() as tx:  # e1 corrected (moved to November, another quartiere) twice in a batch
+        await tx.record_activity([care("visit", "e1", 40), decision,
+                                  care("visit", "e1", 35, month="2026-11", quartiere="san-siro")])
+    async with store.transaction() as tx:
+        await tx.record_activity([care("visit", "e2", 0, retracted=True), care("visit", "e9", 0, retracted=True)])
+    async with store.transaction() as tx:
+        october = await tx.activity("2026-10", ["visit", "vaccination", "decision"])
+        november = await tx.activity("2026-11", ["visit"])
+    assert sorted(e.kind for e in october) == ["decision", "decision", "vaccination"]  # decisions are never merged
+    assert [(e.weight, e.quartiere) for e in november] == [(35, "san-siro")]
+    async with store.engine.connect() as conn:
+        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("statistics_activity"))
+    assert {(i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in indexes} >= {
+        ("ux_statistics_activity_kind_source_key", ("kind", "source_key"), True)}

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select
 
 import adapters.aler
 import gateway.statistics_publication as publication
@@ -179,7 +180,7 @@ async def test_the_message_carries_nothing_but_aggregates(store: Store) -> None:
 
 def test_the_activity_table_has_no_column_that_could_name_a_person() -> None:
     assert set(statistics_activity.c.keys()) == {"id", "month", "kind", "source", "quartiere", "flow_id",
-                                                 "recipient", "outcome", "weight"}
+                                                 "recipient", "outcome", "weight", "source_key"}
 
 
 async def test_no_operator_dimension_can_be_published(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -234,7 +235,7 @@ def test_a_finished_visit_counts_its_minutes_in_the_month_it_started_in_milan() 
     events = activity_of(envelope("care.encounter", ENCOUNTER), [decision("F5", "permit")], NOW)
     assert events == [
         ActivityEvent("2026-11", "decision", "asst", "mazzini", "F5", "aler", "permit"),
-        ActivityEvent("2026-10", "visit", "asst", "mazzini", weight=50),
+        ActivityEvent("2026-10", "visit", "asst", "mazzini", weight=50, record=("Encounter", "enc-1")),
     ]
     stated = activity_of(envelope("care.encounter", {**ENCOUNTER, "length_minutes": 45}), [], NOW)
     assert [e.weight for e in stated] == [45]
@@ -244,8 +245,9 @@ def test_planned_or_masked_care_is_not_counted_and_a_missing_quartiere_is_not_st
     planned = {**ENCOUNTER, "status": "planned"}
     masked = {**ENCOUNTER, "masked_at_source": True}
     assert activity_of(envelope("care.encounter", planned), [], NOW) == []
-    assert [e.kind for e in activity_of(envelope("care.encounter", masked), [decision("F5", "deny")], NOW)] == [
-        "decision"]
+    [denied, retraction] = activity_of(envelope("care.encounter", masked), [decision("F5", "deny")], NOW)
+    assert denied.kind == "decision"
+    assert (retraction.kind, retraction.record, retraction.retracted) == ("visit", ("Encounter", "enc-1"), True)
     nowhere = {k: v for k, v in ENCOUNTER.items() if k != "quartiere"}
     [visit] = activity_of(envelope("care.encounter", nowhere), [], NOW)
     assert visit.quartiere == NOT_STATED
@@ -258,7 +260,9 @@ def test_a_given_vaccination_counts_in_its_own_month() -> None:
     [denied, vaccination] = activity_of(envelope("care.immunization", given), [decision(None, "deny")], NOW)
     assert (denied.flow_id, denied.outcome, denied.quartiere) == (None, "deny", "gratosoglio")
     assert (vaccination.kind, vaccination.month, vaccination.quartiere) == ("vaccination", "2026-10", "gratosoglio")
-    assert activity_of(envelope("care.immunization", {**given, "status": "not-done"}), [], NOW) == []
+    assert vaccination.record == ("Immunization", "imm-1") and not vaccination.retracted
+    [not_done] = activity_of(envelope("care.immunization", {**given, "status": "not-done"}), [], NOW)
+    assert not_done.retracted and not_done.record == ("Immunization", "imm-1")
 
 
 def test_a_referral_is_counted_in_the_quartiere_of_its_tenancy() -> None:
@@ -279,3 +283,58 @@ async def test_a_statistics_flow_declared_otherwise_publishes_nothing(store: Sto
     with pytest.raises(ValueError, match="not published"):
         await narrowed.publish("2026-10", "F6")
     assert await queued(store) == []
+
+
+# --- a care record sent again is counted once ---------------------------------------------------------------------
+
+async def intake_activity(store: Store, *messages: tuple[str, dict[str, Any]]) -> None:
+    """Count each message as the intake does, one transaction per message (each a new message id)."""
+    for n, (message_type, payload) in enumerate(messages):
+        decided = envelope(message_type, payload).model_copy(update={"message_id": f"m-{n}"})
+        await seed(store, activity_of(decided, [decision("F5", "permit")], NOW))
+
+
+async def counted(store: Store, month: str, kind: str) -> list[ActivityEvent]:
+    async with store.transaction() as tx:
+        return await tx.activity(month, [kind])
+
+
+async def test_an_encounter_sent_again_with_a_corrected_length_counts_once_with_the_corrected_minutes(
+    store: Store,
+) -> None:
+    await intake_activity(store, ("care.encounter", ENCOUNTER),
+                          ("care.encounter", {**ENCOUNTER, "length_minutes": 35, "quartiere": "san-siro"}))
+
+    [visit] = await counted(store, "2026-10", "visit")
+    assert (visit.weight, visit.quartiere) == (35, "san-siro")
+    await publisher(store, threshold=1).publish("2026-10", "F6")
+    [(_, body, _, _), _] = await queued(store)
+    assert (cells(body, "visits"), cells(body, "care-minutes")) == ({"san-siro": 1}, {"san-siro": 35})
+    decisions_counted = await counted(store, "2026-11", "decision")
+    assert len(decisions_counted) == 2  # F13 counts each message's decision, as before
+    async with store.engine.connect() as conn:
+        keys = (await conn.execute(select(statistics_activity.c.kind, statistics_activity.c.source_key))).all()
+    assert sorted(k for k, key in keys if key is None) == ["decision", "decision"]
+    [(_, source_key)] = [row for row in keys if row[1] is not None]
+    assert source_key == store.activity_source_key("asst", "Encounter", "enc-1") and "enc-1" not in source_key
+
+
+async def test_two_different_encounters_count_twice_and_a_cancelled_one_no_more(store: Store) -> None:
+    other = {**ENCOUNTER, "encounter_id": "enc-2", "length_minutes": 20}
+    await intake_activity(store, ("care.encounter", ENCOUNTER), ("care.encounter", other))
+    assert sorted(v.weight for v in await counted(store, "2026-10", "visit")) == [20, 50]
+
+    await intake_activity(store, ("care.encounter", {**other, "status": "entered-in-error"}))
+    assert [v.weight for v in await counted(store, "2026-10", "visit")] == [50]
+
+
+async def test_within_one_batch_the_last_event_for_a_record_wins(store: Store) -> None:
+    first = activity_of(envelope("care.encounter", ENCOUNTER), [], NOW)
+    corrected = activity_of(envelope("care.encounter", {**ENCOUNTER, "length_minutes": 15}), [], NOW)
+    given = {"immunization_id": "enc-1", "status": "completed", "occurred_on": "2026-10-21",
+             "season": "2026-2027", "vaccine": {"system": "http://www.whocc.no/atc", "code": "J07BB02"}}
+    vaccination = activity_of(envelope("care.immunization", given), [], NOW)
+    await seed(store, first + corrected + vaccination)
+
+    assert [v.weight for v in await counted(store, "2026-10", "visit")] == [15]
+    assert len(await counted(store, "2026-10", "vaccination")) == 1  # another kind, another record
