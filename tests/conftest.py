@@ -115,11 +115,19 @@ def backends(request: pytest.FixtureRequest) -> Backends:
     return request.param  # type: ignore[no-any-return]
 
 
+QUIET_CHECKPOINTER = pytest.mark.quiet_checkpointer
+"""Mark a module or test whose gateway must sign audit checkpoints only when the test asks."""
+
+
 @pytest.fixture
-async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
+async def gateway(request: pytest.FixtureRequest, backends: Backends, settings_for: Callable[[Backends], object],
                   clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
-    """A started gateway (relay and inbound consumer running) on each pair of backends."""
+    """A started gateway (relay and inbound consumer running) on each pair of backends; with the
+    ``quiet_checkpointer`` mark its background checkpointer never signs on its own."""
     settings = await settings_for(backends)  # type: ignore[misc]
+    if request.node.get_closest_marker("quiet_checkpointer") is not None:
+        settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
+                                               "audit_checkpoint_every_seconds": 10**6})
     gw = build(settings, clients=clients)
     await gw.start()
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,7 +26,7 @@ from gateway.bootstrap import Gateway, build
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.settings import GatewaySettings
 from gateway.simulators import aler_arrears_message, fhir_consent
-from tests.conftest import ALL_SCOPES, Backends, bearer
+from tests.conftest import ALL_SCOPES, QUIET_CHECKPOINTER, Backends, bearer
 
 PROBLEM_JSON = "application/problem+json"
 ENDPOINTS = ("/v1/audit/checkpoint", "/v1/audit/proof/inclusion?index=0", "/v1/audit/proof/consistency?first=0",
@@ -42,19 +42,7 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
     return tuple(made)
 
 
-@pytest.fixture
-async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
-                  clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
-    """A started gateway whose background checkpointer leaves the signing to the tests."""
-    settings: GatewaySettings = await settings_for(backends)  # type: ignore[misc]
-    settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
-                                           "audit_checkpoint_every_seconds": 10**6})
-    gw = build(settings, clients=clients)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop()
+pytestmark = QUIET_CHECKPOINTER
 
 
 @pytest.fixture

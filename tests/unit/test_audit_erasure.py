@@ -8,36 +8,19 @@ log changes, so every hash and signed checkpoint still verifies. Runs on SQLite 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from gateway.audit.offline import verify_stored_log
 from gateway.audit.record import AuditRecord, subject_ref
-from gateway.auth import PartnerClient
-from gateway.bootstrap import Gateway, build
+from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
-from gateway.settings import GatewaySettings
 from gateway.simulators import fhir_consent
 from gateway.store.tables import audit_log, subjects
-from tests.conftest import Backends
+from tests.conftest import QUIET_CHECKPOINTER
 
-
-@pytest.fixture
-async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
-                  clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
-    """A started gateway whose background checkpointer never signs on its own during a test."""
-    settings: GatewaySettings = await settings_for(backends)  # type: ignore[misc]
-    settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
-                                           "audit_checkpoint_every_seconds": 10**6})
-    gw = build(settings, clients=clients)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop()
+pytestmark = QUIET_CHECKPOINTER
 
 
 def decision_about(key: bytes, n: int) -> AuditRecord:

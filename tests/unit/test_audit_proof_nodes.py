@@ -20,12 +20,12 @@ from gateway.audit.record import AuditRecord
 from gateway.bootstrap import Gateway
 from gateway.store import StoreTransaction
 from gateway.store.tables import audit_merkle_nodes
-from tests.conftest import bearer
+from tests.conftest import QUIET_CHECKPOINTER, bearer
 from tests.integration import test_audit_api
 
 clients = test_audit_api.clients
-gateway = test_audit_api.gateway
-"""The audit API tests' fixtures: a privacy officer among the clients, a gateway that signs only when told."""
+"""The audit API tests' clients: the partners and a privacy officer."""
+pytestmark = QUIET_CHECKPOINTER
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 SIZES = (1, 2, 7, 8, 9, 16, 23, 37)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,28 +45,14 @@ from gateway.audit.offline import verify_stored_log
 from gateway.audit.record import AuditRecord
 from gateway.audit.stored import StoredCheckpoint
 from gateway.audit.verify import AuditVerifier, VerificationReport
-from gateway.auth import PartnerClient
-from gateway.bootstrap import Gateway, build
-from gateway.settings import GatewaySettings
+from gateway.bootstrap import Gateway
 from gateway.store.tables import audit_checkpoints, audit_head, audit_log, audit_merkle_nodes
-from tests.conftest import Backends
+from tests.conftest import QUIET_CHECKPOINTER
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def gateway(backends: Backends, settings_for: Callable[[Backends], object],
-                  clients: tuple[PartnerClient, ...]) -> AsyncIterator[Gateway]:
-    """A started gateway whose background checkpointer never signs on its own during a test."""
-    settings: GatewaySettings = await settings_for(backends)  # type: ignore[misc]
-    settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
-                                           "audit_checkpoint_every_seconds": 10**6})
-    gw = build(settings, clients=clients)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop()
+pytestmark = QUIET_CHECKPOINTER
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
