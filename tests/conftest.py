@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.api import create_app
@@ -65,10 +67,21 @@ async def _fresh_postgres_database(dsn: str) -> tuple[str, Callable[[], object]]
     await admin.dispose()
 
     async def drop() -> None:
+        # Plain DROP first: it asks an autovacuum worker on the database to stop and waits for it, whereas
+        # WITH (FORCE) refuses outright to signal that worker for a role that is not a superuser. FORCE is
+        # only the last resort, for a connection the test left behind.
         engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await engine.dispose()
+        try:
+            async with engine.connect() as conn:
+                for attempt in range(3):
+                    try:
+                        await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+                        return
+                    except DBAPIError:
+                        await asyncio.sleep(0.5 * (attempt + 1))
+                await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await engine.dispose()
 
     return url.set(database=name).render_as_string(hide_password=False), drop
 
