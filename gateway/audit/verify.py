@@ -2,7 +2,9 @@
 
 Checks, for each stored entry in index order: no gap or repeat in indexes; the stored text is the RFC 8785
 canonical form of itself; its ``log_index`` and ``prev_chain_hash`` fields match its position; the leaf hash
-and chain hash recompute; and at the end that the head's size, chain hash and Merkle root match.
+and chain hash recompute; the columns stored beside the text for queries (record id, event type, subject
+reference, recorded time) equal the record's own fields; and at the end that the head's size, chain hash and
+Merkle root match.
 
 :class:`AuditVerifier` does the same page by page (bounded memory for long logs) and then checks the signed
 checkpoints: every note's signatures against the verifier keys (from the database, or from a file the
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -160,7 +162,32 @@ def _checked_entry(entry: Mapping[str, Any], expected: int, previous: bytes) -> 
         return "leaf hash does not match the record", body
     if chain_hash(previous, leaf) != bytes(entry["chain_hash"]):
         return "chain hash does not match", body
-    return None, body
+    return _indexed_column_problem(entry, body), body
+
+
+_INDEXED_COLUMNS = ("record_id", "event_type", "subject_ref")
+"""Columns stored beside the record text so queries can select on them (the art. 15 report selects a person's
+records by ``subject_ref``). They are copies of the record's own fields, which the hashes protect; a copy that
+differs would hide a record from the queries, so it is a problem at that index."""
+
+
+def _indexed_column_problem(entry: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:
+    for column in _INDEXED_COLUMNS:
+        if column in entry and entry[column] != body.get(column):
+            return f"stored column {column} differs from the record (edited beside the hashed text)"
+    if "recorded_at" in entry:
+        try:
+            recorded = datetime.fromisoformat(str(body.get("recorded_at")))
+        except ValueError:
+            return "record has no valid recorded_at"
+        stored = entry["recorded_at"]
+        if isinstance(stored, str):
+            stored = datetime.fromisoformat(stored)
+        if isinstance(stored, datetime) and stored.tzinfo is None:
+            stored = stored.replace(tzinfo=UTC)
+        if stored != recorded:
+            return "stored column recorded_at differs from the record (edited beside the hashed text)"
+    return None
 
 
 class AuditVerifier:

@@ -176,6 +176,26 @@ async def test_T02_one_byte_edit_of_a_stored_hash_is_detected_at_its_index(gatew
     assert (await verify(gateway)).ok
 
 
+@pytest.mark.parametrize("column", ["subject_ref", "event_type", "record_id", "recorded_at"])
+async def test_T02_an_edit_of_a_query_column_beside_the_text_is_detected_at_its_index(
+    gateway: Gateway, column: str
+) -> None:
+    """The art. 15 report selects a person's records by the ``subject_ref`` column: moving a record to another
+    reference (or retyping it) would hide it from the report while every hash still matches."""
+    await append(gateway, 12)
+    await gateway.checkpointer.checkpoint_now()
+    for index in (0, 5, 11):
+        original = (await entry(gateway, index))[column]
+        edited: Any = {"subject_ref": "0" * 32, "event_type": "privacy-query", "record_id": f"forged-{index}",
+                       "recorded_at": NOW + timedelta(seconds=1)}[column]
+        await set_columns(gateway, index, **{column: edited})
+        report = await verify(gateway)
+        assert not report.ok and report.first_bad_index == index, report
+        assert report.problem is not None and f"column {column}" in report.problem
+        await set_columns(gateway, index, **{column: original})
+    assert (await verify(gateway)).ok
+
+
 async def test_T02_an_edit_with_every_hash_recomputed_is_caught_by_the_checkpoints(gateway: Gateway) -> None:
     await append(gateway, 10)
     await gateway.checkpointer.checkpoint_now()  # size 10
