@@ -92,6 +92,7 @@ class ConsentService:
             latest = versions[-1]
             if latest.withdrawn:
                 return latest
+            await tx.hold_pending_under(consent_id)
             how = how or WithdrawalRequest()
             record = latest.next_version(status="inactive", recorded_at=now, withdrawn=True, withdrawal=Withdrawal(
                 at=now, by=how.by, channel=how.channel, evidence=how.evidence))

@@ -463,11 +463,29 @@ class StoreTransaction:
         )
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
 
+    async def hold_pending_under(self, consent_id: str) -> int:
+        """Lock the rows still queued under any version of a consent, waiting for a relay that holds them.
+
+        A withdrawal calls this before writing its version. A relay that already claimed such a row publishes
+        and commits first (the delivery came before the withdrawal, and is then among
+        :meth:`disclosures_under`); any other row stays locked, so relays skip it until the withdrawal has
+        committed and then drop it at delivery (rule 9). SQLite transactions are serial: there is nothing to
+        wait for. Returns how many rows are held."""
+        rows = await self.conn.execute(
+            select(outbox.c.id)
+            .where(outbox.c.consent_id == consent_id, outbox.c.published_at.is_(None),
+                   outbox.c.dropped_reason.is_(None))
+            .order_by(outbox.c.id)
+            .with_for_update()
+        )
+        return len(rows.all())
+
     async def disclosures_under(self, consent_id: str) -> list[tuple[str, str]]:
-        """(recipient, message id) of every outgoing message sent or queued under any version of a consent."""
+        """(recipient, message id) of every outgoing message published under any version of a consent; rows
+        still queued are not disclosures (a withdrawal has them dropped at delivery)."""
         rows = await self.conn.execute(
             select(outbox.c.recipient, outbox.c.message_id)
-            .where(outbox.c.consent_id == consent_id, outbox.c.dropped_reason.is_(None))
+            .where(outbox.c.consent_id == consent_id, outbox.c.published_at.is_not(None))
             .order_by(outbox.c.id)
         )
         return [(r.recipient, r.message_id) for r in rows]

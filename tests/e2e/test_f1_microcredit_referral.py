@@ -7,11 +7,13 @@ referral field by field, the status message and the audit chain.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,12 +239,37 @@ async def test_W01_referral_queued_before_withdrawal_is_dropped_at_delivery(idle
     assert status.state == "forwarded"
     await gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
 
-    # the referral (dropped), ALER's status, the consent.withdrawn event and FWA's restriction notice; the
-    # notice names the referral too: a disclosure racing the withdrawal is better over-notified than missed
-    assert await gateway.relay.drain() == 4
-    [notice] = [orjson.loads(r.value) for r in await read_until(gateway, "out", "fwa", 1, settle_s=1.0)]
-    assert notice["message_type"] == "consent.restriction-notice"
+    # the referral (dropped), ALER's status and the consent.withdrawn event; FWA received nothing under the
+    # consent, so it gets no restriction notice either
+    assert await gateway.relay.drain() == 3
     assert len(await read_until(gateway, "status", "aler", 1)) == 1
-    [dropped] = [r for r in await audit_records(gateway) if r["event_type"] == "delivery-dropped"]
+    records = await audit_records(gateway)
+    [dropped] = [r for r in records if r["event_type"] == "delivery-dropped"]
     assert (dropped["reason"], dropped["recipient_org"]) == ("consent-withdrawn", "fwa")
     assert dropped["consent_ref"] == f"{consent_id}@1"
+    assert "restriction-notice" not in [r["action"] for r in records]
+
+
+async def test_W01_a_delivery_a_relay_already_claimed_ends_before_the_withdrawal_and_is_notified(
+    idle_gateway: Gateway,
+) -> None:
+    """The relay re-checks the consent, then publishes: a withdrawal committing in between would let the
+    message out after it. The withdrawal waits for the relay holding the row, so the delivery comes first
+    and the art. 19 notice names it."""
+    gateway = idle_gateway
+    person = tenant(8)
+    consent_id = await record_consent(gateway, person.cf)
+    await gateway.intake.submit(Submission(
+        sender="aler", sender_role="system", raw=orjson.dumps(aler_arrears_message(person, "m-claimed")),
+        content_type="application/json", request_id="req-w01-race"))
+    async with gateway.store.transaction() as tx:  # a relay's batch, claimed and consent re-checked
+        [referral] = [r for r in await tx.pending_outbox(50) if r.consent_id == consent_id]
+        withdrawal = asyncio.create_task(gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-w"))
+        await asyncio.sleep(0.5)
+        assert not withdrawal.done()
+        assert referral.id is not None
+        await tx.mark_published([referral.id], datetime.now(UTC))
+    await asyncio.wait_for(withdrawal, timeout=10)
+    await gateway.relay.drain()
+    [notice] = [orjson.loads(r.value) for r in await read_until(gateway, "out", "fwa", 1, settle_s=1.0)]
+    assert (notice["message_type"], notice["disclosures"]) == ("consent.restriction-notice", [referral.message_id])
