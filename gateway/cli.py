@@ -30,7 +30,7 @@ from gateway.demo import run_demo
 from gateway.errors import ContractViolation
 from gateway.logging import configure_logging, get_logger
 from gateway.policy import load_registry
-from gateway.privacy_office import ErasureResult, PrivacyOffice
+from gateway.privacy_office import ErasureResult, Officer, PrivacyOffice
 from gateway.publication import write_contracts
 from gateway.retention import RetentionJob, RetentionReport
 from gateway.settings import GatewaySettings
@@ -401,8 +401,8 @@ def privacy_erase(
     async def main() -> ErasureResult:
         await gateway.store.migrate()
         try:
-            return await PrivacyOffice.for_gateway(gateway).erase(identifier, officer, "gateway-privacy", None,
-                                                                   "cli")
+            office = PrivacyOffice.for_gateway(gateway)
+            return await office.erase(identifier, Officer(officer, "gateway-privacy"), "cli")
         finally:
             await gateway.store.close()
 

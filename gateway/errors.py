@@ -9,6 +9,7 @@
     │   ├── PayloadTooLarge           413 payload-too-large
     │   └── UnknownPartner            404 unknown-partner
     ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
+    │   └── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
     ├── NotFound                      404 not-found
     └── DependencyUnavailable         503 dependency-unavailable (retriable): store or bus down
 
@@ -29,6 +30,7 @@ __all__ = [
     "GatewayError",
     "InputError",
     "MalformedMessage",
+    "NotAPrivacyOfficer",
     "NotFound",
     "NotPermitted",
     "PayloadTooLarge",
@@ -94,6 +96,11 @@ class NotPermitted(GatewayError):
     status_code = 403
     slug = "sender-mismatch"
     title = "Not permitted for this client"
+
+
+class NotAPrivacyOfficer(NotPermitted):
+    slug = "insufficient-role"
+    title = "This needs a privacy officer"
 
 
 class NotFound(GatewayError):

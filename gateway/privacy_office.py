@@ -43,7 +43,9 @@ from schemas.errors import FieldProblem
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
 
-__all__ = ["DisclosureLine", "ErasureResult", "IntegrityStatus", "LatestCheckpoint", "PrivacyOffice", "to_csv"]
+__all__ = [
+    "DisclosureLine", "ErasureResult", "IntegrityStatus", "LatestCheckpoint", "Officer", "PrivacyOffice", "to_csv",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,15 @@ class DisclosureLine:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Officer:
+    """Who asks: recorded in the ``privacy-query`` audit record of every question."""
+
+    client_id: str
+    organisation: str
+    token_id: str | None = None
+
+
 class PrivacyOffice:
     """Queries of the privacy-officer API; each one appends a ``privacy-query`` audit record."""
 
@@ -167,8 +178,7 @@ class PrivacyOffice:
             first_bad_index=report.first_bad_index, problem=report.problem,
         )
 
-    async def erase(self, identifier: str, officer: str, organisation: str, token_id: str | None,
-                    request_id: str) -> ErasureResult:
+    async def erase(self, identifier: str, officer: Officer, request_id: str) -> ErasureResult:
         """Erase the person with this codice fiscale (or STP/ENI code) by crypto-shredding; always audited."""
         system, value = _person(identifier)
         async with self.store.transaction() as tx:
@@ -182,7 +192,8 @@ class PrivacyOffice:
                 event_type="erasure", action="erase-subject", occurred_at=self.clock(),
                 outcome="success" if subject is not None else "failure",
                 reason=None if subject is not None else "no-subject", purpose="subject-request",
-                client_id=officer, token_id=token_id, requesting_org=organisation, instance=self.instance_id,
+                client_id=officer.client_id, token_id=officer.token_id, requesting_org=officer.organisation,
+                instance=self.instance_id,
                 request_id=request_id, counts=counts,
             )])
         if counts is None:
@@ -190,7 +201,7 @@ class PrivacyOffice:
         return ErasureResult("erased", entry.index, counts["outbox-payloads"], counts["undelivered-dropped"])
 
     async def disclosure_report(self, identifier: str, since: datetime | None, until: datetime | None,
-                                officer: str, request_id: str) -> tuple[list[DisclosureLine], IntegrityStatus]:
+                                officer: Officer, request_id: str) -> tuple[list[DisclosureLine], IntegrityStatus]:
         """Every decision, disclosure and drop about the person identified by a codice fiscale (or STP/ENI)."""
         system, value = _person(identifier)
         async with self.store.transaction() as tx:
@@ -205,7 +216,7 @@ class PrivacyOffice:
                  and (until is None or line.occurred_at < until.isoformat())]
         return lines, await self.integrity()
 
-    async def consent_history(self, identifier: str, officer: str, request_id: str) -> list[dict[str, Any]]:
+    async def consent_history(self, identifier: str, officer: Officer, request_id: str) -> list[dict[str, Any]]:
         """Every version of every consent of the person (D-06), oldest first, each with the notice text the
         person was shown (from the notice registry, checked against the hash the consent recorded) and whether
         the stored version still hashes to what the audit log recorded when it was written."""
@@ -237,7 +248,7 @@ class PrivacyOffice:
             })
         return history
 
-    async def review_queue(self, officer: str, request_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    async def review_queue(self, officer: Officer, request_id: str, limit: int = 500) -> list[dict[str, Any]]:
         """Denials, drops at delivery and emergency-flow decisions, newest first, for a privacy officer to
         review (rule 11)."""
         async with self.store.transaction() as tx:
@@ -276,9 +287,11 @@ class PrivacyOffice:
             for flow in self.registry.flows
         ]
 
-    async def audit_query(self, query: str, officer: str, request_id: str) -> None:
+    async def audit_query(self, query: str, officer: Officer, request_id: str, queried_ref: str | None = None,
+                          subject: str | None = None) -> None:
+        """Record a question asked elsewhere (records of processing, audit-log reads) in its own transaction."""
         async with self.store.transaction() as tx:
-            await tx.append_audit([self._query_record(query, officer, request_id, None)])
+            await tx.append_audit([self._query_record(query, officer, request_id, subject, queried_ref)])
 
     def _line(self, index: int, record: dict[str, Any]) -> DisclosureLine:
         recipient = record.get("recipient_org")
@@ -291,11 +304,13 @@ class PrivacyOffice:
             data_categories=tuple(record.get("data_categories", ())), reason=record.get("reason"),
         )
 
-    def _query_record(self, query: str, officer: str, request_id: str, subject: str | None) -> AuditRecord:
+    def _query_record(self, query: str, officer: Officer, request_id: str, subject: str | None,
+                      queried_ref: str | None = None) -> AuditRecord:
         return AuditRecord(
             event_type="privacy-query", action=query, occurred_at=self.clock(), outcome="success",
-            purpose="privacy-oversight", client_id=officer, requesting_org="gateway-privacy",
-            instance=self.instance_id, subject_ref=subject, request_id=request_id,
+            purpose="privacy-oversight", client_id=officer.client_id, token_id=officer.token_id,
+            requesting_org=officer.organisation, instance=self.instance_id, subject_ref=subject,
+            request_id=request_id, queried_ref=queried_ref,
         )
 
 

@@ -8,9 +8,10 @@ from fastapi import Depends, Request
 
 from gateway.auth import Principal, principal_from_request
 from gateway.bootstrap import Gateway
-from gateway.errors import NotPermitted, PayloadTooLarge, UnknownPartner
+from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
+from gateway.privacy_office import Officer
 
-__all__ = ["GatewayDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
+__all__ = ["GatewayDep", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
 
 
 def _gateway(request: Request) -> Gateway:
@@ -26,6 +27,20 @@ def _principal(request: Request, gateway: GatewayDep) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+PRIVACY_SCOPE = "privacy:audit"
+PRIVACY_ROLE = "privacy-officer"
+
+
+def _officer(principal: PrincipalDep) -> Officer:
+    """The caller as a privacy officer: the ``privacy:audit`` scope and the ``privacy-officer`` role, both."""
+    principal.require(PRIVACY_SCOPE)
+    if principal.role != PRIVACY_ROLE:
+        raise NotAPrivacyOfficer("the privacy and audit routes need a client with the privacy-officer role")
+    return Officer(principal.client_id, principal.organisation, principal.token_id)
+
+
+OfficerDep = Annotated[Officer, Depends(_officer)]
 
 
 def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep) -> str:

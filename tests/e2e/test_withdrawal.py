@@ -8,7 +8,7 @@ import pytest
 
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
-from gateway.privacy_office import PrivacyOffice
+from gateway.privacy_office import Officer, PrivacyOffice
 from gateway.simulators import aler_arrears_message
 from tests.conftest import ALL_SCOPES, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, submit_over_bus, tenant
@@ -77,7 +77,7 @@ async def test_W05_past_disclosures_stay_reported_as_lawful_at_the_time(gateway:
     consent_id, cf = await referred_twice(gateway, 33)
     await gateway.consents.withdraw(consent_id, "aler", "aler-test", "r1")
     lines, integrity = await PrivacyOffice(gateway.store, gateway.registry, "test").disclosure_report(
-        cf, None, None, "dpo", "r2")
+        cf, None, None, Officer("dpo", "gateway-privacy"), "r2")
     disclosures = [line for line in lines if line.event_type == "disclosure"]
     assert [(d.outcome, d.consent_ref) for d in disclosures] == [("permit", f"{consent_id}@1")] * 2
     assert integrity.verified

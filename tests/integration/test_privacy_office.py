@@ -88,15 +88,44 @@ async def test_D03_every_privacy_officer_query_is_audited(gateway: Gateway, http
     await http.post("/v1/privacy/disclosure-report", json={"identifier": consenting}, headers=dpo)
     await http.get("/v1/privacy/records-of-processing", headers=dpo)
     await http.get("/v1/privacy/review-queue", headers=dpo)
+    assert (await http.get("/v1/audit/keys", headers=dpo)).status_code == 200
+    proof = await http.get("/v1/audit/proof/inclusion", params={"index": 0, "tree_size": before}, headers=dpo)
+    assert proof.status_code == 200
     async with gateway.store.transaction() as tx:
         entries = await tx.audit_entries(before, 10)
     queries = [orjson.loads(e["record"]) for e in entries]
-    assert [(q["event_type"], q["action"], q["client_id"]) for q in queries] == [
-        ("privacy-query", "disclosure-report", "dpo-test"),
-        ("privacy-query", "records-of-processing", "dpo-test"),
-        ("privacy-query", "review-queue", "dpo-test"),
+    assert [(q["event_type"], q["action"], q["client_id"], q["requesting_org"]) for q in queries] == [
+        ("privacy-query", "disclosure-report", "dpo-test", "gateway-privacy"),
+        ("privacy-query", "records-of-processing", "dpo-test", "gateway-privacy"),
+        ("privacy-query", "review-queue", "dpo-test", "gateway-privacy"),
+        ("privacy-query", "read-keys", "dpo-test", "gateway-privacy"),
+        ("privacy-query", "inclusion-proof", "dpo-test", "gateway-privacy"),
     ]
+    assert len({q["token_id"] for q in queries}) == 1 and queries[0]["token_id"]  # the token that asked
     assert queries[0]["subject_ref"]  # the report is attributed to the person it was about
+    assert queries[4]["queried_ref"] == f"audit-log/0@{before}"
+
+
+async def test_D03_a_client_with_the_scope_but_not_the_role_reads_nothing(gateway: Gateway,
+                                                                          http: httpx.AsyncClient) -> None:
+    consenting, _ = await seed(gateway, http)
+    auditor = await bearer(http, "auditor-test")  # privacy:audit scope, system role
+    async with gateway.store.transaction() as tx:
+        before = (await tx.audit_head()).size
+    for method, path, body in (
+        ("POST", "/v1/privacy/disclosure-report", {"identifier": consenting}),
+        ("POST", "/v1/privacy/consent-history", {"identifier": consenting}),
+        ("GET", "/v1/privacy/records-of-processing", None),
+        ("GET", "/v1/privacy/review-queue", None),
+        ("GET", "/v1/audit/keys", None),
+        ("GET", "/v1/audit/checkpoint", None),
+        ("GET", "/v1/audit/proof/inclusion?index=0", None),
+        ("GET", "/v1/audit/records/0/fhir", None),
+    ):
+        response = await http.request(method, path, json=body, headers=auditor)
+        assert response.status_code == 403 and response.json()["type"].endswith("/insufficient-role"), path
+    async with gateway.store.transaction() as tx:
+        assert (await tx.audit_head()).size == before  # nothing was read, so nothing was recorded
 
 
 async def test_D04_records_of_processing_come_from_the_flow_registry(gateway: Gateway,

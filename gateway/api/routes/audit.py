@@ -1,4 +1,6 @@
-"""The audit log for privacy officers (scope ``privacy:audit``): signed checkpoints, proofs, keys, FHIR export.
+"""The audit log for privacy officers (scope ``privacy:audit``, role ``privacy-officer``; a partner's privacy
+officer acting as a witness holds both): signed checkpoints, proofs, keys, FHIR export. Every read is itself
+audited (a ``privacy-query`` record naming what was read).
 
 * ``GET /v1/audit/checkpoint``: the latest signed checkpoint, a C2SP signed note (text/plain), for witnesses.
 * ``GET /v1/audit/proof/inclusion?index=I&tree_size=N``: RFC 6962 audit path of record I in the tree of the
@@ -6,7 +8,7 @@
 * ``GET /v1/audit/proof/consistency?first=M&second=N``: RFC 6962 proof that the first M records are a
   prefix of the first N.
 * ``GET /v1/audit/keys``: the checkpoint verifier keys, retired ones included (C2SP vkey lines, or JSON).
-* ``GET /v1/audit/records/{index}/fhir``: one record as a FHIR R4 AuditEvent; the read is itself audited.
+* ``GET /v1/audit/records/{index}/fhir``: one record as a FHIR R4 AuditEvent.
 
 Sizes default to the latest signed checkpoint when it covers the request (so that the root is a signed one),
 else to the current size of the log. Proofs are assembled from the stored hashes of complete Merkle subtrees
@@ -26,14 +28,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from gateway.api.deps import GatewayDep, PrincipalDep, RequestIdDep
+from gateway.api.deps import GatewayDep, OfficerDep, RequestIdDep
 from gateway.audit.chain import ChainHead
 from gateway.audit.fhir_export import to_fhir_audit_event
 from gateway.audit.merkle import (
@@ -50,21 +52,27 @@ from gateway.audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from gateway.audit.record import AuditRecord
 from gateway.audit.stored import StoredCheckpoint
 from gateway.errors import GatewayError, InputError, NotFound
 from gateway.logging import get_logger
+from gateway.privacy_office import Officer, PrivacyOffice
 from gateway.store import StoreTransaction
 from schemas.errors import FieldProblem
 
-__all__ = ["AUDIT_SCOPE", "router"]
+__all__ = ["router"]
 
-AUDIT_SCOPE = "privacy:audit"
 FHIR_JSON = "application/fhir+json"
 
 log = get_logger(__name__)
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+async def _audited(gateway: GatewayDep, officer: Officer, request_id: str, query: str, queried_ref: str,
+                   subject: str | None = None) -> None:
+    """Record that ``officer`` read ``queried_ref`` (after the read, so a proof's sizes are the ones asked)."""
+    office = PrivacyOffice(gateway.store, gateway.registry, gateway.settings.instance_id)
+    await office.audit_query(query, officer, request_id, queried_ref=queried_ref, subject=subject)
 
 
 class InclusionProofOut(BaseModel):
@@ -184,23 +192,23 @@ async def _consistency_from_nodes(tx: StoreTransaction, first: int, size: int, h
     summary="Latest signed checkpoint (C2SP signed note)",
     responses={200: {"content": {"text/plain": {}}}, 404: {"description": "No checkpoint signed yet"}},
 )
-async def checkpoint(principal: PrincipalDep, gateway: GatewayDep) -> PlainTextResponse:
-    principal.require(AUDIT_SCOPE)
+async def checkpoint(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> PlainTextResponse:
     async with gateway.store.transaction() as tx:
         latest = await tx.latest_audit_checkpoint()
     if latest is None:
         raise NotFound("no audit checkpoint has been signed yet")
+    await _audited(gateway, officer, request_id, "read-checkpoint", f"audit-checkpoint/{latest.tree_size}")
     return PlainTextResponse(latest.note, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/proof/inclusion", response_model=InclusionProofOut, summary="Inclusion proof of one record")
 async def inclusion(
-    principal: PrincipalDep,
+    officer: OfficerDep,
     gateway: GatewayDep,
+    request_id: RequestIdDep,
     index: Annotated[int, Query(ge=0, description="Log index of the record")],
     tree_size: Annotated[int | None, Query(ge=1, description="Tree size (default: see the module docs)")] = None,
 ) -> InclusionProofOut:
-    principal.require(AUDIT_SCOPE)
     async with gateway.store.transaction() as tx:
         head = await tx.audit_head()
         size = _covered_size(tree_size, index + 1, head.size, await tx.latest_audit_checkpoint())
@@ -216,6 +224,7 @@ async def inclusion(
         proof, root = await asyncio.to_thread(inclusion_proof_with_root, hashes, index)
         built = proof, root, hashes[index]
     proof, root, leaf = built
+    await _audited(gateway, officer, request_id, "inclusion-proof", f"audit-log/{index}@{size}")
     return InclusionProofOut(index=index, tree_size=size, leaf_hash=leaf.hex(), proof=[h.hex() for h in proof],
                              root_hash=root.hex(), checkpoint=None if signed is None else signed.note)
 
@@ -226,13 +235,13 @@ def _consistency(hashes: list[bytes], first: int) -> tuple[list[bytes], bytes, b
 
 @router.get("/proof/consistency", response_model=ConsistencyProofOut, summary="Consistency proof of two sizes")
 async def consistency(
-    principal: PrincipalDep,
+    officer: OfficerDep,
     gateway: GatewayDep,
+    request_id: RequestIdDep,
     first: Annotated[int, Query(ge=0, description="The older tree size")],
     second: Annotated[int | None, Query(ge=0, description="The newer tree size (default: see the module docs)")]
     = None,
 ) -> ConsistencyProofOut:
-    principal.require(AUDIT_SCOPE)
     async with gateway.store.transaction() as tx:
         head = await tx.audit_head()
         size = _covered_size(second, first, head.size, await tx.latest_audit_checkpoint())
@@ -247,6 +256,7 @@ async def consistency(
     if built is None:
         built = await asyncio.to_thread(_consistency, hashes, first)
     proof, first_root, second_root = built
+    await _audited(gateway, officer, request_id, "consistency-proof", f"audit-log/{first}..{size}")
     return ConsistencyProofOut(first=first, second=size, first_root=first_root.hex(), second_root=second_root.hex(),
                                proof=[h.hex() for h in proof],
                                first_checkpoint=None if signed[0] is None else signed[0].note,
@@ -260,10 +270,10 @@ async def consistency(
         "type": "array", "items": VerifierKeyOut.model_json_schema()}}}}},
     response_model=None,
 )
-async def keys(request: Request, principal: PrincipalDep, gateway: GatewayDep) -> Response:
-    principal.require(AUDIT_SCOPE)
+async def keys(request: Request, officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> Response:
     async with gateway.store.transaction() as tx:
         stored = await tx.audit_signing_keys()
+    await _audited(gateway, officer, request_id, "read-keys", "audit-keys")
     if "application/json" in request.headers.get("accept", ""):
         body = [
             VerifierKeyOut(vkey=k.to_vkey(), key_name=k.key_name, key_id=k.key_id, created_at=k.created_at,
@@ -280,23 +290,15 @@ async def keys(request: Request, principal: PrincipalDep, gateway: GatewayDep) -
     responses={200: {"content": {FHIR_JSON: {}}}, 404: {"description": "No record at this index"}},
     response_class=JSONResponse,
 )
-async def record_as_fhir(index: int, principal: PrincipalDep, gateway: GatewayDep,
+async def record_as_fhir(index: int, officer: OfficerDep, gateway: GatewayDep,
                          request_id: RequestIdDep) -> JSONResponse:
-    principal.require(AUDIT_SCOPE)
     async with gateway.store.transaction() as tx:
         entry = await tx.audit_entry(index)
-        if entry is None:
-            raise NotFound(f"no audit record at index {index}")
-        record = json.loads(entry["record"])
-        await tx.append_audit([
-            AuditRecord(
-                event_type="privacy-query", action="read-audit-record", occurred_at=datetime.now(UTC),
-                outcome="success", purpose="privacy-oversight", client_id=principal.client_id,
-                token_id=principal.token_id, requesting_org=principal.organisation,
-                instance=gateway.settings.instance_id, subject_ref=record.get("subject_ref"),
-                request_id=request_id, queried_ref=f"audit-log/{index}",
-            )
-        ])
+    if entry is None:
+        raise NotFound(f"no audit record at index {index}")
+    record = json.loads(entry["record"])
+    await _audited(gateway, officer, request_id, "read-audit-record", f"audit-log/{index}",
+                   subject=record.get("subject_ref"))
     purposes = {code: p.v3 for code, p in gateway.registry.purposes.items()}
     event = to_fhir_audit_event(record, purposes=purposes, site=gateway.settings.audit_origin)
     return JSONResponse(event, media_type=FHIR_JSON)

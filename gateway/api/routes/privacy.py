@@ -1,10 +1,9 @@
-"""The privacy-officer API (scope ``privacy:audit``): per-person reports, consent history with the notice text
-shown, records of processing, review queue, erasure.
+"""The privacy-officer API (scope ``privacy:audit`` and role ``privacy-officer``): per-person reports, consent
+history with the notice text shown, records of processing, review queue, erasure.
 JSON by default, CSV with ``?format=csv``; every answer carries the audit log's integrity status
 and every query is itself audited. Person identifiers travel in request bodies, never in URLs (access logs).
-
-Erasure (``POST /v1/privacy/subjects/erasure``) also needs the ``privacy-officer`` role: it destroys the
-subject's key and cannot be undone (see :meth:`gateway.privacy_office.PrivacyOffice.erase`)."""
+Erasure (``POST /v1/privacy/subjects/erasure``) destroys the subject's key and cannot be undone (see
+:meth:`gateway.privacy_office.PrivacyOffice.erase`)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
-from gateway.api.deps import GatewayDep, PrincipalDep, RequestIdDep
-from gateway.errors import GatewayError
+from gateway.api.deps import GatewayDep, OfficerDep, RequestIdDep
 from gateway.privacy_office import PrivacyOffice, to_csv
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officers"])
@@ -31,12 +29,6 @@ class DisclosureReportIn(BaseModel):
     identifier: str
     since: datetime | None = None
     until: datetime | None = None
-
-
-class NotAPrivacyOfficer(GatewayError):
-    status_code = 403
-    slug = "insufficient-role"
-    title = "This needs a privacy officer"
 
 
 class ErasureIn(BaseModel):
@@ -64,11 +56,10 @@ def _office(gateway: Any) -> PrivacyOffice:
 
 
 @router.post("/disclosure-report", summary="Everything audited about one person (GDPR art. 15)")
-async def disclosure_report(body: DisclosureReportIn, principal: PrincipalDep, gateway: GatewayDep,
+async def disclosure_report(body: DisclosureReportIn, officer: OfficerDep, gateway: GatewayDep,
                             request_id: RequestIdDep, format: Format = "json") -> Any:
-    principal.require("privacy:audit")
     lines, integrity = await _office(gateway).disclosure_report(body.identifier, body.since, body.until,
-                                                                principal.client_id, request_id)
+                                                                officer, request_id)
     rows = [asdict(line) for line in lines]
     if format == "csv":
         return PlainTextResponse(to_csv(rows, integrity), media_type="text/csv")
@@ -76,11 +67,10 @@ async def disclosure_report(body: DisclosureReportIn, principal: PrincipalDep, g
 
 
 @router.get("/records-of-processing", summary="Records of processing (GDPR art. 30) from the flow registry")
-async def records_of_processing(principal: PrincipalDep, gateway: GatewayDep, request_id: RequestIdDep,
+async def records_of_processing(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
                                 format: Format = "json") -> Any:
-    principal.require("privacy:audit")
     office = _office(gateway)
-    await office.audit_query("records-of-processing", principal.client_id, request_id)
+    await office.audit_query("records-of-processing", officer, request_id)
     rows, integrity = office.records_of_processing(), await office.integrity()
     if format == "csv":
         return PlainTextResponse(to_csv(rows, integrity), media_type="text/csv")
@@ -88,11 +78,10 @@ async def records_of_processing(principal: PrincipalDep, gateway: GatewayDep, re
 
 
 @router.get("/review-queue", summary="Denials and drops at delivery, newest first")
-async def review_queue(principal: PrincipalDep, gateway: GatewayDep, request_id: RequestIdDep,
+async def review_queue(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
                        format: Format = "json", limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Any:
-    principal.require("privacy:audit")
     office = _office(gateway)
-    queue, integrity = await office.review_queue(principal.client_id, request_id, limit), await office.integrity()
+    queue, integrity = await office.review_queue(officer, request_id, limit), await office.integrity()
     if format == "csv":
         return PlainTextResponse(to_csv(queue, integrity), media_type="text/csv")
     return {"integrity": asdict(integrity), "queue": queue}
@@ -106,11 +95,10 @@ class ConsentHistoryIn(BaseModel):
 
 
 @router.post("/consent-history", summary="Every version of every consent of one person, with the notice text shown")
-async def consent_history(body: ConsentHistoryIn, principal: PrincipalDep, gateway: GatewayDep,
+async def consent_history(body: ConsentHistoryIn, officer: OfficerDep, gateway: GatewayDep,
                           request_id: RequestIdDep, format: Format = "json") -> Any:
-    principal.require("privacy:audit")
     office = _office(gateway)
-    history = await office.consent_history(body.identifier, principal.client_id, request_id)
+    history = await office.consent_history(body.identifier, officer, request_id)
     integrity = await office.integrity()
     if format == "csv":
         return PlainTextResponse(to_csv([{k: v for k, v in h.items() if k != "record"} for h in history], integrity),
@@ -120,11 +108,7 @@ async def consent_history(body: ConsentHistoryIn, principal: PrincipalDep, gatew
 
 @router.post("/subjects/erasure", response_model=ErasureOut,
              summary="Erase one person by crypto-shredding (GDPR art. 17); audited, irreversible")
-async def erase_subject(body: ErasureIn, principal: PrincipalDep, gateway: GatewayDep,
+async def erase_subject(body: ErasureIn, officer: OfficerDep, gateway: GatewayDep,
                         request_id: RequestIdDep) -> ErasureOut:
-    principal.require("privacy:audit")
-    if principal.role != "privacy-officer":
-        raise NotAPrivacyOfficer("only a client with the privacy-officer role may erase a person")
-    result = await _office(gateway).erase(body.identifier, principal.client_id, principal.organisation,
-                                          principal.token_id, request_id)
+    result = await _office(gateway).erase(body.identifier, officer, request_id)
     return ErasureOut(**asdict(result))
