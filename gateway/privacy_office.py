@@ -248,23 +248,36 @@ class PrivacyOffice:
             })
         return history
 
-    async def review_queue(self, officer: Officer, request_id: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Denials, drops at delivery and emergency-flow decisions, newest first, for a privacy officer to
-        review (rule 11)."""
+    async def review_queue(self, officer: Officer, request_id: str, limit: int = 500,
+                           reviewed: bool | None = False) -> list[dict[str, Any]]:
+        """The review queue (rule 11): denials, drops at delivery and emergency-override decisions, each with
+        its audit record's coded fields, newest first; open items by default (``reviewed`` True: closed ones,
+        None: both)."""
         async with self.store.transaction() as tx:
-            head = await tx.audit_head()
-            entries = await tx.audit_entries(max(0, head.size - 20_000), 20_000)
+            items = await tx.review_items(limit, reviewed=reviewed)
             await tx.append_audit([self._query_record("review-queue", officer, request_id, None)])
         queue = []
-        for entry in reversed(entries):
-            record = json.loads(entry["record"])
-            if record.get("outcome") == "deny" or "EMERGENCY" in record.get("labels", ()):
-                queue.append({k: record.get(k) for k in (
-                    "log_index", "event_type", "action", "outcome", "occurred_at", "reason", "purpose", "flow_id",
-                    "source_org", "recipient_org", "decision_id", "consent_ref", "policy_revision")})
-                if len(queue) >= limit:
-                    break
+        for item in items:
+            record = json.loads(item["record"])
+            queue.append({
+                "log_index": item["audit_index"], "kind": item["kind"], "alert": bool(record.get("alert")),
+                **{k: record.get(k) for k in (
+                    "event_type", "action", "outcome", "occurred_at", "reason", "purpose", "flow_id", "source_org",
+                    "recipient_org", "decision_id", "consent_ref", "policy_revision")},
+                "reviewed_at": _iso(item["reviewed_at"]), "reviewed_by": item["reviewed_by"],
+                "resolution": item["resolution"],
+            })
         return queue
+
+    async def close_review(self, audit_index: int, resolution: str, officer: Officer, request_id: str) -> None:
+        """Close an open review item with a resolution; the review is itself audited."""
+        from gateway.errors import NotFound
+
+        async with self.store.transaction() as tx:
+            if not await tx.close_review_item(audit_index, officer.client_id, resolution, self.clock()):
+                raise NotFound(f"no open review item for audit record {audit_index}")
+            await tx.append_audit([self._query_record(f"review-{resolution}", officer, request_id, None,
+                                                      f"audit-log/{audit_index}")])
 
     def records_of_processing(self) -> list[dict[str, Any]]:
         """Art. 30 records, one per declared flow, straight from the flow registry."""
@@ -312,6 +325,12 @@ class PrivacyOffice:
             requesting_org=officer.organisation, instance=self.instance_id, subject_ref=subject,
             request_id=request_id, queried_ref=queried_ref,
         )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 def _person(identifier: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "subject_ref"]
+__all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "review_kind", "subject_ref"]
 
 AuditEventType = Literal[
     "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
@@ -27,6 +27,22 @@ AuditEventType = Literal[
 def subject_ref(subject_key: bytes) -> str:
     """The audit reference of a subject: HMAC of a fixed label under that subject's own key."""
     return hmac.new(subject_key, b"audit-subject-ref/v1", hashlib.sha256).hexdigest()[:32]
+
+
+ReviewKind = Literal["denial", "drop-at-delivery", "emergency"]
+"""Why a record is queued for privacy-officer review: a denial, a message dropped at delivery, or a
+decision under an emergency override."""
+
+
+def review_kind(record: AuditRecord) -> ReviewKind | None:
+    """Whether (and why) a privacy officer must review ``record`` (rule 11 and the review queue of privacy.md)."""
+    if record.event_type == "delivery-dropped":
+        return "drop-at-delivery"
+    if record.event_type != "decision":
+        return None
+    if record.alert or "EMERGENCY" in record.labels:
+        return "emergency"
+    return "denial" if record.outcome == "deny" else None
 
 
 class KafkaCoordinates(BaseModel):
@@ -80,6 +96,9 @@ class AuditRecord(BaseModel):
     """For ``privacy-query`` records: what the privacy officer read, e.g. ``audit-log/17``."""
     counts: dict[str, int] | None = None
     """For ``erasure`` and ``retention`` records: what was removed, e.g. ``{"F1/outbox-payloads": 3}``."""
+    alert: Literal[True] | None = None
+    """Set on a decision taken under an emergency override (rule 11): an alert for the privacy officers, who
+    find it in their review queue. Absent otherwise (so older records hash as they did)."""
 
     def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
         """The JSON object that is canonicalised and hashed at position ``log_index``."""

@@ -166,6 +166,9 @@ class Intake:
                 except OnlySensitiveData:
                     decision = decisions[index] = only_sensitive(decision)
             audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+            if audit[-1].alert:
+                log.warning("emergency-override-alert", flow=audit[-1].flow_id, decision_id=decision.decision_id,
+                            outcome=decision.outcome)
             if disclosed is not None:
                 rows.append(disclosed)
                 audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
@@ -330,6 +333,7 @@ class Intake:
             data_categories=flow.allowed_fields if disclosure and flow else (),
             labels=(*_audit_labels(flow, envelope), *(f"REDACTED:{label}" for label in redacted)),
             obligations=(*decision.obligations, *decision.refrains) if disclosure and flow else (),
+            alert=True if flow and flow.emergency_override and not disclosure else None,
         )
 
 

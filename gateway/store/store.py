@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
 from gateway.audit.checkpoint import Checkpoint, VerifierKey
 from gateway.audit.merkle import MerkleAccumulator, NodeKey
-from gateway.audit.record import AuditRecord, subject_ref
+from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.audit.stored import StoredCheckpoint, StoredSigningKey
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import MintedToken, seal, unseal
@@ -46,6 +46,7 @@ from gateway.store.tables import (
     crosswalk_tokens,
     messages,
     outbox,
+    review_items,
     statistics_activity,
     subject_identifiers,
     subjects,
@@ -365,7 +366,8 @@ class StoreTransaction:
         ``recorded_at`` is the store's clock, but never earlier than the previous record's (read under the
         same lock): the log's times are monotonic by construction even if the wall clock steps back (T-13).
         The hashes of the Merkle subtrees the records complete are written too, in one more statement (proofs
-        read them instead of every leaf hash; see :meth:`audit_tree_nodes`).
+        read them instead of every leaf hash; see :meth:`audit_tree_nodes`), and a review item for every
+        record a privacy officer must review (:func:`gateway.audit.record.review_kind`).
         """
         if not records:
             return []
@@ -389,6 +391,12 @@ class StoreTransaction:
                 for e, r in zip(entries, records, strict=True)
             ],
         )
+        to_review = [
+            {"audit_index": e.index, "kind": kind, "flow_id": r.flow_id, "created_at": now}
+            for e, r in zip(entries, records, strict=True) if (kind := review_kind(r)) is not None
+        ]
+        if to_review:
+            await self.conn.execute(insert(review_items), to_review)
         await self.add_audit_nodes(head.tree.take_completed())
         await self.conn.execute(
             update(audit_head)
@@ -425,6 +433,29 @@ class StoreTransaction:
             select(audit_log).where(audit_log.c.idx >= start).order_by(audit_log.c.idx).limit(limit)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def review_items(self, limit: int, *, reviewed: bool | None = False) -> list[dict[str, Any]]:
+        """Review items newest first with their audit record text: open ones (``reviewed=False``), closed
+        ones (True) or both (None)."""
+        query = (
+            select(review_items, audit_log.c.record)
+            .join(audit_log, audit_log.c.idx == review_items.c.audit_index)
+            .order_by(review_items.c.audit_index.desc())
+            .limit(limit)
+        )
+        if reviewed is not None:
+            done = review_items.c.reviewed_at.is_not(None)
+            query = query.where(done if reviewed else review_items.c.reviewed_at.is_(None))
+        return [dict(r._mapping) for r in await self.conn.execute(query)]
+
+    async def close_review_item(self, audit_index: int, reviewed_by: str, resolution: str, at: datetime) -> bool:
+        """Close an open review item; False if there is none at that index or it was closed already."""
+        result = await self.conn.execute(
+            update(review_items)
+            .where(review_items.c.audit_index == audit_index, review_items.c.reviewed_at.is_(None))
+            .values(reviewed_at=at, reviewed_by=reviewed_by, resolution=resolution)
+        )
+        return bool(result.rowcount)
 
     async def audit_records_for(self, subject_key: bytes) -> list[dict[str, Any]]:
         rows = await self.conn.execute(

@@ -224,3 +224,23 @@ audit_merkle_nodes = Table(
 """Hashes of the complete (perfect) subtrees of the audit log's Merkle tree, written by the append that
 completes them, so that a proof reads O(log n) rows instead of every leaf hash. Derived data: each one is
 recomputable from the leaves, and ``gateway audit verify`` recomputes and compares them."""
+
+# --- the privacy officers' review queue (migration 0009) -------------------------------------------------------
+
+__all__ += ["review_items"]
+
+review_items = Table(
+    "review_items",
+    metadata,
+    Column("audit_index", BigInteger, primary_key=True, autoincrement=False,
+           comment="log index of the audit record to review"),
+    Column("kind", String(32), nullable=False, comment="denial, drop-at-delivery or emergency"),
+    Column("flow_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("reviewed_at", DateTime(timezone=True), nullable=True, comment="NULL while open"),
+    Column("reviewed_by", String(64), nullable=True, comment="client id of the privacy officer"),
+    Column("resolution", String(32), nullable=True, comment="confirmed or escalated"),
+    Index("ix_review_items_open", "reviewed_at", "audit_index"),
+)
+"""One row per audit record a privacy officer must look at (rule 11), written with the record; the record
+itself stays the evidence, the row only says whether it was reviewed, by whom and with which resolution."""

@@ -16,7 +16,7 @@ from gateway.audit.offline import verify_stored_log
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
-from gateway.simulators import aler_arrears_message, comune_case_event, fhir_consent
+from gateway.simulators import aler_arrears_message, comune_case_event, comune_emergency, fhir_consent
 from gateway.store.tables import audit_checkpoints, consents, outbox
 from tests.conftest import bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records
@@ -142,7 +142,38 @@ async def test_D05_review_queue_lists_denials(gateway: Gateway, http: httpx.Asyn
     await seed(gateway, http)
     dpo = await bearer(http, "dpo-test")
     queue = (await http.get("/v1/privacy/review-queue", headers=dpo)).json()["queue"]
-    assert [(q["reason"], q["recipient_org"]) for q in queue] == [("no-applicable-consent", "fwa")]
+    assert [(q["kind"], q["reason"], q["recipient_org"]) for q in queue] == [
+        ("denial", "no-applicable-consent", "fwa")]
+
+
+async def test_D05_an_emergency_override_is_an_alert_queued_until_a_privacy_officer_closes_it(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    [person] = [t for t in generate_tenants("S", seed=12, limit=1)]
+    comune = await bearer(http, "comune-test")
+    response = await http.post("/v1/partners/comune/messages", content=orjson.dumps(comune_emergency(person.cf, "e-1")),
+                               headers={**comune, "content-type": "application/json"})
+    assert response.status_code == 202 and response.json()[0]["state"] == "forwarded", response.text
+    decision = next(r for r in await audit_records(gateway) if r["event_type"] == "decision")
+    assert (decision["flow_id"], decision["outcome"], decision.get("alert")) == ("F10-comune", "permit", True)
+
+    dpo = await bearer(http, "dpo-test")
+    [item] = (await http.get("/v1/privacy/review-queue", headers=dpo)).json()["queue"]
+    assert (item["kind"], item["alert"], item["flow_id"]) == ("emergency", True, "F10-comune")
+    assert item["reviewed_at"] is None
+    closed = await http.post(f"/v1/privacy/review-queue/{item['log_index']}", json={"resolution": "confirmed"},
+                             headers=dpo)
+    assert closed.status_code == 204, closed.text
+    assert (await http.get("/v1/privacy/review-queue", headers=dpo)).json()["queue"] == []
+    [done] = (await http.get("/v1/privacy/review-queue?status=reviewed", headers=dpo)).json()["queue"]
+    assert (done["log_index"], done["reviewed_by"], done["resolution"]) == (item["log_index"], "dpo-test", "confirmed")
+    again = await http.post(f"/v1/privacy/review-queue/{item['log_index']}", json={"resolution": "escalated"},
+                            headers=dpo)
+    assert again.status_code == 404
+    bad = await http.post(f"/v1/privacy/review-queue/{item['log_index']}", json={"resolution": "ok"}, headers=dpo)
+    assert bad.status_code == 422
+    reviews = [r for r in await audit_records(gateway) if r["action"] == "review-confirmed"]
+    assert [(r["client_id"], r["queried_ref"]) for r in reviews] == [("dpo-test", f"audit-log/{item['log_index']}")]
 
 
 async def test_D06_consent_history_shows_every_version_with_the_notice_text_shown(

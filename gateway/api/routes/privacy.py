@@ -77,14 +77,31 @@ async def records_of_processing(officer: OfficerDep, gateway: GatewayDep, reques
     return {"integrity": asdict(integrity), "records": rows}
 
 
-@router.get("/review-queue", summary="Denials and drops at delivery, newest first")
+@router.get("/review-queue", summary="Denials, drops at delivery and emergency overrides to review, newest first")
 async def review_queue(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
-                       format: Format = "json", limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Any:
+                       format: Format = "json", limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+                       status: Annotated[Literal["open", "reviewed", "all"], Query()] = "open") -> Any:
     office = _office(gateway)
-    queue, integrity = await office.review_queue(officer, request_id, limit), await office.integrity()
+    reviewed = {"open": False, "reviewed": True, "all": None}[status]
+    queue = await office.review_queue(officer, request_id, limit, reviewed)
+    integrity = await office.integrity()
     if format == "csv":
         return PlainTextResponse(to_csv(queue, integrity), media_type="text/csv")
     return {"integrity": asdict(integrity), "queue": queue}
+
+
+class ReviewIn(BaseModel):
+    """How the privacy officer closes a review item: ``confirmed`` (the decision stands) or ``escalated``
+    (it needs follow-up outside the gateway)."""
+
+    model_config = ConfigDict(extra="forbid")
+    resolution: Literal["confirmed", "escalated"]
+
+
+@router.post("/review-queue/{audit_index}", status_code=204, summary="Close a review item with a resolution")
+async def close_review(audit_index: int, body: ReviewIn, officer: OfficerDep, gateway: GatewayDep,
+                       request_id: RequestIdDep) -> None:
+    await _office(gateway).close_review(audit_index, body.resolution, officer, request_id)
 
 
 class ConsentHistoryIn(BaseModel):
