@@ -191,3 +191,30 @@ async def test_M03_the_golden_messages_of_every_partner_leave_no_personal_data_i
     assert sorted(value for value in personal if value.lower() in text) == []
     flows = {r["flow_id"] for r in records if r["event_type"] == "disclosure"}
     assert {"F1", "F2", "F3", "F4", "F5", "F7", "F9", "F10", "F11"} <= flows  # the examples really crossed
+
+
+async def test_rule16_each_decision_records_its_id_consent_version_policy_revision_rule_and_provision(
+    gateway: Gateway,
+) -> None:
+    """privacy.md rule 16, on the stored records: a permit names all five, and its disclosure points back to it;
+    a denial for want of consent names its decision, revision and rule but no consent (rule 13)."""
+    from gateway.pipeline import Submission
+
+    people = [tenant(54), tenant(55)]
+    consent = await gateway.consents.record(fhir_consent(people[0].cf), "aler", "aler-test", "req-r16")
+    for i, person in enumerate(people):
+        await gateway.intake.submit(Submission(
+            sender="aler", sender_role="system", raw=orjson.dumps(aler_arrears_message(person, f"r16-{i}")),
+            content_type="application/json", request_id=f"req-r16-{i}"))
+    records = await audit_records(gateway)
+    [permit, denial] = [r for r in records if r["event_type"] == "decision"]
+    [disclosure] = [r for r in records if r["event_type"] == "disclosure"]
+    assert permit["outcome"] == "permit" and permit["decision_id"]
+    assert permit["consent_ref"] == f"{consent.consent_id}@1"
+    assert permit["policy_revision"] == gateway.registry.revision
+    assert permit["combining_rule"] and permit["matched_provision"] == f"consent:{consent.consent_id}@1/provision"
+    assert disclosure["decision_id"] == permit["decision_id"]
+    assert (denial["outcome"], denial["reason"]) == ("deny", "no-applicable-consent")
+    assert denial["decision_id"] not in (None, permit["decision_id"])
+    assert denial["policy_revision"] == gateway.registry.revision and denial["combining_rule"]
+    assert "consent_ref" not in denial and "matched_provision" not in denial
