@@ -39,6 +39,7 @@ __all__ = [
     "canonical",
     "check_character",
     "classify",
+    "contains_codice_fiscale",
     "is_omocodic",
     "is_stp_eni",
     "is_valid",
@@ -174,6 +175,16 @@ def is_valid(cf: str) -> bool:
     except InvalidCodiceFiscale:
         return False
     return True
+
+
+_EMBEDDED: Final = re.compile(
+    r"(?=([A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]))"
+)
+
+
+def contains_codice_fiscale(text: str) -> bool:
+    """Whether ``text`` holds a valid codice fiscale anywhere in it, in either case (``REF-rssmra85t10a562s-1``)."""
+    return any(is_valid(match.group(1)) for match in _EMBEDDED.finditer(text.upper()))
 
 
 def is_omocodic(cf: str) -> bool:
