@@ -211,9 +211,7 @@ class PrivacyOffice:
                                                       subject_ref(subject.subject_key)
                                                       if subject and subject.subject_key else None)])
         lines = [self._line(row["idx"], json.loads(row["record"])) for row in rows]
-        lines = [line for line in lines
-                 if (since is None or line.occurred_at >= since.isoformat())
-                 and (until is None or line.occurred_at < until.isoformat())]
+        lines = [line for line in lines if _within(line.occurred_at, since, until)]
         return lines, await self.integrity()
 
     async def consent_history(self, identifier: str, officer: Officer, request_id: str) -> list[dict[str, Any]]:
@@ -327,10 +325,19 @@ class PrivacyOffice:
         )
 
 
+def _within(occurred_at: str, since: datetime | None, until: datetime | None) -> bool:
+    """Whether a record's time falls in [since, until), compared as instants (partners send their own UTC
+    offsets; a bound without one is UTC)."""
+    at = _aware(datetime.fromisoformat(occurred_at))
+    return (since is None or at >= _aware(since)) and (until is None or at < _aware(until))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return None if value is None else _aware(value).isoformat()
 
 
 def _person(identifier: str) -> tuple[str, str]:

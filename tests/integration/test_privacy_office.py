@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import orjson
@@ -78,6 +79,25 @@ async def test_D02_who_accessed_my_data_is_limited_to_the_period(gateway: Gatewa
     future = (await http.post("/v1/privacy/disclosure-report",
                               json={"identifier": consenting, "since": "2099-01-01T00:00:00Z"}, headers=dpo)).json()
     assert future["events"] == []
+
+    async def report(**period: str) -> list[int]:
+        """Log indexes reported, leaving out the records of this test's own earlier queries."""
+        body = {"identifier": consenting, **period}
+        response = await http.post("/v1/privacy/disclosure-report", json=body, headers=dpo)
+        return [e["log_index"] for e in response.json()["events"] if e["event_type"] != "privacy-query"]
+
+    everything = await report()
+    audit = {r["log_index"]: r for r in await audit_records(gateway)}
+    times = sorted({audit[i]["occurred_at"] for i in everything})
+    assert len(times) >= 2  # the seed's two referrals and the consent happened at different moments
+    middle = datetime.fromisoformat(times[len(times) // 2])
+    later = [i for i in everything if datetime.fromisoformat(audit[i]["occurred_at"]) >= middle]
+    earlier = [i for i in everything if i not in later]
+    assert later and earlier
+    assert await report(since=middle.isoformat()) == later
+    assert await report(until=middle.isoformat()) == earlier
+    # the same instant written with another UTC offset selects the same records
+    assert await report(since=middle.astimezone(timezone(timedelta(hours=5))).isoformat()) == later
 
 
 async def test_D03_every_privacy_officer_query_is_audited(gateway: Gateway, http: httpx.AsyncClient) -> None:
