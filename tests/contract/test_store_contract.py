@@ -9,6 +9,8 @@ a care record sent again replaces (``ON CONFLICT DO UPDATE``).
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -128,6 +130,53 @@ async def test_T08_a_failed_transaction_leaves_nothing_behind(store: Store) -> N
         await tx.append_audit([audit()])
         entries = await tx.audit_entries()
     assert [e["idx"] for e in entries] == [0, 1]
+
+
+_APPENDER = """
+import asyncio, sys
+from datetime import UTC, datetime
+from gateway.audit.record import AuditRecord
+from gateway.store import Store
+
+async def main() -> None:
+    store = Store.connect(sys.argv[1], b"k" * 32)
+    while True:
+        async with store.transaction() as tx:
+            await tx.append_audit([AuditRecord(event_type="decision", action="deny", outcome="deny",
+                                               occurred_at=datetime.now(UTC), instance="crash") for _ in range(3)])
+        async with store.transaction() as tx:
+            print((await tx.audit_head()).size, flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_T08_a_process_killed_while_appending_leaves_no_gap_duplicate_or_partial_batch(store: Store) -> None:
+    """A real crash: another process appends batches of three records in a loop and is killed with SIGKILL
+    mid-stream; what it committed is whole and verifies, what it had not committed left nothing."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    child = await asyncio.create_subprocess_exec(sys.executable, "-c", _APPENDER, url,
+                                                 stdout=asyncio.subprocess.PIPE)
+    assert child.stdout is not None
+    seen = 0
+    try:
+        while seen < 15:
+            line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
+            assert line, "the appender stopped on its own"
+            seen = int(line)
+    finally:
+        child.kill()
+        await child.wait()
+    assert child.returncode == -signal.SIGKILL
+    async with store.transaction() as tx:
+        head = await tx.audit_head()
+        entries = await tx.audit_entries(0, 10_000)
+    assert head.size >= seen and head.size % 3 == 0
+    assert [e["idx"] for e in entries] == list(range(head.size))
+    assert verify_log(entries, head).ok
+    async with store.transaction() as tx:  # and the log goes on from where the crash left it
+        await tx.append_audit([audit()])
+        assert (await tx.audit_head()).size == head.size + 1
 
 
 async def test_outbox_rows_are_published_once_in_order(store: Store) -> None:
