@@ -8,8 +8,9 @@ import pytest
 
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
+from gateway.bus import OutgoingRecord
 from gateway.privacy_office import Officer, PrivacyOffice
-from gateway.simulators import aler_arrears_message
+from gateway.simulators import aler_arrears_message, fhir_consent, fwa_outcome
 from tests.conftest import ALL_SCOPES, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, submit_over_bus, tenant
 
@@ -53,6 +54,34 @@ async def test_W04_every_past_recipient_gets_an_art19_notice_and_its_acknowledge
 
     actions = [r["action"] for r in await audit_records(gateway) if r["event_type"] == "consent-change"]
     assert actions == ["record-consent", "withdraw-consent", "restriction-notice"]
+
+
+async def test_W04_each_partner_that_received_data_under_the_consent_gets_its_own_notice(gateway: Gateway) -> None:
+    """Two recipients under one consent: FWA got the referral, ALER the outcome FWA sent back; each is told of
+    exactly the messages it received."""
+    person = tenant(36)
+    consent = await gateway.consents.record(fhir_consent(person.cf, recipients=("fwa", "aler")), "aler",
+                                            "aler-test", "req")
+    await submit_over_bus(gateway, aler_arrears_message(person, "w-36-1"))
+    [referral] = await read_until(gateway, "out", "fwa", 1)
+    referral_id = orjson.loads(referral.value)["id_segnalazione"]
+    await gateway.bus.publish([OutgoingRecord(
+        topic=gateway.settings.topics.name("in", "fwa"),
+        value=orjson.dumps(fwa_outcome(referral_id, "w-36-out", "corr-w-36-1")), key=b"corr-w-36-1")])
+    [outcome] = await read_until(gateway, "out", "aler", 1)
+
+    await gateway.consents.withdraw(consent.consent_id, "aler", "aler-test", "r1")
+    to_fwa = await read_until(gateway, "out", "fwa", 2)
+    to_aler = await read_until(gateway, "out", "aler", 2)
+    [fwa_notice] = [orjson.loads(r.value) for r in to_fwa if r.header("message-type") == "consent.restriction-notice"]
+    [aler_notice] = [orjson.loads(r.value) for r in to_aler
+                     if r.header("message-type") == "consent.restriction-notice"]
+    assert fwa_notice["disclosures"] == [referral.header("message-id")]
+    assert aler_notice["disclosures"] == [outcome.header("message-id")]
+    assert fwa_notice["notice_id"] != aler_notice["notice_id"]
+    assert person.cf not in str(fwa_notice) + str(aler_notice)
+    notices = [r for r in await audit_records(gateway) if r["action"] == "restriction-notice"]
+    assert sorted(r["recipient_org"] for r in notices) == ["aler", "fwa"]
 
 
 async def test_W08_only_the_recipient_can_acknowledge_its_notice_and_the_acknowledgement_is_audited(
