@@ -87,3 +87,45 @@ async def test_a_consent_on_a_retired_notice_is_refused_with_a_pointer_and_nothi
         **aler, "content-type": "application/fhir+json; fhirVersion=3.0"})
     assert unknown_version.status_code == 422
     assert await consent_rows(gateway) == before
+
+
+async def test_C15_no_consent_a_deny_consent_another_purpose_and_no_data_answer_alike(
+    gateway: Gateway, http: httpx.AsyncClient
+) -> None:
+    """Rule 13 over HTTP: for a consent-based flow the sender's answer, and its status by correlation id, are
+    the same whether the person refused, consented to something else, has no consent or is unknown to the
+    gateway altogether; only the audit log tells them apart."""
+    from gateway.simulators import aler_arrears_message
+
+    refused, elsewhere, unconsented, unknown = [t for t in generate_tenants("S", seed=61, limit=60)
+                                                if t.arrears_cents > 0][:4]
+    aler = await bearer(http, "aler-test")
+    for consent in (fhir_consent(refused.cf, decision="deny"),
+                    fhir_consent(elsewhere.cf, purposes=("housing-support",), recipients=("comune",))):
+        assert (await http.post("/v1/consents", json=consent, headers=aler)).status_code == 201
+    # the third person is known to the gateway (an earlier referral) but has no consent; the fourth is not
+    earlier = await http.post("/v1/partners/aler/messages",
+                              content=orjson.dumps(aler_arrears_message(unconsented, "c15-earlier")),
+                              headers={**aler, "content-type": "application/json"})
+    assert earlier.status_code == 202
+    answers = {}
+    for name, person in (("refused", refused), ("elsewhere", elsewhere), ("unconsented", unconsented),
+                         ("unknown", unknown)):
+        response = await http.post("/v1/partners/aler/messages",
+                                   content=orjson.dumps(aler_arrears_message(person, f"c15-{name}")),
+                                   headers={**aler, "content-type": "application/json"})
+        followed = await http.get(f"/v1/partners/aler/correlations/corr-c15-{name}", headers=aler)
+        answers[name] = (response.status_code, _without_ids(response.json()), followed.status_code,
+                         _without_ids(followed.json()))
+    assert len({orjson.dumps(a) for a in answers.values()}) == 1, answers
+    assert answers["unknown"][1][0]["reason_class"] == "not-authorised"
+
+
+def _without_ids(body: object) -> object:
+    """A status answer without what differs by construction (ids and times)."""
+    if isinstance(body, list):
+        return [_without_ids(b) for b in body]
+    if isinstance(body, dict):
+        return {k: _without_ids(v) for k, v in body.items()
+                if k not in ("message_id", "correlation_id", "received_at", "lifecycle_at")}
+    return body
