@@ -26,6 +26,7 @@ from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
 from gateway.policy import PolicyRegistry, load_registry
+from gateway.privacy_office import IntegrityCache
 from gateway.retention import RetentionJob
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings
@@ -50,6 +51,7 @@ class Gateway:
     validator: TokenValidator
     clients: tuple[PartnerClient, ...]
     checkpointer: AuditCheckpointer
+    integrity: IntegrityCache
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -188,4 +190,5 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             every_records=settings.audit_checkpoint_every_records,
             every_seconds=settings.audit_checkpoint_every_seconds,
         ),
+        integrity=IntegrityCache(settings.privacy_integrity_max_age_seconds),
     )

@@ -23,10 +23,12 @@ held (an ``erasure`` record with outcome ``failure`` and reason ``no-subject`` i
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,7 +46,8 @@ if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
 
 __all__ = [
-    "DisclosureLine", "ErasureResult", "IntegrityStatus", "LatestCheckpoint", "Officer", "PrivacyOffice", "to_csv",
+    "DisclosureLine", "ErasureResult", "IntegrityCache", "IntegrityStatus", "LatestCheckpoint", "Officer",
+    "PrivacyOffice", "to_csv",
 ]
 
 
@@ -111,6 +114,26 @@ class DisclosureLine:
     reason: str | None
 
 
+class IntegrityCache:
+    """The last integrity status, reused while younger than ``max_age_seconds``; answers asked meanwhile wait
+    for one verification instead of each running their own. Recomputable, never the only copy of anything."""
+
+    def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._status: IntegrityStatus | None = None
+        self._at = 0.0
+
+    async def get(self, verify: Callable[[], Awaitable[IntegrityStatus]]) -> IntegrityStatus:
+        async with self._lock:
+            if self._status is not None and self._clock() - self._at < self.max_age_seconds:
+                return self._status
+            status = await verify()
+            self._status, self._at = status, self._clock()
+            return status
+
+
 @dataclass(frozen=True, slots=True)
 class Officer:
     """Who asks: recorded in the ``privacy-query`` audit record of every question."""
@@ -125,8 +148,11 @@ class PrivacyOffice:
 
     def __init__(self, store: Store, registry: PolicyRegistry, instance_id: str,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, origin: str | None = None,
-                 configured_keys: Sequence[VerifierKey] | None = None) -> None:
+                 configured_keys: Sequence[VerifierKey] | None = None,
+                 integrity_cache: IntegrityCache | None = None) -> None:
         self.store = store
+        self.integrity_cache = integrity_cache
+        """Shares recent integrity statuses between answers; None: verify for each one."""
         self.registry = registry
         self.instance_id = instance_id
         self.clock = clock
@@ -143,9 +169,16 @@ class PrivacyOffice:
         except (CheckpointSigningError, KeyFormatError, OSError):  # no key here: trust the database's keys
             configured = None
         return cls(gateway.store, gateway.registry, gateway.settings.instance_id,
-                   origin=gateway.settings.audit_origin, configured_keys=configured)
+                   origin=gateway.settings.audit_origin, configured_keys=configured,
+                   integrity_cache=gateway.integrity)
 
     async def integrity(self) -> IntegrityStatus:
+        """The log's integrity status: recent enough from the cache, else verified now."""
+        if self.integrity_cache is None:
+            return await self.verify_integrity()
+        return await self.integrity_cache.get(self.verify_integrity)
+
+    async def verify_integrity(self) -> IntegrityStatus:
         """Recompute the log and check its signed checkpoints (the module docstring says with which keys)."""
         async with self.store.transaction() as tx:
             stored_keys = await tx.audit_signing_keys()

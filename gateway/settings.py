@@ -85,6 +85,10 @@ class GatewaySettings(BaseSettings):
     """Sign a checkpoint once this many audit records were added since the last one."""
     audit_checkpoint_every_seconds: float = Field(default=10.0, gt=0)
     """Sign a checkpoint this long after the last one, if any audit record was added since."""
+    privacy_integrity_max_age_seconds: float = Field(default=300.0, ge=0)
+    """How long the integrity status that privacy-officer answers carry may be reused: a full verification
+    reads every record (about 50 s per million), so answers within this age share the last one, which
+    says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.05, gt=0)

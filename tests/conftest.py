@@ -108,7 +108,9 @@ async def settings_for(tmp_path: Path) -> AsyncIterator[Callable[[Backends], obj
     droppers: list[Callable[[], object]] = []
 
     async def make(backends: Backends) -> GatewaySettings:
-        updates: dict[str, object] = {"data_dir": tmp_path / "var", "bus": backends.bus}
+        # every integrity status verified afresh, so that a tampering test sees its edit at once
+        updates: dict[str, object] = {"data_dir": tmp_path / "var", "bus": backends.bus,
+                                      "privacy_integrity_max_age_seconds": 0}
         if backends.store == "postgres":
             url, drop = await _fresh_postgres_database(require_env(POSTGRES_ENV, "PostgreSQL"))
             droppers.append(drop)
