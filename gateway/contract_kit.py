@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gateway.policy.registry import Flow, PolicyRegistry
-from gateway.routing import DECODERS
+from gateway.routing import DECODERS, screen_identifiers
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -111,7 +111,7 @@ def check_message(partner: str, raw: bytes, content_type: str, registry: PolicyR
         problem = FieldProblem("", "unknown-partner", f"partners that send messages: {', '.join(sorted(DECODERS))}")
         return CheckReport(False, [problem.as_dict()], [])
     try:
-        envelopes = decoder(raw, content_type)
+        envelopes = screen_identifiers(decoder(raw, content_type))
     except DecodeError as exc:
         return CheckReport(False, [p.as_dict() for p in exc.problems], [])
     return CheckReport(True, [], [

@@ -18,7 +18,7 @@ from gateway.identity.codice_fiscale import contains_codice_fiscale
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
-__all__ = ["DECODERS", "ENCODERS", "Encoder", "OutboundLabels", "encode_canonical"]
+__all__ = ["DECODERS", "ENCODERS", "Encoder", "OutboundLabels", "encode_canonical", "screen_identifiers"]
 
 Decoder = Callable[[bytes, str], list[Envelope]]
 
@@ -49,31 +49,27 @@ def _fwa_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
     )
 
 
-def _screened(decode: Decoder) -> Decoder:
-    """``decode``, refusing envelopes whose message or correlation id holds a codice fiscale: those ids are
-    written to the audit log and the status topics as they are, where no personal data may go."""
-
-    def screened(raw: bytes, content_type: str) -> list[Envelope]:
-        envelopes = decode(raw, content_type)
-        problems = [
-            FieldProblem("", "personal-data-in-identifier",
-                         f"the {what} of message {position} contains a codice fiscale; use one that names no person")
-            for position, envelope in enumerate(envelopes, start=1)
-            for what, value in (("message id", envelope.message_id), ("correlation id", envelope.correlation_id))
-            if contains_codice_fiscale(value)
-        ]
-        if problems:
-            raise DecodeError("contract", "a message or correlation id contains a codice fiscale", problems)
-        return envelopes
-
-    return screened
+def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
+    """``envelopes``, unless a message or correlation id holds a codice fiscale (:class:`DecodeError`): those
+    ids are written to the audit log and the status topics as they are, where no personal data may go. Every
+    path that decodes a partner's message (the intake, the contract kit) calls it after the decoder."""
+    problems = [
+        FieldProblem("", "personal-data-in-identifier",
+                     f"the {what} of message {position} contains a codice fiscale; use one that names no person")
+        for position, envelope in enumerate(envelopes, start=1)
+        for what, value in (("message id", envelope.message_id), ("correlation id", envelope.correlation_id))
+        if contains_codice_fiscale(value)
+    ]
+    if problems:
+        raise DecodeError("contract", "a message or correlation id contains a codice fiscale", problems)
+    return envelopes
 
 
 DECODERS: dict[str, Decoder] = {
-    "aler": _screened(adapters.aler.decode),
-    "asst": _screened(adapters.asst_fhir.decode),
-    "comune": _screened(adapters.comune.decode),
-    "fwa": _screened(adapters.fwa.decode),
+    "aler": adapters.aler.decode,
+    "asst": adapters.asst_fhir.decode,
+    "comune": adapters.comune.decode,
+    "fwa": adapters.fwa.decode,
 }
 """Partner organisation -> decoder of the messages it sends (HTTP body or ``in.<partner>`` record)."""
 

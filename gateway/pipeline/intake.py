@@ -24,7 +24,7 @@ from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, se
 from gateway.policy.decision import only_sensitive
 from gateway.policy.minimise import OnlySensitiveData, Tokeniser, minimise_with_redactions
 from gateway.policy.registry import Flow
-from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical
+from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical, screen_identifiers
 from gateway.settings import TopicSettings
 from gateway.statistics import ActivityEvent, activity_of
 from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
@@ -89,7 +89,7 @@ class Intake:
         if decoder is None:
             raise UnknownPartner(f"the gateway accepts no messages from organisation {submission.sender!r}")
         try:
-            envelopes = decoder(submission.raw, submission.content_type)
+            envelopes = screen_identifiers(decoder(submission.raw, submission.content_type))
         except DecodeError as exc:
             error = MalformedMessage if exc.kind == "malformed" else ContractViolation
             raise error(exc.detail, exc.problems) from None

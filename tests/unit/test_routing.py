@@ -1,7 +1,10 @@
-"""The decoder table: every partner's decoder refuses message and correlation ids that hold a codice fiscale,
-since those ids are written to the audit log and status topics as they are (privacy.md: no CF in any record)."""
+"""Message and correlation ids that hold a codice fiscale are refused wherever a partner's message is decoded
+(the intake, the contract kit), since those ids are written to the audit log and status topics as they are
+(privacy.md: no CF in any record)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import orjson
 import pytest
@@ -10,7 +13,7 @@ from gateway.contract_kit import check_message
 from gateway.identity.codice_fiscale import contains_codice_fiscale
 from gateway.identity.synthetic import generate_tenants
 from gateway.policy import load_registry
-from gateway.routing import DECODERS
+from gateway.routing import DECODERS, screen_identifiers
 from gateway.simulators import aler_arrears_message, comune_emergency
 from schemas.errors import DecodeError
 
@@ -30,7 +33,7 @@ def test_an_aler_message_whose_ids_hold_a_codice_fiscale_is_refused_without_echo
     message = aler_arrears_message(PERSON, "m-ok")
     message[field] = f"MOR-{PERSON.cf}"
     with pytest.raises(DecodeError) as refused:
-        DECODERS["aler"](orjson.dumps(message), "application/json")
+        screen_identifiers(DECODERS["aler"](orjson.dumps(message), "application/json"))
     assert refused.value.kind == "contract"
     assert [p.rule for p in refused.value.problems] == ["personal-data-in-identifier"]
     assert PERSON.cf not in str([p.as_dict() for p in refused.value.problems])
@@ -44,5 +47,25 @@ def test_the_contract_kit_reports_the_same_problem() -> None:
 
 
 def test_ordinary_ids_still_decode() -> None:
-    [envelope] = DECODERS["aler"](orjson.dumps(aler_arrears_message(PERSON, "m-1")), "application/json")
+    [envelope] = screen_identifiers(DECODERS["aler"](orjson.dumps(aler_arrears_message(PERSON, "m-1")),
+                                                      "application/json"))
     assert envelope.message_id == "m-1"
+
+
+async def test_the_intake_refuses_it_before_anything_is_written(tmp_path: Path) -> None:
+    from gateway.bootstrap import build
+    from gateway.errors import ContractViolation
+    from gateway.pipeline import Submission
+    from gateway.settings import GatewaySettings
+
+    gateway = build(GatewaySettings(data_dir=tmp_path), clients=())
+    await gateway.start(workers=False)
+    try:
+        message = aler_arrears_message(PERSON, f"MOR-{PERSON.cf}")
+        with pytest.raises(ContractViolation):
+            await gateway.intake.submit(Submission(sender="aler", sender_role="system", raw=orjson.dumps(message),
+                                                   content_type="application/json", request_id="r"))
+        async with gateway.store.transaction() as tx:
+            assert (await tx.audit_head()).size == 0
+    finally:
+        await gateway.stop()
