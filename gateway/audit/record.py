@@ -88,6 +88,8 @@ class AuditRecord(BaseModel):
     message_ids: tuple[str, ...] = ()
     correlation_id: str | None = None
     request_id: str | None = None
+    trace_id: str | None = None
+    """W3C trace id the sender passed in ``traceparent``, if any."""
     kafka: KafkaCoordinates | None = None
     data_categories: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()

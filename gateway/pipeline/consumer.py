@@ -22,6 +22,7 @@ from gateway.errors import DependencyUnavailable, GatewayError
 from gateway.logging import get_logger
 from gateway.pipeline.intake import Intake, Submission
 from gateway.settings import TopicSettings
+from gateway.trace_context import trace_id_of
 from schemas.envelope import Envelope
 
 __all__ = ["InboundConsumer"]
@@ -90,6 +91,7 @@ class InboundConsumer:
                 content_type=record.header("content-type") or "application/json", request_id=_request_id(record),
                 client_id=f"kafka:{partner}",
                 kafka=KafkaCoordinates(topic=record.topic, partition=record.partition, offset=record.offset),
+                trace_id=trace_id_of(record.header("traceparent")),
             )
             try:
                 items += [(envelope, submission) for envelope in self.intake.decode(submission)]

@@ -52,6 +52,8 @@ class Submission:
     client_id: str | None = None
     token_id: str | None = None
     kafka: KafkaCoordinates | None = None
+    trace_id: str | None = None
+    """W3C trace id from the sender's ``traceparent`` (:mod:`gateway.trace_context`), recorded in the audit."""
 
 
 class Intake:
@@ -329,6 +331,7 @@ class Intake:
             message_ids=(envelope.message_id, outgoing_id) if outgoing_id else (envelope.message_id,),
             correlation_id=envelope.correlation_id,
             request_id=submission.request_id,
+            trace_id=submission.trace_id,
             kafka=submission.kafka,
             data_categories=flow.allowed_fields if disclosure and flow else (),
             labels=(*_audit_labels(flow, envelope), *(f"REDACTED:{label}" for label in redacted)),

@@ -14,6 +14,7 @@ from gateway.api.models import InboxMessageOut, InboxOut, StatusOut
 from gateway.contract_kit import preview
 from gateway.errors import NotFound
 from gateway.pipeline.intake import Submission
+from gateway.trace_context import trace_id_of
 
 router = APIRouter(prefix="/v1/partners/{partner}", tags=["messages"])
 
@@ -26,7 +27,8 @@ async def submit(request: Request, partner: PartnerDep, principal: PrincipalDep,
     statuses = await gateway.intake.submit(
         Submission(sender=partner, sender_role=principal.role, raw=body,
                    content_type=request.headers.get("content-type", ""), request_id=request_id,
-                   client_id=principal.client_id, token_id=principal.token_id)
+                   client_id=principal.client_id, token_id=principal.token_id,
+                   trace_id=trace_id_of(request.headers.get("traceparent")))
     )
     return JSONResponse([StatusOut.of(s).model_dump(mode="json") for s in statuses], status_code=202)
 
