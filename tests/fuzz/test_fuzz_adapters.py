@@ -10,9 +10,9 @@ bodies; byte flips of valid encodings; other text encodings and content types.
 Every call must either return envelopes or raise :class:`DecodeError` with a non-empty ``detail`` and at least
 one :class:`FieldProblem` whose ``rule`` and ``message`` are non-empty and whose ``pointer`` is ``""`` or a
 JSON pointer; the submitted codice fiscale must never appear in what the sender is told. For consents the
-same holds with :class:`~gateway.errors.ContractViolation`; the product bugs this fuzz found there, which
-gateway/consent_fhir.py has yet to fix, are listed in ``KNOWN_CONSENT_BUGS`` and counted, not hidden. Run with
-``pytest -s`` to see the counts and the distribution of rejection rules.
+same holds with :class:`~gateway.errors.ContractViolation`; an unhandled exception there would be listed in
+``KNOWN_CONSENT_BUGS`` and counted, not hidden (none is: the two this fuzz found are fixed and pinned). Run
+with ``pytest -s`` to see the counts and the distribution of rejection rules.
 """
 
 from __future__ import annotations
