@@ -179,13 +179,23 @@ async def _exchange(gateway: Gateway, aler: _Partner, fwa: _Partner, partners: d
 
 async def _other_partners(aler: _Partner, fwa: _Partner, partners: dict[str, _Partner], tenants: list[SyntheticTenant],
                           referral: dict[str, Any], summary: DemoSummary) -> None:
-    """The Comune, ASST and FWA answer; ALER signals fragility and an emergency (F1-outcome, F2, F3, F5, F10)."""
+    """The Comune, ASST and FWA answer; ALER asks ASST for a nurse visit, which ASST reports back, and signals a
+    fragility to the Comune, which reports an emergency (F1-outcome, F2, F3, F4, F5, F10)."""
     batch = uuid.uuid4().hex[:8]
     person = tenants[0]
     await fwa.post_json("/v1/partners/fwa/messages", orjson.dumps(
         fwa_outcome(referral["id_segnalazione"], f"demo-{batch}-esito", referral["id_correlazione"])))
     await partners["comune"].post_json("/v1/partners/comune/messages", orjson.dumps(
         comune_case_event(person.cf, f"MI-SST-{batch}", f"demo-{batch}-caso", f"demo-{batch}-caso")))
+    care = fhir_consent(person.cf, purposes=("care-coordination",), recipients=("asst",), consent_type="explicit")
+    (await aler.post_json("/v1/consents", orjson.dumps(care))).raise_for_status()
+    await aler.post_json("/v1/partners/aler/messages", orjson.dumps({
+        "id_messaggio": f"demo-{batch}-richiesta", "id_correlazione": f"demo-{batch}-visita",
+        "tipo_messaggio": "richiesta-assistenza", "versione": "1.0", "data_evento": "2026-11-20T09:30:00+01:00",
+        "finalita": "care-coordination", "destinatari": ["asst"], "id_richiesta": f"ALER-R-{batch}",
+        "assistito": {"codice_fiscale": person.cf}, "servizio": "home-nursing-visit", "urgenza": "routine",
+        "finestra": {"dal": "2026-11-23", "al": "2026-11-30"},
+    }))
     encounter = asst_encounter(person.cf, f"enc-{batch}", f"demo-{batch}-visita")
     response = await partners["asst"].post_json("/v1/partners/asst/messages", orjson.dumps(encounter),
                                                   "application/fhir+json")

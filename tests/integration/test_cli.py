@@ -40,6 +40,6 @@ def test_demo_once_exits_zero_with_a_summary(tmp_path: Path) -> None:
     assert "forwarded to FWA" in done.stdout
     assert "denied: not-authorised" in done.stdout
     assert "intact" in done.stdout
-    for flow in ("F1-outcome", "F2", "F3", "F5", "F10-comune"):  # all four partners exchanged
+    for flow in ("F1-outcome", "F2", "F3", "F4", "F5", "F10-comune"):  # all four partners, both ways
         assert flow in done.stdout
     assert (tmp_path / "demo" / "gateway.sqlite3").exists()
