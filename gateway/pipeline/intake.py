@@ -197,12 +197,17 @@ class Intake:
                                 now: datetime) -> list[OutboxRow]:
         """A recipient's feedback (an FWA outcome, a Comune case status, an ASST visit) moves the referral
         its recipient originally sent along received -> accepted | rejected -> completed; the original
-        sender hears of it on its status topic."""
+        sender hears of it on its status topic. The referral is what the feedback's sender received under the
+        same correlation id on a flow of the same purpose (F1 for an FWA outcome, F2 for a case status, F4 for
+        a visit), never another message sharing that correlation id."""
         assert flow.lifecycle is not None
         state = flow.lifecycle.states.get(str(envelope.payload.get(flow.lifecycle.field)))
         if state is None:
             return []
-        updated = await tx.advance_lifecycle(flow.recipient, envelope.correlation_id, state, now)
+        answered = {f.message_type for f in self.registry.flows
+                    if f.sender == flow.recipient and f.recipient == flow.sender and f.purpose == flow.purpose}
+        updated = await tx.advance_lifecycle(flow.recipient, envelope.correlation_id, state, now,
+                                             reported_by=flow.sender, message_types=answered)
         return [self._status_row(s, subject, now, suffix=f"-{state}") for s in updated]
 
     async def _identify(self, tx: StoreTransaction, subject: SubjectRef, sender: str) -> Subject:

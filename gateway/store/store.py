@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -334,13 +334,17 @@ class StoreTransaction:
         )
         return bool(result.rowcount == 1)
 
-    async def advance_lifecycle(self, sender: str, correlation_id: str, state: str,
-                                at: datetime) -> list[MessageStatus]:
-        """Record the recipient-reported state on every message ``sender`` sent under ``correlation_id``
-        (a referral), returning the statuses that moved. ``completed`` and ``rejected`` are final, and a state
-        already recorded is not recorded again."""
+    async def advance_lifecycle(self, sender: str, correlation_id: str, state: str, at: datetime, *,
+                                reported_by: str, message_types: Collection[str]) -> list[MessageStatus]:
+        """Record the state ``reported_by`` reported on the referrals ``sender`` sent it under ``correlation_id``:
+        the messages of ``message_types`` forwarded to ``reported_by``; returns the statuses that moved.
+        One correlation id may follow a household across services, so a message denied, or forwarded only to
+        another partner or under another purpose, does not move. ``completed`` and ``rejected`` are final, and
+        a state already recorded is not recorded again."""
         current = await self.messages_by_correlation(sender, correlation_id)
-        movable = [m.message_id for m in current if m.lifecycle not in ("completed", "rejected", state)]
+        movable = [m.message_id for m in current
+                   if m.state == "forwarded" and reported_by in m.recipients and m.message_type in message_types
+                   and m.lifecycle not in ("completed", "rejected", state)]
         if not movable:
             return []
         await self.conn.execute(

@@ -1,22 +1,38 @@
 """Tests for :mod:`adapters.fwa`: a minimised ``referral.microcredit`` envelope -> FWA's native referral JSON.
 
 The encoder only renames and formats; what it may carry is fixed by the input model, so the ISEE value and
-the ALER tenancy cannot reach FWA even if a caller forgets to minimise.
+the ALER tenancy cannot reach FWA even if a caller forgets to minimise. Property tests: every generated
+referral encodes to a document the published contract accepts and that reads back to the same fields; every
+generated outcome the contract accepts decodes to the canonical outcome with the same fields, of which ALER
+gets exactly F1-outcome's.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+import random
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from adapters.fwa import FwaReferral, encode
-from schemas.envelope import Envelope
+from adapters.fwa import FwaReferral, decode, encode
+from gateway.identity.synthetic import synthetic_codice_fiscale
+from gateway.policy.minimise import minimise
+from gateway.policy.registry import load_registry
+from schemas.codelists import load_codelist
+from schemas.envelope import Envelope, SubjectRef
 from schemas.messages import MicrocreditReferral, validate_payload
+from tests.helpers import dumps, raw
 
 CF = "RSSMRA85T10A562S"
 OCCURRED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
@@ -204,3 +220,180 @@ def test_native_model_rejects_badly_formatted_euro_text() -> None:
         document["morosita"]["importo_euro"] = bad
         with pytest.raises(ValidationError):
             FwaReferral.model_validate(document)
+
+
+# --- properties: referral encode -> contract -> read back; outcome contract -> decode -> canonical -> fields ---
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts" / "fwa"
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+ZONES = [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+tokens = st.from_regex(r"[A-Za-z0-9._:@\-]{1,64}", fullmatch=True)
+ids = st.from_regex(r"[A-Za-z0-9._:\-]{1,64}", fullmatch=True)
+instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31),
+                        timezones=st.sampled_from(ZONES))
+
+
+@cache
+def contract(name: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((CONTRACTS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def contract_errors(name: str, document: Any) -> list[str]:
+    return [f"{e.json_path}: {e.message}" for e in contract(name).iter_errors(document)]
+
+
+def codes(name: str) -> list[str]:
+    return sorted(load_codelist(name).labels_it)
+
+
+def cents_of(euro_text: str) -> int:
+    value = Decimal(euro_text) * 100
+    assert value == value.to_integral_value(), euro_text
+    return int(value)
+
+
+person_ids = st.one_of(
+    st.builds(lambda seed: ("cf", synthetic_codice_fiscale(random.Random(seed))), st.integers(0, 2**32)),
+    st.builds(lambda code: ("stp", code), st.from_regex(r"STP[0-9]{13}", fullmatch=True)),
+    st.builds(lambda code: ("eni", code), st.from_regex(r"ENI[0-9]{13}", fullmatch=True)),
+)
+amounts = st.one_of(st.integers(0, 10_000_000_00), st.sampled_from([0, 1, 9, 10, 99, 100, 101, 10_000_000_00]))
+
+
+@st.composite
+def referrals(draw: st.DrawFn) -> tuple[Envelope, dict[str, Any]]:
+    """A minimised ``referral.microcredit`` envelope, and the labels the intake hands the encoder."""
+    people = draw(st.lists(person_ids, min_size=1, max_size=3, unique_by=lambda i: i[0]))
+    # an identifier FWA may not see, as the subject of an unminimised envelope would still carry
+    others = [("aler-contract", "ALER-C-12345678")] if draw(st.booleans()) else []
+    identifiers = draw(st.permutations([*people, *others]))
+    envelope = Envelope.model_validate({
+        "message_id": draw(tokens), "correlation_id": draw(tokens), "message_type": "referral.microcredit",
+        "sender": draw(st.sampled_from(["aler", "comune"])), "recipients": ["fwa"],
+        "subject": {"identifiers": [{"system": system, "value": value} for system, value in identifiers]},
+        "purpose": draw(st.sampled_from(["microcredit-assessment", None])), "sensitivity": ["S2"],
+        "occurred_at": draw(instants),
+        "payload": {
+            "eligibility": {"resides_in_metro_area": draw(st.booleans()), "works_in_metro_area": draw(st.booleans())},
+            "household": {"type": draw(st.sampled_from(codes("household_types")))},
+            "isee_band": draw(st.sampled_from(codes("isee_bands"))),
+            "arrears": {"amount_cents": draw(amounts), "months": draw(st.integers(0, 600))},
+            "request": {"type": draw(st.sampled_from(codes("request_types"))), "amount_cents": draw(amounts)},
+        },
+    })
+    labels = {"consent_ref": draw(st.one_of(st.none(), st.builds(lambda c, v: f"{c}@{v}", ids, st.integers(1, 99)))),
+              "obligations": tuple(draw(st.lists(st.sampled_from(["PSEUD", "ENCRYPT"]), unique=True))),
+              "refrains": tuple(draw(st.lists(st.sampled_from(["NORDSCLCD", "NOREUSE", "NORELINK"]), unique=True)))}
+    return envelope, labels
+
+
+def read_back(document: dict[str, Any]) -> dict[str, Any]:
+    """What FWA reads in a ``segnalazione-microcredito``, back in the canonical names (euro text -> cents)."""
+    referral = FwaReferral.model_validate(document)
+    payload = validate_payload("referral.microcredit", {
+        "eligibility": {"resides_in_metro_area": referral.requisiti.residenza_citta_metropolitana,
+                        "works_in_metro_area": referral.requisiti.lavoro_citta_metropolitana},
+        "household": {"type": referral.nucleo.tipologia},
+        "isee_band": referral.fascia_isee,
+        "arrears": {"amount_cents": cents_of(referral.morosita.importo_euro), "months": referral.morosita.mensilita},
+        "request": {"type": referral.richiesta.tipo, "amount_cents": cents_of(referral.richiesta.importo_euro)},
+    })
+    return {"message_id": referral.id_segnalazione, "correlation_id": referral.id_correlazione,
+            "sender": referral.ente_inviante, "purpose": referral.finalita_trattamento or None,
+            "applicant": referral.richiedente.codice_fiscale, "occurred_at": referral.inviato_il,
+            "payload": payload.model_dump(mode="json"),
+            "labels": {"consent_ref": referral.riferimento_consenso, "obligations": referral.etichette.obblighi,
+                       "refrains": referral.etichette.divieti}}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(referrals())
+def test_every_referral_encodes_to_what_the_contract_accepts_and_reads_back_to_the_same_fields(
+        case: tuple[Envelope, dict[str, Any]]) -> None:
+    envelope, labels = case
+    body = encode(envelope, **labels)
+    document = json.loads(body.decode("utf-8"))
+    assert contract_errors("segnalazione-microcredito", document) == []
+    assert RFC3339.fullmatch(document["inviato_il"]), document["inviato_il"]  # the contract's date-time
+
+    preferred = next(envelope.subject.first(s) for s in ("cf", "stp", "eni") if envelope.subject.first(s))
+    back = read_back(document)
+    assert back == {"message_id": envelope.message_id, "correlation_id": envelope.correlation_id,
+                    "sender": envelope.sender, "purpose": envelope.purpose, "applicant": preferred,
+                    "occurred_at": envelope.occurred_at, "payload": envelope.payload, "labels": labels}
+    assert back["occurred_at"].utcoffset() == envelope.occurred_at.utcoffset()  # the same instant, as written
+    others = [i.value for i in envelope.subject.identifiers if i.value != preferred]
+    assert not [value for value in others if value in body.decode("utf-8")]  # one identifier crosses, no more
+
+
+F1_OUTCOME = load_registry().flows[[f.id for f in load_registry().flows].index("F1-outcome")]
+
+
+STATE_OF_ESITO = {"in-istruttoria": "assessing", "approvato": "approved", "respinto": "rejected",
+                  "ritirato": "withdrawn", "consulenza-avviata": "counselling-started"}
+"""FWA's words and the canonical states (code list ``fwa-outcome-states``), written out independently of the
+adapter's own table."""
+
+
+def test_the_outcome_words_are_those_of_the_published_contract() -> None:
+    esito = contract("esito-segnalazione").schema["properties"]["esito"]["enum"]
+    assert sorted(esito) == sorted(STATE_OF_ESITO)
+    assert set(STATE_OF_ESITO.values()) == set(codes("fwa_outcome_states"))
+
+
+def tokenise(recipient: str, system: str, value: str) -> str:
+    return f"gwt_{recipient}_{abs(hash((system, value))) % 10**12}"
+
+
+@st.composite
+def outcomes(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An ``esito-segnalazione`` as FWA sends it (the amount a string or a bare JSON number), and the canonical
+    fields it stands for."""
+    esito = draw(st.sampled_from(sorted(STATE_OF_ESITO)))
+    decided = draw(instants)
+    message: dict[str, Any] = {
+        "id_messaggio": draw(ids), "id_correlazione": draw(ids), "tipo_messaggio": "esito-segnalazione",
+        "versione": "1.0", "id_segnalazione": draw(ids), "esito": esito, "data_decisione": decided.isoformat(),
+    }
+    cents = None
+    if esito == "approvato":
+        cents = draw(st.integers(1, 10_000_000_00))
+        text = f"{Decimal(cents).scaleb(-2):.2f}"
+        message["importo_approvato_euro"] = raw(text) if draw(st.booleans()) else text
+    reason = None
+    if esito == "respinto" and draw(st.booleans()):
+        reason = draw(st.sampled_from(codes("fwa_rejection_reasons")))
+        message["motivo"] = reason
+    return message, {"referral_id": message["id_segnalazione"], "state": STATE_OF_ESITO[esito],
+                     "approved_amount_cents": cents, "rejection_reason": reason, "decided_at": decided}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(outcomes())
+def test_every_outcome_the_contract_accepts_decodes_to_the_canonical_fields_and_aler_gets_f1_outcomes(
+        case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    message, expected = case
+    body = dumps(message)
+    assert contract_errors("esito-segnalazione", json.loads(body)) == []
+    [envelope] = decode(body)
+
+    assert (envelope.message_id, envelope.correlation_id, envelope.message_type, envelope.sender,
+            envelope.recipients, envelope.purpose) == (message["id_messaggio"], message["id_correlazione"],
+                                                      "referral.microcredit-outcome", "fwa", ("aler",),
+                                                      "microcredit-assessment")
+    assert [i.model_dump() for i in envelope.subject.identifiers] == [
+        {"system": "fwa-referral", "value": message["id_segnalazione"]}]
+    canonical = validate_payload("referral.microcredit-outcome", envelope.payload)
+    assert canonical.model_dump() == expected
+    assert envelope.occurred_at == expected["decided_at"]
+
+    # the fields ALER receives: exactly F1-outcome's; the referral id FWA quoted crosses only in the payload
+    identified = envelope.model_copy(update={"subject": SubjectRef(identifiers=envelope.subject.identifiers,
+                                                                   pseudonym="sbj_test")})
+    to_aler = minimise(identified, F1_OUTCOME, "gw-out", tokenise)
+    assert to_aler.payload == envelope.payload
+    assert set(to_aler.payload) <= set(F1_OUTCOME.allowed_fields)
+    assert [(i.system, i.value) for i in to_aler.subject.identifiers] == [
+        ("gateway-token", tokenise("aler", "subject", "sbj_test"))]
