@@ -320,8 +320,9 @@ def _key(description: str) -> dict[str, Any]:
     return {"kafka": {"key": {"type": "string", "description": description}, "bindingVersion": KAFKA_BINDING_VERSION}}
 
 
-_PSEUDONYM_KEY: Final = ("The subject's pseudonym (stable per person across partners): one person's messages stay "
-                         "on one partition, in order")
+_PSEUDONYM_KEY: Final = ("An opaque key per person and recipient (stable for one recipient, different for each, so "
+                         "partners cannot match records on it): one person's messages stay on one partition, in "
+                         "order; restriction notices are keyed by consent id")
 _PARTNER_KEY: Final = ("Chosen by the partner, e.g. its own id of the person or case, so that one person's "
                        "messages stay in order; may be absent")
 
@@ -635,8 +636,8 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
                 f"(revision {registry.revision}) and the person's consent, and delivers minimised messages on "
                 "out.<recipient> (S4 data on s4.out.<recipient>), a status on status.<sender> and what it could "
                 "not accept on dlq.<sender>. Topic names get the deployment's GATEWAY_TOPICS__PREFIX in front. "
-                "The gateway keys what it writes by the subject's pseudonym, so one person's messages stay "
-                "ordered."
+                "The gateway keys what it writes by an opaque key per person and recipient, so one person's "
+                "messages stay ordered and no two recipients share it."
             ),
             "license": {"name": "EUPL-1.2", "url": "https://interoperable-europe.ec.europa.eu/collection/eupl"},
             "tags": [{"name": p, "description": registry.partners[p].name} for p in sorted(registry.partners)],

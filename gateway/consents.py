@@ -152,7 +152,7 @@ class ConsentService:
             }
             notices.append(OutboxRow(
                 topic=self.topics.name("out", recipient), recipient=recipient, message_id=notice_id,
-                value=orjson.dumps(body), key=record.subject_pseudonym.encode(),
+                value=orjson.dumps(body), key=record.consent_id.encode(),  # never the pseudonym: shared by all
                 headers=(("message-id", notice_id), ("message-type", "consent.restriction-notice"),
                          ("request-id", request_id)),
                 created_at=now, subject_pseudonym=record.subject_pseudonym,

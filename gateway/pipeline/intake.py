@@ -10,6 +10,7 @@ status recorded the first time and forwards nothing.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -279,18 +280,26 @@ class Intake:
         return OutboxRow(
             topic=self.topics.name("s4.out" if flow.restricted_topic else "out", flow.recipient),
             recipient=flow.recipient, message_id=message_id,
-            value=encoder(outgoing, labels), key=subject.pseudonym.encode(),
+            value=encoder(outgoing, labels), key=self._record_key(flow.recipient, subject.pseudonym),
             headers=self._headers(message_id, envelope.correlation_id, submission.request_id,
                                   flow.outbound_message_type, envelope.schema_version, flow.purpose),
             created_at=now, consent_id=consent_id, consent_version=consent_version,
             subject_pseudonym=subject.pseudonym,
         )
 
+    def _record_key(self, recipient: str, pseudonym: str) -> bytes:
+        """The Kafka key of what ``recipient`` receives about a person: the same for all of it, so that one
+        person's messages stay in order, but a different one for each recipient, so that two partners cannot
+        match their records on it (the internal pseudonym would be one identifier shared by all of them)."""
+        if self.tokenise is None:
+            return hashlib.sha256(f"record-key/v1\x00{recipient}\x00{pseudonym}".encode()).hexdigest()[:32].encode()
+        return self.tokenise(recipient, "record-key", pseudonym).encode()
+
     def _status_row(self, status: MessageStatus, subject: Subject, now: datetime, suffix: str = "") -> OutboxRow:
         message_id = f"status-{status.message_id}{suffix}"
         return OutboxRow(
             topic=self.topics.name("status", status.sender), recipient=status.sender,
-            message_id=message_id, value=status_message(status), key=subject.pseudonym.encode(),
+            message_id=message_id, value=status_message(status), key=self._record_key(status.sender, subject.pseudonym),
             headers=self._headers(message_id, status.correlation_id, status.request_id or "", "referral.status",
                                   "1.0", None),
             created_at=now,

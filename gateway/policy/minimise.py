@@ -119,7 +119,7 @@ def minimise_with_redactions(envelope: Envelope, flow: Flow, message_id: str, to
         schema_version=envelope.schema_version,
         sender=envelope.sender,
         recipients=(flow.recipient,),
-        subject=SubjectRef(identifiers=identifiers, pseudonym=envelope.subject.pseudonym),
+        subject=SubjectRef(identifiers=identifiers),  # the internal pseudonym never leaves: it would link recipients
         purpose=flow.purpose,
         sensitivity=(flow.sensitivity,),
         occurred_at=envelope.occurred_at,

@@ -218,3 +218,26 @@ async def test_rule16_each_decision_records_its_id_consent_version_policy_revisi
     assert denial["decision_id"] not in (None, permit["decision_id"])
     assert denial["policy_revision"] == gateway.registry.revision and denial["combining_rule"]
     assert "consent_ref" not in denial and "matched_provision" not in denial
+
+
+async def test_M01_two_recipients_of_one_person_share_no_identifier_of_theirs(gateway: Gateway) -> None:
+    """A protected discharge reaches the Comune and ALER (F11): neither the Kafka key nor the body of either
+    carries the gateway's internal pseudonym, and the two keys differ, so the partners cannot match their
+    records on anything the gateway gave them."""
+    from gateway.bus import OutgoingRecord
+    from tests.e2e.test_f1_microcredit_referral import read_until
+
+    cf = "RSSMRA85T10A562S"
+    await gateway.bus.publish([OutgoingRecord(topic=gateway.settings.topics.name("in", "asst"),
+                                              value=orjson.dumps(asst_discharge(cf, "stay-m01", "corr-m01")),
+                                              headers=(("content-type", b"application/fhir+json"),))])
+    [to_comune] = await read_until(gateway, "out", "comune", 1)
+    [to_aler] = await read_until(gateway, "out", "aler", 1)
+    [status] = await read_until(gateway, "status", "asst", 1)
+    async with gateway.store.transaction() as tx:
+        subject = await tx.subject("cf", cf, create=False)
+    assert subject is not None
+    pseudonym = subject.pseudonym.encode()
+    for record in (to_comune, to_aler, status):
+        assert record.key and pseudonym not in record.key and pseudonym not in record.value
+    assert len({to_comune.key, to_aler.key, status.key}) == 3

@@ -251,7 +251,7 @@ def test_a_delivery_on_the_wrong_topic_or_with_the_wrong_headers_is_reported(
 
 
 def test_status_messages_validate_against_the_status_channel(document: dict[str, Any]) -> None:
-    stand_in = SimpleNamespace(topics=TOPICS, _headers=Intake._headers)
+    stand_in = SimpleNamespace(topics=TOPICS, _headers=Intake._headers, _record_key=lambda recipient, pseudonym: b"k")
     for state, reason, recipients in (("forwarded", None, ("fwa",)), ("denied", "not-authorised", ())):
         status = MessageStatus(sender="aler", message_id="m-1", correlation_id="corr-1",
                                message_type="tenancy.arrears-referral", state=state, reason_class=reason,
