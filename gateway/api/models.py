@@ -26,7 +26,7 @@ class StatusOut(BaseModel):
     recipients: list[str] = Field(description="organisations the message was forwarded to")
     received_at: datetime
     lifecycle: str | None = Field(
-        default=None, description="what the recipient reported since: accepted, rejected or completed"
+        default=None, description="what the recipient reported since: accepted, then rejected, completed or withdrawn"
     )
     lifecycle_at: datetime | None = None
 

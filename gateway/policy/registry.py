@@ -16,7 +16,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ConsentRequirement", "Flow", "Partner", "PolicyRegistry", "PrivacyNotice", "Purpose", "load_registry"]
+__all__ = [
+    "FINAL_LIFECYCLE_STATES", "ConsentRequirement", "Flow", "LifecycleState", "Partner", "PolicyRegistry",
+    "PrivacyNotice", "Purpose", "load_registry",
+]
+
+LifecycleState = Literal["accepted", "rejected", "completed", "withdrawn"]
+"""Where a referral stands as its recipient reports: taken up (``accepted``), refused (``rejected``), done
+(``completed``), or given up by the person before it was decided (``withdrawn``: neither served nor refused,
+so the sender knows another route may be needed)."""
+
+FINAL_LIFECYCLE_STATES: tuple[LifecycleState, ...] = ("completed", "rejected", "withdrawn")
+"""States a referral never leaves."""
 
 
 class _Data(BaseModel):
@@ -33,10 +44,10 @@ class ConsentRequirement(_Data):
 
 
 class Lifecycle(_Data):
-    """Maps a payload field of a feedback message to the referral lifecycle (accepted/rejected/completed)."""
+    """Maps a payload field of a feedback message to the referral lifecycle (:data:`LifecycleState`)."""
 
     field: str
-    states: dict[str, Literal["accepted", "rejected", "completed"]]
+    states: dict[str, LifecycleState]
 
 
 class Flow(_Data):

@@ -34,6 +34,7 @@ from gateway.audit.stored import StoredCheckpoint, StoredSigningKey
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
+from gateway.policy.registry import FINAL_LIFECYCLE_STATES
 from gateway.statistics import ActivityEvent
 from gateway.store.models import MessageStatus, OutboxRow, Subject
 from gateway.store.tables import (
@@ -344,7 +345,7 @@ class StoreTransaction:
         current = await self.messages_by_correlation(sender, correlation_id)
         movable = [m.message_id for m in current
                    if m.state == "forwarded" and reported_by in m.recipients and m.message_type in message_types
-                   and m.lifecycle not in ("completed", "rejected", state)]
+                   and m.lifecycle not in (*FINAL_LIFECYCLE_STATES, state)]
         if not movable:
             return []
         await self.conn.execute(

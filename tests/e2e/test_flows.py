@@ -271,10 +271,32 @@ async def test_referral_lifecycle_follows_the_recipients_feedback(gateway: Gatew
     assert original.lifecycle == "completed"
 
 
+async def test_a_microcredit_request_the_person_withdraws_ends_withdrawn_not_completed(gateway: Gateway) -> None:
+    """FWA's ``ritirato``: the tenant gave up the request before it was decided; ALER must not read that as
+    dealt with (``completed``), since the arrears may need another route. Withdrawn is final."""
+    person = tenant(24)
+    await gateway.consents.record(fhir_consent(person.cf, recipients=("fwa", "aler")), "aler", "aler-test", "req")
+    await submit(gateway, "aler", aler_arrears_message(person, "lcw-1"))
+    [referral] = await read_until(gateway, "out", "fwa", 1)
+    referral_id = orjson.loads(referral.value)["id_segnalazione"]
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lcw-out-1", "corr-lcw-1", esito="in-istruttoria",
+                                             amount=None))
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lcw-out-2", "corr-lcw-1", esito="ritirato", amount=None))
+    await submit(gateway, "fwa", fwa_outcome(referral_id, "lcw-out-3", "corr-lcw-1"))  # a late approval
+
+    statuses = [orjson.loads(r.value) for r in await read_until(gateway, "status", "aler", 3, settle_s=1.0)]
+    assert [(s["message_id"], s["lifecycle"]) for s in statuses] == [
+        ("lcw-1", None), ("lcw-1", "accepted"), ("lcw-1", "withdrawn")]
+    async with gateway.store.transaction() as tx:
+        [original] = await tx.messages_by_correlation("aler", "corr-lcw-1")
+    assert original.lifecycle == "withdrawn"
+
+
 # --- referral lifecycle across partners (F2 -> F3, F4 -> F5) ------------------------------------------------
 # Every referral is acknowledged (``forwarded``), then accepted or rejected, then completed, as its recipient's
-# own feedback says; ALER follows it on status.aler and over HTTP by correlation id. rejected and completed are
-# final. Statuses are keyed by the person's pseudonym, so one person's statuses arrive in order on any backend.
+# own feedback says; ALER follows it on status.aler and over HTTP by correlation id. rejected, completed and
+# withdrawn are final. Statuses are keyed per person (and recipient), so one person's statuses arrive in order
+# on any backend.
 
 
 def fragility_signal(cf: str, message_id: str, correlation_id: str | None = None) -> dict[str, Any]:
