@@ -4,7 +4,9 @@ Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, 
 
 * ``in.<partner>``: what the partner produces in its own format, for every partner the gateway has a decoder
   for (:data:`gateway.routing.DECODERS`); the native formats are those of
-  :data:`gateway.publication.INBOUND_FORMATS`, FHIR R4 resources for ASST and ALER's CSV tenancy export.
+  :data:`gateway.publication.INBOUND_FORMATS`, ASST's FHIR R4 resources
+  (:data:`gateway.publication.FHIR_INBOUND_FORMATS`, one message per resource type) and ALER's CSV tenancy
+  export (a text payload; the schema of one row is published apart, :data:`gateway.publication.CSV_ROW_FORMATS`).
 * ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where an
   encoder exists (:data:`gateway.routing.ENCODERS`), the canonical envelope with its disclosure labels
   otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
@@ -34,6 +36,7 @@ from referencing.jsonschema import DRAFT202012
 import adapters.aler
 import adapters.aler.csv_export
 import adapters.asst_fhir
+import adapters.asst_fhir.contract
 from gateway.policy.registry import Flow, PolicyRegistry
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings, TopicSettings
@@ -63,18 +66,16 @@ FHIR_R4: Final = "https://hl7.org/fhir/R4/"
 FHIR_INBOUND_RESOURCES: Final = ("Encounter", "Immunization", "ServiceRequest", "Consent", "Bundle")
 """What ASST may produce to ``in.asst``: the resources its adapter translates, alone or in a Bundle."""
 
-_FHIR: Final = "fhir/"
-
 NATIVE_OUTBOUND: Final[dict[tuple[str, str], str]] = {
     ("fwa", "referral.microcredit"): "fwa/segnalazione-microcredito.schema.json",
     ("comune", "social.case-referral"): "comune/segnalazione-fragilita.schema.json",
     ("comune", "tenancy.eviction-milestone"): "comune/fase-procedura-sfratto.schema.json",
     ("pis", "emergency.social-event"): "pis/segnalazione-pronto-intervento.schema.json",
-    ("asst", "care.service-request"): _FHIR + "ServiceRequest",
+    ("asst", "care.service-request"): "asst/outbound-service-request.schema.json",
 }
 """What each encoder of :data:`gateway.routing.ENCODERS` writes: a published contract of
-:data:`gateway.publication.OUTBOUND_FORMATS`, or ``fhir/<resource>`` for a FHIR R4 resource. Generating the
-document fails while an encoder is missing here."""
+:data:`gateway.publication.OUTBOUND_FORMATS` or :data:`gateway.publication.FHIR_OUTBOUND_FORMATS`. Generating
+the document fails while an encoder is missing here."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -365,26 +366,18 @@ def _native_message(schemas: _Schemas, path: str, model: type[BaseModel],
     return message
 
 
-def _fhir_message(schemas: _Schemas, resources: tuple[str, ...], headers: dict[str, Any], key: str,
-                  summary: str, name: str) -> dict[str, Any]:
-    docs = FHIR_R4 if len(resources) > 1 else f"{FHIR_R4}{resources[0].lower()}.html"
-    payload = schemas.add(name, {
-        "type": "object",
-        "title": f"FHIR R4 {' | '.join(resources)}",
-        "description": "A FHIR R4 resource in its JSON representation; the FHIR specification defines it.",
-        "required": ["resourceType"],
-        "properties": {"resourceType": {"enum": list(resources)} if len(resources) > 1
-                       else {"const": resources[0]}},
-        "externalDocs": {"url": docs, "description": "HL7 FHIR R4"},
-    })
+def _fhir_message(schemas: _Schemas, path: str, schema: dict[str, Any], headers: dict[str, Any], key: str,
+                  summary: str) -> dict[str, Any]:
     return {
-        "title": f"FHIR R4 {' | '.join(resources)}",
+        "title": f"{_contract_name(path)} (FHIR R4)",
         "summary": summary,
+        "description": schema["description"],
         "contentType": "application/fhir+json",
         "headers": headers,
-        "payload": payload,
+        "payload": schemas.add(_contract_name(path), schema),
         "bindings": _key(key),
-        "externalDocs": {"url": docs, "description": "HL7 FHIR R4"},
+        "externalDocs": {"url": _schema_base() + path,
+                         "description": f"The published JSON Schema of this format (HL7 FHIR R4: {FHIR_R4})"},
     }
 
 
@@ -436,6 +429,19 @@ def _outbound_formats() -> dict[str, type[BaseModel]]:
     return OUTBOUND_FORMATS
 
 
+def _fhir_formats() -> tuple[dict[str, str], dict[str, Callable[[], dict[str, Any]]]]:
+    """The FHIR R4 formats of the trust: inbound (path -> resource type) and outbound (path -> schema)."""
+    from gateway.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
+
+    return FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
+
+
+def _csv_row_formats() -> dict[str, Callable[[], dict[str, Any]]]:
+    from gateway.publication import CSV_ROW_FORMATS
+
+    return CSV_ROW_FORMATS
+
+
 def _schema_base() -> str:
     from gateway.publication import SCHEMA_BASE
 
@@ -449,11 +455,15 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
     if DECODERS[partner] is adapters.asst_fhir.decode:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
         headers = _headers((), ("content-type", "request-id", "message-id"), content_types=content_types)
-        return [messages.add("asst.fhir-r4", _fhir_message(
-            schemas, FHIR_INBOUND_RESOURCES, headers, _PARTNER_KEY,
-            "A FHIR R4 resource, alone or in a transaction, batch or collection Bundle with its Patients",
-            "fhir.r4-resource",
-        ))]
+        paths = {resource: path for path, resource in _fhir_formats()[0].items()}
+        missing = [resource for resource in FHIR_INBOUND_RESOURCES if resource not in paths]
+        if missing:
+            raise ValueError(f"FHIR resources the trust sends without a published schema: {missing}")
+        return [messages.add(_contract_name(paths[resource]), _fhir_message(
+            schemas, paths[resource], adapters.asst_fhir.contract.inbound_schema(resource), headers, _PARTNER_KEY,
+            f"A FHIR R4 {resource}" + (" of message resources, with the Patients they refer to"
+                                       if resource == "Bundle" else ", alone or in a Bundle"),
+        )) for resource in FHIR_INBOUND_RESOURCES]
     headers = _headers((), ("content-type", "request-id", "message-id"), content_types=("application/json",))
     names = []
     for path, model in _inbound_formats().get(partner, {}).items():
@@ -463,15 +473,19 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
     if DECODERS[partner] is adapters.aler.decode:
         columns = ", ".join(adapters.aler.csv_export.COLUMNS)
         csv_types = adapters.aler.csv_export.CSV_CONTENT_TYPES
+        [row_path] = [path for path in _csv_row_formats() if path.startswith(f"{partner}/")]
+        row_schema = _schema_base() + row_path
         names.append(messages.add("aler.tenancy-export", {
             "title": "aler.tenancy-export (CSV)",
             "summary": "A bulk tenancy export: one tenancy.record per row",
-            "description": f"UTF-8 CSV with a header row; columns: {columns}.",
+            "description": f"UTF-8 CSV with a header row; columns: {columns}. Each row is described by the JSON "
+                           f"Schema {row_schema} (cells by column name).",
             "contentType": csv_types[0],
             "headers": _headers(("content-type",), ("request-id", "message-id"), content_types=csv_types),
             "payload": schemas.add("aler.tenancy-export", {"type": "string", "contentMediaType": csv_types[0],
                                                            "description": f"Columns: {columns}"}),
             "bindings": _key(_PARTNER_KEY),
+            "externalDocs": {"url": row_schema, "description": "The published JSON Schema of one row"},
         }))
     return names
 
@@ -481,6 +495,7 @@ def _delivery_messages(flows: list[Flow], schemas: _Schemas, messages: _Messages
     """What the gateway writes for ``flows`` (one recipient, one kind of topic)."""
     names: list[str] = []
     outbound = _outbound_formats()
+    fhir_outbound = _fhir_formats()[1]
     for flow in flows:
         kind = (flow.recipient, flow.outbound_message_type)
         headers = _headers((*_GATEWAY_HEADERS, "purpose"), message_type=flow.outbound_message_type,
@@ -491,13 +506,12 @@ def _delivery_messages(flows: list[Flow], schemas: _Schemas, messages: _Messages
         elif kind not in ENCODERS:
             name = messages.add(f"canonical.{flow.outbound_message_type}",
                                 _canonical_message(schemas, flow.outbound_message_type, headers))
-        elif NATIVE_OUTBOUND[kind].startswith(_FHIR):
-            resource = NATIVE_OUTBOUND[kind].removeprefix(_FHIR)
-            message = _fhir_message(schemas, (resource,), headers, _PSEUDONYM_KEY,
-                                    f"{flow.outbound_message_type} as the FHIR R4 {resource} the partner receives",
-                                    f"fhir.{resource}")
+        elif NATIVE_OUTBOUND[kind] in fhir_outbound:
+            path = NATIVE_OUTBOUND[kind]
+            message = _fhir_message(schemas, path, fhir_outbound[path](), headers, _PSEUDONYM_KEY,
+                                    f"{flow.outbound_message_type} as the FHIR R4 resource the partner receives")
             message["correlationId"] = {"$ref": "#/components/correlationIds/header"}
-            name = messages.add(f"{flow.recipient}.fhir-{resource}", message)
+            name = messages.add(_contract_name(path), message)
         else:
             path = NATIVE_OUTBOUND[kind]
             message = _native_message(schemas, path, outbound[path], "serialization", headers, "header",
@@ -512,8 +526,8 @@ def _check_tables() -> None:
     missing = sorted(set(ENCODERS) - set(NATIVE_OUTBOUND))
     if missing:
         raise ValueError(f"encoders without a described format (add them to NATIVE_OUTBOUND): {missing}")
-    outbound = _outbound_formats()
-    unknown = sorted(p for p in NATIVE_OUTBOUND.values() if not p.startswith(_FHIR) and p not in outbound)
+    published = {*_outbound_formats(), *_fhir_formats()[1]}
+    unknown = sorted(p for p in NATIVE_OUTBOUND.values() if p not in published)
     if unknown:
         raise ValueError(f"NATIVE_OUTBOUND names formats that are not published: {unknown}")
 

@@ -1,16 +1,19 @@
 """Golden examples of what each partner sends: valid native messages and invalid ones with the problems the
 gateway must report for them.
 
-Published under ``contracts/examples/<partner>/{valid,invalid}/``; every invalid ``<name>.json`` has a
-``<name>.expected.json`` listing the ``pointer`` and ``rule`` of each problem, in order (the message texts are
-left out so their wording can evolve). Everything is deterministic: fixed ids and dates, and codici fiscali
-drawn from a seeded generator of synthetic ones. A test regenerates the examples in memory and fails when the
-checked-in files drift, and checks each against the decoders.
+Published under ``contracts/examples/<partner>/{valid,invalid}/``; every invalid ``<name>.json`` (or
+``<name>.csv``, ALER's bulk tenancy export) has a ``<name>.expected.json`` listing the ``pointer`` and ``rule``
+of each problem, in order (the message texts are left out so their wording can evolve). Everything is
+deterministic: fixed ids and dates, and codici fiscali drawn from a seeded generator of synthetic ones. A test
+regenerates the examples in memory and fails when the checked-in files drift, and checks each against the
+decoders.
 """
 
 from __future__ import annotations
 
 import copy
+import csv
+import io
 import json
 import random
 from collections.abc import Callable
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.aler.csv_export import COLUMNS, DELIMITER
 from adapters.asst_fhir.systems import (
     CARE_REQUEST_CATEGORY_SYSTEM,
     CARE_SERVICE_SYSTEM,
@@ -37,7 +41,17 @@ from gateway.simulators import (
     fwa_outcome,
 )
 
-__all__ = ["CFS", "CONTENT_TYPES", "INVALID", "VALID", "golden_examples", "write_golden_examples"]
+__all__ = [
+    "CFS",
+    "CONTENT_TYPES",
+    "INVALID",
+    "INVALID_CSV",
+    "VALID",
+    "VALID_CSV",
+    "content_type",
+    "golden_examples",
+    "write_golden_examples",
+]
 
 SEED = 20261120
 CONTENT_TYPES: dict[str, str] = {
@@ -46,14 +60,22 @@ CONTENT_TYPES: dict[str, str] = {
     "comune": "application/json",
     "fwa": "application/json",
 }
-"""The content type each partner sends its examples with."""
+"""The content type each partner sends its examples with (ALER's ``.csv`` exports: :func:`content_type`)."""
+CSV_CONTENT_TYPE = "text/csv"
+
+
+def content_type(path: str) -> str:
+    """The content type the example at ``path`` (``<partner>/...``) is sent with."""
+    return CSV_CONTENT_TYPE if path.endswith(".csv") else CONTENT_TYPES[path.split("/", 1)[0]]
+
 
 _OCCURRED = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 _rng = random.Random(SEED)  # noqa: S311 - synthetic identifiers, reproducible on purpose
 CF_ALER = synthetic_codice_fiscale(_rng)
 CF_ASST = synthetic_codice_fiscale(_rng)
 CF_COMUNE = synthetic_codice_fiscale(_rng)
-CFS = (CF_ALER, CF_ASST, CF_COMUNE)
+CF_ALER_EXPORT = synthetic_codice_fiscale(_rng)
+CFS = (CF_ALER, CF_ASST, CF_COMUNE, CF_ALER_EXPORT)
 """The synthetic codici fiscali the examples carry."""
 del _rng
 
@@ -153,6 +175,106 @@ def _aler_valid() -> dict[str, dict[str, Any]]:
         "evento-sfratto": eviction,
         "evento-emergenza": emergency,
     }
+
+
+# --- ALER's bulk tenancy export (CSV) ------------------------------------------------------------------------
+
+
+def _aler_csv_rows() -> list[dict[str, str]]:
+    """Rows as the gateway writes them (codes, ISO dates, ``.`` decimals): one with arrears, one without."""
+    return [
+        {"id_contratto": "ALER-C-12345678", "tipo_contratto": "SAT", "data_inizio": "2024-03-01",
+         "data_fine": "2029-02-28", "id_unita": "ALER-U-7654321", "id_edificio": "ALER-B-0042", "via": "Via Esempio",
+         "civico": "12/A", "quartiere": "molise-calvairate", "municipio": "4", "codice_fiscale_intestatario": CF_ALER,
+         "tipologia_nucleo": "single-mother-minors", "componenti": "holder:age-25-44:-|child:age-6-13:MD",
+         "fascia_canone": "accesso", "fascia_isee": "isee-0-6000", "canone_mensile_euro": "185.50",
+         "canone_oltre_30_reddito": "si", "morosita_euro": "1234.50", "morosita_mensilita": "7",
+         "morosita_dal": "2026-04-01", "morosita_tipo": "spese", "morosita_stadio": "formal-notice",
+         "segnali_fragilita": "isolation|arrears-not-tenant-fault", "data_aggiornamento": "2026-11-20T09:30:00+01:00"},
+        {"id_contratto": "ALER-C-12345679", "tipo_contratto": "SAP", "data_inizio": "1998-07-15", "data_fine": "",
+         "id_unita": "ALER-U-7654322", "id_edificio": "ALER-B-0043", "via": "Piazzale Esempio", "civico": "3",
+         "quartiere": "san-siro", "municipio": "7", "codice_fiscale_intestatario": CF_ALER_EXPORT,
+         "tipologia_nucleo": "adult-with-over-65", "componenti": "holder:age-45-64:-|parent:age-75-84:AD",
+         "fascia_canone": "protezione", "fascia_isee": "isee-6000-20000", "canone_mensile_euro": "62.00",
+         "canone_oltre_30_reddito": "no", "morosita_euro": "", "morosita_mensilita": "", "morosita_dal": "",
+         "morosita_tipo": "", "morosita_stadio": "", "segnali_fragilita": "", "data_aggiornamento":
+         "2026-11-20T09:30:00+01:00"},
+    ]
+
+
+def _spreadsheet_rows() -> list[dict[str, str]]:
+    """The same rows as an Italian spreadsheet writes them: labels and aliases, decimal comma, dd/mm/yyyy."""
+    first, second = _aler_csv_rows()
+    first |= {"data_inizio": "01/03/2024", "data_fine": "28/02/2029", "via": 'Via "Esempio"; scala B',
+              "quartiere": "Molise Calvaire", "componenti": "intestatario:25-44 anni:-|figlia:6-13 anni:DM",
+              "fascia_isee": "ISEE fino a 6.000 €", "canone_mensile_euro": "185,50", "canone_oltre_30_reddito": "Sì",
+              "morosita_euro": "1234,5", "morosita_dal": "01/04/2026", "morosita_stadio": "Diffida / messa in mora"}
+    second |= {"data_inizio": "15/07/1998", "quartiere": "S. Siro", "tipologia_nucleo": "Adulto con persona over 65",
+               "canone_mensile_euro": "62", "canone_oltre_30_reddito": "NO"}
+    return [first, second]
+
+
+_SPREADSHEET_COLUMNS = (*COLUMNS[10:13], *COLUMNS[:10], *COLUMNS[13:])
+"""A column order of ALER's own: the holder and the household first."""
+
+
+def _csv(rows: list[dict[str, str]], *, columns: tuple[str, ...] = COLUMNS, bom: bool = False,
+         newline: str = "\r\n", blank_line: bool = False, delimiter: str = DELIMITER) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=newline)
+    writer.writerow(columns)
+    for k, row in enumerate(rows):
+        if blank_line and k:
+            buffer.write(newline)
+        writer.writerow([row.get(column, "") for column in columns])
+    return ("\ufeff" if bom else "").encode("utf-8") + buffer.getvalue().encode("utf-8")
+
+
+def _with_cells(row: int, **cells: str) -> bytes:
+    rows = _aler_csv_rows()
+    rows[row] |= cells
+    return _csv(rows)
+
+
+def _short_row() -> bytes:
+    lines = _csv(_aler_csv_rows()).decode("utf-8").split("\r\n")
+    lines[2] = lines[2].rsplit(DELIMITER, 1)[0]  # the second data row loses its last field
+    return "\r\n".join(lines).encode("utf-8")
+
+
+VALID_CSV: dict[str, Callable[[], bytes]] = {
+    "esportazione-contratti": lambda: _csv(_aler_csv_rows()),
+    "esportazione-contratti-foglio-di-calcolo": lambda: _csv(
+        _spreadsheet_rows(), columns=_SPREADSHEET_COLUMNS, bom=True, newline="\n", blank_line=True),
+}
+"""ALER's tenancy exports (``text/csv``): as the gateway writes one, and as a spreadsheet does (byte-order mark,
+LF, a blank line, another column order, labels and aliases, decimal comma, dd/mm/yyyy, a quoted ``;``)."""
+
+INVALID_CSV: dict[str, tuple[Callable[[], bytes], list[tuple[str, str]]]] = {
+    "export-missing-column": (lambda: _csv(_aler_csv_rows(), columns=tuple(c for c in COLUMNS if c != "fascia_isee")),
+                              [("/header/fascia_isee", "missing")]),
+    "export-unknown-column": (lambda: _csv(_aler_csv_rows(), columns=(*COLUMNS, "nome_intestatario")),
+                              [(f"/header/{len(COLUMNS)}", "extra_forbidden")]),
+    "export-comma-separated": (lambda: _csv(_aler_csv_rows(), delimiter=","),
+                               [("/header/0", "extra_forbidden"), *((f"/header/{c}", "missing") for c in COLUMNS)]),
+    "export-bad-check-character": (lambda: _with_cells(1, codice_fiscale_intestatario=_wrong_check_character(
+        CF_ALER_EXPORT)), [("/rows/1/codice_fiscale_intestatario", "value_error")]),
+    "export-unknown-quartiere": (lambda: _with_cells(0, quartiere="Brera"), [("/rows/0/quartiere", "value_error")]),
+    "export-impossible-date": (lambda: _with_cells(1, data_inizio="31/02/1998"),
+                               [("/rows/1/data_inizio", "date_from_datetime_parsing")]),
+    "export-incomplete-arrears": (lambda: _with_cells(0, morosita_tipo=""), [("/rows/0/morosita_tipo", "missing")]),
+    "export-arrears-without-amount": (lambda: _with_cells(1, morosita_mensilita="3"),
+                                      [("/rows/1/morosita_euro", "missing")]),
+    "export-no-holder": (lambda: _with_cells(0, componenti="spouse-partner:age-25-44:-|child:age-6-13:MD"),
+                         [("/rows/0/componenti", "value_error")]),
+    "export-flags-disagree-with-age": (lambda: _with_cells(1, componenti="holder:age-45-64:-|parent:age-75-84:D"),
+                                       [("/rows/1/componenti", "value_error")]),
+    "export-wrong-field-count": (_short_row, [("/rows/1", "field_count")]),
+    "export-duplicate-contract": (lambda: _with_cells(1, id_contratto="ALER-C-12345678"),
+                                  [("/rows/1/id_contratto", "duplicate")]),
+    "export-not-utf8": (lambda: _csv(_spreadsheet_rows()).decode("utf-8").encode("cp1252"), [("", "utf-8")]),
+}
+"""Invalid exports: name -> (how it is made, the problems the gateway reports for it)."""
 
 
 # --- ASST (FHIR R4) ------------------------------------------------------------------------------------------
@@ -354,6 +476,12 @@ def golden_examples() -> dict[str, bytes]:
             files[f"{partner}/invalid/{name}.json"] = body
             files[f"{partner}/invalid/{name}.expected.json"] = _dumps(
                 [{"pointer": pointer, "rule": rule} for pointer, rule in expected])
+    for name, export in VALID_CSV.items():
+        files[f"aler/valid/{name}.csv"] = export()
+    for name, (make, expected) in INVALID_CSV.items():
+        files[f"aler/invalid/{name}.csv"] = make()
+        files[f"aler/invalid/{name}.expected.json"] = _dumps(
+            [{"pointer": pointer, "rule": rule} for pointer, rule in expected])
     return dict(sorted(files.items()))
 
 

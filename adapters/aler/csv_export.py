@@ -55,7 +55,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
@@ -226,6 +226,15 @@ class AlerTenancyCsvRow(Native):
     @classmethod
     def _unique_signals(cls, value: list[str]) -> list[str]:
         check_unique(value, "fragility signal")
+        return value
+
+    @field_validator("data_aggiornamento")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            value.astimezone(UTC)  # the message id is in UTC: 9999-12-31T23:59-23:59 has no UTC time
+        except OverflowError:
+            raise ValueError("must fall within the years 1-9999 in UTC") from None
         return value
 
 
