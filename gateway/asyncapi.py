@@ -37,7 +37,7 @@ import adapters.aler
 import adapters.aler.csv_export
 import adapters.asst_fhir
 import adapters.asst_fhir.contract
-from gateway.policy.registry import Flow, PolicyRegistry
+from gateway.policy.registry import Flow, LifecycleState, PolicyRegistry
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings, TopicSettings
 from schemas.envelope import Envelope
@@ -96,7 +96,7 @@ class StatusMessage(_Body):
     state: Literal["received", "forwarded", "denied", "rejected", "dropped"]
     reason_class: str | None = Field(description="why nothing was forwarded, as the sender may be told")
     recipients: list[str] = Field(description="organisations the message was forwarded to")
-    lifecycle: Literal["accepted", "rejected", "completed"] | None = Field(
+    lifecycle: LifecycleState | None = Field(
         default=None, description="what the recipient reported since about the referral"
     )
     at: datetime
