@@ -41,8 +41,9 @@ from gateway.bus.port import BusRecord, OutgoingRecord
 
 __all__ = ["KafkaBus", "KafkaConsumer"]
 
-_LINGER_MS = 5
-"""Small enough not to add visible latency, large enough to gather a batch's records into few requests."""
+_LINGER_MS = 0
+"""Send at once: a batch's records are all handed to the producer before its sender task runs, so they share
+requests anyway, and lingering would only delay a lone message (5 ms added to every single referral)."""
 _METADATA_POLL_S = 0.1
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
@@ -22,6 +22,7 @@ from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, s
 from gateway.logging import get_logger
 from gateway.pipeline.status import status_message
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, sender_reason_class
+from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import only_sensitive
 from gateway.policy.minimise import OnlySensitiveData, Tokeniser, minimise_with_redactions
 from gateway.policy.registry import Flow
@@ -106,47 +107,67 @@ class Intake:
         return await self.process([(envelope, submission) for envelope in self.decode(submission)])
 
     async def process(self, items: Sequence[tuple[Envelope, Submission]]) -> list[MessageStatus]:
-        """Decide already decoded envelopes in one transaction: one audit append and one outbox insert for
-        the batch, so a burst of records costs a few statements per record instead of a transaction each."""
+        """Decide already decoded envelopes in one transaction, set-based: the batch's message ids are claimed
+        in one statement, its subjects and their consents looked up in one or two statements each, and the
+        audit records, outgoing messages, statuses, tokens and counted events written one statement per kind;
+        so a burst costs a handful of round trips in all, not several per message."""
         if not items:
             return []
         now = self.clock()
-        audit: list[AuditRecord] = []
-        rows: list[OutboxRow] = []
-        activity: list[ActivityEvent] = []
-        minted: list[MintedToken] = []
+        batch = _Batch()
         async with self.store.transaction() as tx:
-            statuses = [await self._decide(tx, envelope, submission, now, audit, rows, activity, minted)
-                        for envelope, submission in items]
-            await tx.append_audit(audit)
-            await tx.enqueue(rows)
-            await tx.record_tokens(minted)  # so that a recipient can quote them back (crosswalk)
-            await tx.record_activity(activity)
-        for status in statuses:
-            log.info("message-decided", message_id=status.message_id, sender=status.sender, outcome=status.state,
-                     reason=status.reason_class, count=len(status.recipients), request_id=status.request_id)
-        if rows and self.on_enqueued is not None:
+            received = [self._received(envelope, submission, now) for envelope, submission in items]
+            claimed = await tx.claim_messages(received)
+            fresh: list[int] = []
+            for index, status in enumerate(received):
+                if (key := (status.sender, status.message_id)) in claimed:
+                    claimed.discard(key)  # a second copy in the same batch is a replay of the first
+                    fresh.append(index)
+            await tx.prefetch_subjects(ident for i in fresh for ident in _person_identifiers(items[i][0].subject))
+            identified = [await self._identified(tx, items[i][0]) for i in fresh]
+            consents = await tx.consents_for_many({subject.pseudonym for _, subject in identified})
+            decided: dict[int, MessageStatus] = {}
+            for index, (envelope, subject) in zip(fresh, identified, strict=True):
+                decided[index] = await self._decide(tx, envelope, items[index][1], subject,
+                                                    consents[subject.pseudonym], now, batch)
+            await tx.update_messages(batch.take_statuses())
+            replayed = [received[i] for i in range(len(items)) if i not in decided]
+            existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
+            await tx.append_audit(batch.audit)
+            await tx.enqueue(batch.rows)
+            await tx.record_tokens(batch.minted)  # so that a recipient can quote them back (crosswalk)
+            await tx.record_activity(batch.activity)
+        statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
+        for index, status in enumerate(statuses):
+            if index in decided:
+                log.info("message-decided", message_id=status.message_id, sender=status.sender,
+                         outcome=status.state, reason=status.reason_class, count=len(status.recipients),
+                         request_id=status.request_id)
+            else:
+                log.info("replay-ignored", message_id=status.message_id, sender=status.sender)
+        if batch.rows and self.on_enqueued is not None:
             self.on_enqueued()
         return statuses
 
-    async def _decide(self, tx: StoreTransaction, envelope: Envelope, submission: Submission, now: datetime,
-                      audit: list[AuditRecord], rows: list[OutboxRow],
-                      activity: list[ActivityEvent], minted: list[MintedToken]) -> MessageStatus:
-        received = MessageStatus(
+    @staticmethod
+    def _received(envelope: Envelope, submission: Submission, now: datetime) -> MessageStatus:
+        return MessageStatus(
             sender=envelope.sender, message_id=envelope.message_id, correlation_id=envelope.correlation_id,
             message_type=envelope.message_type, state="received", reason_class=None, recipients=(),
             received_at=now, request_id=submission.request_id,
         )
-        if not await tx.claim_message(received):
-            existing = await tx.message(envelope.sender, envelope.message_id)
-            log.info("replay-ignored", message_id=envelope.message_id, sender=envelope.sender)
-            return existing or received
+
+    async def _identified(self, tx: StoreTransaction, envelope: Envelope) -> tuple[Envelope, Subject]:
+        """The envelope with its subject's pseudonym (and any quoted token restored), and the subject."""
         subject = await self._identify(tx, envelope.subject, envelope.sender)
         restored = await restore_quoted(tx, envelope.subject, envelope.sender, subject)
         envelope = envelope.model_copy(
             update={"subject": SubjectRef(identifiers=restored.identifiers, pseudonym=subject.pseudonym)}
         )
-        consents = await tx.consents_for(subject.pseudonym)
+        return envelope, subject
+
+    async def _decide(self, tx: StoreTransaction, envelope: Envelope, submission: Submission, subject: Subject,
+                      consents: Sequence[ConsentRecord], now: datetime, batch: _Batch) -> MessageStatus:
         decisions = [
             decide(
                 DecisionRequest(
@@ -165,33 +186,35 @@ class Intake:
             redacted: list[str] = []
             if decision.permitted:
                 try:
-                    disclosed = self._disclosure(envelope, subject, decision, submission, now, minted, redacted)
+                    disclosed = self._disclosure(envelope, subject, decision, submission, now, batch.minted,
+                                                 redacted)
                 except OnlySensitiveData:
                     decision = decisions[index] = only_sensitive(decision)
-            audit.append(self._audit(envelope, submission, subject, decision, "decision"))
-            if audit[-1].alert:
-                log.warning("emergency-override-alert", flow=audit[-1].flow_id, decision_id=decision.decision_id,
-                            outcome=decision.outcome)
+            batch.audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+            if batch.audit[-1].alert:
+                log.warning("emergency-override-alert", flow=batch.audit[-1].flow_id,
+                            decision_id=decision.decision_id, outcome=decision.outcome)
             if disclosed is not None:
-                rows.append(disclosed)
-                audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
-                                         disclosed.message_id, tuple(redacted)))
-        activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
+                batch.rows.append(disclosed)
+                batch.audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
+                                               disclosed.message_id, tuple(redacted)))
+        batch.activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
         permitted = tuple(d.recipient for d in decisions if d.permitted)
         denial = next((d for d in decisions if not d.permitted), None)
         status = replace(
-            received,
+            self._received(envelope, submission, now),
             state="forwarded" if permitted else "denied",
             reason_class=None if permitted or denial is None or denial.reason is None
             else sender_reason_class(denial.reason, denial.flow),
             recipients=permitted,
         )
-        await tx.update_message(status.sender, status.message_id, status.state, status.reason_class,
-                                status.recipients)
-        rows.append(self._status_row(status, subject, now))
+        batch.statuses.append(status)
+        batch.rows.append(self._status_row(status, subject, now))
         for decision in decisions:
             if decision.permitted and decision.flow is not None and decision.flow.lifecycle is not None:
-                rows += await self._advance_referral(tx, envelope, decision.flow, subject, now)
+                # the referral answered may be earlier in this very batch: its status must be written first
+                await tx.update_messages(batch.take_statuses())
+                batch.rows += await self._advance_referral(tx, envelope, decision.flow, subject, now)
         return status
 
     async def _advance_referral(self, tx: StoreTransaction, envelope: Envelope, flow: Flow, subject: Subject,
@@ -217,8 +240,7 @@ class Intake:
         through any identifier); by a crosswalk token the gateway gave the sender, quoted back, next (a token
         that is not the sender's is refused); by a referral id the gateway minted (FWA quotes it in outcomes)
         next; by the sender's own identifier otherwise."""
-        personal: list[tuple[str, str]] = [(i.system, i.value) for i in subject.identifiers
-                                           if i.system in _PERSON_SYSTEMS]
+        personal = _person_identifiers(subject)
         if personal:
             return await self._identify_person(tx, personal)
         quoted = await subject_of_quoted_token(tx, subject, sender)
@@ -352,6 +374,26 @@ class Intake:
             obligations=(*decision.obligations, *decision.refrains) if disclosure and flow else (),
             alert=True if flow and flow.emergency_override and not disclosure else None,
         )
+
+
+@dataclass
+class _Batch:
+    """What deciding one batch produces, written once per kind when the batch is done."""
+
+    audit: list[AuditRecord] = field(default_factory=list)
+    rows: list[OutboxRow] = field(default_factory=list)
+    activity: list[ActivityEvent] = field(default_factory=list)
+    minted: list[MintedToken] = field(default_factory=list)
+    statuses: list[MessageStatus] = field(default_factory=list)
+    """Outcomes not yet written to the message statuses (see :meth:`take_statuses`)."""
+
+    def take_statuses(self) -> list[MessageStatus]:
+        taken, self.statuses = self.statuses, []
+        return taken
+
+
+def _person_identifiers(subject: SubjectRef) -> list[tuple[str, str]]:
+    return [(i.system, i.value) for i in subject.identifiers if i.system in _PERSON_SYSTEMS]
 
 
 def _labels(envelope: Envelope) -> frozenset[str]:

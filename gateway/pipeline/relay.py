@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from gateway.audit.record import AuditRecord, subject_ref
@@ -57,8 +57,9 @@ class Relay:
             if not rows:
                 return 0
             deliver: list[OutboxRow] = []
+            latest = await tx.latest_consent_versions({r.consent_id for r in rows if r.consent_id is not None})
             for row in rows:
-                reason = await self._undeliverable(tx, row)
+                reason = self._undeliverable(row, latest)
                 if reason is None:
                     deliver.append(row)
                 else:
@@ -75,9 +76,10 @@ class Relay:
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05) -> None:
         """Relay until ``stop`` is set, backing off while the store or bus is unavailable. Between batches it
         sleeps until :meth:`wake` or ``poll_seconds`` (other processes' commits are seen by polling)."""
-        self._wake = asyncio.Event()
+        self._wake = wake = asyncio.Event()
         backoff = poll_seconds
         while not stop.is_set():
+            wake.clear()  # set again by any commit from here on: its rows are looked at by the next batch
             try:
                 handled = await self.relay_once()
                 backoff = poll_seconds
@@ -85,9 +87,10 @@ class Relay:
                 log.warning("relay-retrying", error_type=type(exc.__cause__ or exc).__name__, retry_in_s=backoff)
                 handled = 0
                 backoff = min(backoff * 2, 5.0)
-            if handled == 0:
+            if handled == 0 and not stop.is_set():
+                # stop() wakes the relay too (Gateway.stop), so the wake event alone is waited on.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                    await asyncio.wait_for(wake.wait(), timeout=backoff)
 
     async def drain(self) -> int:
         """Relay until the outbox is empty; returns the number of rows handled."""
@@ -96,14 +99,14 @@ class Relay:
             total += handled
         return total
 
-    async def _undeliverable(self, tx: StoreTransaction, row: OutboxRow) -> str | None:
-        """Why a queued row may no longer go (rule 9), from the latest version of its consent's lineage. The
-        versions of a lineage share their provisions (withdrawal and re-consent change status only), so what
-        can change after the decision is the status, the period, the withdrawal and the notice's standing."""
+    def _undeliverable(self, row: OutboxRow, latest_versions: Mapping[str, ConsentRecord]) -> str | None:
+        """Why a queued row may no longer go (rule 9), from the latest version of its consent's lineage (read
+        for the whole batch in one statement). The versions of a lineage share their provisions (withdrawal
+        and re-consent change status only), so what can change after the decision is the status, the period,
+        the withdrawal and the notice's standing."""
         if row.consent_id is None:
             return None
-        versions = await tx.consent_versions(row.consent_id)
-        latest: ConsentRecord | None = versions[-1] if versions else None
+        latest = latest_versions.get(row.consent_id)
         if latest is None or latest.withdrawn:
             return "consent-withdrawn"
         if latest.status != "active" or latest.decision != "permit":

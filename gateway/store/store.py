@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import and_, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -56,6 +57,8 @@ from gateway.store.tables import (
 __all__ = ["Store", "StoreTransaction"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_PARSED_CONSENTS_MAX = 200_000
+"""Consent versions kept parsed per process (a few hundred bytes each)."""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -73,6 +76,9 @@ class Store:
         self._pseudonym_key = pseudonym_key
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """Clock of audit ``recorded_at`` times (replaceable in tests); see :meth:`StoreTransaction.append_audit`."""
+        self.parsed_consents: OrderedDict[tuple[str, int, str], ConsentRecord] = OrderedDict()
+        """Consent versions already parsed from their stored documents, by (id, version, record hash): versions
+        are immutable, and a rewritten document changes its hash, so an entry never goes stale. Bounded LRU."""
 
     @classmethod
     def connect(cls, url: str, pseudonym_key: bytes) -> Store:
@@ -82,7 +88,10 @@ class Store:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
         else:
-            engine = create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # No pre-ping: it cost a round trip per transaction. A connection broken since its last use fails
+            # its first statement; SQLAlchemy then invalidates the pool and the caller's retry (every caller
+            # retries DependencyUnavailable) gets a fresh connection.
+            engine = create_async_engine(url, pool_size=10, max_overflow=10)
         return cls(engine, pseudonym_key)
 
     @property
@@ -160,13 +169,35 @@ class StoreTransaction:
     def __init__(self, conn: AsyncConnection, store: Store) -> None:
         self.conn = conn
         self._store = store
+        self._known: dict[str, Subject | None] = {}
+        """Subjects found by :meth:`prefetch_subjects`, by lookup hash (None: no one has that identifier yet)."""
 
     # --- subjects -------------------------------------------------------------------------------------------
+
+    async def prefetch_subjects(self, identifiers: Iterable[tuple[str, str]]) -> None:
+        """Look up the subjects of many (system, value) identifiers in one statement, so that the
+        :meth:`subject` and :meth:`link_identifier` calls of a batch that follow need no round trip for them."""
+        lookups = {self._store.lookup_hash(system, value) for system, value in identifiers} - self._known.keys()
+        if not lookups:
+            return
+        rows = await self.conn.execute(
+            select(subject_identifiers.c.lookup_hash, subjects.c.pseudonym, subjects.c.subject_key)
+            .join(subjects, subject_identifiers.c.pseudonym == subjects.c.pseudonym)
+            .where(subject_identifiers.c.lookup_hash.in_(sorted(lookups)))
+        )
+        self._known.update(dict.fromkeys(lookups))
+        for r in rows:
+            self._known[r.lookup_hash] = Subject(r.pseudonym, r.subject_key)
 
     async def subject(self, system: str, value: str, *, create: bool) -> Subject | None:
         """The subject with this identifier (any identifier linked to them); created with a fresh pseudonym
         and key if ``create``."""
         lookup = self._store.lookup_hash(system, value)
+        known = self._known.get(lookup)
+        if known is not None:
+            return known
+        if lookup in self._known and not create:
+            return None
         row = (
             await self.conn.execute(
                 select(subjects.c.pseudonym, subjects.c.subject_key)
@@ -192,7 +223,9 @@ class StoreTransaction:
                     insert(subject_identifiers).values(lookup_hash=lookup, pseudonym=subject.pseudonym, created_at=now)
                 )
         except IntegrityError:  # created concurrently by another worker: use theirs
+            self._known.pop(lookup, None)
             return await self.subject(system, value, create=False)
+        self._known[lookup] = subject
         return subject
 
     async def link_identifier(self, subject: Subject, system: str, value: str) -> bool:
@@ -200,7 +233,10 @@ class StoreTransaction:
         any identifier). False, and nothing changes, if the identifier already leads to someone else: two
         records are never merged on the gateway's own initiative."""
         lookup = self._store.lookup_hash(system, value)
-        holder = (
+        known = self._known.get(lookup)
+        if known is not None:
+            return known.pseudonym == subject.pseudonym
+        holder = None if lookup in self._known else (
             await self.conn.execute(
                 select(subject_identifiers.c.pseudonym).where(subject_identifiers.c.lookup_hash == lookup)
             )
@@ -212,7 +248,9 @@ class StoreTransaction:
                 await self.conn.execute(insert(subject_identifiers).values(
                     lookup_hash=lookup, pseudonym=subject.pseudonym, created_at=datetime.now(UTC)))
         except IntegrityError:  # linked concurrently
+            self._known.pop(lookup, None)
             return False
+        self._known[lookup] = subject
         return True
 
     async def subject_by_pseudonym(self, pseudonym: str) -> Subject | None:
@@ -286,14 +324,55 @@ class StoreTransaction:
 
     async def consents_for(self, pseudonym: str) -> list[ConsentRecord]:
         """Every version of every consent of a subject."""
-        rows = await self.conn.execute(select(consents).where(consents.c.subject_pseudonym == pseudonym))
-        return [_consent(r._mapping) for r in rows]
+        return (await self.consents_for_many([pseudonym]))[pseudonym]
+
+    async def consents_for_many(self, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
+        """Every version of every consent of each subject, for a whole batch in one or two statements."""
+        found: dict[str, list[ConsentRecord]] = {p: [] for p in pseudonyms}
+        if found:
+            for record in await self._consents_where(consents.c.subject_pseudonym.in_(sorted(found))):
+                found[record.subject_pseudonym].append(record)
+        return found
+
+    async def latest_consent_versions(self, consent_ids: Collection[str]) -> dict[str, ConsentRecord]:
+        """The latest version of each consent lineage, in one or two statements (the relay's re-check)."""
+        if not consent_ids:
+            return {}
+        latest = (select(consents.c.consent_id, func.max(consents.c.version).label("version"))
+                  .where(consents.c.consent_id.in_(sorted(consent_ids))).group_by(consents.c.consent_id)
+                  .subquery())
+        records = await self._consents_where(
+            tuple_(consents.c.consent_id, consents.c.version).in_(select(latest.c.consent_id, latest.c.version)))
+        return {r.consent_id: r for r in records}
+
+    async def _consents_where(self, condition: Any) -> list[ConsentRecord]:
+        """Consent versions matching ``condition``: their keys first, then the stored documents of those not
+        parsed before (:attr:`Store.parsed_consents`), so a decision rarely re-reads or re-parses a document."""
+        cache = self._store.parsed_consents
+        keys = (await self.conn.execute(
+            select(consents.c.consent_id, consents.c.version, consents.c.record_hash).where(condition)
+        )).all()
+        found: dict[tuple[str, int], ConsentRecord] = {}
+        for r in keys:
+            cached = None if r.record_hash is None else cache.get((r.consent_id, r.version, r.record_hash))
+            if cached is not None:
+                cache.move_to_end((r.consent_id, r.version, r.record_hash))
+                found[(r.consent_id, r.version)] = cached
+        missing = [(r.consent_id, r.version) for r in keys if (r.consent_id, r.version) not in found]
+        if missing:
+            rows = await self.conn.execute(
+                select(consents).where(tuple_(consents.c.consent_id, consents.c.version).in_(missing)))
+            for row in rows:
+                m = row._mapping
+                record = found[(m["consent_id"], m["version"])] = _consent(m)
+                if m["record_hash"] is not None:
+                    cache[(m["consent_id"], m["version"], m["record_hash"])] = record
+                    while len(cache) > _PARSED_CONSENTS_MAX:
+                        cache.popitem(last=False)
+        return [found[(r.consent_id, r.version)] for r in keys]
 
     async def consent_versions(self, consent_id: str) -> list[ConsentRecord]:
-        rows = await self.conn.execute(
-            select(consents).where(consents.c.consent_id == consent_id).order_by(consents.c.version)
-        )
-        return [_consent(r._mapping) for r in rows]
+        return sorted(await self._consents_where(consents.c.consent_id == consent_id), key=lambda r: r.version)
 
     async def consent_recorded_by(self, consent_id: str) -> str | None:
         row = (
@@ -334,6 +413,45 @@ class StoreTransaction:
             dialect_insert(messages).values(**values).on_conflict_do_nothing(index_elements=["sender", "message_id"])
         )
         return bool(result.rowcount == 1)
+
+    async def claim_messages(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        """Insert the statuses of a batch in one statement; returns the (sender, message id) of those that
+        were new. The others were seen before (replays), or appear twice in ``statuses`` (the first counts)."""
+        if not statuses:
+            return set()
+        values: dict[tuple[str, str], dict[str, Any]] = {}
+        for s in statuses:
+            values.setdefault((s.sender, s.message_id), {
+                "sender": s.sender, "message_id": s.message_id, "correlation_id": s.correlation_id,
+                "message_type": s.message_type, "state": s.state, "reason_class": s.reason_class,
+                "recipients": list(s.recipients), "received_at": s.received_at, "request_id": s.request_id,
+            })
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        statement = (dialect_insert(messages).values(list(values.values()))
+                     .on_conflict_do_nothing(index_elements=["sender", "message_id"])
+                     .returning(messages.c.sender, messages.c.message_id))
+        return {(r.sender, r.message_id) for r in await self.conn.execute(statement)}
+
+    async def messages_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageStatus]:
+        """The statuses of these (sender, message id), in one statement; unknown ones are absent."""
+        if not keys:
+            return {}
+        rows = await self.conn.execute(
+            select(messages).where(tuple_(messages.c.sender, messages.c.message_id).in_(sorted(keys))))
+        return {(r.sender, r.message_id): _status(r._mapping) for r in rows}
+
+    async def update_messages(self, statuses: Sequence[MessageStatus]) -> None:
+        """Record the outcome (state, reason class, recipients) of many messages in one round trip."""
+        if not statuses:
+            return
+        await self.conn.execute(
+            update(messages)
+            .where(messages.c.sender == bindparam("b_sender"), messages.c.message_id == bindparam("b_message_id"))
+            .values(state=bindparam("b_state"), reason_class=bindparam("b_reason"),
+                    recipients=bindparam("b_recipients")),
+            [{"b_sender": s.sender, "b_message_id": s.message_id, "b_state": s.state, "b_reason": s.reason_class,
+              "b_recipients": list(s.recipients)} for s in statuses],
+        )
 
     async def advance_lifecycle(self, sender: str, correlation_id: str, state: str, at: datetime, *,
                                 reported_by: str, message_types: Collection[str]) -> list[MessageStatus]:
