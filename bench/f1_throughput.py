@@ -835,21 +835,32 @@ async def run_raw(args: argparse.Namespace, bootstrap: str, prefix: str, run_id:
 async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: str, prefix: str, run_id: str,
                       pool_tenants: list[SyntheticTenant], data_dir: Path, stamp: str, kafka_pid: int | None,
                       pg_pid: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The gateway phase with ``--workers`` gateway processes sharing the database and the consumer group; the
+    first records the consents before the others start."""
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
         "topics": {"prefix": prefix, "partitions": PARTITIONS}, "data_dir": str(data_dir),
         "instance_id": "bench-gateway-1",
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
-    child = GatewayChild(dict(settings_kwargs), args.consents, args.log_level, data_dir / "gateway.log",
-                         args.profile, profile_out)
-    child.start()
+    children: list[GatewayChild] = []
     try:
-        _, setup = await child.receive(within_s=600)
-        print(f"gateway ready in {setup['start_s']} s; {setup['consents']} consents recorded in "
-              f"{setup['consent_s']} s ({setup['consents_per_s']}/s)", flush=True)
+        setup: dict[str, Any] = {}
+        for n in range(args.workers):
+            kwargs = {**settings_kwargs, "instance_id": f"bench-gateway-{n + 1}"}
+            child = GatewayChild(kwargs, args.consents if n == 0 else 0, args.log_level,
+                                 data_dir / f"gateway-{n + 1}.log", args.profile if n == 0 else "none", profile_out)
+            child.start()
+            children.append(child)
+            _, ready = await child.receive(within_s=600)
+            if n == 0:
+                setup = ready
+                print(f"gateway ready in {setup['start_s']} s; {setup['consents']} consents recorded in "
+                      f"{setup['consent_s']} s ({setup['consents_per_s']}/s)", flush=True)
+        setup["workers"] = args.workers
         pool = templates(pool_tenants)
-        probe = CpuProbe({"driver": lambda: [os.getpid()], "gateway": lambda: [child.pid] if child.pid else [],
+        probe = CpuProbe({"driver": lambda: [os.getpid()],
+                          "gateway": lambda: [c.pid for c in children if c.pid],
                           "kafka": lambda: [kafka_pid] if kafka_pid else [], "postgres": _with_children(pg_pid)})
         config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", PARTITIONS, args.warmup,
                               args.duration, args.max_in_flight, args.drain_timeout, args.max_warmup)
@@ -857,17 +868,20 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
         window: dict[str, Any] = {}
 
         async def on_window(edge: str) -> None:
-            reply = await child.command(f"window-{edge}", within_s=120)
+            replies = [await c.command(f"window-{edge}", within_s=120) for c in children]
             if edge == "stop":
-                window.update(reply)
+                window.update(_merged_window_stats(replies))
 
         result = await drive(config, MessageFactory(run_id, pool), probe, on_window)
         if args.probe_duration > 0:
             result["unloaded"] = await probe_latency(config, MessageFactory("p" + run_id[1:], pool),
                                                      args.probe_duration)
-        store = await child.command("stop", within_s=120)
+        for child in children[1:]:  # the first one stops last and counts what is in the store
+            await child.command("stop", within_s=120)
+        store = await children[0].command("stop", within_s=120)
     finally:
-        await child.close()
+        for child in children:
+            await child.close()
     result["store"] = store
     result["window_stats"] = window
     result["setup"] = setup
@@ -876,7 +890,29 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
                                          for p in RESULTS_DIR.glob(f"f1-profile-{stamp}*"))
     settings_kwargs["database_url"] = "postgresql+asyncpg://<fresh database on the test server>"
     settings_kwargs["data_dir"] = "<temporary directory>"
+    settings_kwargs["instance_id"] = f"bench-gateway-1..{args.workers}"
     return result, settings_kwargs
+
+
+def _merged_window_stats(replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The SQL counts of every gateway process together; each reply counts the same messages (the store's)."""
+    if len(replies) == 1:
+        return replies[0]
+    processed = max(r["messages_processed"] for r in replies)
+    kinds: dict[str, float] = {}
+    for reply in replies:
+        for kind, per_message in reply["statements_per_message_by_kind"].items():
+            kinds[kind] = round(kinds.get(kind, 0.0) + (per_message or 0.0), 2)
+    commits = sum((r["commits_per_message"] or 0.0) for r in replies)
+    return {
+        "messages_processed": processed,
+        "sql_statements": sum(r["sql_statements"] for r in replies),
+        "sql_statements_per_message": round(sum((r["sql_statements_per_message"] or 0.0) for r in replies), 2),
+        "commits_per_message": round(commits, 2),
+        "rollbacks": sum(r["rollbacks"] for r in replies),
+        "statements_per_message_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
+        "per_process": replies,
+    }
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -1011,6 +1047,7 @@ async def main(args: argparse.Namespace) -> int:
             "max_in_flight": args.max_in_flight, "raw_bytes": args.raw_bytes, "drain_timeout_s": args.drain_timeout,
             "max_warmup_s": args.max_warmup, "probe_duration_s": args.probe_duration,
             "partitions": PARTITIONS, "producer": {"acks": "all", "enable_idempotence": True, "linger_ms": 5},
+            "workers": args.workers,
             "log_level": args.log_level, "profile": args.profile, "order": ["raw", "gateway"],
         },
         "settings": settings,
@@ -1052,12 +1089,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--probe-duration", type=float, default=10.0,
                         help="seconds of a one-message-in-flight latency probe after each phase (default 10; "
                              "0 skips it)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway processes sharing the database and the inbound consumer group (default 1)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.warmup < 0 or args.consents < 1 or args.max_in_flight < 1:
-        parser.error("--duration must be > 0, --warmup >= 0, --consents and --max-in-flight >= 1")
+    if args.duration <= 0 or args.warmup < 0 or args.consents < 1 or args.max_in_flight < 1 or args.workers < 1:
+        parser.error("--duration must be > 0, --warmup >= 0, --consents, --max-in-flight and --workers >= 1")
     return args
 
 

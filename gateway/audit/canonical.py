@@ -62,17 +62,27 @@ def canonical_json(obj: object) -> bytes:
 
 def _fast_path_safe(value: object) -> bool:
     """True if ``orjson`` with sorted keys writes ``value`` exactly as RFC 8785 does (see the module docstring).
-    Exact types only: a subclass (an enum, a custom mapping) takes the checked path."""
-    kind = type(value)
-    if value is None or kind is str or kind is bool:
-        return True
-    if isinstance(value, int) and kind is int:
-        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
-    if isinstance(value, dict) and kind is dict:
-        return all(type(key) is str and key.isascii() and _fast_path_safe(item) for key, item in value.items())
-    if isinstance(value, list | tuple) and kind in (list, tuple):
-        return all(_fast_path_safe(item) for item in value)
-    return False
+    Exact types only: a subclass (an enum, a custom mapping) takes the checked path. A loop, not recursion:
+    this runs for every audit record written."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:  # type: ignore[operator]
+                return False
+        elif kind is dict:
+            for key in item:  # type: ignore[attr-defined]
+                if type(key) is not str or not key.isascii():
+                    return False
+            pending.extend(item.values())  # type: ignore[attr-defined]
+        elif kind is list or kind is tuple:
+            pending.extend(item)  # type: ignore[arg-type]
+        else:
+            return False
+    return True
 
 
 def _checked(value: object, path: str) -> JSONValue:

@@ -427,10 +427,12 @@ class StoreTransaction:
                 "recipients": list(s.recipients), "received_at": s.received_at, "request_id": s.request_id,
             })
         dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
-        statement = (dialect_insert(messages).values(list(values.values()))
+        # Parameters as a list (SQLAlchemy's "insertmanyvalues"): one statement compiled once, not a VALUES
+        # clause compiled anew for every batch size.
+        statement = (dialect_insert(messages)
                      .on_conflict_do_nothing(index_elements=["sender", "message_id"])
                      .returning(messages.c.sender, messages.c.message_id))
-        return {(r.sender, r.message_id) for r in await self.conn.execute(statement)}
+        return {(r.sender, r.message_id) for r in await self.conn.execute(statement, list(values.values()))}
 
     async def messages_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageStatus]:
         """The statuses of these (sender, message id), in one statement; unknown ones are absent."""
