@@ -91,7 +91,9 @@ class GatewaySettings(BaseSettings):
     says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
 
     relay_batch_size: int = Field(default=200, ge=1)
-    relay_poll_seconds: float = Field(default=0.05, gt=0)
+    relay_poll_seconds: float = Field(default=0.5, gt=0)
+    """How often the relay looks at the outbox unasked. A commit in the same process wakes it at once; this only
+    bounds how late it sees rows committed by another process (the API, a CLI command) or left by a crash."""
     statistics_threshold: int = Field(default=5, ge=3)
     """Smallest number of events a published statistics cell may stand for (F6, F13); smaller cells are
     suppressed. Never below 3: a cell of one or two would single people out."""

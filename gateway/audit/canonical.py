@@ -26,7 +26,7 @@ from typing import TypeAlias
 import orjson
 import rfc8785
 
-__all__ = ["CanonicalJSONError", "JSONValue", "canonical_json"]
+__all__ = ["CanonicalJSONError", "JSONValue", "canonical_json", "canonical_json_float_free"]
 
 JSONValue: TypeAlias = "bool | int | float | str | list[JSONValue] | dict[str, JSONValue] | None"
 """A value that JSON carries exactly, as :func:`canonical_json` passes it to the serialiser."""
@@ -58,6 +58,19 @@ def canonical_json(obj: object) -> bytes:
         return rfc8785.dumps(value)
     except rfc8785.CanonicalizationError as exc:  # pragma: no cover - _checked refuses these first
         raise CanonicalJSONError(str(exc)) from exc
+
+
+def canonical_json_float_free(obj: object) -> bytes:
+    """:func:`canonical_json` of a value that cannot hold a float, such as an audit record's JSON form (its
+    model declares no float field, ``tests/unit/test_canonical_json.py`` pins that): no walk over the value,
+    orjson alone decides. It refuses integers beyond 53 bits (``OPT_STRICT_INTEGER``), non-string keys and lone
+    surrogates, and output that is all ASCII has ASCII keys, which sort alike by code point and by UTF-16 code
+    unit; anything else goes through :func:`canonical_json`, which also gives the error a caller can act on."""
+    try:
+        data = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError:
+        return canonical_json(obj)
+    return data if data.isascii() else canonical_json(obj)
 
 
 def _fast_path_safe(value: object) -> bool:

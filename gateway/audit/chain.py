@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.audit.canonical import canonical_json
+from gateway.audit.canonical import canonical_json_float_free
 from gateway.audit.merkle import MerkleAccumulator, leaf_hash
 from gateway.audit.record import AuditRecord
 
@@ -55,7 +55,7 @@ def extend(head: ChainHead, records: Sequence[AuditRecord], recorded_at: datetim
     """Append ``records`` after ``head`` (which is mutated) and return the stored form of each."""
     entries: list[ChainedEntry] = []
     for record in records:
-        data = canonical_json(record.for_log(head.size, head.chain_hash, recorded_at))
+        data = canonical_json_float_free(record.for_log(head.size, head.chain_hash, recorded_at))
         leaf = leaf_hash(data)
         head.chain_hash = chain_hash(head.chain_hash, leaf)
         head.tree.append(leaf)

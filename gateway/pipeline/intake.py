@@ -133,10 +133,11 @@ class Intake:
             await tx.update_messages(batch.take_statuses())
             replayed = [received[i] for i in range(len(items)) if i not in decided]
             existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
-            await tx.append_audit(batch.audit)
             await tx.enqueue(batch.rows)
             await tx.record_tokens(batch.minted)  # so that a recipient can quote them back (crosswalk)
             await tx.record_activity(batch.activity)
+            # Last: the audit head row serialises every writer, so it is locked only for the commit's length.
+            await tx.append_audit(batch.audit)
         statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
         for index, status in enumerate(statuses):
             if index in decided:

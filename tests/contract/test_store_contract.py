@@ -12,6 +12,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +22,7 @@ from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.offline import rebuild_stored_nodes
 from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
+from gateway.policy.consent import ConsentRecord
 from gateway.statistics import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, Store
 from gateway.store.tables import audit_merkle_nodes, metadata
@@ -66,18 +68,68 @@ async def test_migrations_create_exactly_the_declared_schema(store: Store) -> No
 async def test_migrating_twice_is_harmless(store: Store) -> None:
     await store.migrate()
     async with store.transaction() as tx:
-        assert await tx.claim_message(status("m1"))
+        assert await tx.claim_messages([status("m1")]) == {("aler", "m1")}
 
 
 async def test_a_message_id_is_claimed_once_per_sender(store: Store) -> None:
     async with store.transaction() as tx:
-        assert await tx.claim_message(status("m1"))
-        assert not await tx.claim_message(status("m1"))
-        assert await tx.claim_message(status("m2"))
+        assert await tx.claim_messages([status("m1")]) == {("aler", "m1")}
+        assert await tx.claim_messages([status("m1"), status("m2"), status("m2")]) == {("aler", "m2")}
     async with store.transaction() as tx:
-        assert not await tx.claim_message(status("m1"))
+        assert await tx.claim_messages([status("m1"), status("m3")]) == {("aler", "m3")}
         found = await tx.message("aler", "m1")
     assert found is not None and found.state == "received"
+
+
+async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_each(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.claim_messages([status("m1"), status("m2"), status("m3")])
+        await tx.update_messages([replace(status("m1"), state="forwarded", recipients=("fwa",)),
+                                  replace(status("m2"), state="denied", reason_class="purpose-missing")])
+        found = await tx.messages_many({("aler", "m1"), ("aler", "m2"), ("aler", "m3"), ("aler", "unknown")})
+    assert set(found) == {("aler", "m1"), ("aler", "m2"), ("aler", "m3")}
+    assert (found[("aler", "m1")].state, found[("aler", "m1")].recipients) == ("forwarded", ("fwa",))
+    assert (found[("aler", "m2")].state, found[("aler", "m2")].reason_class) == ("denied", "purpose-missing")
+    assert found[("aler", "m3")].state == "received"
+
+
+async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(store: Store) -> None:
+    async with store.transaction() as tx:
+        known = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
+        assert known is not None
+    async with store.transaction() as tx:
+        await tx.prefetch_subjects([("cf", "RSSMRA85T10A562S"), ("cf", "BNCGNN80A01F205X")])
+        assert await tx.subject("cf", "RSSMRA85T10A562S", create=False) == known
+        assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) is None
+        created = await tx.subject("cf", "BNCGNN80A01F205X", create=True)  # known absent, so created
+        assert created is not None and created != known
+        assert await tx.link_identifier(created, "stp", "STP0300000001234")
+        assert not await tx.link_identifier(created, "cf", "RSSMRA85T10A562S")  # someone else's: never merged
+    async with store.transaction() as tx:
+        assert await tx.subject("stp", "STP0300000001234", create=False) == created
+        assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) == created
+
+
+async def test_consents_of_a_batch_and_the_latest_version_of_each_lineage(store: Store) -> None:
+    async with store.transaction() as tx:
+        a = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
+        b = await tx.subject("cf", "BNCGNN80A01F205X", create=True)
+        assert a is not None and b is not None
+        base = ConsentRecord(consent_id="cns-1", version=1, subject_pseudonym=a.pseudonym, status="active",
+                             decision="permit", purposes=frozenset({"microcredit-assessment"}), recorded_at=NOW)
+        other = replace(base, consent_id="cns-2", subject_pseudonym=b.pseudonym)
+        await tx.add_consent(base, "aler")
+        await tx.add_consent(other, "aler")
+    async with store.transaction() as tx:  # parsed once, then from the process's cache: the same answers
+        for _ in range(2):
+            found = await tx.consents_for_many([a.pseudonym, b.pseudonym, "sbj_none"])
+            assert found == {a.pseudonym: [base], b.pseudonym: [other], "sbj_none": []}
+        await tx.add_consent(base.next_version(status="inactive"), "aler")
+    async with store.transaction() as tx:
+        latest = await tx.latest_consent_versions({"cns-1", "cns-2", "cns-unknown"})
+        assert (latest["cns-1"].version, latest["cns-1"].status) == (2, "inactive")
+        assert latest["cns-2"] == other and "cns-unknown" not in latest
+        assert [r.version for r in await tx.consent_versions("cns-1")] == [1, 2]
 
 
 async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(store: Store) -> None:
@@ -118,7 +170,7 @@ async def test_T08_a_failed_transaction_leaves_nothing_behind(store: Store) -> N
 
     with pytest.raises(Crash):
         async with store.transaction() as tx:
-            await tx.claim_message(status("m-crash"))
+            await tx.claim_messages([status("m-crash")])
             await tx.append_audit([audit(), audit()])
             await tx.enqueue([outbox_row(1)])
             raise Crash
@@ -134,6 +186,7 @@ async def test_T08_a_failed_transaction_leaves_nothing_behind(store: Store) -> N
 
 _APPENDER = """
 import asyncio, sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from gateway.audit.record import AuditRecord
 from gateway.store import Store

@@ -19,15 +19,15 @@ from tests.e2e.test_f1_microcredit_referral import read_until, record_consent, t
 
 def unreadable_consents(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
     calls: list[int] = []
-    original = StoreTransaction.consents_for
+    original = StoreTransaction.consents_for_many  # how the intake reads a batch's consents
 
-    async def flaky(self: StoreTransaction, pseudonym: str):  # type: ignore[no-untyped-def]
+    async def flaky(self: StoreTransaction, pseudonyms):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) <= failures:
             raise OperationalError("select consents", {}, TimeoutError("statement timeout"))
-        return await original(self, pseudonym)
+        return await original(self, pseudonyms)
 
-    monkeypatch.setattr(StoreTransaction, "consents_for", flaky)
+    monkeypatch.setattr(StoreTransaction, "consents_for_many", flaky)
     return calls
 
 

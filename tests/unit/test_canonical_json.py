@@ -8,13 +8,17 @@ make records written by one version unverifiable by another. Generated records c
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, get_args
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from gateway.audit.canonical import _fast_path_safe, canonical_json
+from gateway.audit.canonical import CanonicalJSONError, _fast_path_safe, canonical_json, canonical_json_float_free
+from gateway.audit.record import AuditRecord, KafkaCoordinates
 
 _SAFE = 2**53 - 1
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -55,3 +59,50 @@ def test_values_where_orjson_and_rfc8785_differ_take_the_checked_path() -> None:
     assert not _fast_path_safe({"\U0001d11e": 1, "\ue000": 2})  # UTF-16 and code point orders differ
     assert canonical_json({"\U0001d11e": 1, "\ue000": 2}) == rfc8785.dumps({"\U0001d11e": 1, "\ue000": 2})
     assert canonical_json({"x": 1e21}) == rfc8785.dumps({"x": 1e21})
+
+
+def _annotations_of(model: type[BaseModel]) -> list[Any]:
+    found = []
+    for info in model.model_fields.values():
+        pending = [info.annotation]
+        while pending:
+            annotation = pending.pop()
+            found.append(annotation)
+            pending += get_args(annotation)
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found += _annotations_of(annotation)
+    return found
+
+
+def test_audit_records_declare_no_float_so_the_float_free_path_applies() -> None:
+    """canonical_json_float_free trusts that an audit record's JSON form holds no float: a float field added to
+    the model would make it write orjson's number form instead of RFC 8785's."""
+    annotations = _annotations_of(AuditRecord)
+    assert KafkaCoordinates in annotations  # the walk reaches nested models
+    assert float not in annotations
+
+
+_records = st.builds(
+    AuditRecord,
+    event_type=st.sampled_from(["decision", "disclosure", "erasure"]), action=_text,
+    occurred_at=st.datetimes(timezones=st.just(UTC)), outcome=st.sampled_from(["permit", "deny"]),
+    reason=st.none() | _text, purpose=st.none() | _text, instance=_text, subject_ref=st.none() | _text,
+    message_ids=st.lists(_text, max_size=3).map(tuple), labels=st.lists(_text, max_size=3).map(tuple),
+    kafka=st.none() | st.builds(KafkaCoordinates, topic=_text, partition=st.integers(0, 2**31),
+                                 offset=st.integers(0, 2**53 + 5)),
+    counts=st.none() | st.dictionaries(_any_keys, st.integers(-_SAFE, _SAFE), max_size=3),
+)
+
+
+@given(_records, st.integers(0, 2**40), st.binary(min_size=32, max_size=32))
+@settings(max_examples=400, deadline=None)
+def test_float_free_path_writes_the_bytes_of_rfc8785_for_audit_records(record: AuditRecord, index: int,
+                                                                     previous: bytes) -> None:
+    body = record.for_log(index, previous, datetime.now(UTC))
+    try:
+        expected = rfc8785.dumps(body)
+    except (rfc8785.CanonicalizationError, ValueError):  # an offset beyond 2**53: refused on both paths
+        with pytest.raises(CanonicalJSONError):
+            canonical_json_float_free(body)
+        return
+    assert canonical_json_float_free(body) == expected
