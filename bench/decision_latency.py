@@ -11,6 +11,10 @@ for every message, on random subjects:
   and run :func:`gateway.policy.decide` for F1 (ALER -> FWA, ``microcredit-assessment``);
 * **baseline, SQL** — one primary-key ``SELECT`` of one ``subjects`` row, through the raw driver (asyncpg or
   aiosqlite) and through SQLAlchemy Core on a plain engine, each in its own transaction;
+* **gateway, in batches** — the intake's own path for a fetched batch of 200 messages: every subject and every
+  consent of the batch read in one statement each (:meth:`StoreTransaction.prefetch_subjects`,
+  :meth:`StoreTransaction.consents_for_many`), then :func:`decide` for each; the time of a batch divided by 200
+  is the cost of one decision as the pipeline pays it;
 * **baseline, in memory** — :func:`decide` alone on the consents read for the same subjects.
 
 Every latency is the wall time of one call, one call at a time (no concurrency). Ratios gateway/baseline are
@@ -47,6 +51,8 @@ from gateway.store.tables import consents, metadata, subjects
 CF_SYSTEM = "cf"
 """The identifier system the intake looks people up by first."""
 PURPOSE = "microcredit-assessment"
+DECISION_BATCH = 200
+"""Decisions per batch in the batch phase: what the inbound consumer fetches at a time."""
 OTHER_PURPOSE = "social-support-coordination"
 BATCH = 50_000
 
@@ -237,6 +243,18 @@ async def measure(db: common.Database, store: Store, sample: list[int], warmup: 
         key = "permit" if decision.permitted else f"deny:{decision.reason}"
         outcomes[key] = outcomes.get(key, 0) + 1
 
+    async def gateway_batch(batch: list[int]) -> None:
+        """The intake's path for a fetched batch: subjects and consents read once for all, then decide each."""
+        async with store.transaction() as tx:
+            await tx.prefetch_subjects([(CF_SYSTEM, identifier(i)) for i in batch])
+            found_subjects = [await tx.subject(CF_SYSTEM, identifier(i), create=False) for i in batch]
+            consents_of = await tx.consents_for_many({s.pseudonym for s in found_subjects if s is not None})
+        for subject in found_subjects:
+            assert subject is not None
+            decide(DecisionRequest(sender="aler", sender_role="system", recipient="fwa",
+                                   message_type=flow.message_type, purpose=PURPOSE,
+                                   subject_pseudonym=subject.pseudonym), registry, consents_of[subject.pseudonym], now)
+
     plain = create_async_engine(db.url)
 
     async def core_pk(i: int) -> None:
@@ -259,6 +277,10 @@ async def measure(db: common.Database, store: Store, sample: list[int], warmup: 
         await close_raw()
         await plain.dispose()
 
+    batches = [sample[k:k + DECISION_BATCH] for k in range(0, len(sample) - DECISION_BATCH + 1, DECISION_BATCH)]
+    batch_times = await _timed_each(gateway_batch, batches[:1] + batches, 1)
+    per_decision_in_batches = [t / DECISION_BATCH for t in batch_times[1:]]
+
     decide_times: list[float] = []
     pseudonyms = {i: pseudonym(i) for i in sample}
     for _ in range(3):  # three passes: decide() is microseconds, the first pass warms caches
@@ -273,6 +295,8 @@ async def measure(db: common.Database, store: Store, sample: list[int], warmup: 
     versions_read = [len(v) for v in read.values()]
     result = {name: common.percentiles(times) for name, times in acc.items()}
     result["decide_in_memory"] = common.percentiles(decide_times, digits=4)
+    result["gateway_in_batches_per_decision"] = common.percentiles(per_decision_in_batches, digits=4)
+    result["gateway_in_batches_per_decision"]["batch"] = DECISION_BATCH
     result["outcomes_including_warmup"] = outcomes
     result["consent_versions_read_per_decision"] = {"mean": round(sum(versions_read) / len(versions_read), 2),
                                                     "max": max(versions_read)}
@@ -348,9 +372,12 @@ async def main(args: argparse.Namespace) -> int:
         "gateway_p50_over_core_pk_select_p50": common.ratio(gw["p50"], figures["sqlalchemy_core_pk_select"]["p50"]),
         "gateway_p99_over_core_pk_select_p99": common.ratio(gw["p99"], figures["sqlalchemy_core_pk_select"]["p99"]),
         "decide_share_of_gateway_p50": common.ratio(figures["decide_in_memory"]["p50"], gw["p50"]),
+        "batched_p99_per_decision_over_raw_pk_select_p99": common.ratio(
+            figures["gateway_in_batches_per_decision"]["p99"], figures["raw_driver_pk_select"]["p99"]),
     }
     print(f"\n{'':30}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for name in ("raw_driver_pk_select", "sqlalchemy_core_pk_select", "gateway", "decide_in_memory"):
+    for name in ("raw_driver_pk_select", "sqlalchemy_core_pk_select", "gateway", "decide_in_memory",
+                 "gateway_in_batches_per_decision"):
         f = figures[name]
         print(f"{name:30}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['max']:>10}")
     print("ratios: " + ", ".join(f"{k}={v}" for k, v in ratios.items()))
