@@ -15,9 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
-from gateway.audit.record import AuditRecord, subject_ref
+from gateway.audit.record import AuditRecord
 from gateway.consent_fhir import (
     CF_SYSTEMS,
     ORGANISATION_SYSTEM,
@@ -27,10 +25,11 @@ from gateway.consent_fhir import (
     parse_consent,
 )
 from gateway.errors import NotFound
+from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord, GrantorRole, Withdrawal
 from gateway.policy.registry import PolicyRegistry
 from gateway.settings import TopicSettings
-from gateway.store import OutboxRow, Store
+from gateway.store import Store
 
 __all__ = ["CF_SYSTEMS", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "STP_ENI_SYSTEM", "ConsentService",
            "WithdrawalRequest", "parse_fhir_consent"]
@@ -100,8 +99,8 @@ class ConsentService:
             subject = await tx.subject_by_pseudonym(latest.subject_pseudonym)
             key = subject.subject_key if subject else None
             disclosures = await tx.disclosures_under(consent_id)
-            notices = self._restriction_notices(record, disclosures, now, request_id)
-            await tx.enqueue([self._withdrawn_event(record, now, request_id), *notices])
+            notices = ledger.restriction_notices(record, disclosures, self.topics, now, request_id)
+            await tx.enqueue([ledger.consent_withdrawn_event(record, self.topics, now, request_id), *notices])
             await tx.append_audit([
                 self._audit("withdraw-consent", record, key, organisation, client_id, request_id),
                 *(self._audit("restriction-notice", record, key, organisation, client_id, request_id,
@@ -126,39 +125,6 @@ class ConsentService:
                                                organisation, client_id, request_id)])
         return record
 
-    def _withdrawn_event(self, record: ConsentRecord, now: datetime, request_id: str) -> OutboxRow:
-        body = {"event": "consent.withdrawn", "consent_ref": record.ref, "withdrawn_at": now.isoformat(),
-                "purposes": sorted(record.purposes), "recipients": sorted(record.recipients)}
-        return OutboxRow(
-            topic=self.topics.consent_events(), recipient="gateway", message_id=f"withdrawn-{record.ref}",
-            value=orjson.dumps(body), key=record.consent_id.encode(),
-            headers=(("message-type", "consent.withdrawn"), ("request-id", request_id)), created_at=now,
-        )
-
-    def _restriction_notices(self, record: ConsentRecord, disclosures: list[tuple[str, str]], now: datetime,
-                             request_id: str) -> list[OutboxRow]:
-        by_recipient: dict[str, list[str]] = {}
-        for recipient, message_id in disclosures:
-            by_recipient.setdefault(recipient, []).append(message_id)
-        notices = []
-        for recipient, message_ids in sorted(by_recipient.items()):
-            notice_id = f"notice-{uuid.uuid4()}"
-            body = {
-                "message_type": "consent.restriction-notice", "notice_id": notice_id, "consent_ref": record.ref,
-                "withdrawn_at": now.isoformat(), "legal_reference": "GDPR art. 7(3), art. 19",
-                "action": "stop-processing-and-erase-unless-another-basis-applies",
-                "disclosures": sorted(message_ids),
-                "acknowledge": f"POST /v1/partners/{recipient}/notices/{notice_id}/ack",
-            }
-            notices.append(OutboxRow(
-                topic=self.topics.name("out", recipient), recipient=recipient, message_id=notice_id,
-                value=orjson.dumps(body), key=record.consent_id.encode(),  # never the pseudonym: shared by all
-                headers=(("message-id", notice_id), ("message-type", "consent.restriction-notice"),
-                         ("request-id", request_id)),
-                created_at=now, subject_pseudonym=record.subject_pseudonym,
-            ))
-        return notices
-
     async def acknowledge_notice(self, notice_id: str, organisation: str, client_id: str, request_id: str) -> None:
         """A recipient confirms it acted on a restriction notice; the acknowledgement is audited."""
         async with self.store.transaction() as tx:
@@ -166,12 +132,9 @@ class ConsentService:
             if notice is None or not notice_id.startswith("notice-"):
                 raise NotFound("no restriction notice with this id was sent to your organisation")
             subject = await tx.subject_by_pseudonym(notice.subject_pseudonym) if notice.subject_pseudonym else None
-            await tx.append_audit([AuditRecord(
-                event_type="consent-change", action="notice-acknowledged", occurred_at=self.clock(),
-                outcome="success", client_id=client_id, requesting_org=organisation, instance=self.instance_id,
-                recipient_org=organisation, message_ids=(notice_id,), request_id=request_id,
-                subject_ref=subject_ref(subject.subject_key) if subject and subject.subject_key else None,
-            )])
+            await tx.append_audit([ledger.notice_acknowledged_record(
+                notice_id, organisation, client_id, subject.subject_key if subject else None, self.instance_id,
+                request_id, self.clock())])
 
     async def history(self, consent_id: str, organisation: str) -> list[ConsentRecord]:
         async with self.store.transaction() as tx:
@@ -181,13 +144,8 @@ class ConsentService:
 
     def _audit(self, action: str, record: ConsentRecord, key: bytes | None, organisation: str, client_id: str,
                request_id: str, recipient: str | None = None, message_id: str | None = None) -> AuditRecord:
-        return AuditRecord(
-            event_type="consent-change", action=action, occurred_at=self.clock(), outcome="success",
-            purpose=",".join(sorted(record.purposes)), consent_ref=record.ref, client_id=client_id,
-            consent_hash=record.record_hash if message_id is None else None,
-            requesting_org=organisation, instance=self.instance_id, recipient_org=recipient,
-            message_ids=(message_id,) if message_id else (),
-            subject_ref=subject_ref(key) if key else None, request_id=request_id,
-        )
+        return ledger.consent_change_record(action, record, key, organisation, client_id, request_id,
+                                            self.instance_id, self.clock(), recipient=recipient,
+                                            message_id=message_id)
 
 

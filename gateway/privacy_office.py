@@ -38,6 +38,7 @@ from gateway.audit.checkpointer import CheckpointSigningError
 from gateway.audit.offline import verify_stored_log
 from gateway.audit.record import AuditRecord, subject_ref
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from gateway.pipeline import ledger
 from gateway.policy.registry import PolicyRegistry
 from gateway.store import Store
 from schemas.errors import FieldProblem
@@ -221,14 +222,9 @@ class PrivacyOffice:
                 purged, dropped = await tx.purge_subject_payloads(subject.pseudonym)
                 await tx.erase_subject(subject.pseudonym)
                 counts = {"outbox-payloads": purged, "undelivered-dropped": dropped}
-            [entry] = await tx.append_audit([AuditRecord(
-                event_type="erasure", action="erase-subject", occurred_at=self.clock(),
-                outcome="success" if subject is not None else "failure",
-                reason=None if subject is not None else "no-subject", purpose="subject-request",
-                client_id=officer.client_id, token_id=officer.token_id, requesting_org=officer.organisation,
-                instance=self.instance_id,
-                request_id=request_id, counts=counts,
-            )])
+            [entry] = await tx.append_audit([ledger.erasure_record(
+                subject is not None, counts, officer.client_id, officer.token_id, officer.organisation,
+                self.instance_id, request_id, self.clock())])
         if counts is None:
             return ErasureResult("no-subject", entry.index)
         return ErasureResult("erased", entry.index, counts["outbox-payloads"], counts["undelivered-dropped"])
@@ -350,12 +346,8 @@ class PrivacyOffice:
 
     def _query_record(self, query: str, officer: Officer, request_id: str, subject: str | None,
                       queried_ref: str | None = None) -> AuditRecord:
-        return AuditRecord(
-            event_type="privacy-query", action=query, occurred_at=self.clock(), outcome="success",
-            purpose="privacy-oversight", client_id=officer.client_id, token_id=officer.token_id,
-            requesting_org=officer.organisation, instance=self.instance_id, subject_ref=subject,
-            request_id=request_id, queried_ref=queried_ref,
-        )
+        return ledger.privacy_query_record(query, officer.client_id, officer.token_id, officer.organisation,
+                                           self.instance_id, request_id, self.clock(), subject, queried_ref)
 
 
 def _within(occurred_at: str, since: datetime | None, until: datetime | None) -> bool:

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.audit.record import AuditRecord
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
+from gateway.pipeline import ledger
 from gateway.policy.registry import Flow, PolicyRegistry
 from gateway.store import Store
 
@@ -128,10 +128,7 @@ class RetentionJob:
                 label, days = self.policy.status(sender, message_type)
                 deleted = await tx.delete_messages(sender, message_type, now - timedelta(days=days))
                 count(label, "message-statuses", deleted)
-            [entry] = await tx.append_audit([AuditRecord(
-                event_type="retention", action="purge-expired", occurred_at=now, outcome="success",
-                instance=self.instance_id, counts=dict(sorted(counts.items())) or None,
-            )])
+            [entry] = await tx.append_audit([ledger.retention_record(counts, self.instance_id, now)])
         log.info("retention-run", purged=sum(counts.values()), audit_index=entry.index)
         return RetentionReport(now, dict(sorted(counts.items())), entry.index)
 

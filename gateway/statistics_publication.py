@@ -25,6 +25,7 @@ import orjson
 
 from gateway.audit.record import AuditRecord
 from gateway.logging import get_logger
+from gateway.pipeline import ledger
 from gateway.policy.registry import Flow, PolicyRegistry
 from gateway.settings import TopicSettings
 from gateway.statistics import NO_FLOW, OPERATOR_DIMENSIONS, STATISTICS_ZONE, ActivityEvent, aggregate
@@ -198,23 +199,14 @@ class StatisticsPublisher:
 
     def _row(self, flow: Flow, family: str, period: str, message_id: str, payload: StatisticsAggregate,
              request_id: str, now: datetime) -> OutboxRow:
-        headers = (("message-id", message_id), ("correlation-id", f"stat-{family}-{period}"),
-                   ("request-id", request_id), ("message-type", MESSAGE_TYPE), ("schema-version", SCHEMA_VERSION),
-                   ("purpose", flow.purpose))
-        return OutboxRow(topic=self.topics.name("out", flow.recipient), recipient=flow.recipient,
-                         message_id=message_id, value=orjson.dumps(payload.model_dump(mode="json")),
-                         key=f"{flow.id}:{period}".encode(), headers=headers, created_at=now)
+        return ledger.aggregate_row(flow, self.topics, f"stat-{family}-{period}", message_id,
+                                    orjson.dumps(payload.model_dump(mode="json")), period, request_id, MESSAGE_TYPE,
+                                    SCHEMA_VERSION, now)
 
     def _audit(self, flow: Flow, family: str, period: str, message_id: str, request_id: str,
                now: datetime) -> AuditRecord:
-        return AuditRecord(
-            event_type="disclosure", action="publish-aggregate", occurred_at=now, outcome="permit",
-            purpose=flow.purpose, legal_basis=flow.legal_basis, flow_id=flow.id,
-            policy_revision=self.registry.revision, instance=self.instance_id, source_org=flow.sender,
-            recipient_org=flow.recipient, message_ids=(message_id,), correlation_id=f"stat-{family}-{period}",
-            request_id=request_id, data_categories=flow.allowed_fields, labels=(flow.sensitivity,),
-            obligations=(*flow.obligations, *flow.refrains),
-        )
+        return ledger.aggregate_publication_record(flow, f"stat-{family}-{period}", message_id, request_id,
+                                                   self.registry.revision, self.instance_id, now)
 
 
 def _check_allowed(payload: StatisticsAggregate, flow: Flow) -> None:

@@ -10,17 +10,16 @@ status recorded the first time and forwards nothing.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
+from gateway.audit.record import AuditRecord, KafkaCoordinates
 from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, subject_of_quoted_token
 from gateway.logging import get_logger
-from gateway.pipeline.status import status_message
+from gateway.pipeline import ledger
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, sender_reason_class
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import only_sensitive
@@ -174,7 +173,7 @@ class Intake:
                 DecisionRequest(
                     sender=envelope.sender, sender_role=submission.sender_role, recipient=recipient,
                     message_type=envelope.message_type, purpose=envelope.purpose,
-                    subject_pseudonym=subject.pseudonym, labels=_labels(envelope),
+                    subject_pseudonym=subject.pseudonym, labels=ledger.message_labels(envelope),
                     masked_at_source=envelope.payload.get("masked_at_source") is True,
                     occurred_at=envelope.occurred_at,
                 ),
@@ -191,14 +190,15 @@ class Intake:
                                                  redacted)
                 except OnlySensitiveData:
                     decision = decisions[index] = only_sensitive(decision)
-            batch.audit.append(self._audit(envelope, submission, subject, decision, "decision"))
+            batch.audit.append(ledger.decision_record(envelope, submission, subject, decision, self.instance_id))
             if batch.audit[-1].alert:
                 log.warning("emergency-override-alert", flow=batch.audit[-1].flow_id,
                             decision_id=decision.decision_id, outcome=decision.outcome)
             if disclosed is not None:
                 batch.rows.append(disclosed)
-                batch.audit.append(self._audit(envelope, submission, subject, decision, "disclosure",
-                                               disclosed.message_id, tuple(redacted)))
+                batch.audit.append(ledger.decision_record(envelope, submission, subject, decision,
+                                                          self.instance_id, disclosed_as=disclosed.message_id,
+                                                          redacted=redacted))
         batch.activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
         permitted = tuple(d.recipient for d in decisions if d.permitted)
         denial = next((d for d in decisions if not d.permitted), None)
@@ -299,82 +299,18 @@ class Intake:
             redacted += minimised.redacted
         labels = OutboundLabels(decision.consent_ref, decision.obligations, decision.refrains)
         encoder = self.encoders.get((flow.recipient, flow.outbound_message_type), encode_canonical)
-        consent_id, consent_version = _split_ref(decision.consent_ref)
-        return OutboxRow(
+        return ledger.outgoing_message(
             topic=self.topics.name("s4.out" if flow.restricted_topic else "out", flow.recipient),
-            recipient=flow.recipient, message_id=message_id,
-            value=encoder(outgoing, labels), key=self._record_key(flow.recipient, subject.pseudonym),
-            headers=self._headers(message_id, envelope.correlation_id, submission.request_id,
-                                  flow.outbound_message_type, envelope.schema_version, flow.purpose),
-            created_at=now, consent_id=consent_id, consent_version=consent_version,
-            subject_pseudonym=subject.pseudonym,
+            recipient=flow.recipient, message_id=message_id, value=encoder(outgoing, labels),
+            key=ledger.record_key(self.tokenise, flow.recipient, subject.pseudonym),
+            message_headers=ledger.headers(message_id, envelope.correlation_id, submission.request_id,
+                                           flow.outbound_message_type, envelope.schema_version, flow.purpose),
+            now=now, consent_ref=decision.consent_ref, subject_pseudonym=subject.pseudonym,
         )
-
-    def _record_key(self, recipient: str, pseudonym: str) -> bytes:
-        """The Kafka key of what ``recipient`` receives about a person: the same for all of it, so that one
-        person's messages stay in order, but a different one for each recipient, so that two partners cannot
-        match their records on it (the internal pseudonym would be one identifier shared by all of them)."""
-        if self.tokenise is None:
-            return hashlib.sha256(f"record-key/v1\x00{recipient}\x00{pseudonym}".encode()).hexdigest()[:32].encode()
-        return self.tokenise(recipient, "record-key", pseudonym).encode()
 
     def _status_row(self, status: MessageStatus, subject: Subject, now: datetime, suffix: str = "") -> OutboxRow:
-        message_id = f"status-{status.message_id}{suffix}"
-        return OutboxRow(
-            topic=self.topics.name("status", status.sender), recipient=status.sender,
-            message_id=message_id, value=status_message(status), key=self._record_key(status.sender, subject.pseudonym),
-            headers=self._headers(message_id, status.correlation_id, status.request_id or "", "referral.status",
-                                  "1.0", None),
-            created_at=now,
-        )
-
-    @staticmethod
-    def _headers(message_id: str, correlation_id: str, request_id: str, message_type: str, schema_version: str,
-                 purpose: str | None) -> tuple[tuple[str, str], ...]:
-        headers = [
-            ("message-id", message_id), ("correlation-id", correlation_id), ("request-id", request_id),
-            ("message-type", message_type), ("schema-version", schema_version),
-        ]
-        if purpose:
-            headers.append(("purpose", purpose))
-        return tuple(headers)
-
-    def _audit(self, envelope: Envelope, submission: Submission, subject: Subject, decision: Decision,
-               event_type: str, outgoing_id: str | None = None, redacted: tuple[str, ...] = ()) -> AuditRecord:
-        """``redacted``: sensitive labels whose elements a disclosure lost, recorded as ``REDACTED:<label>``."""
-        flow = decision.flow
-        disclosure = event_type == "disclosure"
-        return AuditRecord(
-            event_type="disclosure" if disclosure else "decision",
-            action="forward" if decision.permitted else "deny",
-            occurred_at=envelope.occurred_at,
-            outcome=decision.outcome,
-            reason=decision.reason,
-            purpose=envelope.purpose,
-            legal_basis=decision.legal_basis,
-            flow_id=flow.id if flow else None,
-            decision_id=decision.decision_id,
-            consent_ref=decision.consent_ref,
-            policy_revision=decision.policy_revision,
-            combining_rule=decision.combining_rule,
-            matched_provision=decision.matched_provision,
-            client_id=submission.client_id,
-            token_id=submission.token_id,
-            requesting_org=submission.sender,
-            instance=self.instance_id,
-            source_org=envelope.sender,
-            recipient_org=decision.recipient or None,
-            subject_ref=subject_ref(subject.subject_key) if subject.subject_key else None,
-            message_ids=(envelope.message_id, outgoing_id) if outgoing_id else (envelope.message_id,),
-            correlation_id=envelope.correlation_id,
-            request_id=submission.request_id,
-            trace_id=submission.trace_id,
-            kafka=submission.kafka,
-            data_categories=flow.allowed_fields if disclosure and flow else (),
-            labels=(*_audit_labels(flow, envelope), *(f"REDACTED:{label}" for label in redacted)),
-            obligations=(*decision.obligations, *decision.refrains) if disclosure and flow else (),
-            alert=True if flow and flow.emergency_override and not disclosure else None,
-        )
+        return ledger.status_row(status, ledger.record_key(self.tokenise, status.sender, subject.pseudonym),
+                                 self.topics, now, suffix)
 
 
 @dataclass
@@ -395,24 +331,3 @@ class _Batch:
 
 def _person_identifiers(subject: SubjectRef) -> list[tuple[str, str]]:
     return [(i.system, i.value) for i in subject.identifiers if i.system in _PERSON_SYSTEMS]
-
-
-def _labels(envelope: Envelope) -> frozenset[str]:
-    """Envelope sensitivity plus the payload's own security labels (FHIR meta.security)."""
-    payload_labels = envelope.payload.get("security_labels") or ()
-    return frozenset(envelope.sensitivity) | {str(label) for label in payload_labels}
-
-
-def _audit_labels(flow: Flow | None, envelope: Envelope) -> tuple[str, ...]:
-    """Labels recorded with a decision; an emergency flow's decisions carry EMERGENCY so they reach the
-    privacy officers' review queue (rule 11)."""
-    if flow is None:
-        return tuple(sorted(_labels(envelope)))
-    return (flow.sensitivity, "EMERGENCY") if flow.emergency_override else (flow.sensitivity,)
-
-
-def _split_ref(ref: str | None) -> tuple[str | None, int | None]:
-    if ref is None:
-        return None, None
-    consent_id, _, version = ref.rpartition("@")
-    return consent_id, int(version)

@@ -14,11 +14,11 @@ import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from gateway.audit.record import AuditRecord, subject_ref
 from gateway.bus.errors import BusError
 from gateway.bus.port import Bus, OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
+from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import applicable
 from gateway.policy.registry import PolicyRegistry
@@ -121,18 +121,7 @@ class Relay:
         assert row.id is not None
         await tx.mark_dropped(row.id, reason)
         subject = await tx.subject_by_pseudonym(row.subject_pseudonym) if row.subject_pseudonym else None
-        headers = dict(row.headers)
-        await tx.append_audit([
-            AuditRecord(
-                event_type="delivery-dropped", action="drop-at-delivery", occurred_at=self.clock(),
-                outcome="deny", reason=reason, purpose=headers.get("purpose"), instance=self.instance_id,
-                recipient_org=row.recipient,
-                consent_ref=f"{row.consent_id}@{row.consent_version}" if row.consent_id else None,
-                subject_ref=subject_ref(subject.subject_key) if subject and subject.subject_key else None,
-                message_ids=(row.message_id,), correlation_id=headers.get("correlation-id"),
-                request_id=headers.get("request-id"),
-            )
-        ])
+        await tx.append_audit([ledger.drop_record(row, reason, subject, self.instance_id, self.clock())])
         log.info("dropped-at-delivery", message_id=row.message_id, recipient=row.recipient, reason=reason)
 
 

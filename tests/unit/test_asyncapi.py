@@ -26,12 +26,11 @@ from gateway.asyncapi import (
 )
 from gateway.bootstrap import Gateway
 from gateway.bus.port import BusRecord
-from gateway.consents import ConsentService
 from gateway.errors import ContractViolation, FieldProblem
 from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import generate_tenants
+from gateway.pipeline import ledger
 from gateway.pipeline.consumer import InboundConsumer
-from gateway.pipeline.intake import Intake
 from gateway.policy import PolicyRegistry, load_registry, minimise
 from gateway.policy.consent import ConsentRecord
 from gateway.routing import DECODERS, ENCODERS, OutboundLabels, encode_canonical
@@ -219,8 +218,8 @@ def _deliveries(registry: PolicyRegistry, partner: str, message: Any) -> list[tu
             outgoing = minimise(envelope, flow, "gw-00000000-0000-0000-0000-000000000001", tokenise)
             labels = OutboundLabels("cns-1@1" if flow.consent.required else None, flow.obligations, flow.refrains)
             value = ENCODERS.get((flow.recipient, flow.outbound_message_type), encode_canonical)(outgoing, labels)
-            headers = Intake._headers(outgoing.message_id, envelope.correlation_id, "req-1",
-                                      flow.outbound_message_type, envelope.schema_version, flow.purpose)
+            headers = ledger.headers(outgoing.message_id, envelope.correlation_id, "req-1",
+                                     flow.outbound_message_type, envelope.schema_version, flow.purpose)
             topic = TOPICS.name("s4.out" if flow.restricted_topic else "out", flow.recipient)
             written.append((topic, orjson.loads(value), _decoded(headers)))
     return written
@@ -251,13 +250,11 @@ def test_a_delivery_on_the_wrong_topic_or_with_the_wrong_headers_is_reported(
 
 
 def test_status_messages_validate_against_the_status_channel(document: dict[str, Any]) -> None:
-    stand_in = SimpleNamespace(topics=TOPICS, _headers=Intake._headers, _record_key=lambda recipient, pseudonym: b"k")
     for state, reason, recipients in (("forwarded", None, ("fwa",)), ("denied", "not-authorised", ())):
         status = MessageStatus(sender="aler", message_id="m-1", correlation_id="corr-1",
                                message_type="tenancy.arrears-referral", state=state, reason_class=reason,
                                recipients=recipients, received_at=NOW, request_id="req-1")
-        row = Intake._status_row(typing.cast(Intake, stand_in), status, typing.cast(Any, SimpleNamespace(
-            pseudonym="psn-1")), NOW)
+        row = ledger.status_row(status, b"k", TOPICS, NOW)
         assert row.topic == "status.aler"
         assert validate_against_channel(document, row.topic, orjson.loads(row.value), dict(row.headers)) == []
     assert typing.get_args(StatusMessage.model_fields["state"].annotation) == typing.get_args(
@@ -275,16 +272,13 @@ def test_dead_letter_entries_validate_against_the_dlq_channel(document: dict[str
     assert validate_against_channel(document, dead.topic, orjson.loads(dead.value), _decoded(dead.headers)) == []
 
 
-def test_consent_events_and_restriction_notices_validate_against_their_channels(
-    registry: PolicyRegistry, document: dict[str, Any]
-) -> None:
-    service = ConsentService(typing.cast(Any, None), registry, "test", TOPICS)
+def test_consent_events_and_restriction_notices_validate_against_their_channels(document: dict[str, Any]) -> None:
     record = ConsentRecord(consent_id="cns-1", version=2, subject_pseudonym="psn-1", status="inactive",
                            decision="permit", purposes=frozenset({"microcredit-assessment"}),
                            recipients=frozenset({"fwa"}), recorded_at=NOW, withdrawn=True)
-    event = service._withdrawn_event(record, NOW, "req-1")
-    notices = service._restriction_notices(record, [("fwa", "gw-1"), ("asst", "gw-2"), ("cav", "gw-3")], NOW,
-                                           "req-1")
+    event = ledger.consent_withdrawn_event(record, TOPICS, NOW, "req-1")
+    notices = ledger.restriction_notices(record, [("fwa", "gw-1"), ("asst", "gw-2"), ("cav", "gw-3")], TOPICS, NOW,
+                                         "req-1")
     for row in (event, *notices):
         assert validate_against_channel(document, row.topic, orjson.loads(row.value), dict(row.headers)) == []
     assert event.topic == "gateway.consent-events"
