@@ -327,10 +327,12 @@ def _asst_valid() -> dict[str, dict[str, Any]]:
             {"fullUrl": patient_url,
              "resource": {"resourceType": "Patient", "id": "pat-0001",
                           "identifier": [{"system": PREFERRED_CF_SYSTEM, "value": CF_ASST}]},
-             "request": {"method": "PUT", "url": "Patient"}},
-            {"resource": bundled_encounter, "request": {"method": "PUT", "url": "Encounter"}},
-            {"resource": {**copy.deepcopy(immunization), "id": "imm-0002"},
-             "request": {"method": "PUT", "url": "Immunization"}},
+             "request": {"method": "PUT", "url": "Patient/pat-0001"}},
+            {"fullUrl": "urn:uuid:6f1c2a4e-8b1d-4c3e-9f00-000000000002",
+             "resource": bundled_encounter, "request": {"method": "PUT", "url": "Encounter/enc-0002"}},
+            {"fullUrl": "urn:uuid:6f1c2a4e-8b1d-4c3e-9f00-000000000003",
+             "resource": {**copy.deepcopy(immunization), "id": "imm-0002"},
+             "request": {"method": "PUT", "url": "Immunization/imm-0002"}},
         ],
     }
     return {

@@ -644,6 +644,11 @@ def outbound_service_request_schema() -> dict[str, Any]:
         "required": ["resourceType", "identifier", "status", "intent", "category", "code", "subject", "requester"],
         "properties": {
             "resourceType": {"const": "ServiceRequest"},
+            "text": {"type": "object", "additionalProperties": False, "required": ["status", "div"],
+                     "description": "generated narrative: the category, service, status and priority, as "
+                                    "Italian labels and codes; never the person",
+                     "properties": {"status": {"const": "generated"},
+                                    "div": {"type": "string", "pattern": "^<div xmlns=\"http://www.w3.org/1999/xhtml\">"}}},
             "meta": {"type": "object", "additionalProperties": False, "properties": {
                 "lastUpdated": _ref("Instant"),
                 "tag": {"type": "array", "maxItems": 1, "items": _sent_coding(PURPOSE_SYSTEM, _ref("Organisation"))},

@@ -10,6 +10,7 @@ in tests/integration/test_audit_api.py.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -183,7 +184,12 @@ def test_T12_the_export_carries_nothing_the_record_does_not() -> None:
     record = logged(disclosure())
     values = {str(v) for v in record.values() if isinstance(v, str | int)}
     values |= {str(item) for v in record.values() if isinstance(v, list) for item in v}
-    texts = _strings(to_fhir_audit_event(record))
+    exported = to_fhir_audit_event(record)
+    narrative = exported.pop("text")
+    assert narrative["status"] == "generated"
+    shown = re.findall(r"<li>[^:<]+: ([^<]*)</li>", narrative["div"])
+    assert shown and set(shown) <= values, shown  # the narrative repeats the record's own codes, nothing else
+    texts = _strings(exported)
     unexplained = {
         t for t in texts
         if t not in values and not t.startswith(("http://", "https://")) and not t.isdigit()
