@@ -23,7 +23,8 @@ import org.hl7.fhir.common.hapi.validation.validator.FhirInstanceValidator;
  * <p>Offline by construction: the R4 core StructureDefinitions, ValueSets and CodeSystems come from the jars
  * on the class path (hapi-fhir-validation-resources-r4); UCUM, BCP 47, MIME types and ISO codes from HAPI's
  * built-in terminology; no terminology server is configured, so code systems the jars do not hold (SNOMED CT,
- * ATC, AIC, the gateway's own) are reported by the validator as not checkable, never looked up.
+ * ATC, AIC, the gateway's own) are reported by the validator as not checkable, never looked up; so are
+ * profiles outside R4 core (IHE BALP), which are warnings, not errors.
  *
  * <p>The first output line is {@code {"ready":true,"startup_ms":N}}, after one warm-up validation, so the
  * caller knows the JVM start cost. Each later line is
@@ -45,6 +46,10 @@ public final class ValidatorServer {
             new SnapshotGeneratingValidationSupport(context));
     FhirInstanceValidator module = new FhirInstanceValidator(chain);
     module.setAnyExtensionsAllowed(true);
+    // Profiles outside FHIR R4 core (IHE BALP on the AuditEvents) are not on Maven Central and the package
+    // registry is out of reach: their claim is reported as a warning ("has not been checked"), and the
+    // resource is still validated against the R4 core definitions.
+    module.setErrorForUnknownProfiles(false);
     module.setNoTerminologyChecks(false);
     FhirValidator validator = context.newValidator();
     validator.registerValidatorModule(module);
