@@ -71,6 +71,9 @@ from schemas.health import (
     vaccine_code_system,
 )
 from schemas.messages import MESSAGE_TYPES
+from schemas.vaccines import (
+    vaccine_group,
+)
 from tests.helpers import dumps, with_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
@@ -347,7 +350,7 @@ def test_immunization_decodes_field_by_field() -> None:
     assert envelope.payload == {
         "immunization_id": "imm-1",
         "status": "completed",
-        "vaccine": {"system": "http://www.whocc.no/atc", "code": "J07BB02"},
+        "vaccine": {"system": "http://www.whocc.no/atc", "code": "J07BB02", "group": "influenza"},
         "occurred_on": "2026-10-21",
         "lot_number": "AAJN11K",
         "season": "2026-2027",
@@ -378,19 +381,64 @@ def test_season_is_the_series_when_it_names_one_else_august_to_july(
 
 
 @pytest.mark.parametrize(
-    ("system", "code"),
+    ("system", "code", "group"),
     [
-        ("http://www.whocc.no/atc", "J07BB01"),
-        ("http://www.whocc.no/atc", "J07BB04"),
-        ("http://snomed.info/sct", "1181000221105"),
-        ("http://snomed.info/sct", "836377006"),
-        ("http://hl7.org/fhir/sid/cvx", "140"),
+        ("http://www.whocc.no/atc", "J07BB01", "influenza"),
+        ("http://www.whocc.no/atc", "J07BB04", "influenza"),
+        ("http://snomed.info/sct", "1181000221105", "influenza"),
+        ("http://snomed.info/sct", "836377006", "influenza"),
+        ("http://hl7.org/fhir/sid/cvx", "140", "influenza"),
+        ("http://www.whocc.no/atc", "J07BX03", "covid-19"),
+        ("https://www.aifa.gov.it/aic", "049269018", "covid-19"),
+        ("http://snomed.info/sct", "1119349007", "covid-19"),
+        ("http://hl7.org/fhir/sid/cvx", "208", "covid-19"),
+        ("http://www.whocc.no/atc", "J07AL02", "pneumococcal"),
+        ("http://hl7.org/fhir/sid/cvx", "216", "pneumococcal"),
+        ("http://www.whocc.no/atc", "J07BK03", "zoster"),
+        ("https://www.aifa.gov.it/aic", "045373018", "zoster"),
+        ("http://hl7.org/fhir/sid/cvx", "187", "zoster"),
+        ("http://www.whocc.no/atc", "J07BC02", "other"),
+        ("http://www.whocc.no/atc", "J07", "other"),
+        ("http://hl7.org/fhir/sid/cvx", "43", "other"),
     ],
 )
-def test_every_influenza_vaccine_code_is_accepted(system: str, code: str) -> None:
+def test_every_vaccine_code_is_accepted_with_its_group(system: str, code: str, group: str) -> None:
     envelope = decode_one(immunization(vaccineCode=concept(system, code)))
 
-    assert envelope.payload["vaccine"] == {"system": system, "code": code}
+    assert envelope.payload["vaccine"] == {"system": system, "code": code, "group": group}
+
+
+def test_the_most_specific_coding_names_the_vaccine_and_icd11_comes_along() -> None:
+    """The HL7 Italia shape: AIC, ICD-11 and a generic ATC code; the group comes from the most specific."""
+    vaccine = {"coding": [
+        {"system": "http://id.who.int/icd/release/11/mms", "code": "XM0GQ8"},
+        {"system": "http://hl7.org/fhir/sid/cvx", "code": "43"},
+        {"system": "https://www.aifa.gov.it/aic", "code": "049269018"},
+        {"system": "http://www.whocc.no/atc", "code": "J07BX03"},
+    ]}
+
+    envelope = decode_one(immunization(vaccineCode=vaccine))
+
+    assert envelope.payload["vaccine"] == {"system": "http://www.whocc.no/atc", "code": "J07BX03",
+                                           "group": "covid-19"}
+
+
+@pytest.mark.parametrize(
+    ("coding", "pointer", "says"),
+    [
+        ({"system": "https://www.aifa.gov.it/aic", "code": "012345678"}, "/vaccineCode/coding/0/code",
+         "code list aic_vaccines"),
+        ({"system": "http://www.whocc.no/atc", "code": "A10BA02"}, "/vaccineCode/coding/0/code", "J07"),
+        ({"system": "http://snomed.info/sct", "code": "44054006"}, "/vaccineCode/coding/0/code", "SNOMED CT"),
+        ({"system": "http://id.who.int/icd/release/11/mms", "code": "XM0GQ8"}, "/vaccineCode", "ATC code J07"),
+    ],
+)
+def test_a_code_that_names_no_recognised_vaccine_is_refused_with_what_to_send(
+        coding: dict[str, str], pointer: str, says: str) -> None:
+    [problem] = rejection(immunization(vaccineCode={"coding": [coding]})).problems
+
+    assert (problem.pointer, problem.rule) == (pointer, "binding")
+    assert says in problem.message
 
 
 def test_service_request_decodes_field_by_field() -> None:
@@ -533,7 +581,7 @@ BINDINGS: list[tuple[str, Any, str, Any, str]] = [
      "/location/0/location/identifier/value"),
     ("encounter id", encounter, "id", ..., "/id /meta/versionId"),
     ("immunization status", immunization, "status", "given", "/status"),
-    ("vaccine ATC code", immunization, "vaccineCode/coding/1/code", "J07BB05", "/vaccineCode/coding/1/code"),
+    ("vaccine ATC code", immunization, "vaccineCode/coding/1/code", "J06BB05", "/vaccineCode/coding/1/code"),
     ("vaccine code in the wrong system", immunization, "vaccineCode/coding/1/code", "836377006",
      "/vaccineCode/coding/1/code"),
     ("vaccine unknown system", immunization, "vaccineCode", concept("urn:oid:1.2.3", "FLU"), "/vaccineCode"),
@@ -590,7 +638,7 @@ def test_binding_violations_in_a_bundle_name_the_entry() -> None:
         "batch",
         entry(patient(), PATIENT_URL),
         entry(encounter(subject={"reference": PATIENT_URL})),
-        entry(immunization(vaccineCode=concept("http://www.whocc.no/atc", "J07AL01"))),
+        entry(immunization(vaccineCode=concept("http://www.whocc.no/atc", "A10BA02"))),
         entry(service_request(status="open")),
     )
 
@@ -1120,7 +1168,8 @@ def valid_immunizations(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]
     if lot:
         resource["lotNumber"] = lot
     first_year = day.year if day.month >= 8 else day.year - 1
-    return resource, {"vaccine": {"system": system, "code": code}, "day": day, "lot": lot,
+    return resource, {"vaccine": {"system": system, "code": code, "group": vaccine_group(system, code)},
+                      "day": day, "lot": lot,
                       "season": f"{first_year}-{first_year + 1}"}
 
 
