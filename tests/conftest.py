@@ -188,5 +188,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The validator's figures at the end of the run: resources checked, errors found, JVM start time."""
     for validator in _HAPI_RUNS:
         terminalreporter.write_line(
-            f"HAPI FHIR R4 validator: {validator.checked} resource(s) checked, {validator.errors_found} error(s), "
-            f"JVM ready in {validator.startup_seconds:.1f} s")
+            f"HAPI FHIR R4 validator: {validator.checked} resource(s) checked, {validator.errors_found} error(s) "
+            f"in those meant to be valid ({validator.errors_expected} in examples broken on purpose), JVM ready in "
+            f"{validator.startup_seconds:.1f} s")

@@ -525,11 +525,20 @@ def _consent() -> dict[str, Any]:
     )
 
 
+def _entry_message_identity() -> dict[str, Any]:
+    """Outside documents: a message resource's entry gives a urn:uuid fullUrl, or the resource its identity."""
+    is_message = {"required": ["resource"], "properties": {"resource": {
+        "required": ["resourceType"], "properties": {"resourceType": {"enum": sorted(_MESSAGE_RESOURCES)}}}}}
+    return {"if": is_message, "then": {"anyOf": [
+        {"required": ["fullUrl"], "properties": {"fullUrl": {
+            "type": "string", "pattern": anchored("(?=urn:uuid:)" + _TOKEN.pattern)}}},
+        {"properties": {"resource": _ref("MessageIdentity")}},
+    ]}}
+
+
 def _bundle_entry() -> dict[str, Any]:
     messages = sorted(_MESSAGE_RESOURCES)
     elements = sorted({f.alias or n for n, f in BundleEntry.model_fields.items()} - {"fhir_comments"})
-    is_message = {"required": ["resource"], "properties": {"resource": {
-        "required": ["resourceType"], "properties": {"resourceType": {"enum": messages}}}}}
     return {
         "type": "object",
         "description": "An entry: a message resource (Encounter, Immunization, ServiceRequest, Consent) or a "
@@ -544,11 +553,6 @@ def _bundle_entry() -> dict[str, Any]:
                                                             "OtherResource"]]},
         },
         "additionalProperties": False,
-        "allOf": [{"if": is_message, "then": {"anyOf": [
-            {"required": ["fullUrl"], "properties": {"fullUrl": {
-                "type": "string", "pattern": anchored("(?=urn:uuid:)" + _TOKEN.pattern)}}},
-            {"properties": {"resource": _ref("MessageIdentity")}},
-        ]}}],
     }
 
 
@@ -580,10 +584,13 @@ def _bundle() -> dict[str, Any]:
                                   "entry": {"prefixItems": [{"required": ["resource"], "properties": {"resource": {
                                       "required": ["resourceType"],
                                       "properties": {"resourceType": {"const": "Composition"}}}}}]}}},
-          "else": {"properties": {"entry": {"items": {"properties": {"resource": {"properties": {
-              "resourceType": {"enum": carried}}}}}}}},
-          "description": "a document starts with its Composition and names itself in identifier; other Bundles "
-                         "carry message resources and the resources they refer to only"}],
+          "else": {"properties": {"entry": {"items": {
+              "properties": {"resource": {"properties": {"resourceType": {"enum": carried}}}},
+              "allOf": [_entry_message_identity()]}}}},
+          "description": "a document starts with its Composition and names itself in identifier (the message "
+                         "ids of its resources derive from it); other Bundles carry message resources and the "
+                         "resources they refer to only, each message resource with a urn:uuid fullUrl or its own "
+                         "identity"}],
     )
 
 

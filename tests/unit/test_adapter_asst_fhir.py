@@ -52,6 +52,7 @@ from adapters.asst_fhir.systems import (
     STP_ENI_SYSTEM,
     UCUM_SYSTEM,
 )
+from gateway.golden import CF_FSE, golden_examples
 from gateway.identity.codice_fiscale import omocodic_variant
 from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import synthetic_codice_fiscale
@@ -1323,3 +1324,55 @@ def test_no_input_escapes_as_anything_but_a_rejection_with_a_reason(
             assert CF not in problem.message
     else:
         assert all(isinstance(e, Envelope) and e.sender == "asst" for e in envelopes)
+
+
+# --- FSE 2.0 document Bundles (the shapes of the HL7 Italia guides; golden examples) -----------------------------
+
+
+def _golden(name: str) -> dict[str, Any]:
+    return json.loads(golden_examples()[f"asst/valid/{name}.json"])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", ["document-vaccinazioni", "document-vaccinazioni-urn-uuid"])
+def test_a_vaccination_document_yields_its_immunizations_for_the_patient_named_by_codice_fiscale(name: str) -> None:
+    document = _golden(name)
+
+    envelopes = decode(dumps(document))
+
+    assert [e.message_type for e in envelopes] == ["care.immunization", "care.immunization"]
+    assert {e.subject.first("cf") for e in envelopes} == {CF_FSE}
+    assert [e.payload["vaccine"]["group"] for e in envelopes] == ["covid-19", "influenza"]
+    assert all(e.message_id.startswith("fse-") for e in envelopes)
+    assert [e.message_id for e in decode(dumps(document))] == [e.message_id for e in envelopes]  # a replay
+
+
+def test_a_document_sent_again_under_another_identifier_is_a_new_message() -> None:
+    document = _golden("document-vaccinazioni")
+    again = {**document, "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:other-document"}}
+
+    assert {e.message_id for e in decode(dumps(document))}.isdisjoint(e.message_id for e in decode(dumps(again)))
+
+
+def test_sections_the_gateway_carries_no_flow_for_stay_in_the_document() -> None:
+    document = _golden("document-vaccinazioni")
+    document["entry"].append({"fullUrl": "https://fse.example.it/fhir/Observation/obs-1", "resource": {
+        "resourceType": "Observation", "id": "obs-1", "status": "final", "code": {"text": "peso"},
+        "subject": {"reference": "Patient/example-it-1"}}})
+
+    assert [e.message_type for e in decode(dumps(document))] == ["care.immunization"] * 2
+
+
+def test_outside_documents_other_resources_are_still_refused() -> None:
+    document = _golden("document-vaccinazioni-urn-uuid")
+    document["type"] = "collection"
+
+    assert ("/entry/0/resource/resourceType", "resource-type") in [
+        (p.pointer, p.rule) for p in rejection(document).problems]
+
+
+def test_a_lone_immunization_with_only_a_literal_patient_reference_is_told_to_come_in_a_bundle() -> None:
+    [problem] = rejection(immunization(patient={"reference": "Patient/example-it-1"})).problems
+
+    assert (problem.pointer, problem.rule) == ("/patient", "person-identifier")
+    assert "Patient/example-it-1 cannot be resolved" in problem.message and "Bundle" in problem.message
+    assert "Reference.identifier" in problem.message
