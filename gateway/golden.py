@@ -286,6 +286,12 @@ INVALID_CSV: dict[str, tuple[Callable[[], bytes], list[tuple[str, str]]]] = {
 # --- ASST (FHIR R4) ------------------------------------------------------------------------------------------
 
 
+def _text(summary: str) -> dict[str, str]:
+    """A FHIR narrative (``text``) as the trust's systems write one: a line of what the record is, no person."""
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{summary}</p></div>'}
+
+
+
 def _asst_meta(version: str) -> dict[str, Any]:
     return {"versionId": version, "lastUpdated": "2026-11-20T10:15:00+01:00",
             "tag": [{"system": PURPOSE_SYSTEM, "code": "care-coordination"},
@@ -341,14 +347,19 @@ def _asst_valid() -> dict[str, dict[str, Any]]:
              "request": {"method": "PUT", "url": "Immunization/imm-0002"}},
         ],
     }
-    return {
-        "encounter": encounter,
-        "immunization": immunization,
-        "service-request": service_request,
-        "discharge": discharge,
-        "bundle": bundle,
-        **_fse_valid(),
-    }
+    narratives = {"encounter": "Visita infermieristica domiciliare", "immunization": "Vaccinazione antinfluenzale",
+                  "service-request": "Richiesta di assistenza infermieristica domiciliare",
+                  "discharge": "Dimissione protetta"}
+    documents = {"encounter": encounter, "immunization": immunization, "service-request": service_request,
+                 "discharge": discharge}
+    for name, summary in narratives.items():
+        documents[name] = {"resourceType": documents[name]["resourceType"], "text": _text(summary),
+                           **{k: v for k, v in documents[name].items() if k != "resourceType"}}
+    for entry, summary in zip(bundle["entry"], ["Assistito identificato da codice fiscale",
+                                                "Visita infermieristica domiciliare", "Vaccinazione antinfluenzale"],
+                              strict=True):
+        entry["resource"]["text"] = _text(summary)
+    return {**documents, "bundle": bundle, **_fse_valid()}
 
 
 # --- ASST: the shapes of the HL7 Italia implementation guides (FSE 2.0) -------------------------------------
@@ -362,11 +373,6 @@ _SNOMED = "http://snomed.info/sct"
 _CVX = "http://hl7.org/fhir/sid/cvx"
 _ICD11 = "http://id.who.int/icd/release/11/mms"
 _LOINC = "http://loinc.org"
-_XHTML = "http://www.w3.org/1999/xhtml"
-
-
-def _text(summary: str) -> dict[str, str]:
-    return {"status": "generated", "div": f'<div xmlns="{_XHTML}"><p>{summary}</p></div>'}
 
 
 def _covid_vaccine() -> dict[str, Any]:
