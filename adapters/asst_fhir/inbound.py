@@ -1,11 +1,14 @@
 """FHIR R4 resources from the hospital trust -> canonical care envelopes (pure translation, no I/O).
 
-Accepted: one Encounter, Immunization, ServiceRequest or Consent, or a Bundle of type ``transaction``,
-``batch`` or ``collection`` whose entries are those resources plus the Patient (and Condition) resources
-they refer to. Each message resource becomes one envelope; a Bundle is accepted or rejected as a whole, with
-every problem listed at once (JSON pointers into the document the sender posted, e.g.
-``/entry/2/resource/vaccineCode``). Structure is checked by the ``fhir.resources`` R4B models; the code
-bindings the flows rely on, which those models do not enforce, are checked here.
+Accepted: one Encounter, Immunization, ServiceRequest or Consent, or a Bundle of type ``transaction``, ``batch`` or
+``collection`` whose entries are those resources plus the Patient, Condition, Organization, Practitioner,
+PractitionerRole and Location resources they refer to, or an FSE 2.0 ``document`` Bundle: its Composition first,
+whose subject is the one Patient every message resource in it must be about; the message resources are taken out of
+it (each named ``fse-<digest of the document identifier, type and id>``, so the same document sent again is a
+replay) and its other sections stay in the document. Each message resource becomes one envelope; a Bundle is
+accepted or rejected as a whole, with every problem listed at once (JSON pointers into the document the sender
+posted, e.g. ``/entry/2/resource/vaccineCode``). Structure is checked by the ``fhir.resources`` R4B models; the
+code bindings the flows rely on, which those models do not enforce, are checked here.
 
 Translation rules (see :mod:`adapters.asst_fhir.systems` for every URI):
 
@@ -15,7 +18,12 @@ Translation rules (see :mod:`adapters.asst_fhir.systems` for every URI):
   Consent -> ``consent.record``.
 * Subject: ``subject`` (``patient`` on Immunization and Consent) must lead to a codice fiscale, STP or ENI
   code: through ``Reference.identifier``, or a reference to a Patient in the Bundle (``urn:uuid:...`` full
-  URL, ``Patient/123``, or an absolute URL) or contained in the resource (``#id``). The trust's patient id
+  URL, ``Patient/123``, or an absolute URL) or contained in the resource (``#id``). A resource sent on its own
+  with only a literal reference is told to come in a Bundle with its Patient, or to name the person by
+  identifier.
+* Vaccine: the ``vaccineCode`` coding that names a recognised vaccine (ATC J07*, AIC of list
+  ``aic_vaccines``, SNOMED CT of list ``vaccine_codes``, CVX; :mod:`schemas.vaccines`) with its vaccine group,
+  the most specific group first; other codings (ICD-11, local codes) may come along. The trust's patient id
   comes along when present. Codici fiscali are validated and given as issued, upper case.
 * Message id: an ``identifier`` in ``MESSAGE_SYSTEM`` when present; else ``<type>:<id>:<meta.versionId>``
   (e.g. ``Encounter:enc-1:3``: each version of a record is a new message, a replayed version is not); else,
