@@ -332,7 +332,7 @@ def _asst_valid() -> dict[str, dict[str, Any]]:
     patient_url = "urn:uuid:6f1c2a4e-8b1d-4c3e-9f00-000000000001"
     bundled_encounter = asst_encounter(CF_ASST, "enc-0002", "ASST-K-0003")
     bundled_encounter["subject"] = {"reference": patient_url}
-    bundle = {
+    bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
@@ -350,13 +350,14 @@ def _asst_valid() -> dict[str, dict[str, Any]]:
     narratives = {"encounter": "Visita infermieristica domiciliare", "immunization": "Vaccinazione antinfluenzale",
                   "service-request": "Richiesta di assistenza infermieristica domiciliare",
                   "discharge": "Dimissione protetta"}
-    documents = {"encounter": encounter, "immunization": immunization, "service-request": service_request,
-                 "discharge": discharge}
+    documents: dict[str, dict[str, Any]] = {"encounter": encounter, "immunization": immunization,
+                                            "service-request": service_request, "discharge": discharge}
     for name, summary in narratives.items():
         documents[name] = {"resourceType": documents[name]["resourceType"], "text": _text(summary),
                            **{k: v for k, v in documents[name].items() if k != "resourceType"}}
-    for entry, summary in zip(bundle["entry"], ["Assistito identificato da codice fiscale",
-                                                "Visita infermieristica domiciliare", "Vaccinazione antinfluenzale"],
+    entries: list[dict[str, Any]] = bundle["entry"]
+    for entry, summary in zip(entries, ["Assistito identificato da codice fiscale",
+                                        "Visita infermieristica domiciliare", "Vaccinazione antinfluenzale"],
                               strict=True):
         entry["resource"]["text"] = _text(summary)
     return {**documents, "bundle": bundle, **_fse_valid()}
