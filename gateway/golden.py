@@ -441,6 +441,7 @@ def _vaccination_document(cf: str, *, urn: bool) -> dict[str, Any]:
                          "text": _text("Infermiere di famiglia e di comunità"),
                          "identifier": [{"system": "https://fse.example.it/sid/operatore", "value": "INF-0001"}]},
         "Location": {"resourceType": "Location", "id": ids["Location"], "text": _text("Casa di Comunità"),
+                     "identifier": [{"system": QUARTIERE_SYSTEM, "value": "gratosoglio"}],
                      "name": "Casa di Comunità", "managingOrganization": {"reference": refs["Organization"]}},
     }
     return {

@@ -174,8 +174,9 @@ class _Problems(list[FieldProblem]):
 
 
 def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise DecodeError("contract", "the FHIR content does not meet the gateway's care contract", problems)
+    if problems:  # a shared resource (one Location for two Immunizations) is reported once
+        raise DecodeError("contract", "the FHIR content does not meet the gateway's care contract",
+                          list(dict.fromkeys(problems)))
 
 
 # --- where resources are -------------------------------------------------------------------------------------
@@ -459,7 +460,7 @@ def _encounter(located: _Located, index: _Index, problems: _Problems) -> _Draft:
         "period_start": start,
         "period_end": end,
         "length_minutes": minutes,
-        "quartiere": _quartiere(res, p, problems),
+        "quartiere": _quartiere(located, index, problems),
         "reason_codes": _clinical_codes(res.reasonCode or []),
         "diagnosis_codes": _diagnosis_codes(located, index),
     }
@@ -527,19 +528,29 @@ def _length_minutes(length: Any, pointer: str, problems: _Problems) -> int | Non
     return int(minutes)
 
 
-def _quartiere(res: Any, pointer: str, problems: _Problems) -> str | None:
-    """The neighbourhood of ``Encounter.location[].location`` or ``Immunization.location``, by identifier."""
+def _quartiere(located: _Located, index: _Index, problems: _Problems) -> str | None:
+    """The neighbourhood of ``Encounter.location[].location`` or ``Immunization.location``: by the reference's
+    identifier, or by an identifier of the Location resource it points to in the Bundle (FSE 2.0 documents name
+    the place as a Location entry)."""
+    res, pointer = located.resource, located.pointer
     places = [(f"{pointer}/location/{k}/location", place.location) for k, place in enumerate(res.location or [])
               ] if isinstance(res, Encounter) else [(f"{pointer}/location", res.location)]
     quartieri = load_codelist("quartieri")
     for where, reference in places:
-        ident = reference.identifier if reference is not None else None
-        if ident is not None and ident.system == QUARTIERE_SYSTEM:
-            code = quartieri.resolve(ident.value) if isinstance(ident.value, str) else None
-            if code is None:
-                problems.add(f"{where}/identifier/value", "binding",
-                             "unknown quartiere; use a code, Italian name or alias from code list quartieri")
-            return code
+        if reference is None:
+            continue
+        candidates = [(f"{where}/identifier", reference.identifier)]
+        place = index.resolve(reference.reference, located, "Location")
+        if place is not None:
+            candidates += [(f"{place.pointer}/identifier/{k}", ident)
+                           for k, ident in enumerate(place.resource.identifier or [])]
+        for ident_pointer, ident in candidates:
+            if ident is not None and ident.system == QUARTIERE_SYSTEM:
+                code = quartieri.resolve(ident.value) if isinstance(ident.value, str) else None
+                if code is None:
+                    problems.add(f"{ident_pointer}/value", "binding",
+                                 "unknown quartiere; use a code, Italian name or alias from code list quartieri")
+                return code
     return None
 
 
@@ -586,7 +597,7 @@ def _immunization(located: _Located, index: _Index, problems: _Problems) -> _Dra
         "occurred_on": occurred_on,
         "lot_number": res.lotNumber,
         "season": _season(res, occurred_on),
-        "quartiere": _quartiere(res, p, problems),
+        "quartiere": _quartiere(located, index, problems),
     }
     return _Draft("care.immunization", payload, subject, when)
 

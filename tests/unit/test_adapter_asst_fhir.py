@@ -1342,6 +1342,7 @@ def test_a_vaccination_document_yields_its_immunizations_for_the_patient_named_b
     assert [e.message_type for e in envelopes] == ["care.immunization", "care.immunization"]
     assert {e.subject.first("cf") for e in envelopes} == {CF_FSE}
     assert [e.payload["vaccine"]["group"] for e in envelopes] == ["covid-19", "influenza"]
+    assert {e.payload["quartiere"] for e in envelopes} == {"gratosoglio"}  # from the Location entry (F6)
     assert all(e.message_id.startswith("fse-") for e in envelopes)
     assert [e.message_id for e in decode(dumps(document))] == [e.message_id for e in envelopes]  # a replay
 
@@ -1376,3 +1377,12 @@ def test_a_lone_immunization_with_only_a_literal_patient_reference_is_told_to_co
     assert (problem.pointer, problem.rule) == ("/patient", "person-identifier")
     assert "Patient/example-it-1 cannot be resolved" in problem.message and "Bundle" in problem.message
     assert "Reference.identifier" in problem.message
+
+
+def test_an_unknown_quartiere_on_a_documents_location_is_refused_there() -> None:
+    document = _golden("document-vaccinazioni")
+    document["entry"][6]["resource"]["identifier"][0]["value"] = "Brera"
+
+    problems = [(p.pointer, p.rule) for p in rejection(document).problems]
+
+    assert problems == [("/entry/6/resource/identifier/0/value", "binding")]  # once, though two refer to it
