@@ -20,6 +20,7 @@ from fhir.resources.consent import Consent as ConsentR5
 from fhir.resources.R4B.consent import Consent as ConsentR4
 from pydantic import ValidationError
 
+from adapters.asst_fhir.narrative import generated_narrative
 from gateway.errors import ContractViolation
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from gateway.policy.consent import (
@@ -361,6 +362,20 @@ def _provision_r4(p: Provision, kind: str | None) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v}
 
 
+POLICY_RULE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+POLICY_RULE_CODES = frozenset({"OPTIN", "OPTINR", "OPTOUT", "OPTOUTE"})
+"""HL7 consent directive codes (v3-ActCode) a Consent's ``policyRule`` may carry: returned as the coding they
+came as, not as bare text."""
+
+
+def _policy_rule(legal_basis: str | None) -> dict[str, Any] | None:
+    if not legal_basis:
+        return None
+    if legal_basis in POLICY_RULE_CODES:
+        return {"coding": [_coding(POLICY_RULE_SYSTEM, legal_basis)]}
+    return {"text": legal_basis}
+
+
 def _complex(name: str, parts: dict[str, tuple[str, str | None]]) -> dict[str, Any]:
     return {"url": EXTENSION_BASE + name,
             "extension": [{"url": url, kind: value} for url, (kind, value) in parts.items() if value]}
@@ -392,13 +407,18 @@ def to_fhir_r4(record: ConsentRecord) -> dict[str, Any]:
                                                   "evidence": ("valueString", w.evidence)}))
     document: dict[str, Any] = {
         "resourceType": "Consent", "id": record.consent_id, "meta": {"versionId": str(record.version)},
+        "text": generated_narrative("Consenso (Consent)", [
+            ("stato", _R4_STATUS[record.status]), ("decisione", record.decision),
+            ("tipo", record.consent_type), ("finalità", ", ".join(sorted(record.base.purposes))),
+            ("destinatari", ", ".join(sorted(record.base.recipients))),
+        ]),
         "extension": extensions, "status": _R4_STATUS[record.status],
         "scope": {"coding": [_coding("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")]},
         "category": [{"coding": [_coding("http://loinc.org", "59284-0")]}],
         "patient": {"identifier": {"system": PSEUDONYM_SYSTEM, "value": record.subject_pseudonym}},
         "organization": [{"identifier": {"system": ORGANISATION_SYSTEM, "value": o}}
                          for o in sorted(record.controllers)] or None,
-        "policyRule": {"text": record.legal_basis} if record.legal_basis else None,
+        "policyRule": _policy_rule(record.legal_basis),
         "provision": _provision_r4(record.base, record.decision) | {
             "period": _period(record.period_start, record.period_end),
             "provision": [_provision_r4(p, "deny" if record.decision == "permit" else "permit")

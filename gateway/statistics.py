@@ -14,7 +14,8 @@ that a record the trust sends again under a new message id — a correction of i
 replaces its earlier count instead of adding a second one: the store keeps only a keyed hash of (sender,
 resource type, resource id), never the id itself. A record sent again as cancelled, entered in error, not done
 or masked at source no longer counts: its event is a retraction, and the store removes the earlier row.
-Decisions (F13) are counted once per message as before.
+Decisions (F13) are counted once per message as before. A vaccination names its vaccine group (influenza,
+COVID-19, pneumococcal, zoster, other), so that F6 can count vaccinations per group.
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ class ActivityEvent:
     count. Held in memory only; the store keeps a keyed hash of it with ``source``. None for decisions."""
     retracted: bool = False
     """The record no longer counts (cancelled, entered in error, not done, masked): its row is removed."""
+    vaccine_group: str | None = None
+    """For a vaccination: its vaccine group (code list ``vaccine_groups``: influenza, covid-19, pneumococcal,
+    zoster, other), the dimension F6 counts vaccinations by. None for visits and decisions."""
 
 
 def month_of(moment: datetime | date) -> str:
@@ -175,7 +179,8 @@ def activity_of(envelope: Envelope, decisions: Sequence[Decision], now: datetime
                                     quartiere=quartiere, weight=_minutes(payload, start), record=record))
     else:
         events.append(ActivityEvent(month=month_of(date.fromisoformat(str(payload["occurred_on"]))),
-                                    kind="vaccination", source=envelope.sender, quartiere=quartiere, record=record))
+                                    kind="vaccination", source=envelope.sender, quartiere=quartiere, record=record,
+                                    vaccine_group=_vaccine_group(payload)))
     return events
 
 
@@ -185,6 +190,13 @@ def _quartiere(payload: Mapping[str, Any]) -> str:
         if isinstance(holder, Mapping) and isinstance(holder.get("quartiere"), str):
             return str(holder["quartiere"])
     return NOT_STATED
+
+
+def _vaccine_group(payload: Mapping[str, Any]) -> str:
+    """The vaccine group of a ``care.immunization`` payload; ``other`` when the vaccine names none."""
+    vaccine = payload.get("vaccine")
+    group = vaccine.get("group") if isinstance(vaccine, Mapping) else None
+    return str(group) if isinstance(group, str) else "other"
 
 
 def _minutes(payload: Mapping[str, Any], start: datetime) -> int:

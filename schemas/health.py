@@ -7,7 +7,7 @@ Five message types, registered in :data:`HEALTH_MESSAGE_TYPES` (merged into
 message type                FHIR R4 source (adapters.asst_fhir)                           flows
 ==========================  ============================================================  =====================
 ``care.encounter``          Encounter, class VR / HH / AMB                                F5, F6
-``care.immunization``       Immunization with an influenza vaccine code                   F6
+``care.immunization``       Immunization with a vaccine code (ATC J07, AIC, SNOMED, CVX)  F6
 ``care.service-request``    ServiceRequest (and the ServiceRequest the gateway sends)     F4
 ``care.discharge-notice``   inpatient Encounter closed as a protected discharge           F11
 ``consent.record``          Consent                                                       consent registry
@@ -47,6 +47,7 @@ from pydantic import (
 )
 
 from schemas.codelists import Quartiere, _coded, load_codelist
+from schemas.vaccines import VACCINE_SYSTEMS, vaccine_group
 
 __all__ = [
     "HEALTH_MESSAGE_TYPES",
@@ -76,8 +77,6 @@ v3-ActCode). A subset of :data:`schemas.envelope.SensitivityLabel`."""
 PSYCHOLOGICAL_SUPPORT_LABELS: tuple[HL7Label, ...] = ("PSY", "R")
 """HL7 labels every psychological-support record carries: psychiatry-related (PSY) and restricted (R)."""
 
-VACCINE_SYSTEMS = ("http://www.whocc.no/atc", "http://snomed.info/sct", "http://hl7.org/fhir/sid/cvx")
-"""FHIR code systems of the vaccine code list: WHO ATC, SNOMED CT, CDC CVX."""
 
 RecordId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-]{1,64}$")]
 """An opaque record id, 1-64 letters, digits, ``.``, ``_``, ``-``: a FHIR id, or a gateway crosswalk token."""
@@ -104,7 +103,7 @@ if TYPE_CHECKING:  # static checkers see plain strings; at run time each is a va
     CareService = str
     EncounterClass = str
     CareRequestCategory = str
-    VaccineCode = str
+    VaccineGroup = str
     CareNeed = str
     DischargeLogistics = str
     HomeAccessNote = str
@@ -115,7 +114,7 @@ else:
     CareService = _coded("care_services")
     EncounterClass = _coded("encounter_classes")
     CareRequestCategory = _coded("care_request_categories")
-    VaccineCode = _coded("vaccine_codes")
+    VaccineGroup = _coded("vaccine_groups")
     CareNeed = _coded("care_needs")
     DischargeLogistics = _coded("discharge_logistics")
     HomeAccessNote = _coded("home_access_notes")
@@ -199,13 +198,6 @@ class CareEncounter(_Labelled):
         return self
 
 
-@cache
-def _vaccine_systems() -> dict[str, str]:
-    text = resources.files("schemas").joinpath("codelists", "vaccine_codes.yaml").read_text(encoding="utf-8")
-    raw: dict[str, Any] = yaml.safe_load(text)
-    return {str(entry["code"]): str(entry["system"]) for entry in raw["codes"]}
-
-
 def vaccine_code_system(code: str) -> str | None:
     """The FHIR code system of a code of list ``vaccine_codes``, or None for a code not in the list."""
     if code not in load_codelist("vaccine_codes"):
@@ -213,21 +205,43 @@ def vaccine_code_system(code: str) -> str | None:
     return _vaccine_systems().get(code)
 
 
-class Vaccine(_Payload):
-    """An influenza vaccine: a code of list ``vaccine_codes`` in the code system it belongs to."""
+@cache
+def _vaccine_systems() -> dict[str, str]:
+    text = resources.files("schemas").joinpath("codelists", "vaccine_codes.yaml").read_text(encoding="utf-8")
+    raw: dict[str, Any] = yaml.safe_load(text)
+    return {str(entry["code"]): str(entry["system"]) for entry in raw["codes"]}
 
-    system: Literal["http://www.whocc.no/atc", "http://snomed.info/sct", "http://hl7.org/fhir/sid/cvx"]
-    code: VaccineCode
+
+class Vaccine(_Payload):
+    """A vaccine: its code in one of :data:`schemas.vaccines.VACCINE_SYSTEMS` (ATC J07, AIC, SNOMED CT, CVX)
+    and the vaccine group (code list ``vaccine_groups``) that code belongs to (:func:`schemas.vaccines.vaccine_group`).
+    A payload without a group (written before groups existed) gets the code's own."""
+
+    system: Literal["http://www.whocc.no/atc", "https://www.aifa.gov.it/aic", "http://snomed.info/sct",
+                    "http://hl7.org/fhir/sid/cvx"]
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,18}$")]
+    group: VaccineGroup
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_of_old_payloads(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "group" not in data:
+            return {**data, "group": vaccine_group(data.get("system"), data.get("code"))}
+        return data
 
     @model_validator(mode="after")
     def _code_in_system(self) -> Vaccine:
-        if vaccine_code_system(self.code) != self.system:
-            raise ValueError("the vaccine code does not belong to this code system")
+        group = vaccine_group(self.system, self.code)
+        if group is None:
+            raise ValueError("the code names no vaccine the gateway recognises in this code system")
+        if group != self.group:
+            raise ValueError(f"the vaccine code belongs to group {group}")
         return self
 
 
 class CareImmunization(_Labelled):
-    """``care.immunization``: a flu vaccination given, not given or recorded in error (F6)."""
+    """``care.immunization``: a vaccination given, not given or recorded in error (F6 counts it per vaccine
+    group)."""
 
     immunization_id: RecordId
     status: ImmunizationStatus

@@ -11,6 +11,9 @@ python3 -m venv .venv
 # The official AsyncAPI parser (tests/unit/test_asyncapi.py), exactly as locked; no install scripts.
 npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update-notifier --loglevel=error >/dev/null
 
+# HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
+.venv/bin/python -m tests.hapi_validator build
+
 echo "== lint and types"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
 .venv/bin/mypy

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from gateway.api import create_app
 from gateway.auth import PartnerClient, hash_client_secret
 from gateway.bootstrap import Gateway, build
 from gateway.settings import GatewaySettings, TopicSettings
+from tests.hapi_validator import HapiValidator, ValidatorUnavailable
 
 KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_DSN"
@@ -163,3 +164,30 @@ async def bearer(http: httpx.AsyncClient, client_id: str) -> dict[str, str]:
     response = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, SECRET))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture(scope="session")
+def hapi_validator() -> Iterator[HapiValidator]:
+    """HAPI FHIR's R4 validator, one JVM for the whole session (built with Maven on first use). Without Java
+    or Maven the tests using it skip locally and fail in CI (``CI=true``)."""
+    try:
+        validator = HapiValidator()
+    except ValidatorUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"HAPI FHIR's validator is needed in CI: {exc}")
+        pytest.skip(f"HAPI FHIR's validator is unavailable: {exc}")
+    _HAPI_RUNS.append(validator)
+    yield validator
+    validator.close()
+
+
+_HAPI_RUNS: list[HapiValidator] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The validator's figures at the end of the run: resources checked, errors found, JVM start time."""
+    for validator in _HAPI_RUNS:
+        terminalreporter.write_line(
+            f"HAPI FHIR R4 validator: {validator.checked} resource(s) checked, {validator.errors_found} error(s) "
+            f"in those meant to be valid ({validator.errors_expected} in examples broken on purpose), JVM ready in "
+            f"{validator.startup_seconds:.1f} s")

@@ -1,12 +1,12 @@
 """ASST Fatebenefratelli-Sacco adapter (FHIR R4, read with the ``fhir.resources`` R4B models).
 
-Inbound (:mod:`adapters.asst_fhir.inbound`): Encounter, Immunization, ServiceRequest and Consent resources,
-alone or in a transaction / batch / collection Bundle with their Patients, become ``care.encounter``,
-``care.discharge-notice``, ``care.immunization``, ``care.service-request`` and ``consent.record`` envelopes
-(flows F4-F6, F11 and the consent registry). Outbound (:mod:`adapters.asst_fhir.outbound`): a
-``care.service-request`` becomes the FHIR ServiceRequest the trust receives (F4). The FHIR conventions the
-trust follows (identifier and code systems, purpose tag, masking) are in :mod:`adapters.asst_fhir.systems`.
-"""
+Inbound (:mod:`adapters.asst_fhir.inbound`): Encounter, Immunization, ServiceRequest and Consent resources, alone,
+in a transaction / batch / collection Bundle with their Patients, or in an FSE 2.0 document Bundle, become
+``care.encounter``, ``care.discharge-notice``, ``care.immunization``, ``care.service-request`` and
+``consent.record`` envelopes (flows F4-F6, F11 and the consent registry). Outbound
+(:mod:`adapters.asst_fhir.outbound`): a ``care.service-request`` becomes the FHIR ServiceRequest the trust receives
+(F4). The FHIR conventions the trust follows (identifier and code systems, purpose tag, masking) are in
+:mod:`adapters.asst_fhir.systems`."""
 
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
 from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request

@@ -31,11 +31,16 @@ from typing import Any, Final
 
 from fhir.resources.R4B import fhirtypes
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
+from fhir.resources.R4B.composition import Composition
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.immunization import Immunization
+from fhir.resources.R4B.location import Location
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from adapters._patterns import anchored, person_code, spelling
@@ -86,7 +91,6 @@ from adapters.asst_fhir.systems import (
 )
 from schemas.codelists import load_codelist
 from schemas.health import (
-    VACCINE_SYSTEMS,
     CareEncounter,
     CareImmunization,
     CareServiceRequest,
@@ -94,6 +98,7 @@ from schemas.health import (
     VisitLogistics,
     vaccine_code_system,
 )
+from schemas.vaccines import _ATC, _CVX, AIC_SYSTEM, ATC_SYSTEM, CVX_SYSTEM, SNOMED_SYSTEM  # the lists' own rules
 
 __all__ = ["INBOUND_RESOURCES", "inbound_schema", "outbound_service_request_schema"]
 
@@ -109,7 +114,9 @@ INBOUND_RESOURCES: Final[dict[str, str]] = {
 
 _MODELS: Final[dict[str, Any]] = {
     "Encounter": Encounter, "Immunization": Immunization, "ServiceRequest": ServiceRequest, "Consent": Consent,
-    "Patient": Patient, "Condition": Condition, "Bundle": Bundle,
+    "Patient": Patient, "Condition": Condition, "Bundle": Bundle, "Composition": Composition,
+    "Organization": Organization, "Practitioner": Practitioner, "PractitionerRole": PractitionerRole,
+    "Location": Location,
 }
 _FHIR_R4: Final = "https://hl7.org/fhir/R4/"
 _CAVEAT: Final = (
@@ -304,6 +311,17 @@ def _definitions() -> dict[str, Any]:
                                         "not read.", {}, []),
         "Condition": _resource("Condition", "A Condition an Encounter's diagnosis refers to: only its codes are "
                                             "read (clinical, they never leave the health domain).", {}, []),
+        **{name: _resource(name, f"A {name} a message resource refers to (who, where): not read, never "
+                                 "forwarded.", {}, [])
+           for name in ("Organization", "Practitioner", "PractitionerRole", "Location")},
+        "Composition": _resource("Composition", "The Composition a document Bundle starts with: its subject names "
+                                                "the Patient the document is about; the rest is not read.",
+                                 {"subject": {"type": "object"}}, ["subject"]),
+        "OtherResource": {"type": "object", "required": ["resourceType"],
+                          "description": "Another resource of a document Bundle (a section the gateway carries "
+                                         "no flow for): left in the document, not read.",
+                          "properties": {"resourceType": {"type": "string", "not": {"enum": sorted(
+                              [*_MESSAGE_RESOURCES, *_CONTEXT_RESOURCES, "Composition"])}}}},
         "BundleEntry": _bundle_entry(),
         "Bundle": _bundle(),
     }
@@ -378,22 +396,33 @@ def _encounter() -> dict[str, Any]:
 
 
 def _immunization() -> dict[str, Any]:
-    vaccines: dict[str, list[str]] = {system: [] for system in VACCINE_SYSTEMS}
+    listed: dict[str, list[str]] = {system: [] for system in (ATC_SYSTEM, SNOMED_SYSTEM, CVX_SYSTEM)}
     for code in _codes("vaccine_codes"):
         system = vaccine_code_system(code)
         if system is None:
             raise ValueError(f"vaccine code {code} has no system")
-        vaccines[system].append(code)
+        listed[system].append(code)
+    vaccine_codings = [
+        {"type": "object", "required": ["system", "code"], "properties": {
+            "system": {"const": ATC_SYSTEM}, "code": {"type": "string", "pattern": anchored(_ATC.pattern)}}},
+        _coding(AIC_SYSTEM, _codes("aic_vaccines")),
+        _coding(SNOMED_SYSTEM, listed[SNOMED_SYSTEM]),
+        {"type": "object", "required": ["system", "code"], "properties": {
+            "system": {"const": CVX_SYSTEM}, "code": {"type": "string", "pattern": anchored(_CVX.pattern)}}},
+    ]
     return _resource(
         "Immunization",
-        "An influenza vaccination given, not given or recorded in error (care.immunization, F6).",
+        "A vaccination given, not given or recorded in error (care.immunization, F6, counted per vaccine group: "
+        "influenza, COVID-19, pneumococcal, herpes zoster, other).",
         {
             "id": _record_id(CareImmunization, "immunization_id"),
             "meta": _ref("Meta"),
             "status": {"enum": list(_IMMUNIZATION_STATUSES)},
             "patient": _ref("PersonReference"),
-            "vaccineCode": _concept_with({"anyOf": [_coding(system, codes) for system, codes in vaccines.items()]},
-                                         "an influenza vaccine of code list vaccine_codes, in its own system"),
+            "vaccineCode": _concept_with({"anyOf": vaccine_codings},
+                                         "a vaccine: an ATC code under J07, an AIC code of code list aic_vaccines, "
+                                         "a SNOMED CT vaccine product of code list vaccine_codes or a CVX code; "
+                                         "other codings (ICD-11, local codes) may come along"),
             "occurrenceDateTime": {**_ref("Day"), "description": "the day of the vaccination"},
             "occurrenceString": {"not": {}, "description": "free text is not accepted: give occurrenceDateTime"},
             "lotNumber": _canonical(CareImmunization, "lot_number"),
@@ -496,37 +525,48 @@ def _consent() -> dict[str, Any]:
     )
 
 
+def _entry_message_identity() -> dict[str, Any]:
+    """Outside documents: a message resource's entry gives a urn:uuid fullUrl, or the resource its identity."""
+    is_message = {"required": ["resource"], "properties": {"resource": {
+        "required": ["resourceType"], "properties": {"resourceType": {"enum": sorted(_MESSAGE_RESOURCES)}}}}}
+    return {"if": is_message, "then": {"anyOf": [
+        {"required": ["fullUrl"], "properties": {"fullUrl": {
+            "type": "string", "pattern": anchored("(?=urn:uuid:)" + _TOKEN.pattern)}}},
+        {"properties": {"resource": _ref("MessageIdentity")}},
+    ]}}
+
+
 def _bundle_entry() -> dict[str, Any]:
     messages = sorted(_MESSAGE_RESOURCES)
     elements = sorted({f.alias or n for n, f in BundleEntry.model_fields.items()} - {"fhir_comments"})
-    is_message = {"required": ["resource"], "properties": {"resource": {
-        "required": ["resourceType"], "properties": {"resourceType": {"enum": messages}}}}}
     return {
         "type": "object",
         "description": "An entry: a message resource (Encounter, Immunization, ServiceRequest, Consent) or a "
-                       "Patient or Condition one refers to, created or updated (POST or PUT); to cancel, update "
-                       "the resource with status entered-in-error.",
+                       "Patient, Condition, Organization, Practitioner, PractitionerRole or Location one refers "
+                       "to, created or updated (POST or PUT); to cancel, update the resource with status "
+                       "entered-in-error. A document Bundle also carries its Composition and may carry other "
+                       "sections, which stay in the document.",
         "required": ["resource"],
         "properties": {element: {} for element in elements} | {
             "request": {"type": "object", "properties": {"method": {"enum": ["POST", "PUT"]}}},
-            "resource": {"anyOf": [_ref(name) for name in [*messages, *sorted(_CONTEXT_RESOURCES)]]},
+            "resource": {"anyOf": [_ref(name) for name in [*messages, *sorted(_CONTEXT_RESOURCES), "Composition",
+                                                            "OtherResource"]]},
         },
         "additionalProperties": False,
-        "allOf": [{"if": is_message, "then": {"anyOf": [
-            {"required": ["fullUrl"], "properties": {"fullUrl": {
-                "type": "string", "pattern": anchored("(?=urn:uuid:)" + _TOKEN.pattern)}}},
-            {"properties": {"resource": _ref("MessageIdentity")}},
-        ]}}],
     }
 
 
 def _bundle() -> dict[str, Any]:
     messages = sorted(_MESSAGE_RESOURCES)
+    carried = sorted([*messages, *_CONTEXT_RESOURCES])
+    document = {"required": ["type"], "properties": {"type": {"const": "document"}}}
     return _resource(
         "Bundle",
         f"A Bundle of type {', '.join(BUNDLE_TYPES)} carrying at least one message resource, with the Patient "
-        f"and Condition resources they refer to; at most {MAX_BUNDLE_ENTRIES} entries. It is accepted or "
-        "refused as a whole.",
+        "(and Condition, Organization, Practitioner, PractitionerRole, Location) resources they refer to; at most "
+        f"{MAX_BUNDLE_ENTRIES} entries. A document Bundle (FSE 2.0) starts with its Composition, whose subject "
+        "is the one Patient every message resource in it is about, and names the document in identifier; its "
+        "other sections stay in the document. It is accepted or refused as a whole.",
         {
             "type": {"enum": list(BUNDLE_TYPES)},
             "meta": _ref("Meta"),
@@ -537,7 +577,20 @@ def _bundle() -> dict[str, Any]:
         ["type", "entry"],
         [{"if": {"required": ["type"], "properties": {"type": {"enum": ["transaction", "batch"]}}},
           "then": {"properties": {"entry": {"items": {"required": ["request"]}}}},
-          "description": "a transaction or batch entry needs request (POST or PUT)"}],
+          "description": "a transaction or batch entry needs request (POST or PUT)"},
+         {"if": document,
+          "then": {"required": ["identifier"],
+                   "properties": {"identifier": {"type": "object", "required": ["value"]},
+                                  "entry": {"prefixItems": [{"required": ["resource"], "properties": {"resource": {
+                                      "required": ["resourceType"],
+                                      "properties": {"resourceType": {"const": "Composition"}}}}}]}}},
+          "else": {"properties": {"entry": {"items": {
+              "properties": {"resource": {"properties": {"resourceType": {"enum": carried}}}},
+              "allOf": [_entry_message_identity()]}}}},
+          "description": "a document starts with its Composition and names itself in identifier (the message "
+                         "ids of its resources derive from it); other Bundles carry message resources and the "
+                         "resources they refer to only, each message resource with a urn:uuid fullUrl or its own "
+                         "identity"}],
     )
 
 
@@ -644,6 +697,11 @@ def outbound_service_request_schema() -> dict[str, Any]:
         "required": ["resourceType", "identifier", "status", "intent", "category", "code", "subject", "requester"],
         "properties": {
             "resourceType": {"const": "ServiceRequest"},
+            "text": {"type": "object", "additionalProperties": False, "required": ["status", "div"],
+                     "description": "generated narrative: the category, service, status and priority, as "
+                                    "Italian labels and codes; never the person",
+                     "properties": {"status": {"const": "generated"},
+                                    "div": {"type": "string", "pattern": "^<div xmlns=\"http://www.w3.org/1999/xhtml\">"}}},
             "meta": {"type": "object", "additionalProperties": False, "properties": {
                 "lastUpdated": _ref("Instant"),
                 "tag": {"type": "array", "maxItems": 1, "items": _sent_coding(PURPOSE_SYSTEM, _ref("Organisation"))},

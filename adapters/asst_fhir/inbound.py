@@ -1,11 +1,14 @@
 """FHIR R4 resources from the hospital trust -> canonical care envelopes (pure translation, no I/O).
 
-Accepted: one Encounter, Immunization, ServiceRequest or Consent, or a Bundle of type ``transaction``,
-``batch`` or ``collection`` whose entries are those resources plus the Patient (and Condition) resources
-they refer to. Each message resource becomes one envelope; a Bundle is accepted or rejected as a whole, with
-every problem listed at once (JSON pointers into the document the sender posted, e.g.
-``/entry/2/resource/vaccineCode``). Structure is checked by the ``fhir.resources`` R4B models; the code
-bindings the flows rely on, which those models do not enforce, are checked here.
+Accepted: one Encounter, Immunization, ServiceRequest or Consent, or a Bundle of type ``transaction``, ``batch`` or
+``collection`` whose entries are those resources plus the Patient, Condition, Organization, Practitioner,
+PractitionerRole and Location resources they refer to, or an FSE 2.0 ``document`` Bundle: its Composition first,
+whose subject is the one Patient every message resource in it must be about; the message resources are taken out of
+it (each named ``fse-<digest of the document identifier, type and id>``, so the same document sent again is a
+replay) and its other sections stay in the document. Each message resource becomes one envelope; a Bundle is
+accepted or rejected as a whole, with every problem listed at once (JSON pointers into the document the sender
+posted, e.g. ``/entry/2/resource/vaccineCode``). Structure is checked by the ``fhir.resources`` R4B models; the
+code bindings the flows rely on, which those models do not enforce, are checked here.
 
 Translation rules (see :mod:`adapters.asst_fhir.systems` for every URI):
 
@@ -15,7 +18,12 @@ Translation rules (see :mod:`adapters.asst_fhir.systems` for every URI):
   Consent -> ``consent.record``.
 * Subject: ``subject`` (``patient`` on Immunization and Consent) must lead to a codice fiscale, STP or ENI
   code: through ``Reference.identifier``, or a reference to a Patient in the Bundle (``urn:uuid:...`` full
-  URL, ``Patient/123``, or an absolute URL) or contained in the resource (``#id``). The trust's patient id
+  URL, ``Patient/123``, or an absolute URL) or contained in the resource (``#id``). A resource sent on its own
+  with only a literal reference is told to come in a Bundle with its Patient, or to name the person by
+  identifier.
+* Vaccine: the ``vaccineCode`` coding that names a recognised vaccine (ATC J07*, AIC of list
+  ``aic_vaccines``, SNOMED CT of list ``vaccine_codes``, CVX; :mod:`schemas.vaccines`) with its vaccine group,
+  the most specific group first; other codings (ICD-11, local codes) may come along. The trust's patient id
   comes along when present. Codici fiscali are validated and given as issued, upper case.
 * Message id: an ``identifier`` in ``MESSAGE_SYSTEM`` when present; else ``<type>:<id>:<meta.versionId>``
   (e.g. ``Encounter:enc-1:3``: each version of a record is a new message, a replayed version is not); else,
@@ -37,6 +45,7 @@ Translation rules (see :mod:`adapters.asst_fhir.systems` for every URI):
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,19 +87,14 @@ from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, v
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope, Identifier, SubjectRef
 from schemas.errors import DecodeError, FieldProblem, problems_from_validation
-from schemas.health import (
-    HEALTH_MESSAGE_TYPES,
-    PSYCHOLOGICAL_SUPPORT,
-    PSYCHOLOGICAL_SUPPORT_LABELS,
-    VACCINE_SYSTEMS,
-    vaccine_code_system,
-)
+from schemas.health import HEALTH_MESSAGE_TYPES, PSYCHOLOGICAL_SUPPORT, PSYCHOLOGICAL_SUPPORT_LABELS
+from schemas.vaccines import AIC_SYSTEM, ATC_SYSTEM, CVX_SYSTEM, SNOMED_SYSTEM, VACCINE_SYSTEMS, vaccine_group
 
 __all__ = ["BUNDLE_TYPES", "FHIR_CONTENT_TYPES", "MAX_BUNDLE_ENTRIES", "SENDER", "decode"]
 
 FHIR_CONTENT_TYPES: Final = ("application/fhir+json", "application/json")
 SENDER: Final = "asst"
-BUNDLE_TYPES: Final = ("transaction", "batch", "collection")
+BUNDLE_TYPES: Final = ("transaction", "batch", "collection", "document")
 MAX_BUNDLE_ENTRIES: Final = 1000
 """Largest Bundle accepted; backfills send many Bundles, not one huge one."""
 
@@ -100,7 +104,11 @@ _MESSAGE_RESOURCES: Final[dict[str, type[Any]]] = {
     "ServiceRequest": ServiceRequest,
     "Consent": Consent,
 }
-_CONTEXT_RESOURCES: Final = frozenset({"Patient", "Condition"})
+_CONTEXT_RESOURCES: Final = frozenset({"Patient", "Condition", "Organization", "Practitioner", "PractitionerRole",
+                                       "Location"})
+"""Resources a Bundle may carry for its message resources to refer to: read (the Patient's identifiers, a
+Condition's codes) or passed over (who gave the vaccine, where), never forwarded."""
+_DOCUMENT: Final = "document"
 
 _ENCOUNTER_STATUSES: Final = (
     "planned", "arrived", "triaged", "in-progress", "onleave", "finished", "cancelled", "entered-in-error", "unknown",
@@ -166,8 +174,9 @@ class _Problems(list[FieldProblem]):
 
 
 def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise DecodeError("contract", "the FHIR content does not meet the gateway's care contract", problems)
+    if problems:  # a shared resource (one Location for two Immunizations) is reported once
+        raise DecodeError("contract", "the FHIR content does not meet the gateway's care contract",
+                          list(dict.fromkeys(problems)))
 
 
 # --- where resources are -------------------------------------------------------------------------------------
@@ -188,6 +197,8 @@ class _Index:
 
     by_url: dict[str, _Located] = field(default_factory=dict)
     by_type_id: dict[tuple[str, str], _Located] = field(default_factory=dict)
+    in_bundle: bool = False
+    """False for a resource sent on its own: a literal reference then has nothing to resolve against."""
 
     def add(self, located: _Located) -> None:
         if located.full_url:
@@ -384,7 +395,15 @@ def _subject(reference: Any, pointer: str, owner: _Located, index: _Index, probl
                 if item:
                     found.setdefault((item.system, item.value), item)
     if len(problems) == before and not any(i.system in ("cf", "stp", "eni") for i in found.values()):
-        problems.add(pointer, "person-identifier", _PERSON_HINT)
+        literal = reference.reference if reference is not None else None
+        if literal and not literal.startswith("#") and not index.in_bundle:
+            problems.add(pointer, "person-identifier",
+                         f"{literal[:80]} cannot be resolved in a resource sent on its own: send the resource in "
+                         "a Bundle (document, transaction, batch or collection) together with that Patient, "
+                         "or give the person's codice fiscale, STP or ENI code in Reference.identifier "
+                         "(system http://hl7.it/sid/codiceFiscale)")
+        else:
+            problems.add(pointer, "person-identifier", _PERSON_HINT)
     return tuple(found.values())
 
 
@@ -441,7 +460,7 @@ def _encounter(located: _Located, index: _Index, problems: _Problems) -> _Draft:
         "period_start": start,
         "period_end": end,
         "length_minutes": minutes,
-        "quartiere": _quartiere(res, p, problems),
+        "quartiere": _quartiere(located, index, problems),
         "reason_codes": _clinical_codes(res.reasonCode or []),
         "diagnosis_codes": _diagnosis_codes(located, index),
     }
@@ -509,19 +528,29 @@ def _length_minutes(length: Any, pointer: str, problems: _Problems) -> int | Non
     return int(minutes)
 
 
-def _quartiere(res: Any, pointer: str, problems: _Problems) -> str | None:
-    """The neighbourhood of ``Encounter.location[].location`` or ``Immunization.location``, by identifier."""
+def _quartiere(located: _Located, index: _Index, problems: _Problems) -> str | None:
+    """The neighbourhood of ``Encounter.location[].location`` or ``Immunization.location``: by the reference's
+    identifier, or by an identifier of the Location resource it points to in the Bundle (FSE 2.0 documents name
+    the place as a Location entry)."""
+    res, pointer = located.resource, located.pointer
     places = [(f"{pointer}/location/{k}/location", place.location) for k, place in enumerate(res.location or [])
               ] if isinstance(res, Encounter) else [(f"{pointer}/location", res.location)]
     quartieri = load_codelist("quartieri")
     for where, reference in places:
-        ident = reference.identifier if reference is not None else None
-        if ident is not None and ident.system == QUARTIERE_SYSTEM:
-            code = quartieri.resolve(ident.value) if isinstance(ident.value, str) else None
-            if code is None:
-                problems.add(f"{where}/identifier/value", "binding",
-                             "unknown quartiere; use a code, Italian name or alias from code list quartieri")
-            return code
+        if reference is None:
+            continue
+        candidates = [(f"{where}/identifier", reference.identifier)]
+        place = index.resolve(reference.reference, located, "Location")
+        if place is not None:
+            candidates += [(f"{place.pointer}/identifier/{k}", ident)
+                           for k, ident in enumerate(place.resource.identifier or [])]
+        for ident_pointer, ident in candidates:
+            if ident is not None and ident.system == QUARTIERE_SYSTEM:
+                code = quartieri.resolve(ident.value) if isinstance(ident.value, str) else None
+                if code is None:
+                    problems.add(f"{ident_pointer}/value", "binding",
+                                 "unknown quartiere; use a code, Italian name or alias from code list quartieri")
+                return code
     return None
 
 
@@ -551,18 +580,7 @@ def _immunization(located: _Located, index: _Index, problems: _Problems) -> _Dra
     _require_id(res, p, problems)
     _check_status(res.status, _IMMUNIZATION_STATUSES, f"{p}/status", "Immunization.status", problems)
     subject = _subject(res.patient, f"{p}/patient", located, index, problems)
-    vaccine = None
-    codings = _codings(res.vaccineCode)
-    for coding in codings:
-        if coding.system in VACCINE_SYSTEMS and vaccine_code_system(str(coding.code)) == coding.system:
-            vaccine = {"system": coding.system, "code": coding.code}
-            break
-    if vaccine is None:
-        known = next((j for j, c in enumerate(codings) if c.system in VACCINE_SYSTEMS), None)
-        where = f"{p}/vaccineCode" if known is None else f"{p}/vaccineCode/coding/{known}/code"
-        problems.add(where, "binding", "code the influenza vaccine as ATC J07BB01-J07BB04 (http://www.whocc.no/atc), "
-                                       "SNOMED CT 1181000221105 or 836377006 (http://snomed.info/sct) or CVX 140 "
-                                       "(http://hl7.org/fhir/sid/cvx)")
+    vaccine = _vaccine(res.vaccineCode, f"{p}/vaccineCode", problems)
     occurred_on: date | None = None
     when: datetime | None = None
     if res.occurrenceString is not None:
@@ -579,9 +597,45 @@ def _immunization(located: _Located, index: _Index, problems: _Problems) -> _Dra
         "occurred_on": occurred_on,
         "lot_number": res.lotNumber,
         "season": _season(res, occurred_on),
-        "quartiere": _quartiere(res, p, problems),
+        "quartiere": _quartiere(located, index, problems),
     }
     return _Draft("care.immunization", payload, subject, when)
+
+
+_VACCINE_HINT: Final = (
+    f"identify the vaccine by ATC code J07... ({ATC_SYSTEM}), AIC code of code list aic_vaccines ({AIC_SYSTEM}), "
+    f"SNOMED CT vaccine product of code list vaccine_codes ({SNOMED_SYSTEM}) or CVX code ({CVX_SYSTEM}); other "
+    "codings (ICD-11, local codes) may come along"
+)
+
+
+def _vaccine(concept: Any, pointer: str, problems: _Problems) -> dict[str, str] | None:
+    """The coding of ``vaccineCode`` that names a recognised vaccine, with its group; the most specific group
+    wins (an AIC pack next to its ATC code), then the order of :data:`VACCINE_SYSTEMS`, then the sender's."""
+    found: list[tuple[bool, int, int, dict[str, str]]] = []
+    unknown: tuple[int, str] | None = None
+    for j, coding in enumerate(_codings(concept)):
+        if coding.system not in VACCINE_SYSTEMS:
+            continue
+        group = vaccine_group(coding.system, coding.code) if isinstance(coding.code, str) else None
+        if group is None:
+            unknown = unknown or (j, str(coding.system))
+            continue
+        found.append((group == "other", VACCINE_SYSTEMS.index(coding.system), j,
+                      {"system": str(coding.system), "code": coding.code, "group": group}))
+    if found:
+        return min(found, key=lambda item: item[:3])[3]
+    if unknown is None:
+        problems.add(pointer, "binding", _VACCINE_HINT)
+    elif unknown[1] == AIC_SYSTEM:
+        version = load_codelist("aic_vaccines").version
+        problems.add(f"{pointer}/coding/{unknown[0]}/code", "binding",
+                     f"this AIC code is not in code list aic_vaccines (version {version}): add the vaccine's ATC "
+                     f"code ({ATC_SYSTEM}) as another coding")
+    else:
+        problems.add(f"{pointer}/coding/{unknown[0]}/code", "binding", "this code names no vaccine: "
+                     + _VACCINE_HINT)
+    return None
 
 
 def _season(res: Any, day: date | None) -> str | None:
@@ -709,11 +763,13 @@ _TRANSLATORS: Final[dict[str, Callable[[_Located, _Index, _Problems], _Draft]]] 
 # --- envelope ------------------------------------------------------------------------------------------------
 
 
-def _message_id(located: _Located, problems: _Problems) -> str | None:
+def _message_id(located: _Located, problems: _Problems, document: _DocumentIds | None = None) -> str | None:
     res, p = located.resource, located.pointer
     given = _identifier_value(res, MESSAGE_SYSTEM, p, problems)
     if given:
         return given
+    if document is not None:
+        return document.message_id()
     version = res.meta.versionId if res.meta is not None else None
     if res.id and version:
         composed = f"{res.get_resource_type()}:{res.id}:{version}"
@@ -730,11 +786,12 @@ def _message_id(located: _Located, problems: _Problems) -> str | None:
     return None
 
 
-def _envelope(located: _Located, index: _Index, defaults: _Meta, problems: _Problems) -> Envelope | None:
+def _envelope(located: _Located, index: _Index, defaults: _Meta, problems: _Problems,
+              document: _DocumentIds | None = None) -> Envelope | None:
     before = len(problems)
     draft = _TRANSLATORS[located.resource.get_resource_type()](located, index, problems)
     meta = _read_meta(located.resource.meta, located.pointer, problems)
-    message_id = _message_id(located, problems)
+    message_id = _message_id(located, problems, document)
     correlation_id = _identifier_value(located.resource, CORRELATION_SYSTEM, located.pointer, problems)
     last_updated = located.resource.meta.lastUpdated if located.resource.meta is not None else None
     occurred_at = _when(last_updated, f"{located.pointer}/meta/lastUpdated", problems) or draft.when
@@ -863,8 +920,11 @@ def _decode_bundle(bundle: Any) -> list[Envelope]:
     entries = list(bundle.entry or [])
     if len(entries) > MAX_BUNDLE_ENTRIES:
         problems.add("/entry", "size", f"send at most {MAX_BUNDLE_ENTRIES} entries per Bundle")
+    document = bundle.type == _DOCUMENT
+    if document:
+        _check_document_header(bundle, entries, problems)
     _raise(problems)
-    index = _Index()
+    index = _Index(in_bundle=True)
     messages: list[_Located] = []
     for i, entry in enumerate(entries):
         pointer = f"/entry/{i}"
@@ -882,15 +942,66 @@ def _decode_bundle(bundle: Any) -> list[Envelope]:
         located = _Located(entry.resource, f"{pointer}/resource", entry.fullUrl)
         if kind in _MESSAGE_RESOURCES:
             messages.append(located)
+        elif document:
+            pass  # the rest of a clinical document (its Composition, other sections) stays in the document
         elif kind not in _CONTEXT_RESOURCES:
             problems.add(f"{pointer}/resource/resourceType", "resource-type",
                          "a Bundle may carry Encounter, Immunization, ServiceRequest and Consent resources, with "
-                         "the Patient and Condition resources they refer to")
+                         "the Patient, Condition, Organization, Practitioner, PractitionerRole and Location "
+                         "resources they refer to (or send a document Bundle: Composition first)")
             continue
         index.add(located)
     if not messages:
         problems.add("/entry", "required", "carry at least one Encounter, Immunization, ServiceRequest or Consent")
     defaults = _read_meta(bundle.meta, "", problems)
-    envelopes = [_envelope(located, index, defaults, problems) for located in messages]
+    person: tuple[Identifier, ...] = ()
+    if document:
+        composition = _Located(entries[0].resource, "/entry/0/resource", entries[0].fullUrl)
+        person = _subject(composition.resource.subject, "/entry/0/resource/subject", composition, index, problems)
+    envelopes = []
+    for located in messages:
+        ids = _DocumentIds(bundle.identifier, located) if document else None
+        envelope = _envelope(located, index, defaults, problems, ids)
+        if envelope is not None and person and not _same_person(envelope.subject.identifiers, person):
+            element = "patient" if located.resource.get_resource_type() in ("Immunization", "Consent") else "subject"
+            problems.add(f"{located.pointer}/{element}", "document-subject",
+                         "a document is about one person: refer to the Patient the Composition's subject names")
+        envelopes.append(envelope)
     _raise(problems)
     return [envelope for envelope in envelopes if envelope is not None]
+
+
+def _check_document_header(bundle: Any, entries: list[Any], problems: _Problems) -> None:
+    """A document Bundle (FSE 2.0): its Composition first, and an identifier that names the document."""
+    first = entries[0].resource if entries else None
+    if first is None or first.get_resource_type() != "Composition":
+        problems.add("/entry/0/resource/resourceType", "document",
+                     "a document Bundle starts with its Composition (FHIR rule bdl-11)")
+    elif first.subject is None:
+        problems.add("/entry/0/resource/subject", "required",
+                     "the Composition's subject names the Patient the document is about")
+    ident = bundle.identifier
+    if ident is None or not isinstance(ident.value, str) or not ident.value:
+        problems.add("/identifier", "required",
+                     "give the document's identifier (system and value, FHIR rule bdl-9): replays are recognised "
+                     "by it")
+
+
+def _same_person(found: tuple[Identifier, ...], person: tuple[Identifier, ...]) -> bool:
+    return bool({(i.system, i.value) for i in found} & {(i.system, i.value) for i in person})
+
+
+@dataclass(frozen=True, slots=True)
+class _DocumentIds:
+    """What names a resource taken out of a document: the document's identifier with the resource's own id."""
+
+    identifier: Any
+    located: _Located
+
+    def message_id(self) -> str:
+        """``fse-`` and a digest of (document identifier, resource type, id or full URL): the same resource of the
+        same document sent again is recognised as a replay, whatever characters the identifier uses."""
+        res = self.located.resource
+        name = res.id or self.located.full_url or self.located.pointer
+        basis = f"{self.identifier.system}|{self.identifier.value}|{res.get_resource_type()}/{name}"
+        return "fse-" + hashlib.sha256(basis.encode("utf-8")).hexdigest()[:40]

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from adapters.asst_fhir.logistics import logistics_to_fhir
+from adapters.asst_fhir.narrative import generated_narrative
 from adapters.asst_fhir.systems import (
     ACT_CODE_SYSTEM,
     CARE_REQUEST_CATEGORY_SYSTEM,
@@ -106,6 +107,12 @@ def encode_service_request(envelope: Envelope, labels: DisclosureLabels) -> byte
     document: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "meta": meta,
+        "text": generated_narrative("Richiesta di assistenza (ServiceRequest)", [
+            ("categoria", load_codelist("care_request_categories").labels_it[request.category]),
+            ("servizio", load_codelist("care_services").labels_it[request.service]),
+            ("stato", request.status),
+            ("priorità", request.priority),
+        ]),
         "identifier": [
             {"system": CARE_REQUEST_SYSTEM, "value": request.request_id},
             {"system": MESSAGE_SYSTEM, "value": envelope.message_id},

@@ -30,17 +30,20 @@ from typing import Any
 import orjson
 from fhir.resources.R4B.auditevent import AuditEvent
 
+from adapters.asst_fhir.narrative import generated_narrative
 from gateway.audit.canonical import canonical_json
 from gateway.audit.merkle import leaf_hash
 from gateway.policy.registry import load_registry
 
 __all__ = [
+    "ACT_CODE_POLICIES",
     "AUDIT_LOG_INDEX_SYSTEM",
     "CLIENT_SYSTEM",
     "CONSENT_SYSTEM",
     "DECISION_SYSTEM",
     "INSTANCE_SYSTEM",
     "MESSAGE_SYSTEM",
+    "SECURITY_LABEL_SYSTEM",
     "SUBJECT_REF_SYSTEM",
     "to_fhir_audit_event",
 ]
@@ -82,8 +85,20 @@ REDACTED_PREFIX = "REDACTED:"
 """Labels of elements removed from a disclosure (rule 7): exported as ``redacted-label`` details, not as
 security labels of what left."""
 
+SECURITY_LABEL_SYSTEM = f"{_BASE}/CodeSystem/security-label"
+"""The gateway's own security labels, those HL7 has no code for (``EMERGENCY``: the decision of a flow that may
+override consent, F10)."""
+
 _CONFIDENTIALITY_CODES = frozenset({"U", "L", "M", "N", "R", "V"})
-_ACT_CODE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH"})
+_ACT_CODE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH", "LIVARG"})
+ACT_CODE_POLICIES = frozenset({
+    "AUTH", "CPLYCC", "CPLYCD", "CPLYJPP", "CPLYOSP", "CPLYPOL", "DECLASSIFYLABEL", "DEID", "DELAU", "ENCRYPT",
+    "ENCRYPTR", "ENCRYPTT", "ENCRYPTU", "HUAPRV", "LABEL", "MASK", "MINEC", "PERSISTLABEL", "PRIVMARK", "PSEUD",
+    "REDACT", "NOAUTH", "NOCOLLECT", "NODSCLCD", "NODSCLCDS", "NOINTEGRATE", "NOLIST", "NOMOU", "NOORGPOL",
+    "NOPAT", "NOPERSISTP", "NORDSCLCD", "NORDSCLCDS", "NORDSCLW", "NORELINK", "NOREUSE", "NOVIP", "ORCON",
+})
+"""HL7 v3-ActCode obligation and refrain policy codes (ObligationPolicy, RefrainPolicy) exported as they are;
+any other label is the gateway's own (:data:`SECURITY_LABEL_SYSTEM`), never a made-up v3-ActCode."""
 _OUTCOMES = {"permit": "0", "success": "0", "deny": "4", "failure": "8"}
 
 
@@ -157,7 +172,9 @@ def _label(code: str) -> dict[str, str]:
         return _coding(_ACT_CODE, code)
     if code.startswith("S") and code[1:].isdigit():
         return _coding(SENSITIVITY_SYSTEM, code)
-    return _coding(_ACT_CODE, code)  # obligations and refrains: PSEUD, NOREUSE, NORDSCLCD, ...
+    if code in ACT_CODE_POLICIES:  # obligations and refrains: PSEUD, NOREUSE, NORDSCLCD, ...
+        return _coding(_ACT_CODE, code)
+    return _coding(SECURITY_LABEL_SYSTEM, code)
 
 
 def _agents(record: Mapping[str, Any], purpose_of_use: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -342,6 +359,12 @@ def to_fhir_audit_event(record_json: Mapping[str, Any], *, purposes: Mapping[str
     entities = _entities(record)
     if entities:
         resource["entity"] = entities
+    resource["text"] = generated_narrative("Evento di audit (AuditEvent)", [
+        ("evento", str(record.get("event_type"))),
+        ("flusso", str(record["flow_id"]) if record.get("flow_id") else None),
+        ("esito", str(record.get("outcome")) if record.get("outcome") else None),
+        ("motivo", str(record["reason"]) if record.get("reason") else None),
+    ])
     model = AuditEvent.model_validate(resource)
     exported: dict[str, Any] = orjson.loads(model.model_dump_json())
     return exported

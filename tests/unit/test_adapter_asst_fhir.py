@@ -52,6 +52,7 @@ from adapters.asst_fhir.systems import (
     STP_ENI_SYSTEM,
     UCUM_SYSTEM,
 )
+from gateway.golden import CF_FSE, golden_examples
 from gateway.identity.codice_fiscale import omocodic_variant
 from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import synthetic_codice_fiscale
@@ -71,6 +72,9 @@ from schemas.health import (
     vaccine_code_system,
 )
 from schemas.messages import MESSAGE_TYPES
+from schemas.vaccines import (
+    vaccine_group,
+)
 from tests.helpers import dumps, with_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
@@ -347,7 +351,7 @@ def test_immunization_decodes_field_by_field() -> None:
     assert envelope.payload == {
         "immunization_id": "imm-1",
         "status": "completed",
-        "vaccine": {"system": "http://www.whocc.no/atc", "code": "J07BB02"},
+        "vaccine": {"system": "http://www.whocc.no/atc", "code": "J07BB02", "group": "influenza"},
         "occurred_on": "2026-10-21",
         "lot_number": "AAJN11K",
         "season": "2026-2027",
@@ -378,19 +382,64 @@ def test_season_is_the_series_when_it_names_one_else_august_to_july(
 
 
 @pytest.mark.parametrize(
-    ("system", "code"),
+    ("system", "code", "group"),
     [
-        ("http://www.whocc.no/atc", "J07BB01"),
-        ("http://www.whocc.no/atc", "J07BB04"),
-        ("http://snomed.info/sct", "1181000221105"),
-        ("http://snomed.info/sct", "836377006"),
-        ("http://hl7.org/fhir/sid/cvx", "140"),
+        ("http://www.whocc.no/atc", "J07BB01", "influenza"),
+        ("http://www.whocc.no/atc", "J07BB04", "influenza"),
+        ("http://snomed.info/sct", "1181000221105", "influenza"),
+        ("http://snomed.info/sct", "836377006", "influenza"),
+        ("http://hl7.org/fhir/sid/cvx", "140", "influenza"),
+        ("http://www.whocc.no/atc", "J07BX03", "covid-19"),
+        ("https://www.aifa.gov.it/aic", "049269018", "covid-19"),
+        ("http://snomed.info/sct", "1119349007", "covid-19"),
+        ("http://hl7.org/fhir/sid/cvx", "208", "covid-19"),
+        ("http://www.whocc.no/atc", "J07AL02", "pneumococcal"),
+        ("http://hl7.org/fhir/sid/cvx", "216", "pneumococcal"),
+        ("http://www.whocc.no/atc", "J07BK03", "zoster"),
+        ("https://www.aifa.gov.it/aic", "045373018", "zoster"),
+        ("http://hl7.org/fhir/sid/cvx", "187", "zoster"),
+        ("http://www.whocc.no/atc", "J07BC02", "other"),
+        ("http://www.whocc.no/atc", "J07", "other"),
+        ("http://hl7.org/fhir/sid/cvx", "43", "other"),
     ],
 )
-def test_every_influenza_vaccine_code_is_accepted(system: str, code: str) -> None:
+def test_every_vaccine_code_is_accepted_with_its_group(system: str, code: str, group: str) -> None:
     envelope = decode_one(immunization(vaccineCode=concept(system, code)))
 
-    assert envelope.payload["vaccine"] == {"system": system, "code": code}
+    assert envelope.payload["vaccine"] == {"system": system, "code": code, "group": group}
+
+
+def test_the_most_specific_coding_names_the_vaccine_and_icd11_comes_along() -> None:
+    """The HL7 Italia shape: AIC, ICD-11 and a generic ATC code; the group comes from the most specific."""
+    vaccine = {"coding": [
+        {"system": "http://id.who.int/icd/release/11/mms", "code": "XM0GQ8"},
+        {"system": "http://hl7.org/fhir/sid/cvx", "code": "43"},
+        {"system": "https://www.aifa.gov.it/aic", "code": "049269018"},
+        {"system": "http://www.whocc.no/atc", "code": "J07BX03"},
+    ]}
+
+    envelope = decode_one(immunization(vaccineCode=vaccine))
+
+    assert envelope.payload["vaccine"] == {"system": "http://www.whocc.no/atc", "code": "J07BX03",
+                                           "group": "covid-19"}
+
+
+@pytest.mark.parametrize(
+    ("coding", "pointer", "says"),
+    [
+        ({"system": "https://www.aifa.gov.it/aic", "code": "012345678"}, "/vaccineCode/coding/0/code",
+         "code list aic_vaccines"),
+        ({"system": "http://www.whocc.no/atc", "code": "A10BA02"}, "/vaccineCode/coding/0/code", "J07"),
+        ({"system": "http://snomed.info/sct", "code": "44054006"}, "/vaccineCode/coding/0/code", "SNOMED CT"),
+        ({"system": "http://id.who.int/icd/release/11/mms", "code": "XM0GQ8"}, "/vaccineCode", "ATC code J07"),
+    ],
+)
+def test_a_code_that_names_no_recognised_vaccine_is_refused_with_what_to_send(
+        coding: dict[str, str], pointer: str, says: str) -> None:
+    [problem] = rejection(immunization(vaccineCode={"coding": [coding]})).problems
+
+    assert (problem.pointer, problem.rule) == (pointer, "binding")
+    assert says in problem.message
 
 
 def test_service_request_decodes_field_by_field() -> None:
@@ -533,7 +582,7 @@ BINDINGS: list[tuple[str, Any, str, Any, str]] = [
      "/location/0/location/identifier/value"),
     ("encounter id", encounter, "id", ..., "/id /meta/versionId"),
     ("immunization status", immunization, "status", "given", "/status"),
-    ("vaccine ATC code", immunization, "vaccineCode/coding/1/code", "J07BB05", "/vaccineCode/coding/1/code"),
+    ("vaccine ATC code", immunization, "vaccineCode/coding/1/code", "J06BB05", "/vaccineCode/coding/1/code"),
     ("vaccine code in the wrong system", immunization, "vaccineCode/coding/1/code", "836377006",
      "/vaccineCode/coding/1/code"),
     ("vaccine unknown system", immunization, "vaccineCode", concept("urn:oid:1.2.3", "FLU"), "/vaccineCode"),
@@ -590,7 +639,7 @@ def test_binding_violations_in_a_bundle_name_the_entry() -> None:
         "batch",
         entry(patient(), PATIENT_URL),
         entry(encounter(subject={"reference": PATIENT_URL})),
-        entry(immunization(vaccineCode=concept("http://www.whocc.no/atc", "J07AL01"))),
+        entry(immunization(vaccineCode=concept("http://www.whocc.no/atc", "A10BA02"))),
         entry(service_request(status="open")),
     )
 
@@ -1120,7 +1169,8 @@ def valid_immunizations(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]
     if lot:
         resource["lotNumber"] = lot
     first_year = day.year if day.month >= 8 else day.year - 1
-    return resource, {"vaccine": {"system": system, "code": code}, "day": day, "lot": lot,
+    return resource, {"vaccine": {"system": system, "code": code, "group": vaccine_group(system, code)},
+                      "day": day, "lot": lot,
                       "season": f"{first_year}-{first_year + 1}"}
 
 
@@ -1274,3 +1324,65 @@ def test_no_input_escapes_as_anything_but_a_rejection_with_a_reason(
             assert CF not in problem.message
     else:
         assert all(isinstance(e, Envelope) and e.sender == "asst" for e in envelopes)
+
+
+# --- FSE 2.0 document Bundles (the shapes of the HL7 Italia guides; golden examples) -----------------------------
+
+
+def _golden(name: str) -> dict[str, Any]:
+    return json.loads(golden_examples()[f"asst/valid/{name}.json"])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("name", ["document-vaccinazioni", "document-vaccinazioni-urn-uuid"])
+def test_a_vaccination_document_yields_its_immunizations_for_the_patient_named_by_codice_fiscale(name: str) -> None:
+    document = _golden(name)
+
+    envelopes = decode(dumps(document))
+
+    assert [e.message_type for e in envelopes] == ["care.immunization", "care.immunization"]
+    assert {e.subject.first("cf") for e in envelopes} == {CF_FSE}
+    assert [e.payload["vaccine"]["group"] for e in envelopes] == ["covid-19", "influenza"]
+    assert {e.payload["quartiere"] for e in envelopes} == {"gratosoglio"}  # from the Location entry (F6)
+    assert all(e.message_id.startswith("fse-") for e in envelopes)
+    assert [e.message_id for e in decode(dumps(document))] == [e.message_id for e in envelopes]  # a replay
+
+
+def test_a_document_sent_again_under_another_identifier_is_a_new_message() -> None:
+    document = _golden("document-vaccinazioni")
+    again = {**document, "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:other-document"}}
+
+    assert {e.message_id for e in decode(dumps(document))}.isdisjoint(e.message_id for e in decode(dumps(again)))
+
+
+def test_sections_the_gateway_carries_no_flow_for_stay_in_the_document() -> None:
+    document = _golden("document-vaccinazioni")
+    document["entry"].append({"fullUrl": "https://fse.example.it/fhir/Observation/obs-1", "resource": {
+        "resourceType": "Observation", "id": "obs-1", "status": "final", "code": {"text": "peso"},
+        "subject": {"reference": "Patient/example-it-1"}}})
+
+    assert [e.message_type for e in decode(dumps(document))] == ["care.immunization"] * 2
+
+
+def test_outside_documents_other_resources_are_still_refused() -> None:
+    document = _golden("document-vaccinazioni-urn-uuid")
+    document["type"] = "collection"
+
+    assert ("/entry/0/resource/resourceType", "resource-type") in [
+        (p.pointer, p.rule) for p in rejection(document).problems]
+
+
+def test_a_lone_immunization_with_only_a_literal_patient_reference_is_told_to_come_in_a_bundle() -> None:
+    [problem] = rejection(immunization(patient={"reference": "Patient/example-it-1"})).problems
+
+    assert (problem.pointer, problem.rule) == ("/patient", "person-identifier")
+    assert "Patient/example-it-1 cannot be resolved" in problem.message and "Bundle" in problem.message
+    assert "Reference.identifier" in problem.message
+
+
+def test_an_unknown_quartiere_on_a_documents_location_is_refused_there() -> None:
+    document = _golden("document-vaccinazioni")
+    document["entry"][6]["resource"]["identifier"][0]["value"] = "Brera"
+
+    problems = [(p.pointer, p.rule) for p in rejection(document).problems]
+
+    assert problems == [("/entry/6/resource/identifier/0/value", "binding")]  # once, though two refer to it

@@ -327,6 +327,8 @@ def test_what_the_encoder_sends_meets_the_outbound_schema_and_comes_back_in_the_
 
     assert list(OUTBOUND.iter_errors(document)) == []
     assert flagged("ServiceRequest", document) == set()
+    subject = document["subject"]["identifier"]["value"]
+    assert document["text"]["status"] == "generated" and subject not in document["text"]["div"]
 
 
 def test_the_outbound_schema_is_closed() -> None:

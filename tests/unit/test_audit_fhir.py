@@ -10,6 +10,7 @@ in tests/integration/test_audit_api.py.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,15 +19,18 @@ from fhir.resources.R4B.auditevent import AuditEvent
 
 from gateway.audit.canonical import canonical_json
 from gateway.audit.fhir_export import (
+    ACT_CODE_POLICIES,
     AUDIT_LOG_INDEX_SYSTEM,
     CLIENT_SYSTEM,
     CONSENT_SYSTEM,
     MESSAGE_SYSTEM,
+    SECURITY_LABEL_SYSTEM,
     SUBJECT_REF_SYSTEM,
     to_fhir_audit_event,
 )
 from gateway.audit.merkle import leaf_hash
 from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
+from gateway.policy.registry import load_registry
 
 OCCURRED = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 RECORDED = datetime(2026, 11, 22, 9, 30, 1, 250000, tzinfo=UTC)
@@ -183,7 +187,12 @@ def test_T12_the_export_carries_nothing_the_record_does_not() -> None:
     record = logged(disclosure())
     values = {str(v) for v in record.values() if isinstance(v, str | int)}
     values |= {str(item) for v in record.values() if isinstance(v, list) for item in v}
-    texts = _strings(to_fhir_audit_event(record))
+    exported = to_fhir_audit_event(record)
+    narrative = exported.pop("text")
+    assert narrative["status"] == "generated"
+    shown = re.findall(r"<li>[^:<]+: ([^<]*)</li>", narrative["div"])
+    assert shown and set(shown) <= values, shown  # the narrative repeats the record's own codes, nothing else
+    texts = _strings(exported)
     unexplained = {
         t for t in texts
         if t not in values and not t.startswith(("http://", "https://")) and not t.isdigit()
@@ -253,3 +262,18 @@ def test_T12_redacted_labels_are_details_and_a_consent_change_carries_the_versio
     AuditEvent.model_validate(change)
     [consent] = [e for e in change["entity"] if e["what"].get("identifier", {}).get("system") == CONSENT_SYSTEM]
     assert consent["detail"] == [{"type": "consent-hash", "valueString": "sha256:" + "ab" * 32}]
+
+
+def test_T12_a_label_hl7_has_no_code_for_is_the_gateways_own_never_a_made_up_v3_actcode() -> None:
+    """The F10 decisions carry EMERGENCY: HAPI's validator refused it as v3-ActCode, a code that does not exist."""
+    event = to_fhir_audit_event(logged(disclosure()) | {"labels": ["S4", "EMERGENCY"], "obligations": ["PSEUD"]})
+    labels = codes(next(e["securityLabel"] for e in event["entity"] if "securityLabel" in e))
+    assert labels == {(SECURITY_LABEL_SYSTEM, "EMERGENCY"),
+                      ("https://gateway.quartieri.example/fhir/CodeSystem/sensitivity", "S4"),
+                      ("http://terminology.hl7.org/CodeSystem/v3-ActCode", "PSEUD")}
+
+
+def test_T12_every_obligation_and_refrain_of_the_flows_is_a_v3_actcode_policy_code() -> None:
+    registry = load_registry()
+    used = {code for flow in registry.flows for code in (*flow.obligations, *flow.refrains)}
+    assert used and used <= ACT_CODE_POLICIES

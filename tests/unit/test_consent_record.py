@@ -284,3 +284,11 @@ def test_M02_a_consent_adds_its_refrains_to_the_flows_labels() -> None:
     assert decision.refrains == (*decision.flow.refrains, "NOINTEGRATE")
     assert decision.obligations == (*decision.flow.obligations, "ENCRYPT")
     assert decide(F1, REGISTRY, [record], NOW).refrains == decision.flow.refrains
+
+
+def test_the_produced_consent_keeps_the_policy_rule_coding_it_was_given() -> None:
+    """HAPI's validator found the coding dropped: policyRule came back as bare text "OPTIN"."""
+    produced = to_fhir_r4(recorded(fhir_consent(CF)))
+    assert produced["policyRule"] == {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                                                  "code": "OPTIN"}]}
+    assert produced["text"]["status"] == "generated" and CF not in produced["text"]["div"]

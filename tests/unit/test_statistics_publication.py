@@ -261,8 +261,20 @@ def test_a_given_vaccination_counts_in_its_own_month() -> None:
     assert (denied.flow_id, denied.outcome, denied.quartiere) == (None, "deny", "gratosoglio")
     assert (vaccination.kind, vaccination.month, vaccination.quartiere) == ("vaccination", "2026-10", "gratosoglio")
     assert vaccination.record == ("Immunization", "imm-1") and not vaccination.retracted
+    assert vaccination.vaccine_group == "influenza"  # an envelope from before groups existed gets its code's
     [not_done] = activity_of(envelope("care.immunization", {**given, "status": "not-done"}), [], NOW)
     assert not_done.retracted and not_done.record == ("Immunization", "imm-1")
+
+
+@pytest.mark.parametrize(("system", "code", "group"), [
+    ("http://www.whocc.no/atc", "J07BX03", "covid-19"), ("https://www.aifa.gov.it/aic", "045373018", "zoster"),
+    ("http://hl7.org/fhir/sid/cvx", "216", "pneumococcal"), ("http://www.whocc.no/atc", "J07BC02", "other"),
+])
+def test_a_vaccination_is_counted_in_its_vaccine_group(system: str, code: str, group: str) -> None:
+    given = {"immunization_id": "imm-2", "status": "completed", "occurred_on": "2026-11-03",
+             "season": "2026-2027", "vaccine": {"system": system, "code": code}}
+    [vaccination] = activity_of(envelope("care.immunization", given), [], NOW)
+    assert (vaccination.kind, vaccination.vaccine_group) == ("vaccination", group)
 
 
 def test_a_referral_is_counted_in_the_quartiere_of_its_tenancy() -> None:
