@@ -7,6 +7,7 @@
     │   ├── MalformedMessage          400 malformed-message   not JSON / not decodable
     │   ├── ContractViolation         422 contract-violation  wrong types, missing or unknown fields
     │   ├── PayloadTooLarge           413 payload-too-large
+    │   ├── UnsupportedMediaType      415 unsupported-media-type
     │   └── UnknownPartner            404 unknown-partner
     ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
     │   └── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
@@ -35,6 +36,7 @@ __all__ = [
     "NotPermitted",
     "PayloadTooLarge",
     "UnknownPartner",
+    "UnsupportedMediaType",
 ]
 
 PROBLEM_BASE = "https://gateway.quartieri.example/problems/"
@@ -84,6 +86,12 @@ class PayloadTooLarge(InputError):
     status_code = 413
     slug = "payload-too-large"
     title = "Message is larger than the gateway accepts"
+
+
+class UnsupportedMediaType(InputError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "The body is not in a media type this route takes"
 
 
 class UnknownPartner(InputError):

@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["SAFE_KEYS", "configure_logging", "get_logger", "redact"]
+__all__ = ["PINNED_LOGGERS", "SAFE_KEYS", "configure_logging", "get_logger", "redact"]
 
 SAFE_KEYS = frozenset(
     {
@@ -36,6 +36,14 @@ SAFE_KEYS = frozenset(
     }
 )
 """Log keys whose values are gateway-minted identifiers, codes or numbers — never personal data."""
+
+PINNED_LOGGERS = (
+    "aiokafka", "kafka", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "uvicorn.access", "httpx", "httpcore",
+    "authlib", "joserfc", "multipart", "python_multipart", "fhir", "fhir_core", "asyncio",
+)
+"""Library loggers held at WARNING (or above) whatever the root level: at DEBUG the database drivers and the ORM
+log statements with their parameters (pseudonyms, consent documents, a withdrawal's free text), which
+:func:`redact` cannot tell from ordinary text because a standard-library line is one string."""
 
 REDACTED = "[redacted]"
 _CF_PATTERN = re.compile(
@@ -109,7 +117,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "uvicorn.access", "alembic"):
+    for noisy in PINNED_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

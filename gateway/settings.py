@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["GatewaySettings", "TopicSettings"]
@@ -64,6 +64,12 @@ class GatewaySettings(BaseSettings):
     http_port: int = 8080
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     """Largest request body or Kafka message the gateway accepts; larger ones are refused, never truncated."""
+    max_json_depth: int = Field(default=64, ge=8, le=512)
+    """Deepest nesting of arrays and objects an HTTP JSON body may have (refused with 400 beyond it)."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Addresses (or networks) of reverse proxies whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the token
+    endpoint believes, e.g. ``GATEWAY_TRUSTED_PROXIES='["10.0.0.5/32"]'``. From any other peer those headers
+    are ignored: the scheme and address are the connection's own. Empty by default: no proxy is trusted."""
 
     token_issuer: str = "https://gateway.quartieri.example/"
     token_audience: str = "quartieri-gateway"
@@ -95,7 +101,14 @@ class GatewaySettings(BaseSettings):
     statistics_threshold: int = Field(default=5, ge=3)
     """Smallest number of events a published statistics cell may stand for (F6, F13); smaller cells are
     suppressed. Never below 3: a cell of one or two would single people out."""
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Root log level. Database and broker drivers stay at WARNING whatever it is (their DEBUG lines carry SQL
+    parameters); ``DEBUG`` is refused in production."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -109,6 +122,8 @@ class GatewaySettings(BaseSettings):
         key = self.pseudonym_key.get_secret_value() if self.pseudonym_key else None
         if self.environment == "production" and key is not None and len(key) < 32:
             raise ValueError("GATEWAY_PSEUDONYM_KEY must be at least 32 characters in production")
+        if self.environment == "production" and self.log_level == "DEBUG":
+            raise ValueError("GATEWAY_LOG_LEVEL=DEBUG is refused in production: debug output may carry personal data")
         return self
 
     def resolved_database_url(self) -> str:
