@@ -11,7 +11,11 @@ from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.privacy_office import Officer
 
-__all__ = ["GatewayDep", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
+__all__ = ["INDEX_MAX", "GatewayDep", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
+
+INDEX_MAX = 2**63 - 1
+"""Largest log index, cursor or size a path or query parameter may carry: the stores' BIGINT. Every integer
+parameter is bounded, so no number a client sends can overflow a database driver into a 500."""
 
 
 def _gateway(request: Request) -> Gateway:
@@ -46,7 +50,7 @@ OfficerDep = Annotated[Officer, Depends(_officer)]
 def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep) -> str:
     """The ``{partner}`` of the path: a known partner, and the caller's own organisation."""
     if partner not in gateway.registry.partners:
-        raise UnknownPartner(f"no partner is registered as {partner!r}")
+        raise UnknownPartner("no partner is registered under the name in the path")
     if partner != principal.organisation:
         raise NotPermitted("a partner may submit and read only as itself")
     return partner

@@ -92,7 +92,7 @@ async def history(consent_id: str, principal: PrincipalDep, gateway: GatewayDep)
 @router.get("/{consent_id}/fhir", summary="A version of a consent as a FHIR R4 Consent (the latest by default)",
             response_class=Response, responses={200: {"content": {"application/fhir+json": {}}}})
 async def as_fhir(consent_id: str, principal: PrincipalDep, gateway: GatewayDep,
-                  version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+                  version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Response:
     principal.require("consent:read")
     versions = await gateway.consents.history(consent_id, principal.organisation)
     chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)

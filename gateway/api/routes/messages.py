@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import GatewayDep, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, GatewayDep, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import InboxMessageOut, InboxOut, StatusOut
 from gateway.contract_kit import preview
 from gateway.errors import NotFound
@@ -84,7 +84,7 @@ async def acknowledge_notice(notice_id: str, partner: PartnerDep, principal: Pri
 
 @router.get("/inbox", response_model=InboxOut, summary="Messages delivered to the partner, oldest first")
 async def inbox(partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
-                after: Annotated[int, Query(ge=0)] = 0,
+                after: Annotated[int, Query(ge=0, le=INDEX_MAX)] = 0,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> InboxOut:
     principal.require("inbox:read")
     async with gateway.store.transaction() as tx:
