@@ -11,6 +11,7 @@
     │   └── UnknownPartner            404 unknown-partner
     ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
     │   └── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
+    ├── TooManyRequests               429 too-many-requests (retriable): a rate limit or lockout
     ├── NotFound                      404 not-found
     └── DependencyUnavailable         503 dependency-unavailable (retriable): store or bus down
 
@@ -35,6 +36,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PayloadTooLarge",
+    "TooManyRequests",
     "UnknownPartner",
     "UnsupportedMediaType",
 ]
@@ -109,6 +111,28 @@ class NotPermitted(GatewayError):
 class NotAPrivacyOfficer(NotPermitted):
     slug = "insufficient-role"
     title = "This needs a privacy officer"
+
+
+class TooManyRequests(GatewayError):
+    """A rate limit or a lockout; ``retry_after`` seconds until the caller may try again."""
+
+    status_code = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+    retriable = True
+
+    def __init__(self, detail: str, *, retry_after: int, limit: int, window_seconds: int, policy: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.policy = policy
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` and the RateLimit header fields of the limit that was hit."""
+        return {"Retry-After": str(self.retry_after), "RateLimit-Limit": str(self.limit),
+                "RateLimit-Remaining": "0", "RateLimit-Reset": str(self.retry_after),
+                "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window_seconds}'}
 
 
 class NotFound(GatewayError):

@@ -11,10 +11,11 @@ import socket
 from pathlib import Path
 from typing import Literal
 
+from limits import parse
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GatewaySettings", "TopicSettings"]
+__all__ = ["GatewaySettings", "RateLimitSettings", "TopicSettings"]
 
 
 class TopicSettings(BaseSettings):
@@ -38,6 +39,39 @@ class TopicSettings(BaseSettings):
         return f"{self.prefix}gateway.consent-events"
 
 
+class RateLimitSettings(BaseSettings):
+    """Rate limits of the HTTP API (``GATEWAY_RATE_LIMITS__...``), as ``limits`` rates such as ``60/minute``;
+    counted per API process (:mod:`gateway.api.throttle`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_RATE_LIMITS__", extra="ignore")
+
+    enabled: bool = True
+    """Off only for load tests: with it off nothing is counted and no lockout happens."""
+    token_per_client: str = "60/minute"
+    """Token requests naming one client id."""
+    token_per_address: str = "300/minute"
+    """Token requests from one address (behind a trusted proxy: the address it forwarded for)."""
+    token_failures_before_lockout: int = Field(default=10, ge=1)
+    """Failed client authentications, per client id and per address, within ``token_failure_window_seconds``
+    that lock it out."""
+    token_failure_window_seconds: int = Field(default=300, ge=1)
+    token_lockout_seconds: int = Field(default=300, ge=1)
+    """How long a locked-out client id or address is answered 429 without its secret being checked."""
+    partner_submit: str = "1200/minute"
+    """Messages, dry runs and acknowledgements one partner may send (all its clients together)."""
+    partner_read: str = "2400/minute"
+    """Status and inbox reads of one partner."""
+
+    @field_validator("token_per_client", "token_per_address", "partner_submit", "partner_read")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate such as '60/minute': {exc}") from None
+        return value
+
+
 class GatewaySettings(BaseSettings):
     """Every setting the gateway reads. See README "Configuration" for the production values."""
 
@@ -59,6 +93,7 @@ class GatewaySettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated Kafka bootstrap servers (used when ``bus`` is ``kafka``)."""
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request, Response
 from gateway.api.edge import EdgeGuard, SecurityHeaders
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import audit, auth, consents, health, messages, privacy
+from gateway.api.throttle import Throttle
 from gateway.bootstrap import Gateway
 from gateway.identifiers import request_id_or_minted
 
@@ -40,6 +41,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
 
     app = _api(lifespan, docs=gateway.settings.environment != "production")
     app.state.gateway = gateway
+    app.state.throttle = Throttle(gateway.settings.rate_limits)
     return app
 
 

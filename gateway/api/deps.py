@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.api.throttle import Throttle
 from gateway.auth import Principal, principal_from_request
 from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
@@ -47,12 +48,15 @@ def _officer(principal: PrincipalDep) -> Officer:
 OfficerDep = Annotated[Officer, Depends(_officer)]
 
 
-def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep) -> str:
-    """The ``{partner}`` of the path: a known partner, and the caller's own organisation."""
+def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep, request: Request) -> str:
+    """The ``{partner}`` of the path: a known partner, and the caller's own organisation, within its quota of
+    submissions (POST) or reads (:class:`gateway.api.throttle.Throttle`)."""
     if partner not in gateway.registry.partners:
         raise UnknownPartner("no partner is registered under the name in the path")
     if partner != principal.organisation:
         raise NotPermitted("a partner may submit and read only as itself")
+    throttle: Throttle = request.app.state.throttle
+    throttle.partner_request(partner, submitting=request.method == "POST")
     return partner
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from gateway.auth import AuthError
-from gateway.errors import PROBLEM_BASE, GatewayError
+from gateway.errors import PROBLEM_BASE, GatewayError, TooManyRequests
 from gateway.logging import get_logger
 
 __all__ = ["auth_problem", "install_problem_handlers", "problem_instance", "problem_response"]
@@ -57,7 +57,7 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
     log.info("request-refused", problem_type=exc.slug, status_code=exc.status_code)
     extra = {"problems": [p.as_dict() for p in exc.problems]} if exc.problems else None
-    headers = {"Retry-After": "5"} if exc.retriable else None
+    headers = exc.headers() if isinstance(exc, TooManyRequests) else {"Retry-After": "5"} if exc.retriable else None
     return problem_response(exc.status_code, exc.slug, exc.title, exc.detail, request, extra, headers)
 
 
