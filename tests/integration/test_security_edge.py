@@ -102,6 +102,38 @@ async def test_integers_above_64_bits_are_a_422_problem_and_the_largest_allowed_
     assert at_bound.status_code < 500, at_bound.text
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/partners/aler/messages/a%00b"),
+    ("GET", "/v1/partners/aler/correlations/a%1Fb"),
+    ("GET", "/v1/consents/a%00b"),
+    ("GET", "/v1/consents/a%00b/fhir"),
+    ("POST", "/v1/consents/a%00b/withdraw"),
+    ("POST", "/v1/consents/a%7Fb/reconsent"),
+    ("POST", "/v1/partners/aler/notices/a%00b/ack"),
+    ("GET", "/v1/consents/" + "x" * 257),
+])
+async def test_ids_in_a_path_with_control_characters_or_overlong_are_a_422_never_a_server_error(
+    http: httpx.AsyncClient, method: str, path: str
+) -> None:
+    """PostgreSQL text cannot hold a NUL: unbounded, ``%00`` reached the driver and came back as a 503."""
+    aler = await bearer(http, "aler-test")
+    problem(await http.request(method, path, headers=aler), 422, "request-invalid")
+
+
+async def test_nul_characters_inside_json_bodies_are_refused_never_a_server_error(http: httpx.AsyncClient) -> None:
+    aler = await bearer(http, "aler-test")
+    consent = fhir_consent(PERSON.cf)
+    consent["id"] = "x\u0000y"
+    message = aler_arrears_message(PERSON, "nul-field")
+    message["contratto"]["id_contratto"] = "C\u0000"
+    for path, body, media in [("/v1/consents", consent, "application/fhir+json"),
+                              ("/v1/partners/aler/messages", message, "application/json"),
+                              ("/v1/partners/aler/messages", aler_arrears_message(PERSON, "nul\u0000id"),
+                               "application/json")]:
+        response = await http.post(path, content=orjson.dumps(body), headers={**aler, "content-type": media})
+        assert 400 <= response.status_code < 500, response.text
+
+
 def test_the_bounds_are_published_in_the_openapi_document() -> None:
     from gateway.api import openapi_document
 
