@@ -55,7 +55,7 @@ async def every_stored_value(gateway: Gateway) -> str:
     return folded(" ".join(parts))
 
 
-async def test_disguised_codes_in_ids_never_reach_the_audit_log_the_outbox_or_the_logs(
+async def test_M03_disguised_codes_in_ids_never_reach_the_audit_log_the_outbox_or_the_logs(
     gateway: Gateway, http: httpx.AsyncClient, log_output: io.StringIO  # noqa: F811
 ) -> None:
     aler = await bearer(http, "aler-test")
