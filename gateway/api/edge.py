@@ -75,7 +75,10 @@ class EdgeGuard:
         request = Request(scope)
         limit: int = settings.max_body_bytes
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        if declared is not None and not declared.isdigit():
+            await self._refuse(MalformedMessage("Content-Length must be a number of bytes"), request, send)
+            return
+        if declared is not None and int(declared) > limit:
             await self._refuse(PayloadTooLarge(f"the body may be at most {limit} bytes"), request, send)
             return
         carries_body = (declared not in (None, "0")) or _header(scope, b"transfer-encoding") is not None

@@ -84,8 +84,8 @@ class Throttle:
             counted = self._limiter.hit(self._failures, "token-failures", key)
             if not counted or self._limiter.get_window_stats(self._failures, "token-failures", key).remaining == 0:
                 self._locked_until[key] = self.clock() + self.settings.token_lockout_seconds
-                log.warning("token-lockout", reason=key.split(":", 1)[0],
-                            client_id=client_id, host=address, count=self._failures.amount)
+                # the client id is not logged: it is unverified input
+                log.warning("token-lockout", reason=key.split(":", 1)[0], host=address, count=self._failures.amount)
 
     def partner_request(self, partner: str, submitting: bool) -> None:
         """Count a partner's submit (POST) or read (GET) request against that partner's quota."""
