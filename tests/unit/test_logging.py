@@ -265,3 +265,21 @@ def test_debug_logging_is_refused_in_production() -> None:
             GatewaySettings(environment="production", log_level=level)  # type: ignore[arg-type]
     assert GatewaySettings(environment="production", log_level="info").log_level == "INFO"  # type: ignore[arg-type]
     assert GatewaySettings(environment="demo", log_level="DEBUG").log_level == "DEBUG"
+
+
+def test_a_codice_fiscale_disguised_by_separators_case_or_check_character_is_masked_too(
+    log_output: io.StringIO
+) -> None:
+    """Issue 10 point 2: ids that hid a code behind separators were logged in clear at INFO."""
+    wrong = CANARY_CF[:15] + ("A" if CANARY_CF[15] != "A" else "B")
+    disguised = f"M-{CANARY_CF[:6]}-{CANARY_CF[6:11].lower()}-{CANARY_CF[11:]}-1"
+    get_logger("tests.logging").info("decided", message_id=disguised, correlation_id=f"c_{wrong}",
+                                     request_id=wrong[:8] + "." + wrong[8:], count=1)
+    logging.getLogger("aiokafka").warning("record %s", disguised)
+    output = log_output.getvalue()
+    for folded in (CANARY_CF[:15], wrong[:15]):
+        assert folded.lower() not in "".join(ch for ch in output.lower() if ch.isalnum())
+    first, second = json_lines(log_output)
+    assert first["message_id"] == first["request_id"] == "[personal-data]"
+    assert first["correlation_id"] == "c_[cf]"  # contiguous: masked in place, whatever the check character
+    assert first["count"] == 1 and second["event"] == "[personal-data]"
