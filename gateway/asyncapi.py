@@ -23,6 +23,7 @@ self-contained. :func:`validate_against_channel` checks a message read from a to
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -452,7 +453,7 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
     """What ``partner`` may produce to ``in.<partner>``."""
     if partner not in DECODERS:
         return []
-    if DECODERS[partner] is adapters.asst_fhir.decode:
+    if inspect.unwrap(DECODERS[partner]) is adapters.asst_fhir.decode:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
         headers = _headers((), ("content-type", "request-id", "message-id"), content_types=content_types)
         paths = {resource: path for path, resource in _fhir_formats()[0].items()}
@@ -470,7 +471,7 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
         correlation = "native" if "id_correlazione" in model.model_fields else None
         names.append(messages.add(_contract_name(path), _native_message(
             schemas, path, model, "validation", headers, correlation, _PARTNER_KEY)))
-    if DECODERS[partner] is adapters.aler.decode:
+    if inspect.unwrap(DECODERS[partner]) is adapters.aler.decode:
         columns = ", ".join(adapters.aler.csv_export.COLUMNS)
         csv_types = adapters.aler.csv_export.CSV_CONTENT_TYPES
         [row_path] = [path for path in _csv_row_formats() if path.startswith(f"{partner}/")]

@@ -33,6 +33,7 @@ from gateway.auth import PartnerClient, hash_client_secret
 from gateway.bootstrap import Gateway, build
 from gateway.bus import OutgoingRecord
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.secret_files import write_secret_file
 from gateway.settings import GatewaySettings
 from gateway.simulators import (
     aler_arrears_message,
@@ -90,7 +91,7 @@ def _demo_clients(data_dir: Path) -> tuple[tuple[PartnerClient, ...], dict[str, 
                       scopes=frozenset(scopes))
         for org, scopes in _SCOPES.items()
     )
-    (data_dir / "demo-clients.json").write_text(json.dumps(secrets_by_client, indent=2), encoding="utf-8")
+    write_secret_file(data_dir / "demo-clients.json", json.dumps(secrets_by_client, indent=2))
     return clients, secrets_by_client
 
 

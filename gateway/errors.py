@@ -7,9 +7,11 @@
     │   ├── MalformedMessage          400 malformed-message   not JSON / not decodable
     │   ├── ContractViolation         422 contract-violation  wrong types, missing or unknown fields
     │   ├── PayloadTooLarge           413 payload-too-large
+    │   ├── UnsupportedMediaType      415 unsupported-media-type
     │   └── UnknownPartner            404 unknown-partner
     ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
     │   └── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
+    ├── TooManyRequests               429 too-many-requests (retriable): a rate limit or lockout
     ├── NotFound                      404 not-found
     └── DependencyUnavailable         503 dependency-unavailable (retriable): store or bus down
 
@@ -34,7 +36,9 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PayloadTooLarge",
+    "TooManyRequests",
     "UnknownPartner",
+    "UnsupportedMediaType",
 ]
 
 PROBLEM_BASE = "https://gateway.quartieri.example/problems/"
@@ -86,6 +90,12 @@ class PayloadTooLarge(InputError):
     title = "Message is larger than the gateway accepts"
 
 
+class UnsupportedMediaType(InputError):
+    status_code = 415
+    slug = "unsupported-media-type"
+    title = "The body is not in a media type this route takes"
+
+
 class UnknownPartner(InputError):
     status_code = 404
     slug = "unknown-partner"
@@ -101,6 +111,28 @@ class NotPermitted(GatewayError):
 class NotAPrivacyOfficer(NotPermitted):
     slug = "insufficient-role"
     title = "This needs a privacy officer"
+
+
+class TooManyRequests(GatewayError):
+    """A rate limit or a lockout; ``retry_after`` seconds until the caller may try again."""
+
+    status_code = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+    retriable = True
+
+    def __init__(self, detail: str, *, retry_after: int, limit: int, window_seconds: int, policy: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.policy = policy
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` and the RateLimit header fields of the limit that was hit."""
+        return {"Retry-After": str(self.retry_after), "RateLimit-Limit": str(self.limit),
+                "RateLimit-Remaining": "0", "RateLimit-Reset": str(self.retry_after),
+                "RateLimit-Policy": f'"{self.policy}";q={self.limit};w={self.window_seconds}'}
 
 
 class NotFound(GatewayError):

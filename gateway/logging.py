@@ -5,7 +5,9 @@ message through :mod:`structlog.contextvars`. Two processors make the privacy gu
 
 * :func:`redact` keeps only keys from :data:`SAFE_KEYS` (identifiers the gateway itself minted, codes,
   counts); the value of any other key is replaced, whatever it is, and any string that looks like a codice
-  fiscale is masked even under a safe key;
+  fiscale is masked even under a safe key — and a string that hides one behind separators, letter case or a
+  wrong check character (:func:`gateway.identity.codice_fiscale.contains_person_identifier`) is replaced
+  whole;
 * :func:`render_exception` logs an exception as its type and the code locations of its traceback, never its
   message: library messages (pydantic's among them) echo the offending input.
 
@@ -23,7 +25,9 @@ from typing import Any
 
 import structlog
 
-__all__ = ["SAFE_KEYS", "configure_logging", "get_logger", "redact"]
+from gateway.identity.codice_fiscale import contains_person_identifier
+
+__all__ = ["PINNED_LOGGERS", "SAFE_KEYS", "configure_logging", "get_logger", "redact"]
 
 SAFE_KEYS = frozenset(
     {
@@ -37,6 +41,14 @@ SAFE_KEYS = frozenset(
 )
 """Log keys whose values are gateway-minted identifiers, codes or numbers — never personal data."""
 
+PINNED_LOGGERS = (
+    "aiokafka", "kafka", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "uvicorn.access", "httpx", "httpcore",
+    "authlib", "joserfc", "multipart", "python_multipart", "fhir", "fhir_core", "asyncio",
+)
+"""Library loggers held at WARNING (or above) whatever the root level: at DEBUG the database drivers and the ORM
+log statements with their parameters (pseudonyms, consent documents, a withdrawal's free text), which
+:func:`redact` cannot tell from ordinary text because a standard-library line is one string."""
+
 REDACTED = "[redacted]"
 _CF_PATTERN = re.compile(
     r"[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]", re.IGNORECASE
@@ -46,14 +58,15 @@ _CF_PATTERN = re.compile(
 def _scrub(value: Any, depth: int = 0) -> Any:
     """``value`` with codice-fiscale look-alikes masked; JSON structure (objects, arrays) is kept."""
     if isinstance(value, str):
-        return _CF_PATTERN.sub("[cf]", value)
+        masked = _CF_PATTERN.sub("[cf]", value)
+        return "[personal-data]" if contains_person_identifier(masked) else masked
     if isinstance(value, bool | int | float) or value is None:
         return value
     if depth < 8 and isinstance(value, dict):
         return {_scrub(str(k)): _scrub(v, depth + 1) for k, v in value.items()}
     if depth < 8 and isinstance(value, list | tuple):
         return [_scrub(v, depth + 1) for v in value]
-    return _CF_PATTERN.sub("[cf]", str(value))
+    return _scrub(str(value), depth)
 
 
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -109,7 +122,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiokafka", "kafka", "sqlalchemy.engine", "uvicorn.access", "alembic"):
+    for noisy in PINNED_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -5,6 +5,7 @@ A table, not branches: adding a partner or a message type is adding a row here a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,8 @@ import adapters.aler
 import adapters.asst_fhir
 import adapters.comune
 import adapters.fwa
-from gateway.identity.codice_fiscale import contains_codice_fiscale
+from gateway.identifiers import holds_personal_data
+from gateway.strict_json import check_strict_json, looks_like_json
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -50,26 +52,42 @@ def _fwa_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
 
 
 def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
-    """``envelopes``, unless a message or correlation id holds a codice fiscale (:class:`DecodeError`): those
-    ids are written to the audit log and the status topics as they are, where no personal data may go. Every
-    path that decodes a partner's message (the intake, the contract kit) calls it after the decoder."""
+    """``envelopes``, unless a message or correlation id holds a person identifier (:class:`DecodeError`): those
+    ids are written to the audit log and the status topics as they are, where no personal data may go. The
+    screen sees through separators, case and a wrong check character
+    (:func:`gateway.identifiers.holds_personal_data`). Every path that decodes a partner's message (the
+    intake, the contract kit) calls it after the decoder."""
     problems = [
         FieldProblem("", "personal-data-in-identifier",
-                     f"the {what} of message {position} contains a codice fiscale; use one that names no person")
+                     f"the {what} of message {position} contains a person identifier; use one that names no person")
         for position, envelope in enumerate(envelopes, start=1)
         for what, value in (("message id", envelope.message_id), ("correlation id", envelope.correlation_id))
-        if contains_codice_fiscale(value)
+        if holds_personal_data(value)
     ]
     if problems:
         raise DecodeError("contract", "a message or correlation id contains a codice fiscale", problems)
     return envelopes
 
 
+def _strict(decoder: Decoder) -> Decoder:
+    """``decoder``, after a JSON document has been checked for repeated member names and deep nesting
+    (:mod:`gateway.strict_json`): the adapters' parsers would keep the last of two members silently.
+    ``inspect.unwrap`` gives the adapter's own function back."""
+
+    @functools.wraps(decoder)
+    def decode(raw: bytes, content_type: str) -> list[Envelope]:
+        if looks_like_json(raw):
+            check_strict_json(raw)
+        return decoder(raw, content_type)
+
+    return decode
+
+
 DECODERS: dict[str, Decoder] = {
-    "aler": adapters.aler.decode,
-    "asst": adapters.asst_fhir.decode,
-    "comune": adapters.comune.decode,
-    "fwa": adapters.fwa.decode,
+    "aler": _strict(adapters.aler.decode),
+    "asst": _strict(adapters.asst_fhir.decode),
+    "comune": _strict(adapters.comune.decode),
+    "fwa": _strict(adapters.fwa.decode),
 }
 """Partner organisation -> decoder of the messages it sends (HTTP body or ``in.<partner>`` record)."""
 

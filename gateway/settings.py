@@ -11,10 +11,11 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from limits import parse
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GatewaySettings", "TopicSettings"]
+__all__ = ["GatewaySettings", "RateLimitSettings", "TopicSettings"]
 
 
 class TopicSettings(BaseSettings):
@@ -38,6 +39,39 @@ class TopicSettings(BaseSettings):
         return f"{self.prefix}gateway.consent-events"
 
 
+class RateLimitSettings(BaseSettings):
+    """Rate limits of the HTTP API (``GATEWAY_RATE_LIMITS__...``), as ``limits`` rates such as ``60/minute``;
+    counted per API process (:mod:`gateway.api.throttle`)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_RATE_LIMITS__", extra="ignore")
+
+    enabled: bool = True
+    """Off only for load tests: with it off nothing is counted and no lockout happens."""
+    token_per_client: str = "60/minute"
+    """Token requests naming one client id."""
+    token_per_address: str = "300/minute"
+    """Token requests from one address (behind a trusted proxy: the address it forwarded for)."""
+    token_failures_before_lockout: int = Field(default=10, ge=1)
+    """Failed client authentications, per client id and per address, within ``token_failure_window_seconds``
+    that lock it out."""
+    token_failure_window_seconds: int = Field(default=300, ge=1)
+    token_lockout_seconds: int = Field(default=300, ge=1)
+    """How long a locked-out client id or address is answered 429 without its secret being checked."""
+    partner_submit: str = "1200/minute"
+    """Messages, dry runs and acknowledgements one partner may send (all its clients together)."""
+    partner_read: str = "2400/minute"
+    """Status and inbox reads of one partner."""
+
+    @field_validator("token_per_client", "token_per_address", "partner_submit", "partner_read")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate such as '60/minute': {exc}") from None
+        return value
+
+
 class GatewaySettings(BaseSettings):
     """Every setting the gateway reads. See README "Configuration" for the production values."""
 
@@ -59,11 +93,18 @@ class GatewaySettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated Kafka bootstrap servers (used when ``bus`` is ``kafka``)."""
     topics: TopicSettings = Field(default_factory=TopicSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     """Largest request body or Kafka message the gateway accepts; larger ones are refused, never truncated."""
+    max_json_depth: int = Field(default=64, ge=8, le=512)
+    """Deepest nesting of arrays and objects an HTTP JSON body may have (refused with 400 beyond it)."""
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+    """Addresses (or networks) of reverse proxies whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` the token
+    endpoint believes, e.g. ``GATEWAY_TRUSTED_PROXIES='["10.0.0.5/32"]'``. From any other peer those headers
+    are ignored: the scheme and address are the connection's own. Empty by default: no proxy is trusted."""
 
     token_issuer: str = "https://gateway.quartieri.example/"
     token_audience: str = "quartieri-gateway"
@@ -97,7 +138,14 @@ class GatewaySettings(BaseSettings):
     statistics_threshold: int = Field(default=5, ge=3)
     """Smallest number of events a published statistics cell may stand for (F6, F13); smaller cells are
     suppressed. Never below 3: a cell of one or two would single people out."""
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Root log level. Database and broker drivers stay at WARNING whatever it is (their DEBUG lines carry SQL
+    parameters); ``DEBUG`` is refused in production."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -111,6 +159,8 @@ class GatewaySettings(BaseSettings):
         key = self.pseudonym_key.get_secret_value() if self.pseudonym_key else None
         if self.environment == "production" and key is not None and len(key) < 32:
             raise ValueError("GATEWAY_PSEUDONYM_KEY must be at least 32 characters in production")
+        if self.environment == "production" and self.log_level == "DEBUG":
+            raise ValueError("GATEWAY_LOG_LEVEL=DEBUG is refused in production: debug output may carry personal data")
         return self
 
     def resolved_database_url(self) -> str:

@@ -1,9 +1,14 @@
-"""The FastAPI application factory: routes, problem+json handlers, request ids."""
+"""The FastAPI application factory: routes, problem+json handlers, request ids, the guarded edge.
+
+Middleware, outermost first: security headers on every answer, the request id (the caller's only when it is
+plain and names no person, :func:`gateway.identifiers.request_id_or_minted`), then the edge guard (body
+size, authentication before any body is read, strict JSON; :mod:`gateway.api.edge`). The interactive
+documentation pages (``/docs``, ``/redoc``) load Swagger UI from a CDN and are served in demo deployments
+only; the OpenAPI document itself is always published.
+"""
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,13 +16,14 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from gateway.api.edge import EdgeGuard, SecurityHeaders
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import audit, auth, consents, health, messages, privacy
+from gateway.api.throttle import Throttle
 from gateway.bootstrap import Gateway
+from gateway.identifiers import request_id_or_minted
 
 __all__ = ["create_app", "openapi_document"]
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -33,8 +39,9 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
             if manage_lifecycle:
                 await gateway.stop()
 
-    app = _api(lifespan)
+    app = _api(lifespan, docs=gateway.settings.environment != "production")
     app.state.gateway = gateway
+    app.state.throttle = Throttle(gateway.settings.rate_limits)
     return app
 
 
@@ -43,19 +50,21 @@ def openapi_document() -> dict[str, Any]:
     return _api(None).openapi()
 
 
-def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None) -> FastAPI:
+def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None, docs: bool = True) -> FastAPI:
     app = FastAPI(
         title="Quartieri gateway",
         version="1.0",
         summary="Consent-aware interoperability gateway for the partners of Milan's public-housing neighbourhoods",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     install_problem_handlers(app)
+    app.add_middleware(EdgeGuard)  # added first: innermost, so its refusals carry the request id
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("x-request-id", "")
-        rid = given if _REQUEST_ID.match(given) else str(uuid.uuid4())
+        rid = request_id_or_minted(request.headers.get("x-request-id"))
         request.state.request_id = rid
         structlog.contextvars.bind_contextvars(request_id=rid)
         try:
@@ -64,6 +73,8 @@ def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None
             structlog.contextvars.unbind_contextvars("request_id")
         response.headers["X-Request-ID"] = rid
         return response
+
+    app.add_middleware(SecurityHeaders)
 
     for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router):
         app.include_router(router)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
+from gateway.api.throttle import Throttle
 from gateway.auth import Principal, principal_from_request
 from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.privacy_office import Officer
 
-__all__ = ["GatewayDep", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep", "RequestIdDep"]
+__all__ = ["INDEX_MAX", "GatewayDep", "IdInPath", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep",
+           "RequestIdDep"]
+
+INDEX_MAX = 2**63 - 1
+"""Largest log index, cursor or size a path or query parameter may carry: the stores' BIGINT. Every integer
+parameter is bounded, so no number a client sends can overflow a database driver into a 500."""
+
+IdInPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$",
+                               description="An identifier: 1-256 characters, no control characters")]
+"""A message, correlation, consent or notice id in a path. Bounded, and without control characters: PostgreSQL
+text cannot hold a NUL, so a ``%00`` in a path would otherwise reach the driver and come back as a 5xx."""
 
 
 def _gateway(request: Request) -> Gateway:
@@ -43,12 +54,15 @@ def _officer(principal: PrincipalDep) -> Officer:
 OfficerDep = Annotated[Officer, Depends(_officer)]
 
 
-def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep) -> str:
-    """The ``{partner}`` of the path: a known partner, and the caller's own organisation."""
+def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep, request: Request) -> str:
+    """The ``{partner}`` of the path: a known partner, and the caller's own organisation, within its quota of
+    submissions (POST) or reads (:class:`gateway.api.throttle.Throttle`)."""
     if partner not in gateway.registry.partners:
-        raise UnknownPartner(f"no partner is registered as {partner!r}")
+        raise UnknownPartner("no partner is registered under the name in the path")
     if partner != principal.organisation:
         raise NotPermitted("a partner may submit and read only as itself")
+    throttle: Throttle = request.app.state.throttle
+    throttle.partner_request(partner, submitting=request.method == "POST")
     return partner
 
 

@@ -152,6 +152,8 @@ def _event_kind(record: Mapping[str, Any]) -> tuple[dict[str, str], list[dict[st
         kind = (_coding(_DCM, "110110", "Patient Record") if event_type == "erasure"
                 else _coding(_DCM, "110100", "Application Activity"))
         return kind, [_coding(_LIFECYCLE, "destroy", "Destroy/Delete Record Lifecycle Event")], "D", None
+    if event_type == "token-issued":
+        return _coding(_DCM, "110114", "User Authentication"), [_coding(_DCM, "110122", "Login")], "E", None
     raise ValueError(f"unknown audit event type {event_type!r}")
 
 

@@ -19,8 +19,11 @@ __all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "r
 
 AuditEventType = Literal[
     "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
+    "token-issued",
 ]
-"""``erasure``: a subject crypto-shredded on a privacy officer's request (the record names no subject).
+"""``token-issued``: an access token handed to a client (client, organisation, scopes, ``jti``, expiry); the
+token endpoint answers with no token when this record cannot be written.
+``erasure``: a subject crypto-shredded on a privacy officer's request (the record names no subject).
 ``retention``: stored payloads purged once their flow's retention ran out (counts per flow, nothing personal)."""
 
 
@@ -98,6 +101,10 @@ class AuditRecord(BaseModel):
     """For ``privacy-query`` records: what the privacy officer read, e.g. ``audit-log/17``."""
     counts: dict[str, int] | None = None
     """For ``erasure`` and ``retention`` records: what was removed, e.g. ``{"F1/outbox-payloads": 3}``."""
+    scopes: tuple[str, ...] | None = None
+    """For ``token-issued`` records: the scopes granted."""
+    expires_at: datetime | None = None
+    """For ``token-issued`` records: when the token expires."""
     alert: Literal[True] | None = None
     """Set on a decision taken under an emergency override (rule 11): an alert for the privacy officers, who
     find it in their review queue. Absent otherwise (so older records hash as they did)."""

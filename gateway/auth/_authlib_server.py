@@ -101,9 +101,12 @@ class TokenRequest(OAuth2Request):  # type: ignore[misc]
         uri: str,
         headers: Mapping[str, str],
         form_items: Sequence[tuple[str, str]],
+        peer: str | None = None,
     ) -> None:
         super().__init__(method=method, uri=uri, headers=headers)
         self.payload = _FormPayload(form_items)
+        self.peer = peer
+        """The caller's address (logged with failed authentications)."""
 
     @property
     def form(self) -> dict[str, str]:
@@ -252,15 +255,15 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # like a wrong secret (same 401 answer, same scrypt cost) so that client ids
     # cannot be probed.
 
-    def _check_credentials(self, client_id: str, client_secret: str) -> _Client | None:
+    def _check_credentials(self, client_id: str, client_secret: str, peer: str | None) -> _Client | None:
         client = self._clients.get(client_id)
         if client is None:
             verify_client_secret(client_secret, self._dummy_secret_hash)
             # The presented id is not logged: it is unverified input.
-            log.info("token_request_rejected", reason="unknown-client")
+            log.warning("token_request_rejected", reason="unknown-client", host=peer)
             return None
         if not client.check_client_secret(client_secret):
-            log.info("token_request_rejected", reason="wrong-secret", client_id=client_id)
+            log.warning("token_request_rejected", reason="wrong-secret", client_id=client_id, host=peer)
             return None
         return client
 
@@ -268,14 +271,14 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         client_id, client_secret = basic_credentials(request.headers)
         if not client_id or not client_secret:
             return None
-        return self._check_credentials(client_id, client_secret)
+        return self._check_credentials(client_id, client_secret, request.peer)
 
     def _authenticate_post(self, query_client: object, request: TokenRequest) -> _Client | None:
         client_id = request.form.get("client_id")
         client_secret = request.form.get("client_secret")
         if not client_id or not client_secret:
             return None
-        return self._check_credentials(client_id, client_secret)
+        return self._check_credentials(client_id, client_secret, request.peer)
 
     def authenticate_client(self, request: TokenRequest, methods: Sequence[str], endpoint: str = "token") -> Any:
         try:

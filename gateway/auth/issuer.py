@@ -9,8 +9,12 @@ scopes. Tokens are not stored; they are checked by
 
 from __future__ import annotations
 
+import base64
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,13 +32,41 @@ from gateway.auth._authlib_server import (
 from gateway.auth.client_secrets import hash_client_secret
 from gateway.auth.keys import SigningKey, copy_private_key, public_key_set
 from gateway.auth.models import PartnerClient
+from gateway.auth.transport import Network, peer_address, secure_transport
 
-__all__ = ["MAX_TOKEN_REQUEST_BYTES", "TokenIssuer"]
+__all__ = ["MAX_TOKEN_REQUEST_BYTES", "IssuedToken", "RecordIssuance", "TokenIssuer"]
 
 #: Largest token request body accepted; real requests are a few hundred bytes.
 MAX_TOKEN_REQUEST_BYTES = 8192
 _MAX_FORM_FIELDS = 16
 _FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """What an audit record of an issued token says (never the token itself)."""
+
+    client_id: str
+    organisation: str
+    role: str
+    scopes: tuple[str, ...]
+    token_id: str
+    """The token's ``jti``."""
+    expires_at: datetime
+
+
+RecordIssuance = Callable[[IssuedToken], Awaitable[None]]
+"""Writes the audit record of an issued token; if it raises, the token is not handed out (fail closed)."""
+
+
+def _issued(body: bytes) -> IssuedToken:
+    """The claims of the access token in a successful token response the issuer just built."""
+    token = json.loads(body)["access_token"]
+    segment = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    return IssuedToken(client_id=claims["client_id"], organisation=claims["org"], role=claims["role"],
+                       scopes=tuple(claims["scope"].split()), token_id=claims["jti"],
+                       expires_at=datetime.fromtimestamp(claims["exp"], UTC))
 
 
 class _BadTokenRequest(Exception):
@@ -88,22 +120,32 @@ class TokenIssuer:
         """The public JWK set (RFC 7517) that verifies the issued tokens."""
         return public_key_set(self._key)
 
-    async def token_response(self, request: Request) -> Response:
+    async def token_response(self, request: Request, *, record_issuance: RecordIssuance | None = None,
+                             trusted_proxies: Iterable[Network] = ()) -> Response:
         """Handle a token request (RFC 6749 §4.4) and build the JSON response.
 
         Success gives the §5.1 token response; failures give the §5.2 error
         object (``invalid_client`` with 401 and ``WWW-Authenticate``,
         ``invalid_request``, ``unsupported_grant_type``, ``invalid_scope``...).
         Every response carries ``Cache-Control: no-store``.
+
+        The request must come over https or from the loopback, as the ASGI scope says
+        (:mod:`gateway.auth.transport`; forwarded headers only from ``trusted_proxies``). With
+        ``record_issuance`` every token is recorded before it is handed out, and an error there is raised
+        instead of a token (the gateway's route always passes it).
         """
+        proxies = tuple(trusted_proxies)
         try:
+            if not secure_transport(request.scope, request.headers, proxies):
+                raise InsecureTransportError()
             items = await _read_form(request)
             _check_parameters(request, items)
             token_request = TokenRequest(
                 method=request.method,
-                uri=str(request.url),
+                uri=str(request.url.replace(scheme="https")),  # the transport was judged above, from the scope
                 headers=request.headers,
                 form_items=items,
+                peer=peer_address(request.scope, request.headers, proxies),
             )
         except _BadTokenRequest as error:
             return self._error_response(InvalidRequestError(error.description))
@@ -112,6 +154,8 @@ class TokenIssuer:
             return self._error_response(error)
         # Client authentication runs scrypt: keep it off the event loop.
         response: Response = await run_in_threadpool(self._server.create_token_response, token_request)
+        if response.status_code == 200 and record_issuance is not None:
+            await record_issuance(_issued(bytes(response.body)))
         return response
 
     def _error_response(self, error: OAuth2Error) -> Response:

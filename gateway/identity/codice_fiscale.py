@@ -26,6 +26,7 @@ the code and the birth date it encodes are personal data. Birth date and sex are
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Final, Literal
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "check_character",
     "classify",
     "contains_codice_fiscale",
+    "contains_person_identifier",
     "is_omocodic",
     "is_stp_eni",
     "is_valid",
@@ -185,6 +187,39 @@ _EMBEDDED: Final = re.compile(
 def contains_codice_fiscale(text: str) -> bool:
     """Whether ``text`` holds a valid codice fiscale anywhere in it, in either case (``REF-rssmra85t10a562s-1``)."""
     return any(is_valid(match.group(1)) for match in _EMBEDDED.finditer(text.upper()))
+
+
+_SHAPED: Final = re.compile(
+    r"(?=([A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]))"
+)
+_NOT_ALPHANUMERIC: Final = re.compile(r"[^0-9A-Z]+")
+_STP_ENI_RUN: Final = re.compile(r"(?:STP|ENI)[0-9]{13}")
+
+
+def _shaped_like_a_code(run: str) -> bool:
+    """Whether 16 characters are a codice fiscale but for the check character (which is not looked at)."""
+    try:
+        validate(run[:15] + check_character(run[:15]))
+    except InvalidCodiceFiscale:
+        return False
+    return True
+
+
+def contains_person_identifier(text: str) -> bool:
+    """Whether ``text`` holds something that identifies a person, however it is disguised: a codice fiscale
+    (omocodia variants included) *whatever its check character*, or an STP/ENI code.
+
+    The text is compatibility-normalised (NFKC, so full-width letters count), upper-cased and stripped of
+    everything but ``0-9A-Z`` before the scan, so separators and case (``nri-pla_90e10.f205a``) hide
+    nothing. A wrong check character is a typing error in a real code, not a code of nobody: a run with the
+    shape, month and day of a codice fiscale is personal whatever its last letter. This is the screen for
+    identifiers partners choose (message, correlation and request ids), which the gateway writes to its
+    append-only audit log where erasure can never reach them.
+    """
+    folded = _NOT_ALPHANUMERIC.sub("", unicodedata.normalize("NFKC", text).upper())
+    if _STP_ENI_RUN.search(folded):
+        return True
+    return any(_shaped_like_a_code(match.group(1)) for match in _SHAPED.finditer(folded))
 
 
 def is_omocodic(cf: str) -> bool:

@@ -33,8 +33,12 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 
 
 def _request_id(record: BusRecord) -> str:
+    """The record's ``request-id`` header when it is plain and names no person (it is written to the audit
+    log), else a minted one."""
+    from gateway.identifiers import holds_personal_data
+
     given = record.header("request-id")
-    if given and len(given) <= 64 and set(given) <= _REQUEST_ID_OK:
+    if given and len(given) <= 64 and set(given) <= _REQUEST_ID_OK and not holds_personal_data(given):
         return given
     return str(uuid.uuid4())
 

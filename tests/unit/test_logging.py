@@ -218,3 +218,68 @@ async def test_full_submission_over_http_logs_no_canary(log_output: io.StringIO,
     entries = json_lines(log_output)
     events = {e["event"] for e in entries}
     assert {"message-decided", "replay-ignored", "request-refused"} <= events
+
+
+async def test_at_debug_no_sql_parameter_pseudonym_or_withdrawal_text_reaches_the_logs(
+    log_output: io.StringIO, http: httpx.AsyncClient, gateway: Any
+) -> None:
+    """Issue 10 point 9: the root logger at DEBUG (``log_output``), a consent recorded, a message forwarded
+    and the consent withdrawn with free text holding a name and a street address: the drivers' and the ORM's
+    debug lines (SQL with its parameters) stay out, so no canary, pseudonym or text comes out."""
+    from sqlalchemy import select
+
+    from gateway.logging import PINNED_LOGGERS
+    from gateway.store.tables import subjects
+
+    street = "VIA CANARINO 12"
+    tenant = replace(next(generate_tenants("S", 9, 1)), cf=CANARY_CF, given_name=CANARY_NAME)
+    aler = await bearer(http, "aler-test")
+    consent = await http.post("/v1/consents", json=fhir_consent(tenant.cf), headers=aler)
+    assert consent.status_code == 201, consent.text
+    accepted = await http.post("/v1/partners/aler/messages", json=aler_arrears_message(tenant, "debug-1"),
+                               headers=aler)
+    assert accepted.status_code == 202, accepted.text
+    withdrawn = await http.post(f"/v1/consents/{consent.json()['consent_id']}/withdraw", headers=aler,
+                                json={"by": "subject", "channel": "phone", "evidence": f"{CANARY_NAME}, {street}"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    async with gateway.store.transaction() as tx:
+        pseudonyms = [row[0] for row in (await tx.conn.execute(select(subjects.c.pseudonym))).all()]
+    assert pseudonyms
+    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
+    assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in PINNED_LOGGERS)
+    output = log_output.getvalue()
+    assert_no_canary(output, CANARY_CF, CANARY_NAME, street, *pseudonyms)
+    driver_lines = [e for e in json_lines(log_output)
+                    if e.get("logger", "").split(".")[0] in {"sqlalchemy", "aiosqlite", "asyncpg"}
+                    and e["level"] in ("debug", "info")]
+    assert driver_lines == []
+
+
+def test_debug_logging_is_refused_in_production() -> None:
+    from pydantic import ValidationError
+
+    from gateway.settings import GatewaySettings
+
+    for level in ("DEBUG", "debug"):
+        with pytest.raises(ValidationError, match="DEBUG is refused in production"):
+            GatewaySettings(environment="production", log_level=level)  # type: ignore[arg-type]
+    assert GatewaySettings(environment="production", log_level="info").log_level == "INFO"  # type: ignore[arg-type]
+    assert GatewaySettings(environment="demo", log_level="DEBUG").log_level == "DEBUG"
+
+
+def test_a_codice_fiscale_disguised_by_separators_case_or_check_character_is_masked_too(
+    log_output: io.StringIO
+) -> None:
+    """Issue 10 point 2: ids that hid a code behind separators were logged in clear at INFO."""
+    wrong = CANARY_CF[:15] + ("A" if CANARY_CF[15] != "A" else "B")
+    disguised = f"M-{CANARY_CF[:6]}-{CANARY_CF[6:11].lower()}-{CANARY_CF[11:]}-1"
+    get_logger("tests.logging").info("decided", message_id=disguised, correlation_id=f"c_{wrong}",
+                                     request_id=wrong[:8] + "." + wrong[8:], count=1)
+    logging.getLogger("aiokafka").warning("record %s", disguised)
+    output = log_output.getvalue()
+    for folded in (CANARY_CF[:15], wrong[:15]):
+        assert folded.lower() not in "".join(ch for ch in output.lower() if ch.isalnum())
+    first, second = json_lines(log_output)
+    assert first["message_id"] == first["request_id"] == "[personal-data]"
+    assert first["correlation_id"] == "c_[cf]"  # contiguous: masked in place, whatever the check character
+    assert first["count"] == 1 and second["event"] == "[personal-data]"

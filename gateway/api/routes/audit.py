@@ -31,11 +31,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from gateway.api.deps import GatewayDep, OfficerDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, GatewayDep, OfficerDep, RequestIdDep
 from gateway.audit.chain import ChainHead
 from gateway.audit.fhir_export import to_fhir_audit_event
 from gateway.audit.merkle import (
@@ -206,8 +206,9 @@ async def inclusion(
     officer: OfficerDep,
     gateway: GatewayDep,
     request_id: RequestIdDep,
-    index: Annotated[int, Query(ge=0, description="Log index of the record")],
-    tree_size: Annotated[int | None, Query(ge=1, description="Tree size (default: see the module docs)")] = None,
+    index: Annotated[int, Query(ge=0, le=INDEX_MAX, description="Log index of the record")],
+    tree_size: Annotated[int | None, Query(ge=1, le=INDEX_MAX,
+                                           description="Tree size (default: see the module docs)")] = None,
 ) -> InclusionProofOut:
     async with gateway.store.transaction() as tx:
         head = await tx.audit_head()
@@ -238,9 +239,9 @@ async def consistency(
     officer: OfficerDep,
     gateway: GatewayDep,
     request_id: RequestIdDep,
-    first: Annotated[int, Query(ge=0, description="The older tree size")],
-    second: Annotated[int | None, Query(ge=0, description="The newer tree size (default: see the module docs)")]
-    = None,
+    first: Annotated[int, Query(ge=0, le=INDEX_MAX, description="The older tree size")],
+    second: Annotated[int | None, Query(ge=0, le=INDEX_MAX,
+                                        description="The newer tree size (default: see the module docs)")] = None,
 ) -> ConsistencyProofOut:
     async with gateway.store.transaction() as tx:
         head = await tx.audit_head()
@@ -290,7 +291,7 @@ async def keys(request: Request, officer: OfficerDep, gateway: GatewayDep, reque
     responses={200: {"content": {FHIR_JSON: {}}}, 404: {"description": "No record at this index"}},
     response_class=JSONResponse,
 )
-async def record_as_fhir(index: int, officer: OfficerDep, gateway: GatewayDep,
+async def record_as_fhir(index: Annotated[int, Path(ge=0, le=INDEX_MAX)], officer: OfficerDep, gateway: GatewayDep,
                          request_id: RequestIdDep) -> JSONResponse:
     async with gateway.store.transaction() as tx:
         entry = await tx.audit_entry(index)

@@ -1,19 +1,61 @@
-"""OAuth 2 client-credentials token endpoint and the public keys that verify its tokens."""
+"""OAuth 2 client-credentials token endpoint and the public keys that verify its tokens.
+
+Token requests are rate-limited per client and per address, and repeated failed authentications lock the
+client id and the address out for a while (:mod:`gateway.api.throttle`). Every token handed out is audited
+first (client, organisation, scopes, ``jti``, expiry: a ``token-issued`` record); when that record cannot be
+written the caller gets a 503 problem and no token (fail closed, as PDND does).
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.api.deps import GatewayDep
+from gateway.api.deps import GatewayDep, RequestIdDep
+from gateway.api.throttle import Throttle
+from gateway.audit.record import AuditRecord
+from gateway.auth._authlib_server import basic_credentials
+from gateway.auth.issuer import MAX_TOKEN_REQUEST_BYTES, IssuedToken
+from gateway.auth.transport import peer_address
 
 router = APIRouter(tags=["auth"])
 
 
+async def _client_id_of(request: Request) -> str | None:
+    """The client id a token request names (Basic header, else the form), unverified: it only keys limits."""
+    basic_id, _ = basic_credentials(request.headers)
+    if basic_id:
+        return basic_id
+    declared = request.headers.get("content-length", "")
+    if not (declared.isdigit() and int(declared) <= MAX_TOKEN_REQUEST_BYTES):
+        return None  # the issuer refuses such a request on its own
+    body = await request.body()  # kept by the request, so the issuer reads the same bytes
+    return next((value for name, value in parse_qsl(body.decode("utf-8", "replace")) if name == "client_id"), None)
+
+
 @router.post("/oauth/token", summary="Obtain an access token (client credentials, RFC 6749 §4.4)")
-async def token(request: Request, gateway: GatewayDep) -> Response:
-    return await gateway.issuer.token_response(request)
+async def token(request: Request, gateway: GatewayDep, request_id: RequestIdDep) -> Response:
+    async def record(issued: IssuedToken) -> None:
+        async with gateway.store.transaction() as tx:
+            await tx.append_audit([AuditRecord(
+                event_type="token-issued", action="issue-token", occurred_at=datetime.now(UTC), outcome="success",
+                client_id=issued.client_id, token_id=issued.token_id, requesting_org=issued.organisation,
+                instance=gateway.settings.instance_id, request_id=request_id, scopes=issued.scopes,
+                expires_at=issued.expires_at,
+            )])
+
+    throttle: Throttle = request.app.state.throttle
+    client_id = await _client_id_of(request)
+    address = peer_address(request.scope, request.headers, gateway.settings.trusted_proxies)
+    throttle.token_request(client_id, address)
+    response = await gateway.issuer.token_response(request, record_issuance=record,
+                                                   trusted_proxies=gateway.settings.trusted_proxies)
+    if response.status_code == 401:
+        throttle.authentication_failed(client_id, address)
+    return response
 
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")

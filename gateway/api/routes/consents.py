@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import GatewayDep, PrincipalDep, RawBodyDep, RequestIdDep
+from gateway.api.deps import GatewayDep, IdInPath, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import ConsentOut
 from gateway.consent_fhir import FhirVersion, to_fhir_r4
 from gateway.consents import WithdrawalRequest
@@ -65,7 +65,7 @@ async def record(body: RawBodyDep, principal: PrincipalDep, gateway: GatewayDep,
 
 
 @router.post("/{consent_id}/withdraw", response_model=ConsentOut, summary="Withdraw a consent (new version)")
-async def withdraw(consent_id: str, principal: PrincipalDep, gateway: GatewayDep, request_id: RequestIdDep,
+async def withdraw(consent_id: IdInPath, principal: PrincipalDep, gateway: GatewayDep, request_id: RequestIdDep,
                    evidence: WithdrawalIn | None = None) -> ConsentOut:
     principal.require("consent:write")
     how = WithdrawalRequest(**evidence.model_dump()) if evidence else None
@@ -75,7 +75,7 @@ async def withdraw(consent_id: str, principal: PrincipalDep, gateway: GatewayDep
 
 
 @router.post("/{consent_id}/reconsent", response_model=ConsentOut, summary="Consent again (new active version)")
-async def reconsent(consent_id: str, principal: PrincipalDep, gateway: GatewayDep,
+async def reconsent(consent_id: IdInPath, principal: PrincipalDep, gateway: GatewayDep,
                     request_id: RequestIdDep) -> ConsentOut:
     principal.require("consent:write")
     return ConsentOut.of(
@@ -84,15 +84,15 @@ async def reconsent(consent_id: str, principal: PrincipalDep, gateway: GatewayDe
 
 
 @router.get("/{consent_id}", response_model=list[ConsentOut], summary="Every version of a consent")
-async def history(consent_id: str, principal: PrincipalDep, gateway: GatewayDep) -> list[ConsentOut]:
+async def history(consent_id: IdInPath, principal: PrincipalDep, gateway: GatewayDep) -> list[ConsentOut]:
     principal.require("consent:read")
     return [ConsentOut.of(r) for r in await gateway.consents.history(consent_id, principal.organisation)]
 
 
 @router.get("/{consent_id}/fhir", summary="A version of a consent as a FHIR R4 Consent (the latest by default)",
             response_class=Response, responses={200: {"content": {"application/fhir+json": {}}}})
-async def as_fhir(consent_id: str, principal: PrincipalDep, gateway: GatewayDep,
-                  version: Annotated[int | None, Query(ge=1)] = None) -> Response:
+async def as_fhir(consent_id: IdInPath, principal: PrincipalDep, gateway: GatewayDep,
+                  version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> Response:
     principal.require("consent:read")
     versions = await gateway.consents.history(consent_id, principal.organisation)
     chosen = versions[-1] if version is None else next((v for v in versions if v.version == version), None)

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import GatewayDep, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, GatewayDep, IdInPath, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import InboxMessageOut, InboxOut, StatusOut
 from gateway.contract_kit import preview
 from gateway.errors import NotFound
@@ -53,7 +53,7 @@ async def dry_run(request: Request, partner: PartnerDep, principal: PrincipalDep
 
 
 @router.get("/messages/{message_id}", response_model=StatusOut, summary="Status of one message")
-async def message_status(message_id: str, partner: PartnerDep, principal: PrincipalDep,
+async def message_status(message_id: IdInPath, partner: PartnerDep, principal: PrincipalDep,
                          gateway: GatewayDep) -> StatusOut:
     principal.require("status:read")
     async with gateway.store.transaction() as tx:
@@ -65,7 +65,7 @@ async def message_status(message_id: str, partner: PartnerDep, principal: Princi
 
 @router.get("/correlations/{correlation_id}", response_model=list[StatusOut],
             summary="Every message of a referral, by correlation id")
-async def correlation(correlation_id: str, partner: PartnerDep, principal: PrincipalDep,
+async def correlation(correlation_id: IdInPath, partner: PartnerDep, principal: PrincipalDep,
                       gateway: GatewayDep) -> list[StatusOut]:
     principal.require("status:read")
     async with gateway.store.transaction() as tx:
@@ -76,7 +76,7 @@ async def correlation(correlation_id: str, partner: PartnerDep, principal: Princ
 
 
 @router.post("/notices/{notice_id}/ack", status_code=204, summary="Acknowledge an art. 19 restriction notice")
-async def acknowledge_notice(notice_id: str, partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
+async def acknowledge_notice(notice_id: IdInPath, partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
                              request_id: RequestIdDep) -> None:
     principal.require("inbox:read")
     await gateway.consents.acknowledge_notice(notice_id, partner, principal.client_id, request_id)
@@ -84,7 +84,7 @@ async def acknowledge_notice(notice_id: str, partner: PartnerDep, principal: Pri
 
 @router.get("/inbox", response_model=InboxOut, summary="Messages delivered to the partner, oldest first")
 async def inbox(partner: PartnerDep, principal: PrincipalDep, gateway: GatewayDep,
-                after: Annotated[int, Query(ge=0)] = 0,
+                after: Annotated[int, Query(ge=0, le=INDEX_MAX)] = 0,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> InboxOut:
     principal.require("inbox:read")
     async with gateway.store.transaction() as tx:

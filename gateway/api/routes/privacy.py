@@ -11,11 +11,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
-from gateway.api.deps import GatewayDep, OfficerDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, GatewayDep, OfficerDep, RequestIdDep
 from gateway.privacy_office import PrivacyOffice, to_csv
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officers"])
@@ -99,7 +99,8 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/review-queue/{audit_index}", status_code=204, summary="Close a review item with a resolution")
-async def close_review(audit_index: int, body: ReviewIn, officer: OfficerDep, gateway: GatewayDep,
+async def close_review(audit_index: Annotated[int, Path(ge=0, le=INDEX_MAX)], body: ReviewIn, officer: OfficerDep,
+                       gateway: GatewayDep,
                        request_id: RequestIdDep) -> None:
     await _office(gateway).close_review(audit_index, body.resolution, officer, request_id)
 
