@@ -8,9 +8,10 @@ import getpass
 import json
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -24,7 +25,7 @@ from gateway.audit.keys import read_verifier_keys
 from gateway.audit.offline import NodeRebuild, rebuild_stored_nodes, verify_stored_log
 from gateway.audit.verify import VerificationReport
 from gateway.auth import hash_client_secret
-from gateway.bootstrap import build
+from gateway.bootstrap import DependencyTimeout, Gateway, GatewayStopError, build
 from gateway.contract_kit import CheckReport, check_message
 from gateway.demo import run_demo
 from gateway.errors import ContractViolation
@@ -133,38 +134,69 @@ def serve(
     configure_logging(settings.log_level)
     gateway = build(settings)
 
-    async def main() -> None:
+    async def main() -> int:
         await gateway.start(workers=workers)
         config = uvicorn.Config(create_app(gateway, manage_lifecycle=False), host=host or settings.http_host,
                                 port=port or settings.http_port, log_config=None, proxy_headers=True)
+        server = uvicorn.Server(config)
+        watch = asyncio.create_task(_exit_when_failed(gateway, server)) if gateway.failed is not None else None
         try:
-            await uvicorn.Server(config).serve()
+            await server.serve()
         finally:
+            if watch is not None:
+                watch.cancel()
             await gateway.stop()
+        return 1 if gateway.failed is not None and gateway.failed.is_set() else 0
 
-    asyncio.run(main())
+    raise typer.Exit(_run_gateway(main))
+
+
+async def _exit_when_failed(gateway: Gateway, server: uvicorn.Server) -> None:
+    """Stop the HTTP server once a worker task has failed beyond its restart limit (crash-only)."""
+    assert gateway.failed is not None
+    await gateway.failed.wait()
+    server.should_exit = True
+
+
+def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a long-running command; the exit code is non-zero when a dependency never answered, a worker
+    task gave up or something failed while stopping (each said on stderr, without a traceback)."""
+    try:
+        return asyncio.run(main())
+    except DependencyTimeout as exc:
+        typer.echo(f"not started: {exc}", err=True)
+        return 1
+    except GatewayStopError as exc:
+        typer.echo(f"stopped with failures: {', '.join(type(e).__name__ for e in exc.exceptions)}", err=True)
+        return 1
 
 
 @app.command()
 def worker() -> None:
-    """Run only the relay and the inbound consumer (scale out by starting more)."""
+    """Run only the relay and the inbound consumer (scale out by starting more). Exits non-zero when a task
+    keeps failing (after restarts with back-off), so that the process supervisor restarts it whole."""
     settings = GatewaySettings()
     configure_logging(settings.log_level)
     gateway = build(settings)
 
-    async def main() -> None:
+    async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await gateway.start(workers=True)
-        log.info("worker-started", instance=settings.instance_id)
         try:
-            await stop.wait()
+            await gateway.start(workers=True)
+            log.info("worker-started", instance=settings.instance_id)
+            assert gateway.failed is not None
+            waits = {asyncio.create_task(stop.wait()), asyncio.create_task(gateway.failed.wait())}
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
         finally:
             await gateway.stop()
+        return 1 if gateway.failed.is_set() else 0
 
-    asyncio.run(main())
+    raise typer.Exit(_run_gateway(main))
 
 
 @app.command()

@@ -282,6 +282,11 @@ class EmbeddedConsumer:
         await log.run(partial(_commit, group_id=self._group_id, offsets=changed))
         self._committed.update(changed)
 
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member has read from so far: every partition of its topics once
+        records were found there (the embedded bus has no group coordinator, so nothing is assigned away)."""
+        return sorted(self._positions)
+
     def _require_started(self) -> _Log:
         if self._log is None:
             raise RuntimeError("EmbeddedConsumer is not started")

@@ -67,7 +67,13 @@ class BusConsumer(Protocol):
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first one."""
 
     async def commit(self) -> None:
-        """Commit the positions after every record returned so far by :meth:`fetch`."""
+        """Commit the positions after every record returned so far by :meth:`fetch`.
+
+        Raises :class:`~gateway.bus.errors.CommitFailed` when the group rebalanced since those records were
+        fetched: they will be delivered again, and the caller simply keeps fetching."""
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member reads now (empty before it joined its group)."""
 
 
 class Bus(Protocol):
