@@ -1,43 +1,38 @@
 """The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
-privacy erase, retention run, hash-secret."""
+privacy erase, retention run, hash-secret.
+
+Each command imports what it needs when it runs, not when the module loads: ``gateway --help`` and
+``gateway contracts check`` must not pay for FastAPI, SQLAlchemy, Alembic and every adapter. Only typer and
+the standard library are imported at the top; type names used in signatures are imported for type checking only.
+
+Read-only commands (``audit verify``, ``audit keys``) open the store the settings name and never create a store,
+a schema or a key (:mod:`gateway.readonly`); they fail naming the store they looked for.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import json
-import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from rich.console import Console
-from rich.markup import escape
 
-from gateway.api import create_app, openapi_document
-from gateway.audit.checkpoint import KeyFormatError
-from gateway.audit.checkpointer import CheckpointSigningError
-from gateway.audit.keys import read_verifier_keys
-from gateway.audit.offline import NodeRebuild, rebuild_stored_nodes, verify_stored_log
-from gateway.audit.verify import VerificationReport
-from gateway.auth import hash_client_secret
-from gateway.bootstrap import DependencyTimeout, Gateway, GatewayStopError, build
-from gateway.contract_kit import CheckReport, check_message
-from gateway.demo import run_demo
-from gateway.errors import ContractViolation
-from gateway.logging import configure_logging, get_logger
-from gateway.policy import load_registry
-from gateway.privacy_office import ErasureResult, Officer, PrivacyOffice
-from gateway.publication import write_contracts
-from gateway.retention import RetentionJob, RetentionReport
-from gateway.settings import GatewaySettings
-from gateway.statistics_publication import FAMILIES, Publication, StatisticsPublisher
+if TYPE_CHECKING:
+    import uvicorn
 
-log = get_logger(__name__)
+    from gateway.audit.offline import NodeRebuild
+    from gateway.audit.verify import VerificationReport
+    from gateway.bootstrap import Gateway
+    from gateway.contract_kit import CheckReport
+    from gateway.privacy_office import ErasureResult
+    from gateway.retention import RetentionReport
+    from gateway.settings import GatewaySettings
+    from gateway.statistics_publication import Publication
+    from gateway.store import Store
+
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
                   no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
@@ -53,6 +48,23 @@ statistics_app = typer.Typer(help="Statistics flows (F6, F13): aggregates with s
 app.add_typer(statistics_app, name="statistics")
 
 
+def _settings() -> GatewaySettings:
+    from gateway.settings import GatewaySettings
+
+    return GatewaySettings()
+
+
+def _gateway(log_level: str | None) -> tuple[GatewaySettings, Gateway]:
+    """The configured settings and a gateway built from them, logging at ``log_level`` (the configured level
+    if None)."""
+    from gateway.bootstrap import build
+    from gateway.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(log_level or settings.log_level)
+    return settings, build(settings)
+
+
 @contracts_app.command("check")
 def contracts_check(
     file: Annotated[Path, typer.Argument(help="The message to check (JSON, FHIR JSON or ALER's CSV export).")],
@@ -62,10 +74,15 @@ def contracts_check(
 ) -> None:
     """Validate a partner message against the published contract and explain what the gateway would do with
     it. Exit 1 if it would be refused."""
+    from gateway.contract_kit import check_message
+    from gateway.policy import load_registry
+
     media = content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
                                                        if partner == "asst" else "application/json")
     report = check_message(partner, file.read_bytes(), media, load_registry())
     if as_json:
+        import json
+
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_check(report)
@@ -74,6 +91,9 @@ def contracts_check(
 
 
 def _print_check(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     if not report.valid:
         console.print(f"[bold red]refused[/bold red]: {len(report.problems)} problem(s)")
@@ -100,7 +120,10 @@ def _print_check(report: CheckReport) -> None:
 def contracts_generate(
     directory: Annotated[Path, typer.Option(help="Where to write the contracts.")] = Path("contracts"),
 ) -> None:
-    """Regenerate the JSON Schemas and the OpenAPI document under ``contracts/`` from the code."""
+    """Regenerate the JSON Schemas, the AsyncAPI and the OpenAPI document under ``contracts/`` from the code."""
+    from gateway.api import openapi_document
+    from gateway.publication import write_contracts
+
     for path in write_contracts(directory, openapi_document):
         typer.echo(str(path))
 
@@ -110,13 +133,15 @@ def demo(
     once: Annotated[bool, typer.Option(help="Run one bounded exchange, print the summary and exit.")] = False,
     port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (a free one if taken).")] = 8080,
 ) -> None:
-    """Run the gateway on embedded defaults with simulated partners exchanging referrals."""
-    settings = GatewaySettings()
+    """Run the gateway on embedded defaults with simulated partners exchanging referrals. Its store, bus log and
+    keys live under GATEWAY_DATA_DIR/demo (wiped at each start); its logs go to demo.log there."""
+    from gateway.demo import run_demo
+
+    settings = _settings()
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "bus": "embedded",
                                            "database_url": None})
-    configure_logging("WARNING")
     try:
-        summary = asyncio.run(run_demo(settings, once=once, port=port))
+        summary = asyncio.run(run_demo(settings, once=once, port=port, log_file=settings.data_dir / "demo.log"))
     except KeyboardInterrupt:
         return
     if summary.audit is None or not summary.audit.ok or summary.forwarded == 0:
@@ -130,9 +155,11 @@ def serve(
     workers: Annotated[bool, typer.Option(help="Also run the relay and the in.<partner> consumer.")] = True,
 ) -> None:
     """Run the HTTP API (and, by default, the relay and inbound consumer) with the configured settings."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    import uvicorn
+
+    from gateway.api import create_app
+
+    settings, gateway = _gateway(None)
 
     async def main() -> int:
         await gateway.start(workers=workers)
@@ -161,6 +188,8 @@ async def _exit_when_failed(gateway: Gateway, server: uvicorn.Server) -> None:
 def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run a long-running command; the exit code is non-zero when a dependency never answered, a worker
     task gave up or something failed while stopping (each said on stderr, without a traceback)."""
+    from gateway.bootstrap import DependencyTimeout, GatewayStopError
+
     try:
         return asyncio.run(main())
     except DependencyTimeout as exc:
@@ -175,9 +204,11 @@ def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
 def worker() -> None:
     """Run only the relay and the inbound consumer (scale out by starting more). Exits non-zero when a task
     keeps failing (after restarts with back-off), so that the process supervisor restarts it whole."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    import signal
+
+    from gateway.logging import get_logger
+
+    settings, gateway = _gateway(None)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -186,7 +217,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await gateway.start(workers=True)
-            log.info("worker-started", instance=settings.instance_id)
+            get_logger(__name__).info("worker-started", instance=settings.instance_id)
             assert gateway.failed is not None
             waits = {asyncio.create_task(stop.wait()), asyncio.create_task(gateway.failed.wait())}
             _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -202,9 +233,7 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the store's schema to the newest migration."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    _, gateway = _gateway(None)
 
     async def main() -> None:
         await gateway.store.migrate()
@@ -216,13 +245,13 @@ def migrate() -> None:
 @statistics_app.command("publish")
 def statistics_publish(
     period: Annotated[str, typer.Option(help="The month to publish, YYYY-MM; it must have ended.")],
-    flow: Annotated[str | None, typer.Option(help=f"Only this flow: {', '.join(FAMILIES)} (default: all).")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow: F6 or F13 (default: all).")] = None,
 ) -> None:
     """Queue the month's aggregates for every recipient of the statistics flows; the relay delivers them.
     A month already published is not published again."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.statistics_publication import StatisticsPublisher
+
+    settings, gateway = _gateway("WARNING")
 
     async def main() -> list[Publication]:
         await gateway.store.migrate()
@@ -255,11 +284,19 @@ def audit_verify(
 
     Checks the hash chain and Merkle root of every record, every signed checkpoint's signatures (with the
     database's public keys, or only those in --keys), and that each checkpoint's root is the root of the
-    records at its size.
+    records at its size. Reads only: exit 2 naming the store it looked for when there is none (it never
+    creates a store or a key).
     """
-    settings = GatewaySettings()
+    from rich.console import Console
+
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.keys import read_verifier_keys
+    from gateway.audit.offline import verify_stored_log
+    from gateway.logging import configure_logging
+    from gateway.readonly import describe_store
+
+    settings = _settings()
     configure_logging("WARNING")
-    gateway = build(settings)
     console = Console()
     try:
         trusted_file = read_verifier_keys(keys) if keys is not None else None
@@ -267,31 +304,50 @@ def audit_verify(
         console.print(f"cannot read {keys}: {exc}")
         raise typer.Exit(2) from None
 
-    async def main() -> tuple[VerificationReport, int]:
-        await gateway.store.migrate()
+    async def main(store: Store) -> tuple[VerificationReport, int]:
         try:
-            report = await verify_stored_log(gateway.store, settings.audit_origin, trusted_file)
-            async with gateway.store.transaction() as tx:
+            report = await verify_stored_log(store, settings.audit_origin, trusted_file)
+            async with store.transaction() as tx:
                 checkpoints = len(await tx.audit_checkpoints())
         finally:
-            await gateway.store.close()
+            await store.close()
         return report, checkpoints
 
     key_source = str(keys) if keys is not None else "the database"
-    report, checkpoints = asyncio.run(main())
+    report, checkpoints = asyncio.run(main(_existing_store(settings, "audit verify")))
+    where = describe_store(settings)
     for warning in report.warnings:
         console.print(f"warning: {warning}")
+    if report.ok and report.size == 0:
+        console.print(f"audit log empty: no records yet in the {where}")
+        return
     if report.ok:
         console.print(f"audit log intact: {report.size} records, root {report.root_hex}; "
-                      f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}")
+                      f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}"
+                      f" ({where})")
         return
-    where = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
+    at = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
         f"at checkpoint {report.bad_checkpoint}" if report.bad_checkpoint is not None else
         f"at Merkle node level {report.bad_node[0]} index {report.bad_node[1]}" if report.bad_node else "")
-    console.print(f"audit log BROKEN {where}: {report.problem}")
+    console.print(f"audit log BROKEN {at}: {report.problem}")
     for problem in report.problems[1:]:
         console.print(f"  also: {problem}")
+    console.print(f"({where})")
     raise typer.Exit(1)
+
+
+def _existing_store(settings: GatewaySettings, command: str) -> Store:
+    """The store the settings name, for a read-only command; exit 2 naming it when there is none."""
+    from gateway.readonly import StoreNotFound, open_existing_store
+
+    try:
+        return asyncio.run(open_existing_store(settings))
+    except StoreNotFound as exc:
+        demo = (settings.data_dir / "demo" / "gateway.sqlite3")
+        hint = (f"\nthe demo's store is under {demo.parent}: GATEWAY_DATA_DIR={demo.parent.resolve()} "
+                f"gateway {command}") if demo.is_file() else ""
+        typer.echo(f"{exc}{hint}", err=True)
+        raise typer.Exit(2) from None
 
 
 @audit_app.command("rebuild-nodes")
@@ -299,9 +355,9 @@ def audit_rebuild_nodes() -> None:
     """Store the Merkle subtree hashes a log written before they were stored lacks (proofs then read
     O(log n) rows instead of every leaf hash). Safe while the gateway runs; existing hashes are never
     rewritten. Exit 1 if the leaves do not hash to the head's root (then run `gateway audit verify`)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.offline import rebuild_stored_nodes
+
+    _, gateway = _gateway("WARNING")
 
     async def main() -> NodeRebuild:
         await gateway.store.migrate()
@@ -324,9 +380,10 @@ def audit_rebuild_nodes() -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the audit log now and print it (a C2SP signed note)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.checkpointer import CheckpointSigningError
+
+    _, gateway = _gateway("WARNING")
 
     async def main() -> str:
         await gateway.store.migrate()
@@ -355,9 +412,10 @@ def audit_rotate_key(
     Old checkpoints keep verifying with the retired keys' public halves, which stay in the database. Print
     the new verifier key for witnesses (also served at GET /v1/audit/keys).
     """
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.checkpointer import CheckpointSigningError
+
+    _, gateway = _gateway("WARNING")
 
     async def main() -> None:
         await gateway.store.migrate()
@@ -382,20 +440,21 @@ def audit_rotate_key(
 
 @audit_app.command("keys")
 def audit_keys() -> None:
-    """Print every checkpoint verifier key, retired ones included (the format --keys reads)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    """Print every checkpoint verifier key, retired ones included (the format --keys reads). Reads only: exit 2
+    naming the store it looked for when there is none."""
+    from gateway.logging import configure_logging
 
-    async def main() -> list[str]:
-        await gateway.store.migrate()
+    settings = _settings()
+    configure_logging("WARNING")
+
+    async def main(store: Store) -> list[str]:
         try:
-            async with gateway.store.transaction() as tx:
+            async with store.transaction() as tx:
                 return [k.to_vkey() for k in await tx.audit_signing_keys()]
         finally:
-            await gateway.store.close()
+            await store.close()
 
-    for line in asyncio.run(main()):
+    for line in asyncio.run(main(_existing_store(settings, "audit keys"))):
         typer.echo(line)
 
 
@@ -419,6 +478,9 @@ def privacy_erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (needed with stdin).")] = False,
 ) -> None:
     """Erase one person by crypto-shredding (GDPR art. 17): irreversible, and audited without naming them."""
+    from gateway.errors import ContractViolation
+    from gateway.privacy_office import Officer, PrivacyOffice
+
     try:
         identifier = _read_identifier(identifier_file)
     except OSError as exc:
@@ -426,9 +488,7 @@ def privacy_erase(
         raise typer.Exit(2) from None
     if not yes:
         typer.confirm("Erase this person from the gateway? This cannot be undone.", abort=True)
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    _, gateway = _gateway("WARNING")
 
     async def main() -> ErasureResult:
         await gateway.store.migrate()
@@ -457,6 +517,8 @@ def retention_run(
         "--now", help="ISO 8601 time to purge as of (default: now; without an offset, UTC).")] = None,
 ) -> None:
     """Purge stored payloads older than their flow's retention; the audit log is never purged."""
+    from gateway.retention import RetentionJob
+
     as_of = None
     if now is not None:
         try:
@@ -465,9 +527,7 @@ def retention_run(
             typer.echo(f"--now is not an ISO 8601 time: {now}", err=True)
             raise typer.Exit(2) from None
         as_of = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    settings, gateway = _gateway("WARNING")
 
     async def main() -> RetentionReport:
         await gateway.store.migrate()
@@ -489,6 +549,10 @@ def retention_run(
 @app.command("hash-secret")
 def hash_secret() -> None:
     """Read a client secret from stdin (or prompt) and print the hash to put in the clients file."""
+    import getpass
+
+    from gateway.auth import hash_client_secret
+
     secret = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("client secret: ")
     typer.echo(hash_client_secret(secret))
 

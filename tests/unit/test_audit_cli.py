@@ -150,9 +150,39 @@ def test_verify_refuses_a_malformed_key_file(data_dir: Path) -> None:
     assert code == 2 and "cannot read" in out
 
 
-def test_verify_of_an_empty_log_passes(data_dir: Path) -> None:
+def test_verify_of_an_empty_log_says_it_is_empty_not_intact(data_dir: Path) -> None:
+    append_records(0)  # a migrated store with no audit record yet
     code, out = run("verify")
-    assert code == 0 and "audit log intact: 0 records" in out
+    assert code == 0, out
+    assert "audit log empty" in out and "intact" not in out
+    assert str(data_dir / "gateway.sqlite3") in out
+
+
+@pytest.mark.parametrize("command", [("verify",), ("keys",)])
+def test_read_only_commands_without_a_store_create_nothing_and_name_the_store_they_looked_for(
+        data_dir: Path, command: tuple[str, ...]) -> None:
+    code, out = run(*command)
+    assert code == 2, out
+    assert f"no gateway store: the SQLite file {data_dir / 'gateway.sqlite3'} does not exist" in out
+    assert list(data_dir.iterdir()) == []  # no database, no signing, pseudonym or token key
+
+
+def test_verify_without_a_store_points_at_the_demo_store_when_there_is_one(data_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(data_dir / "demo"))
+    append_records(3)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(data_dir))
+    code, out = run("verify")
+    assert code == 2, out
+    assert f"GATEWAY_DATA_DIR={(data_dir / 'demo').resolve()} gateway audit verify" in out
+    assert not (data_dir / "gateway.sqlite3").exists()
+
+
+def test_verify_refuses_a_store_whose_schema_was_never_created(data_dir: Path) -> None:
+    sqlite3.connect(data_dir / "gateway.sqlite3").close()  # an empty file where the store should be
+    code, out = run("verify")
+    assert code == 2, out
+    assert "holds no gateway schema" in out and "gateway migrate" in out
 
 
 def test_privacy_erase_reads_the_identifier_from_a_file_or_stdin_and_is_audited(data_dir: Path) -> None:
