@@ -110,6 +110,17 @@ class KafkaBus:
         if producer is not None:
             await producer.stop()
 
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Ask the cluster for its metadata (a request to a live broker, never served from a cache); raise
+        :class:`BusUnavailable` if no broker answers within ``timeout_s`` or the bus is not started."""
+        if self._producer is None:
+            raise BusUnavailable("Kafka: the producer is not started", retriable=True)
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            raise BusUnavailable(f"Kafka: no broker answered within {timeout_s:g} s ({type(exc).__name__})",
+                                 retriable=True) from exc
+
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the missing topics and return once the cluster metadata shows a leader for every partition."""
         names = list(dict.fromkeys(topics))

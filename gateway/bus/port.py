@@ -88,6 +88,10 @@ class Bus(Protocol):
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the topics that do not exist yet (Kafka runs with auto-creation off)."""
 
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Return if the bus answers now (for readiness); raise :class:`~gateway.bus.errors.BusUnavailable`
+        if it does not within ``timeout_s``, or was never started."""
+
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Append the records and return once every one is acknowledged (acks=all for Kafka)."""
 
