@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -65,21 +66,53 @@ def _gateway(log_level: str | None) -> tuple[GatewaySettings, Gateway]:
     return settings, build(settings)
 
 
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr (a pulsing one while ``total`` is unknown), drawn only on an interactive
+    terminal, so that piped output stays what it was; yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_interactive) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, total: int | None = None) -> None:
+            bar.update(task, completed=done, total=total if total is not None else bar.tasks[0].total)
+
+        yield update
+
+
 @contracts_app.command("check")
 def contracts_check(
-    file: Annotated[Path, typer.Argument(help="The message to check (JSON, FHIR JSON or ALER's CSV export).")],
+    file: Annotated[Path, typer.Argument(
+        help="The message to check (JSON, FHIR JSON or ALER's CSV export), or a folder: every file in it "
+             "(but golden examples' *.expected.json).",
+        exists=True)],
     partner: Annotated[str, typer.Option("--from", help="The partner that would send it: aler, asst, comune, fwa.")],
     content_type: Annotated[str | None, typer.Option(help="Media type; guessed from the file name if omitted.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate a partner message against the published contract and explain what the gateway would do with
-    it. Exit 1 if it would be refused."""
+    it. Exit 1 if it would be refused. Given a folder, check every file in it (with a progress bar), print the
+    refused ones and a count, and exit 1 if any would be refused."""
     from gateway.contract_kit import check_message
     from gateway.policy import load_registry
 
-    media = content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
-                                                       if partner == "asst" else "application/json")
-    report = check_message(partner, file.read_bytes(), media, load_registry())
+    if file.is_dir():
+        _check_folder(file, partner, content_type, as_json)
+        return
+    report = check_message(partner, file.read_bytes(), _media_type(file, partner, content_type), load_registry())
     if as_json:
         import json
 
@@ -87,6 +120,48 @@ def contracts_check(
     else:
         _print_check(report)
     if not report.valid:
+        raise typer.Exit(1)
+
+
+def _media_type(file: Path, partner: str, content_type: str | None) -> str:
+    return content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
+                                                    if partner == "asst" else "application/json")
+
+
+def _check_folder(folder: Path, partner: str, content_type: str | None, as_json: bool) -> None:
+    import json
+
+    from rich.markup import escape
+
+    from gateway.contract_kit import check_message
+    from gateway.policy import load_registry
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and not p.name.endswith(".expected.json"))  # golden examples' expected reports
+    if not files:
+        typer.echo(f"no file to check in {folder}", err=True)
+        raise typer.Exit(2)
+    registry = load_registry()
+    reports: list[tuple[Path, CheckReport]] = []
+    with _progress(f"checking {len(files)} files from {partner}", len(files)) as update:
+        for done, path in enumerate(files, 1):
+            reports.append((path, check_message(partner, path.read_bytes(), _media_type(path, partner, content_type),
+                                                registry)))
+            update(done, None)
+    refused = [(path, report) for path, report in reports if not report.valid]
+    if as_json:
+        typer.echo(json.dumps([{"file": str(path), **report.as_dict()} for path, report in reports], indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for path, report in refused:
+            console.print(f"[bold red]refused[/bold red] {escape(str(path))}: {len(report.problems)} problem(s)")
+            for problem in report.problems:
+                console.print(escape(f"  {problem['pointer'] or '(document)'}  [{problem['rule']}]  "
+                                     f"{problem['message']}"))
+        console.print(f"checked {len(reports)} files: {len(reports) - len(refused)} valid, {len(refused)} refused")
+    if refused:
         raise typer.Exit(1)
 
 
@@ -262,7 +337,8 @@ def statistics_publish(
             await gateway.store.close()
 
     try:
-        publications = asyncio.run(main())
+        with _progress(f"publishing {period}"):
+            publications = asyncio.run(main())
     except ValueError as exc:
         typer.echo(f"not published: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -304,9 +380,9 @@ def audit_verify(
         console.print(f"cannot read {keys}: {exc}")
         raise typer.Exit(2) from None
 
-    async def main(store: Store) -> tuple[VerificationReport, int]:
+    async def main(store: Store, update: Callable[[int, int | None], None]) -> tuple[VerificationReport, int]:
         try:
-            report = await verify_stored_log(store, settings.audit_origin, trusted_file)
+            report = await verify_stored_log(store, settings.audit_origin, trusted_file, progress=update)
             async with store.transaction() as tx:
                 checkpoints = len(await tx.audit_checkpoints())
         finally:
@@ -314,7 +390,9 @@ def audit_verify(
         return report, checkpoints
 
     key_source = str(keys) if keys is not None else "the database"
-    report, checkpoints = asyncio.run(main(_existing_store(settings, "audit verify")))
+    store = _existing_store(settings, "audit verify")
+    with _progress("verifying the audit log") as update:
+        report, checkpoints = asyncio.run(main(store, update))
     where = describe_store(settings)
     for warning in report.warnings:
         console.print(f"warning: {warning}")
@@ -359,15 +437,16 @@ def audit_rebuild_nodes() -> None:
 
     _, gateway = _gateway("WARNING")
 
-    async def main() -> NodeRebuild:
+    async def main(update: Callable[[int, int | None], None]) -> NodeRebuild:
         await gateway.store.migrate()
         try:
-            return await rebuild_stored_nodes(gateway.store)
+            return await rebuild_stored_nodes(gateway.store, progress=update)
         finally:
             await gateway.store.close()
 
     try:
-        done = asyncio.run(main())
+        with _progress("hashing Merkle subtrees") as update:
+            done = asyncio.run(main(update))
     except ValueError as exc:
         typer.echo(f"cannot rebuild the Merkle nodes: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -536,7 +615,8 @@ def retention_run(
         finally:
             await gateway.store.close()
 
-    report = asyncio.run(main())
+    with _progress("purging expired payloads"):
+        report = asyncio.run(main())
     for name, count in report.counts.items():
         typer.echo(f"{name}: {count}")
     typer.echo(f"purged {sum(report.counts.values())} row(s) as of {report.ran_at.isoformat()}; "

@@ -77,6 +77,23 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+ON_A_TERMINAL = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "200"}
+"""Makes rich treat stderr as an interactive terminal, as when an operator runs the command by hand."""
+
+
+def test_verify_and_rebuild_draw_a_progress_bar_on_a_terminal_and_none_when_piped(data_dir: Path) -> None:
+    append_records(13)
+    for command, label in (("verify", "verifying the audit log"), ("rebuild-nodes", "hashing Merkle subtrees")):
+        piped = CliRunner().invoke(app, ["audit", command], env={"COLUMNS": "200"})
+        assert piped.exit_code == 0, piped.output
+        assert label not in piped.output
+        shown = CliRunner().invoke(app, ["audit", command], env=ON_A_TERMINAL)
+        assert shown.exit_code == 0, shown.output
+        assert label in shown.stderr and "13/13" in shown.stderr
+        assert label not in shown.stdout
+    assert "audit log intact: " in CliRunner().invoke(app, ["audit", "verify"], env=ON_A_TERMINAL).stdout
+
+
 def test_checkpoint_verify_rotate_and_tamper_from_the_command_line(data_dir: Path) -> None:
     append_records(5)
     code, note = run("checkpoint")
@@ -234,3 +251,13 @@ def test_retention_run_takes_a_fake_now_and_writes_one_audit_record(data_dir: Pa
     assert result.exit_code == 2
     code, out = run("verify")
     assert code == 0 and "audit log intact: 1 records" in out, out
+
+
+def test_retention_and_statistics_show_that_they_are_working_on_a_terminal(data_dir: Path) -> None:
+    retention = CliRunner().invoke(app, ["retention", "run", "--now", "2031-01-01T00:00:00"], env=ON_A_TERMINAL)
+    assert retention.exit_code == 0, retention.output
+    assert "purging expired payloads" in retention.stderr and "purged 0 row(s)" in retention.stdout
+    published = CliRunner().invoke(app, ["statistics", "publish", "--period", "2026-10", "--flow", "F13"],
+                                   env=ON_A_TERMINAL)
+    assert published.exit_code == 0, published.output
+    assert "publishing 2026-10" in published.stderr and "F13 2026-10 ->" in published.stdout
