@@ -229,7 +229,11 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default GATEWAY_HTTP_PORT).")] = None,
     workers: Annotated[bool, typer.Option(help="Also run the relay and the in.<partner> consumer.")] = True,
 ) -> None:
-    """Run the HTTP API (and, by default, the relay and inbound consumer) with the configured settings."""
+    """Run the HTTP API (and, by default, the relay and inbound consumer) with the configured settings.
+
+    The API listens at once: while the gateway waits for its database and bus, /health answers 200 and
+    /health/ready 503 (gateway-starting). Exits 1 if they never answer within GATEWAY_STARTUP_WAIT_SECONDS
+    or a worker task keeps failing."""
     import uvicorn
 
     from gateway.api import create_app
@@ -237,16 +241,29 @@ def serve(
     settings, gateway = _gateway(None)
 
     async def main() -> int:
-        await gateway.start(workers=workers)
         config = uvicorn.Config(create_app(gateway, manage_lifecycle=False), host=host or settings.http_host,
                                 port=port or settings.http_port, log_config=None, proxy_headers=True)
         server = uvicorn.Server(config)
-        watch = asyncio.create_task(_exit_when_failed(gateway, server)) if gateway.failed is not None else None
+        serving = asyncio.create_task(server.serve())
+        starting = asyncio.create_task(gateway.start(workers=workers))
+        watch: asyncio.Task[None] | None = None
         try:
-            await server.serve()
+            await asyncio.wait({serving, starting}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # the server ended first (a signal, or it could not listen)
+                starting.cancel()
+            elif starting.exception() is None:
+                watch = asyncio.create_task(_exit_when_failed(gateway, server))
+            else:
+                server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+            if starting.done() and not starting.cancelled() and starting.exception() is not None:
+                await starting  # raise why it did not start
         finally:
             if watch is not None:
                 watch.cancel()
+            if not starting.done():
+                starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
             await gateway.stop()
         return 1 if gateway.failed is not None and gateway.failed.is_set() else 0
 

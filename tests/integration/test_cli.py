@@ -12,10 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -118,3 +120,32 @@ async def test_verify_on_a_postgres_database_without_the_schema_creates_nothing(
     finally:
         await engine.dispose()
     assert tables == 0
+
+
+def test_serve_is_live_but_not_ready_while_it_waits_for_its_database(tmp_path: Path) -> None:
+    http_port, db_port = _closed_port(), _closed_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_BUS": "embedded",
+           "GATEWAY_DATABASE_URL": f"postgresql+asyncpg://gateway:not-a-secret@127.0.0.1:{db_port}/gateway",
+           "GATEWAY_STARTUP_WAIT_SECONDS": "300", "GATEWAY_STARTUP_BACKOFF_MAX_SECONDS": "0.5"}
+    server = subprocess.Popen([*GATEWAY, "serve", "--port", str(http_port)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, "serve exited while waiting for its database"
+            try:
+                live = httpx.get(f"http://127.0.0.1:{http_port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the API never listened"
+                time.sleep(0.5)
+        assert live.status_code == 200
+        ready = httpx.get(f"http://127.0.0.1:{http_port}/health/ready", timeout=10)
+        assert ready.status_code == 503
+        assert ready.json()["failing"][0] == "gateway-starting"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal it caught
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
