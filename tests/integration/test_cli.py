@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import signal
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -149,3 +152,41 @@ def test_serve_is_live_but_not_ready_while_it_waits_for_its_database(tmp_path: P
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_worker_exits_one_when_a_task_keeps_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crash-only: a consumer that fails on every fetch is restarted up to the limit, then the worker stops
+    everything and exits 1 instead of relaying on without intake."""
+    from typer.testing import CliRunner
+
+    from gateway.bus import BusUnavailable, EmbeddedBus
+    from gateway.cli import app
+
+    real_consumer = EmbeddedBus.consumer
+
+    def failing_consumer(self: EmbeddedBus, group_id: str, topics: Any) -> Any:
+        member = real_consumer(self, group_id, topics)
+
+        async def fetch(timeout_s: float, max_records: int = 500) -> Any:
+            raise BusUnavailable("embedded bus log: file is not a database (injected)", retriable=False)
+
+        monkeypatch.setattr(member, "fetch", fetch)
+        return member
+
+    monkeypatch.setattr(EmbeddedBus, "consumer", failing_consumer)
+    env = {"GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_BUS": "embedded", "GATEWAY_TASK_RESTART_LIMIT": "2",
+           "GATEWAY_DATABASE_URL": ""}
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    was_configured, config = structlog.is_configured(), structlog.get_config()
+    try:
+        done = CliRunner().invoke(app, ["worker"], env=env)
+    finally:  # the command configured logging on the runner's temporary streams: put this process's back
+        root.handlers, root.level = handlers, level
+        if was_configured:
+            structlog.configure(**config)
+        else:
+            structlog.reset_defaults()
+    assert done.exit_code == 1, done.output
+    assert "inbound-consumer-gave-up" in done.output
+    assert done.output.count("inbound-consumer-restarting") == 2
