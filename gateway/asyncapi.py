@@ -317,6 +317,15 @@ def _headers(required: Iterable[str], optional: Iterable[str] = (), *, message_t
 
 _GATEWAY_HEADERS: Final = ("message-id", "correlation-id", "request-id", "message-type", "schema-version")
 
+_AT_LEAST_ONCE: Final = (
+    "Delivery is at least once: after a crash or a broker fault the gateway sends again what it cannot prove was "
+    "acknowledged, so a consumer may read the same message more than once. A repeat always carries the same "
+    "message-id header: deduplicate by message-id (dead-letter entries, which have none, by their source topic, "
+    "partition and offset)."
+)
+"""What every consumer of the gateway's topics must know; repeated on each channel the gateway writes."""
+_DEDUPLICATE: Final = " Delivered at least once: deduplicate by the message-id header."
+
 
 def _key(description: str) -> dict[str, Any]:
     return {"kafka": {"key": {"type": "string", "description": description}, "bindingVersion": KAFKA_BINDING_VERSION}}
@@ -612,24 +621,29 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
             out.append(notice)
         channel(topics.name("out", partner), f"To {name}",
                 f"What the gateway delivers to {name}: flows {', '.join(f.id for f in plain) or '(none)'}"
-                + (", and restriction notices after a consent withdrawal." if partner in notified else "."),
+                + (", and restriction notices after a consent withdrawal." if partner in notified else ".")
+                + _DEDUPLICATE,
                 out, "send", f"Deliver to {name}")
         sends = partner in senders
         channel(topics.name("status", partner), f"Status for {name}",
-                f"The status of every message {name} sends: decided, and later what the recipient reported.",
+                f"The status of every message {name} sends: decided, and later what the recipient reported."
+                + _DEDUPLICATE,
                 [status] if sends else [], "send", f"Tell {name} what happened to its messages")
         channel(topics.name("dlq", partner), f"Dead letters of {name}",
-                f"Records of in.{partner} the gateway could not accept.",
+                f"Records of in.{partner} the gateway could not accept. Delivered at least once: deduplicate by "
+                "the entry's source topic, partition and offset.",
                 [dead_letter] if sends else [], "send", f"Dead-letter what {name} sent and could not be accepted")
     for recipient in sorted({f.recipient for f in registry.flows if f.restricted_topic}):
         name = registry.partners[recipient].name
         restricted = [f for f in registry.flows if f.recipient == recipient and f.restricted_topic]
         channel(topics.name("s4.out", recipient), f"To {name} (S4, restricted)",
                 f"S4 data for {name}, kept apart from every other topic: flows "
-                f"{', '.join(f.id for f in restricted)}.",
+                f"{', '.join(f.id for f in restricted)}." + _DEDUPLICATE,
                 _delivery_messages(restricted, schemas, messages, purposes), "send",
                 f"Deliver S4 data to {name}")
-    channel(topics.consent_events(), "Consent events", "Consent withdrawals, keyed by consent id.",
+    channel(topics.consent_events(), "Consent events",
+            "Consent withdrawals, keyed by consent id (compacted). Delivered at least once: an event read twice "
+            "names the same consent_ref and withdrawn_at, so applying it again changes nothing.",
             [withdrawn], "send", "Announce consent withdrawals")
 
     addresses = [c["address"] for c in channels.values()]
@@ -652,7 +666,8 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
                 "out.<recipient> (S4 data on s4.out.<recipient>), a status on status.<sender> and what it could "
                 "not accept on dlq.<sender>. Topic names get the deployment's GATEWAY_TOPICS__PREFIX in front. "
                 "The gateway keys what it writes by an opaque key per person and recipient, so one person's "
-                "messages stay ordered and no two recipients share it."
+                "messages stay ordered and no two recipients share it. "
+                + _AT_LEAST_ONCE
             ),
             "license": {"name": "EUPL-1.2", "url": "https://interoperable-europe.ec.europa.eu/collection/eupl"},
             "tags": [{"name": p, "description": registry.partners[p].name} for p in sorted(registry.partners)],

@@ -2,26 +2,35 @@
 
 Nothing is built at import time. Tests call :func:`build` with their own settings (embedded bus and SQLite,
 or a real Kafka broker and PostgreSQL server) and, where they need to, their own clients and keys.
+
+:meth:`Gateway.start` waits for the database and the bus to answer, with growing back-off bounded by
+``startup_wait_seconds`` (a worker started during an outage comes up when its dependencies do, instead of
+exiting), then runs the long-running tasks under a :class:`~gateway.supervision.Supervisor`.
+:meth:`Gateway.stop` stops every task, the bus and the store, and only then reports what failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from joserfc.jwk import import_key
+from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpointer import AuditCheckpointer
 from gateway.audit.keys import ensure_signing_key_file
 from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
-from gateway.bus import Bus, EmbeddedBus, KafkaBus
+from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus
 from gateway.consents import ConsentService
+from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import Crosswalk
+from gateway.logging import get_logger
 from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
@@ -31,8 +40,27 @@ from gateway.retention import RetentionJob
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.supervision import Supervisor
 
-__all__ = ["Gateway", "build", "load_clients"]
+__all__ = ["DependencyTimeout", "Gateway", "GatewayStopError", "build", "load_clients"]
+
+log = get_logger(__name__)
+
+
+class DependencyTimeout(RuntimeError):
+    """The database or the bus did not answer within ``startup_wait_seconds`` of the gateway starting."""
+
+    def __init__(self, dependency: str, where: str, waited_s: float, error_type: str) -> None:
+        self.dependency = dependency
+        """``database`` or ``bus``."""
+        self.where = where
+        """The URL (password hidden) or bootstrap servers that were tried."""
+        super().__init__(f"the {dependency} at {where} did not answer within {waited_s:g} s "
+                         f"(last error {error_type}); raise GATEWAY_STARTUP_WAIT_SECONDS to wait longer")
+
+
+class GatewayStopError(ExceptionGroup[Exception]):
+    """Everything was stopped and closed, and these parts failed while stopping."""
 
 
 @dataclass
@@ -52,8 +80,11 @@ class Gateway:
     clients: tuple[PartnerClient, ...]
     checkpointer: AuditCheckpointer
     integrity: IntegrityCache
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    supervisor: Supervisor | None = None
+    """Runs the long-running tasks once :meth:`start_workers` was called."""
+    state: Literal["created", "starting", "running", "stopping", "stopped"] = "created"
+    """Readiness answers ready only while ``running``."""
 
     def topics(self) -> list[str]:
         """Every topic the gateway uses: in/out/status/dlq per partner, plus consent events."""
@@ -63,35 +94,106 @@ class Gateway:
         return [*names, *(t.name("s4.out", p) for p in restricted), t.consent_events()]
 
     async def start(self, *, workers: bool = True) -> None:
-        """Migrate the store, connect the bus, create topics and (optionally) start relay and consumer."""
-        await self.store.migrate()
-        await self.bus.start()
-        await self.bus.ensure_topics(self.topics())
+        """Wait for the store (and migrate it) and the bus (and create topics), then, optionally, start the
+        relay, the consumer, the checkpointer and the retention job under supervision.
+
+        Raises :class:`DependencyTimeout` naming the store or bus that did not answer within
+        ``startup_wait_seconds``."""
+        self.state = "starting"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.startup_wait_seconds
+        await self._until_available("database", make_url(self.settings.resolved_database_url())
+                                    .render_as_string(hide_password=True), self.store.migrate, deadline)
+        where = self.settings.kafka_bootstrap_servers if self.settings.bus == "kafka" else str(
+            self.settings.embedded_bus_path())
+        await self._until_available("bus", where, self._connect_bus, deadline)
         if workers:
             await self.start_workers()
+        self.state = "running"
+
+    async def _connect_bus(self) -> None:
+        await self.bus.start()
+        await self.bus.ensure_topics(self.topics())
+
+    async def _until_available(self, dependency: str, where: str, attempt: Callable[[], Awaitable[None]],
+                               deadline: float) -> None:
+        """Run ``attempt`` until it succeeds, backing off while the dependency is unavailable (a retriable
+        store or bus error) until ``deadline``; errors that waiting cannot cure are raised at once."""
+        loop = asyncio.get_running_loop()
+        backoff = min(0.25, self.settings.startup_backoff_max_seconds)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                await attempt()
+                if tries > 1:
+                    log.info(f"{dependency}-available", attempt=tries)
+                return
+            except (DependencyUnavailable, BusUnavailable) as exc:
+                if isinstance(exc, BusUnavailable) and not exc.retriable:
+                    raise
+                if isinstance(exc, BusUnavailable) and dependency == "bus":
+                    await self.bus.stop()  # a half-started producer is closed before the next attempt
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise DependencyTimeout(dependency, where, self.settings.startup_wait_seconds,
+                                            type(exc.__cause__ or exc).__name__) from exc
+                pause = min(backoff, left)
+                log.warning(f"waiting-for-{dependency}", attempt=tries, retry_in_s=round(pause, 2),
+                            error_type=type(exc.__cause__ or exc).__name__)
+                await asyncio.sleep(pause)
+                backoff = min(backoff * 2, self.settings.startup_backoff_max_seconds)
 
     async def start_workers(self) -> None:
+        """Start the long-running tasks under supervision and return once the consumer has joined its group."""
         self.checkpointer.signing_keys()  # fail closed: no worker runs without a usable checkpoint key
         self._stop.clear()
         ready = asyncio.Event()
-        self._tasks = [
-            asyncio.create_task(self.relay.run(self._stop, self.settings.relay_poll_seconds), name="relay"),
-            asyncio.create_task(self.consumer.run(self._stop, ready), name="inbound-consumer"),
-            asyncio.create_task(self.checkpointer.run(self._stop), name="audit-checkpointer"),
-            asyncio.create_task(RetentionJob(self.store, self.registry, self.settings.instance_id).run(self._stop),
-                                name="retention"),  # daily, first run a few minutes after start (D-08)
-        ]
-        await asyncio.wait_for(ready.wait(), timeout=60)
+        settings = self.settings
+        supervisor = Supervisor(self._stop, restart_limit=settings.task_restart_limit,
+                                backoff_max=settings.task_restart_backoff_max_seconds,
+                                healthy_after=settings.task_healthy_after_seconds)
+        self.supervisor = supervisor
+        retention = RetentionJob(self.store, self.registry, settings.instance_id)
+        supervisor.start("relay", lambda: self.relay.run(self._stop, settings.relay_poll_seconds))
+        supervisor.start("inbound-consumer", lambda: self.consumer.run(self._stop, ready))
+        supervisor.start("audit-checkpointer", lambda: self.checkpointer.run(self._stop))
+        # daily, first run a few minutes after start (D-08)
+        supervisor.start("retention", lambda: retention.run(self._stop))
+        joined = asyncio.create_task(ready.wait())
+        gave_up = asyncio.create_task(supervisor.fatal.wait())
+        try:
+            done, _ = await asyncio.wait({joined, gave_up}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
+            gave_up.cancel()
+        if not ready.is_set():
+            raise RuntimeError("the inbound consumer did not join its group within 60 s"
+                               if not done else "a worker task failed repeatedly while starting")
+
+    @property
+    def failed(self) -> asyncio.Event | None:
+        """Set when a supervised task failed beyond its restart limit: the process must stop, exit non-zero."""
+        return self.supervisor.fatal if self.supervisor is not None else None
 
     async def stop(self) -> None:
+        """Stop every task, then the bus, then the store, whatever fails on the way; then raise
+        :class:`GatewayStopError` listing what failed, if anything did."""
+        self.state = "stopping"
         self._stop.set()
         self.relay.wake()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(task, timeout=30)
-        self._tasks = []
-        await self.bus.stop()
-        await self.store.close()
+        errors: list[Exception] = []
+        if self.supervisor is not None:
+            errors += [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in await self.supervisor.stop()]
+        for part, close in (("bus", self.bus.stop), ("store", self.store.close)):
+            try:
+                await close()
+            except Exception as exc:  # the next part is closed all the same; reported below
+                log.error(f"{part}-failed-to-close", error_type=type(exc).__name__, exc_info=True)
+                errors.append(exc)
+        self.state = "stopped"
+        if errors:
+            raise GatewayStopError(f"the gateway stopped with {len(errors)} failure(s)", errors)
 
 
 def load_clients(path: Path) -> tuple[PartnerClient, ...]:
@@ -145,7 +247,8 @@ def _audit_signing_key_file(settings: GatewaySettings) -> Path | None:
 def _bus(settings: GatewaySettings) -> Bus:
     if settings.bus == "kafka":
         return KafkaBus(settings.kafka_bootstrap_servers, client_id=settings.instance_id,
-                        partitions=settings.topics.partitions, replication_factor=settings.topics.replication_factor)
+                        partitions=settings.topics.partitions, replication_factor=settings.topics.replication_factor,
+                        max_poll_interval_ms=settings.kafka_max_poll_interval_ms)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return EmbeddedBus(settings.embedded_bus_path(), partitions=settings.topics.partitions)
 

@@ -1,42 +1,39 @@
 """The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
-privacy erase, retention run, hash-secret."""
+privacy erase, retention run, hash-secret.
+
+Each command imports what it needs when it runs, not when the module loads: ``gateway --help`` and
+``gateway contracts check`` must not pay for FastAPI, SQLAlchemy, Alembic and every adapter. Only typer and
+the standard library are imported at the top; type names used in signatures are imported for type checking only.
+
+Read-only commands (``audit verify``, ``audit keys``) open the store the settings name and never create a store,
+a schema or a key (:mod:`gateway.readonly`); they fail naming the store they looked for.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import getpass
-import json
-import signal
 import sys
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from rich.console import Console
-from rich.markup import escape
 
-from gateway.api import create_app, openapi_document
-from gateway.audit.checkpoint import KeyFormatError
-from gateway.audit.checkpointer import CheckpointSigningError
-from gateway.audit.keys import read_verifier_keys
-from gateway.audit.offline import NodeRebuild, rebuild_stored_nodes, verify_stored_log
-from gateway.audit.verify import VerificationReport
-from gateway.auth import hash_client_secret
-from gateway.bootstrap import build
-from gateway.contract_kit import CheckReport, check_message
-from gateway.demo import run_demo
-from gateway.errors import ContractViolation
-from gateway.logging import configure_logging, get_logger
-from gateway.policy import load_registry
-from gateway.privacy_office import ErasureResult, Officer, PrivacyOffice
-from gateway.publication import write_contracts
-from gateway.retention import RetentionJob, RetentionReport
-from gateway.settings import GatewaySettings
-from gateway.statistics_publication import FAMILIES, Publication, StatisticsPublisher
+if TYPE_CHECKING:
+    import uvicorn
 
-log = get_logger(__name__)
+    from gateway.audit.offline import NodeRebuild
+    from gateway.audit.verify import VerificationReport
+    from gateway.bootstrap import Gateway
+    from gateway.contract_kit import CheckReport
+    from gateway.privacy_office import ErasureResult
+    from gateway.retention import RetentionReport
+    from gateway.settings import GatewaySettings
+    from gateway.statistics_publication import Publication
+    from gateway.store import Store
+
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
                   no_args_is_help=True)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
@@ -52,19 +49,73 @@ statistics_app = typer.Typer(help="Statistics flows (F6, F13): aggregates with s
 app.add_typer(statistics_app, name="statistics")
 
 
+def _settings() -> GatewaySettings:
+    from gateway.settings import GatewaySettings
+
+    return GatewaySettings()
+
+
+def _gateway(log_level: str | None) -> tuple[GatewaySettings, Gateway]:
+    """The configured settings and a gateway built from them, logging at ``log_level`` (the configured level
+    if None)."""
+    from gateway.bootstrap import build
+    from gateway.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(log_level or settings.log_level)
+    return settings, build(settings)
+
+
+@contextmanager
+def _progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr (a pulsing one while ``total`` is unknown), drawn only on an interactive
+    terminal, so that piped output stays what it was; yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=not console.is_interactive) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, total: int | None = None) -> None:
+            bar.update(task, completed=done, total=total if total is not None else bar.tasks[0].total)
+
+        yield update
+
+
 @contracts_app.command("check")
 def contracts_check(
-    file: Annotated[Path, typer.Argument(help="The message to check (JSON, FHIR JSON or ALER's CSV export).")],
+    file: Annotated[Path, typer.Argument(
+        help="The message to check (JSON, FHIR JSON or ALER's CSV export), or a folder: every file in it "
+             "(but golden examples' *.expected.json).",
+        exists=True)],
     partner: Annotated[str, typer.Option("--from", help="The partner that would send it: aler, asst, comune, fwa.")],
     content_type: Annotated[str | None, typer.Option(help="Media type; guessed from the file name if omitted.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Validate a partner message against the published contract and explain what the gateway would do with
-    it. Exit 1 if it would be refused."""
-    media = content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
-                                                       if partner == "asst" else "application/json")
-    report = check_message(partner, file.read_bytes(), media, load_registry())
+    it. Exit 1 if it would be refused. Given a folder, check every file in it (with a progress bar), print the
+    refused ones and a count, and exit 1 if any would be refused."""
+    from gateway.contract_kit import check_message
+    from gateway.policy import load_registry
+
+    if file.is_dir():
+        _check_folder(file, partner, content_type, as_json)
+        return
+    report = check_message(partner, file.read_bytes(), _media_type(file, partner, content_type), load_registry())
     if as_json:
+        import json
+
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         _print_check(report)
@@ -72,7 +123,52 @@ def contracts_check(
         raise typer.Exit(1)
 
 
+def _media_type(file: Path, partner: str, content_type: str | None) -> str:
+    return content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
+                                                    if partner == "asst" else "application/json")
+
+
+def _check_folder(folder: Path, partner: str, content_type: str | None, as_json: bool) -> None:
+    import json
+
+    from rich.markup import escape
+
+    from gateway.contract_kit import check_message
+    from gateway.policy import load_registry
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                   and not p.name.endswith(".expected.json"))  # golden examples' expected reports
+    if not files:
+        typer.echo(f"no file to check in {folder}", err=True)
+        raise typer.Exit(2)
+    registry = load_registry()
+    reports: list[tuple[Path, CheckReport]] = []
+    with _progress(f"checking {len(files)} files from {partner}", len(files)) as update:
+        for done, path in enumerate(files, 1):
+            reports.append((path, check_message(partner, path.read_bytes(), _media_type(path, partner, content_type),
+                                                registry)))
+            update(done, None)
+    refused = [(path, report) for path, report in reports if not report.valid]
+    if as_json:
+        typer.echo(json.dumps([{"file": str(path), **report.as_dict()} for path, report in reports], indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for path, report in refused:
+            console.print(f"[bold red]refused[/bold red] {escape(str(path))}: {len(report.problems)} problem(s)")
+            for problem in report.problems:
+                console.print(escape(f"  {problem['pointer'] or '(document)'}  [{problem['rule']}]  "
+                                     f"{problem['message']}"))
+        console.print(f"checked {len(reports)} files: {len(reports) - len(refused)} valid, {len(refused)} refused")
+    if refused:
+        raise typer.Exit(1)
+
+
 def _print_check(report: CheckReport) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
     console = Console()
     if not report.valid:
         console.print(f"[bold red]refused[/bold red]: {len(report.problems)} problem(s)")
@@ -99,7 +195,10 @@ def _print_check(report: CheckReport) -> None:
 def contracts_generate(
     directory: Annotated[Path, typer.Option(help="Where to write the contracts.")] = Path("contracts"),
 ) -> None:
-    """Regenerate the JSON Schemas and the OpenAPI document under ``contracts/`` from the code."""
+    """Regenerate the JSON Schemas, the AsyncAPI and the OpenAPI document under ``contracts/`` from the code."""
+    from gateway.api import openapi_document
+    from gateway.publication import write_contracts
+
     for path in write_contracts(directory, openapi_document):
         typer.echo(str(path))
 
@@ -109,13 +208,15 @@ def demo(
     once: Annotated[bool, typer.Option(help="Run one bounded exchange, print the summary and exit.")] = False,
     port: Annotated[int, typer.Option(help="API port on 127.0.0.1 (a free one if taken).")] = 8080,
 ) -> None:
-    """Run the gateway on embedded defaults with simulated partners exchanging referrals."""
-    settings = GatewaySettings()
+    """Run the gateway on embedded defaults with simulated partners exchanging referrals. Its store, bus log and
+    keys live under GATEWAY_DATA_DIR/demo (wiped at each start); its logs go to demo.log there."""
+    from gateway.demo import run_demo
+
+    settings = _settings()
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "bus": "embedded",
                                            "database_url": None})
-    configure_logging("WARNING")
     try:
-        summary = asyncio.run(run_demo(settings, once=once, port=port))
+        summary = asyncio.run(run_demo(settings, once=once, port=port, log_file=settings.data_dir / "demo.log"))
     except KeyboardInterrupt:
         return
     if summary.audit is None or not summary.audit.ok or summary.forwarded == 0:
@@ -128,51 +229,104 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default GATEWAY_HTTP_PORT).")] = None,
     workers: Annotated[bool, typer.Option(help="Also run the relay and the in.<partner> consumer.")] = True,
 ) -> None:
-    """Run the HTTP API (and, by default, the relay and inbound consumer) with the configured settings."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    """Run the HTTP API (and, by default, the relay and inbound consumer) with the configured settings.
 
-    async def main() -> None:
-        await gateway.start(workers=workers)
-        config = uvicorn.Config(create_app(gateway, manage_lifecycle=False), host=host or settings.http_host,
-                                port=port or settings.http_port, log_config=None, proxy_headers=True)
+    The API listens at once: while the gateway waits for its database and bus, /health answers 200 and
+    /health/ready 503 (gateway-starting). Exits 1 if they never answer within GATEWAY_STARTUP_WAIT_SECONDS
+    or a worker task keeps failing."""
+    import uvicorn
+
+    from gateway.api import create_app
+    from gateway.api.serving import server_config
+
+    settings, gateway = _gateway(None)
+
+    async def main() -> int:
+        config = server_config(create_app(gateway, manage_lifecycle=False), host or settings.http_host,
+                               port or settings.http_port, log_config=None)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve())
+        starting = asyncio.create_task(gateway.start(workers=workers))
+        watch: asyncio.Task[None] | None = None
         try:
-            await uvicorn.Server(config).serve()
+            await asyncio.wait({serving, starting}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # the server ended first (a signal, or it could not listen)
+                starting.cancel()
+            elif starting.exception() is None:
+                watch = asyncio.create_task(_exit_when_failed(gateway, server))
+            else:
+                server.should_exit = True
+            await asyncio.gather(serving, return_exceptions=True)
+            if starting.done() and not starting.cancelled() and starting.exception() is not None:
+                await starting  # raise why it did not start
         finally:
+            if watch is not None:
+                watch.cancel()
+            if not starting.done():
+                starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
             await gateway.stop()
+        return 1 if gateway.failed is not None and gateway.failed.is_set() else 0
 
-    asyncio.run(main())
+    raise typer.Exit(_run_gateway(main))
+
+
+async def _exit_when_failed(gateway: Gateway, server: uvicorn.Server) -> None:
+    """Stop the HTTP server once a worker task has failed beyond its restart limit (crash-only)."""
+    assert gateway.failed is not None
+    await gateway.failed.wait()
+    server.should_exit = True
+
+
+def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a long-running command; the exit code is non-zero when a dependency never answered, a worker
+    task gave up or something failed while stopping (each said on stderr, without a traceback)."""
+    from gateway.bootstrap import DependencyTimeout, GatewayStopError
+
+    try:
+        return asyncio.run(main())
+    except DependencyTimeout as exc:
+        typer.echo(f"not started: {exc}", err=True)
+        return 1
+    except GatewayStopError as exc:
+        typer.echo(f"stopped with failures: {', '.join(type(e).__name__ for e in exc.exceptions)}", err=True)
+        return 1
 
 
 @app.command()
 def worker() -> None:
-    """Run only the relay and the inbound consumer (scale out by starting more)."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    """Run only the relay and the inbound consumer (scale out by starting more). Exits non-zero when a task
+    keeps failing (after restarts with back-off), so that the process supervisor restarts it whole."""
+    import signal
 
-    async def main() -> None:
+    from gateway.logging import get_logger
+
+    settings, gateway = _gateway(None)
+
+    async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await gateway.start(workers=True)
-        log.info("worker-started", instance=settings.instance_id)
         try:
-            await stop.wait()
+            await gateway.start(workers=True)
+            get_logger(__name__).info("worker-started", instance=settings.instance_id)
+            assert gateway.failed is not None
+            waits = {asyncio.create_task(stop.wait()), asyncio.create_task(gateway.failed.wait())}
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
         finally:
             await gateway.stop()
+        return 1 if gateway.failed.is_set() else 0
 
-    asyncio.run(main())
+    raise typer.Exit(_run_gateway(main))
 
 
 @app.command()
 def migrate() -> None:
     """Bring the store's schema to the newest migration."""
-    settings = GatewaySettings()
-    configure_logging(settings.log_level)
-    gateway = build(settings)
+    _, gateway = _gateway(None)
 
     async def main() -> None:
         await gateway.store.migrate()
@@ -184,13 +338,13 @@ def migrate() -> None:
 @statistics_app.command("publish")
 def statistics_publish(
     period: Annotated[str, typer.Option(help="The month to publish, YYYY-MM; it must have ended.")],
-    flow: Annotated[str | None, typer.Option(help=f"Only this flow: {', '.join(FAMILIES)} (default: all).")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow: F6 or F13 (default: all).")] = None,
 ) -> None:
     """Queue the month's aggregates for every recipient of the statistics flows; the relay delivers them.
     A month already published is not published again."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.statistics_publication import StatisticsPublisher
+
+    settings, gateway = _gateway("WARNING")
 
     async def main() -> list[Publication]:
         await gateway.store.migrate()
@@ -201,7 +355,8 @@ def statistics_publish(
             await gateway.store.close()
 
     try:
-        publications = asyncio.run(main())
+        with _progress(f"publishing {period}"):
+            publications = asyncio.run(main())
     except ValueError as exc:
         typer.echo(f"not published: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -223,11 +378,19 @@ def audit_verify(
 
     Checks the hash chain and Merkle root of every record, every signed checkpoint's signatures (with the
     database's public keys, or only those in --keys), and that each checkpoint's root is the root of the
-    records at its size.
+    records at its size. Reads only: exit 2 naming the store it looked for when there is none (it never
+    creates a store or a key).
     """
-    settings = GatewaySettings()
+    from rich.console import Console
+
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.keys import read_verifier_keys
+    from gateway.audit.offline import verify_stored_log
+    from gateway.logging import configure_logging
+    from gateway.readonly import describe_store
+
+    settings = _settings()
     configure_logging("WARNING")
-    gateway = build(settings)
     console = Console()
     try:
         trusted_file = read_verifier_keys(keys) if keys is not None else None
@@ -235,31 +398,52 @@ def audit_verify(
         console.print(f"cannot read {keys}: {exc}")
         raise typer.Exit(2) from None
 
-    async def main() -> tuple[VerificationReport, int]:
-        await gateway.store.migrate()
+    async def main(store: Store, update: Callable[[int, int | None], None]) -> tuple[VerificationReport, int]:
         try:
-            report = await verify_stored_log(gateway.store, settings.audit_origin, trusted_file)
-            async with gateway.store.transaction() as tx:
+            report = await verify_stored_log(store, settings.audit_origin, trusted_file, progress=update)
+            async with store.transaction() as tx:
                 checkpoints = len(await tx.audit_checkpoints())
         finally:
-            await gateway.store.close()
+            await store.close()
         return report, checkpoints
 
     key_source = str(keys) if keys is not None else "the database"
-    report, checkpoints = asyncio.run(main())
+    store = _existing_store(settings, "audit verify")
+    with _progress("verifying the audit log") as update:
+        report, checkpoints = asyncio.run(main(store, update))
+    where = describe_store(settings)
     for warning in report.warnings:
         console.print(f"warning: {warning}")
+    if report.ok and report.size == 0:
+        console.print(f"audit log empty: no records yet in the {where}")
+        return
     if report.ok:
         console.print(f"audit log intact: {report.size} records, root {report.root_hex}; "
-                      f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}")
+                      f"{report.checkpoints} of {checkpoints} signed checkpoints verified with keys from {key_source}"
+                      f" ({where})")
         return
-    where = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
+    at = f"at index {report.first_bad_index}" if report.first_bad_index is not None else (
         f"at checkpoint {report.bad_checkpoint}" if report.bad_checkpoint is not None else
         f"at Merkle node level {report.bad_node[0]} index {report.bad_node[1]}" if report.bad_node else "")
-    console.print(f"audit log BROKEN {where}: {report.problem}")
+    console.print(f"audit log BROKEN {at}: {report.problem}")
     for problem in report.problems[1:]:
         console.print(f"  also: {problem}")
+    console.print(f"({where})")
     raise typer.Exit(1)
+
+
+def _existing_store(settings: GatewaySettings, command: str) -> Store:
+    """The store the settings name, for a read-only command; exit 2 naming it when there is none."""
+    from gateway.readonly import StoreNotFound, open_existing_store
+
+    try:
+        return asyncio.run(open_existing_store(settings))
+    except StoreNotFound as exc:
+        demo = (settings.data_dir / "demo" / "gateway.sqlite3")
+        hint = (f"\nthe demo's store is under {demo.parent}: GATEWAY_DATA_DIR={demo.parent.resolve()} "
+                f"gateway {command}") if demo.is_file() else ""
+        typer.echo(f"{exc}{hint}", err=True)
+        raise typer.Exit(2) from None
 
 
 @audit_app.command("rebuild-nodes")
@@ -267,19 +451,20 @@ def audit_rebuild_nodes() -> None:
     """Store the Merkle subtree hashes a log written before they were stored lacks (proofs then read
     O(log n) rows instead of every leaf hash). Safe while the gateway runs; existing hashes are never
     rewritten. Exit 1 if the leaves do not hash to the head's root (then run `gateway audit verify`)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.offline import rebuild_stored_nodes
 
-    async def main() -> NodeRebuild:
+    _, gateway = _gateway("WARNING")
+
+    async def main(update: Callable[[int, int | None], None]) -> NodeRebuild:
         await gateway.store.migrate()
         try:
-            return await rebuild_stored_nodes(gateway.store)
+            return await rebuild_stored_nodes(gateway.store, progress=update)
         finally:
             await gateway.store.close()
 
     try:
-        done = asyncio.run(main())
+        with _progress("hashing Merkle subtrees") as update:
+            done = asyncio.run(main(update))
     except ValueError as exc:
         typer.echo(f"cannot rebuild the Merkle nodes: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -292,9 +477,10 @@ def audit_rebuild_nodes() -> None:
 @audit_app.command("checkpoint")
 def audit_checkpoint() -> None:
     """Sign a checkpoint of the audit log now and print it (a C2SP signed note)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.checkpointer import CheckpointSigningError
+
+    _, gateway = _gateway("WARNING")
 
     async def main() -> str:
         await gateway.store.migrate()
@@ -323,9 +509,10 @@ def audit_rotate_key(
     Old checkpoints keep verifying with the retired keys' public halves, which stay in the database. Print
     the new verifier key for witnesses (also served at GET /v1/audit/keys).
     """
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    from gateway.audit.checkpoint import KeyFormatError
+    from gateway.audit.checkpointer import CheckpointSigningError
+
+    _, gateway = _gateway("WARNING")
 
     async def main() -> None:
         await gateway.store.migrate()
@@ -350,20 +537,21 @@ def audit_rotate_key(
 
 @audit_app.command("keys")
 def audit_keys() -> None:
-    """Print every checkpoint verifier key, retired ones included (the format --keys reads)."""
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    """Print every checkpoint verifier key, retired ones included (the format --keys reads). Reads only: exit 2
+    naming the store it looked for when there is none."""
+    from gateway.logging import configure_logging
 
-    async def main() -> list[str]:
-        await gateway.store.migrate()
+    settings = _settings()
+    configure_logging("WARNING")
+
+    async def main(store: Store) -> list[str]:
         try:
-            async with gateway.store.transaction() as tx:
+            async with store.transaction() as tx:
                 return [k.to_vkey() for k in await tx.audit_signing_keys()]
         finally:
-            await gateway.store.close()
+            await store.close()
 
-    for line in asyncio.run(main()):
+    for line in asyncio.run(main(_existing_store(settings, "audit keys"))):
         typer.echo(line)
 
 
@@ -387,6 +575,9 @@ def privacy_erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (needed with stdin).")] = False,
 ) -> None:
     """Erase one person by crypto-shredding (GDPR art. 17): irreversible, and audited without naming them."""
+    from gateway.errors import ContractViolation
+    from gateway.privacy_office import Officer, PrivacyOffice
+
     try:
         identifier = _read_identifier(identifier_file)
     except OSError as exc:
@@ -394,9 +585,7 @@ def privacy_erase(
         raise typer.Exit(2) from None
     if not yes:
         typer.confirm("Erase this person from the gateway? This cannot be undone.", abort=True)
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    _, gateway = _gateway("WARNING")
 
     async def main() -> ErasureResult:
         await gateway.store.migrate()
@@ -425,6 +614,8 @@ def retention_run(
         "--now", help="ISO 8601 time to purge as of (default: now; without an offset, UTC).")] = None,
 ) -> None:
     """Purge stored payloads older than their flow's retention; the audit log is never purged."""
+    from gateway.retention import RetentionJob
+
     as_of = None
     if now is not None:
         try:
@@ -433,9 +624,7 @@ def retention_run(
             typer.echo(f"--now is not an ISO 8601 time: {now}", err=True)
             raise typer.Exit(2) from None
         as_of = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
-    settings = GatewaySettings()
-    configure_logging("WARNING")
-    gateway = build(settings)
+    settings, gateway = _gateway("WARNING")
 
     async def main() -> RetentionReport:
         await gateway.store.migrate()
@@ -444,7 +633,8 @@ def retention_run(
         finally:
             await gateway.store.close()
 
-    report = asyncio.run(main())
+    with _progress("purging expired payloads"):
+        report = asyncio.run(main())
     for name, count in report.counts.items():
         typer.echo(f"{name}: {count}")
     typer.echo(f"purged {sum(report.counts.values())} row(s) as of {report.ran_at.isoformat()}; "
@@ -457,6 +647,10 @@ def retention_run(
 @app.command("hash-secret")
 def hash_secret() -> None:
     """Read a client secret from stdin (or prompt) and print the hash to put in the clients file."""
+    import getpass
+
+    from gateway.auth import hash_client_secret
+
     secret = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("client secret: ")
     typer.echo(hash_client_secret(secret))
 

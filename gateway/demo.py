@@ -6,6 +6,11 @@ for some tenants and withdraws one; ALER submits arrears referrals over HTTP and
 FWA reads its inbox and answers with an outcome; the Comune takes a case in charge and reports an emergency;
 ASST reports a nurse visit (FHIR R4 Encounter); ALER signals a fragility. Prints what crossed, what was
 denied and why (reason classes), decisions per flow from the audit log, its verification, and where to look.
+
+The summary is the only thing printed: the gateway's own JSON logs go to a file (``demo.log`` in the demo's
+data directory) so they never interleave with it. The API address is given only while the API runs (not
+after ``--once``), and the summary ends with the exact command that verifies the demo's own audit log, since
+the demo keeps its store apart (``GATEWAY_DATA_DIR/demo``, wiped at each start) from the default one.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.api import create_app
+from gateway.api.serving import server_config
 from gateway.audit.verify import VerificationReport, verify_log
 from gateway.auth import PartnerClient, hash_client_secret
 from gateway.bootstrap import Gateway, build
 from gateway.bus import OutgoingRecord
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.logging import configure_logging
 from gateway.secret_files import write_secret_file
 from gateway.settings import GatewaySettings
 from gateway.simulators import (
@@ -235,7 +242,9 @@ async def _verify(gateway: Gateway, summary: DemoSummary) -> VerificationReport:
     return verify_log(entries, head)
 
 
-def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, url: str) -> None:
+def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, url: str | None,
+           log_file: Path | None) -> None:
+    """The summary of the exchanges so far; ``url`` only while the API is serving."""
     table = Table(title="Referrals ALER -> Fondazione Welfare Ambrosiano (flow F1)")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -260,27 +269,41 @@ def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, ur
         verdict = "intact" if summary.audit.ok else f"BROKEN at index {summary.audit.first_bad_index}"
         root = summary.audit.root_hex[:16]
         console.print(f"[bold]Audit log[/bold]: {summary.audit.size} records, {verdict}, root {root}…")
-    console.print(f"[bold]Privacy officers[/bold]: client gateway-privacy-demo, {url}/v1/privacy/review-queue, "
-                  f"/v1/privacy/records-of-processing, POST /v1/privacy/disclosure-report, /v1/audit/checkpoint")
-    console.print(f"[bold]Where to look[/bold]: API {url} (OpenAPI at {url}/docs); store "
-                  f"{settings.resolved_database_url()}; bus log {settings.embedded_bus_path()}; demo client "
-                  f"secrets {settings.data_dir / 'demo-clients.json'}")
+    data_dir = settings.data_dir.resolve()
+    if url is not None:
+        console.print(f"[bold]Privacy officers[/bold]: client gateway-privacy-demo, {url}/v1/privacy/review-queue, "
+                      f"/v1/privacy/records-of-processing, POST /v1/privacy/disclosure-report, /v1/audit/checkpoint")
+        console.print(f"[bold]API[/bold]: {url} (OpenAPI at {url}/docs), serving until Ctrl-C; demo client "
+                      f"secrets {data_dir / 'demo-clients.json'}")
+    else:
+        console.print("[bold]API[/bold]: stopped with the exchange; run `gateway demo` without --once to keep it "
+                      "serving")
+    console.print(f"[bold]Where to look[/bold]: store {data_dir / 'gateway.sqlite3'}; bus log "
+                  f"{settings.embedded_bus_path().resolve()}"
+                  + (f"; logs {log_file.resolve()}" if log_file is not None else ""))
+    console.print(f"[bold]Verify this audit log[/bold]: GATEWAY_DATA_DIR={data_dir} gateway audit verify",
+                  soft_wrap=True)
 
 
 async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console: Console | None = None,
-                   tenants: int = 12) -> DemoSummary:
-    """Run the demo; with ``once`` a single bounded exchange, else exchanges every few seconds until Ctrl-C."""
+                   tenants: int = 12, log_file: Path | None = None) -> DemoSummary:
+    """Run the demo; with ``once`` a single bounded exchange, else exchanges every few seconds until Ctrl-C.
+    With ``log_file`` (inside ``settings.data_dir``, which is wiped first) the gateway's logs go there."""
     console = console or Console()
     if settings.data_dir.exists():
         shutil.rmtree(settings.data_dir)
     settings.data_dir.mkdir(parents=True)
+    log_stream = None
+    if log_file is not None:
+        log_stream = log_file.open("a", encoding="utf-8")
+        configure_logging("INFO", stream=log_stream)
     clients, client_secrets = _demo_clients(settings.data_dir)
     gateway = build(settings, clients=clients)
     await gateway.start()
     port = _free_port(port)
     url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(create_app(gateway, manage_lifecycle=False), host="127.0.0.1",
-                                           port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(server_config(create_app(gateway, manage_lifecycle=False), "127.0.0.1", port,
+                                          log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
     summary = DemoSummary()
     try:
@@ -296,17 +319,19 @@ async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console:
                 await _exchange(gateway, aler, fwa, partners, chunk, summary)
                 await gateway.relay.drain()
                 summary.audit = await _verify(gateway, summary)
-                _print(console, summary, settings, url)
+                _print(console, summary, settings, None if once else url, log_file)
                 round_no += 1
                 if once or (round_no + 1) * tenants > len(population):
                     break
                 await asyncio.sleep(5)
             if not once:
-                console.print("Serving until Ctrl-C.")
                 await serving
     finally:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving
         await gateway.stop()
+        if log_stream is not None:
+            configure_logging("WARNING")  # back to stderr before the file closes
+            log_stream.close()
     return summary

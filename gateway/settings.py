@@ -92,6 +92,10 @@ class GatewaySettings(BaseSettings):
     """Which bus implementation to use."""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     """Comma-separated Kafka bootstrap servers (used when ``bus`` is ``kafka``)."""
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    """How long the inbound consumer may spend on one batch (a store outage included) before its group counts
+    it gone and gives its partitions to another member; it rejoins at its next fetch, and the batch is read
+    again (the replay guard absorbs the repeat)."""
     topics: TopicSettings = Field(default_factory=TopicSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
@@ -130,6 +134,20 @@ class GatewaySettings(BaseSettings):
     """How long the integrity status that privacy-officer answers carry may be reused: a full verification
     reads every record (about 50 s per million), so answers within this age share the last one, which
     says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
+
+    startup_wait_seconds: float = Field(default=120.0, ge=0)
+    """How long a starting gateway waits for its database and bus to answer (with growing back-off, not ready
+    meanwhile) before it gives up naming the one it could not reach. 0: try once."""
+    startup_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    """Longest pause between two attempts to reach the database or the bus while starting."""
+    task_restart_limit: int = Field(default=5, ge=0)
+    """How many times in a row a long-running task (relay, inbound consumer, checkpointer, retention) that ends
+    unexpectedly is restarted, with back-off, before the process gives up and exits non-zero. A task that ran
+    for ``task_healthy_after_seconds`` since its last restart starts counting again from zero."""
+    task_restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    """Longest pause before restarting a task that ended unexpectedly (the pause doubles from 0.5 s)."""
+    task_healthy_after_seconds: float = Field(default=60.0, gt=0)
+    """A restarted task that has run this long is healthy again: its count of restarts in a row resets."""
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)

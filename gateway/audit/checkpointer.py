@@ -75,6 +75,9 @@ class AuditCheckpointer:
         self._key_file_state: tuple[int, int, int] | None = None
         self._started = clock()
         self._warned_shrunk = False
+        self.last_failure: str | None = None
+        """Type of the error that made the background task's last attempt fail to sign (None once one
+        succeeds); readiness reports the signer unusable while it is set."""
 
     @property
     def key_file(self) -> Path:
@@ -205,11 +208,14 @@ class AuditCheckpointer:
     async def _attempt(self, *, flush: bool) -> None:
         try:
             await self.maybe_checkpoint(flush=flush)
+            self.last_failure = None
         except DependencyUnavailable as exc:
             log.warning("audit-checkpoint-retrying", error_type=type(exc.__cause__ or exc).__name__)
         except (CheckpointSigningError, KeyFormatError, OSError) as exc:  # `gateway audit checkpoint` says why
+            self.last_failure = type(exc).__name__
             log.error("audit-checkpoint-failed", error_type=type(exc).__name__)
         except Exception as exc:  # keep signing later; never take the worker down
+            self.last_failure = type(exc).__name__
             log.error("audit-checkpoint-failed", error_type=type(exc).__name__, exc_info=exc)
 
     # --- key rotation ---------------------------------------------------------------------------------------

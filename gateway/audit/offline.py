@@ -9,7 +9,7 @@ subtree hashes each page completes. Used by ``gateway audit verify`` and by the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.audit.checkpoint import VerifierKey
@@ -17,11 +17,14 @@ from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.verify import AuditVerifier, VerificationReport
 from gateway.store import Store
 
-__all__ = ["NodeRebuild", "rebuild_stored_nodes", "verify_stored_log"]
+__all__ = ["NodeRebuild", "Progress", "rebuild_stored_nodes", "verify_stored_log"]
+
+Progress = Callable[[int, int], None]
+"""Called after each page with (records done, records in all): the commands draw a progress bar from it."""
 
 
 async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[VerifierKey] | None = None, *,
-                            page_size: int = 5_000) -> VerificationReport:
+                            page_size: int = 5_000, progress: Progress | None = None) -> VerificationReport:
     """Recompute the log in ``store`` and check its checkpoints, signed as ``origin`` (any name if None).
 
     ``trusted`` are the only keys whose signatures count (for example a witness's own copy of the verifier
@@ -43,6 +46,8 @@ async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[
             break
         verifier.check_nodes(nodes)
         start = int(page[-1]["idx"]) + 1
+        if progress is not None:
+            progress(min(start, head.size), head.size)
     keys = list(trusted) if trusted is not None else [k.verifier for k in stored_keys]
     retired = {k.verifier: k.retired_at for k in stored_keys if k.retired_at is not None}
     return verifier.report(head, checkpoints, keys, origin=origin, retired_at=retired)
@@ -60,7 +65,8 @@ class NodeRebuild:
     """Whether the root recomputed from the stored leaf hashes is the head's; if not, run ``audit verify``."""
 
 
-async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000) -> NodeRebuild:
+async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000,
+                               progress: Progress | None = None) -> NodeRebuild:
     """Store the hash of every complete Merkle subtree of the log that is missing, from the leaf hashes.
 
     For logs written before subtree hashes were stored (migration 0007). Reads the leaf hashes in pages of
@@ -85,4 +91,6 @@ async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000) -> Node
             missing = [(key, value) for key, value in tree.take_completed() if key not in stored]
             await tx.add_audit_nodes(missing)
             added += len(missing)
+        if progress is not None:
+            progress(end, head.size)
     return NodeRebuild(size=head.size, added=added, root_matches=tree.root() == head.root())

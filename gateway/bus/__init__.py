@@ -3,13 +3,14 @@
 - :mod:`gateway.bus.port`: :class:`Bus`, :class:`BusConsumer` and the record types;
 - :mod:`gateway.bus.embedded`: :class:`EmbeddedBus`, a durable SQLite-backed log, the single-machine default;
 - :mod:`gateway.bus.kafka`: :class:`KafkaBus`, Apache Kafka through aiokafka, how the gateway scales out;
-- :mod:`gateway.bus.errors`: :class:`BusUnavailable` (with ``retriable``) and :class:`UnknownTopicError`.
+- :mod:`gateway.bus.errors`: :class:`BusUnavailable` (with ``retriable``), :class:`CommitFailed` (a rebalance
+  overtook an offset commit) and :class:`UnknownTopicError`.
 
 The composition root picks one implementation from the settings; nothing else needs to know which.
 """
 
 from gateway.bus.embedded import EmbeddedBus
-from gateway.bus.errors import BusError, BusUnavailable, UnknownTopicError
+from gateway.bus.errors import BusError, BusUnavailable, CommitFailed, UnknownTopicError
 from gateway.bus.kafka import KafkaBus
 from gateway.bus.port import Bus, BusConsumer, BusRecord, OutgoingRecord
 
@@ -19,6 +20,7 @@ __all__ = [
     "BusError",
     "BusRecord",
     "BusUnavailable",
+    "CommitFailed",
     "EmbeddedBus",
     "KafkaBus",
     "OutgoingRecord",

@@ -133,6 +133,16 @@ class EmbeddedBus:
         if log is not None:
             await log.close()
 
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Read the log file's topic list; raise :class:`BusUnavailable` if it cannot be read within
+        ``timeout_s`` or the bus is not started."""
+        if self._log is None:
+            raise BusUnavailable("embedded bus log: not open", retriable=True)
+        try:
+            await asyncio.wait_for(self._log.run(_load_topics), timeout=timeout_s)
+        except TimeoutError as exc:
+            raise BusUnavailable(f"embedded bus log: no answer within {timeout_s:g} s", retriable=True) from exc
+
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the topics that do not exist yet with this bus's partition count."""
         names = list(dict.fromkeys(topics))
@@ -281,6 +291,11 @@ class EmbeddedConsumer:
             return
         await log.run(partial(_commit, group_id=self._group_id, offsets=changed))
         self._committed.update(changed)
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member has read from so far: every partition of its topics once
+        records were found there (the embedded bus has no group coordinator, so nothing is assigned away)."""
+        return sorted(self._positions)
 
     def _require_started(self) -> _Log:
         if self._log is None:

@@ -5,6 +5,8 @@ these at the boundary, so callers such as the outbox relay decide what to do fro
 
     BusError
     ├── BusUnavailable      the bus could not do it now; ``retriable`` says whether trying again may help
+    ├── CommitFailed        the consumer group rebalanced before an offset commit: what was fetched since the
+    │                       last commit will be delivered again (to this member or another); carry on fetching
     └── UnknownTopicError   the topic does not exist and is not created implicitly (never retriable)
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BusError", "BusUnavailable", "UnknownTopicError"]
+__all__ = ["BusError", "BusUnavailable", "CommitFailed", "UnknownTopicError"]
 
 
 class BusError(Exception):
@@ -28,6 +30,18 @@ class BusUnavailable(BusError):
     def __init__(self, message: str, *, retriable: bool) -> None:
         super().__init__(message)
         self.retriable = retriable
+
+
+class CommitFailed(BusError):
+    """An offset commit the group no longer accepts, because it rebalanced (a member joined, left or was
+    considered gone) after the records were fetched.
+
+    Nothing is lost: the records since the last successful commit are delivered again, and the handlers'
+    idempotence (message ids are claimed once in the store) absorbs the repeat. The consumer keeps fetching;
+    the next fetch rejoins the group. Never retried as such: retrying the same commit cannot succeed.
+    """
+
+    retriable = False
 
 
 class UnknownTopicError(BusError):

@@ -12,7 +12,10 @@ wait ``request_timeout_ms`` for metadata that will never come; topics found are 
 
 Consumers join a Kafka consumer group with auto-commit off and ``auto_offset_reset="earliest"``; they commit
 explicitly after the records they fetched are handled (at-least-once). Several gateway processes in one group
-share the partitions.
+share the partitions. A commit the group refuses because it rebalanced meanwhile (aiokafka's
+``CommitFailedError``, or ``IllegalStateError`` when the member holds no assignment at that moment) is raised as
+:class:`CommitFailed`: as aiokafka intends, the caller keeps fetching, the next fetch rejoins the group and the
+records since the last commit are delivered again to whichever member now owns their partition.
 
 Every aiokafka error is translated at this boundary into :class:`BusUnavailable` with a ``retriable`` flag.
 """
@@ -26,6 +29,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -36,7 +41,7 @@ from aiokafka.errors import (
     for_code,
 )
 
-from gateway.bus.errors import BusUnavailable, UnknownTopicError
+from gateway.bus.errors import BusUnavailable, CommitFailed, UnknownTopicError
 from gateway.bus.port import BusRecord, OutgoingRecord
 
 __all__ = ["KafkaBus", "KafkaConsumer"]
@@ -57,16 +62,21 @@ class KafkaBus:
         partitions: int = 3,
         replication_factor: int = 1,
         request_timeout_ms: int = 30000,
+        max_poll_interval_ms: int = 300000,
     ) -> None:
-        """``partitions`` and ``replication_factor`` apply to topics this bus creates."""
+        """``partitions`` and ``replication_factor`` apply to topics this bus creates; ``max_poll_interval_ms``
+        is how long a consumer may take over one batch before the group counts it gone and rebalances."""
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
         if replication_factor < 1:
             raise ValueError("replication_factor must be at least 1")
         if request_timeout_ms < 1:
             raise ValueError("request_timeout_ms must be positive")
+        if max_poll_interval_ms < 1:
+            raise ValueError("max_poll_interval_ms must be positive")
         self._bootstrap_servers = bootstrap_servers
         self._client_id = client_id
+        self._max_poll_interval_ms = max_poll_interval_ms
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._request_timeout_ms = request_timeout_ms
@@ -100,6 +110,17 @@ class KafkaBus:
         self._known_topics.clear()
         if producer is not None:
             await producer.stop()
+
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Ask the cluster for its metadata (a request to a live broker, never served from a cache); raise
+        :class:`BusUnavailable` if no broker answers within ``timeout_s`` or the bus is not started."""
+        if self._producer is None:
+            raise BusUnavailable("Kafka: the producer is not started", retriable=True)
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout=timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            raise BusUnavailable(f"Kafka: no broker answered within {timeout_s:g} s ({type(exc).__name__})",
+                                 retriable=True) from exc
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the missing topics and return once the cluster metadata shows a leader for every partition."""
@@ -179,6 +200,7 @@ class KafkaBus:
             group_id=group_id,
             topics=topics,
             request_timeout_ms=self._request_timeout_ms,
+            max_poll_interval_ms=self._max_poll_interval_ms,
         )
 
     async def _check_topics(self, producer: Any, topics: Iterable[str]) -> None:
@@ -232,6 +254,7 @@ class KafkaConsumer:
         group_id: str,
         topics: Sequence[str],
         request_timeout_ms: int = 30000,
+        max_poll_interval_ms: int = 300000,
     ) -> None:
         if not group_id:
             raise ValueError("group_id must not be empty")
@@ -240,6 +263,7 @@ class KafkaConsumer:
         self._group_id = group_id
         self._topics = tuple(dict.fromkeys(topics))
         self._request_timeout_ms = request_timeout_ms
+        self._max_poll_interval_ms = max_poll_interval_ms
         self._consumer: Any = None
 
     @property
@@ -259,6 +283,7 @@ class KafkaConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             request_timeout_ms=self._request_timeout_ms,
+            max_poll_interval_ms=self._max_poll_interval_ms,
         )
         try:
             await consumer.start()
@@ -305,8 +330,17 @@ class KafkaConsumer:
         consumer = self._require_started()
         try:
             await consumer.commit()
+        except (CommitFailedError, IllegalStateError) as exc:
+            raise CommitFailed(f"Kafka group {self._group_id} rebalanced before the commit: {exc!r}") from exc
         except KafkaError as exc:
             raise _unavailable(exc) from exc
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs the group gives this member now; empty before it has joined, while
+        a rebalance is under way, or when the group has more members than partitions."""
+        if self._consumer is None:
+            return []
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
 
     def _require_started(self) -> Any:
         if self._consumer is None:

@@ -67,7 +67,13 @@ class BusConsumer(Protocol):
         """Up to ``max_records`` records, waiting at most ``timeout_s`` for the first one."""
 
     async def commit(self) -> None:
-        """Commit the positions after every record returned so far by :meth:`fetch`."""
+        """Commit the positions after every record returned so far by :meth:`fetch`.
+
+        Raises :class:`~gateway.bus.errors.CommitFailed` when the group rebalanced since those records were
+        fetched: they will be delivered again, and the caller simply keeps fetching."""
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member reads now (empty before it joined its group)."""
 
 
 class Bus(Protocol):
@@ -81,6 +87,10 @@ class Bus(Protocol):
 
     async def ensure_topics(self, topics: Sequence[str]) -> None:
         """Create the topics that do not exist yet (Kafka runs with auto-creation off)."""
+
+    async def check(self, timeout_s: float = 2.0) -> None:
+        """Return if the bus answers now (for readiness); raise :class:`~gateway.bus.errors.BusUnavailable`
+        if it does not within ``timeout_s``, or was never started."""
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Append the records and return once every one is acknowledged (acks=all for Kafka)."""

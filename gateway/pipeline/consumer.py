@@ -4,6 +4,17 @@ The topic names the sender (partners are authenticated to Kafka and allowed to w
 ``in.`` topic). A message that cannot be accepted goes to ``dlq.<partner>`` with a reason and its source
 coordinates (not a copy of the payload) and the consumer carries on; when the store is unavailable the
 consumer does not commit and retries the same records after a back-off, so nothing is lost.
+
+Offsets are committed after a batch is decided. A commit the group refuses because it rebalanced meanwhile
+(:class:`~gateway.bus.errors.CommitFailed`: a member joined or left, or this one took longer than the poll
+interval) is expected in a consumer group, not a fault: the consumer counts it and keeps fetching, the next
+fetch rejoins the group, and the batch is read again by whichever member owns its partitions; the intake's
+replay guard (message ids claimed once) makes the repeat decide nothing twice. A fetch or commit the bus
+cannot do now (retriable) is retried after a back-off; anything else ends :meth:`InboundConsumer.run`, and
+the gateway's supervisor restarts it (:mod:`gateway.supervision`).
+
+:attr:`InboundConsumer.progress` is what readiness reports: group membership, assigned partitions, batches,
+commits and commit failures.
 """
 
 from __future__ import annotations
@@ -11,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from gateway.audit.record import KafkaCoordinates
-from gateway.bus.errors import BusError
-from gateway.bus.port import Bus, BusRecord, OutgoingRecord
+from gateway.bus.errors import BusError, BusUnavailable, CommitFailed
+from gateway.bus.port import Bus, BusConsumer, BusRecord, OutgoingRecord
 from gateway.errors import DependencyUnavailable, GatewayError
 from gateway.logging import get_logger
 from gateway.pipeline.intake import Intake, Submission
@@ -25,7 +38,7 @@ from gateway.settings import TopicSettings
 from gateway.trace_context import trace_id_of
 from schemas.envelope import Envelope
 
-__all__ = ["InboundConsumer"]
+__all__ = ["ConsumerProgress", "InboundConsumer"]
 
 log = get_logger(__name__)
 
@@ -43,6 +56,41 @@ def _request_id(record: BusRecord) -> str:
     return str(uuid.uuid4())
 
 
+@dataclass
+class ConsumerProgress:
+    """Membership and progress of the inbound consumer, as readiness reports them."""
+
+    group_id: str
+    """The consumer group the gateway's processes share."""
+    member: bool = False
+    """True between joining the group (the consumer started) and leaving it."""
+    assigned: list[tuple[str, int]] = field(default_factory=list)
+    """(topic, partition) pairs this member reads, as of its last fetch; empty during a rebalance or when the
+    group has more members than partitions."""
+    batches: int = 0
+    """Batches decided since the gateway started."""
+    records: int = 0
+    """Records in those batches."""
+    commits: int = 0
+    """Offset commits the group accepted."""
+    commit_failures: int = 0
+    """Offset commits refused because the group rebalanced (the batch is read again) or the bus failed."""
+    last_fetch_at: datetime | None = None
+    """When the consumer last asked the bus for records (it does so at least every fraction of a second)."""
+    last_commit_at: datetime | None = None
+    """When the group last accepted a commit."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group_id, "member": self.member,
+            "assigned_partitions": [f"{topic}:{partition}" for topic, partition in self.assigned],
+            "batches": self.batches, "records": self.records, "commits": self.commits,
+            "commit_failures": self.commit_failures,
+            "last_fetch_at": self.last_fetch_at.isoformat() if self.last_fetch_at else None,
+            "last_commit_at": self.last_commit_at.isoformat() if self.last_commit_at else None,
+        }
+
+
 class InboundConsumer:
     """Consumes ``in.<partner>`` topics in consumer group ``group_id`` and feeds the intake."""
 
@@ -54,20 +102,61 @@ class InboundConsumer:
         self.partner_of = {topics.name("in", p): p for p in partners}
         self.group_id = group_id
         self.max_records = max_records
+        self.progress = ConsumerProgress(group_id)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+        """Join the group and decide what arrives until ``stop`` is set (see the module docstring)."""
         consumer = self.bus.consumer(self.group_id, sorted(self.partner_of))
         await consumer.start()
+        self.progress.member = True
         if ready is not None:
             ready.set()
+        backoff = 0.1
         try:
             while not stop.is_set():
-                records = await consumer.fetch(timeout_s=0.2, max_records=self.max_records)
+                try:
+                    records = await consumer.fetch(timeout_s=0.2, max_records=self.max_records)
+                except BusUnavailable as exc:
+                    if not exc.retriable or stop.is_set():
+                        raise
+                    log.warning("consumer-fetch-retrying", group=self.group_id, error_type=type(exc).__name__,
+                                retry_in_s=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.1
+                self.progress.last_fetch_at = datetime.now(UTC)
+                self.progress.assigned = consumer.assignment()
                 if records:
                     await self._handle_until_done(records, stop)
-                    await consumer.commit()
+                    self.progress.batches += 1
+                    self.progress.records += len(records)
+                    await self._commit(consumer, len(records))
         finally:
+            self.progress.member = False
+            self.progress.assigned = []
             await consumer.stop()
+
+    async def _commit(self, consumer: BusConsumer, records: int) -> None:
+        """Commit after a decided batch. A refused commit loses nothing: the batch is read again and the
+        replay guard absorbs it; a retriable bus failure is left to the next batch's commit, which covers
+        these records too."""
+        try:
+            await consumer.commit()
+        except CommitFailed as exc:
+            self.progress.commit_failures += 1
+            log.warning("offset-commit-refused-group-rebalanced", group=self.group_id, records=records,
+                        error_type=type(exc.__cause__ or exc).__name__)
+            return
+        except BusUnavailable as exc:
+            if not exc.retriable:
+                raise
+            self.progress.commit_failures += 1
+            log.warning("offset-commit-failed-retrying-with-next-batch", group=self.group_id, records=records,
+                        error_type=type(exc).__name__)
+            return
+        self.progress.commits += 1
+        self.progress.last_commit_at = datetime.now(UTC)
 
     async def _handle_until_done(self, records: Sequence[BusRecord], stop: asyncio.Event) -> None:
         backoff = 0.1

@@ -47,6 +47,7 @@ __all__ = [
     "restriction_notices",
     "retention_record",
     "status_row",
+    "token_issued_record",
 ]
 
 RecordKeys = Callable[[str, str, str], str]
@@ -258,6 +259,16 @@ def privacy_query_record(query: str, client_id: str, token_id: str | None, organ
         event_type="privacy-query", action=query, occurred_at=at, outcome="success", purpose="privacy-oversight",
         client_id=client_id, token_id=token_id, requesting_org=organisation, instance=instance,
         subject_ref=subject, request_id=request_id, queried_ref=queried_ref,
+    )
+
+
+def token_issued_record(client_id: str, token_id: str, organisation: str, scopes: tuple[str, ...],
+                        expires_at: datetime, instance: str, request_id: str, at: datetime) -> AuditRecord:
+    """An access token handed to a client (never the token itself): who, which scopes, its ``jti``, until when."""
+    return AuditRecord(
+        event_type="token-issued", action="issue-token", occurred_at=at, outcome="success", client_id=client_id,
+        token_id=token_id, requesting_org=organisation, instance=instance, request_id=request_id, scopes=scopes,
+        expires_at=expires_at,
     )
 
 

@@ -4,6 +4,7 @@ happen to a message, and nothing is stored, forwarded or audited."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,38 @@ async def test_dry_run_previews_without_storing_forwarding_or_auditing(gateway: 
     bad = await http.post("/v1/partners/aler/messages/dry-run", content=b"{", headers={
         **aler, "content-type": "application/json"})
     assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples" / "aler"
+ON_A_TERMINAL = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "120"}
+"""Makes rich treat stderr as an interactive terminal, as when an operator runs the command by hand."""
+
+
+def test_check_of_a_folder_counts_valid_and_refused_files_and_exits_one_if_any_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"m{i}.json").write_bytes(orjson.dumps(message(f"m-{i}")))
+    (folder / "bad.json").write_bytes(orjson.dumps({**message("m-bad"), "nome": "Mario"}))
+    done = subprocess.run([*GATEWAY, "contracts", "check", str(folder), "--from", "aler"], capture_output=True,
+                          text=True, check=False, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 1, done.stderr
+    assert f"refused {folder / 'bad.json'}: 1 problem(s)" in done.stdout
+    assert "/nome  [extra_forbidden]" in done.stdout
+    assert done.stdout.rstrip().endswith("checked 4 files: 3 valid, 1 refused")
+    assert done.stderr == ""  # piped: no progress bar
+
+    valid = subprocess.run([*GATEWAY, "contracts", "check", str(EXAMPLES / "valid"), "--from", "aler", "--json"],
+                           capture_output=True, text=True, check=False, env={**os.environ, **ON_A_TERMINAL})
+    assert valid.returncode == 0, valid.stdout[-2000:]
+    reports = json.loads(valid.stdout)  # the progress bar went to stderr, the report stays parseable
+    assert reports and all(r["valid"] for r in reports)
+    assert f"checking {len(reports)} files from aler" in valid.stderr
+    assert f"{len(reports)}/{len(reports)}" in valid.stderr
+
+
+def test_check_of_a_missing_file_says_so_without_a_traceback(tmp_path: Path) -> None:
+    done = subprocess.run([*GATEWAY, "contracts", "check", str(tmp_path / "nowhere.json"), "--from", "aler"],
+                          capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr

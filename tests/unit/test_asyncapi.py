@@ -287,3 +287,19 @@ def test_consent_events_and_restriction_notices_validate_against_their_channels(
 def test_fhir_resources_named_are_those_the_asst_adapter_translates() -> None:
     translated = set(asst_inbound._MESSAGE_RESOURCES)
     assert set(FHIR_INBOUND_RESOURCES) == translated | {"Bundle"}
+
+
+def test_the_document_tells_consumers_delivery_is_at_least_once_and_to_deduplicate_by_message_id(
+        document: dict[str, Any]) -> None:
+    assert "at least once" in document["info"]["description"]
+    assert "deduplicate by message-id" in document["info"]["description"]
+    written = [c for c in document["channels"].values()
+               if c["address"].split(".")[0] in ("out", "status", "s4") and c["messages"]]
+    assert written
+    for channel in written:
+        assert "deduplicate by the message-id header" in channel["description"], channel["address"]
+        for ref in channel["messages"].values():
+            message = document["components"]["messages"][ref["$ref"].rsplit("/", 1)[1]]
+            assert "message-id" in message["headers"]["required"], (channel["address"], ref)
+    for channel in (c for c in document["channels"].values() if c["address"].startswith("dlq.") and c["messages"]):
+        assert "source topic, partition and offset" in channel["description"]

@@ -77,6 +77,23 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+ON_A_TERMINAL = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "200"}
+"""Makes rich treat stderr as an interactive terminal, as when an operator runs the command by hand."""
+
+
+def test_verify_and_rebuild_draw_a_progress_bar_on_a_terminal_and_none_when_piped(data_dir: Path) -> None:
+    append_records(13)
+    for command, label in (("verify", "verifying the audit log"), ("rebuild-nodes", "hashing Merkle subtrees")):
+        piped = CliRunner().invoke(app, ["audit", command], env={"COLUMNS": "200"})
+        assert piped.exit_code == 0, piped.output
+        assert label not in piped.output
+        shown = CliRunner().invoke(app, ["audit", command], env=ON_A_TERMINAL)
+        assert shown.exit_code == 0, shown.output
+        assert label in shown.stderr and "13/13" in shown.stderr
+        assert label not in shown.stdout
+    assert "audit log intact: " in CliRunner().invoke(app, ["audit", "verify"], env=ON_A_TERMINAL).stdout
+
+
 def test_checkpoint_verify_rotate_and_tamper_from_the_command_line(data_dir: Path) -> None:
     append_records(5)
     code, note = run("checkpoint")
@@ -150,9 +167,39 @@ def test_verify_refuses_a_malformed_key_file(data_dir: Path) -> None:
     assert code == 2 and "cannot read" in out
 
 
-def test_verify_of_an_empty_log_passes(data_dir: Path) -> None:
+def test_verify_of_an_empty_log_says_it_is_empty_not_intact(data_dir: Path) -> None:
+    append_records(0)  # a migrated store with no audit record yet
     code, out = run("verify")
-    assert code == 0 and "audit log intact: 0 records" in out
+    assert code == 0, out
+    assert "audit log empty" in out and "intact" not in out
+    assert str(data_dir / "gateway.sqlite3") in out
+
+
+@pytest.mark.parametrize("command", [("verify",), ("keys",)])
+def test_read_only_commands_without_a_store_create_nothing_and_name_the_store_they_looked_for(
+        data_dir: Path, command: tuple[str, ...]) -> None:
+    code, out = run(*command)
+    assert code == 2, out
+    assert f"no gateway store: the SQLite file {data_dir / 'gateway.sqlite3'} does not exist" in out
+    assert list(data_dir.iterdir()) == []  # no database, no signing, pseudonym or token key
+
+
+def test_verify_without_a_store_points_at_the_demo_store_when_there_is_one(data_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(data_dir / "demo"))
+    append_records(3)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(data_dir))
+    code, out = run("verify")
+    assert code == 2, out
+    assert f"GATEWAY_DATA_DIR={(data_dir / 'demo').resolve()} gateway audit verify" in out
+    assert not (data_dir / "gateway.sqlite3").exists()
+
+
+def test_verify_refuses_a_store_whose_schema_was_never_created(data_dir: Path) -> None:
+    sqlite3.connect(data_dir / "gateway.sqlite3").close()  # an empty file where the store should be
+    code, out = run("verify")
+    assert code == 2, out
+    assert "holds no gateway schema" in out and "gateway migrate" in out
 
 
 def test_privacy_erase_reads_the_identifier_from_a_file_or_stdin_and_is_audited(data_dir: Path) -> None:
@@ -204,3 +251,13 @@ def test_retention_run_takes_a_fake_now_and_writes_one_audit_record(data_dir: Pa
     assert result.exit_code == 2
     code, out = run("verify")
     assert code == 0 and "audit log intact: 1 records" in out, out
+
+
+def test_retention_and_statistics_show_that_they_are_working_on_a_terminal(data_dir: Path) -> None:
+    retention = CliRunner().invoke(app, ["retention", "run", "--now", "2031-01-01T00:00:00"], env=ON_A_TERMINAL)
+    assert retention.exit_code == 0, retention.output
+    assert "purging expired payloads" in retention.stderr and "purged 0 row(s)" in retention.stdout
+    published = CliRunner().invoke(app, ["statistics", "publish", "--period", "2026-10", "--flow", "F13"],
+                                   env=ON_A_TERMINAL)
+    assert published.exit_code == 0, published.output
+    assert "publishing 2026-10" in published.stderr and "F13 2026-10 ->" in published.stdout

@@ -13,6 +13,7 @@ PUBLIC_SURFACE: dict[str, list[str]] = {
         "BusError",
         "BusRecord",
         "BusUnavailable",
+        "CommitFailed",
         "EmbeddedBus",
         "KafkaBus",
         "OutgoingRecord",

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request, Response
 
 from gateway.api.deps import GatewayDep, RequestIdDep
 from gateway.api.throttle import Throttle
-from gateway.audit.record import AuditRecord
 from gateway.auth._authlib_server import basic_credentials
 from gateway.auth.issuer import MAX_TOKEN_REQUEST_BYTES, IssuedToken
 from gateway.auth.transport import peer_address
+from gateway.pipeline import ledger
 
 router = APIRouter(tags=["auth"])
 
@@ -40,12 +40,9 @@ async def _client_id_of(request: Request) -> str | None:
 async def token(request: Request, gateway: GatewayDep, request_id: RequestIdDep) -> Response:
     async def record(issued: IssuedToken) -> None:
         async with gateway.store.transaction() as tx:
-            await tx.append_audit([AuditRecord(
-                event_type="token-issued", action="issue-token", occurred_at=datetime.now(UTC), outcome="success",
-                client_id=issued.client_id, token_id=issued.token_id, requesting_org=issued.organisation,
-                instance=gateway.settings.instance_id, request_id=request_id, scopes=issued.scopes,
-                expires_at=issued.expires_at,
-            )])
+            await tx.append_audit([ledger.token_issued_record(
+                issued.client_id, issued.token_id, issued.organisation, issued.scopes, issued.expires_at,
+                gateway.settings.instance_id, request_id, datetime.now(UTC))])
 
     throttle: Throttle = request.app.state.throttle
     client_id = await _client_id_of(request)
