@@ -332,11 +332,14 @@ class StoreTransaction:
         )
 
     async def consents_for(self, pseudonym: str) -> list[ConsentRecord]:
-        """Every version of every consent of a subject."""
-        return (await self.consents_for_many([pseudonym]))[pseudonym]
+        """Every version of every consent of a subject, each parsed from its stored document as it is now (for
+        privacy officers, who compare it with the audit log; decisions use :meth:`consents_for_many`)."""
+        rows = await self.conn.execute(select(consents).where(consents.c.subject_pseudonym == pseudonym))
+        return [_consent(r._mapping) for r in rows]
 
     async def consents_for_many(self, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
-        """Every version of every consent of each subject, for a whole batch in one or two statements."""
+        """Every version of every consent of each subject, for a whole batch in one or two statements (the
+        intake's decisions; versions already parsed come from :attr:`Store.parsed_consents`)."""
         found: dict[str, list[ConsentRecord]] = {p: [] for p in pseudonyms}
         if found:
             for record in await self._consents_where(consents.c.subject_pseudonym.in_(sorted(found))):
@@ -356,7 +359,9 @@ class StoreTransaction:
 
     async def _consents_where(self, condition: Any) -> list[ConsentRecord]:
         """Consent versions matching ``condition``: their keys first, then the stored documents of those not
-        parsed before (:attr:`Store.parsed_consents`), so a decision rarely re-reads or re-parses a document."""
+        parsed before (:attr:`Store.parsed_consents`), so a decision rarely re-reads or re-parses a document.
+        A document rewritten in place under the same hash is not seen until the process restarts: that is
+        tampering, which the privacy officers' consent history (read uncached) shows against the audit log."""
         cache = self._store.parsed_consents
         keys = (await self.conn.execute(
             select(consents.c.consent_id, consents.c.version, consents.c.record_hash).where(condition)
@@ -381,7 +386,11 @@ class StoreTransaction:
         return [found[(r.consent_id, r.version)] for r in keys]
 
     async def consent_versions(self, consent_id: str) -> list[ConsentRecord]:
-        return sorted(await self._consents_where(consents.c.consent_id == consent_id), key=lambda r: r.version)
+        """Every version of one consent, oldest first, parsed from the stored documents as they are now."""
+        rows = await self.conn.execute(
+            select(consents).where(consents.c.consent_id == consent_id).order_by(consents.c.version)
+        )
+        return [_consent(r._mapping) for r in rows]
 
     async def consent_recorded_by(self, consent_id: str) -> str | None:
         row = (
