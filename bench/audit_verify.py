@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -171,17 +172,24 @@ async def _bulk_writer(db: common.Database) -> Any:
 # --------------------------------------------------------------------------- verifying
 
 
-async def verify_in_process(store: Store) -> dict[str, Any]:
+async def verify_in_process(store: Store, workers: int | None) -> dict[str, Any]:
+    """``verify_stored_log`` as ``gateway audit verify`` calls it (``workers`` None: its own choice)."""
     t0 = time.perf_counter()
     cpu0 = time.process_time()
-    report = await verify_stored_log(store, ORIGIN)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = await verify_stored_log(store, ORIGIN, workers=workers)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     if not report.ok:
         raise RuntimeError(f"the benchmark log does not verify: {report.problem}")
     return {"ok": report.ok, "records": report.size, "checkpoints_verified": report.checkpoints,
-            "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "records_per_s": round(report.size / wall),
-            "warnings": len(report.warnings)}
+            "workers": "default" if workers is None else workers,
+            "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "workers_cpu_s": round(workers_cpu, 2),
+            "cpu_us_per_record": round((cpu + workers_cpu) / max(1, report.size) * 1e6, 2),
+            "records_per_s": round(report.size / wall),
+            "records_per_s_over_sha256_records_per_s": None, "warnings": len(report.warnings)}
 
 
 def verify_cli(db: common.Database, records: int) -> dict[str, Any]:
@@ -360,12 +368,25 @@ async def main(args: argparse.Namespace) -> int:
             print("rebuilding the stored subtrees (gateway audit rebuild-nodes) ...", flush=True)
             rebuilt = await rebuild_nodes(store)
             verified = read = cli = None
+            compared: list[dict[str, Any]] = []
             if not args.proofs_only:
                 print("verifying (verify_stored_log, in process) ...", flush=True)
-                verified = await verify_in_process(store)
+                verified = await verify_in_process(store, args.workers)
+                verified["records_per_s_over_sha256_records_per_s"] = common.ratio(
+                    verified["records_per_s"], built["sha256_baseline"]["records_per_s"])
                 print(f"  {verified['records']:,} records in {verified['seconds']} s: "
-                      f"{verified['records_per_s']:,}/s; {verified['checkpoints_verified']:,} checkpoints verified",
-                      flush=True)
+                      f"{verified['records_per_s']:,}/s ({verified['records_per_s_over_sha256_records_per_s']}x "
+                      f"SHA-256 of the same bytes); {verified['checkpoints_verified']:,} checkpoints verified; "
+                      f"CPU {verified['cpu_s']} s here + {verified['workers_cpu_s']} s in worker processes "
+                      f"({verified['cpu_us_per_record']} us per record); load {common.loadavg()}", flush=True)
+                if args.compare_workers:
+                    for count in args.compare_workers:
+                        extra = await verify_in_process(store, count)
+                        extra["records_per_s_over_sha256_records_per_s"] = common.ratio(
+                            extra["records_per_s"], built["sha256_baseline"]["records_per_s"])
+                        compared.append(extra)
+                        print(f"  workers={count}: {extra['seconds']} s, {extra['records_per_s']:,}/s, CPU "
+                              f"{extra['cpu_s']} + {extra['workers_cpu_s']} s; load {common.loadavg()}", flush=True)
                 read = await raw_read(db, args.records, 5000)
                 print(f"  raw read of every record: {read['seconds']} s ({read['records_per_s']:,}/s)", flush=True)
                 if args.cli:
@@ -403,6 +424,7 @@ async def main(args: argparse.Namespace) -> int:
         "database": server,
         "build": built["build"],
         "verify_in_process": verified,
+        "verify_other_worker_counts": compared,
         "verify_cli": cli,
         "baseline_sha256_same_bytes": sha,
         "baseline_raw_read": read,
@@ -424,6 +446,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a signed checkpoint every N records (the settings' default, 1000)")
     parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
                         help="also time `gateway audit verify` as a subprocess")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of verify_stored_log (default: its own choice; 0: in process)")
+    parser.add_argument("--compare-workers", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                        help="also time verify_stored_log with these worker counts, e.g. 0,1,3")
     parser.add_argument("--api-repeats", type=int, default=5, help="requests per proof endpoint and size (0: skip)")
     parser.add_argument("--proofs-only", action="store_true",
                         help="skip the full verification and its baselines: build, proofs, rebuild, proofs")
