@@ -67,17 +67,31 @@ async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[
     count = min(count, len(blocks))
     if count > 0 and target is None:
         raise ValueError("worker processes cannot open this database (an in-memory SQLite database?)")
-    results = (_blocks_in_workers(target, blocks, verifier, count) if count > 0 and target is not None
-               else _blocks_in_process(store, blocks, verifier))
+    try:
+        if count > 0 and target is not None:
+            await _absorb(verifier, _blocks_in_workers(target, blocks, verifier, count))
+        else:
+            await _absorb(verifier, _blocks_in_process(store, blocks, verifier))
+    except _WorkersUnavailable as exc:  # start again, in this process
+        verifier = AuditVerifier((c.tree_size for c in checkpoints), check_nodes=True)
+        verifier.warn(f"the log was checked in this process: worker processes could not start ({exc})")
+        await _absorb(verifier, _blocks_in_process(store, blocks, verifier))
+    keys = list(trusted) if trusted is not None else [k.verifier for k in stored_keys]
+    retired = {k.verifier: k.retired_at for k in stored_keys if k.retired_at is not None}
+    return verifier.report(head, checkpoints, keys, origin=origin, retired_at=retired)
+
+
+async def _absorb(verifier: AuditVerifier, results: AsyncGenerator[SegmentResult, None]) -> None:
     try:
         async for result in results:
             if not verifier.absorb(result):
                 break
     finally:
         await results.aclose()
-    keys = list(trusted) if trusted is not None else [k.verifier for k in stored_keys]
-    retired = {k.verifier: k.retired_at for k in stored_keys if k.retired_at is not None}
-    return verifier.report(head, checkpoints, keys, origin=origin, retired_at=retired)
+
+
+class _WorkersUnavailable(RuntimeError):
+    """A worker process did not start or could not open the database; nothing it did counts."""
 
 
 def _rows_query(start: int, end: int, final: bool) -> Select[Any]:
@@ -153,8 +167,10 @@ class _Worker:
             header = await self.process.stdout.readexactly(_HEADER.size)
             data = await self.process.stdout.readexactly(_HEADER.unpack(header)[0])
         except asyncio.IncompleteReadError:
-            raise RuntimeError(f"an audit verify worker ended early ({await self._stderr()})") from None
+            raise _WorkersUnavailable(f"a worker ended early: {await self._stderr()}") from None
         value = pickle.loads(data)  # noqa: S301 - frames from the worker process this function started
+        if isinstance(value, tuple) and value and value[0] == "unavailable":
+            raise _WorkersUnavailable(value[1].strip().splitlines()[-1])
         if isinstance(value, tuple) and value and value[0] == "error":
             raise RuntimeError(f"an audit verify worker failed:\n{value[1]}")
         return value
@@ -195,9 +211,9 @@ async def _blocks_in_workers(target: dict[str, str], blocks: list[tuple[int, int
             number = worker.pending.pop(0)
             try:
                 results[number].set_result(await worker.receive())
-            except BaseException as exc:
+            except Exception as exc:  # the block's reader raises it, in index order
                 results[number].set_exception(exc)
-                raise
+                return
             await request(worker)
         await worker.send(None)
 
@@ -214,6 +230,10 @@ async def _blocks_in_workers(target: dict[str, str], blocks: list[tuple[int, int
     finally:
         for task in servers:
             task.cancel()
+        for future in results:  # blocks after the answer: their errors, if any, are of no interest
+            if future.done() and not future.cancelled():
+                future.exception()
+            future.cancel()
         for worker in workers:
             await worker.close()
 

@@ -527,6 +527,10 @@ class AuditVerifier:
                 self._roots[self._expected] = self._tree.root()
         return True
 
+    def warn(self, warning: str) -> None:
+        """Add a warning to the report (something the caller noticed that proves no tampering)."""
+        self._warnings.append(warning)
+
     def wanted_within(self, start: int, end: int) -> tuple[int, ...]:
         """The checkpoint sizes whose roots a block of records ``start`` .. ``end - 1`` must report."""
         return tuple(sorted(s for s in self._wanted if start < s <= end))

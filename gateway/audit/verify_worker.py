@@ -14,8 +14,9 @@ a worker imports neither SQLAlchemy nor the rest of the gateway and starts in a 
 Protocol, on standard input and output: frames of a 4-byte big-endian length and a pickle. The parent sends
 ``{"dialect": "postgresql" | "sqlite", "target": dsn-or-path}`` first, then requests ``(start, end, final,
 wanted)`` and finally None; the worker answers each request with a ``SegmentResult``, or with
-``("error", traceback)``, and exits on None or end of input. Pickle is safe here: both ends are this code,
-started by the parent, and nothing in a frame comes from the database unchecked but strings and bytes.
+``("error", traceback)``, and exits on None or end of input. If it cannot open the database it answers
+the first request with ``("unavailable", traceback)`` and exits: the parent then checks the log itself.
+Pickle is safe here: both ends are this code, started by the parent.
 """
 
 from __future__ import annotations
@@ -157,7 +158,7 @@ def main() -> int:
         else:
             reader = _SqliteReader(config["target"])
     except Exception:
-        write_frame(stdout, ("error", traceback.format_exc()))
+        write_frame(stdout, ("unavailable", traceback.format_exc()))
         return 1
     while (request := read_frame(stdin)) is not None:
         start, end, final, wanted = request
