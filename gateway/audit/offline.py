@@ -26,8 +26,15 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpoint import VerifierKey
-from gateway.audit.merkle import MerkleAccumulator, NodeKey
-from gateway.audit.verify import SEGMENT_COLUMNS, AuditVerifier, SegmentChecker, SegmentResult, VerificationReport
+from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.verify import (
+    SEGMENT_COLUMNS,
+    AuditVerifier,
+    SegmentChecker,
+    SegmentResult,
+    VerificationReport,
+    nodes_by_level,
+)
 from gateway.audit.verify_worker import FETCH_ROWS, node_ranges
 from gateway.store import Store
 from gateway.store.tables import audit_log, audit_merkle_nodes
@@ -112,13 +119,13 @@ async def _blocks_in_process(store: Store, blocks: list[tuple[int, int]],
                 before = (await conn.execute(
                     select(*(audit_log.c[name] for name in SEGMENT_COLUMNS)).where(audit_log.c.idx == start - 1)
                 )).first()
-            nodes: dict[NodeKey, bytes] = {}
+            nodes: dict[int, tuple[list[int], list[bytes]]] = {}
             ranges = node_ranges(start, end)
             if ranges:
                 c = audit_merkle_nodes.c
                 rows = await conn.execute(select(c.level, c.idx, c.hash).where(or_(*(
                     and_(c.level == level, c.idx >= first, c.idx < stop) for level, first, stop in ranges))))
-                nodes = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+                nodes = nodes_by_level((r.level, r.idx, r.hash) for r in rows)
             checker = SegmentChecker(start, end, before, verifier.wanted_within(start, end))
             stream = await conn.stream(_rows_query(start, end, start == last).execution_options(yield_per=FETCH_ROWS))
             async for batch in stream.partitions():

@@ -56,8 +56,8 @@ from gateway.audit.checkpoint import Checkpoint, CheckpointError, VerifierKey, o
 from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, NodeKey, node_hash
 from gateway.audit.stored import StoredCheckpoint
 
-__all__ = ["SEGMENT_COLUMNS", "AuditVerifier", "SegmentChecker", "SegmentResult", "VerificationReport", "verify_audit",
-           "verify_log"]
+__all__ = ["SEGMENT_COLUMNS", "AuditVerifier", "SegmentChecker", "SegmentResult", "VerificationReport",
+           "nodes_by_level", "verify_audit", "verify_log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +151,10 @@ def _sorted_json(body: Any) -> bytes | None:
         return None
 
 
-def _strict_body(text: str) -> tuple[str | None, dict[str, Any]]:
+def _strict_body(record: str | bytes) -> tuple[str | None, dict[str, Any]]:
     """The problem with the record text (None if canonical) and the parsed record, the RFC 8785 way."""
     try:
+        text = record if isinstance(record, str) else record.decode("utf-8")
         body, simple = _parse(text)
         if not isinstance(body, dict):
             return "record text is not a JSON object", {}
@@ -167,7 +168,7 @@ def _strict_body(text: str) -> tuple[str | None, dict[str, Any]]:
 _SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
 
-def _fast_canonical_body(text: str) -> dict[str, Any] | None:
+def _fast_canonical_body(text: str | bytes) -> dict[str, Any] | None:
     r"""The parsed record if its text is certainly RFC 8785 canonical; None if unsure (then ask :func:`_strict_body`).
 
     Certain when the text is ASCII, holds no number but integers within +/-(2**53 - 1), and orjson's
@@ -191,7 +192,7 @@ def _fast_canonical_body(text: str) -> dict[str, Any] | None:
         again = orjson.dumps(body, option=_SORTED_STRICT)
     except orjson.JSONEncodeError:
         return None
-    return body if again == text.encode("ascii") else None
+    return body if again == (text.encode("ascii") if isinstance(text, str) else text) else None
 
 
 def _holds_no_float(value: Any) -> bool:
@@ -214,11 +215,12 @@ _sha256 = hashlib.sha256
 
 
 def _check_record(
-    index: int, expected: int, text: str, stored_leaf: bytes, stored_chain: bytes, previous: bytes,
+    index: int, expected: int, text: str | bytes, stored_leaf: bytes, stored_chain: bytes, previous: bytes,
     record_id: Any = _ABSENT, event_type: Any = _ABSENT, subject_ref: Any = _ABSENT, recorded_at: Any = _ABSENT,
 ) -> tuple[str | None, dict[str, Any], bytes, datetime | None]:
     """Check one stored record after ``previous`` (the chain hash before it).
 
+    ``text`` is the stored record, as text or as its UTF-8 bytes (what the database holds, undecoded).
     Returns the problem (None if it is sound), the parsed record, its leaf hash and its ``recorded_at`` when
     the stored column was compared with it (None otherwise). The checks and their order are the module
     docstring's; the first that fails is the problem.
@@ -234,7 +236,7 @@ def _check_record(
         return "record's log_index does not match its position", body, b"", None
     if body.get("prev_chain_hash") != previous.hex():
         return "record's prev_chain_hash does not match the chain", body, b"", None
-    leaf = _sha256(_LEAF_PREFIX + text.encode("utf-8")).digest()
+    leaf = _sha256(_LEAF_PREFIX + (text.encode("utf-8") if isinstance(text, str) else text)).digest()
     if leaf != bytes(stored_leaf):
         return "leaf hash does not match the record", body, leaf, None
     if _sha256(previous + leaf).digest() != bytes(stored_chain):
@@ -299,7 +301,7 @@ def _clock_warning(index: int, body: Mapping[str, Any], recorded: datetime | Non
     return None, recorded
 
 
-def _time_of(text: str) -> datetime | None:
+def _time_of(text: str | bytes) -> datetime | None:
     """The ``recorded_at`` of a stored record text, None if it has none that parses."""
     try:
         return datetime.fromisoformat(str(json.loads(text).get("recorded_at")))
@@ -372,7 +374,7 @@ class SegmentChecker:
             self._last_recorded = None
         else:
             self._previous = bytes(before[3])
-            self._last_recorded = _time_of(str(before[1]))
+            self._last_recorded = _time_of(before[1])
 
     def feed(self, rows: Iterable[Sequence[Any]]) -> bool:
         """Check the next rows; False once a record did not verify (later rows are then ignored)."""
@@ -387,7 +389,7 @@ class SegmentChecker:
                 index = int(row[0])
                 if self._first_index is None:
                     self._first_index = index
-                problem, body, leaf, recorded = _check_record(index, expected, str(row[1]), row[2], row[3], previous,
+                problem, body, leaf, recorded = _check_record(index, expected, row[1], row[2], row[3], previous,
                                                               row[4], row[5], row[6], row[7])
                 if problem is not None:
                     self._problem = (min(index, expected), problem)
@@ -404,8 +406,9 @@ class SegmentChecker:
             self._last_recorded = last
         return True
 
-    def finish(self, stored_nodes: Mapping[NodeKey, bytes]) -> SegmentResult:
-        """The block's result; ``stored_nodes`` are the stored subtrees its records complete (any level)."""
+    def finish(self, stored_nodes: Mapping[int, tuple[Sequence[int], Sequence[bytes]]]) -> SegmentResult:
+        """The block's result. ``stored_nodes`` are the stored subtrees its records complete, by level: their
+        indexes and hashes (in index order, as :func:`nodes_by_level` gives them)."""
         start = self._start
         levels = [self._leaves]
         while len(levels[-1]) > 1:
@@ -416,11 +419,16 @@ class SegmentChecker:
         if self._problem is None:  # as a page that fails: its subtrees are not compared
             for level in range(1, len(levels)):
                 first = start >> level
-                for offset, computed in enumerate(levels[level]):
-                    found = stored_nodes.get((level, first + offset))
+                computed = levels[level]
+                indexes, hashes = stored_nodes.get(level, ((), ()))
+                if list(hashes) == computed and list(indexes) == list(range(first, first + len(computed))):
+                    continue  # every subtree of this level is stored and right: one comparison in C
+                stored = dict(zip(indexes, hashes, strict=True))
+                for offset, value in enumerate(computed):
+                    found = stored.get(first + offset)
                     if found is None:
                         missing += 1
-                    elif found != computed:
+                    elif found != value:
                         bad.append(((first + offset + 1) << level, level, first + offset))
         bad.sort()
         top = len(levels) - 1
@@ -436,10 +444,20 @@ class SegmentChecker:
                    if size <= start + len(self._leaves)},
             bad_nodes=tuple((level, index) for _, level, index in bad),
             missing_nodes=missing,
-            stored_above={key: value for key, value in stored_nodes.items() if key[0] > top},
+            stored_above={(level, index): value for level, (indexes, hashes) in stored_nodes.items() if level > top
+                          for index, value in zip(indexes, hashes, strict=True)},
             warnings=tuple(self._warnings),
             last_recorded=self._last_recorded,
         )
+
+
+def nodes_by_level(nodes: Iterable[tuple[int, int, bytes]]) -> dict[int, tuple[list[int], list[bytes]]]:
+    """Stored subtrees ``(level, index, hash)`` grouped as :meth:`SegmentChecker.finish` takes them."""
+    grouped: dict[int, list[tuple[int, bytes]]] = {}
+    for level, index, value in nodes:
+        grouped.setdefault(int(level), []).append((int(index), bytes(value)))
+    return {level: ([i for i, _ in pairs], [v for _, v in pairs])
+            for level, pairs in ((level, sorted(pairs)) for level, pairs in grouped.items())}
 
 
 def _block_frontier(levels: Sequence[Sequence[bytes]], size: int) -> tuple[tuple[int, bytes], ...]:

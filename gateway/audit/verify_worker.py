@@ -30,8 +30,7 @@ import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO, Protocol
 
-from gateway.audit.merkle import NodeKey
-from gateway.audit.verify import SEGMENT_COLUMNS, SegmentChecker, SegmentResult
+from gateway.audit.verify import SEGMENT_COLUMNS, SegmentChecker, SegmentResult, nodes_by_level
 
 __all__ = ["FETCH_ROWS", "node_ranges", "read_frame", "write_frame"]
 
@@ -76,6 +75,10 @@ class _PostgresReader:
 
         self._loop = asyncio.new_event_loop()
         self._conn = self._loop.run_until_complete(asyncpg.connect(dsn))
+        # The record text as the UTF-8 bytes the server sends: it is hashed as bytes, so decoding it to str
+        # and encoding it again would be work for nothing (the checks accept either).
+        self._loop.run_until_complete(self._conn.set_type_codec(
+            "text", schema="pg_catalog", encoder=lambda value: value, decoder=lambda value: value, format="binary"))
 
     def block(self, start: int, end: int, final: bool, wanted: Sequence[int]) -> SegmentResult:
         return self._loop.run_until_complete(self._block(start, end, final, wanted))
@@ -87,15 +90,16 @@ class _PostgresReader:
             if start > 0:
                 before = await conn.fetchrow(f"SELECT {_COLUMNS} FROM audit_log WHERE idx = $1", start - 1)  # noqa: S608
             ranges = node_ranges(start, end)
-            nodes: dict[NodeKey, bytes] = {}
-            if ranges:
+            nodes: dict[int, tuple[list[int], list[bytes]]] = {}
+            if ranges:  # one row per level, its indexes and hashes as two arrays: no Python object per row
                 levels, firsts, ends = zip(*ranges, strict=True)
                 rows = await conn.fetch(
-                    "SELECT n.level, n.idx, n.hash FROM audit_merkle_nodes n "
+                    "SELECT n.level, array_agg(n.idx ORDER BY n.idx), array_agg(n.hash ORDER BY n.idx) "
+                    "FROM audit_merkle_nodes n "
                     "JOIN unnest($1::int[], $2::bigint[], $3::bigint[]) AS r(level, lo, hi) "
-                    "ON n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi",
+                    "ON n.level = r.level AND n.idx >= r.lo AND n.idx < r.hi GROUP BY n.level",
                     list(levels), list(firsts), list(ends))
-                nodes = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
+                nodes = {int(r[0]): (list(r[1]), list(r[2])) for r in rows}
             checker = SegmentChecker(start, end, before, wanted)
             if final:  # no upper bound: a record past a gap is found, as by reading on from the gap
                 cursor = await conn.cursor(f"SELECT {_COLUMNS} FROM audit_log WHERE idx >= $1 "  # noqa: S608
@@ -122,11 +126,11 @@ class _SqliteReader:
             before = None
             if start > 0:
                 before = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE idx = ?", (start - 1,)).fetchone()  # noqa: S608
-            nodes: dict[NodeKey, bytes] = {}
+            found: list[tuple[int, int, bytes]] = []
             for level, first, stop in node_ranges(start, end):
-                for idx, value in conn.execute("SELECT idx, hash FROM audit_merkle_nodes "
-                                               "WHERE level = ? AND idx >= ? AND idx < ?", (level, first, stop)):
-                    nodes[(level, int(idx))] = bytes(value)
+                found.extend(conn.execute("SELECT level, idx, hash FROM audit_merkle_nodes WHERE level = ? "
+                                          "AND idx >= ? AND idx < ? ORDER BY idx", (level, first, stop)))
+            nodes = nodes_by_level(found)
             checker = SegmentChecker(start, end, before, wanted)
             if final:
                 cursor = conn.execute(f"SELECT {_COLUMNS} FROM audit_log WHERE idx >= ? ORDER BY idx LIMIT ?",  # noqa: S608

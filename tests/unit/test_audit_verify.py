@@ -29,7 +29,7 @@ from gateway.audit.merkle import (
     leaf_hash,
     root_from_leaf_hashes,
 )
-from gateway.audit.verify import SEGMENT_COLUMNS, AuditVerifier, SegmentChecker, VerificationReport
+from gateway.audit.verify import SEGMENT_COLUMNS, AuditVerifier, SegmentChecker, VerificationReport, nodes_by_level
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60)
@@ -177,8 +177,9 @@ def in_blocks(entries: list[dict[str, Any]], head: ChainHead, nodes: dict[NodeKe
                 else [r for r in ordered if start <= r[0] < end])
         checker = SegmentChecker(start, end, by_index.get(start - 1), verifier.wanted_within(start, end))
         checker.feed(rows)
-        completed = {k: v for k, v in nodes.items() if start <= ((k[1] + 1) << k[0]) - 1 < end}
-        if not verifier.absorb(checker.finish(completed)):
+        completed = [(level, index, value) for (level, index), value in nodes.items()
+                     if start <= ((index + 1) << level) - 1 < end]
+        if not verifier.absorb(checker.finish(nodes_by_level(completed))):
             break
     return verifier.report(head)
 
