@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import privacy_common as common
 from audit_append import sample_record
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
 from gateway.audit.chain import ChainHead, extend
 from gateway.audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
@@ -172,8 +173,40 @@ async def _bulk_writer(db: common.Database) -> Any:
 # --------------------------------------------------------------------------- verifying
 
 
-async def verify_in_process(store: Store, workers: int | None) -> dict[str, Any]:
-    """``verify_stored_log`` as ``gateway audit verify`` calls it (``workers`` None: its own choice)."""
+def postgres_cpu_s(db: common.Database) -> float | None:
+    """CPU seconds used so far by the PostgreSQL server of ``db``: the postmaster, the backends it has reaped
+    (its children's time) and the backends still running. None for SQLite or if the server is not local."""
+    if db.backend != "postgres":
+        return None
+    from f1_throughput import _CLK_TCK, _pids, _ppid, listening_pid
+
+    port = make_url(db.url).port or 5432
+    postmaster = listening_pid(port)
+    if postmaster is None:
+        return None
+    try:
+        text = Path(f"/proc/{postmaster}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for pid in _pids():
+        if _ppid(pid) == postmaster:
+            try:
+                child = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            child_fields = child[child.rindex(")") + 2:].split()
+            total += int(child_fields[11]) + int(child_fields[12])
+    return total / _CLK_TCK
+
+
+async def verify_in_process(store: Store, workers: int | None, db: common.Database) -> dict[str, Any]:
+    """``verify_stored_log`` as ``gateway audit verify`` calls it (``workers`` None: its own choice).
+
+    CPU is counted in this process, in the worker processes (children, once reaped) and in the PostgreSQL
+    server (all its processes: with ``postgres`` from ``scripts/realinfra.py`` that is this run's work alone)."""
+    server0 = postgres_cpu_s(db)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -181,12 +214,16 @@ async def verify_in_process(store: Store, workers: int | None) -> dict[str, Any]
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server1 = postgres_cpu_s(db)
+    server = None if server0 is None or server1 is None else round(server1 - server0, 2)
     workers_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     if not report.ok:
         raise RuntimeError(f"the benchmark log does not verify: {report.problem}")
     return {"ok": report.ok, "records": report.size, "checkpoints_verified": report.checkpoints,
             "workers": "default" if workers is None else workers,
             "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "workers_cpu_s": round(workers_cpu, 2),
+            "postgres_cpu_s": server,
+            "cores_busy": round((cpu + workers_cpu + (server or 0)) / wall, 2),
             "cpu_us_per_record": round((cpu + workers_cpu) / max(1, report.size) * 1e6, 2),
             "records_per_s": round(report.size / wall),
             "records_per_s_over_sha256_records_per_s": None, "warnings": len(report.warnings)}
@@ -371,22 +408,24 @@ async def main(args: argparse.Namespace) -> int:
             compared: list[dict[str, Any]] = []
             if not args.proofs_only:
                 print("verifying (verify_stored_log, in process) ...", flush=True)
-                verified = await verify_in_process(store, args.workers)
+                verified = await verify_in_process(store, args.workers, db)
                 verified["records_per_s_over_sha256_records_per_s"] = common.ratio(
                     verified["records_per_s"], built["sha256_baseline"]["records_per_s"])
                 print(f"  {verified['records']:,} records in {verified['seconds']} s: "
                       f"{verified['records_per_s']:,}/s ({verified['records_per_s_over_sha256_records_per_s']}x "
                       f"SHA-256 of the same bytes); {verified['checkpoints_verified']:,} checkpoints verified; "
                       f"CPU {verified['cpu_s']} s here + {verified['workers_cpu_s']} s in worker processes "
-                      f"({verified['cpu_us_per_record']} us per record); load {common.loadavg()}", flush=True)
+                      f"({verified['cpu_us_per_record']} us per record) + {verified['postgres_cpu_s']} s in "
+                      f"PostgreSQL, {verified['cores_busy']} cores busy; load {common.loadavg()}", flush=True)
                 if args.compare_workers:
                     for count in args.compare_workers:
-                        extra = await verify_in_process(store, count)
+                        extra = await verify_in_process(store, count, db)
                         extra["records_per_s_over_sha256_records_per_s"] = common.ratio(
                             extra["records_per_s"], built["sha256_baseline"]["records_per_s"])
                         compared.append(extra)
                         print(f"  workers={count}: {extra['seconds']} s, {extra['records_per_s']:,}/s, CPU "
-                              f"{extra['cpu_s']} + {extra['workers_cpu_s']} s; load {common.loadavg()}", flush=True)
+                              f"{extra['cpu_s']} + {extra['workers_cpu_s']} + PostgreSQL {extra['postgres_cpu_s']} s; "
+                              f"load {common.loadavg()}", flush=True)
                 read = await raw_read(db, args.records, 5000)
                 print(f"  raw read of every record: {read['seconds']} s ({read['records_per_s']:,}/s)", flush=True)
                 if args.cli:
