@@ -18,7 +18,7 @@ import asyncio
 import os
 import struct
 import sys
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,10 @@ from gateway.audit.verify_worker import FETCH_ROWS, node_ranges
 from gateway.store import Store
 from gateway.store.tables import audit_log, audit_merkle_nodes
 
-__all__ = ["NodeRebuild", "rebuild_stored_nodes", "verify_stored_log"]
+__all__ = ["NodeRebuild", "Progress", "rebuild_stored_nodes", "verify_stored_log"]
+
+Progress = Callable[[int, int], None]
+"""Called after each page with (records done, records in all): the commands draw a progress bar from it."""
 
 DEFAULT_BLOCK = 16_384
 """Records per block (a power of two): about 18 MB of records, read and checked as one unit."""
@@ -49,7 +52,8 @@ WORKERS_FROM = 8
 
 
 async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[VerifierKey] | None = None, *,
-                            page_size: int = DEFAULT_BLOCK, workers: int | None = None) -> VerificationReport:
+                            page_size: int = DEFAULT_BLOCK, workers: int | None = None,
+                            progress: Progress | None = None) -> VerificationReport:
     """Recompute the log in ``store`` and check its checkpoints, signed as ``origin`` (any name if None).
 
     ``trusted`` are the only keys whose signatures count (for example a witness's own copy of the verifier
@@ -76,23 +80,26 @@ async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[
         raise ValueError("worker processes cannot open this database (an in-memory SQLite database?)")
     try:
         if count > 0 and target is not None:
-            await _absorb(verifier, _blocks_in_workers(target, blocks, verifier, count))
+            await _absorb(verifier, _blocks_in_workers(target, blocks, verifier, count), head.size, progress)
         else:
-            await _absorb(verifier, _blocks_in_process(store, blocks, verifier))
+            await _absorb(verifier, _blocks_in_process(store, blocks, verifier), head.size, progress)
     except _WorkersUnavailable as exc:  # start again, in this process
         verifier = AuditVerifier((c.tree_size for c in checkpoints), check_nodes=True)
         verifier.warn(f"the log was checked in this process: worker processes could not start ({exc})")
-        await _absorb(verifier, _blocks_in_process(store, blocks, verifier))
+        await _absorb(verifier, _blocks_in_process(store, blocks, verifier), head.size, progress)
     keys = list(trusted) if trusted is not None else [k.verifier for k in stored_keys]
     retired = {k.verifier: k.retired_at for k in stored_keys if k.retired_at is not None}
     return verifier.report(head, checkpoints, keys, origin=origin, retired_at=retired)
 
 
-async def _absorb(verifier: AuditVerifier, results: AsyncGenerator[SegmentResult, None]) -> None:
+async def _absorb(verifier: AuditVerifier, results: AsyncGenerator[SegmentResult, None], size: int,
+                  progress: Progress | None) -> None:
     try:
         async for result in results:
             if not verifier.absorb(result):
                 break
+            if progress is not None:
+                progress(min(result.start + result.checked, size), size)
     finally:
         await results.aclose()
 
@@ -257,7 +264,8 @@ class NodeRebuild:
     """Whether the root recomputed from the stored leaf hashes is the head's; if not, run ``audit verify``."""
 
 
-async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000) -> NodeRebuild:
+async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000,
+                               progress: Progress | None = None) -> NodeRebuild:
     """Store the hash of every complete Merkle subtree of the log that is missing, from the leaf hashes.
 
     For logs written before subtree hashes were stored (migration 0007). Reads the leaf hashes in pages of
@@ -282,4 +290,6 @@ async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000) -> Node
             missing = [(key, value) for key, value in tree.take_completed() if key not in stored]
             await tx.add_audit_nodes(missing)
             added += len(missing)
+        if progress is not None:
+            progress(end, head.size)
     return NodeRebuild(size=head.size, added=added, root_matches=tree.root() == head.root())

@@ -50,8 +50,11 @@ async def test_a_long_log_is_checked_by_workers_with_the_same_report(gateway: Ga
 
     monkeypatch.setattr(offline, "_blocks_in_workers", counting)
     origin = gateway.settings.audit_origin
-    by_default = await verify_stored_log(gateway.store, origin, page_size=4)  # 11 blocks: workers
+    done: list[tuple[int, int]] = []
+    by_default = await verify_stored_log(gateway.store, origin, page_size=4,  # 11 blocks: workers
+                                         progress=lambda records, total: done.append((records, total)))
     assert started and started[0] >= 2
+    assert done[-1] == (40, 40) and [r for r, _ in done] == sorted(r for r, _ in done), done
     in_process = await verify_stored_log(gateway.store, origin, page_size=4, workers=0)
     assert len(started) == 1
     assert by_default == in_process
