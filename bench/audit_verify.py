@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import hashlib
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import privacy_common as common
 from audit_append import sample_record
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
 from gateway.audit.chain import ChainHead, extend
 from gateway.audit.checkpoint import Checkpoint, SigningKey, sign_checkpoint
@@ -171,17 +173,60 @@ async def _bulk_writer(db: common.Database) -> Any:
 # --------------------------------------------------------------------------- verifying
 
 
-async def verify_in_process(store: Store) -> dict[str, Any]:
+def postgres_cpu_s(db: common.Database) -> float | None:
+    """CPU seconds used so far by the PostgreSQL server of ``db``: the postmaster, the backends it has reaped
+    (its children's time) and the backends still running. None for SQLite or if the server is not local."""
+    if db.backend != "postgres":
+        return None
+    from f1_throughput import _CLK_TCK, _pids, _ppid, listening_pid
+
+    port = make_url(db.url).port or 5432
+    postmaster = listening_pid(port)
+    if postmaster is None:
+        return None
+    try:
+        text = Path(f"/proc/{postmaster}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    for pid in _pids():
+        if _ppid(pid) == postmaster:
+            try:
+                child = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            child_fields = child[child.rindex(")") + 2:].split()
+            total += int(child_fields[11]) + int(child_fields[12])
+    return total / _CLK_TCK
+
+
+async def verify_in_process(store: Store, workers: int | None, db: common.Database) -> dict[str, Any]:
+    """``verify_stored_log`` as ``gateway audit verify`` calls it (``workers`` None: its own choice).
+
+    CPU is counted in this process, in the worker processes (children, once reaped) and in the PostgreSQL
+    server (all its processes: with ``postgres`` from ``scripts/realinfra.py`` that is this run's work alone)."""
+    server0 = postgres_cpu_s(db)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
-    report = await verify_stored_log(store, ORIGIN)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = await verify_stored_log(store, ORIGIN, workers=workers)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server1 = postgres_cpu_s(db)
+    server = None if server0 is None or server1 is None else round(server1 - server0, 2)
+    workers_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     if not report.ok:
         raise RuntimeError(f"the benchmark log does not verify: {report.problem}")
     return {"ok": report.ok, "records": report.size, "checkpoints_verified": report.checkpoints,
-            "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "records_per_s": round(report.size / wall),
-            "warnings": len(report.warnings)}
+            "workers": "default" if workers is None else workers,
+            "seconds": round(wall, 2), "cpu_s": round(cpu, 2), "workers_cpu_s": round(workers_cpu, 2),
+            "postgres_cpu_s": server,
+            "cores_busy": round((cpu + workers_cpu + (server or 0)) / wall, 2),
+            "cpu_us_per_record": round((cpu + workers_cpu) / max(1, report.size) * 1e6, 2),
+            "records_per_s": round(report.size / wall),
+            "records_per_s_over_sha256_records_per_s": None, "warnings": len(report.warnings)}
 
 
 def verify_cli(db: common.Database, records: int) -> dict[str, Any]:
@@ -360,12 +405,27 @@ async def main(args: argparse.Namespace) -> int:
             print("rebuilding the stored subtrees (gateway audit rebuild-nodes) ...", flush=True)
             rebuilt = await rebuild_nodes(store)
             verified = read = cli = None
+            compared: list[dict[str, Any]] = []
             if not args.proofs_only:
                 print("verifying (verify_stored_log, in process) ...", flush=True)
-                verified = await verify_in_process(store)
+                verified = await verify_in_process(store, args.workers, db)
+                verified["records_per_s_over_sha256_records_per_s"] = common.ratio(
+                    verified["records_per_s"], built["sha256_baseline"]["records_per_s"])
                 print(f"  {verified['records']:,} records in {verified['seconds']} s: "
-                      f"{verified['records_per_s']:,}/s; {verified['checkpoints_verified']:,} checkpoints verified",
-                      flush=True)
+                      f"{verified['records_per_s']:,}/s ({verified['records_per_s_over_sha256_records_per_s']}x "
+                      f"SHA-256 of the same bytes); {verified['checkpoints_verified']:,} checkpoints verified; "
+                      f"CPU {verified['cpu_s']} s here + {verified['workers_cpu_s']} s in worker processes "
+                      f"({verified['cpu_us_per_record']} us per record) + {verified['postgres_cpu_s']} s in "
+                      f"PostgreSQL, {verified['cores_busy']} cores busy; load {common.loadavg()}", flush=True)
+                if args.compare_workers:
+                    for count in args.compare_workers:
+                        extra = await verify_in_process(store, count, db)
+                        extra["records_per_s_over_sha256_records_per_s"] = common.ratio(
+                            extra["records_per_s"], built["sha256_baseline"]["records_per_s"])
+                        compared.append(extra)
+                        print(f"  workers={count}: {extra['seconds']} s, {extra['records_per_s']:,}/s, CPU "
+                              f"{extra['cpu_s']} + {extra['workers_cpu_s']} + PostgreSQL {extra['postgres_cpu_s']} s; "
+                              f"load {common.loadavg()}", flush=True)
                 read = await raw_read(db, args.records, 5000)
                 print(f"  raw read of every record: {read['seconds']} s ({read['records_per_s']:,}/s)", flush=True)
                 if args.cli:
@@ -403,6 +463,7 @@ async def main(args: argparse.Namespace) -> int:
         "database": server,
         "build": built["build"],
         "verify_in_process": verified,
+        "verify_other_worker_counts": compared,
         "verify_cli": cli,
         "baseline_sha256_same_bytes": sha,
         "baseline_raw_read": read,
@@ -424,6 +485,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="a signed checkpoint every N records (the settings' default, 1000)")
     parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True,
                         help="also time `gateway audit verify` as a subprocess")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes of verify_stored_log (default: its own choice; 0: in process)")
+    parser.add_argument("--compare-workers", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                        help="also time verify_stored_log with these worker counts, e.g. 0,1,3")
     parser.add_argument("--api-repeats", type=int, default=5, help="requests per proof endpoint and size (0: skip)")
     parser.add_argument("--proofs-only", action="store_true",
                         help="skip the full verification and its baselines: build, proofs, rebuild, proofs")

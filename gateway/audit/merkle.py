@@ -455,6 +455,30 @@ class MerkleAccumulator:
                 self._completed.append(((level, self._size >> level), frontier[-1]))
         self._size += 1
 
+    def append_subtree(self, level: int, subtree_hash: bytes) -> None:
+        """Add ``2**level`` leaves at once, given the Merkle Tree Hash of their perfect subtree.
+
+        The same as appending those leaves one by one, for a tree whose size is a multiple of ``2**level``
+        (raises ``ValueError`` otherwise): this is how leaves hashed elsewhere, in aligned blocks, join the tree.
+        Subtrees completed by the merge are tracked as :meth:`append` tracks them (the block's own inner
+        subtrees are not: whoever hashed the block has them).
+        """
+        if level < 0 or self._size & ((1 << level) - 1):
+            raise ValueError(f"a subtree of level {level} cannot be appended at tree size {self._size}")
+        _require_hash(subtree_hash, "subtree hash", ValueError)
+        frontier = self._frontier
+        frontier.append(subtree_hash)
+        leaves = 1 << level
+        carry = self._size >> level
+        while carry & 1:
+            right = frontier.pop()
+            frontier[-1] = node_hash(frontier[-1], right)
+            carry >>= 1
+            level += 1
+            if self._completed is not None:
+                self._completed.append(((level, self._size >> level), frontier[-1]))
+        self._size += leaves
+
     def track_completed(self) -> None:
         """Start keeping the perfect subtrees that appends complete (see :meth:`take_completed`)."""
         if self._completed is None:

@@ -14,11 +14,24 @@ root recomputed from the records at its size. A rewritten record whose hashes we
 there: the first bad index is then the size of the last checkpoint that still matches, since the records
 after it are the first ones no signature vouches for.
 
+Blocks (what :func:`gateway.audit.offline.verify_stored_log` does, on several cores): the log is cut into
+aligned blocks (a power of two records, starting at a multiple of it), which :class:`SegmentChecker` checks
+each on its own, from the stored row before the block, and :meth:`AuditVerifier.absorb` puts together in
+index order: the blocks' Merkle subtrees join the tree whole, the roots at checkpoint sizes inside a block
+come from the block's partial frontier. A block's result counts only if every record before it verified,
+and then the stored chain hash it started from is the recomputed one: the report, first bad index and
+messages, is the one of checking record after record.
+
+The canonical-form check takes a fast path (orjson with sorted keys, several times cheaper than parsing with
+hooks and the RFC 8785 serialiser) when that provably gives the same bytes, and the RFC 8785 path otherwise;
+only the RFC 8785 path ever finds a record not canonical (see :func:`_fast_canonical_body`).
+
 Stored Merkle subtrees (``audit_merkle_nodes``, which proofs are built from): with ``check_nodes``, each
 subtree hash the records complete is recomputed and compared with the stored one; a differing one is a
 problem naming its level and index (it implicates no record: the records and checkpoints are checked on
 their own, never against the stored subtrees), a missing one only a warning (logs written before they were
-stored; ``gateway audit rebuild-nodes`` fills them in).
+stored; ``gateway audit rebuild-nodes`` fills them in). The subtrees completed in a page or block that holds
+a bad record are not compared (the bad record is the answer).
 
 Record times (T-13): the store clamps each record's ``recorded_at`` to at least its predecessor's, so a log
 written since then never steps back. A backward step is still reported as a warning, not a failure: logs
@@ -28,6 +41,7 @@ chain, or, with every hash recomputed, the signed checkpoints).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,10 +53,11 @@ import orjson
 from gateway.audit.canonical import CanonicalJSONError, canonical_json
 from gateway.audit.chain import GENESIS_CHAIN_HASH, ChainHead, chain_hash
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note
-from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, NodeKey, leaf_hash
+from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, NodeKey, node_hash
 from gateway.audit.stored import StoredCheckpoint
 
-__all__ = ["AuditVerifier", "VerificationReport", "verify_audit", "verify_log"]
+__all__ = ["SEGMENT_COLUMNS", "AuditVerifier", "SegmentChecker", "SegmentResult", "VerificationReport",
+           "nodes_by_level", "verify_audit", "verify_log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +115,11 @@ _MAX_SAFE_INTEGER = 2**53 - 1
 def _parse(text: str) -> tuple[Any, bool]:
     """Parse a stored record; the flag says whether its canonical form may be checked the cheap way.
 
-    The cheap way (orjson with sorted keys, about 30 times faster than the RFC 8785 serialiser) gives the
-    same bytes as RFC 8785 for ASCII text without fractions, exponents, NaN or integers beyond 2**53 - 1:
-    keys then sort the same by code point and by UTF-16 unit, and both escape the same characters the same
-    way. Anything else takes the RFC 8785 serialiser.
+    The strict path, for the records :func:`_fast_canonical_body` is not sure of. The cheap way (orjson with
+    sorted keys, about 30 times faster than the RFC 8785 serialiser) gives the same bytes as RFC 8785 for
+    ASCII text without fractions, exponents, NaN or integers beyond 2**53 - 1: keys then sort the same by
+    code point and by UTF-16 unit, and both escape the same characters the same way. Anything else takes
+    the RFC 8785 serialiser.
     """
     simple = text.isascii()
 
@@ -135,6 +151,125 @@ def _sorted_json(body: Any) -> bytes | None:
         return None
 
 
+def _strict_body(record: str | bytes) -> tuple[str | None, dict[str, Any]]:
+    """The problem with the record text (None if canonical) and the parsed record, the RFC 8785 way."""
+    try:
+        text = record if isinstance(record, str) else record.decode("utf-8")
+        body, simple = _parse(text)
+        if not isinstance(body, dict):
+            return "record text is not a JSON object", {}
+        if not (simple and _sorted_json(body) == text.encode("ascii")) and canonical_json(body).decode() != text:
+            return "record text is not in canonical form (edited)", body
+    except (ValueError, CanonicalJSONError):
+        return "record text is not valid JSON", {}
+    return None, body
+
+
+_SORTED_STRICT = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+
+
+def _fast_canonical_body(text: str | bytes) -> dict[str, Any] | None:
+    r"""The parsed record if its text is certainly RFC 8785 canonical; None if unsure (then ask :func:`_strict_body`).
+
+    Certain when the text is ASCII, holds no number but integers within +/-(2**53 - 1), and orjson's
+    sorted-key serialisation of it gives it back byte for byte. For such a value RFC 8785 writes the same
+    bytes: ASCII keys sort the same by code point as by UTF-16 unit, integers are written the same, and both
+    escape the same characters the same way (``\"``, ``\\``, ``\b \f \n \r \t``, other control characters as
+    lowercase ``\u00xx``). Floats are looked for in the parsed value (orjson also reads integers beyond 64
+    bits as floats); integers beyond 2**53 - 1 make the serialisation fail. Anything that round-trips
+    differently (an escape that need not be one, ``-0``, a repeated key, whitespace) is left to the strict
+    path, which alone decides that a record is not canonical and says why.
+    """
+    if not text.isascii():
+        return None
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(body) is not dict or not _holds_no_float(body):
+        return None
+    try:
+        again = orjson.dumps(body, option=_SORTED_STRICT)
+    except orjson.JSONEncodeError:
+        return None
+    return body if again == (text.encode("ascii") if isinstance(text, str) else text) else None
+
+
+def _holds_no_float(value: Any) -> bool:
+    """Whether a value parsed from JSON (dicts, lists, strings, numbers, booleans, None) holds no float."""
+    items: Iterable[Any] = value.values() if type(value) is dict else value
+    for item in items:
+        kind: type = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float or not _holds_no_float(item):
+            return False
+    return True
+
+
+_ABSENT: Any = object()
+"""An indexed column the entry does not carry (entries built by hand); it is then not compared."""
+
+_LEAF_PREFIX = b"\x00"
+_sha256 = hashlib.sha256
+
+
+def _check_record(
+    index: int, expected: int, text: str | bytes, stored_leaf: bytes, stored_chain: bytes, previous: bytes,
+    record_id: Any = _ABSENT, event_type: Any = _ABSENT, subject_ref: Any = _ABSENT, recorded_at: Any = _ABSENT,
+) -> tuple[str | None, dict[str, Any], bytes, datetime | None]:
+    """Check one stored record after ``previous`` (the chain hash before it).
+
+    ``text`` is the stored record, as text or as its UTF-8 bytes (what the database holds, undecoded).
+    Returns the problem (None if it is sound), the parsed record, its leaf hash and its ``recorded_at`` when
+    the stored column was compared with it (None otherwise). The checks and their order are the module
+    docstring's; the first that fails is the problem.
+    """
+    if index != expected:
+        return f"expected index {expected}, found {index} (gap, repeat or reordering)", {}, b"", None
+    body = _fast_canonical_body(text)
+    if body is None:
+        problem, body = _strict_body(text)
+        if problem is not None:
+            return problem, body, b"", None
+    if body.get("log_index") != index:
+        return "record's log_index does not match its position", body, b"", None
+    if body.get("prev_chain_hash") != previous.hex():
+        return "record's prev_chain_hash does not match the chain", body, b"", None
+    leaf = _sha256(_LEAF_PREFIX + (text.encode("utf-8") if isinstance(text, str) else text)).digest()
+    if leaf != bytes(stored_leaf):
+        return "leaf hash does not match the record", body, leaf, None
+    if _sha256(previous + leaf).digest() != bytes(stored_chain):
+        return "chain hash does not match", body, leaf, None
+    # Columns stored beside the record text so queries can select on them (the art. 15 report selects a person's
+    # records by subject_ref). They are copies of the record's own fields, which the hashes protect; a copy that
+    # differs would hide a record from the queries, so it is a problem at that index.
+    if record_id is not _ABSENT and record_id != body.get("record_id"):
+        return _column_problem("record_id"), body, leaf, None
+    if event_type is not _ABSENT and event_type != body.get("event_type"):
+        return _column_problem("event_type"), body, leaf, None
+    if subject_ref is not _ABSENT and subject_ref != body.get("subject_ref"):
+        return _column_problem("subject_ref"), body, leaf, None
+    if recorded_at is _ABSENT:
+        return None, body, leaf, None
+    try:
+        recorded = datetime.fromisoformat(str(body.get("recorded_at")))
+    except ValueError:
+        return "record has no valid recorded_at", body, leaf, None
+    stored_at = recorded_at
+    if isinstance(stored_at, str):
+        stored_at = datetime.fromisoformat(stored_at)
+    if isinstance(stored_at, datetime) and stored_at.tzinfo is None:
+        stored_at = stored_at.replace(tzinfo=UTC)
+    if stored_at != recorded:
+        return _column_problem("recorded_at"), body, leaf, recorded
+    return None, body, leaf, recorded
+
+
+def _column_problem(column: str) -> str:
+    return f"stored column {column} differs from the record (edited beside the hashed text)"
+
+
 def _check_entry(entry: Mapping[str, Any], expected: int, previous: bytes) -> str | None:
     return _checked_entry(entry, expected, previous)[0]
 
@@ -144,50 +279,206 @@ def _checked_entry(entry: Mapping[str, Any], expected: int, previous: bytes) -> 
     index = int(entry["idx"])
     if index != expected:
         return f"expected index {expected}, found {index} (gap, repeat or reordering)", {}
-    text = str(entry["record"])
-    try:
-        body, simple = _parse(text)
-        if not isinstance(body, dict):
-            return "record text is not a JSON object", {}
-        if not (simple and _sorted_json(body) == text.encode("ascii")) and canonical_json(body).decode() != text:
-            return "record text is not in canonical form (edited)", body
-    except (ValueError, CanonicalJSONError):
-        return "record text is not valid JSON", {}
-    if body.get("log_index") != index:
-        return "record's log_index does not match its position", body
-    if body.get("prev_chain_hash") != previous.hex():
-        return "record's prev_chain_hash does not match the chain", body
-    leaf = leaf_hash(text.encode("utf-8"))
-    if leaf != bytes(entry["leaf_hash"]):
-        return "leaf hash does not match the record", body
-    if chain_hash(previous, leaf) != bytes(entry["chain_hash"]):
-        return "chain hash does not match", body
-    return _indexed_column_problem(entry, body), body
+    problem, body, _, _ = _check_record(
+        index, expected, str(entry["record"]), entry["leaf_hash"], entry["chain_hash"], previous,
+        entry.get("record_id", _ABSENT), entry.get("event_type", _ABSENT), entry.get("subject_ref", _ABSENT),
+        entry.get("recorded_at", _ABSENT))
+    return problem, body
 
 
-_INDEXED_COLUMNS = ("record_id", "event_type", "subject_ref")
-"""Columns stored beside the record text so queries can select on them (the art. 15 report selects a person's
-records by ``subject_ref``). They are copies of the record's own fields, which the hashes protect; a copy that
-differs would hide a record from the queries, so it is a problem at that index."""
-
-
-def _indexed_column_problem(entry: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:
-    for column in _INDEXED_COLUMNS:
-        if column in entry and entry[column] != body.get(column):
-            return f"stored column {column} differs from the record (edited beside the hashed text)"
-    if "recorded_at" in entry:
+def _clock_warning(index: int, body: Mapping[str, Any], recorded: datetime | None,
+                   last: datetime | None) -> tuple[str | None, datetime | None]:
+    """A warning if record ``index`` was recorded before the one before it (recorded at ``last``); and the
+    time to compare the next record with. ``recorded`` is the record's time if already parsed."""
+    if recorded is None:
         try:
             recorded = datetime.fromisoformat(str(body.get("recorded_at")))
         except ValueError:
-            return "record has no valid recorded_at"
-        stored = entry["recorded_at"]
-        if isinstance(stored, str):
-            stored = datetime.fromisoformat(stored)
-        if isinstance(stored, datetime) and stored.tzinfo is None:
-            stored = stored.replace(tzinfo=UTC)
-        if stored != recorded:
-            return "stored column recorded_at differs from the record (edited beside the hashed text)"
-    return None
+            return f"record {index} has no valid recorded_at", last
+    if last is not None and recorded < last:
+        return (f"record {index} was recorded at {recorded.isoformat()}, before record "
+                f"{index - 1} ({last.isoformat()}): the gateway's clock went back"), recorded
+    return None, recorded
+
+
+def _time_of(text: str | bytes) -> datetime | None:
+    """The ``recorded_at`` of a stored record text, None if it has none that parses."""
+    try:
+        return datetime.fromisoformat(str(json.loads(text).get("recorded_at")))
+    except (ValueError, AttributeError):
+        return None
+
+
+SEGMENT_COLUMNS = ("idx", "record", "leaf_hash", "chain_hash", "record_id", "event_type", "subject_ref",
+                   "recorded_at")
+"""The stored columns of the audit log a :class:`SegmentChecker` is fed, in this order, one tuple per record."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    """What :class:`SegmentChecker` found in one aligned block of the log; small, so it crosses processes."""
+
+    start: int
+    end: int
+    """The block is records ``start`` .. ``end - 1``."""
+    checked: int
+    """Records that verified, from ``start`` on (fewer than the block: a problem, or the rows ran out)."""
+    first_index: int | None
+    """Index of the first row read (None: no rows)."""
+    problem: tuple[int, str] | None
+    """(first bad index, problem), if a record did not verify."""
+    chain_hash: bytes
+    """Chain hash after the last record that verified."""
+    frontier: tuple[tuple[int, bytes], ...]
+    """(level, hash) of the perfect subtrees covering the records that verified, largest first."""
+    roots: Mapping[int, tuple[tuple[int, bytes], ...]]
+    """For each wanted checkpoint size in the block: the frontier of the block's records below it."""
+    bad_nodes: tuple[NodeKey, ...]
+    """Stored subtrees inside the block that differ from the records, in the order an append completes them."""
+    missing_nodes: int
+    stored_above: Mapping[NodeKey, bytes]
+    """Stored subtrees completed by the block's records but larger than the block, for the caller to compare."""
+    warnings: tuple[str, ...]
+    last_recorded: datetime | None
+
+
+class SegmentChecker:
+    """Checks one block of the log, records ``start`` .. ``end - 1``, on its own: in another process if need be.
+
+    ``start`` must be a multiple of a power of two at least ``end - start`` (aligned blocks), so that the
+    block's Merkle subtrees are subtrees of the log's tree. ``before`` is the stored row at ``start - 1``
+    (:data:`SEGMENT_COLUMNS`; None for the first block): the chain continues from its stored chain hash and
+    the clock from its time, which is sound because the block's result only counts if every record before it
+    verified, and then the stored chain hash is the recomputed one. Feed the rows in index order with
+    :meth:`feed` (more rows than the block are allowed; they are checked as more records), then call
+    :meth:`finish` with the stored subtree hashes the block completes. :meth:`AuditVerifier.absorb` takes the
+    results, block after block.
+    """
+
+    def __init__(self, start: int, end: int, before: Sequence[Any] | None, wanted: Iterable[int] = ()) -> None:
+        if end <= start or start & ((1 << (end - start - 1).bit_length()) - 1):
+            raise ValueError(f"records {start} .. {end - 1} are not an aligned block of the log")
+        self._start = start
+        self._end = end
+        self._wanted = sorted(s for s in wanted if s > start)
+        self._expected = start
+        self._first_index: int | None = None
+        self._problem: tuple[int, str] | None = None
+        self._leaves: list[bytes] = []
+        self._warnings: list[str] = []
+        if start == 0:
+            self._previous = GENESIS_CHAIN_HASH
+            self._last_recorded: datetime | None = None
+        elif before is None:  # records are missing before the block: its result will not count
+            self._previous = b""
+            self._last_recorded = None
+        else:
+            self._previous = bytes(before[3])
+            self._last_recorded = _time_of(before[1])
+
+    def feed(self, rows: Iterable[Sequence[Any]]) -> bool:
+        """Check the next rows; False once a record did not verify (later rows are then ignored)."""
+        if self._problem is not None:
+            return False
+        expected = self._expected
+        previous = self._previous
+        last = self._last_recorded
+        leaves = self._leaves
+        try:
+            for row in rows:
+                index = int(row[0])
+                if self._first_index is None:
+                    self._first_index = index
+                problem, body, leaf, recorded = _check_record(index, expected, row[1], row[2], row[3], previous,
+                                                              row[4], row[5], row[6], row[7])
+                if problem is not None:
+                    self._problem = (min(index, expected), problem)
+                    return False
+                warning, last = _clock_warning(expected, body, recorded, last)
+                if warning is not None:
+                    self._warnings.append(warning)
+                previous = bytes(row[3])
+                leaves.append(leaf)
+                expected += 1
+        finally:
+            self._expected = expected
+            self._previous = previous
+            self._last_recorded = last
+        return True
+
+    def finish(self, stored_nodes: Mapping[int, tuple[Sequence[int], Sequence[bytes]]]) -> SegmentResult:
+        """The block's result. ``stored_nodes`` are the stored subtrees its records complete, by level: their
+        indexes and hashes (in index order, as :func:`nodes_by_level` gives them)."""
+        start = self._start
+        levels = [self._leaves]
+        while len(levels[-1]) > 1:
+            below = levels[-1]
+            levels.append([_sha256(b"\x01" + below[i] + below[i + 1]).digest() for i in range(0, len(below) - 1, 2)])
+        bad: list[tuple[int, int, int]] = []  # (end of the subtree, level, index), to sort in completion order
+        missing = 0
+        if self._problem is None:  # as a page that fails: its subtrees are not compared
+            for level in range(1, len(levels)):
+                first = start >> level
+                computed = levels[level]
+                indexes, hashes = stored_nodes.get(level, ((), ()))
+                if list(hashes) == computed and list(indexes) == list(range(first, first + len(computed))):
+                    continue  # every subtree of this level is stored and right: one comparison in C
+                stored = dict(zip(indexes, hashes, strict=True))
+                for offset, value in enumerate(computed):
+                    found = stored.get(first + offset)
+                    if found is None:
+                        missing += 1
+                    elif found != value:
+                        bad.append(((first + offset + 1) << level, level, first + offset))
+        bad.sort()
+        top = len(levels) - 1
+        return SegmentResult(
+            start=start,
+            end=self._end,
+            checked=len(self._leaves),
+            first_index=self._first_index,
+            problem=self._problem,
+            chain_hash=self._previous,
+            frontier=_block_frontier(levels, len(self._leaves)),
+            roots={size: _block_frontier(levels, size - start) for size in self._wanted
+                   if size <= start + len(self._leaves)},
+            bad_nodes=tuple((level, index) for _, level, index in bad),
+            missing_nodes=missing,
+            stored_above={(level, index): value for level, (indexes, hashes) in stored_nodes.items() if level > top
+                          for index, value in zip(indexes, hashes, strict=True)},
+            warnings=tuple(self._warnings),
+            last_recorded=self._last_recorded,
+        )
+
+
+def nodes_by_level(nodes: Iterable[tuple[int, int, bytes]]) -> dict[int, tuple[list[int], list[bytes]]]:
+    """Stored subtrees ``(level, index, hash)`` grouped as :meth:`SegmentChecker.finish` takes them."""
+    grouped: dict[int, list[tuple[int, bytes]]] = {}
+    for level, index, value in nodes:
+        grouped.setdefault(int(level), []).append((int(index), bytes(value)))
+    return {level: ([i for i, _ in pairs], [v for _, v in pairs])
+            for level, pairs in ((level, sorted(pairs)) for level, pairs in grouped.items())}
+
+
+def _block_frontier(levels: Sequence[Sequence[bytes]], size: int) -> tuple[tuple[int, bytes], ...]:
+    """(level, hash) of the perfect subtrees covering the first ``size`` leaves of a block, largest first."""
+    frontier: list[tuple[int, bytes]] = []
+    position = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            frontier.append((level, levels[level][position >> level]))
+            position += 1 << level
+    return tuple(frontier)
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    """The root over a frontier (perfect subtree hashes, largest first), as :meth:`MerkleAccumulator.root`."""
+    if not hashes:
+        return EMPTY_ROOT
+    root = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        root = node_hash(left, root)
+    return root
 
 
 class AuditVerifier:
@@ -215,6 +506,7 @@ class AuditVerifier:
         self._problem: tuple[int, str] | None = None
         self._last_recorded: datetime | None = None
         self._warnings: list[str] = []
+        self._short_at: int | None = None
 
     @property
     def size(self) -> int:
@@ -232,17 +524,72 @@ class AuditVerifier:
             return False
         for entry in entries:
             index = int(entry["idx"])
-            problem, body = _checked_entry(entry, self._expected, self._previous)
-            if problem is not None:
-                self._problem = (min(index, self._expected), problem)
+            if index != self._expected:
+                self._problem = (min(index, self._expected),
+                                 f"expected index {self._expected}, found {index} (gap, repeat or reordering)")
                 return False
-            self._check_clock(body)
-            leaf = bytes(entry["leaf_hash"])
+            problem, body, leaf, recorded = _check_record(
+                index, self._expected, str(entry["record"]), entry["leaf_hash"], entry["chain_hash"],
+                self._previous, entry.get("record_id", _ABSENT), entry.get("event_type", _ABSENT),
+                entry.get("subject_ref", _ABSENT), entry.get("recorded_at", _ABSENT))
+            if problem is not None:
+                self._problem = (index, problem)
+                return False
+            warning, self._last_recorded = _clock_warning(self._expected, body, recorded, self._last_recorded)
+            if warning is not None:
+                self._warnings.append(warning)
             self._previous = chain_hash(self._previous, leaf)
             self._tree.append(leaf)
             self._expected += 1
             if self._expected in self._wanted:
                 self._roots[self._expected] = self._tree.root()
+        return True
+
+    def warn(self, warning: str) -> None:
+        """Add a warning to the report (something the caller noticed that proves no tampering)."""
+        self._warnings.append(warning)
+
+    def wanted_within(self, start: int, end: int) -> tuple[int, ...]:
+        """The checkpoint sizes whose roots a block of records ``start`` .. ``end - 1`` must report."""
+        return tuple(sorted(s for s in self._wanted if start < s <= end))
+
+    def absorb(self, block: SegmentResult) -> bool:
+        """Take the result of the next block of the log, checked by a :class:`SegmentChecker`.
+
+        Blocks come in index order, each starting where the records verified so far end, unless the one
+        before ended short (its rows ran out): then the next block that has rows names the gap. Returns
+        False once a bad record is found, as :meth:`feed` does. With ``check_nodes``, the stored subtrees are
+        compared as the blocks arrive (:meth:`check_nodes` is not needed).
+        """
+        if self._problem is not None:
+            return False
+        if self._short_at is not None:
+            if block.first_index is None:
+                return True
+            found = block.first_index
+            self._problem = (min(found, self._expected),
+                             f"expected index {self._expected}, found {found} (gap, repeat or reordering)")
+            return False
+        if block.start != self._expected:
+            raise ValueError(f"a block starting at {block.start} given where record {self._expected} is expected")
+        base = self._tree.frontier
+        for size, frontier in block.roots.items():
+            if size in self._wanted:
+                self._roots[size] = _fold(base + tuple(h for _, h in frontier))
+        for level, subtree in block.frontier:
+            self._tree.append_subtree(level, subtree)
+        self._expected += block.checked
+        self._previous = block.chain_hash
+        self._last_recorded = block.last_recorded
+        self._warnings.extend(block.warnings)
+        if block.problem is not None:
+            self._problem = block.problem
+            return False
+        self._bad_nodes.extend(block.bad_nodes)
+        self._missing_nodes += block.missing_nodes
+        self.check_nodes(block.stored_above)
+        if block.checked < block.end - block.start:
+            self._short_at = self._expected
         return True
 
     def check_nodes(self, stored: Mapping[NodeKey, bytes]) -> None:
@@ -253,19 +600,6 @@ class AuditVerifier:
                 self._missing_nodes += 1
             elif found != computed:
                 self._bad_nodes.append(key)
-
-    def _check_clock(self, body: Mapping[str, Any]) -> None:
-        try:
-            recorded = datetime.fromisoformat(str(body.get("recorded_at")))
-        except ValueError:
-            self._warnings.append(f"record {self._expected} has no valid recorded_at")
-            return
-        if self._last_recorded is not None and recorded < self._last_recorded:
-            self._warnings.append(
-                f"record {self._expected} was recorded at {recorded.isoformat()}, before record "
-                f"{self._expected - 1} ({self._last_recorded.isoformat()}): the gateway's clock went back"
-            )
-        self._last_recorded = recorded
 
     def report(
         self,
