@@ -15,6 +15,7 @@ PUBLIC_SURFACE: dict[str, list[str]] = {
         "BusUnavailable",
         "EmbeddedBus",
         "KafkaBus",
+        "KafkaSecurity",
         "OutgoingRecord",
         "UnknownTopicError",
     ],
