@@ -60,7 +60,7 @@ class GatewaySettings(BaseSettings):
     """Comma-separated Kafka bootstrap servers (used when ``bus`` is ``kafka``)."""
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How the gateway connects to Kafka: ``SASL_SSL`` in production (brokers enforce per-principal ACLs, see
-    README "Security"); ``SASL_PLAINTEXT`` only on loopback or a trusted network; ``PLAINTEXT`` (no
+    README "Kafka topics"); ``SASL_PLAINTEXT`` only on loopback or a trusted network; ``PLAINTEXT`` (no
     authentication) only for a broker without authentication."""
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     """SASL mechanism when ``kafka_security_protocol`` is ``SASL_*``."""

@@ -14,7 +14,9 @@ deployment needs, least privilege throughout (brokers run KRaft's ``StandardAuth
 
 Topic grants are literal (exact names, with the deployment's topic prefix), so a partner added to the registry
 gets nothing until its grants are created. :func:`create_acls` creates grants through the Kafka Admin API with
-a super user's client (aiokafka ships the CreateAcls request but no admin method for it).
+a super user's client (aiokafka ships the CreateAcls request but no admin method for it);
+:func:`kafka_acls_arguments` writes the same grants as ``kafka-acls.sh`` arguments (``deploy/kafka/acls.txt``,
+which the compose deployment applies).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "KafkaGrant",
     "create_acls",
     "gateway_grants",
+    "kafka_acls_arguments",
     "kafka_grants",
     "partner_grants",
 ]
@@ -125,6 +128,27 @@ def kafka_grants(partners: Sequence[str], restricted: Collection[str], topics: T
     for partner in partners:
         grants += partner_grants(partner, topics, restricted=partner in restricted)
     return grants
+
+
+def kafka_acls_arguments(grants: Iterable[KafkaGrant]) -> list[str]:
+    """``grants`` as lines of ``kafka-acls.sh --add`` arguments, one per principal, resource type, pattern and set
+    of operations (the tool grants every listed operation on every listed resource), e.g.
+    ``--allow-principal User:aler --operation Write --operation Describe --topic in.aler
+    --resource-pattern-type literal``."""
+    operations: dict[tuple[str, AclResource, bool, str], list[AclOperation]] = {}
+    for grant in dict.fromkeys(grants):
+        operations.setdefault((grant.principal, grant.resource, grant.prefixed, grant.name), []).append(grant.operation)
+    resources: dict[tuple[str, AclResource, bool, tuple[AclOperation, ...]], list[str]] = {}
+    for (principal, resource, prefixed, name), ops in operations.items():
+        resources.setdefault((principal, resource, prefixed, tuple(ops)), []).append(name)
+    lines = []
+    for (principal, resource, prefixed, same_ops), names in resources.items():
+        option = "--topic" if resource is AclResource.TOPIC else "--group"
+        words = [f"--allow-principal {principal}", *(f"--operation {op.name.capitalize()}" for op in same_ops),
+                 *(f"{option} {name}" for name in names),
+                 f"--resource-pattern-type {'prefixed' if prefixed else 'literal'}"]
+        lines.append(" ".join(words))
+    return lines
 
 
 class _CreateAcls(Request[CreateAclsRequest_v1]):  # type: ignore[misc]  # aiokafka is untyped here
