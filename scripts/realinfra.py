@@ -20,13 +20,15 @@ Subcommands::
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
         foreground until Ctrl-C or SIGTERM, then tear down.
 
-The broker authenticates every client (SASL/SCRAM-SHA-512 on a loopback SASL_PLAINTEXT listener; the
-controller listener uses SASL/PLAIN for the broker alone) and authorises every request with KRaft's
-``StandardAuthorizer``: nothing is allowed without an ACL, except to the super user ``admin``. SCRAM users
-are created when the storage is formatted (``StorageTool format --add-scram``), with passwords drawn for
-this run: ``admin``, ``gateway`` and one per partner code in ``gateway/registry/partners.yaml``. They are
-exported as ``GATEWAY_TEST_KAFKA_CREDENTIALS``, a JSON object ``{"security_protocol", "sasl_mechanism",
-"users": {name: password}}``. ACLs are left to the tests (they know their topic prefixes).
+The broker authenticates every client (SASL/SCRAM-SHA-512 over TLS; the controller listener uses SASL/PLAIN
+over TLS for the broker alone) and authorises every request with KRaft's ``StandardAuthorizer``: nothing is
+allowed without an ACL, except to the super user ``admin``. Its TLS certificate (EC P-256, for 127.0.0.1,
+valid two days) is made for each run with the JDK's ``keytool``. SCRAM users are created when the storage is
+formatted (``StorageTool format --add-scram``), with passwords drawn for this run: ``admin``, ``gateway`` and
+one per partner code in ``gateway/registry/partners.yaml``. They are exported as
+``GATEWAY_TEST_KAFKA_CREDENTIALS``, a JSON object ``{"security_protocol", "sasl_mechanism", "ssl_cafile",
+"users": {name: password}}`` (``ssl_cafile``: the certificate clients trust). ACLs are left to the tests (they
+know their topic prefixes).
 
 Common options: ``--kafka-timeout SECONDS`` (default 120, for slow 2-core machines) and
 ``--keep-files`` (keep data and logs for debugging). Extra JVM flags for the broker can be
@@ -110,7 +112,7 @@ KAFKA_ADMIN_USER = "admin"
 """The super user: the broker itself (inter-broker and controller listeners) and whoever creates ACLs."""
 KAFKA_GATEWAY_USER = "gateway"
 KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
-KAFKA_SECURITY_PROTOCOL = "SASL_PLAINTEXT"
+KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
 KAFKA_STARTED_LINE = "Kafka Server started"
 """What KafkaRaftServer logs once the broker serves requests (metadata and ACLs loaded)."""
 
@@ -435,6 +437,7 @@ class Kafka:
     controller_port: int
     users: dict[str, str]
     """SCRAM user name -> password, drawn for this run."""
+    keystore_password: str = ""
     process: subprocess.Popen[bytes] | None = None
     ready: bool = False
 
@@ -443,11 +446,22 @@ class Kafka:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def keystore(self) -> Path:
+        return self.root / "broker.p12"
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "broker-cert.pem"
+
+    @property
     def credentials(self) -> str:
         """The JSON exported as GATEWAY_TEST_KAFKA_CREDENTIALS."""
-        return json.dumps(
-            {"security_protocol": KAFKA_SECURITY_PROTOCOL, "sasl_mechanism": KAFKA_SASL_MECHANISM, "users": self.users}
-        )
+        return json.dumps({
+            "security_protocol": KAFKA_SECURITY_PROTOCOL,
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "ssl_cafile": str(self.certificate),
+            "users": self.users,
+        })
 
     @property
     def properties_file(self) -> Path:
@@ -505,9 +519,9 @@ def jaas(module: str, user: str, password: str, **extra: str) -> str:
 def kafka_properties(kafka: Kafka) -> dict[str, str]:
     """Broker+controller properties for a one-node cluster on loopback, with SASL and ACLs.
 
-    Clients use SCRAM-SHA-512 on the CLIENT listener (also the inter-broker one). The controller listener
-    takes SASL/PLAIN with a static JAAS entry: KRaft controllers cannot check SCRAM credentials, which live in
-    the metadata log they serve. Only ``admin`` (the broker itself) is a super user.
+    Clients use SCRAM-SHA-512 over TLS on the CLIENT listener (also the inter-broker one). The controller
+    listener takes SASL/PLAIN over TLS with a static JAAS entry: KRaft controllers cannot check SCRAM
+    credentials, which live in the metadata log they serve. Only ``admin`` (the broker itself) is a super user.
     """
     listeners = f"CLIENT://127.0.0.1:{kafka.port},CONTROLLER://127.0.0.1:{kafka.controller_port}"
     admin_password = kafka.users[KAFKA_ADMIN_USER]
@@ -521,7 +535,14 @@ def kafka_properties(kafka: Kafka) -> dict[str, str]:
         "advertised.listeners": f"CLIENT://127.0.0.1:{kafka.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "CLIENT",
-        "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_SSL",
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(kafka.keystore),
+        "ssl.keystore.password": kafka.keystore_password,
+        "ssl.key.password": kafka.keystore_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(kafka.certificate),
+        "ssl.endpoint.identification.algorithm": "https",
         "sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
         "sasl.mechanism.inter.broker.protocol": KAFKA_SASL_MECHANISM,
         "listener.name.client.sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
@@ -552,8 +573,7 @@ def kafka_properties(kafka: Kafka) -> dict[str, str]:
 
 
 def write_kafka_config(kafka: Kafka) -> None:
-    """Write server.properties (readable by this user only: it holds the admin password) and the log dir."""
-    kafka.root.mkdir()
+    """Write server.properties (readable by this user only: it holds passwords) and create the log dir."""
     kafka.logs_dir.mkdir()
     lines = [f"{key}={value}" for key, value in kafka_properties(kafka).items()]
     kafka.properties_file.touch(mode=0o600)
@@ -581,6 +601,25 @@ def java_command(kafka: Kafka, libs: Path, main_class: str, *args: str) -> list[
         *extra,
     ]
     return [java_executable(), *jvm_opts, "-cp", f"{libs}/*", main_class, *args]
+
+
+def make_kafka_certificate(kafka: Kafka) -> None:
+    """A self-signed certificate for 127.0.0.1 in a PKCS12 keystore, and its PEM that clients (and the broker,
+    towards its controller) trust. The keystore password goes through a file, never a command line."""
+    keytool = Path(java_executable()).resolve().parent / "keytool"
+    kafka.keystore_password = secrets.token_urlsafe(24)
+    password_file = kafka.root / "keystore.password"
+    password_file.touch(mode=0o600)
+    password_file.write_text(kafka.keystore_password, encoding="utf-8")
+    store = ["-keystore", str(kafka.keystore), "-storetype", "PKCS12", "-storepass:file", str(password_file)]
+    try:
+        run_checked([str(keytool), "-genkeypair", "-alias", "broker", "-keyalg", "EC", "-groupname", "secp256r1",
+                     "-sigalg", "SHA256withECDSA", "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1",
+                     "-validity", "2", "-keypass:file", str(password_file), *store, "-noprompt"], "keytool -genkeypair")
+        run_checked([str(keytool), "-exportcert", "-rfc", "-alias", "broker", "-file", str(kafka.certificate), *store],
+                    "keytool -exportcert")
+    finally:
+        password_file.unlink(missing_ok=True)
 
 
 def format_kafka_storage(kafka: Kafka, libs: Path) -> None:
@@ -646,6 +685,8 @@ def start_kafka(infra: Infra, timeout: float) -> None:
     port, controller_port = free_ports(2)
     kafka = Kafka(root=infra.base_dir / "kafka", port=port, controller_port=controller_port, users=kafka_users())
     infra.kafka = kafka
+    kafka.root.mkdir()
+    make_kafka_certificate(kafka)
     write_kafka_config(kafka)
     format_kafka_storage(kafka, libs)
     log(f"kafka storage formatted in {time.monotonic() - started_at:.1f}s")

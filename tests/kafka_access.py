@@ -1,10 +1,10 @@
 """Who the tests are on the test broker: its SASL credentials and the ACLs a test grants for its own topics.
 
-``scripts/realinfra.py`` starts the broker with SASL/SCRAM-SHA-512 and KRaft's ``StandardAuthorizer`` and exports
-``GATEWAY_TEST_KAFKA_CREDENTIALS`` (JSON: ``security_protocol``, ``sasl_mechanism``, ``users`` {name: password})
-next to ``GATEWAY_TEST_KAFKA_BOOTSTRAP``. Users: ``admin`` (super user), ``gateway``, and one per partner code.
-Without the credentials variable (a broker without authentication) every client connects as ``PLAINTEXT`` and
-granting ACLs does nothing.
+``scripts/realinfra.py`` starts the broker with SASL/SCRAM-SHA-512 over TLS and KRaft's ``StandardAuthorizer``
+and exports ``GATEWAY_TEST_KAFKA_CREDENTIALS`` (JSON: ``security_protocol``, ``sasl_mechanism``, ``ssl_cafile``:
+the broker's certificate made for the run, ``users``: {name: password}) next to ``GATEWAY_TEST_KAFKA_BOOTSTRAP``.
+Users: ``admin`` (super user), ``gateway``, and one per partner code. Without the credentials variable (a broker
+without authentication) every client connects as ``PLAINTEXT`` and granting ACLs does nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -36,6 +37,7 @@ class KafkaAccess:
     protocol: str = "PLAINTEXT"
     mechanism: str = "SCRAM-SHA-512"
     users: Mapping[str, str] = field(default_factory=dict)
+    ssl_cafile: Path | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -47,7 +49,7 @@ class KafkaAccess:
         if not self.authenticated:
             return KafkaSecurity()
         secret = SecretStr(password if password is not None else self.users[user])
-        return KafkaSecurity(self.protocol, self.mechanism, user, secret)  # type: ignore[arg-type]
+        return KafkaSecurity(self.protocol, self.mechanism, user, secret, self.ssl_cafile)  # type: ignore[arg-type]
 
     def client_options(self, user: str, password: str | None = None) -> dict[str, Any]:
         """Keyword arguments for a raw aiokafka client logged in as ``user``."""
@@ -58,7 +60,8 @@ class KafkaAccess:
         updates: dict[str, object] = {"kafka_bootstrap_servers": self.bootstrap}
         if self.authenticated:
             updates.update(kafka_security_protocol=self.protocol, kafka_sasl_mechanism=self.mechanism,
-                           kafka_sasl_username=user, kafka_sasl_password=SecretStr(self.users[user]))
+                           kafka_sasl_username=user, kafka_sasl_password=SecretStr(self.users[user]),
+                           kafka_ssl_cafile=self.ssl_cafile)
         return updates
 
     async def grant(self, grants: Iterable[KafkaGrant]) -> None:
@@ -79,5 +82,6 @@ def kafka_access(bootstrap: str) -> KafkaAccess:
     if not raw:
         return KafkaAccess(bootstrap)
     credentials = json.loads(raw)
+    cafile = credentials.get("ssl_cafile")
     return KafkaAccess(bootstrap, credentials["security_protocol"], credentials["sasl_mechanism"],
-                       dict(credentials["users"]))
+                       dict(credentials["users"]), Path(cafile) if cafile else None)
