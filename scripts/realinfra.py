@@ -55,6 +55,7 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -925,7 +926,8 @@ def command_run(options: Options) -> int:
 
 
 def write_state(path: Path, infra: Infra) -> None:
-    """Write a JSON description of the running services for other tools."""
+    """Write a JSON description of the running services for other tools (readable by this user only: it holds
+    the database password and the Kafka credentials)."""
     state = {
         "pid": os.getpid(),
         "base_dir": str(infra.base_dir),
@@ -933,6 +935,8 @@ def write_state(path: Path, infra: Infra) -> None:
         "kafka_pid": infra.kafka.process.pid if infra.kafka and infra.kafka.process else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
@@ -950,7 +954,7 @@ def command_up(options: Options) -> int:
     try:
         with infrastructure(options) as infra:
             for name, value in infra.env().items():
-                print(f"export {name}={value}", flush=True)
+                print(f"export {name}={shlex.quote(value)}", flush=True)  # the credentials are JSON
             write_state(options.state_file, infra)
             log(f"state written to {options.state_file}; press Ctrl-C to stop")
             try:
