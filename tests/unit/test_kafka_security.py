@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from gateway.asyncapi import topic_names
 from gateway.bus import KafkaSecurity
 from gateway.bus.acls import AclOperation, AclResource, kafka_grants
+from gateway.policy import load_registry
 from gateway.settings import GatewaySettings, TopicSettings
 
 
@@ -45,3 +47,23 @@ def test_partners_write_only_their_own_in_topic_and_the_gateway_none() -> None:
     reads = {g.name for g in grants if g.principal == "User:cav" and g.operation is AclOperation.READ}
     assert reads == {"p.out.cav", "p.status.cav", "p.dlq.cav", "p.s4.out.cav", "cav."}
     assert "p.s4.out.aler" not in {g.name for g in grants}, "s4.out only where a restricted flow goes"
+
+
+def test_every_topic_the_gateway_creates_is_granted_to_it_and_written_by_one_party_only() -> None:
+    registry = load_registry()
+    restricted = {flow.recipient for flow in registry.flows if flow.restricted_topic}
+    topics = TopicSettings(prefix="")
+    grants = kafka_grants(registry.exchanging(), restricted, topics)
+    gateway_ops: dict[str, set[AclOperation]] = {}
+    writers: dict[str, set[str]] = {}
+    for grant in grants:
+        if grant.principal == "User:gateway" and grant.resource is AclResource.TOPIC:
+            gateway_ops.setdefault(grant.name, set()).add(grant.operation)
+        if grant.operation is AclOperation.WRITE:
+            writers.setdefault(grant.name, set()).add(grant.principal)
+    for topic in topic_names(registry, topics):
+        inbound = topic.startswith("in.")
+        access = AclOperation.READ if inbound else AclOperation.WRITE
+        assert gateway_ops[topic] == {access, AclOperation.DESCRIBE, AclOperation.CREATE}, topic
+        assert writers[topic] == {f"User:{topic.removeprefix('in.')}" if inbound else "User:gateway"}, topic
+    assert set(gateway_ops) == set(topic_names(registry, topics)), "no grant on a topic the gateway does not use"
