@@ -49,6 +49,7 @@ from f1_throughput import (  # noqa: E402
     SqlCounter,
     delete_topics,
     fresh_database,
+    kafka_login,
     machine_info,
 )
 from sqlalchemy import select  # noqa: E402
@@ -120,7 +121,7 @@ async def main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-f1-stages-") as tmp:
             settings = GatewaySettings(bus="kafka", database_url=database_url, kafka_bootstrap_servers=bootstrap,
                                        topics=TopicSettings(prefix=prefix, partitions=3), data_dir=Path(tmp),
-                                       instance_id="bench-stages")
+                                       instance_id="bench-stages", **kafka_login())
             gw = build(settings, clients=())
             await gw.start(workers=False)
             try:

@@ -54,13 +54,19 @@ if str(REPO_ROOT) not in sys.path:  # runnable as ``python bench/f1_throughput.p
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
+from gateway.bus import KafkaSecurity  # noqa: E402
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants  # noqa: E402
 from gateway.simulators.partners import aler_arrears_message  # noqa: E402
 
 KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
+KAFKA_CREDENTIALS_ENV = "GATEWAY_TEST_KAFKA_CREDENTIALS"
+KAFKA_BENCH_USER = "admin"
+"""Benchmarks log in as the test broker's super user: they measure throughput, not ACLs (those are proved by
+tests/integration/test_kafka_acls.py)."""
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_DSN"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 KAFKA_POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
@@ -259,9 +265,9 @@ async def drive(config: DriverConfig, make: MessageFactory, probe: CpuProbe | No
     may return an awaitable).
     """
     producer = AIOKafkaProducer(bootstrap_servers=config.bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5, client_id="bench-driver")
+                                linger_ms=5, client_id="bench-driver", **kafka_client_options())
     consumer = AIOKafkaConsumer(bootstrap_servers=config.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", client_id="bench-driver")
+                                auto_offset_reset="earliest", client_id="bench-driver", **kafka_client_options())
     await consumer.start()
     await producer.start()
     partitions = [TopicPartition(config.consume_topic, p) for p in range(config.partitions)]
@@ -432,8 +438,36 @@ async def probe_latency(config: DriverConfig, make: MessageFactory, duration_s: 
 # --------------------------------------------------------------------------- infrastructure
 
 
+def kafka_login() -> dict[str, str]:
+    """GatewaySettings fields, as strings (environment variables or a child process's arguments), that log in to
+    the broker of ``scripts/realinfra.py``; none for a broker without authentication."""
+    raw = os.environ.get(KAFKA_CREDENTIALS_ENV, "").strip()
+    if not raw:
+        return {}
+    credentials = json.loads(raw)
+    login = {"kafka_security_protocol": credentials["security_protocol"],
+             "kafka_sasl_mechanism": credentials["sasl_mechanism"], "kafka_sasl_username": KAFKA_BENCH_USER,
+             "kafka_sasl_password": credentials["users"][KAFKA_BENCH_USER]}
+    if credentials.get("ssl_cafile"):
+        login["kafka_ssl_cafile"] = credentials["ssl_cafile"]
+    return login
+
+
+def kafka_client_options() -> dict[str, Any]:
+    """aiokafka keyword arguments for the same login."""
+    login = kafka_login()
+    if not login:
+        return {}
+    cafile = login.get("kafka_ssl_cafile")
+    security = KafkaSecurity(login["kafka_security_protocol"], login["kafka_sasl_mechanism"],  # type: ignore[arg-type]
+                             login["kafka_sasl_username"], SecretStr(login["kafka_sasl_password"]),
+                             Path(cafile) if cafile else None)
+    return security.client_options()
+
+
+
 async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin", **kafka_client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, partitions, 1)])
@@ -449,7 +483,7 @@ async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-admin", **kafka_client_options())
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(prefix)]
@@ -840,7 +874,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
         "topics": {"prefix": prefix, "partitions": PARTITIONS}, "data_dir": str(data_dir),
-        "instance_id": "bench-gateway-1",
+        "instance_id": "bench-gateway-1", **kafka_login(),
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
     children: list[GatewayChild] = []

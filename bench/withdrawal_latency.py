@@ -47,7 +47,7 @@ import httpx
 import orjson
 import privacy_common as common
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from f1_throughput import SEED, MessageFactory, delete_topics, templates
+from f1_throughput import SEED, MessageFactory, delete_topics, kafka_client_options, kafka_login, templates
 from sqlalchemy import text
 
 from gateway.api import create_app
@@ -68,7 +68,8 @@ class Deliveries:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                         auto_offset_reset="earliest", client_id="bench-withdrawal")
+                                         auto_offset_reset="earliest", client_id="bench-withdrawal",
+                                         **kafka_client_options())
         self.topic = topic
         self.by_correlation: dict[str, list[tuple[float, float, dict[str, str]]]] = {}
         self.arrived = asyncio.Event()
@@ -203,17 +204,18 @@ async def run(args: argparse.Namespace, bootstrap: str, db: common.Database, dat
                            frozenset({"consent:write", "consent:read", "messages:submit", "status:read"}))
     settings = GatewaySettings(database_url=db.url, bus="kafka", kafka_bootstrap_servers=bootstrap,
                                topics=TopicSettings(prefix=prefix, partitions=PARTITIONS), data_dir=data_dir,
-                               instance_id="bench-api", log_level="WARNING")
+                               instance_id="bench-api", log_level="WARNING", **kafka_login())
     gw = build(settings, clients=(client,))
     await gw.start(workers=False)  # migrate, topics
     env = {**os.environ, "GATEWAY_DATABASE_URL": db.url, "GATEWAY_BUS": "kafka",
            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "GATEWAY_TOPICS__PREFIX": prefix,
            "GATEWAY_TOPICS__PARTITIONS": str(PARTITIONS), "GATEWAY_DATA_DIR": str(data_dir),
-           "GATEWAY_LOG_LEVEL": args.worker_log_level}
+           "GATEWAY_LOG_LEVEL": args.worker_log_level,
+           **{f"GATEWAY_{name.upper()}": value for name, value in kafka_login().items()}}
     workers = Workers(args.workers, env, data_dir)
     deliveries = Deliveries(bootstrap, f"{prefix}out.fwa")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                client_id="bench-withdrawal")
+                                client_id="bench-withdrawal", **kafka_client_options())
     tenants = list(generate_tenants("S", SEED + 17, args.baseline + 1 + args.repetitions))
     run_id = "w" + uuid.uuid4().hex[:7]
     baseline: list[float] = []

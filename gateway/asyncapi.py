@@ -676,9 +676,15 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
         "servers": {
             "production": {
                 "host": "{bootstrap}",
-                "protocol": "kafka",
+                "protocol": "kafka-secure",
                 "title": "Kafka cluster of the deployment",
-                "description": "Partners authenticate to Kafka and may write only their own in. topic.",
+                "description": (
+                    "TLS listeners; every client logs in with SASL/SCRAM-SHA-512 as its own principal "
+                    "(User:<partner>). The brokers' ACLs let a partner write only its own in.<partner> topic and "
+                    "read only its own out., status., dlq. (and s4.out.) topics, with consumer group ids that "
+                    "start with '<partner>.'."
+                ),
+                "security": [{"$ref": "#/components/securitySchemes/partnerLogin"}],
                 "variables": {"bootstrap": {
                     "default": bootstrap,
                     "description": "GATEWAY_KAFKA_BOOTSTRAP_SERVERS: the brokers, comma-separated",
@@ -689,6 +695,10 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
         "channels": channels,
         "operations": operations,
         "components": {
+            "securitySchemes": {"partnerLogin": {
+                "type": "scramSha512",
+                "description": "The partner's Kafka user and password, issued by the gateway's operator.",
+            }},
             "schemas": schemas.build(),
             "messages": dict(sorted(messages.items.items())),
             "correlationIds": {

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from gateway.audit.checkpointer import AuditCheckpointer
 from gateway.audit.keys import ensure_signing_key_file
 from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
-from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus
+from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus, KafkaSecurity
 from gateway.consents import ConsentService
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import Crosswalk
@@ -246,9 +246,11 @@ def _audit_signing_key_file(settings: GatewaySettings) -> Path | None:
 
 def _bus(settings: GatewaySettings) -> Bus:
     if settings.bus == "kafka":
+        security = KafkaSecurity(settings.kafka_security_protocol, settings.kafka_sasl_mechanism,
+                                 settings.kafka_sasl_username, settings.kafka_sasl_password, settings.kafka_ssl_cafile)
         return KafkaBus(settings.kafka_bootstrap_servers, client_id=settings.instance_id,
                         partitions=settings.topics.partitions, replication_factor=settings.topics.replication_factor,
-                        max_poll_interval_ms=settings.kafka_max_poll_interval_ms)
+                        max_poll_interval_ms=settings.kafka_max_poll_interval_ms, security=security)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return EmbeddedBus(settings.embedded_bus_path(), partitions=settings.topics.partitions)
 

@@ -96,6 +96,18 @@ class GatewaySettings(BaseSettings):
     """How long the inbound consumer may spend on one batch (a store outage included) before its group counts
     it gone and gives its partitions to another member; it rejoins at its next fetch, and the batch is read
     again (the replay guard absorbs the repeat)."""
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How the gateway connects to Kafka: ``SASL_SSL`` in production (brokers enforce per-principal ACLs, see
+    README "Kafka topics"); ``SASL_PLAINTEXT`` only on loopback or a trusted network; ``PLAINTEXT`` (no
+    authentication) only for a broker without authentication."""
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    """SASL mechanism when ``kafka_security_protocol`` is ``SASL_*``."""
+    kafka_sasl_username: str | None = None
+    """The gateway's Kafka principal (``User:<name>`` in the brokers' ACLs)."""
+    kafka_sasl_password: SecretStr | None = None
+    """The gateway principal's password (from a secret, never from the compose file)."""
+    kafka_ssl_cafile: Path | None = None
+    """CA certificates of the brokers' TLS certificates (``SASL_SSL``); the system's store when unset."""
     topics: TopicSettings = Field(default_factory=TopicSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
@@ -171,6 +183,17 @@ class GatewaySettings(BaseSettings):
         if not value.strip():
             raise ValueError("kafka_bootstrap_servers must name at least one host:port")
         return value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> GatewaySettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"GATEWAY_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "GATEWAY_KAFKA_SASL_USERNAME and GATEWAY_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_keys_are_strong(self) -> GatewaySettings:

@@ -12,12 +12,23 @@ registries the machines can reach:
 Subcommands::
 
     realinfra.py run [--kafka-only|--postgres-only] -- CMD ARGS...
-        Start the services, run CMD with GATEWAY_TEST_KAFKA_BOOTSTRAP and
-        GATEWAY_TEST_POSTGRES_DSN exported, always tear down, exit with CMD's exit code.
+        Start the services, run CMD with GATEWAY_TEST_KAFKA_BOOTSTRAP,
+        GATEWAY_TEST_KAFKA_CREDENTIALS and GATEWAY_TEST_POSTGRES_DSN exported, always tear down,
+        exit with CMD's exit code.
 
     realinfra.py up [--kafka-only|--postgres-only] [--state-file PATH]
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
         foreground until Ctrl-C or SIGTERM, then tear down.
+
+The broker authenticates every client (SASL/SCRAM-SHA-512 over TLS; the controller listener uses SASL/PLAIN
+over TLS for the broker alone) and authorises every request with KRaft's ``StandardAuthorizer``: nothing is
+allowed without an ACL, except to the super user ``admin``. Its TLS certificate (EC P-256, for 127.0.0.1,
+valid two days) is made for each run with the JDK's ``keytool``. SCRAM users are created when the storage is
+formatted (``StorageTool format --add-scram``), with passwords drawn for this run: ``admin``, ``gateway`` and
+one per partner code in ``gateway/registry/partners.yaml``. They are exported as
+``GATEWAY_TEST_KAFKA_CREDENTIALS``, a JSON object ``{"security_protocol", "sasl_mechanism", "ssl_cafile",
+"users": {name: password}}`` (``ssl_cafile``: the certificate clients trust). ACLs are left to the tests (they
+know their topic prefixes).
 
 Common options: ``--kafka-timeout SECONDS`` (default 120, for slow 2-core machines) and
 ``--keep-files`` (keep data and logs for debugging). Extra JVM flags for the broker can be
@@ -44,10 +55,10 @@ import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -71,6 +82,7 @@ LAUNCHER_PID_FILE = "launcher.pid"
 KAFKA_PID_FILE = "kafka.pid"
 
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
+KAFKA_CREDENTIALS_ENV_VAR = "GATEWAY_TEST_KAFKA_CREDENTIALS"
 POSTGRES_ENV_VAR = "GATEWAY_TEST_POSTGRES_DSN"
 KAFKA_EXTRA_OPTS_ENV_VAR = "REALINFRA_KAFKA_JVM_OPTS"
 POSTGRES_DURABLE_ENV_VAR = "REALINFRA_POSTGRES_DURABLE"
@@ -96,9 +108,16 @@ KAFKA_JVM_OPTS = (
     "-Djava.awt.headless=true",
 )
 
+PARTNERS_FILE = REPO_ROOT / "gateway" / "registry" / "partners.yaml"
+KAFKA_ADMIN_USER = "admin"
+"""The super user: the broker itself (inter-broker and controller listeners) and whoever creates ACLs."""
+KAFKA_GATEWAY_USER = "gateway"
+KAFKA_SASL_MECHANISM = "SCRAM-SHA-512"
+KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
+KAFKA_STARTED_LINE = "Kafka Server started"
+"""What KafkaRaftServer logs once the broker serves requests (metadata and ACLs loaded)."""
+
 PR_SET_PDEATHSIG = 1
-METADATA_API_KEY = 3
-METADATA_API_VERSION = 4  # Lowest version Kafka 4.x still accepts (KIP-896); non-flexible encoding.
 
 _STARTED_AT = time.monotonic()
 _LIBC: ctypes.CDLL | None
@@ -417,12 +436,33 @@ class Kafka:
     root: Path
     port: int
     controller_port: int
+    users: dict[str, str]
+    """SCRAM user name -> password, drawn for this run."""
+    keystore_password: str = ""
     process: subprocess.Popen[bytes] | None = None
     ready: bool = False
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def keystore(self) -> Path:
+        return self.root / "broker.p12"
+
+    @property
+    def certificate(self) -> Path:
+        return self.root / "broker-cert.pem"
+
+    @property
+    def credentials(self) -> str:
+        """The JSON exported as GATEWAY_TEST_KAFKA_CREDENTIALS."""
+        return json.dumps({
+            "security_protocol": KAFKA_SECURITY_PROTOCOL,
+            "sasl_mechanism": KAFKA_SASL_MECHANISM,
+            "ssl_cafile": str(self.certificate),
+            "users": self.users,
+        })
 
     @property
     def properties_file(self) -> Path:
@@ -453,18 +493,69 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
+def partner_codes() -> list[str]:
+    """Partner codes of the registry (``- code: x`` lines; the launcher reads no YAML library)."""
+    codes = []
+    for line in PARTNERS_FILE.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("- code:"):
+            codes.append(stripped.removeprefix("- code:").strip().strip("\"'"))
+    if not codes:
+        raise InfraError(f"no partner codes found in {PARTNERS_FILE}")
+    return codes
+
+
+def kafka_users() -> dict[str, str]:
+    """A fresh password for the admin, the gateway and every partner of the registry."""
+    names = dict.fromkeys([KAFKA_ADMIN_USER, KAFKA_GATEWAY_USER, *partner_codes()])
+    return {name: secrets.token_urlsafe(24) for name in names}
+
+
+def jaas(module: str, user: str, password: str, **extra: str) -> str:
+    """A one-line JAAS entry as Kafka's ``*.sasl.jaas.config`` properties take it."""
+    options = " ".join(f'{key}="{value}"' for key, value in {"username": user, "password": password, **extra}.items())
+    return f"{module} required {options};"
+
+
 def kafka_properties(kafka: Kafka) -> dict[str, str]:
-    """Broker+controller properties for a one-node cluster on loopback."""
-    listeners = f"PLAINTEXT://127.0.0.1:{kafka.port},CONTROLLER://127.0.0.1:{kafka.controller_port}"
+    """Broker+controller properties for a one-node cluster on loopback, with SASL and ACLs.
+
+    Clients use SCRAM-SHA-512 over TLS on the CLIENT listener (also the inter-broker one). The controller
+    listener takes SASL/PLAIN over TLS with a static JAAS entry: KRaft controllers cannot check SCRAM
+    credentials, which live in the metadata log they serve. Only ``admin`` (the broker itself) is a super user.
+    """
+    listeners = f"CLIENT://127.0.0.1:{kafka.port},CONTROLLER://127.0.0.1:{kafka.controller_port}"
+    admin_password = kafka.users[KAFKA_ADMIN_USER]
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule"
     return {
         "process.roles": "broker,controller",
         "node.id": str(KAFKA_NODE_ID),
         "controller.quorum.voters": f"{KAFKA_NODE_ID}@127.0.0.1:{kafka.controller_port}",
         "listeners": listeners,
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{kafka.port}",
+        "advertised.listeners": f"CLIENT://127.0.0.1:{kafka.port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "CLIENT",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_SSL",
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(kafka.keystore),
+        "ssl.keystore.password": kafka.keystore_password,
+        "ssl.key.password": kafka.keystore_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(kafka.certificate),
+        "ssl.endpoint.identification.algorithm": "https",
+        "sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": KAFKA_SASL_MECHANISM,
+        "listener.name.client.sasl.enabled.mechanisms": KAFKA_SASL_MECHANISM,
+        "listener.name.client.scram-sha-512.sasl.jaas.config": jaas(scram, KAFKA_ADMIN_USER, admin_password),
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": jaas(
+            plain, KAFKA_ADMIN_USER, admin_password, **{f"user_{KAFKA_ADMIN_USER}": admin_password}
+        ),
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "super.users": f"User:{KAFKA_ADMIN_USER}",
+        "allow.everyone.if.no.acl.found": "false",
         "log.dirs": str(kafka.root / "data"),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -483,10 +574,10 @@ def kafka_properties(kafka: Kafka) -> dict[str, str]:
 
 
 def write_kafka_config(kafka: Kafka) -> None:
-    """Write server.properties and create the log directory."""
-    kafka.root.mkdir()
+    """Write server.properties (readable by this user only: it holds passwords) and create the log dir."""
     kafka.logs_dir.mkdir()
     lines = [f"{key}={value}" for key, value in kafka_properties(kafka).items()]
+    kafka.properties_file.touch(mode=0o600)
     kafka.properties_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -513,19 +604,48 @@ def java_command(kafka: Kafka, libs: Path, main_class: str, *args: str) -> list[
     return [java_executable(), *jvm_opts, "-cp", f"{libs}/*", main_class, *args]
 
 
+def make_kafka_certificate(kafka: Kafka) -> None:
+    """A self-signed certificate for 127.0.0.1 in a PKCS12 keystore, and its PEM that clients (and the broker,
+    towards its controller) trust. The keystore password goes through a file, never a command line."""
+    keytool = Path(java_executable()).resolve().parent / "keytool"
+    kafka.keystore_password = secrets.token_urlsafe(24)
+    password_file = kafka.root / "keystore.password"
+    password_file.touch(mode=0o600)
+    password_file.write_text(kafka.keystore_password, encoding="utf-8")
+    store = ["-keystore", str(kafka.keystore), "-storetype", "PKCS12", "-storepass:file", str(password_file)]
+    try:
+        run_checked([str(keytool), "-genkeypair", "-alias", "broker", "-keyalg", "EC", "-groupname", "secp256r1",
+                     "-sigalg", "SHA256withECDSA", "-dname", "CN=127.0.0.1", "-ext", "SAN=ip:127.0.0.1",
+                     "-validity", "2", "-keypass:file", str(password_file), *store, "-noprompt"], "keytool -genkeypair")
+        run_checked([str(keytool), "-exportcert", "-rfc", "-alias", "broker", "-file", str(kafka.certificate), *store],
+                    "keytool -exportcert")
+    finally:
+        password_file.unlink(missing_ok=True)
+
+
 def format_kafka_storage(kafka: Kafka, libs: Path) -> None:
-    """Format the KRaft log directory (static quorum, so without --standalone)."""
-    cmd = java_command(
-        kafka,
-        libs,
-        "kafka.tools.StorageTool",
-        "format",
-        "-t",
-        kafka_cluster_id(),
-        "-c",
-        str(kafka.properties_file),
-    )
-    run_checked(cmd, "kafka storage format")
+    """Format the KRaft log directory (static quorum, so without --standalone) with every SCRAM user.
+
+    The passwords reach the JVM through an argument file (``java @file``, readable by this user only), not
+    on a command line any local user can list.
+    """
+    command = java_command(kafka, libs, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(),
+                           "-c", str(kafka.properties_file))
+    for name, password in kafka.users.items():
+        command += ["--add-scram", f"{KAFKA_SASL_MECHANISM}=[name={name},password={password}]"]
+    java, classpath_at = command[0], command.index("-cp")
+    args_file = kafka.root / "format.args"
+    args_file.touch(mode=0o600)
+    args_file.write_text("\n".join(command[classpath_at:]) + "\n", encoding="utf-8")
+    try:
+        run_checked([java, *command[1:classpath_at], f"@{args_file}"], "kafka storage format")
+    except InfraError as exc:
+        message = str(exc)
+        for password in kafka.users.values():
+            message = message.replace(password, "***")
+        raise InfraError(message) from None
+    finally:
+        args_file.unlink(missing_ok=True)
 
 
 def prepare_child() -> None:
@@ -564,8 +684,10 @@ def start_kafka(infra: Infra, timeout: float) -> None:
     libs = ensure_kafka_libs()
     started_at = time.monotonic()
     port, controller_port = free_ports(2)
-    kafka = Kafka(root=infra.base_dir / "kafka", port=port, controller_port=controller_port)
+    kafka = Kafka(root=infra.base_dir / "kafka", port=port, controller_port=controller_port, users=kafka_users())
     infra.kafka = kafka
+    kafka.root.mkdir()
+    make_kafka_certificate(kafka)
     write_kafka_config(kafka)
     format_kafka_storage(kafka, libs)
     log(f"kafka storage formatted in {time.monotonic() - started_at:.1f}s")
@@ -585,7 +707,12 @@ def kafka_failure(kafka: Kafka, reason: str) -> InfraError:
 
 
 def wait_for_kafka(kafka: Kafka, timeout: float) -> None:
-    """Poll until the port is open and a Metadata request lists this broker."""
+    """Poll until the port is open and the broker logged that it started.
+
+    Every request on the SASL listener needs authentication first, so instead of a metadata round trip the
+    launcher waits for KafkaRaftServer's "started" line, logged once the broker has caught up with the
+    metadata log and the authorizer has loaded the ACLs.
+    """
     assert kafka.process is not None
     deadline = time.monotonic() + timeout
     last_error = "port not open yet"
@@ -593,59 +720,12 @@ def wait_for_kafka(kafka: Kafka, timeout: float) -> None:
         if kafka.process.poll() is not None:
             raise kafka_failure(kafka, f"exited with code {kafka.process.returncode} while starting")
         if port_open(kafka.port):
-            try:
-                if KAFKA_NODE_ID in kafka_metadata_brokers(kafka.port):
+            with contextlib.suppress(FileNotFoundError):
+                if KAFKA_STARTED_LINE in kafka.server_log.read_text(encoding="utf-8", errors="replace"):
                     return
-                last_error = "metadata lists no live broker yet"
-            except (OSError, ValueError, struct.error) as exc:
-                last_error = f"metadata request failed: {exc!r}"
+            last_error = "broker has not logged that it started"
         time.sleep(0.5)
     raise kafka_failure(kafka, f"not ready after {timeout:.0f}s ({last_error})")
-
-
-def encode_metadata_request(correlation_id: int) -> bytes:
-    """Encode a Metadata v4 request for no topics (request header v1, non-flexible)."""
-    client_id = b"realinfra"
-    header = struct.pack(">hhih", METADATA_API_KEY, METADATA_API_VERSION, correlation_id, len(client_id))
-    body = struct.pack(">ib", 0, 0)  # empty topic array, allow_auto_topic_creation=false
-    payload = header + client_id + body
-    return struct.pack(">i", len(payload)) + payload
-
-
-def read_exactly(sock: socket.socket, size: int) -> bytes:
-    """Read exactly ``size`` bytes or raise ConnectionError."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ConnectionError("broker closed the connection")
-        data.extend(chunk)
-    return bytes(data)
-
-
-def decode_metadata_brokers(response: bytes, correlation_id: int) -> list[int]:
-    """Return the node ids listed in a Metadata v4 response."""
-    got_id, _throttle_ms, broker_count = struct.unpack_from(">iii", response, 0)
-    if got_id != correlation_id:
-        raise ValueError(f"correlation id {got_id} != {correlation_id}")
-    offset = 12
-    node_ids: list[int] = []
-    for _ in range(broker_count):
-        node_id, host_len = struct.unpack_from(">ih", response, offset)
-        offset += 4 + 2 + host_len + 4  # node_id, host, port
-        (rack_len,) = struct.unpack_from(">h", response, offset)
-        offset += 2 + max(rack_len, 0)
-        node_ids.append(node_id)
-    return node_ids
-
-
-def kafka_metadata_brokers(port: int, timeout: float = 5.0) -> list[int]:
-    """Round-trip a Metadata request to 127.0.0.1:port; return the live broker ids."""
-    correlation_id = secrets.randbelow(2**31)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(encode_metadata_request(correlation_id))
-        (size,) = struct.unpack(">i", read_exactly(sock, 4))
-        return decode_metadata_brokers(read_exactly(sock, size), correlation_id)
 
 
 def stop_kafka(kafka: Kafka) -> None:
@@ -680,6 +760,7 @@ class Infra:
         env: dict[str, str] = {}
         if self.kafka is not None and self.kafka.ready:
             env[KAFKA_ENV_VAR] = self.kafka.bootstrap
+            env[KAFKA_CREDENTIALS_ENV_VAR] = self.kafka.credentials
         if self.postgres is not None and self.postgres.ready:
             env[POSTGRES_ENV_VAR] = self.postgres.dsn
         return env
@@ -845,7 +926,8 @@ def command_run(options: Options) -> int:
 
 
 def write_state(path: Path, infra: Infra) -> None:
-    """Write a JSON description of the running services for other tools."""
+    """Write a JSON description of the running services for other tools (readable by this user only: it holds
+    the database password and the Kafka credentials)."""
     state = {
         "pid": os.getpid(),
         "base_dir": str(infra.base_dir),
@@ -853,6 +935,8 @@ def write_state(path: Path, infra: Infra) -> None:
         "kafka_pid": infra.kafka.process.pid if infra.kafka and infra.kafka.process else None,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
@@ -870,7 +954,7 @@ def command_up(options: Options) -> int:
     try:
         with infrastructure(options) as infra:
             for name, value in infra.env().items():
-                print(f"export {name}={value}", flush=True)
+                print(f"export {name}={shlex.quote(value)}", flush=True)  # the credentials are JSON
             write_state(options.state_file, infra)
             log(f"state written to {options.state_file}; press Ctrl-C to stop")
             try:

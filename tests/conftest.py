@@ -3,6 +3,11 @@
 ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` and ``GATEWAY_TEST_POSTGRES_DSN`` are set by ``scripts/realinfra.py``
 (the README's test command). Without them the Kafka and PostgreSQL cases skip locally and fail in CI
 (``CI=true``): in CI no test that needs a real broker or database may skip.
+
+The test broker authenticates clients and enforces ACLs (``tests/kafka_access.py``). Gateways built here log in as
+the ``gateway`` principal. The tests also play the partners through the gateway's own bus (writing ``in.`` topics,
+reading ``out.`` ones with their own groups), so the principal is granted every right on the test's own topic
+prefix; ``tests/integration/test_kafka_acls.py`` proves the gateway works with exactly the production grants.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from gateway.api import create_app
 from gateway.auth import PartnerClient, hash_client_secret
 from gateway.bootstrap import Gateway, build
+from gateway.bus.acls import AclOperation, AclResource, KafkaGrant
 from gateway.settings import GatewaySettings, TopicSettings
 from tests.hapi_validator import HapiValidator, ValidatorUnavailable
+from tests.kafka_access import GATEWAY, kafka_access
 
 KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_DSN"
@@ -103,6 +110,15 @@ EMBEDDED = Backends("sqlite", "embedded")
 REAL = Backends("postgres", "kafka")
 
 
+def harness_grants(prefix: str) -> list[KafkaGrant]:
+    """Every right on the test's own topics (prefix ``prefix``) and any group, for the gateway principal that
+    the tests also use to play the partners."""
+    principal = f"User:{GATEWAY}"
+    operations = (AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.CREATE)
+    grants = [KafkaGrant(principal, AclResource.TOPIC, prefix, op, prefixed=True) for op in operations]
+    return [*grants, KafkaGrant(principal, AclResource.GROUP, "*", AclOperation.READ)]
+
+
 @pytest.fixture
 async def settings_for(tmp_path: Path) -> AsyncIterator[Callable[[Backends], object]]:
     """Factory of settings on the requested backends; PostgreSQL databases are dropped afterwards."""
@@ -117,8 +133,10 @@ async def settings_for(tmp_path: Path) -> AsyncIterator[Callable[[Backends], obj
             droppers.append(drop)
             updates["database_url"] = url
         if backends.bus == "kafka":
-            updates["kafka_bootstrap_servers"] = require_env(KAFKA_ENV, "Kafka")
-            updates["topics"] = TopicSettings(prefix=f"t{uuid.uuid4().hex[:8]}.", partitions=2)
+            access = kafka_access(require_env(KAFKA_ENV, "Kafka"))
+            topics = TopicSettings(prefix=f"t{uuid.uuid4().hex[:8]}.", partitions=2)
+            await access.grant(harness_grants(topics.prefix))
+            updates.update(access.settings(GATEWAY), topics=topics)
         return GatewaySettings(**updates)  # type: ignore[arg-type]
 
     yield make

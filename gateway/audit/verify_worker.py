@@ -71,7 +71,7 @@ class _Reader(Protocol):
 
 class _PostgresReader:
     def __init__(self, dsn: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
 
         self._loop = asyncio.new_event_loop()
         self._conn = self._loop.run_until_complete(asyncpg.connect(dsn))

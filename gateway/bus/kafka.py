@@ -17,14 +17,22 @@ share the partitions. A commit the group refuses because it rebalanced meanwhile
 :class:`CommitFailed`: as aiokafka intends, the caller keeps fetching, the next fetch rejoins the group and the
 records since the last commit are delivered again to whichever member now owns their partition.
 
-Every aiokafka error is translated at this boundary into :class:`BusUnavailable` with a ``retriable`` flag.
+Every aiokafka error is translated at this boundary into :class:`BusUnavailable` with a ``retriable`` flag; a
+refused login or a refused topic is not retriable (retrying cannot fix a credential or an ACL).
+
+Every client the bus opens (producer, admin, consumers) authenticates the same way, as :class:`KafkaSecurity`
+says: no authentication by default (``PLAINTEXT``), or SASL (SCRAM-SHA-512 by default) over ``SASL_PLAINTEXT``
+or TLS (``SASL_SSL``). The broker then knows which principal is speaking and its ACLs decide what it may do
+(:mod:`gateway.bus.acls` says which grants the gateway and each partner need).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -40,16 +48,56 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
     for_code,
 )
+from aiokafka.helpers import create_ssl_context
+from pydantic import SecretStr
 
 from gateway.bus.errors import BusUnavailable, CommitFailed, UnknownTopicError
 from gateway.bus.port import BusRecord, OutgoingRecord
 
-__all__ = ["KafkaBus", "KafkaConsumer"]
+__all__ = ["KafkaBus", "KafkaConsumer", "KafkaSecurity"]
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"]
 
 _LINGER_MS = 0
 """Send at once: a batch's records are all handed to the producer before its sender task runs, so they share
 requests anyway, and lingering would only delay a lone message (5 ms added to every single referral)."""
 _METADATA_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How every client of the bus authenticates to the brokers."""
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    """``PLAINTEXT``: no authentication (a broker without listeners for SASL); ``SASL_PLAINTEXT``: SASL on a
+    plain connection (loopback or a trusted network only); ``SASL_SSL``: SASL inside TLS."""
+    sasl_mechanism: SaslMechanism = "SCRAM-SHA-512"
+    """The SASL mechanism; SCRAM never sends the password itself."""
+    username: str | None = None
+    """The principal's name (``User:<username>`` in the broker's ACLs)."""
+    password: SecretStr | None = None
+    """The principal's password; kept out of ``repr`` and logs."""
+    ssl_cafile: Path | None = None
+    """CA certificates that sign the brokers' certificates (``SASL_SSL``); the system's store when unset."""
+
+    def __post_init__(self) -> None:
+        if self.protocol.startswith("SASL_") and (not self.username or self.password is None):
+            raise ValueError(f"{self.protocol} needs a SASL username and password")
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        options: dict[str, Any] = {"security_protocol": self.protocol}
+        if self.protocol.startswith("SASL_"):
+            assert self.password is not None  # checked in __post_init__
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.username,
+                sasl_plain_password=self.password.get_secret_value(),
+            )
+        if self.protocol == "SASL_SSL":
+            options["ssl_context"] = create_ssl_context(cafile=str(self.ssl_cafile) if self.ssl_cafile else None)
+        return options
 
 
 class KafkaBus:
@@ -63,9 +111,11 @@ class KafkaBus:
         replication_factor: int = 1,
         request_timeout_ms: int = 30000,
         max_poll_interval_ms: int = 300000,
+        security: KafkaSecurity | None = None,
     ) -> None:
         """``partitions`` and ``replication_factor`` apply to topics this bus creates; ``max_poll_interval_ms``
-        is how long a consumer may take over one batch before the group counts it gone and rebalances."""
+        is how long a consumer may take over one batch before the group counts it gone and rebalances;
+        ``security`` says how to authenticate (none by default)."""
         if partitions < 1:
             raise ValueError("partitions must be at least 1")
         if replication_factor < 1:
@@ -80,6 +130,7 @@ class KafkaBus:
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._request_timeout_ms = request_timeout_ms
+        self._security = security or KafkaSecurity()
         self._producer: Any = None
         self._known_topics: set[str] = set()
 
@@ -94,6 +145,7 @@ class KafkaBus:
             enable_idempotence=True,
             linger_ms=_LINGER_MS,
             request_timeout_ms=self._request_timeout_ms,
+            **self._security.client_options(),
         )
         try:
             await producer.start()
@@ -132,6 +184,7 @@ class KafkaBus:
             bootstrap_servers=self._bootstrap_servers,
             client_id=self._client_id,
             request_timeout_ms=self._request_timeout_ms,
+            **self._security.client_options(),
         )
         try:
             await admin.start()
@@ -201,6 +254,7 @@ class KafkaBus:
             topics=topics,
             request_timeout_ms=self._request_timeout_ms,
             max_poll_interval_ms=self._max_poll_interval_ms,
+            security=self._security,
         )
 
     async def _check_topics(self, producer: Any, topics: Iterable[str]) -> None:
@@ -255,6 +309,7 @@ class KafkaConsumer:
         topics: Sequence[str],
         request_timeout_ms: int = 30000,
         max_poll_interval_ms: int = 300000,
+        security: KafkaSecurity | None = None,
     ) -> None:
         if not group_id:
             raise ValueError("group_id must not be empty")
@@ -264,6 +319,7 @@ class KafkaConsumer:
         self._topics = tuple(dict.fromkeys(topics))
         self._request_timeout_ms = request_timeout_ms
         self._max_poll_interval_ms = max_poll_interval_ms
+        self._security = security or KafkaSecurity()
         self._consumer: Any = None
 
     @property
@@ -284,6 +340,7 @@ class KafkaConsumer:
             auto_offset_reset="earliest",
             request_timeout_ms=self._request_timeout_ms,
             max_poll_interval_ms=self._max_poll_interval_ms,
+            **self._security.client_options(),
         )
         try:
             await consumer.start()

@@ -1,7 +1,8 @@
 """The bus contract: one suite that both implementations of :class:`gateway.bus.Bus` must pass.
 
 Every test runs against the embedded SQLite log and against a real Kafka broker named by
-``GATEWAY_TEST_KAFKA_BOOTSTRAP`` (skipped without it, except in CI where a missing broker is a failure).
+``GATEWAY_TEST_KAFKA_BOOTSTRAP`` (skipped without it, except in CI where a missing broker is a failure), logged in
+as the broker's super user (the contract is about the bus, not ACLs: ``tests/integration/test_kafka_acls.py``).
 Topic and group names carry a random suffix, so runs can share one broker.
 """
 
@@ -28,6 +29,7 @@ from gateway.bus import (
     OutgoingRecord,
     UnknownTopicError,
 )
+from tests.kafka_access import ADMIN, kafka_access
 
 KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 DEADLINE_S = 60.0
@@ -46,7 +48,8 @@ async def bus(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[B
                 pytest.fail(f"{KAFKA_ENV} is not set: the Kafka contract tests must run in CI")
             pytest.skip(f"set {KAFKA_ENV} (host:port of a Kafka broker) to run the Kafka contract tests")
         implementation = KafkaBus(
-            bootstrap, client_id=f"contract-{uuid.uuid4().hex[:8]}", partitions=3, request_timeout_ms=15000
+            bootstrap, client_id=f"contract-{uuid.uuid4().hex[:8]}", partitions=3, request_timeout_ms=15000,
+            security=kafka_access(bootstrap).security(ADMIN),
         )
     await implementation.start()
     try:

@@ -3,7 +3,8 @@
 They prove that the Kafka broker and the PostgreSQL server exported through
 ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` and ``GATEWAY_TEST_POSTGRES_DSN`` really work from Python:
 a topic is created with aiokafka's admin client and one message makes a produce/consume round
-trip through a consumer group; asyncpg connects with the DSN and asks for the server version.
+trip through a consumer group, all logged in as the broker's super user with the SASL credentials of
+``GATEWAY_TEST_KAFKA_CREDENTIALS``; asyncpg connects with the DSN and asks for the server version.
 
 Without the variables the tests skip locally and fail in CI (``CI=true``), because CI must never
 silently run without the real services.
@@ -19,6 +20,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.kafka_access import ADMIN, kafka_access
 
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 POSTGRES_ENV_VAR = "GATEWAY_TEST_POSTGRES_DSN"
@@ -38,7 +41,7 @@ def require_env(name: str) -> str:
 
 async def create_topic(bootstrap: str, topic: str) -> None:
     """Create a one-partition topic with aiokafka's admin client."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_access(bootstrap).client_options(ADMIN))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name=topic, num_partitions=1, replication_factor=1)])
@@ -49,7 +52,7 @@ async def create_topic(bootstrap: str, topic: str) -> None:
 
 async def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
     """Send one message with an idempotent producer and wait for the acknowledgement."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(**kafka_access(bootstrap).client_options(ADMIN), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, value=value, key=key)
@@ -61,7 +64,7 @@ async def consume_one(bootstrap: str, topic: str) -> tuple[bytes | None, bytes |
     """Read the first message of the topic through a fresh consumer group."""
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **kafka_access(bootstrap).client_options(ADMIN),
         group_id=f"smoke-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -4,7 +4,8 @@
 a deployment silently ignores a misspelt variable. These tests read the compose file, the ``Dockerfile`` and the
 examples under ``deploy/`` and check that every ``GATEWAY_*`` name is a settings field, that the settings parsed
 from the compose environment point at the brokers and database the file declares, that the commands are real
-``gateway`` commands, and that the Kafka cluster is a consistent three-node KRaft quorum.
+``gateway`` commands, that the Kafka cluster is a consistent three-node KRaft quorum, and that its brokers
+authenticate every client (SASL over TLS) and authorise it with the ACLs the code generates.
 """
 
 from __future__ import annotations
@@ -29,21 +30,27 @@ from gateway.audit.checkpoint import SigningKey as AuditSigningKey
 from gateway.auth import generate_signing_key
 from gateway.bootstrap import build, load_clients
 from gateway.bus import KafkaBus
+from gateway.bus.acls import kafka_acls_arguments, kafka_grants
 from gateway.cli import app
 from gateway.policy import load_registry
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 ENV_EXAMPLE = ROOT / "deploy" / "gateway.env.example"
 CLIENTS_EXAMPLE = ROOT / "deploy" / "clients.example.yaml"
+KAFKA_ACLS = ROOT / "deploy" / "kafka" / "acls.txt"
+KAFKA_SETUP = ROOT / "deploy" / "kafka" / "setup.sh"
 
 GATEWAY_SERVICES = ("migrate", "gateway-api", "gateway-worker")
 KAFKA_BROKERS = 3
 SECRETS_DIR = "/run/secrets/"
 # What the tests substitute for the values an operator puts in deploy/secrets/gateway.env.
-OPERATOR_VALUES = {"POSTGRES_PASSWORD": "pg-password-for-tests", "GATEWAY_PSEUDONYM_KEY": "k" * 48}
+OPERATOR_VALUES = {"POSTGRES_PASSWORD": "pg-password-for-tests", "GATEWAY_PSEUDONYM_KEY": "k" * 48,
+                   "KAFKA_ADMIN_PASSWORD": "kafka-admin-password-for-tests",
+                   "KAFKA_KEYSTORE_PASSWORD": "keystore-password-for-tests",
+                   "GATEWAY_KAFKA_SASL_PASSWORD": "gateway-kafka-password-for-tests"}
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)"
@@ -161,7 +168,22 @@ def container_env(service: Mapping[str, Any]) -> dict[str, str]:
 
 
 def kafka_services(services: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: s for name, s in services.items() if str(s.get("image", "")).startswith("apache/kafka:")}
+    """The brokers: services of the Kafka image with a node id (``kafka-setup`` uses the image for its tools)."""
+    return {
+        name: s
+        for name, s in services.items()
+        if str(s.get("image", "")).startswith("apache/kafka:") and "KAFKA_NODE_ID" in environment_of(s)
+    }
+
+
+def client_listener(env: Mapping[str, str]) -> str:
+    """The listener partners and the gateway use: the one taking SCRAM logins."""
+    (name,) = [
+        listener
+        for listener in listeners(env["KAFKA_LISTENERS"])
+        if env.get(f"KAFKA_LISTENER_NAME_{listener}_SASL_ENABLED_MECHANISMS") == "SCRAM-SHA-512"
+    ]
+    return name
 
 
 def kafka_env(service: Mapping[str, Any]) -> dict[str, str]:
@@ -287,6 +309,62 @@ def test_kafka_listeners_are_internal_and_consistent(
         assert mount == env["KAFKA_LOG_DIRS"] and volume in compose["volumes"], f"{name}: log dir not persisted"
 
 
+def test_kafka_brokers_authenticate_every_client_and_refuse_what_no_acl_allows(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The topic names the sender, so the brokers must know who writes: SASL over TLS everywhere, ACLs enforced."""
+    for name, service in kafka_services(services).items():
+        env = kafka_env(service)
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert set(protocols.values()) == {"SASL_SSL"}, f"{name}: a listener without SASL over TLS"
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_SUPER_USERS"] == "User:admin", f"{name}: only the brokers' own principal is a super user"
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        client = client_listener(env)
+        assert client != env["KAFKA_INTER_BROKER_LISTENER_NAME"], "partners never share the brokers' listener"
+        for listener in listeners(env["KAFKA_LISTENERS"]):
+            for mechanism in env[f"KAFKA_LISTENER_NAME_{listener}_SASL_ENABLED_MECHANISMS"].split(","):
+                key = f"KAFKA_LISTENER_NAME_{listener}_{mechanism.replace('-', '___')}_SASL_JAAS_CONFIG"
+                assert env[key].rstrip().endswith(";"), f"{name}: {key}"
+                if mechanism == "PLAIN":  # static users: the super user alone
+                    assert re.findall(r"user_(\w+)=", env[key]) == ["admin"], f"{name}: {key}"
+                    assert "${KAFKA_ADMIN_PASSWORD:?" in env[key], "the password comes from the operator's env file"
+        assert env["KAFKA_SSL_KEYSTORE_LOCATION"].startswith(SECRETS_DIR)
+        assert env["KAFKA_SSL_TRUSTSTORE_LOCATION"].startswith(SECRETS_DIR)
+        assert env["KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM"] == "https"
+        for secret in ("kafka_keystore", "kafka_ca", "kafka_admin_client"):
+            assert secret in service["secrets"], f"{name} does not mount {secret}"
+        assert "--command-config /run/secrets/kafka_admin_client" in " ".join(service["healthcheck"]["test"])
+
+
+def test_kafka_acls_file_is_what_the_code_grants() -> None:
+    """deploy/kafka/acls.txt (applied by kafka-setup) is generated from gateway.bus.acls and the registry."""
+    registry = load_registry()
+    restricted = {flow.recipient for flow in registry.flows if flow.restricted_topic}
+    expected = kafka_acls_arguments(kafka_grants(registry.exchanging(), restricted, TopicSettings(prefix="")))
+    lines = [line for line in KAFKA_ACLS.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    assert lines == expected, "regenerate deploy/kafka/acls.txt from gateway.bus.acls.kafka_grants()"
+    # ALER writes its own in. topic and nothing else; the gateway writes no in. topic at all.
+    writes = {line.split()[1]: line for line in lines if "--operation Write" in line}
+    assert re.findall(r"--topic (\S+)", writes["User:aler"]) == ["in.aler"]
+    assert not [t for t in re.findall(r"--topic (\S+)", writes["User:gateway"]) if t.startswith("in.")]
+
+
+def test_kafka_setup_creates_users_and_acls_before_the_gateway_starts(services: dict[str, dict[str, Any]]) -> None:
+    setup = services["kafka-setup"]
+    assert setup["restart"] == "no" and setup["image"] == "apache/kafka:4.1.1"
+    source, _, mount = setup["volumes"][0].partition(":")
+    mount = mount.removesuffix(":ro")
+    assert Path(source) == Path("deploy/kafka") and setup["command"][-1] == f"{mount}/setup.sh"
+    script = KAFKA_SETUP.read_text(encoding="utf-8")
+    assert f"{mount}/acls.txt" in script and "/run/secrets/kafka_users" in script
+    assert "kafka_users" in setup["secrets"]
+    for broker in kafka_services(services):
+        assert setup["depends_on"][broker] == {"condition": "service_healthy"}
+    for name in ("gateway-api", "gateway-worker"):
+        assert services[name]["depends_on"]["kafka-setup"] == {"condition": "service_completed_successfully"}
+
+
 # ------------------------------------------------------------------------------------------------ PostgreSQL
 
 
@@ -360,11 +438,17 @@ def test_settings_parsed_from_the_compose_environment(
     advertised = set()
     for broker_name, broker in kafka_services(services).items():
         env = kafka_env(broker)
-        host, port = listeners(env["KAFKA_ADVERTISED_LISTENERS"])[env["KAFKA_INTER_BROKER_LISTENER_NAME"]]
+        host, port = listeners(env["KAFKA_ADVERTISED_LISTENERS"])[client_listener(env)]
         assert host == broker_name
         advertised.add(f"{host}:{port}")
+        protocol = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert settings.kafka_security_protocol == protocol[client_listener(env)] == "SASL_SSL"
     bootstrap = [server.strip() for server in settings.kafka_bootstrap_servers.split(",")]
     assert len(bootstrap) == len(set(bootstrap)) and set(bootstrap) == advertised
+    # The gateway logs in as its own principal, with the password of the operator's env file.
+    assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512" and settings.kafka_sasl_username == "gateway"
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == OPERATOR_VALUES["GATEWAY_KAFKA_SASL_PASSWORD"]
 
     min_isr = {int(kafka_env(b)["KAFKA_MIN_INSYNC_REPLICAS"]) for b in kafka_services(services).values()}
     assert settings.topics.replication_factor == KAFKA_BROKERS
@@ -380,7 +464,9 @@ def test_settings_parsed_from_the_compose_environment(
 
     assert settings.pseudonym_key is not None
     assert settings.pseudonym_key.get_secret_value() == OPERATOR_VALUES["GATEWAY_PSEUDONYM_KEY"]
-    for path in (settings.token_signing_key_file, settings.audit_signing_key_file, settings.clients_file):
+    key_files = (settings.token_signing_key_file, settings.audit_signing_key_file, settings.clients_file,
+                 settings.kafka_ssl_cafile)
+    for path in key_files:
         assert path is not None and str(path).startswith(SECRETS_DIR), path
         secret = str(path).removeprefix(SECRETS_DIR)
         assert secret in service["secrets"], f"{name} does not mount the secret {secret}"
@@ -500,6 +586,7 @@ def test_secrets_stay_out_of_the_compose_file_and_the_image(
             assert match["op"] == ":?", f"${{{name}}} must fail when unset, not default"
     for name in GATEWAY_SERVICES:
         assert "GATEWAY_PSEUDONYM_KEY" not in environment_of(services[name])
+        assert "GATEWAY_KAFKA_SASL_PASSWORD" not in environment_of(services[name])
         assert env_files_of(services[name]) == ["deploy/secrets/gateway.env"]
     for secret in compose["secrets"].values():
         assert secret["file"].startswith("./deploy/secrets/")

@@ -16,6 +16,7 @@ PUBLIC_SURFACE: dict[str, list[str]] = {
         "CommitFailed",
         "EmbeddedBus",
         "KafkaBus",
+        "KafkaSecurity",
         "OutgoingRecord",
         "UnknownTopicError",
     ],
