@@ -1,0 +1,120 @@
+"""Dead-letter re-drive (issue 9 point 13) on both pairs of backends (embedded bus + SQLite, Kafka + PostgreSQL).
+
+A message is dead-lettered because the gateway's code list did not know one of its codes yet (the ALER decoder
+is swapped for one that refuses it, as an out-of-date code list would); once the list is "updated" (the real
+decoder back), a replay reads the record back from ``in.aler`` at its coordinates, decides it once and forwards
+it; a second replay decides nothing; each replay is audited with who asked. A dead-letter entry whose source
+record is gone is said to be gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.bootstrap import Gateway
+from gateway.bus import OutgoingRecord
+from gateway.pipeline.redrive import DeadLetter, DeadLetterNotFound, Redrive
+from schemas.envelope import Envelope
+from schemas.errors import DecodeError, FieldProblem
+from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, tenant
+
+DEADLINE_S = 60.0
+
+
+def redrive(gateway: Gateway) -> Redrive:
+    return Redrive(gateway.bus, gateway.intake, gateway.settings.topics, sorted(gateway.intake.decoders),
+                   gateway.settings.instance_id)
+
+
+async def dead_letters(gateway: Gateway, count: int) -> list[DeadLetter]:
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        entries = await redrive(gateway).entries("aler")
+        if len(entries) >= count:
+            return entries
+        assert time.monotonic() < deadline, f"{len(entries)} of {count} dead letters"
+        await asyncio.sleep(0.2)
+
+
+def decisions_per_message(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in records:
+        if record["event_type"] == "decision":
+            for message_id in record["message_ids"]:
+                counts[message_id] = counts.get(message_id, 0) + 1
+    return counts
+
+
+async def test_a_dead_letter_replayed_after_its_cause_is_fixed_is_decided_once_and_audited(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    person = tenant(21)
+    await record_consent(gateway, person.cf)
+    from gateway.simulators import aler_arrears_message
+
+    message = aler_arrears_message(person, "m-redrive")
+    current = gateway.intake.decoders["aler"]
+
+    def outdated_code_list(raw: bytes, content_type: str) -> list[Envelope]:
+        raise DecodeError("contract", "a code is not in the gateway's code list yet",
+                          [FieldProblem("/quartiere", "code-list", "not in the code list")])
+
+    monkeypatch.setitem(gateway.intake.decoders, "aler", outdated_code_list)  # type: ignore[index]
+    await gateway.bus.publish([OutgoingRecord(topic=gateway.settings.topics.name("in", "aler"),
+                                              value=orjson.dumps(message),
+                                              headers=(("message-id", b"m-redrive"),))])
+    [entry] = await dead_letters(gateway, 1)
+    assert entry.reason == "contract-violation"
+    assert entry.message_id == "m-redrive"
+    assert entry.source is not None and entry.source.topic == gateway.settings.topics.name("in", "aler")
+    assert (await redrive(gateway).entry(entry.id)) == entry
+    assert person.cf not in orjson.dumps(entry.as_dict()).decode()
+
+    still = await redrive(gateway).replay(entry.id, "cli:operator-1")
+    assert still.outcome == "still-invalid"
+    assert decisions_per_message(await audit_records(gateway)).get("m-redrive") is None
+
+    monkeypatch.setitem(gateway.intake.decoders, "aler", current)  # type: ignore[index]  # the list is updated
+    dry = await redrive(gateway).replay(entry.id, "cli:operator-1", dry_run=True)
+    assert (dry.outcome, dry.message_ids) == ("would-decide", ("m-redrive",))
+
+    first = await redrive(gateway).replay(entry.id, "cli:operator-1")
+    assert (first.outcome, first.states) == ("decided", {"m-redrive": "forwarded"})
+    second = await redrive(gateway).replay(entry.id, "admin:operator-2")
+    assert (second.outcome, second.states) == ("already-decided", {"m-redrive": "forwarded"})
+    assert (await redrive(gateway).replay(entry.id, "cli:operator-1", dry_run=True)).outcome == "already-decided"
+
+    referrals = await read_until(gateway, "out", "fwa", 1, settle_s=1.5)
+    assert [r.header("correlation-id") for r in referrals] == ["corr-m-redrive"]
+    records = await audit_records(gateway)
+    assert decisions_per_message(records)["m-redrive"] == 1
+    replays = [r for r in records if r["event_type"] == "dead-letter-replay"]
+    assert [(r["client_id"], r["reason"], r["outcome"], r["queried_ref"]) for r in replays] == [
+        ("cli:operator-1", "still-invalid", "failure", entry.id),
+        ("cli:operator-1", "decided", "success", entry.id),
+        ("admin:operator-2", "already-decided", "success", entry.id),
+    ]
+    assert all(r["kafka"] == entry.source.model_dump() for r in replays)
+    assert person.cf not in orjson.dumps(records).decode()
+
+
+async def test_a_dead_letter_whose_source_is_gone_says_so_and_unknown_ids_are_refused(gateway: Gateway) -> None:
+    topics = gateway.settings.topics
+    entry = {"reason": "contract-violation", "title": "Contract violation", "detail": "x", "problems": [],
+             "source": {"topic": topics.name("in", "aler"), "partition": 0, "offset": 10**9},
+             "message_id": "m-gone", "request_id": "req-1", "at": "2026-12-01T00:00:00+00:00"}
+    await gateway.bus.publish([OutgoingRecord(topic=topics.name("dlq", "aler"), value=orjson.dumps(entry))])
+    [dead] = await dead_letters(gateway, 1)
+    result = await redrive(gateway).replay(dead.id, "cli:operator-1")
+    assert result.outcome == "source-gone"
+    assert result.detail is not None and "no longer holds offset 1000000000" in result.detail
+    [audited] = [r for r in await audit_records(gateway) if r["event_type"] == "dead-letter-replay"]
+    assert (audited["reason"], audited["outcome"]) == ("source-gone", "failure")
+
+    for wrong in ("aler:0:999999", "nobody:0:0", "not-an-id"):
+        with pytest.raises(DeadLetterNotFound):
+            await redrive(gateway).entry(wrong)
