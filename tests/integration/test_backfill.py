@@ -7,6 +7,7 @@ id in the audit log; the summary gives the outcomes; no codice fiscale reaches t
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,7 @@ from gateway.identity.synthetic import generate_tenants
 from gateway.pipeline.backfill import BackfillError, BackfillSummary, backfill, checkpoint_path
 from gateway.simulators.bulk import aler_tenancy_export, asst_bulk_export
 from tests.e2e.test_f1_microcredit_referral import audit_records
+from tests.integration.test_dlq import cli
 
 
 class Interrupted(Exception):
@@ -108,3 +110,21 @@ async def test_a_changed_input_is_not_resumed_and_bad_inputs_are_explained(gatew
         await backfill(gateway.intake, "asst", [tmp_path / "bad.ndjson"])
     with pytest.raises(BackfillError, match="is not a file"):
         await backfill(gateway.intake, "aler", [tmp_path / "missing.csv"])
+
+
+async def test_the_backfill_command_prints_a_summary_by_outcome_and_resumes_nothing_twice(
+        gateway: Gateway, tmp_path: Path) -> None:
+    tenants = list(generate_tenants("S", seed=94, limit=12))
+    export = tmp_path / "tenancies.csv"
+    export.write_bytes(aler_tenancy_export(tenants))
+
+    first = await asyncio.to_thread(cli, gateway, "backfill", "--from", "aler", str(export), "--batch-size", "5")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("12 of 12 records in ")
+    assert "  denied:purpose-missing: 12" in first.stdout
+    again = await asyncio.to_thread(cli, gateway, "backfill", "--from", "aler", str(export), "--json")
+    assert json.loads(again.stdout)["outcomes"] == {"already-decided": 12}
+    assert not any(t.cf in first.stdout + first.stderr + again.stdout for t in tenants)
+    assert set(decisions_per_message(await audit_records(gateway)).values()) == {1}
+    wrong = await asyncio.to_thread(cli, gateway, "backfill", "--from", "comune", str(export))
+    assert wrong.returncode == 2 and "use --from aler" in wrong.stderr

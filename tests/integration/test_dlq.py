@@ -10,6 +10,9 @@ record is gone is said to be gone.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -118,3 +121,54 @@ async def test_a_dead_letter_whose_source_is_gone_says_so_and_unknown_ids_are_re
     for wrong in ("aler:0:999999", "nobody:0:0", "not-an-id"):
         with pytest.raises(DeadLetterNotFound):
             await redrive(gateway).entry(wrong)
+
+
+def cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
+    """``gateway ARGS`` in a fresh process on the same store, bus, topics and keys as ``gateway``."""
+    s = gateway.settings
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(s.data_dir), "GATEWAY_BUS": s.bus,
+           "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers, "GATEWAY_TOPICS__PREFIX": s.topics.prefix,
+           "GATEWAY_TOPICS__PARTITIONS": str(s.topics.partitions), "COLUMNS": "200"}
+    if s.database_url:
+        env["GATEWAY_DATABASE_URL"] = s.database_url
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+async def test_the_dlq_commands_list_show_and_replay_with_the_requester_audited(gateway: Gateway) -> None:
+    person = tenant(22)
+    from gateway.simulators import aler_arrears_message
+
+    topics = gateway.settings.topics
+    await gateway.bus.publish([OutgoingRecord(topic=topics.name("in", "aler"),
+                                              value=orjson.dumps(aler_arrears_message(person, "m-cli")))])
+    source = None
+    deadline = time.monotonic() + DEADLINE_S
+    while source is None:  # the running consumer decides it (denied: no consent); find where it landed
+        assert time.monotonic() < deadline
+        for partition in await gateway.bus.partitions(topics.name("in", "aler")):
+            for record in await gateway.bus.read(topics.name("in", "aler"), partition, 0):
+                source = record
+        await asyncio.sleep(0.1)
+    entry = {"reason": "internal-error", "title": "Internal error", "detail": "the gateway failed", "problems": [],
+             "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset},
+             "message_id": "m-cli", "request_id": "req-cli", "at": "2026-12-01T00:00:00+00:00"}
+    await gateway.bus.publish([OutgoingRecord(topic=topics.name("dlq", "aler"), value=orjson.dumps(entry))])
+    [dead] = await dead_letters(gateway, 1)
+
+    listed = await asyncio.to_thread(cli, gateway, "dlq", "list", "--partner", "aler", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [orjson.loads(line)["id"] for line in listed.stdout.splitlines()] == [dead.id]
+    shown = await asyncio.to_thread(cli, gateway, "dlq", "show", dead.id)
+    assert orjson.loads(shown.stdout)["source"]["offset"] == source.offset
+    replayed = await asyncio.to_thread(cli, gateway, "dlq", "replay", dead.id, "--by", "cli:tester")
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"{dead.id}: already-decided (m-cli: denied)" in replayed.stdout
+    missing = await asyncio.to_thread(cli, gateway, "dlq", "show", "aler:0:424242")
+    assert missing.returncode == 2 and "no dead-letter entry aler:0:424242" in missing.stderr
+    assert person.cf not in listed.stdout + shown.stdout + replayed.stdout + replayed.stderr
+
+    records = await audit_records(gateway)
+    assert decisions_per_message(records)["m-cli"] == 1
+    [audited] = [r for r in records if r["event_type"] == "dead-letter-replay"]
+    assert (audited["client_id"], audited["reason"]) == ("cli:tester", "already-decided")
