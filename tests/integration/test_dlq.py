@@ -16,14 +16,17 @@ import sys
 import time
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.bus import OutgoingRecord
 from gateway.pipeline.redrive import DeadLetter, DeadLetterNotFound, Redrive
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
+from tests.conftest import ALL_SCOPES, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, tenant
 
 DEADLINE_S = 60.0
@@ -172,3 +175,42 @@ async def test_the_dlq_commands_list_show_and_replay_with_the_requester_audited(
     assert decisions_per_message(records)["m-cli"] == 1
     [audited] = [r for r in records if r["event_type"] == "dead-letter-replay"]
     assert (audited["client_id"], audited["reason"]) == ("cli:tester", "already-decided")
+
+
+@pytest.fixture
+def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
+    """The shared partner clients plus an operator allowed to re-drive dead letters."""
+    made = [PartnerClient(f"{org}-test", secret_hash, org, "system", frozenset(ALL_SCOPES))
+            for org in ("aler", "asst", "comune", "fwa")]
+    made.append(PartnerClient("ops-test", secret_hash, "gateway-ops", "operator", frozenset({"admin:dlq"})))
+    return tuple(made)
+
+
+async def test_the_admin_route_replays_with_the_calling_client_audited_and_answers_problems(
+        gateway: Gateway, http: httpx.AsyncClient) -> None:
+    topics = gateway.settings.topics
+    entry = {"reason": "contract-violation", "title": "Contract violation", "detail": "x", "problems": [],
+             "source": {"topic": topics.name("in", "aler"), "partition": 0, "offset": 10**9},
+             "message_id": "m-http", "request_id": "req-1", "at": "2026-12-01T00:00:00+00:00"}
+    await gateway.bus.publish([OutgoingRecord(topic=topics.name("dlq", "aler"), value=orjson.dumps(entry))])
+    [dead] = await dead_letters(gateway, 1)
+    ops = await bearer(http, "ops-test")
+
+    listed = await http.get("/v1/admin/dlq", params={"partner": "aler"}, headers=ops)
+    assert listed.status_code == 200 and [e["id"] for e in listed.json()] == [dead.id]
+    shown = await http.get(f"/v1/admin/dlq/{dead.id}", headers=ops)
+    assert shown.json()["message_id"] == "m-http"
+    dry = await http.post(f"/v1/admin/dlq/{dead.id}/replay", params={"dry_run": "true"}, headers=ops)
+    assert dry.json()["outcome"] == "source-gone"
+    replayed = await http.post("/v1/admin/dlq/replay", params={"partner": "aler"}, headers=ops)
+    assert [r["outcome"] for r in replayed.json()] == ["source-gone"]
+    [audited] = [r for r in await audit_records(gateway) if r["event_type"] == "dead-letter-replay"]
+    assert audited["client_id"] == "api:ops-test"
+
+    missing = await http.get("/v1/admin/dlq/aler:0:424242", headers=ops)
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"].endswith("/dead-letter-not-found")
+    partner = await bearer(http, "aler-test")
+    refused = await http.post(f"/v1/admin/dlq/{dead.id}/replay", headers=partner)
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
+    assert len([r for r in await audit_records(gateway) if r["event_type"] == "dead-letter-replay"]) == 1
