@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import uuid
 from collections import Counter
@@ -40,7 +41,8 @@ from gateway.errors import InputError
 from gateway.pipeline.intake import Intake, Submission
 from schemas.envelope import Envelope
 
-__all__ = ["BackfillError", "BackfillSummary", "Invalid", "Source", "backfill", "checkpoint_path", "units"]
+__all__ = ["BackfillError", "BackfillSummary", "Invalid", "Source", "backfill", "checkpoint_path", "count_units",
+           "units"]
 
 Source = Literal["aler", "asst"]
 _CHECKPOINT_VERSION = 1
@@ -176,6 +178,19 @@ def units(source: Source, inputs: Sequence[Path]) -> Iterator[tuple[bytes, str]]
     raise BackfillError(f"no backfill from {source!r}: use aler (CSV export) or asst (FHIR Bulk Data NDJSON)")
 
 
+def count_units(source: Source, inputs: Sequence[Path]) -> int:
+    """How many units :func:`units` yields, without building them (for the progress bar's total)."""
+    if source == "aler":
+        text = inputs[0].read_bytes().decode("utf-8-sig")
+        try:
+            rows = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
+            return max(0, sum(1 for cells in rows if any(cell.strip() for cell in cells)) - 1)
+        except csv.Error as exc:
+            raise BackfillError(f"{inputs[0]} is not valid CSV: {exc}") from None
+    return sum(1 for path in inputs for number, line in _ndjson_lines(path)
+               if _resource(path, number, line).get("resourceType") != "Patient")
+
+
 # --- checkpoint ---------------------------------------------------------------------------------------------
 
 
@@ -218,17 +233,19 @@ async def backfill(intake: Intake, source: Source, inputs: Sequence[Path], *, ba
     if batch_size < 1:
         raise BackfillError("the batch size must be at least 1")
     inputs = [Path(p) for p in inputs]
-    all_units = list(units(source, inputs))
+    pending = units(source, inputs)  # checks the inputs first; then streamed, never all in memory
+    total = count_units(source, inputs)
     fingerprint = _fingerprint(source, inputs)
     checkpoint = checkpoint_path(inputs)
-    skipped = min(_read_checkpoint(checkpoint, fingerprint), len(all_units))
-    summary = BackfillSummary(total=len(all_units), skipped=skipped)
+    skipped = min(_read_checkpoint(checkpoint, fingerprint), total)
+    summary = BackfillSummary(total=total, skipped=skipped)
     run = uuid.uuid4().hex[:12]
     started = clock()
     if on_progress is not None:
         on_progress(summary)
-    for start in range(skipped, len(all_units), batch_size):
-        batch = all_units[start:start + batch_size]
+    pending = itertools.islice(pending, skipped, None)
+    start = skipped
+    while batch := list(itertools.islice(pending, batch_size)):
         items: list[tuple[Envelope, Submission]] = []
         for offset, (raw, content_type) in enumerate(batch):
             position = start + offset
@@ -250,7 +267,8 @@ async def backfill(intake: Intake, source: Source, inputs: Sequence[Path], *, ba
             else:
                 summary.outcomes[status.state] += 1
         summary.done += len(batch)
-        _write_checkpoint(checkpoint, fingerprint, start + len(batch))
+        start += len(batch)
+        _write_checkpoint(checkpoint, fingerprint, start)
         summary.seconds = (clock() - started).total_seconds()
         if on_progress is not None:
             on_progress(summary)
