@@ -23,6 +23,7 @@ record's content.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -224,6 +225,13 @@ def _write_checkpoint(path: Path, fingerprint: dict[str, Any], done: int) -> Non
 # --- the run ------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Decoded:
+    units: list[tuple[bytes, str]]
+    items: list[tuple[Envelope, Submission]] = field(default_factory=list)
+    invalid: list[Invalid] = field(default_factory=list)
+
+
 async def backfill(intake: Intake, source: Source, inputs: Sequence[Path], *, batch_size: int = 300,
                    requested_by: str = "backfill",
                    on_progress: Callable[[BackfillSummary], None] | None = None,
@@ -244,34 +252,51 @@ async def backfill(intake: Intake, source: Source, inputs: Sequence[Path], *, ba
     if on_progress is not None:
         on_progress(summary)
     pending = itertools.islice(pending, skipped, None)
-    start = skipped
-    while batch := list(itertools.islice(pending, batch_size)):
-        items: list[tuple[Envelope, Submission]] = []
-        for offset, (raw, content_type) in enumerate(batch):
-            position = start + offset
+
+    def decoded(first: int) -> _Decoded:
+        """The next batch read and decoded (in a worker thread, while the previous batch is being committed)."""
+        result = _Decoded(list(itertools.islice(pending, batch_size)))
+        for offset, (raw, content_type) in enumerate(result.units):
             submission = Submission(sender=source, sender_role="system", raw=raw, content_type=content_type,
-                                    request_id=f"backfill-{run}-{position}", client_id=f"backfill:{requested_by}")
+                                    request_id=f"backfill-{run}-{first + offset}",
+                                    client_id=f"backfill:{requested_by}")
             try:
-                items += [(envelope, submission) for envelope in intake.decode(submission)]
+                result.items += [(envelope, submission) for envelope in intake.decode(submission)]
             except InputError as exc:
-                summary.outcomes["invalid"] += 1
-                if len(summary.invalid) < MAX_INVALID_SHOWN:
-                    summary.invalid.append(Invalid(position, exc.slug,
-                                                   tuple(sorted({p.rule for p in exc.problems}))))
-        batch_started = clock()
-        for status in await intake.process(items):
+                result.invalid.append(Invalid(first + offset, exc.slug, tuple(sorted({p.rule for p in exc.problems}))))
+        return result
+
+    start = skipped
+    batch = await asyncio.to_thread(decoded, start)
+    while batch.units:
+        following = asyncio.ensure_future(asyncio.to_thread(decoded, start + len(batch.units)))
+        try:
+            batch_started = clock()
+            statuses = await intake.process(batch.items)
+        except BaseException:
+            following.cancel()
+            raise
+        for status in statuses:
             if status.received_at < batch_started:
                 summary.outcomes["already-decided"] += 1
             elif status.state == "denied" and status.reason_class:
                 summary.outcomes[f"denied:{status.reason_class}"] += 1
             else:
                 summary.outcomes[status.state] += 1
-        summary.done += len(batch)
-        start += len(batch)
+        if batch.invalid:
+            summary.outcomes["invalid"] += len(batch.invalid)
+            summary.invalid += batch.invalid[: MAX_INVALID_SHOWN - len(summary.invalid)]
+        summary.done += len(batch.units)
+        start += len(batch.units)
         _write_checkpoint(checkpoint, fingerprint, start)
         summary.seconds = (clock() - started).total_seconds()
         if on_progress is not None:
-            on_progress(summary)
+            try:
+                on_progress(summary)
+            except BaseException:
+                following.cancel()
+                raise
+        batch = await following
     checkpoint.unlink(missing_ok=True)
     summary.seconds = (clock() - started).total_seconds()
     return summary
