@@ -89,12 +89,28 @@ def _encounter(patient_id: str, encounter_id: str, day: int, service: str) -> di
     }
 
 
-def asst_bulk_export(tenants: Sequence[SyntheticTenant], encounters: int) -> dict[str, bytes]:
-    """``Patient.ndjson`` (one per tenant) and ``Encounter.ndjson`` (``encounters`` in all, spread over the
-    patients), as a FHIR Bulk Data export names its files."""
+def _immunization(patient_id: str, immunization_id: str, day: int) -> dict[str, Any]:
+    when = datetime(2026, 10, 1, 11, 0, tzinfo=UTC) + timedelta(days=day)
+    return {
+        "resourceType": "Immunization", "id": immunization_id, "meta": _meta(), "status": "completed",
+        "vaccineCode": {"coding": [{"system": "http://www.whocc.no/atc", "code": "J07BB02"}]},
+        "patient": {"reference": f"Patient/{patient_id}"}, "occurrenceDateTime": when.isoformat(),
+    }
+
+
+def asst_bulk_export(tenants: Sequence[SyntheticTenant], encounters: int, immunizations: int = 0
+                     ) -> dict[str, bytes]:
+    """``Patient.ndjson`` (one per tenant), ``Encounter.ndjson`` (``encounters`` in all, spread over the
+    patients) and, when asked, ``Immunization.ndjson`` (flu vaccinations), as a FHIR Bulk Data export names its
+    files."""
     patients = [(f"pat-{index:07d}", tenant) for index, tenant in enumerate(tenants)]
     lines = [orjson.dumps(_patient(tenant, pid)) for pid, tenant in patients]
     visits = [orjson.dumps(_encounter(patients[n % len(patients)][0], f"enc-{n:08d}", n % 300,
                                       _SERVICES[n % len(_SERVICES)]))
               for n in range(encounters)]
-    return {"Patient.ndjson": b"\n".join(lines) + b"\n", "Encounter.ndjson": b"\n".join(visits) + b"\n"}
+    files = {"Patient.ndjson": b"\n".join(lines) + b"\n", "Encounter.ndjson": b"\n".join(visits) + b"\n"}
+    if immunizations:
+        files["Immunization.ndjson"] = b"\n".join(
+            orjson.dumps(_immunization(patients[n % len(patients)][0], f"imm-{n:08d}", n % 60))
+            for n in range(immunizations)) + b"\n"
+    return files

@@ -82,9 +82,10 @@ async def test_an_asst_bulk_export_is_decided_once_per_resource_with_its_patient
     tenants = list(generate_tenants("S", seed=92, limit=6))
     folder = tmp_path / "export"
     folder.mkdir()
-    files = sorted(folder / name for name in asst_bulk_export(tenants, 20))
-    for path, content in zip(files, [asst_bulk_export(tenants, 20)[p.name] for p in files], strict=True):
-        path.write_bytes(content)
+    export = asst_bulk_export(tenants, 16, immunizations=4)
+    for name, content in export.items():
+        (folder / name).write_bytes(content)
+    files = sorted(folder.glob("*.ndjson"))  # Encounter, Immunization, Patient: the Patients come last
 
     with pytest.raises(Interrupted):
         await backfill(gateway.intake, "asst", files, batch_size=8, on_progress=interrupt_after(8))
@@ -92,7 +93,8 @@ async def test_an_asst_bulk_export_is_decided_once_per_resource_with_its_patient
     assert (summary.total, summary.skipped, summary.done) == (20, 8, 12)
     assert summary.outcomes["invalid"] == 0
     decided = decisions_per_message(await audit_records(gateway))
-    assert set(decided) == {f"Encounter:enc-{n:08d}:1" for n in range(20)}
+    assert set(decided) == ({f"Encounter:enc-{n:08d}:1" for n in range(16)}
+                            | {f"Immunization:imm-{n:08d}:1" for n in range(4)})
     assert set(decided.values()) == {1}
     assert not any(t.cf in json.dumps(summary.as_dict()) for t in tenants)
 
