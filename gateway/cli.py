@@ -1,5 +1,5 @@
 """The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
-privacy erase, retention run, hash-secret.
+privacy erase, retention run, hash-secret, dlq list/show/replay, backfill.
 
 Each command imports what it needs when it runs, not when the module loads: ``gateway --help`` and
 ``gateway contracts check`` must not pay for FastAPI, SQLAlchemy, Alembic and every adapter. Only typer and
@@ -653,6 +653,222 @@ def hash_secret() -> None:
 
     secret = sys.stdin.readline().strip() if not sys.stdin.isatty() else getpass.getpass("client secret: ")
     typer.echo(hash_client_secret(secret))
+
+
+# --- dead letters and backfill (issue 9 points 13 and 14) -------------------------------------------------------
+
+dlq_app = typer.Typer(help="Dead letters: list, show and replay them once their cause is fixed.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _requester(by: str | None) -> str:
+    import getpass
+
+    return by or f"cli:{getpass.getuser()}"
+
+
+def _with_bus(gateway: Gateway, settings: GatewaySettings, *, store: bool) -> Callable[
+        [Callable[[], Coroutine[Any, Any, Any]]], Any]:
+    """Run ``job`` with the gateway's bus started (and its store migrated when ``store``); exit 2 naming the
+    embedded bus when it does not exist (a read of dead letters never creates one)."""
+    from gateway.bus.errors import BusError
+
+    def run(job: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        if settings.bus == "embedded" and not settings.embedded_bus_path().is_file():
+            typer.echo(f"no embedded bus at {settings.embedded_bus_path()}: nothing was ever dead-lettered here",
+                       err=True)
+            raise typer.Exit(2)
+
+        async def main() -> Any:
+            try:
+                if store:
+                    await gateway.store.migrate()
+                await gateway.bus.start()
+                return await job()
+            finally:
+                await gateway.bus.stop()
+                await gateway.store.close()
+
+        try:
+            return asyncio.run(main())
+        except BusError as exc:
+            typer.echo(f"the bus did not answer: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+def _redrive(gateway: Gateway) -> Any:
+    from gateway.pipeline.redrive import Redrive
+
+    return Redrive(gateway.bus, gateway.intake, gateway.settings.topics, sorted(gateway.intake.decoders),
+                   gateway.settings.instance_id)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    partner: Annotated[str | None, typer.Option(help="Only this partner's dead letters (aler, asst, comune, fwa).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entries as JSON lines.")] = False,
+) -> None:
+    """List dead-lettered messages: id, when, reason and source coordinates (the payload is never kept)."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from gateway.pipeline.redrive import DeadLetterNotFound
+
+    settings, gateway = _gateway("WARNING")
+    try:
+        entries = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entries(partner))
+    except DeadLetterNotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        for entry in entries:
+            typer.echo(json.dumps(entry.as_dict()))
+        return
+    table = Table("id", "at", "reason", "message id", "source")
+    for entry in entries:
+        source = f"{entry.source.topic}[{entry.source.partition}]@{entry.source.offset}" if entry.source else "HTTP"
+        table.add_row(entry.id, entry.at or "", entry.reason, entry.message_id or "", source)
+    Console().print(table)
+    typer.echo(f"{len(entries)} dead letter(s)")
+
+
+@dlq_app.command("show")
+def dlq_show(entry_id: Annotated[str, typer.Argument(help="<partner>:<partition>:<offset>, as `dlq list` prints it.")]
+             ) -> None:
+    """Print one dead-letter entry as JSON: reason, problems, source coordinates, message and request ids."""
+    import json
+
+    from gateway.pipeline.redrive import DeadLetterNotFound
+
+    settings, gateway = _gateway("WARNING")
+    try:
+        entry = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entry(entry_id))
+    except DeadLetterNotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(entry.as_dict(), indent=2))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    entry_id: Annotated[str | None, typer.Argument(help="The entry to replay (or --all with --partner).")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter of --partner.")] = False,
+    partner: Annotated[str | None, typer.Option(help="With --all: the partner whose dead letters to replay.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; decide and audit nothing.")]
+    = False,
+    by: Annotated[str | None, typer.Option(help="Who asks, for the audit record (default cli:<login name>).")]
+    = None,
+) -> None:
+    """Put dead-lettered messages back through the intake once their cause is fixed: each is read back from its
+    source topic, decided (a message already decided is not decided again) and the replay audited with who
+    asked. Exit 1 if any could not go through (still invalid, source gone)."""
+    from gateway.pipeline.redrive import DeadLetterNotFound
+
+    if (entry_id is None) == (not replay_all) or (replay_all and partner is None):
+        typer.echo("give one entry id, or --all with --partner", err=True)
+        raise typer.Exit(2)
+    settings, gateway = _gateway("WARNING")
+    redrive = _redrive(gateway)
+    requester = _requester(by)
+
+    async def job() -> list[Any]:
+        if replay_all:
+            return list(await redrive.replay_all(partner, requester, dry_run=dry_run))
+        return [await redrive.replay(entry_id, requester, dry_run=dry_run)]
+
+    try:
+        results = _with_bus(gateway, settings, store=True)(job)
+    except DeadLetterNotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for result in results:
+        states = ", ".join(f"{m}: {s}" for m, s in result.states.items())
+        typer.echo(f"{result.entry.id}: {result.outcome}" + (f" ({states})" if states else "")
+                   + (f" — {result.detail}" if result.detail else ""))
+    failed = sum(r.outcome in ("still-invalid", "source-gone") for r in results)
+    typer.echo(f"{len(results)} replayed{' (dry run)' if dry_run else ''}, {failed} could not go through")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("backfill")
+def backfill_command(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="ALER: the tenancy CSV export (one file). ASST: the FHIR Bulk Data NDJSON files (Patient, Encounter, "
+             "Immunization...).", exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Option("--from", help="aler (CSV export) or asst (FHIR Bulk Data NDJSON).")],
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Records decided per transaction.")] = 300,
+    by: Annotated[str | None, typer.Option(help="Who runs it (recorded as the client id; default cli:<login>).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Onboard a partner: decide every record of its bulk export through the same intake, decisions and audit
+    as live traffic. Resumable: after a crash or Ctrl-C, run the same command again; it continues after the
+    last committed batch (checkpoint file beside the input), and records already decided are never decided
+    twice. Prints a summary by outcome; exit 1 if any record was invalid."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from gateway.pipeline.backfill import BackfillError, BackfillSummary, backfill, checkpoint_path
+
+    if source not in ("aler", "asst"):
+        typer.echo(f"no backfill from {source!r}: use --from aler (CSV export) or --from asst (FHIR NDJSON)", err=True)
+        raise typer.Exit(2)
+    _, gateway = _gateway("WARNING")
+    console = Console(stderr=True)
+    columns = (TextColumn("backfill {task.fields[source]}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[rate]} records/s"), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+
+    async def main(bar: Progress) -> BackfillSummary:
+        task = bar.add_task("backfill", total=None, source=source, rate="-")
+
+        def update(summary: BackfillSummary) -> None:
+            rate = f"{summary.done / summary.seconds:,.0f}" if summary.seconds else "-"
+            bar.update(task, total=summary.total, completed=summary.skipped + summary.done, rate=rate)
+
+        try:
+            await gateway.store.migrate()
+            return await backfill(gateway.intake, source, inputs, batch_size=batch_size,  # type: ignore[arg-type]
+                                  requested_by=_requester(by), on_progress=update)
+        finally:
+            await gateway.store.close()
+
+    try:
+        with Progress(*columns, console=console, disable=not console.is_interactive) as bar:
+            summary = asyncio.run(main(bar))
+    except BackfillError as exc:
+        typer.echo(f"not backfilled: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: run the same command again to resume from {checkpoint_path(inputs)}", err=True)
+        raise typer.Exit(130) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        rate = f"{summary.done / summary.seconds:,.0f} records/s" if summary.seconds else "-"
+        typer.echo(f"{summary.done} of {summary.total} records in {summary.seconds:.1f} s ({rate}); "
+                   f"{summary.skipped} done by an earlier run")
+        for outcome, count in sorted(summary.outcomes.items()):
+            typer.echo(f"  {outcome}: {count}")
+        for invalid in summary.invalid:
+            typer.echo(f"  invalid record {invalid.unit + 1}: {invalid.reason} ({', '.join(invalid.rules)})")
+    if summary.outcomes.get("invalid"):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 
 from gateway.api.edge import EdgeGuard, SecurityHeaders
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import audit, auth, consents, health, messages, privacy
+from gateway.api.routes import audit, auth, consents, dlq, health, messages, privacy
 from gateway.api.throttle import Throttle
 from gateway.bootstrap import Gateway
 from gateway.identifiers import request_id_or_minted
@@ -76,6 +76,7 @@ def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None
 
     app.add_middleware(SecurityHeaders)
 
-    for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router):
+    for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router,
+                   dlq.router):
         app.include_router(router)
     return app

@@ -183,6 +183,26 @@ class EmbeddedBus:
             self._path, group_id, topics, poll_interval_s=self._poll_interval_s, wakeup=self._appended
         )
 
+    async def partitions(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic`` (as created; they never change)."""
+        log = self._require_started()
+        if topic not in self._topics:
+            self._topics = await log.run(_load_topics)
+            if topic not in self._topics:
+                raise UnknownTopicError([topic])
+        return list(range(self._topics[topic]))
+
+    async def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[BusRecord]:
+        """Records of one partition from ``offset`` on, outside any group (the log never drops records, so
+        the first one returned is at ``offset`` whenever that offset was ever written)."""
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        if partition not in await self.partitions(topic):
+            raise UnknownTopicError([f"{topic}[{partition}]"])
+        log = self._require_started()
+        return await log.run(partial(_read_partition, topic=topic, partition=partition, offset=max(offset, 0),
+                                     max_records=max_records))
+
     def _partition_for(self, record: OutgoingRecord) -> int:
         partitions = self._topics[record.topic]
         if record.key is not None:
@@ -520,6 +540,17 @@ def _read(
         if connection.in_transaction:
             connection.execute("COMMIT")
     return _Read(records, discovered)
+
+
+def _read_partition(connection: sqlite3.Connection, *, topic: str, partition: int, offset: int,
+                    max_records: int) -> list[BusRecord]:
+    rows = connection.execute(
+        'SELECT "offset", key, value, headers, timestamp_ms FROM records'
+        ' WHERE topic = ? AND partition = ? AND "offset" >= ? ORDER BY "offset" LIMIT ?',
+        (topic, partition, offset, max_records),
+    ).fetchall()
+    return [BusRecord(topic=topic, partition=partition, offset=o, key=key, value=value,
+                      headers=_decode_headers(headers), timestamp_ms=ts) for o, key, value, headers, ts in rows]
 
 
 def _commit(connection: sqlite3.Connection, *, group_id: str, offsets: dict[TopicPartition, int]) -> None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
@@ -257,6 +257,53 @@ class KafkaBus:
             security=self._security,
         )
 
+    async def partitions(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic`` from fresh cluster metadata."""
+        producer = self._require_started()
+        try:
+            metadata = await producer.client.fetch_all_metadata()
+        except (TimeoutError, KafkaError) as exc:
+            raise BusUnavailable(f"Kafka metadata unavailable: {exc!r}", retriable=True) from exc
+        found = metadata.partitions_for_topic(topic)
+        if not found:
+            raise UnknownTopicError([topic])
+        return sorted(found)
+
+    async def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[BusRecord]:
+        """Records of one partition from ``offset`` on, through a consumer outside any group (assigned the
+        partition, never committing): it starts at the earliest record still retained when ``offset`` is older."""
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        if partition not in await self.partitions(topic):
+            raise UnknownTopicError([f"{topic}[{partition}]"])
+        tp = TopicPartition(topic, partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers, client_id=self._client_id, group_id=None,
+            enable_auto_commit=False, auto_offset_reset="earliest", request_timeout_ms=self._request_timeout_ms,
+        )
+        try:
+            await consumer.start()
+            consumer.assign([tp])
+            first = (await consumer.beginning_offsets([tp]))[tp]
+            end = (await consumer.end_offsets([tp]))[tp]
+            start = max(offset, first)
+            if start >= end:
+                return []
+            consumer.seek(tp, start)
+            records: list[BusRecord] = []
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self._request_timeout_ms / 1000
+            while len(records) < max_records and loop.time() < deadline:
+                batch = await consumer.getmany(tp, timeout_ms=200, max_records=max_records - len(records))
+                records += [_record(message) for message in batch.get(tp, []) if message.offset >= start]
+                if await consumer.position(tp) >= end:
+                    break
+            return records
+        except KafkaError as exc:
+            raise _unavailable(exc) from exc
+        finally:
+            await consumer.stop()
+
     async def _check_topics(self, producer: Any, topics: Iterable[str]) -> None:
         missing = set(topics).difference(self._known_topics)
         if not missing:
@@ -368,18 +415,7 @@ class KafkaConsumer:
             raise _unavailable(exc) from exc
         records: list[BusRecord] = []
         for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
-            records.extend(
-                BusRecord(
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    value=message.value if message.value is not None else b"",
-                    headers=tuple((name, bytes(value)) for name, value in message.headers),
-                    timestamp_ms=message.timestamp,
-                )
-                for message in batches[tp]
-            )
+            records.extend(_record(message) for message in batches[tp])
         return records
 
     async def commit(self) -> None:
@@ -403,6 +439,18 @@ class KafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("KafkaConsumer is not started")
         return self._consumer
+
+
+def _record(message: Any) -> BusRecord:
+    return BusRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value if message.value is not None else b"",
+        headers=tuple((name, bytes(value)) for name, value in message.headers),
+        timestamp_ms=message.timestamp,
+    )
 
 
 def _has_all_leaders(metadata: Any, topic: str) -> bool:

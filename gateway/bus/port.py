@@ -97,3 +97,15 @@ class Bus(Protocol):
 
     def consumer(self, group_id: str, topics: Sequence[str]) -> BusConsumer:
         """A new, not yet started, consumer in ``group_id``."""
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The partition numbers of ``topic``; raises :class:`~gateway.bus.errors.UnknownTopicError` if it
+        does not exist."""
+
+    async def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[BusRecord]:
+        """Up to ``max_records`` records of one partition from ``offset`` on, in offset order, outside any
+        consumer group (no position is committed). Records before ``offset`` are never returned; the first
+        one returned is later than ``offset`` when that record is gone (Kafka's retention) or never held one
+        (a compacted topic), and the list is empty at the end of the partition. Dead-letter re-drive reads a
+        dead-lettered message back from its source coordinates this way. Raises
+        :class:`~gateway.bus.errors.UnknownTopicError` for a topic (or partition) that does not exist."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gateway.audit.record import AuditRecord, subject_ref
+from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
 from gateway.pipeline.status import status_message
 from gateway.policy import Decision
 from gateway.policy.consent import ConsentRecord
@@ -35,6 +35,7 @@ __all__ = [
     "audit_labels",
     "consent_change_record",
     "consent_withdrawn_event",
+    "dead_letter_replay_record",
     "decision_record",
     "drop_record",
     "erasure_record",
@@ -288,6 +289,24 @@ def retention_record(counts: Mapping[str, int], instance: str, at: datetime) -> 
     """A retention run: what was purged, by flow and kind (nothing personal)."""
     return AuditRecord(event_type="retention", action="purge-expired", occurred_at=at, outcome="success",
                        instance=instance, counts=dict(sorted(counts.items())) or None)
+
+
+# --- operations ----------------------------------------------------------------------------------------------
+
+
+def dead_letter_replay_record(entry_id: str, partner: str, requested_by: str, outcome: str,
+                              message_ids: Sequence[str], source: KafkaCoordinates | None, instance: str,
+                              request_id: str, at: datetime) -> AuditRecord:
+    """A dead-lettered message put back through the intake on an operator's request: who asked
+    (``client_id``), which entry (``queried_ref``), the source record, and what came of it — ``decided``,
+    ``already-decided`` (the replay guard absorbed it), ``still-invalid``, or ``source-gone``. It names no
+    person: the decisions the replay took carry their own records."""
+    return AuditRecord(
+        event_type="dead-letter-replay", action="replay-dead-letter", occurred_at=at,
+        outcome="success" if outcome in ("decided", "already-decided") else "failure",
+        reason=outcome, client_id=requested_by, source_org=partner, instance=instance,
+        message_ids=tuple(message_ids), request_id=request_id, kafka=source, queried_ref=entry_id,
+    )
 
 
 def aggregate_row(flow: Flow, topics: TopicSettings, correlation_id: str, message_id: str, value: bytes, period: str,

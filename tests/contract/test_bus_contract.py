@@ -285,6 +285,45 @@ async def test_a_batch_of_a_thousand_records_all_arrive_in_order_per_key(bus: Bu
     assert sorted(record.header("message-id") or "" for record in received) == sorted(f"m-{n}" for n in range(1000))
 
 
+async def test_read_returns_a_partition_from_an_offset_outside_any_group(bus: Bus) -> None:
+    """Dead-letter re-drive reads a record back from its coordinates: what ``read`` returns is what a group
+    member fetched at those offsets, and reading commits nothing (a group afterwards still sees everything)."""
+    topic = unique("read-at")
+    await bus.ensure_topics([topic])
+    assert await bus.partitions(topic) == [0, 1, 2]
+    sent = [OutgoingRecord(topic=topic, key=b"one-key", value=f"v{n}".encode(), headers=(("n", str(n).encode()),))
+            for n in range(12)]
+    await bus.publish(sent)
+    async with running(bus.consumer(unique("group"), [topic])) as consumer:
+        fetched = await drain(consumer, len(sent))
+    partition = fetched[0].partition
+    base = fetched[0].offset
+
+    middle = await bus.read(topic, partition, base + 5, max_records=3)
+    assert [(r.offset, r.value, r.header("n")) for r in middle] == [
+        (base + n, f"v{n}".encode(), str(n)) for n in (5, 6, 7)]
+    assert middle == [r for r in fetched if base + 5 <= r.offset <= base + 7]
+    assert [r.value for r in await bus.read(topic, partition, base)] == [r.value for r in sent]
+    assert await bus.read(topic, partition, base + len(sent)) == []  # the end of the partition
+    other = next(p for p in await bus.partitions(topic) if p != partition)
+    assert await bus.read(topic, other, 0) == []
+
+    async with running(bus.consumer(unique("group"), [topic])) as consumer:
+        assert len(await drain(consumer, len(sent))) == len(sent)
+
+
+async def test_read_and_partitions_of_an_unknown_topic_fail(bus: Bus) -> None:
+    topic = unique("never-created")
+    with pytest.raises(UnknownTopicError):
+        await bus.partitions(topic)
+    with pytest.raises(UnknownTopicError):
+        await bus.read(topic, 0, 0)
+    known = unique("known")
+    await bus.ensure_topics([known])
+    with pytest.raises(UnknownTopicError):
+        await bus.read(known, 7, 0)
+
+
 async def test_embedded_log_survives_reopening_the_file(tmp_path: Path) -> None:
     path = tmp_path / "var" / "bus.sqlite3"
     topic, group = unique("durable"), unique("group")
