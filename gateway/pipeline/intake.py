@@ -123,7 +123,10 @@ class Intake:
                     claimed.discard(key)  # a second copy in the same batch is a replay of the first
                     fresh.append(index)
             await tx.prefetch_subjects(ident for i in fresh for ident in _person_identifiers(items[i][0].subject))
+            tx.defer_new_subjects()  # people seen for the first time are written together, below
             identified = [await self._identified(tx, items[i][0]) for i in fresh]
+            if not await tx.write_new_subjects():  # another worker saw one of them first: again, one by one
+                identified = [await self._identified(tx, items[i][0]) for i in fresh]
             consents = await tx.consents_for_many({subject.pseudonym for _, subject in identified})
             decided: dict[int, MessageStatus] = {}
             for index, (envelope, subject) in zip(fresh, identified, strict=True):

@@ -138,6 +138,10 @@ class Store:
             raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
 
 
+class _ConcurrentSighting(Exception):
+    """Another transaction wrote one of the identifiers a batch was about to write (rolls back a savepoint)."""
+
+
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
@@ -180,6 +184,9 @@ class StoreTransaction:
         self._store = store
         self._known: dict[str, Subject | None] = {}
         """Subjects found by :meth:`prefetch_subjects`, by lookup hash (None: no one has that identifier yet)."""
+        self._deferred: tuple[dict[str, Subject], dict[str, str]] | None = None
+        """Between :meth:`defer_new_subjects` and :meth:`write_new_subjects`: subjects created (by lookup hash)
+        and identifiers linked (lookup hash -> pseudonym), not yet written."""
 
     # --- subjects -------------------------------------------------------------------------------------------
 
@@ -197,6 +204,48 @@ class StoreTransaction:
         self._known.update(dict.fromkeys(lookups))
         for r in rows:
             self._known[r.lookup_hash] = Subject(r.pseudonym, r.subject_key)
+
+    def defer_new_subjects(self) -> None:
+        """Keep the subjects :meth:`subject` creates and the identifiers :meth:`link_identifier` links in memory
+        until :meth:`write_new_subjects`, which writes them all in two statements: a batch of people seen for the
+        first time (a backfill, a new partner) then costs two round trips, not three or four per person. Nothing
+        may refer to a new subject in the store before they are written."""
+        self._deferred = ({}, {})
+
+    async def write_new_subjects(self) -> bool:
+        """Write what was deferred since :meth:`defer_new_subjects`, in a savepoint. False, with nothing written
+        and the deferred subjects forgotten, when another transaction created or linked one of those identifiers
+        meanwhile: the caller then identifies its people again without deferring (:meth:`subject` reads the
+        store again for them)."""
+        if self._deferred is None:
+            return True
+        created, links = self._deferred
+        self._deferred = None
+        if not links:
+            return True
+        now = datetime.now(UTC)
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        try:
+            async with self.conn.begin_nested():
+                if created:
+                    written = await self.conn.execute(
+                        dialect_insert(subjects).on_conflict_do_nothing().returning(subjects.c.pseudonym),
+                        [{"pseudonym": s.pseudonym, "lookup_hash": lookup, "subject_key": s.subject_key,
+                          "created_at": now} for lookup, s in created.items()])
+                    if len(written.all()) != len(created):
+                        raise _ConcurrentSighting
+                linked = await self.conn.execute(
+                    dialect_insert(subject_identifiers).on_conflict_do_nothing()
+                    .returning(subject_identifiers.c.lookup_hash),
+                    [{"lookup_hash": lookup, "pseudonym": pseudonym, "created_at": now}
+                     for lookup, pseudonym in links.items()])
+                if len(linked.all()) != len(links):
+                    raise _ConcurrentSighting
+        except _ConcurrentSighting:
+            for lookup in links:
+                self._known.pop(lookup, None)
+            return False
+        return True
 
     async def subject(self, system: str, value: str, *, create: bool) -> Subject | None:
         """The subject with this identifier (any identifier linked to them); created with a fresh pseudonym
@@ -219,6 +268,11 @@ class StoreTransaction:
         if not create:
             return None
         subject = Subject("sbj_" + secrets.token_urlsafe(16), secrets.token_bytes(32))
+        if self._deferred is not None:
+            self._deferred[0][lookup] = subject
+            self._deferred[1][lookup] = subject.pseudonym
+            self._known[lookup] = subject
+            return subject
         now = datetime.now(UTC)
         try:
             async with self.conn.begin_nested():
@@ -252,6 +306,10 @@ class StoreTransaction:
         ).scalar()
         if holder is not None:
             return bool(holder == subject.pseudonym)
+        if self._deferred is not None:
+            self._deferred[1][lookup] = subject.pseudonym
+            self._known[lookup] = subject
+            return True
         try:
             async with self.conn.begin_nested():
                 await self.conn.execute(insert(subject_identifiers).values(

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, inspect, update
+from sqlalchemy import delete, insert, inspect, update
 
 from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.offline import rebuild_stored_nodes
@@ -24,8 +24,8 @@ from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
 from gateway.policy.consent import ConsentRecord
 from gateway.statistics import ActivityEvent
-from gateway.store import MessageStatus, OutboxRow, Store
-from gateway.store.tables import audit_merkle_nodes, metadata
+from gateway.store import MessageStatus, OutboxRow, Store, Subject
+from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 from tests.conftest import Backends
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -108,6 +108,38 @@ async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(s
     async with store.transaction() as tx:
         assert await tx.subject("stp", "STP0300000001234", create=False) == created
         assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) == created
+
+
+async def test_people_seen_first_in_a_batch_are_written_together_and_found_by_any_identifier(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.prefetch_subjects([("cf", "RSSMRA85T10A562S"), ("stp", "STP0300000001234"),
+                                    ("cf", "BNCGNN80A01F205X")])
+        tx.defer_new_subjects()
+        first = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
+        assert first is not None
+        assert await tx.link_identifier(first, "stp", "STP0300000001234")
+        assert await tx.subject("stp", "STP0300000001234", create=False) == first  # seen within the batch
+        second = await tx.subject("cf", "BNCGNN80A01F205X", create=True)
+        assert await tx.write_new_subjects()
+    async with store.transaction() as tx:
+        assert await tx.subject("stp", "STP0300000001234", create=False) == first
+        assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) == second != first
+
+
+async def test_a_person_another_writer_saw_first_is_not_created_twice(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.prefetch_subjects([("cf", "RSSMRA85T10A562S")])  # not known yet, as far as this batch knows
+        tx.defer_new_subjects()
+        mine = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
+        theirs = Subject("sbj_theirs", b"t" * 32)  # meanwhile another worker wrote the same person
+        await tx.conn.execute(insert(subjects).values(pseudonym=theirs.pseudonym, lookup_hash="other",
+                                                      subject_key=theirs.subject_key, created_at=NOW))
+        await tx.conn.execute(insert(subject_identifiers).values(
+            lookup_hash=store.lookup_hash("cf", "RSSMRA85T10A562S"), pseudonym=theirs.pseudonym, created_at=NOW))
+        assert not await tx.write_new_subjects()
+        assert await tx.subject("cf", "RSSMRA85T10A562S", create=True) == theirs != mine
+    async with store.transaction() as tx:
+        assert await tx.subject_by_pseudonym(mine.pseudonym if mine else "") is None  # nothing of it was written
 
 
 async def test_consents_of_a_batch_and_the_latest_version_of_each_lineage(store: Store) -> None:
