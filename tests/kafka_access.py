@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from gateway.bus import KafkaSecurity
 from gateway.bus.acls import KafkaGrant, create_acls
 
-__all__ = ["CREDENTIALS_ENV", "KafkaAccess", "kafka_access"]
+__all__ = ["CREDENTIALS_ENV", "KafkaAccess", "access_from", "kafka_access"]
 
 CREDENTIALS_ENV = "GATEWAY_TEST_KAFKA_CREDENTIALS"
 ADMIN = "admin"
@@ -78,8 +78,12 @@ class KafkaAccess:
 
 def kafka_access(bootstrap: str) -> KafkaAccess:
     """The broker at ``bootstrap`` with the credentials ``scripts/realinfra.py`` exported, if any."""
-    raw = os.environ.get(CREDENTIALS_ENV, "").strip()
-    if not raw:
+    return access_from(bootstrap, os.environ.get(CREDENTIALS_ENV, ""))
+
+
+def access_from(bootstrap: str, raw: str) -> KafkaAccess:
+    """The broker at ``bootstrap`` with credentials as ``scripts/realinfra.py`` writes them (JSON; empty: none)."""
+    if not raw.strip():
         return KafkaAccess(bootstrap)
     credentials = json.loads(raw)
     cafile = credentials.get("ssl_cafile")

@@ -280,6 +280,7 @@ class KafkaBus:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap_servers, client_id=self._client_id, group_id=None,
             enable_auto_commit=False, auto_offset_reset="earliest", request_timeout_ms=self._request_timeout_ms,
+            **self._security.client_options(),
         )
         try:
             await consumer.start()

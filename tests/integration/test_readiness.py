@@ -29,8 +29,9 @@ from gateway.api import create_app
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.settings import GatewaySettings
-from tests.conftest import REAL, Backends
+from tests.conftest import REAL, Backends, harness_grants
 from tests.integration.test_worker_supervision import free_port
+from tests.kafka_access import CREDENTIALS_ENV, GATEWAY, KafkaAccess, access_from
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_S = 90.0
@@ -142,8 +143,9 @@ async def test_readiness_names_the_store_when_postgres_stops_answering(
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A Kafka broker of this test's own, so that the test can stop it: (bootstrap servers, its launcher)."""
+def own_broker(tmp_path: Path) -> Iterator[tuple[KafkaAccess, subprocess.Popen[bytes]]]:
+    """A Kafka broker of this test's own, so that the test can stop it: (how to reach and log in to it, its
+    launcher)."""
     state = tmp_path / "broker.json"
     launcher = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "realinfra.py"), "up", "--kafka-only",
                                  "--state-file", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,8 +155,8 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             assert launcher.poll() is None, "the broker did not start"
             assert time.monotonic() < deadline, "the broker did not start in time"
             time.sleep(0.5)
-        bootstrap = json.loads(state.read_text(encoding="utf-8"))["env"]["GATEWAY_TEST_KAFKA_BOOTSTRAP"]
-        yield bootstrap, launcher
+        env = json.loads(state.read_text(encoding="utf-8"))["env"]
+        yield access_from(env["GATEWAY_TEST_KAFKA_BOOTSTRAP"], env.get(CREDENTIALS_ENV, "")), launcher
     finally:
         if launcher.poll() is None:
             launcher.send_signal(signal.SIGTERM)
@@ -162,11 +164,12 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 @pytest.fixture
-async def on_own_broker(own_broker: tuple[str, subprocess.Popen[bytes]], settings_for: Callable[..., Any],
+async def on_own_broker(own_broker: tuple[KafkaAccess, subprocess.Popen[bytes]], settings_for: Callable[..., Any],
                         clients: tuple[PartnerClient, ...]) -> AsyncIterator[tuple[Gateway, subprocess.Popen[bytes]]]:
-    bootstrap, launcher = own_broker
+    access, launcher = own_broker
     settings: GatewaySettings = await settings_for(REAL)
-    gateway = build(settings.model_copy(update={"kafka_bootstrap_servers": bootstrap}), clients=clients)
+    await access.grant(harness_grants(settings.topics.prefix))
+    gateway = build(settings.model_copy(update=access.settings(GATEWAY)), clients=clients)
     await gateway.start()
     try:
         yield gateway, launcher
