@@ -135,6 +135,12 @@ class GatewaySettings(BaseSettings):
     reads every record (about 50 s per million), so answers within this age share the last one, which
     says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
 
+    data_protection_office: str = "gateway-privacy"
+    """The organisation of the gateway's own data protection office: its officers' ``privacy:report`` answers
+    cover every organisation; any other organisation's officers see only what it sent, received or recorded."""
+    erasure_approval_window_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    """How long an erasure request waits for a second, different officer's approval before it lapses."""
+
     startup_wait_seconds: float = Field(default=120.0, ge=0)
     """How long a starting gateway waits for its database and bus to answer (with growing back-off, not ready
     meanwhile) before it gives up naming the one it could not reach. 0: try once."""
