@@ -16,6 +16,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -25,7 +26,17 @@ from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpointer import AuditCheckpointer
 from gateway.audit.keys import ensure_signing_key_file
-from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
+from gateway.auth import (
+    ClientDirectory,
+    InvalidToken,
+    PartnerClient,
+    Principal,
+    SigningKey,
+    TokenIssuer,
+    TokenValidator,
+    generate_signing_key,
+)
+from gateway.auth.directory import LoadClients
 from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus
 from gateway.consents import ConsentService
 from gateway.errors import DependencyUnavailable
@@ -80,11 +91,22 @@ class Gateway:
     clients: tuple[PartnerClient, ...]
     checkpointer: AuditCheckpointer
     integrity: IntegrityCache
+    directory: ClientDirectory
+    """The partner clients enabled now (the store's, seeded from ``clients``); see :meth:`authenticate`."""
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     supervisor: Supervisor | None = None
     """Runs the long-running tasks once :meth:`start_workers` was called."""
     state: Literal["created", "starting", "running", "stopping", "stopped"] = "created"
     """Readiness answers ready only while ``running``."""
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an ``Authorization`` header: a valid token of a client still enabled (the directory
+        reloaded if its snapshot is older than ``clients_refresh_seconds``), else an ``AuthError``."""
+        principal = self.validator.validate(authorization)
+        await self.directory.refresh()
+        if not self.directory.is_active(principal.client_id):
+            raise InvalidToken("The client of this access token is disabled. Ask the gateway's operator.")
+        return principal
 
     def topics(self) -> list[str]:
         """Every topic the gateway uses: in/out/status/dlq per partner, plus consent events."""
@@ -104,6 +126,7 @@ class Gateway:
         deadline = loop.time() + self.settings.startup_wait_seconds
         await self._until_available("database", make_url(self.settings.resolved_database_url())
                                     .render_as_string(hide_password=True), self.store.migrate, deadline)
+        await self.directory.refresh(force=True)  # seeds the stored clients from the configured ones
         where = self.settings.kafka_bootstrap_servers if self.settings.bus == "kafka" else str(
             self.settings.embedded_bus_path())
         await self._until_available("bus", where, self._connect_bus, deadline)
@@ -275,7 +298,9 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     intake.on_enqueued = relay.wake
     consents = ConsentService(store, registry, settings.instance_id, settings.topics)
     consents.on_enqueued = relay.wake
-    issuer = TokenIssuer(clients, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
+    directory = ClientDirectory(clients, _client_loader(store, clients),
+                                refresh_seconds=settings.clients_refresh_seconds)
+    issuer = TokenIssuer(directory, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
     return Gateway(
         settings=settings,
         registry=registry,
@@ -294,4 +319,24 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             every_seconds=settings.audit_checkpoint_every_seconds,
         ),
         integrity=IntegrityCache(settings.privacy_integrity_max_age_seconds),
+        directory=directory,
     )
+
+
+def _client_loader(store: Store, seed: tuple[PartnerClient, ...]) -> LoadClients:
+    """Reads the stored clients; the first time, it stores the seed clients the store does not hold yet (the
+    YAML file seeds; what the store holds, e.g. a rotated secret or a disabled client, wins)."""
+    seeded = False
+
+    async def load() -> list[tuple[PartnerClient, datetime | None]]:
+        nonlocal seeded
+        async with store.transaction() as tx:
+            if not seeded:
+                now = datetime.now(UTC)
+                for client in seed:
+                    await tx.add_client(client, now)
+            stored = await tx.registered_clients()
+        seeded = True
+        return stored
+
+    return load

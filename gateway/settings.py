@@ -116,7 +116,11 @@ class GatewaySettings(BaseSettings):
     token_signing_key_file: Path | None = None
     """Private JWK (JSON) that signs access tokens. Generated under ``data_dir`` in demo mode if unset."""
     clients_file: Path | None = None
-    """YAML list of partner clients (client id, secret hash, organisation, role, scopes)."""
+    """YAML list of partner clients (client id, secret hash, organisation, role, scopes). It seeds the store's
+    clients: those the store does not hold yet are added at start; ``gateway clients`` manages them after."""
+    clients_refresh_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How old a process's view of the stored clients may get: a client disabled (or given a new secret) in
+    the store is refused by every running process within this many seconds, tokens already issued included."""
 
     pseudonym_key: SecretStr | None = None
     """Secret that keys the lookup of a person's pseudonym. Generated under ``data_dir`` in demo mode if unset."""

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from gateway.api.throttle import Throttle
-from gateway.auth import Principal, principal_from_request
+from gateway.auth import Principal
 from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.privacy_office import Officer
@@ -35,8 +35,9 @@ def _gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 
 
-def _principal(request: Request, gateway: GatewayDep) -> Principal:
-    return principal_from_request(request, gateway.validator)
+async def _principal(request: Request, gateway: GatewayDep) -> Principal:
+    """The caller: a valid bearer token of a client that is still enabled (:meth:`Gateway.authenticate`)."""
+    return await gateway.authenticate(request.headers.get("authorization"))
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
