@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from joserfc.jwk import import_key
 from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpointer import AuditCheckpointer
@@ -37,6 +36,7 @@ from gateway.auth import (
     generate_signing_key,
 )
 from gateway.auth.directory import LoadClients
+from gateway.auth.keys import read_token_keys
 from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus
 from gateway.consents import ConsentService
 from gateway.errors import DependencyUnavailable
@@ -99,9 +99,33 @@ class Gateway:
     state: Literal["created", "starting", "running", "stopping", "stopped"] = "created"
     """Readiness answers ready only while ``running``."""
 
+    token_key_file: Path | None = None
+    """The token-signing key file this gateway reads (None: a key was passed in); re-read when it changes."""
+    _token_key_stamp: tuple[int, int] | None = None
+
+    def reload_token_keys(self) -> None:
+        """Take a rotated token-signing key file (``gateway tokens rotate-key``) without a restart: sign with its
+        new key, publish and accept the retired ones still listed. Cheap when nothing changed (one stat)."""
+        if self.token_key_file is None:
+            return
+        try:
+            stat = self.token_key_file.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._token_key_stamp:
+                return
+            keys = read_token_keys(self.token_key_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # keep the keys in use; retried next time
+            log.error("token_key_file_unreadable", error=type(exc).__name__)
+            return
+        retired = [key for key, _ in keys.retired]
+        self.issuer.use_keys(keys.signing, retired)
+        self.validator.use_keys(self.issuer.public_jwks())
+        self._token_key_stamp = stamp
+
     async def authenticate(self, authorization: str | None) -> Principal:
         """The principal of an ``Authorization`` header: a valid token of a client still enabled (the directory
         reloaded if its snapshot is older than ``clients_refresh_seconds``), else an ``AuthError``."""
+        self.reload_token_keys()
         principal = self.validator.validate(authorization)
         await self.directory.refresh()
         if not self.directory.is_active(principal.client_id):
@@ -229,6 +253,11 @@ def load_clients(path: Path) -> tuple[PartnerClient, ...]:
     )
 
 
+def _token_key_path(settings: GatewaySettings) -> Path:
+    """The token-signing key file: the configured one, or the demo one under ``data_dir``."""
+    return settings.token_signing_key_file or settings.data_dir / "token-signing-key.jwk.json"
+
+
 def _signing_key(settings: GatewaySettings) -> SigningKey:
     path = settings.token_signing_key_file
     if path is None:
@@ -239,8 +268,7 @@ def _signing_key(settings: GatewaySettings) -> SigningKey:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(generate_signing_key().as_dict(private=True)), encoding="utf-8")
             path.chmod(0o600)
-    key = import_key(json.loads(path.read_text(encoding="utf-8")))
-    return key  # type: ignore[return-value]
+    return read_token_keys(path.read_text(encoding="utf-8")).signing
 
 
 def _pseudonym_key(settings: GatewaySettings) -> bytes:
@@ -289,6 +317,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             clients = load_clients(settings.clients_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = signing_key or _signing_key(settings)
+    key_file = None if signing_key is not None else _token_key_path(settings)
     pseudonym_key = _pseudonym_key(settings)
     store = Store.connect(settings.resolved_database_url(), pseudonym_key)
     bus = _bus(settings)
@@ -301,7 +330,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     directory = ClientDirectory(clients, _client_loader(store, clients),
                                 refresh_seconds=settings.clients_refresh_seconds)
     issuer = TokenIssuer(directory, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
-    return Gateway(
+    gateway = Gateway(
         settings=settings,
         registry=registry,
         store=store,
@@ -320,7 +349,10 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
         ),
         integrity=IntegrityCache(settings.privacy_integrity_max_age_seconds),
         directory=directory,
+        token_key_file=key_file,
     )
+    gateway.reload_token_keys()  # publish and accept the retired keys the file still lists
+    return gateway
 
 
 def _client_loader(store: Store, seed: tuple[PartnerClient, ...]) -> LoadClients:

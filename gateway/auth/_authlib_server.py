@@ -200,6 +200,11 @@ class PartnerTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         self._key = key
         self._clock = clock
 
+    def use_key(self, key: SigningKey) -> None:
+        """Sign the next tokens with ``key`` (a rotation)."""
+        self.alg = algorithm_for_key(key)
+        self._key = key
+
     def get_jwks(self) -> SigningKey:
         return self._key
 

@@ -103,6 +103,7 @@ class TokenIssuer:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self._key = copy_private_key(signing_key)
+        self._retired: tuple[SigningKey, ...] = ()
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
@@ -115,13 +116,20 @@ class TokenIssuer:
         )
         # Unknown client ids are checked against this hash so that they cost
         # the same time as a wrong secret.
+        self._generator = generator
         dummy_hash = hash_client_secret("unknown-client")
         directory = clients if isinstance(clients, ClientDirectory) else ClientDirectory(clients)
         self._server = PartnerAuthorizationServer(directory, generator, dummy_hash)
 
     def public_jwks(self) -> dict[str, Any]:
-        """The public JWK set (RFC 7517) that verifies the issued tokens."""
-        return public_key_set(self._key)
+        """The public JWK set (RFC 7517) that verifies the issued tokens, those of retired keys included."""
+        return public_key_set(self._key, *self._retired)
+
+    def use_keys(self, signing_key: SigningKey, retired: Sequence[SigningKey] = ()) -> None:
+        """Sign from now on with ``signing_key``; keep publishing ``retired`` (a key rotation, no restart)."""
+        key = copy_private_key(signing_key)
+        self._generator.use_key(key)
+        self._key, self._retired = key, tuple(retired)
 
     async def token_response(self, request: Request, *, record_issuance: RecordIssuance | None = None,
                              trusted_proxies: Iterable[Network] = ()) -> Response:
