@@ -325,7 +325,7 @@ async def proof_api(db: common.Database, leaves: list[bytes], repeats: int, path
 
     secret = "bench-secret-not-for-production"  # noqa: S105 - a throwaway client of a throwaway database
     client = PartnerClient("dpo-bench", hash_client_secret(secret), "gateway-privacy", "privacy-officer",
-                           frozenset({"privacy:audit"}))
+                           frozenset({"audit:verify", "privacy:report", "privacy:erase"}))
     out: list[dict[str, Any]] = []
     leaf_reads = _LeafReads()
     with tempfile.TemporaryDirectory(prefix="bench-proof-") as tmp:

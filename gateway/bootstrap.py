@@ -16,16 +16,27 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from joserfc.jwk import import_key
 from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpointer import AuditCheckpointer
 from gateway.audit.keys import ensure_signing_key_file
-from gateway.auth import PartnerClient, SigningKey, TokenIssuer, TokenValidator, generate_signing_key
+from gateway.auth import (
+    ClientDirectory,
+    InvalidToken,
+    PartnerClient,
+    Principal,
+    SigningKey,
+    TokenIssuer,
+    TokenValidator,
+    generate_signing_key,
+)
+from gateway.auth.directory import LoadClients
+from gateway.auth.keys import read_token_keys
 from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus, KafkaSecurity
 from gateway.consents import ConsentService
 from gateway.errors import DependencyUnavailable
@@ -80,11 +91,46 @@ class Gateway:
     clients: tuple[PartnerClient, ...]
     checkpointer: AuditCheckpointer
     integrity: IntegrityCache
+    directory: ClientDirectory
+    """The partner clients enabled now (the store's, seeded from ``clients``); see :meth:`authenticate`."""
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     supervisor: Supervisor | None = None
     """Runs the long-running tasks once :meth:`start_workers` was called."""
     state: Literal["created", "starting", "running", "stopping", "stopped"] = "created"
     """Readiness answers ready only while ``running``."""
+
+    token_key_file: Path | None = None
+    """The token-signing key file this gateway reads (None: a key was passed in); re-read when it changes."""
+    _token_key_stamp: tuple[int, int] | None = None
+
+    def reload_token_keys(self) -> None:
+        """Take a rotated token-signing key file (``gateway tokens rotate-key``) without a restart: sign with its
+        new key, publish and accept the retired ones still listed. Cheap when nothing changed (one stat)."""
+        if self.token_key_file is None:
+            return
+        try:
+            stat = self.token_key_file.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._token_key_stamp:
+                return
+            keys = read_token_keys(self.token_key_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # keep the keys in use; retried next time
+            log.error("token_key_file_unreadable", error=type(exc).__name__)
+            return
+        retired = [key for key, _ in keys.retired]
+        self.issuer.use_keys(keys.signing, retired)
+        self.validator.use_keys(self.issuer.public_jwks())
+        self._token_key_stamp = stamp
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The principal of an ``Authorization`` header: a valid token of a client still enabled (the directory
+        reloaded if its snapshot is older than ``clients_refresh_seconds``), else an ``AuthError``."""
+        self.reload_token_keys()
+        principal = self.validator.validate(authorization)
+        await self.directory.refresh()
+        if not self.directory.is_active(principal.client_id):
+            raise InvalidToken("The client of this access token is disabled. Ask the gateway's operator.")
+        return principal
 
     def topics(self) -> list[str]:
         """Every topic the gateway uses: in/out/status/dlq per partner, plus consent events."""
@@ -104,6 +150,7 @@ class Gateway:
         deadline = loop.time() + self.settings.startup_wait_seconds
         await self._until_available("database", make_url(self.settings.resolved_database_url())
                                     .render_as_string(hide_password=True), self.store.migrate, deadline)
+        await self.directory.refresh(force=True)  # seeds the stored clients from the configured ones
         where = self.settings.kafka_bootstrap_servers if self.settings.bus == "kafka" else str(
             self.settings.embedded_bus_path())
         await self._until_available("bus", where, self._connect_bus, deadline)
@@ -206,6 +253,11 @@ def load_clients(path: Path) -> tuple[PartnerClient, ...]:
     )
 
 
+def _token_key_path(settings: GatewaySettings) -> Path:
+    """The token-signing key file: the configured one, or the demo one under ``data_dir``."""
+    return settings.token_signing_key_file or settings.data_dir / "token-signing-key.jwk.json"
+
+
 def _signing_key(settings: GatewaySettings) -> SigningKey:
     path = settings.token_signing_key_file
     if path is None:
@@ -216,8 +268,7 @@ def _signing_key(settings: GatewaySettings) -> SigningKey:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(generate_signing_key().as_dict(private=True)), encoding="utf-8")
             path.chmod(0o600)
-    key = import_key(json.loads(path.read_text(encoding="utf-8")))
-    return key  # type: ignore[return-value]
+    return read_token_keys(path.read_text(encoding="utf-8")).signing
 
 
 def _pseudonym_key(settings: GatewaySettings) -> bytes:
@@ -268,6 +319,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             clients = load_clients(settings.clients_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = signing_key or _signing_key(settings)
+    key_file = None if signing_key is not None else _token_key_path(settings)
     pseudonym_key = _pseudonym_key(settings)
     store = Store.connect(settings.resolved_database_url(), pseudonym_key)
     bus = _bus(settings)
@@ -277,8 +329,10 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     intake.on_enqueued = relay.wake
     consents = ConsentService(store, registry, settings.instance_id, settings.topics)
     consents.on_enqueued = relay.wake
-    issuer = TokenIssuer(clients, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
-    return Gateway(
+    directory = ClientDirectory(clients, _client_loader(store, clients),
+                                refresh_seconds=settings.clients_refresh_seconds)
+    issuer = TokenIssuer(directory, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
+    gateway = Gateway(
         settings=settings,
         registry=registry,
         store=store,
@@ -296,4 +350,27 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
             every_seconds=settings.audit_checkpoint_every_seconds,
         ),
         integrity=IntegrityCache(settings.privacy_integrity_max_age_seconds),
+        directory=directory,
+        token_key_file=key_file,
     )
+    gateway.reload_token_keys()  # publish and accept the retired keys the file still lists
+    return gateway
+
+
+def _client_loader(store: Store, seed: tuple[PartnerClient, ...]) -> LoadClients:
+    """Reads the stored clients; the first time, it stores the seed clients the store does not hold yet (the
+    YAML file seeds; what the store holds, e.g. a rotated secret or a disabled client, wins)."""
+    seeded = False
+
+    async def load() -> list[tuple[PartnerClient, datetime | None]]:
+        nonlocal seeded
+        async with store.transaction() as tx:
+            if not seeded:
+                now = datetime.now(UTC)
+                for client in seed:
+                    await tx.add_client(client, now)
+            stored = await tx.registered_clients()
+        seeded = True
+        return stored
+
+    return load

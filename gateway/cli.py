@@ -1,5 +1,6 @@
 """The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
-privacy erase, retention run, hash-secret, dlq list/show/replay, backfill.
+privacy erase, retention run, clients (add, rotate-secret, disable, list), hash-secret, dlq list/show/replay,
+backfill.
 
 Each command imports what it needs when it runs, not when the module loads: ``gateway --help`` and
 ``gateway contracts check`` must not pay for FastAPI, SQLAlchemy, Alembic and every adapter. Only typer and
@@ -44,6 +45,11 @@ privacy_app = typer.Typer(help="Privacy-officer tools.", no_args_is_help=True)
 app.add_typer(privacy_app, name="privacy")
 retention_app = typer.Typer(help="Retention of stored payloads (D-08).", no_args_is_help=True)
 app.add_typer(retention_app, name="retention")
+clients_app = typer.Typer(help="Partner clients kept in the store: running gateways see changes within seconds.",
+                          no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+tokens_app = typer.Typer(help="Access-token signing.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 statistics_app = typer.Typer(help="Statistics flows (F6, F13): aggregates with small cells suppressed.",
                              no_args_is_help=True)
 app.add_typer(statistics_app, name="statistics")
@@ -642,6 +648,122 @@ def retention_run(
 
 
 # --- end of privacy and retention sub-commands ------------------------------------------------------------------
+
+
+def _clients_store_run(work: Callable[[Gateway], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``work`` on the configured store, migrated and seeded with the configured clients file."""
+    _, gateway = _gateway("WARNING")
+
+    async def main() -> Any:
+        await gateway.store.migrate()
+        try:
+            await gateway.directory.refresh(force=True)  # stores the clients file's clients it does not hold yet
+            return await work(gateway)
+        finally:
+            await gateway.store.close()
+
+    return asyncio.run(main())
+
+
+@clients_app.command("add")
+def clients_add(
+    client_id: Annotated[str, typer.Argument(help="The new client's id.")],
+    organisation: Annotated[str, typer.Option(help="The partner (or data protection office) it acts for.")],
+    role: Annotated[str, typer.Option(help="Its role, e.g. system or privacy-officer.")],
+    scope: Annotated[list[str], typer.Option(help="A scope it may obtain; repeat for several.")],
+) -> None:
+    """Add a client with a generated secret, printed once: store it in the partner's vault, it is not kept."""
+    import secrets as secret_tokens
+
+    from gateway.auth import PartnerClient, hash_client_secret
+
+    secret = secret_tokens.token_urlsafe(32)
+    try:
+        client = PartnerClient(client_id, hash_client_secret(secret), organisation, role, frozenset(scope))
+    except ValueError as exc:
+        typer.echo(f"not added: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    async def add(gateway: Gateway) -> bool:
+        async with gateway.store.transaction() as tx:
+            return await tx.add_client(client, datetime.now(UTC))
+
+    if not _clients_store_run(add):
+        typer.echo(f"not added: a client {client_id!r} exists already", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"client_id: {client_id}\nclient_secret: {secret}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="The client whose secret to replace.")],
+) -> None:
+    """Give a client a new generated secret, printed once; the old one stops working within seconds."""
+    import secrets as secret_tokens
+
+    from gateway.auth import hash_client_secret
+
+    secret = secret_tokens.token_urlsafe(32)
+
+    async def rotate(gateway: Gateway) -> bool:
+        async with gateway.store.transaction() as tx:
+            return await tx.set_client_secret(client_id, hash_client_secret(secret), datetime.now(UTC))
+
+    if not _clients_store_run(rotate):
+        typer.echo(f"no client {client_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"client_id: {client_id}\nclient_secret: {secret}")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: Annotated[str, typer.Argument(help="The client to disable.")]) -> None:
+    """Disable a client: within seconds it gets no token and its tokens already issued are refused."""
+
+    async def disable(gateway: Gateway) -> bool:
+        async with gateway.store.transaction() as tx:
+            return await tx.disable_client(client_id, datetime.now(UTC))
+
+    if not _clients_store_run(disable):
+        typer.echo(f"no client {client_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"disabled: {client_id}")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """Every stored client: id, organisation, role, scopes, enabled or disabled since when (never a secret)."""
+
+    async def registered(gateway: Gateway) -> list[Any]:
+        async with gateway.store.transaction() as tx:
+            return await tx.registered_clients()
+
+    for client, disabled_at in _clients_store_run(registered):
+        state = "enabled" if disabled_at is None else f"disabled since {disabled_at.isoformat()}"
+        typer.echo(f"{client.client_id}\t{client.organisation}\t{client.role}\t{' '.join(sorted(client.scopes))}"
+                   f"\t{state}")
+
+
+@tokens_app.command("rotate-key")
+def tokens_rotate_key() -> None:
+    """Sign access tokens with a new key from now on. The old key stays in the JWKS and keeps verifying until its
+    tokens have expired (GATEWAY_TOKEN_TTL_SECONDS); keys retired longer ago are dropped. Running gateways take
+    the new file within seconds, without a restart."""
+    from gateway.auth.keys import read_token_keys, rotated, token_keys_text
+    from gateway.secret_files import write_secret_file
+
+    settings = _settings()
+    path = settings.token_signing_key_file or settings.data_dir / "token-signing-key.jwk.json"
+    try:
+        keys = read_token_keys(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        typer.echo(f"cannot read the token-signing key file {path}: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    new = rotated(keys, datetime.now(UTC), settings.token_ttl_seconds)
+    staged = path.with_name(path.name + ".new")
+    write_secret_file(staged, token_keys_text(new))
+    staged.replace(path)  # atomically: a gateway re-reading the file never sees half of it
+    retired = ", ".join(str(k.kid) for k, _ in new.retired) or "-"
+    typer.echo(f"signing with {new.signing.kid}; still published: {retired}")
 
 
 @app.command("hash-secret")

@@ -93,6 +93,11 @@ def parse_consent(document: dict[str, Any], registry: PolicyRegistry, fhir_versi
                                 problems_from_validation(exc)) from None
     except RecursionError:
         raise _problem("", "depth", "the Consent is nested too deeply") from None
+    except (AttributeError, TypeError, ValueError):
+        # fhir.resources fails this way on some shapes it does not expect (an object where a string
+        # belongs...): still the sender's malformed Consent, never a server error (found by schemathesis)
+        raise _problem("", "fhir", f"the Consent is not valid FHIR R{fhir_version[0]}: check each element's "
+                       "type against the specification") from None
     if fhir_version == "5.0":
         return _parse_r5(cast(ConsentR5, consent), registry)
     return _parse_r4(cast(ConsentR4, consent), registry)

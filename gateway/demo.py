@@ -59,7 +59,7 @@ _SCOPES = {
     "comune": ("messages:submit", "status:read", "inbox:read"),
     "asst": ("messages:submit", "status:read", "inbox:read"),
     "pis": ("status:read", "inbox:read"),
-    "gateway-privacy": ("privacy:audit",),
+    "gateway-privacy": ("audit:verify", "privacy:report", "privacy:erase"),
 }
 
 

@@ -10,9 +10,11 @@
     │   ├── UnsupportedMediaType      415 unsupported-media-type
     │   └── UnknownPartner            404 unknown-partner
     ├── NotPermitted                  403 sender-mismatch     a partner submitting or reading as another
-    │   └── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
+    │   ├── NotAPrivacyOfficer        403 insufficient-role   privacy routes without the privacy-officer role
+    │   └── SameOfficer               403 four-eyes           an erasure approved by the officer who requested it
     ├── TooManyRequests               429 too-many-requests (retriable): a rate limit or lockout
     ├── NotFound                      404 not-found
+    ├── Conflict                      409 conflict            e.g. an erasure approval that does not match its request
     └── DependencyUnavailable         503 dependency-unavailable (retriable): store or bus down
 
 Authentication errors live in :mod:`gateway.auth.errors` and map to 401/403 the same way.
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from schemas.errors import FieldProblem
 
 __all__ = [
+    "Conflict",
     "ContractViolation",
     "DependencyUnavailable",
     "FieldProblem",
@@ -36,6 +39,7 @@ __all__ = [
     "NotFound",
     "NotPermitted",
     "PayloadTooLarge",
+    "SameOfficer",
     "TooManyRequests",
     "UnknownPartner",
     "UnsupportedMediaType",
@@ -113,6 +117,11 @@ class NotAPrivacyOfficer(NotPermitted):
     title = "This needs a privacy officer"
 
 
+class SameOfficer(NotPermitted):
+    slug = "four-eyes"
+    title = "An erasure needs a second, different officer"
+
+
 class TooManyRequests(GatewayError):
     """A rate limit or a lockout; ``retry_after`` seconds until the caller may try again."""
 
@@ -139,6 +148,12 @@ class NotFound(GatewayError):
     status_code = 404
     slug = "not-found"
     title = "Not found"
+
+
+class Conflict(GatewayError):
+    status_code = 409
+    slug = "conflict"
+    title = "The request conflicts with the gateway's state"
 
 
 class DependencyUnavailable(GatewayError):

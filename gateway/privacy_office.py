@@ -12,6 +12,10 @@ signing keys this gateway is configured with, plus the keys the database lists a
 verifies only checkpoints signed before its retirement). Where no signing key is configured (an API-only
 process), the keys registered in the database are trusted instead, and the status says so.
 
+Erasure takes two officers (:meth:`PrivacyOffice.request_erasure`, then :meth:`PrivacyOffice.approve_erasure`
+by another one within a window); the request is an audit record carrying the person's keyed reference and
+changes nothing else. :meth:`PrivacyOffice.erase` is the single step the operator's command uses.
+
 Erasure (crypto-shredding): the subject's key is destroyed, so their audit references resolve to no one while
 the log still verifies; their lookup hash is replaced, so their identifier no longer leads to them; the
 payloads of the messages about them are emptied, and those not yet delivered are dropped. One ``erasure``
@@ -30,7 +34,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from gateway.audit.checkpoint import CheckpointError, KeyFormatError, VerifierKey, open_note
@@ -40,15 +44,15 @@ from gateway.audit.record import AuditRecord, subject_ref
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from gateway.pipeline import ledger
 from gateway.policy.registry import PolicyRegistry
-from gateway.store import Store
+from gateway.store import Store, StoreTransaction
 from schemas.errors import FieldProblem
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
 
 __all__ = [
-    "DisclosureLine", "ErasureResult", "IntegrityCache", "IntegrityStatus", "LatestCheckpoint", "Officer",
-    "PrivacyOffice", "to_csv",
+    "DisclosureLine", "ErasureRequest", "ErasureResult", "IntegrityCache", "IntegrityStatus", "LatestCheckpoint",
+    "Officer", "PrivacyOffice", "to_csv",
 ]
 
 
@@ -142,6 +146,24 @@ class Officer:
     client_id: str
     organisation: str
     token_id: str | None = None
+    sees_all: bool = False
+    """An officer of the gateway's data protection office: reports cover every organisation. Any other
+    officer's reports cover only what their own organisation sent, received or recorded."""
+
+    def concerns(self, record: dict[str, Any]) -> bool:
+        """Whether this officer may see an audit record (as stored JSON): always for the data protection office,
+        else only if the officer's organisation sent, received or recorded what it is about."""
+        return self.sees_all or self.organisation in (
+            record.get("source_org"), record.get("recipient_org"), record.get("requesting_org"))
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureRequest:
+    """A pending erasure: nothing is changed until a different officer approves it before ``expires_at``."""
+
+    request_index: int
+    """Log index of the ``request-erasure`` audit record; the approval names it."""
+    expires_at: datetime
 
 
 class PrivacyOffice:
@@ -229,6 +251,54 @@ class PrivacyOffice:
             return ErasureResult("no-subject", entry.index)
         return ErasureResult("erased", entry.index, counts["outbox-payloads"], counts["undelivered-dropped"])
 
+    async def request_erasure(self, identifier: str, officer: Officer, request_id: str,
+                              window: timedelta) -> ErasureRequest:
+        """First step of an erasure: record the request (audited, with the person's keyed reference) and change
+        nothing else. A different officer approves it with :meth:`approve_erasure` within ``window``."""
+        system, value = _person(identifier)
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            subject = await tx.subject(system, value, create=False)
+            ref = subject_ref(subject.subject_key) if subject and subject.subject_key else None
+            [entry] = await tx.append_audit([ledger.erasure_request_record(
+                officer.client_id, officer.token_id, officer.organisation, self.instance_id, request_id, now, ref)])
+        return ErasureRequest(entry.index, now + window)
+
+    async def approve_erasure(self, request_index: int, identifier: str, officer: Officer, request_id: str,
+                              window: timedelta) -> ErasureResult:
+        """Second step: a different officer names the request and the same person again; the erasure happens
+        only if the request exists, is younger than ``window``, was made by someone else, and the identifier
+        leads to the person it was made for (so a request is spent once the person is erased)."""
+        from gateway.errors import Conflict, NotFound, SameOfficer
+
+        system, value = _person(identifier)
+        async with self.store.transaction() as tx:
+            entry = await tx.audit_entry(request_index)
+            request = json.loads(entry["record"]) if entry is not None else {}
+            if (request.get("event_type"), request.get("action")) != ("erasure", "request-erasure"):
+                raise NotFound(f"no erasure request at audit record {request_index}")
+            if request.get("client_id") == officer.client_id:
+                raise SameOfficer("the officer who requested an erasure cannot approve it; another officer must")
+            if self.clock() - _aware(datetime.fromisoformat(request["occurred_at"])) > window:
+                raise Conflict("the erasure request has lapsed; request the erasure again")
+            subject = await tx.subject(system, value, create=False)
+            ref = subject_ref(subject.subject_key) if subject and subject.subject_key else None
+            if ref != request.get("subject_ref"):
+                raise Conflict("the identifier does not lead to the person of the erasure request (another person, "
+                               "or the request was carried out already)",
+                               [FieldProblem("/identifier", "mismatch", "give the identifier the request was for")])
+            counts: dict[str, int] | None = None
+            if subject is not None:
+                purged, dropped = await tx.purge_subject_payloads(subject.pseudonym)
+                await tx.erase_subject(subject.pseudonym)
+                counts = {"outbox-payloads": purged, "undelivered-dropped": dropped}
+            [done] = await tx.append_audit([ledger.erasure_record(
+                subject is not None, counts, officer.client_id, officer.token_id, officer.organisation,
+                self.instance_id, request_id, self.clock(), approves=request_index)])
+        if counts is None:
+            return ErasureResult("no-subject", done.index)
+        return ErasureResult("erased", done.index, counts["outbox-payloads"], counts["undelivered-dropped"])
+
     async def disclosure_report(self, identifier: str, since: datetime | None, until: datetime | None,
                                 officer: Officer, request_id: str) -> tuple[list[DisclosureLine], IntegrityStatus]:
         """Every decision, disclosure and drop about the person identified by a codice fiscale (or STP/ENI)."""
@@ -239,7 +309,8 @@ class PrivacyOffice:
             await tx.append_audit([self._query_record("disclosure-report", officer, request_id,
                                                       subject_ref(subject.subject_key)
                                                       if subject and subject.subject_key else None)])
-        lines = [self._line(row["idx"], json.loads(row["record"])) for row in rows]
+        records = [(row["idx"], json.loads(row["record"])) for row in rows]
+        lines = [self._line(index, record) for index, record in records if officer.concerns(record)]
         lines = [line for line in lines if _within(line.occurred_at, since, until)]
         return lines, await self.integrity()
 
@@ -255,8 +326,12 @@ class PrivacyOffice:
             await tx.append_audit([self._query_record("consent-history", officer, request_id,
                                                       subject_ref(subject.subject_key)
                                                       if subject and subject.subject_key else None)])
-        audited = {r.get("consent_ref"): r.get("consent_hash")
-                   for r in (json.loads(row["record"]) for row in logged) if r.get("consent_hash")}
+        logged_records = [json.loads(row["record"]) for row in logged]
+        audited = {r.get("consent_ref"): r.get("consent_hash") for r in logged_records if r.get("consent_hash")}
+        if not officer.sees_all:  # only the versions the officer's own organisation recorded
+            own = {r.get("consent_ref") for r in logged_records
+                   if r.get("event_type") == "consent-change" and r.get("requesting_org") == officer.organisation}
+            versions = [v for v in versions if v.ref in own]
         history = []
         for record in sorted(versions, key=lambda r: (r.recorded_at or datetime.min.replace(tzinfo=UTC), r.ref)):
             shown = record.notice
@@ -281,11 +356,10 @@ class PrivacyOffice:
         its audit record's coded fields, newest first; open items by default (``reviewed`` True: closed ones,
         None: both)."""
         async with self.store.transaction() as tx:
-            items = await tx.review_items(limit, reviewed=reviewed)
+            items = await self._own_review_items(tx, officer, limit, reviewed)
             await tx.append_audit([self._query_record("review-queue", officer, request_id, None)])
         queue = []
-        for item in items:
-            record = json.loads(item["record"])
+        for item, record in items:
             queue.append({
                 "log_index": item["audit_index"], "kind": item["kind"], "alert": bool(record.get("alert")),
                 **{k: record.get(k) for k in (
@@ -296,18 +370,37 @@ class PrivacyOffice:
             })
         return queue
 
+    @staticmethod
+    async def _own_review_items(tx: StoreTransaction, officer: Officer, limit: int,
+                                reviewed: bool | None) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Up to ``limit`` review items (with their parsed records) the officer may see, newest first; for an
+        officer outside the data protection office, fetched in growing pages until enough concern them."""
+        fetch = limit
+        while True:
+            items = await tx.review_items(fetch, reviewed=reviewed)
+            own = [(item, record) for item in items
+                   if officer.concerns(record := json.loads(item["record"]))]
+            if len(own) >= limit or len(items) < fetch:
+                return own[:limit]
+            fetch *= 4
+
     async def close_review(self, audit_index: int, resolution: str, officer: Officer, request_id: str) -> None:
-        """Close an open review item with a resolution; the review is itself audited."""
+        """Close an open review item with a resolution; the review is itself audited. An officer outside the
+        data protection office closes only items their organisation sent or received (else: not found)."""
         from gateway.errors import NotFound
 
         async with self.store.transaction() as tx:
+            entry = await tx.audit_entry(audit_index)
+            if entry is None or not officer.concerns(json.loads(entry["record"])):
+                raise NotFound(f"no open review item for audit record {audit_index}")
             if not await tx.close_review_item(audit_index, officer.client_id, resolution, self.clock()):
                 raise NotFound(f"no open review item for audit record {audit_index}")
             await tx.append_audit([self._query_record(f"review-{resolution}", officer, request_id, None,
                                                       f"audit-log/{audit_index}")])
 
-    def records_of_processing(self) -> list[dict[str, Any]]:
-        """Art. 30 records, one per declared flow, straight from the flow registry."""
+    def records_of_processing(self, officer: Officer | None = None) -> list[dict[str, Any]]:
+        """Art. 30 records, one per declared flow, straight from the flow registry; for an officer outside the
+        data protection office, only the flows their organisation sends or receives."""
         partners = self.registry.partners
         return [
             {
@@ -325,6 +418,7 @@ class PrivacyOffice:
                 "policy_revision": self.registry.revision,
             }
             for flow in self.registry.flows
+            if officer is None or officer.sees_all or officer.organisation in (flow.sender, flow.recipient)
         ]
 
     async def audit_query(self, query: str, officer: Officer, request_id: str, queried_ref: str | None = None,

@@ -128,7 +128,11 @@ class GatewaySettings(BaseSettings):
     token_signing_key_file: Path | None = None
     """Private JWK (JSON) that signs access tokens. Generated under ``data_dir`` in demo mode if unset."""
     clients_file: Path | None = None
-    """YAML list of partner clients (client id, secret hash, organisation, role, scopes)."""
+    """YAML list of partner clients (client id, secret hash, organisation, role, scopes). It seeds the store's
+    clients: those the store does not hold yet are added at start; ``gateway clients`` manages them after."""
+    clients_refresh_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How old a process's view of the stored clients may get: a client disabled (or given a new secret) in
+    the store is refused by every running process within this many seconds, tokens already issued included."""
 
     pseudonym_key: SecretStr | None = None
     """Secret that keys the lookup of a person's pseudonym. Generated under ``data_dir`` in demo mode if unset."""
@@ -146,6 +150,12 @@ class GatewaySettings(BaseSettings):
     """How long the integrity status that privacy-officer answers carry may be reused: a full verification
     reads every record (about 50 s per million), so answers within this age share the last one, which
     says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
+
+    data_protection_office: str = "gateway-privacy"
+    """The organisation of the gateway's own data protection office: its officers' ``privacy:report`` answers
+    cover every organisation; any other organisation's officers see only what it sent, received or recorded."""
+    erasure_approval_window_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    """How long an erasure request waits for a second, different officer's approval before it lapses."""
 
     startup_wait_seconds: float = Field(default=120.0, ge=0)
     """How long a starting gateway waits for its database and bus to answer (with growing back-off, not ready

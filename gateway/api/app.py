@@ -17,6 +17,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from gateway.api.edge import EdgeGuard, SecurityHeaders
+from gateway.api.openapi import enrich_openapi
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import audit, auth, consents, dlq, health, messages, privacy
 from gateway.api.throttle import Throttle
@@ -46,7 +47,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of the HTTP API (no gateway needed)."""
+    """The OpenAPI document of the HTTP API (no gateway needed), as published and served."""
     return _api(None).openapi()
 
 
@@ -79,4 +80,13 @@ def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None
     for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router,
                    dlq.router):
         app.include_router(router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document with security, raw request bodies and problem+json answers declared, built once."""
+        if app.openapi_schema is None:
+            app.openapi_schema = enrich_openapi(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
 from gateway.api.throttle import Throttle
-from gateway.auth import Principal, principal_from_request
+from gateway.auth import Principal
 from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
 from gateway.privacy_office import Officer
 
-__all__ = ["INDEX_MAX", "GatewayDep", "IdInPath", "OfficerDep", "PartnerDep", "PrincipalDep", "RawBodyDep",
-           "RequestIdDep"]
+__all__ = ["AUDIT_VERIFY_SCOPE", "INDEX_MAX", "PRIVACY_ERASE_SCOPE", "PRIVACY_REPORT_SCOPE", "AuditVerifierDep",
+           "ErasingOfficerDep", "GatewayDep", "IdInPath", "PartnerDep", "PrincipalDep", "RawBodyDep",
+           "ReportingOfficerDep", "RequestIdDep"]
 
 INDEX_MAX = 2**63 - 1
 """Largest log index, cursor or size a path or query parameter may carry: the stores' BIGINT. Every integer
@@ -33,25 +35,38 @@ def _gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 
 
-def _principal(request: Request, gateway: GatewayDep) -> Principal:
-    return principal_from_request(request, gateway.validator)
+async def _principal(request: Request, gateway: GatewayDep) -> Principal:
+    """The caller: a valid bearer token of a client that is still enabled (:meth:`Gateway.authenticate`)."""
+    return await gateway.authenticate(request.headers.get("authorization"))
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 
-PRIVACY_SCOPE = "privacy:audit"
+AUDIT_VERIFY_SCOPE = "audit:verify"
+"""Checkpoints, proofs and verifier keys: what an external witness needs, and nothing about any person."""
+PRIVACY_REPORT_SCOPE = "privacy:report"
+"""Reports, consent history, records of processing, review queue, audit records: limited to the officer's own
+organisation unless the client belongs to the data protection office (``GATEWAY_DATA_PROTECTION_OFFICE``)."""
+PRIVACY_ERASE_SCOPE = "privacy:erase"
+"""Requesting and approving erasures; two different officers are needed for one."""
 PRIVACY_ROLE = "privacy-officer"
 
 
-def _officer(principal: PrincipalDep) -> Officer:
-    """The caller as a privacy officer: the ``privacy:audit`` scope and the ``privacy-officer`` role, both."""
-    principal.require(PRIVACY_SCOPE)
-    if principal.role != PRIVACY_ROLE:
-        raise NotAPrivacyOfficer("the privacy and audit routes need a client with the privacy-officer role")
-    return Officer(principal.client_id, principal.organisation, principal.token_id)
+def _officer_with(scope: str) -> Callable[[PrincipalDep, GatewayDep], Officer]:
+    def officer(principal: PrincipalDep, gateway: GatewayDep) -> Officer:
+        principal.require(scope)
+        if principal.role != PRIVACY_ROLE:
+            raise NotAPrivacyOfficer("the privacy and audit routes need a client with the privacy-officer role")
+        return Officer(principal.client_id, principal.organisation, principal.token_id,
+                       sees_all=principal.organisation == gateway.settings.data_protection_office)
+
+    officer.__doc__ = f"The caller as a privacy officer: the ``{scope}`` scope and the ``{PRIVACY_ROLE}`` role, both."
+    return officer
 
 
-OfficerDep = Annotated[Officer, Depends(_officer)]
+AuditVerifierDep = Annotated[Officer, Depends(_officer_with(AUDIT_VERIFY_SCOPE))]
+ReportingOfficerDep = Annotated[Officer, Depends(_officer_with(PRIVACY_REPORT_SCOPE))]
+ErasingOfficerDep = Annotated[Officer, Depends(_officer_with(PRIVACY_ERASE_SCOPE))]
 
 
 def _partner(partner: str, principal: PrincipalDep, gateway: GatewayDep, request: Request) -> str:

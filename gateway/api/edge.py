@@ -4,8 +4,8 @@
 
 * a body larger than ``GATEWAY_MAX_BODY_BYTES`` is refused with 413 while it streams in (a declared
   ``Content-Length`` is refused before a byte is read), on every route;
-* a request that carries a body to anything but the token endpoint must present a valid bearer token
-  first: without one it gets 401 and its body is never read or parsed;
+* a request that carries a body to anything but the token endpoint must present a valid bearer token of a
+  client still enabled first: without one it gets 401 and its body is never read or parsed;
 * a JSON body nesting deeper than ``GATEWAY_MAX_JSON_DEPTH`` or repeating a member name is refused (400,
   with the pointer) before any parser keeps the last of two members (:mod:`gateway.strict_json`);
 * the consent, privacy and notice routes take JSON only: another media type gets 415.
@@ -87,7 +87,7 @@ class EdgeGuard:
             return
         if scope["path"] not in _PUBLIC_WITH_BODY:
             try:
-                gateway.validator.validate(_header(scope, b"authorization"))
+                await gateway.authenticate(_header(scope, b"authorization"))
             except AuthError as exc:
                 await auth_problem(request, exc)(scope, receive, send)
                 return

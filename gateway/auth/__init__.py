@@ -9,6 +9,7 @@ are passed in by the caller.
 """
 
 from gateway.auth.client_secrets import hash_client_secret, verify_client_secret
+from gateway.auth.directory import ClientDirectory
 from gateway.auth.errors import AuthError, ExpiredToken, InsufficientScope, InvalidToken, MissingToken
 from gateway.auth.fastapi import auth_error_response, bearer_principal_dependency, principal_from_request
 from gateway.auth.issuer import TokenIssuer
@@ -19,6 +20,7 @@ from gateway.auth.validator import TokenValidator
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "AuthError",
+    "ClientDirectory",
     "ExpiredToken",
     "InsufficientScope",
     "InvalidToken",

@@ -37,6 +37,7 @@ from joserfc import jwt
 from starlette.responses import Response
 
 from gateway.auth.client_secrets import verify_client_secret
+from gateway.auth.directory import ClientDirectory
 from gateway.auth.keys import SigningKey, algorithm_for_key
 from gateway.auth.models import PartnerClient, is_valid_scope_token
 
@@ -199,6 +200,11 @@ class PartnerTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         self._key = key
         self._clock = clock
 
+    def use_key(self, key: SigningKey) -> None:
+        """Sign the next tokens with ``key`` (a rotation)."""
+        self.alg = algorithm_for_key(key)
+        self._key = key
+
     def get_jwks(self) -> SigningKey:
         return self._key
 
@@ -234,16 +240,12 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 
     def __init__(
         self,
-        clients: Sequence[PartnerClient],
+        clients: ClientDirectory,
         generator: PartnerTokenGenerator,
         dummy_secret_hash: str,
     ) -> None:
-        super().__init__(scopes_supported=sorted({s for c in clients for s in c.scopes}))
-        self._clients: dict[str, _Client] = {}
-        for partner in clients:
-            if partner.client_id in self._clients:
-                raise ValueError(f"duplicate client_id {partner.client_id!r}")
-            self._clients[partner.client_id] = _Client(partner)
+        super().__init__(scopes_supported=sorted(clients.scopes()))
+        self._directory = clients
         self._dummy_secret_hash = dummy_secret_hash
         self.register_grant(_PartnerClientCredentialsGrant)
         self.register_token_generator("default", generator)
@@ -255,12 +257,17 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # like a wrong secret (same 401 answer, same scrypt cost) so that client ids
     # cannot be probed.
 
+    def _client(self, client_id: str) -> _Client | None:
+        """The enabled client with this id, as the directory's snapshot has it now (None if unknown or disabled)."""
+        partner = self._directory.lookup(client_id)
+        return None if partner is None else _Client(partner)
+
     def _check_credentials(self, client_id: str, client_secret: str, peer: str | None) -> _Client | None:
-        client = self._clients.get(client_id)
+        client = self._client(client_id)
         if client is None:
             verify_client_secret(client_secret, self._dummy_secret_hash)
             # The presented id is not logged: it is unverified input.
-            log.warning("token_request_rejected", reason="unknown-client", host=peer)
+            log.warning("token_request_rejected", reason="unknown-or-disabled-client", host=peer)
             return None
         if not client.check_client_secret(client_secret):
             log.warning("token_request_rejected", reason="wrong-secret", client_id=client_id, host=peer)
@@ -293,7 +300,7 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
     # -- authlib hooks ---------------------------------------------------------
 
     def query_client(self, client_id: str) -> _Client | None:
-        return self._clients.get(client_id)
+        return self._client(client_id)
 
     def save_token(self, token: dict[str, Any], request: TokenRequest) -> None:
         # Tokens are self-contained JWTs: nothing is stored.

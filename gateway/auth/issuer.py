@@ -30,6 +30,7 @@ from gateway.auth._authlib_server import (
     basic_credentials,
 )
 from gateway.auth.client_secrets import hash_client_secret
+from gateway.auth.directory import ClientDirectory
 from gateway.auth.keys import SigningKey, copy_private_key, public_key_set
 from gateway.auth.models import PartnerClient
 from gateway.auth.transport import Network, peer_address, secure_transport
@@ -78,7 +79,8 @@ class _BadTokenRequest(Exception):
 class TokenIssuer:
     """Issues access tokens to registered partner clients.
 
-    :param clients: the partner registrations; ``client_id`` must be unique.
+    :param clients: the partner registrations (``client_id`` unique), or the :class:`ClientDirectory` that
+        knows the current ones.
     :param signing_key: private Ed25519 (preferred) or P-256 joserfc key.
         A copy is kept; a ``kid`` (RFC 7638 thumbprint) is added if absent.
     :param issuer: value of the ``iss`` claim.
@@ -89,7 +91,7 @@ class TokenIssuer:
 
     def __init__(
         self,
-        clients: Sequence[PartnerClient],
+        clients: Sequence[PartnerClient] | ClientDirectory,
         signing_key: SigningKey,
         issuer: str,
         audience: str,
@@ -101,6 +103,7 @@ class TokenIssuer:
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         self._key = copy_private_key(signing_key)
+        self._retired: tuple[SigningKey, ...] = ()
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
@@ -113,12 +116,20 @@ class TokenIssuer:
         )
         # Unknown client ids are checked against this hash so that they cost
         # the same time as a wrong secret.
+        self._generator = generator
         dummy_hash = hash_client_secret("unknown-client")
-        self._server = PartnerAuthorizationServer(clients, generator, dummy_hash)
+        directory = clients if isinstance(clients, ClientDirectory) else ClientDirectory(clients)
+        self._server = PartnerAuthorizationServer(directory, generator, dummy_hash)
 
     def public_jwks(self) -> dict[str, Any]:
-        """The public JWK set (RFC 7517) that verifies the issued tokens."""
-        return public_key_set(self._key)
+        """The public JWK set (RFC 7517) that verifies the issued tokens, those of retired keys included."""
+        return public_key_set(self._key, *self._retired)
+
+    def use_keys(self, signing_key: SigningKey, retired: Sequence[SigningKey] = ()) -> None:
+        """Sign from now on with ``signing_key``; keep publishing ``retired`` (a key rotation, no restart)."""
+        key = copy_private_key(signing_key)
+        self._generator.use_key(key)
+        self._key, self._retired = key, tuple(retired)
 
     async def token_response(self, request: Request, *, record_issuance: RecordIssuance | None = None,
                              trusted_proxies: Iterable[Network] = ()) -> Response:

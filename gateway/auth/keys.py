@@ -1,5 +1,8 @@
 """Signing keys for partner access tokens.
 
+A key file may hold the signing key and the keys it replaced (:class:`TokenKeys`, :func:`rotated`): those stay
+published and accepted until the tokens they signed have expired, so a rotation costs no refused token.
+
 Tokens are signed with Ed25519 (JWS algorithm ``Ed25519``, RFC 9864) or,
 alternatively, ECDSA P-256 (``ES256``). The older ``EdDSA`` algorithm name
 is not used: joserfc flags it as deprecated by RFC 9864.
@@ -7,6 +10,9 @@ is not used: joserfc flags it as deprecated by RFC 9864.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from joserfc.jwk import ECKey, KeySet, OKPKey, import_key
@@ -14,10 +20,14 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, import_key
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "SigningKey",
+    "TokenKeys",
     "algorithm_for_key",
     "generate_signing_key",
     "load_verification_keys",
     "public_key_set",
+    "read_token_keys",
+    "rotated",
+    "token_keys_text",
 ]
 
 SigningKey: TypeAlias = OKPKey | ECKey
@@ -55,13 +65,16 @@ def copy_private_key(key: SigningKey) -> SigningKey:
     return copied
 
 
-def public_key_set(key: SigningKey) -> dict[str, Any]:
-    """Return the public JWK set (RFC 7517) for verifying tokens signed by ``key``."""
-    key.ensure_kid()
-    public = dict(key.as_dict(private=False))
-    public["use"] = "sig"
-    public["alg"] = algorithm_for_key(key)
-    return {"keys": [public]}
+def public_key_set(key: SigningKey, *others: SigningKey) -> dict[str, Any]:
+    """Return the public JWK set (RFC 7517) for verifying tokens signed by ``key`` (and ``others``)."""
+    published = []
+    for each in (key, *others):
+        each.ensure_kid()
+        public = dict(each.as_dict(private=False))
+        public["use"] = "sig"
+        public["alg"] = algorithm_for_key(each)
+        published.append(public)
+    return {"keys": published}
 
 
 def load_verification_keys(keys: KeySet | SigningKey | dict[str, Any]) -> KeySet:
@@ -76,3 +89,44 @@ def load_verification_keys(keys: KeySet | SigningKey | dict[str, Any]) -> KeySet
         key = import_key(keys)
         return KeySet([key])
     raise TypeError("public keys must be a JWK set, a JWK dict or a joserfc key")
+
+
+# --- rotation (issue 10 point 14) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenKeys:
+    """The token-signing key file's content: the key that signs, and the keys that signed before it, each with
+    when it stopped, kept (published in the JWKS, accepted by the validator) until its tokens have expired."""
+
+    signing: SigningKey
+    retired: tuple[tuple[SigningKey, datetime], ...] = ()
+
+    def verification_keys(self) -> list[SigningKey]:
+        return [self.signing, *(key for key, _ in self.retired)]
+
+
+def read_token_keys(text: str) -> TokenKeys:
+    """A key file holding one private JWK, or ``{"keys": [signing, retired...], "retired_at": {kid: iso}}``."""
+    document = json.loads(text)
+    entries = document.get("keys", [document])
+    keys = [copy_private_key(import_key(entry)) for entry in entries]  # type: ignore[arg-type]
+    retired_at = document.get("retired_at", {})
+    now = datetime.now(UTC)
+    retired = tuple((key, datetime.fromisoformat(retired_at[key.kid]) if key.kid in retired_at else now)
+                    for key in keys[1:])
+    return TokenKeys(keys[0], retired)
+
+
+def token_keys_text(keys: TokenKeys) -> str:
+    """The key file's text for ``keys`` (private keys: write it ``0600``)."""
+    return json.dumps({
+        "keys": [dict(k.as_dict(private=True)) for k in keys.verification_keys()],
+        "retired_at": {key.kid: at.isoformat() for key, at in keys.retired},
+    }, indent=2)
+
+
+def rotated(keys: TokenKeys, now: datetime, token_ttl_seconds: int) -> TokenKeys:
+    """A new signing key; the current one retired now; retired keys whose tokens have all expired dropped."""
+    keep = [(key, at) for key, at in keys.retired if (now - at).total_seconds() <= token_ttl_seconds + 60]
+    return TokenKeys(generate_signing_key(), ((keys.signing, now), *keep))

@@ -120,6 +120,10 @@ class TokenValidator:
         self._clock = clock
         self._leeway = leeway_seconds
 
+    def use_keys(self, public_keys: dict[str, Any] | KeySet | SigningKey) -> None:
+        """Verify with these keys from now on (a rotation: the new key and those retired but still valid)."""
+        self._keys = load_verification_keys(public_keys)
+
     def _now(self) -> int:
         return int(self._clock())
 

@@ -39,6 +39,7 @@ __all__ = [
     "decision_record",
     "drop_record",
     "erasure_record",
+    "erasure_request_record",
     "headers",
     "message_labels",
     "notice_acknowledged_record",
@@ -274,14 +275,28 @@ def token_issued_record(client_id: str, token_id: str, organisation: str, scopes
 
 
 def erasure_record(erased: bool, counts: Mapping[str, int] | None, client_id: str, token_id: str | None,
-                   organisation: str, instance: str, request_id: str, at: datetime) -> AuditRecord:
+                   organisation: str, instance: str, request_id: str, at: datetime,
+                   approves: int | None = None) -> AuditRecord:
     """An erasure by crypto-shredding (art. 17), or the attempt when no one had that identifier; it names no
-    subject, only what was removed."""
+    subject, only what was removed, and (``approves``) the log index of the erasure request it approved."""
     return AuditRecord(
         event_type="erasure", action="erase-subject", occurred_at=at, outcome="success" if erased else "failure",
         reason=None if erased else "no-subject", purpose="subject-request", client_id=client_id,
         token_id=token_id, requesting_org=organisation, instance=instance, request_id=request_id,
         counts=dict(counts) if counts is not None else None,
+        queried_ref=None if approves is None else f"erasure-request/{approves}",
+    )
+
+
+def erasure_request_record(client_id: str, token_id: str | None, organisation: str, instance: str,
+                           request_id: str, at: datetime, subject: str | None) -> AuditRecord:
+    """A privacy officer's request to erase a person, which changes nothing until a second officer approves it:
+    it carries the person's keyed audit reference (None: no one is linked to the identifier), so that the
+    approval can be checked against it, and it resolves to no one once the erasure destroyed the key."""
+    return AuditRecord(
+        event_type="erasure", action="request-erasure", occurred_at=at, outcome="success",
+        purpose="subject-request", client_id=client_id, token_id=token_id, requesting_org=organisation,
+        instance=instance, request_id=request_id, subject_ref=subject,
     )
 
 

@@ -34,6 +34,7 @@ from gateway.audit.checkpoint import Checkpoint, VerifierKey
 from gateway.audit.merkle import MerkleAccumulator, NodeKey
 from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.audit.stored import StoredCheckpoint, StoredSigningKey
+from gateway.auth.models import PartnerClient
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
@@ -55,6 +56,7 @@ from gateway.store.tables import (
     subject_identifiers,
     subjects,
 )
+from gateway.store.tables import clients as clients_table
 
 __all__ = ["Store", "StoreTransaction"]
 
@@ -1035,6 +1037,39 @@ class StoreTransaction:
             signed_at=_utc(m["signed_at"]) or datetime.now(UTC), key_name=m["key_name"], key_id=m["key_id"],
         )
 
+
+    # --- partner clients (issue 10 point 13; table ``clients``, migration 0010) ---------------------------------
+
+    async def registered_clients(self) -> list[tuple[PartnerClient, datetime | None]]:
+        """Every stored client with when it was disabled (None: enabled), by client id."""
+        rows = await self.conn.execute(select(clients_table).order_by(clients_table.c.client_id))
+        return [(PartnerClient(client_id=m["client_id"], secret_hash=m["secret_hash"], organisation=m["organisation"],
+                               role=m["role"], scopes=frozenset(m["scopes"].split())), _utc(m["disabled_at"]))
+                for m in (r._mapping for r in rows)]
+
+    async def add_client(self, client: PartnerClient, at: datetime) -> bool:
+        """Store a new client, enabled; False (and nothing changed) if its id is taken already."""
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(clients_table).values(
+                    client_id=client.client_id, secret_hash=client.secret_hash, organisation=client.organisation,
+                    role=client.role, scopes=" ".join(sorted(client.scopes)), created_at=at, updated_at=at))
+        except IntegrityError:
+            return False
+        return True
+
+    async def set_client_secret(self, client_id: str, secret_hash: str, at: datetime) -> bool:
+        """Replace a client's secret hash; False if there is no such client."""
+        result = await self.conn.execute(update(clients_table).where(clients_table.c.client_id == client_id)
+                                         .values(secret_hash=secret_hash, updated_at=at))
+        return bool(result.rowcount)
+
+    async def disable_client(self, client_id: str, at: datetime) -> bool:
+        """Disable a client from ``at`` on (kept disabled if it was already); False if there is no such client."""
+        result = await self.conn.execute(
+            update(clients_table).where(clients_table.c.client_id == client_id)
+            .values(disabled_at=func.coalesce(clients_table.c.disabled_at, at), updated_at=at))
+        return bool(result.rowcount)
 
 def _consent(m: Any) -> ConsentRecord:
     if m["document"] is not None:

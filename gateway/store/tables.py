@@ -244,3 +244,22 @@ review_items = Table(
 )
 """One row per audit record a privacy officer must look at (rule 11), written with the record; the record
 itself stays the evidence, the row only says whether it was reviewed, by whom and with which resolution."""
+
+# --- partner clients (migration 0010) --------------------------------------------------------------------------
+
+__all__ += ["clients"]
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("secret_hash", Text, nullable=False, comment="scrypt hash; the secret itself is never kept"),
+    Column("organisation", String(64), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("scopes", Text, nullable=False, comment="space-separated OAuth 2 scopes"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True,
+           comment="NULL while enabled; its tokens, issued or not, are refused once set"),
+)
+"""The partner clients allowed to obtain tokens (``gateway clients``); seeded from the YAML clients file."""

@@ -36,7 +36,9 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
     return (
         PartnerClient("aler-test", secret_hash, "aler", "system", scopes),
         PartnerClient("comune-test", secret_hash, "comune", "system", scopes),
-        PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer", frozenset({"privacy:audit"})),
+        PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer",
+                      frozenset({"privacy:report", "privacy:erase"})),
+        PartnerClient("dpo2-test", secret_hash, "gateway-privacy", "privacy-officer", frozenset({"privacy:erase"})),
     )
 
 
@@ -91,7 +93,9 @@ async def test_every_fhir_resource_the_gateway_emits_passes_hapi(
     await gateway.relay.drain()
     # the privacy officer's query, an erasure and a retention run
     await _post(http, "/v1/privacy/disclosure-report", {"identifier": referred.cf}, dpo)
-    await _post(http, "/v1/privacy/subjects/erasure", {"identifier": withdrawing.cf}, dpo)
+    request = await _post(http, "/v1/privacy/subjects/erasure", {"identifier": withdrawing.cf}, dpo)
+    await _post(http, f"/v1/privacy/subjects/erasure/{request.json()['request_index']}/approval",
+                {"identifier": withdrawing.cf}, await bearer(http, "dpo2-test"))
     await RetentionJob(gateway.store, gateway.registry, "fc-retention").run_once(
         datetime.now(UTC) + timedelta(days=4000))
 

@@ -4,7 +4,7 @@ FHIR R4 AuditEvent export (T-12 on records the pipeline wrote), on both pairs of
 Every proof the API serves is checked with the verifiers of :mod:`gateway.audit.merkle` and
 :mod:`gateway.audit.checkpoint` against a checkpoint opened with the keys the API itself publishes, the way
 a partner's privacy officer acting as a witness would check them. The module adds a privacy-officer client
-(scope ``privacy:audit``) to the shared partner clients.
+(scopes ``audit:verify`` and ``privacy:report``) to the shared partner clients.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
     """The shared partner clients plus a privacy officer, who may read the audit log and nothing else."""
     made = [PartnerClient(f"{org}-test", secret_hash, org, "system", frozenset(ALL_SCOPES))
             for org in ("aler", "asst", "comune", "fwa")]
-    made.append(PartnerClient("dpo-test", secret_hash, "comune", "privacy-officer", frozenset({"privacy:audit"})))
+    made.append(PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer",
+                              frozenset({"audit:verify", "privacy:report"})))
     return tuple(made)
 
 

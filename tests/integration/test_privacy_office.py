@@ -22,6 +22,8 @@ from gateway.store.tables import audit_checkpoints, consents, outbox
 from tests.conftest import bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records
 
+OFFICER_SCOPES = frozenset({"audit:verify", "privacy:report", "privacy:erase"})
+
 
 @pytest.fixture(scope="session")
 def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
@@ -30,8 +32,9 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
         PartnerClient("aler-test", secret_hash, "aler", "system", scopes),
         PartnerClient("fwa-test", secret_hash, "fwa", "system", scopes),
         PartnerClient("comune-test", secret_hash, "comune", "system", scopes),
-        PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer", frozenset({"privacy:audit"})),
-        PartnerClient("auditor-test", secret_hash, "comune", "system", frozenset({"privacy:audit"})),
+        PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer", OFFICER_SCOPES),
+        PartnerClient("dpo2-test", secret_hash, "gateway-privacy", "privacy-officer", OFFICER_SCOPES),
+        PartnerClient("auditor-test", secret_hash, "comune", "system", OFFICER_SCOPES),
     )
 
 
@@ -129,7 +132,7 @@ async def test_D03_every_privacy_officer_query_is_audited(gateway: Gateway, http
 async def test_D03_a_client_with_the_scope_but_not_the_role_reads_nothing(gateway: Gateway,
                                                                           http: httpx.AsyncClient) -> None:
     consenting, _ = await seed(gateway, http)
-    auditor = await bearer(http, "auditor-test")  # privacy:audit scope, system role
+    auditor = await bearer(http, "auditor-test")  # the privacy scopes, system role
     async with gateway.store.transaction() as tx:
         before = (await tx.audit_head()).size
     for method, path, body in (
@@ -272,6 +275,17 @@ async def test_invalid_identifier_is_a_clear_error_that_does_not_echo_it(gateway
 # --- erasure (T-09 over HTTP) ------------------------------------------------------------------------------------
 
 
+async def erase(http: httpx.AsyncClient, identifier: str) -> dict[str, object]:
+    """Erase with four eyes: dpo-test requests, dpo2-test approves."""
+    request = await http.post("/v1/privacy/subjects/erasure", json={"identifier": identifier},
+                              headers=await bearer(http, "dpo-test"))
+    assert request.status_code == 202, request.text
+    response = await http.post(f"/v1/privacy/subjects/erasure/{request.json()['request_index']}/approval",
+                               json={"identifier": identifier}, headers=await bearer(http, "dpo2-test"))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
 async def seed_without_consent(gateway: Gateway, http: httpx.AsyncClient) -> tuple[str, str]:
     """A person the Comune takes in charge (F3, public task: a disclosure to ALER) and whom ALER refers without
     consent (a denial); and a bystander referred the same way."""
@@ -303,9 +317,7 @@ async def test_T09_erasure_over_http_unlinks_the_person_keeps_the_log_verifying_
     assert {e["event_type"] for e in before["events"]} == {"decision", "disclosure"}  # type: ignore[union-attr,index]
     await gateway.checkpointer.checkpoint_now()
 
-    response = await http.post("/v1/privacy/subjects/erasure", json={"identifier": person}, headers=dpo)
-    assert response.status_code == 200, response.text
-    erased = response.json()
+    erased = await erase(http, person)
     assert erased["outcome"] == "erased" and erased["payloads_purged"] >= 1, erased
 
     after = await report(person)
@@ -322,7 +334,7 @@ async def test_T09_erasure_over_http_unlinks_the_person_keeps_the_log_verifying_
     assert entry is not None
     record = orjson.loads(entry["record"])
     assert (record["event_type"], record["action"], record["outcome"], record["client_id"]) == (
-        "erasure", "erase-subject", "success", "dpo-test")
+        "erasure", "erase-subject", "success", "dpo2-test")
     assert "subject_ref" not in record and entry["subject_ref"] is None  # no link to the erased person
     assert record["counts"] == {"outbox-payloads": erased["payloads_purged"],
                                 "undelivered-dropped": erased["undelivered_dropped"]}
@@ -332,7 +344,7 @@ async def test_T09_erasure_over_http_unlinks_the_person_keeps_the_log_verifying_
     inbox = await http.get("/v1/partners/aler/inbox", headers=await bearer(http, "aler-test"))
     assert inbox.status_code == 200 and all(m["topic"].split(".")[-2] != "out" for m in inbox.json()["messages"])
 
-    again = (await http.post("/v1/privacy/subjects/erasure", json={"identifier": person}, headers=dpo)).json()
+    again = await erase(http, person)
     assert again["outcome"] == "no-subject" and again["audit_index"] > erased["audit_index"]
     async with gateway.store.transaction() as tx:
         repeat = await tx.audit_entry(again["audit_index"])

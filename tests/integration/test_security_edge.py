@@ -40,7 +40,7 @@ def clients(secret_hash: str) -> tuple[PartnerClient, ...]:
     made = [PartnerClient(f"{org}-test", secret_hash, org, "system", frozenset(ALL_SCOPES))
             for org in ("aler", "asst", "comune", "fwa")]
     made.append(PartnerClient("dpo-test", secret_hash, "gateway-privacy", "privacy-officer",
-                              frozenset({"privacy:audit"})))
+                              frozenset({"audit:verify", "privacy:report", "privacy:erase"})))
     return tuple(made)
 
 

@@ -508,7 +508,8 @@ def test_example_clients_file_names_known_partners_and_roles() -> None:
     known_scopes = {"messages:submit", "status:read", "inbox:read", "consent:write", "consent:read"}
     for client in clients:
         if client.organisation == "gateway-privacy":  # privacy officers: their own role and scope only
-            assert (client.role, client.scopes) == ("privacy-officer", frozenset({"privacy:audit"})), client
+            officer_scopes = frozenset({"audit:verify", "privacy:report", "privacy:erase"})
+            assert (client.role, client.scopes) == ("privacy-officer", officer_scopes), client
             continue
         partner = registry.partners[client.organisation]
         if "messages:submit" in client.scopes:  # a sender's role must be entitled to claim some purpose

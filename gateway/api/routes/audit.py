@@ -1,6 +1,7 @@
-"""The audit log for privacy officers (scope ``privacy:audit``, role ``privacy-officer``; a partner's privacy
-officer acting as a witness holds both): signed checkpoints, proofs, keys, FHIR export. Every read is itself
-audited (a ``privacy-query`` record naming what was read).
+"""The audit log for privacy officers (role ``privacy-officer``): signed checkpoints, proofs and keys with the
+scope ``audit:verify`` (what a partner's officer acting as a witness needs), one record as FHIR with
+``privacy:report`` (and only a record the officer's organisation is party to, unless the officer belongs to the
+data protection office). Every read is itself audited (a ``privacy-query`` record naming what was read).
 
 * ``GET /v1/audit/checkpoint``: the latest signed checkpoint, a C2SP signed note (text/plain), for witnesses.
 * ``GET /v1/audit/proof/inclusion?index=I&tree_size=N``: RFC 6962 audit path of record I in the tree of the
@@ -35,7 +36,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
-from gateway.api.deps import INDEX_MAX, GatewayDep, OfficerDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, AuditVerifierDep, GatewayDep, ReportingOfficerDep, RequestIdDep
 from gateway.audit.chain import ChainHead
 from gateway.audit.fhir_export import to_fhir_audit_event
 from gateway.audit.merkle import (
@@ -192,7 +193,7 @@ async def _consistency_from_nodes(tx: StoreTransaction, first: int, size: int, h
     summary="Latest signed checkpoint (C2SP signed note)",
     responses={200: {"content": {"text/plain": {}}}, 404: {"description": "No checkpoint signed yet"}},
 )
-async def checkpoint(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> PlainTextResponse:
+async def checkpoint(officer: AuditVerifierDep, gateway: GatewayDep, request_id: RequestIdDep) -> PlainTextResponse:
     async with gateway.store.transaction() as tx:
         latest = await tx.latest_audit_checkpoint()
     if latest is None:
@@ -203,7 +204,7 @@ async def checkpoint(officer: OfficerDep, gateway: GatewayDep, request_id: Reque
 
 @router.get("/proof/inclusion", response_model=InclusionProofOut, summary="Inclusion proof of one record")
 async def inclusion(
-    officer: OfficerDep,
+    officer: AuditVerifierDep,
     gateway: GatewayDep,
     request_id: RequestIdDep,
     index: Annotated[int, Query(ge=0, le=INDEX_MAX, description="Log index of the record")],
@@ -236,7 +237,7 @@ def _consistency(hashes: list[bytes], first: int) -> tuple[list[bytes], bytes, b
 
 @router.get("/proof/consistency", response_model=ConsistencyProofOut, summary="Consistency proof of two sizes")
 async def consistency(
-    officer: OfficerDep,
+    officer: AuditVerifierDep,
     gateway: GatewayDep,
     request_id: RequestIdDep,
     first: Annotated[int, Query(ge=0, le=INDEX_MAX, description="The older tree size")],
@@ -271,7 +272,8 @@ async def consistency(
         "type": "array", "items": VerifierKeyOut.model_json_schema()}}}}},
     response_model=None,
 )
-async def keys(request: Request, officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> Response:
+async def keys(request: Request, officer: AuditVerifierDep, gateway: GatewayDep,
+               request_id: RequestIdDep) -> Response:
     async with gateway.store.transaction() as tx:
         stored = await tx.audit_signing_keys()
     await _audited(gateway, officer, request_id, "read-keys", "audit-keys")
@@ -291,13 +293,13 @@ async def keys(request: Request, officer: OfficerDep, gateway: GatewayDep, reque
     responses={200: {"content": {FHIR_JSON: {}}}, 404: {"description": "No record at this index"}},
     response_class=JSONResponse,
 )
-async def record_as_fhir(index: Annotated[int, Path(ge=0, le=INDEX_MAX)], officer: OfficerDep, gateway: GatewayDep,
-                         request_id: RequestIdDep) -> JSONResponse:
+async def record_as_fhir(index: Annotated[int, Path(ge=0, le=INDEX_MAX)], officer: ReportingOfficerDep,
+                         gateway: GatewayDep, request_id: RequestIdDep) -> JSONResponse:
     async with gateway.store.transaction() as tx:
         entry = await tx.audit_entry(index)
-    if entry is None:
+    record = json.loads(entry["record"]) if entry is not None else None
+    if record is None or not officer.concerns(record):  # another organisation's record: as if absent
         raise NotFound(f"no audit record at index {index}")
-    record = json.loads(entry["record"])
     await _audited(gateway, officer, request_id, "read-audit-record", f"audit-log/{index}",
                    subject=record.get("subject_ref"))
     purposes = {code: p.v3 for code, p in gateway.registry.purposes.items()}

@@ -48,6 +48,8 @@ async def token(request: Request, gateway: GatewayDep, request_id: RequestIdDep)
     client_id = await _client_id_of(request)
     address = peer_address(request.scope, request.headers, gateway.settings.trusted_proxies)
     throttle.token_request(client_id, address)
+    gateway.reload_token_keys()  # a rotated signing key is used at once
+    await gateway.directory.refresh()  # a client disabled or given a new secret in the store counts within seconds
     response = await gateway.issuer.token_response(request, record_issuance=record,
                                                    trusted_proxies=gateway.settings.trusted_proxies)
     if response.status_code == 401:
@@ -57,4 +59,5 @@ async def token(request: Request, gateway: GatewayDep, request_id: RequestIdDep)
 
 @router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
 async def jwks(gateway: GatewayDep) -> dict[str, Any]:
+    gateway.reload_token_keys()
     return gateway.issuer.public_jwks()

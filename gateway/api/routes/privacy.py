@@ -1,21 +1,27 @@
-"""The privacy-officer API (scope ``privacy:audit`` and role ``privacy-officer``): per-person reports, consent
-history with the notice text shown, records of processing, review queue, erasure.
+"""The privacy-officer API (role ``privacy-officer``): per-person reports, consent history with the notice text
+shown, records of processing and review queue (scope ``privacy:report``), erasure (scope ``privacy:erase``).
 JSON by default, CSV with ``?format=csv``; every answer carries the audit log's integrity status
 and every query is itself audited. Person identifiers travel in request bodies, never in URLs (access logs).
-Erasure (``POST /v1/privacy/subjects/erasure``) destroys the subject's key and cannot be undone (see
-:meth:`gateway.privacy_office.PrivacyOffice.erase`)."""
+
+Reports cover only what the officer's own organisation sent, received or recorded, unless the officer belongs
+to the gateway's data protection office (``GATEWAY_DATA_PROTECTION_OFFICE``), whose reports cover everything.
+
+Erasure takes two officers (four eyes): ``POST /v1/privacy/subjects/erasure`` records a request and changes
+nothing else; ``POST /v1/privacy/subjects/erasure/{request}/approval`` by a different officer, naming the same
+person, within ``GATEWAY_ERASURE_APPROVAL_WINDOW_SECONDS``, destroys the subject's key and cannot be undone
+(see :meth:`gateway.privacy_office.PrivacyOffice.approve_erasure`). Both steps are audited."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
-from gateway.api.deps import INDEX_MAX, GatewayDep, OfficerDep, RequestIdDep
+from gateway.api.deps import INDEX_MAX, ErasingOfficerDep, GatewayDep, ReportingOfficerDep, RequestIdDep
 from gateway.privacy_office import PrivacyOffice, to_csv
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officers"])
@@ -38,6 +44,16 @@ class ErasureIn(BaseModel):
     identifier: str
 
 
+class ErasureRequestOut(BaseModel):
+    """An erasure request waiting for a second officer's approval; nothing has been erased yet."""
+
+    status: Literal["pending-approval"] = "pending-approval"
+    request_index: int
+    """Log index of the ``request-erasure`` audit record: the ``{request}`` of the approval route."""
+    expires_at: datetime
+    """After this the request lapses and the erasure must be requested again."""
+
+
 class ErasureOut(BaseModel):
     """What the erasure did. ``no-subject``: the gateway holds nothing linkable to this identifier (never seen,
     or erased before: after an erasure the identifier leads nowhere, so the two cannot be told apart)."""
@@ -56,7 +72,7 @@ def _office(gateway: Any) -> PrivacyOffice:
 
 
 @router.post("/disclosure-report", summary="Everything audited about one person (GDPR art. 15)")
-async def disclosure_report(body: DisclosureReportIn, officer: OfficerDep, gateway: GatewayDep,
+async def disclosure_report(body: DisclosureReportIn, officer: ReportingOfficerDep, gateway: GatewayDep,
                             request_id: RequestIdDep, format: Format = "json") -> Any:
     lines, integrity = await _office(gateway).disclosure_report(body.identifier, body.since, body.until,
                                                                 officer, request_id)
@@ -67,18 +83,18 @@ async def disclosure_report(body: DisclosureReportIn, officer: OfficerDep, gatew
 
 
 @router.get("/records-of-processing", summary="Records of processing (GDPR art. 30) from the flow registry")
-async def records_of_processing(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
+async def records_of_processing(officer: ReportingOfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
                                 format: Format = "json") -> Any:
     office = _office(gateway)
     await office.audit_query("records-of-processing", officer, request_id)
-    rows, integrity = office.records_of_processing(), await office.integrity()
+    rows, integrity = office.records_of_processing(officer), await office.integrity()
     if format == "csv":
         return PlainTextResponse(to_csv(rows, integrity), media_type="text/csv")
     return {"integrity": asdict(integrity), "records": rows}
 
 
 @router.get("/review-queue", summary="Denials, drops at delivery and emergency overrides to review, newest first")
-async def review_queue(officer: OfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
+async def review_queue(officer: ReportingOfficerDep, gateway: GatewayDep, request_id: RequestIdDep,
                        format: Format = "json", limit: Annotated[int, Query(ge=1, le=5000)] = 500,
                        status: Annotated[Literal["open", "reviewed", "all"], Query()] = "open") -> Any:
     office = _office(gateway)
@@ -99,9 +115,8 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/review-queue/{audit_index}", status_code=204, summary="Close a review item with a resolution")
-async def close_review(audit_index: Annotated[int, Path(ge=0, le=INDEX_MAX)], body: ReviewIn, officer: OfficerDep,
-                       gateway: GatewayDep,
-                       request_id: RequestIdDep) -> None:
+async def close_review(audit_index: Annotated[int, Path(ge=0, le=INDEX_MAX)], body: ReviewIn,
+                       officer: ReportingOfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> None:
     await _office(gateway).close_review(audit_index, body.resolution, officer, request_id)
 
 
@@ -113,7 +128,7 @@ class ConsentHistoryIn(BaseModel):
 
 
 @router.post("/consent-history", summary="Every version of every consent of one person, with the notice text shown")
-async def consent_history(body: ConsentHistoryIn, officer: OfficerDep, gateway: GatewayDep,
+async def consent_history(body: ConsentHistoryIn, officer: ReportingOfficerDep, gateway: GatewayDep,
                           request_id: RequestIdDep, format: Format = "json") -> Any:
     office = _office(gateway)
     history = await office.consent_history(body.identifier, officer, request_id)
@@ -124,9 +139,19 @@ async def consent_history(body: ConsentHistoryIn, officer: OfficerDep, gateway: 
     return {"integrity": asdict(integrity), "versions": history}
 
 
-@router.post("/subjects/erasure", response_model=ErasureOut,
-             summary="Erase one person by crypto-shredding (GDPR art. 17); audited, irreversible")
-async def erase_subject(body: ErasureIn, officer: OfficerDep, gateway: GatewayDep,
-                        request_id: RequestIdDep) -> ErasureOut:
-    result = await _office(gateway).erase(body.identifier, officer, request_id)
+@router.post("/subjects/erasure", response_model=ErasureRequestOut, status_code=202,
+             summary="Request the erasure of one person (GDPR art. 17); a different officer must approve it")
+async def request_erasure(body: ErasureIn, officer: ErasingOfficerDep, gateway: GatewayDep,
+                          request_id: RequestIdDep) -> ErasureRequestOut:
+    window = timedelta(seconds=gateway.settings.erasure_approval_window_seconds)
+    pending = await _office(gateway).request_erasure(body.identifier, officer, request_id, window)
+    return ErasureRequestOut(request_index=pending.request_index, expires_at=pending.expires_at)
+
+
+@router.post("/subjects/erasure/{request_index}/approval", response_model=ErasureOut,
+             summary="Approve another officer's erasure request: crypto-shredding, audited, irreversible")
+async def approve_erasure(request_index: Annotated[int, Path(ge=0, le=INDEX_MAX)], body: ErasureIn,
+                          officer: ErasingOfficerDep, gateway: GatewayDep, request_id: RequestIdDep) -> ErasureOut:
+    window = timedelta(seconds=gateway.settings.erasure_approval_window_seconds)
+    result = await _office(gateway).approve_erasure(request_index, body.identifier, officer, request_id, window)
     return ErasureOut(**asdict(result))
