@@ -21,8 +21,9 @@ from pydantic import SecretStr
 
 from gateway.bus import KafkaSecurity
 from gateway.bus.acls import KafkaGrant, create_acls
+from gateway.settings import GatewaySettings
 
-__all__ = ["CREDENTIALS_ENV", "KafkaAccess", "access_from", "kafka_access"]
+__all__ = ["CREDENTIALS_ENV", "KafkaAccess", "access_from", "kafka_access", "login_env"]
 
 CREDENTIALS_ENV = "GATEWAY_TEST_KAFKA_CREDENTIALS"
 ADMIN = "admin"
@@ -89,3 +90,19 @@ def access_from(bootstrap: str, raw: str) -> KafkaAccess:
     cafile = credentials.get("ssl_cafile")
     return KafkaAccess(bootstrap, credentials["security_protocol"], credentials["sasl_mechanism"],
                        dict(credentials["users"]), Path(cafile) if cafile else None)
+
+
+def login_env(settings: GatewaySettings) -> dict[str, str]:
+    """The environment that gives a ``gateway`` command in another process the same Kafka login as
+    ``settings`` (nothing for a broker without authentication)."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    env = {"GATEWAY_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+           "GATEWAY_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism}
+    if settings.kafka_sasl_username is not None:
+        env["GATEWAY_KAFKA_SASL_USERNAME"] = settings.kafka_sasl_username
+    if settings.kafka_sasl_password is not None:
+        env["GATEWAY_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password.get_secret_value()
+    if settings.kafka_ssl_cafile is not None:
+        env["GATEWAY_KAFKA_SSL_CAFILE"] = str(settings.kafka_ssl_cafile)
+    return env

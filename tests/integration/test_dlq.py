@@ -28,6 +28,7 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 from tests.conftest import ALL_SCOPES, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, tenant
+from tests.kafka_access import login_env
 
 DEADLINE_S = 60.0
 
@@ -131,7 +132,7 @@ def cli(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
     s = gateway.settings
     env = {**os.environ, "GATEWAY_DATA_DIR": str(s.data_dir), "GATEWAY_BUS": s.bus,
            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap_servers, "GATEWAY_TOPICS__PREFIX": s.topics.prefix,
-           "GATEWAY_TOPICS__PARTITIONS": str(s.topics.partitions), "COLUMNS": "200"}
+           "GATEWAY_TOPICS__PARTITIONS": str(s.topics.partitions), "COLUMNS": "200", **login_env(s)}
     if s.database_url:
         env["GATEWAY_DATABASE_URL"] = s.database_url
     return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True, text=True,

@@ -35,6 +35,7 @@ from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.settings import GatewaySettings
 from tests.conftest import ALL_SCOPES, SECRET, Backends, bearer
+from tests.kafka_access import login_env
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 25
@@ -70,7 +71,8 @@ def served(gateway_settings: GatewaySettings, clients: tuple[PartnerClient, ...]
            "GATEWAY_DATABASE_URL": gateway_settings.resolved_database_url(), "GATEWAY_CLIENTS_FILE": str(clients_file),
            "GATEWAY_KAFKA_BOOTSTRAP_SERVERS": gateway_settings.kafka_bootstrap_servers,
            "GATEWAY_TOPICS__PREFIX": gateway_settings.topics.prefix,
-           "GATEWAY_TOPICS__PARTITIONS": str(gateway_settings.topics.partitions), "GATEWAY_LOG_LEVEL": "WARNING"}
+           "GATEWAY_TOPICS__PARTITIONS": str(gateway_settings.topics.partitions), "GATEWAY_LOG_LEVEL": "WARNING",
+           **login_env(gateway_settings)}
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port",
                                str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
