@@ -22,6 +22,7 @@ PUBLIC_SURFACE: dict[str, list[str]] = {
     ],
     "gateway.auth": [
         "AuthError",
+        "ClientDirectory",
         "ExpiredToken",
         "InsufficientScope",
         "InvalidToken",
