@@ -792,8 +792,10 @@ def _requester(by: str | None) -> str:
 def _with_bus(gateway: Gateway, settings: GatewaySettings, *, store: bool) -> Callable[
         [Callable[[], Coroutine[Any, Any, Any]]], Any]:
     """Run ``job`` with the gateway's bus started (and its store migrated when ``store``); exit 2 naming the
-    embedded bus when it does not exist (a read of dead letters never creates one)."""
+    embedded bus when it does not exist (a read of dead letters never creates one), when the bus does not answer
+    and when no dead letter has the id asked for."""
     from gateway.bus.errors import BusError
+    from gateway.pipeline.redrive import DeadLetterNotFound
 
     def run(job: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         if settings.bus == "embedded" and not settings.embedded_bus_path().is_file():
@@ -815,6 +817,9 @@ def _with_bus(gateway: Gateway, settings: GatewaySettings, *, store: bool) -> Ca
             return asyncio.run(main())
         except BusError as exc:
             typer.echo(f"the bus did not answer: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except DeadLetterNotFound as exc:
+            typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
 
     return run
@@ -839,14 +844,8 @@ def dlq_list(
     from rich.console import Console
     from rich.table import Table
 
-    from gateway.pipeline.redrive import DeadLetterNotFound
-
     settings, gateway = _gateway("WARNING")
-    try:
-        entries = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entries(partner))
-    except DeadLetterNotFound as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    entries = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entries(partner))
     if as_json:
         for entry in entries:
             typer.echo(json.dumps(entry.as_dict()))
@@ -865,14 +864,8 @@ def dlq_show(entry_id: Annotated[str, typer.Argument(help="<partner>:<partition>
     """Print one dead-letter entry as JSON: reason, problems, source coordinates, message and request ids."""
     import json
 
-    from gateway.pipeline.redrive import DeadLetterNotFound
-
     settings, gateway = _gateway("WARNING")
-    try:
-        entry = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entry(entry_id))
-    except DeadLetterNotFound as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    entry = _with_bus(gateway, settings, store=False)(lambda: _redrive(gateway).entry(entry_id))
     typer.echo(json.dumps(entry.as_dict(), indent=2))
 
 
@@ -889,8 +882,6 @@ def dlq_replay(
     """Put dead-lettered messages back through the intake once their cause is fixed: each is read back from its
     source topic, decided (a message already decided is not decided again) and the replay audited with who
     asked. Exit 1 if any could not go through (still invalid, source gone)."""
-    from gateway.pipeline.redrive import DeadLetterNotFound
-
     if (entry_id is None) == (not replay_all) or (replay_all and partner is None):
         typer.echo("give one entry id, or --all with --partner", err=True)
         raise typer.Exit(2)
@@ -903,11 +894,7 @@ def dlq_replay(
             return list(await redrive.replay_all(partner, requester, dry_run=dry_run))
         return [await redrive.replay(entry_id, requester, dry_run=dry_run)]
 
-    try:
-        results = _with_bus(gateway, settings, store=True)(job)
-    except DeadLetterNotFound as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+    results = _with_bus(gateway, settings, store=True)(job)
     for result in results:
         states = ", ".join(f"{m}: {s}" for m, s in result.states.items())
         typer.echo(f"{result.entry.id}: {result.outcome}" + (f" ({states})" if states else "")
