@@ -202,6 +202,8 @@ class Gateway:
                                 healthy_after=settings.task_healthy_after_seconds)
         self.supervisor = supervisor
         retention = RetentionJob(self.store, self.registry, settings.instance_id)
+        # The worker that commits a batch delivers it at once; the relay sweeps up what a crash left queued.
+        self.intake.deliver = self.relay.deliver
         supervisor.start("relay", lambda: self.relay.run(self._stop, settings.relay_poll_seconds))
         supervisor.start("inbound-consumer", lambda: self.consumer.run(self._stop, ready))
         supervisor.start("audit-checkpointer", lambda: self.checkpointer.run(self._stop))
@@ -228,6 +230,7 @@ class Gateway:
         :class:`GatewayStopError` listing what failed, if anything did."""
         self.state = "stopping"
         self._stop.set()
+        self.intake.deliver = None
         self.relay.wake()
         errors: list[Exception] = []
         if self.supervisor is not None:

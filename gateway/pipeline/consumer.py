@@ -5,13 +5,15 @@ The topic names the sender (partners are authenticated to Kafka and allowed to w
 coordinates (not a copy of the payload) and the consumer carries on; when the store is unavailable the
 consumer does not commit and retries the same records after a back-off, so nothing is lost.
 
-Offsets are committed after a batch is decided. A commit the group refuses because it rebalanced meanwhile
-(:class:`~gateway.bus.errors.CommitFailed`: a member joined or left, or this one took longer than the poll
-interval) is expected in a consumer group, not a fault: the consumer counts it and keeps fetching, the next
-fetch rejoins the group, and the batch is read again by whichever member owns its partitions; the intake's
-replay guard (message ids claimed once) makes the repeat decide nothing twice. A fetch or commit the bus
-cannot do now (retriable) is retried after a back-off; anything else ends :meth:`InboundConsumer.run`, and
-the gateway's supervisor restarts it (:mod:`gateway.supervision`).
+Offsets are committed after the batches they cover are decided and committed to the store, batched: at most every
+``commit_interval_s`` while records keep coming, at once when a fetch comes back empty, and when the consumer
+stops. A crash re-reads what was decided since the last offset commit, and the replay guard absorbs it. A commit
+the group refuses because it rebalanced meanwhile (:class:`~gateway.bus.errors.CommitFailed`: a member joined or
+left, or this one took longer than the poll interval) is expected in a consumer group, not a fault: the consumer
+counts it and keeps fetching, the next fetch rejoins the group, and the batch is read again by whichever member
+owns its partitions; the intake's replay guard (message ids claimed once) makes the repeat decide nothing twice. A
+fetch or commit the bus cannot do now (retriable) is retried after a back-off; anything else ends
+:meth:`InboundConsumer.run`, and the gateway's supervisor restarts it (:mod:`gateway.supervision`).
 
 :attr:`InboundConsumer.progress` is what readiness reports: group membership, assigned partitions, batches,
 commits and commit failures.
@@ -95,13 +97,16 @@ class InboundConsumer:
     """Consumes ``in.<partner>`` topics in consumer group ``group_id`` and feeds the intake."""
 
     def __init__(self, intake: Intake, bus: Bus, topics: TopicSettings, partners: Sequence[str],
-                 group_id: str = "gateway-intake", max_records: int = 200) -> None:
+                 group_id: str = "gateway-intake", max_records: int = 200, commit_interval_s: float = 0.5) -> None:
         self.intake = intake
         self.bus = bus
         self.topics = topics
         self.partner_of = {topics.name("in", p): p for p in partners}
         self.group_id = group_id
         self.max_records = max_records
+        self.commit_interval_s = commit_interval_s
+        """Longest time decided records wait for their offset commit while more keep coming (a crash re-reads
+        at most that much, and the replay guard absorbs it)."""
         self.progress = ConsumerProgress(group_id)
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
@@ -112,6 +117,12 @@ class InboundConsumer:
         if ready is not None:
             ready.set()
         backoff = 0.1
+        loop = asyncio.get_running_loop()
+        uncommitted = 0
+        """Records decided since the last offset commit (every record fetched so far is decided: the commit
+        covers them all)."""
+        committed_at = loop.time()
+        stopped_cleanly = False
         try:
             while not stop.is_set():
                 try:
@@ -131,11 +142,22 @@ class InboundConsumer:
                     await self._handle_until_done(records, stop)
                     self.progress.batches += 1
                     self.progress.records += len(records)
-                    await self._commit(consumer, len(records))
+                    uncommitted += len(records)
+                # Offsets are committed after the batches' outbox commits, at most every commit_interval_s
+                # while records keep coming, and as soon as a fetch comes back empty: one commit round trip
+                # covers many small batches and is never on the way of a lone message.
+                if uncommitted and (not records or loop.time() - committed_at >= self.commit_interval_s):
+                    await self._commit(consumer, uncommitted)
+                    uncommitted, committed_at = 0, loop.time()
+            stopped_cleanly = True
         finally:
             self.progress.member = False
             self.progress.assigned = []
-            await consumer.stop()
+            try:
+                if stopped_cleanly and uncommitted:  # every record fetched was decided: say so before leaving
+                    await self._commit(consumer, uncommitted)
+            finally:
+                await consumer.stop()
 
     async def _commit(self, consumer: BusConsumer, records: int) -> None:
         """Commit after a decided batch. A refused commit loses nothing: the batch is read again and the

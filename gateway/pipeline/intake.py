@@ -11,12 +11,20 @@ status recorded the first time and forwards nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from gateway.audit.record import AuditRecord, KafkaCoordinates
-from gateway.errors import ContractViolation, MalformedMessage, NotPermitted, PayloadTooLarge, UnknownPartner
+from gateway.bus.errors import BusError
+from gateway.errors import (
+    ContractViolation,
+    DependencyUnavailable,
+    MalformedMessage,
+    NotPermitted,
+    PayloadTooLarge,
+    UnknownPartner,
+)
 from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, subject_of_quoted_token
 from gateway.logging import get_logger
 from gateway.pipeline import ledger
@@ -75,7 +83,12 @@ class Intake:
         self.store = store
         self.tokenise = tokenise
         self.on_enqueued: Callable[[], None] | None = None
-        """Called after a commit that queued outgoing messages (the relay's wake-up)."""
+        """Called after a commit that queued outgoing messages the intake did not deliver itself (the relay's
+        wake-up)."""
+        self.deliver: Callable[[Sequence[OutboxRow]], Awaitable[int]] | None = None
+        """Delivers the outgoing messages of a batch straight after its commit (:meth:`Relay.deliver
+        <gateway.pipeline.relay.Relay.deliver>`, set while the gateway's workers run); None leaves them to the
+        relay's sweep."""
         self.registry = registry
         self.topics = topics
         self.decoders = decoders
@@ -148,9 +161,21 @@ class Intake:
                          request_id=status.request_id)
             else:
                 log.info("replay-ignored", message_id=status.message_id, sender=status.sender)
-        if batch.rows and self.on_enqueued is not None:
-            self.on_enqueued()
+        if batch.rows:
+            await self._deliver(batch.rows)
         return statuses
+
+    async def _deliver(self, rows: Sequence[OutboxRow]) -> None:
+        """Hand the committed rows to delivery at once; if it fails (store or bus down) they stay queued and
+        the relay's sweep, woken here, delivers them: the batch itself is decided and durable either way."""
+        if self.deliver is not None:
+            try:
+                await self.deliver(rows)
+                return
+            except (DependencyUnavailable, BusError) as exc:
+                log.warning("delivery-left-to-relay", count=len(rows), error_type=type(exc.__cause__ or exc).__name__)
+        if self.on_enqueued is not None:
+            self.on_enqueued()
 
     @staticmethod
     def _received(envelope: Envelope, submission: Submission, now: datetime) -> MessageStatus:

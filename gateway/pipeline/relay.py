@@ -1,17 +1,25 @@
 """Relay: publishes committed outbox rows to the bus, re-checking consent at delivery (rule 9).
 
-Rows are read oldest first inside a transaction that locks them (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so several relays share the work); they are published with the idempotent producer and marked
-published in the same transaction. A crash between publish and commit re-publishes the rows: delivery is at
-least once, and every message carries a ``message-id`` header for the recipient to deduplicate.
-A row whose consent was withdrawn after it was queued is dropped instead, and the drop is audited.
+Delivery has two ways in, with one path from the lock on: the worker that committed a batch hands its rows to
+:meth:`Relay.deliver` straight after the commit (no wait for a poll, no scan of the outbox), and the relay's
+own loop (:meth:`Relay.run`) sweeps up whatever is still queued: rows of a worker that crashed or lost the bus
+between its commit and its delivery, rows queued by a process without workers, consent events and notices.
+
+Either way the rows are locked inside a transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so the worker,
+the sweepers of other processes and a withdrawal never hand out the same row twice: a row someone else holds
+is skipped and theirs to finish), their consents are read again from the store, and they are published with
+the idempotent producer and marked published in the same transaction. A crash between publish and commit
+re-publishes the rows: delivery is at least once, and every message carries a ``message-id`` header for the
+recipient to deduplicate. A row whose consent was withdrawn after it was queued is dropped instead, and the
+drop is audited; a withdrawal locks the queued rows of its consent before it commits (privacy.md W-01), so
+nothing is delivered after a withdrawal has committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from gateway.bus.errors import BusError
@@ -50,28 +58,42 @@ class Relay:
         if self._wake is not None:
             self._wake.set()
 
+    async def deliver(self, queued: Sequence[OutboxRow]) -> int:
+        """Deliver rows their worker has just committed (without ids): lock those still undelivered, re-check
+        their consents, publish, mark published. Returns how many it handled (published or dropped); a row
+        another relay or a withdrawal holds is left to it. Raises :class:`DependencyUnavailable` when the store
+        or the bus fails: nothing is marked, and the sweep delivers the rows later."""
+        async with self.store.transaction() as tx:
+            rows = await tx.claim_undelivered(queued)
+            await self._publish(tx, rows)
+        return len(rows)
+
     async def relay_once(self) -> int:
         """Publish one batch; returns how many rows it handled (published or dropped)."""
         async with self.store.transaction() as tx:
             rows = await tx.pending_outbox(self.batch_size)
-            if not rows:
-                return 0
-            deliver: list[OutboxRow] = []
-            latest = await tx.latest_consent_versions({r.consent_id for r in rows if r.consent_id is not None})
-            for row in rows:
-                reason = self._undeliverable(row, latest)
-                if reason is None:
-                    deliver.append(row)
-                else:
-                    await self._drop(tx, row, reason)
-            try:
-                await self.bus.publish([_record(r) for r in deliver])
-            except BusError as exc:  # rolls the transaction back: the rows stay pending
-                raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
-            await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
+            await self._publish(tx, rows)
+        return len(rows)
+
+    async def _publish(self, tx: StoreTransaction, rows: Sequence[OutboxRow]) -> None:
+        """Publish the locked ``rows`` whose consent still allows it and mark them published; drop the others."""
+        if not rows:
+            return
+        deliver: list[OutboxRow] = []
+        latest = await tx.latest_consent_versions({r.consent_id for r in rows if r.consent_id is not None})
+        for row in rows:
+            reason = self._undeliverable(row, latest)
+            if reason is None:
+                deliver.append(row)
+            else:
+                await self._drop(tx, row, reason)
+        try:
+            await self.bus.publish([_record(r) for r in deliver])
+        except BusError as exc:  # rolls the transaction back: the rows stay pending
+            raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
+        await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
         if deliver:
             log.info("relayed", count=len(deliver))
-        return len(rows)
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05) -> None:
         """Relay until ``stop`` is set, backing off while the store or bus is unavailable. Between batches it

@@ -15,6 +15,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -684,6 +685,25 @@ class StoreTransaction:
             .with_for_update(skip_locked=True)
         )
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
+
+    async def claim_undelivered(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """``rows`` (as queued, without ids) that are still undelivered, with their ids, in id order, locked
+        like :meth:`pending_outbox` locks its rows: one a relay or a withdrawal holds now is skipped (its holder
+        sees it through), and one delivered or dropped meanwhile is not returned. The worker that queued them
+        delivers them this way straight after its commit."""
+        if not rows:
+            return []
+        found = await self.conn.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.message_id)
+            .where(outbox.c.topic.in_(sorted({r.topic for r in rows})),
+                   outbox.c.message_id.in_([r.message_id for r in rows]),
+                   outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
+            .order_by(outbox.c.id)
+            .with_for_update(skip_locked=True)
+        )
+        queued = {(r.topic, r.message_id): r for r in rows}
+        return [replace(row, id=row_id) for row_id, topic, message_id in found
+                if (row := queued.get((topic, message_id))) is not None]
 
     async def hold_pending_under(self, consent_id: str) -> int:
         """Lock the rows still queued under any version of a consent, waiting for a relay that holds them.

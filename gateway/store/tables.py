@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "subject_identifiers", "subjects"]
@@ -131,7 +132,10 @@ outbox = Table(
     Column("published_at", DateTime(timezone=True), nullable=True),
     Column("dropped_reason", String(64), nullable=True),
     UniqueConstraint("topic", "message_id", name="uq_outbox_topic_message"),
-    Index("ix_outbox_pending", "published_at", "id"),
+    # Only the rows still to deliver, in id order (migration 0011): the relay's sweep reads the oldest of them
+    # without walking the delivered ones, however many the table keeps.
+    Index("ix_outbox_undelivered", "id", postgresql_where=text("published_at IS NULL AND dropped_reason IS NULL"),
+          sqlite_where=text("published_at IS NULL AND dropped_reason IS NULL")),
     Index("ix_outbox_recipient", "recipient", "id"),
 )
 
