@@ -34,6 +34,8 @@ def looks_like_json(raw: bytes) -> bool:
 def nesting_exceeds(raw: bytes, limit: int) -> bool:
     """Whether arrays and objects in ``raw`` nest deeper than ``limit``, found without parsing (strings and their
     escapes are skipped), so a hostile document costs one regular-expression scan."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # cannot nest deeper than it opens (two C scans instead of a scan in Python)
     depth = 0
     in_string = False
     escaped = -1
@@ -66,13 +68,28 @@ def _escape(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
 
 
+class _Repeated(Exception):
+    """An object repeats a member name (where is found afterwards, on the slow path)."""
+
+
+def _unique_members(members: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(members)
+    if len(found) != len(members):
+        raise _Repeated
+    return found
+
+
 def duplicate_member(raw: bytes) -> str | None:
     """JSON pointer of a member whose name repeats an earlier one in the same object, or None (also when
     ``raw`` is not JSON at all: the decoder reports that with its own words)."""
-    try:
-        document = json.loads(raw, object_pairs_hook=_Members)
+    try:  # the common case, no repeated name, costs one parse with a C-level check per object
+        json.loads(raw, object_pairs_hook=_unique_members)
+        return None
+    except _Repeated:
+        pass
     except (ValueError, RecursionError):
         return None
+    document = json.loads(raw, object_pairs_hook=_Members)  # only to say where: it parsed once already
     stack: list[tuple[Any, str]] = [(document, "")]
     while stack:
         node, pointer = stack.pop()

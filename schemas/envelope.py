@@ -8,11 +8,13 @@ may hold identifiers (a codice fiscale) that the minimiser removes before anythi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
 __all__ = ["UNIDENTIFIED_MESSAGE_TYPES", "Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
+
+PayloadModel = TypeVar("PayloadModel", bound=BaseModel)
 
 UNIDENTIFIED_MESSAGE_TYPES = frozenset({"emergency.social-event"})
 """Message types that may be about a person with no identifier at all (an ``unidentified`` subject): emergencies
@@ -78,6 +80,27 @@ class Envelope(BaseModel):
     occurred_at: datetime
     payload: dict[str, Any]
     """The message-type payload, validated against its model by :func:`schemas.messages.validate_payload`."""
+    _typed_payload: BaseModel | None = PrivateAttr(default=None)
+    """The payload's validated model when the envelope was built from one (:meth:`from_validated`)."""
+
+    @classmethod
+    def from_validated(cls, payload: BaseModel, subject: SubjectRef, **header: Any) -> Envelope:
+        """An envelope built by the gateway itself from parts already validated: ``payload`` is the message
+        type's model (validated by the caller), ``subject`` a validated :class:`SubjectRef`, and ``header``
+        the other fields, taken from a validated envelope or the flow registry. Nothing is validated again,
+        and :meth:`payload_as` hands ``payload`` back to an encoder without another validation. Use it only
+        for envelopes derived inside the gateway (minimisation), never for anything a partner sent."""
+        envelope = cls.model_construct(subject=subject, payload=payload.model_dump(mode="json", exclude_none=True),
+                                       **header)
+        envelope._typed_payload = payload
+        return envelope
+
+    def payload_as(self, model: type[PayloadModel]) -> PayloadModel:
+        """The payload as ``model``: the validated model it was built from when there is one, else parsed."""
+        typed = self._typed_payload
+        if isinstance(typed, model):
+            return typed
+        return model.model_validate(self.payload)
 
     @model_validator(mode="before")
     @classmethod

@@ -90,7 +90,7 @@ def encode_service_request(envelope: Envelope, labels: DisclosureLabels) -> byte
     """A minimised ``care.service-request`` envelope -> FHIR R4 ServiceRequest JSON bytes."""
     if envelope.message_type != "care.service-request":
         raise ValueError("encode_service_request encodes care.service-request envelopes only")
-    request = CareServiceRequest.model_validate(envelope.payload)
+    request = envelope.payload_as(CareServiceRequest)
     if request.masked_at_source:
         raise ValueError("data masked at source is never forwarded (privacy.md rule 15)")
     security = [

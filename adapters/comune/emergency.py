@@ -233,7 +233,7 @@ class EmergencyReferral(OutboundHeader):
 def encode_emergency_event(envelope: Envelope, labels: DisclosureLabels) -> bytes:
     """A minimised ``emergency.social-event`` envelope -> the emergency service's JSON bytes."""
     expect_type(envelope, EMERGENCY_MESSAGE_TYPE)
-    payload = EmergencySocialEvent.model_validate(envelope.payload)
+    payload = envelope.payload_as(EmergencySocialEvent)
     person, case_id = person_code_of(envelope), envelope.subject.first("comune-case")
     incident = envelope.subject.first("unidentified")
     if person is None and case_id is None and incident is None:

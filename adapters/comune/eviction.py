@@ -45,7 +45,7 @@ class EvictionMilestone(OutboundHeader):
 def encode_eviction_milestone(envelope: Envelope, labels: DisclosureLabels) -> bytes:
     """A minimised ``tenancy.eviction-milestone`` envelope -> the Comune's ``fase-procedura-sfratto`` bytes."""
     expect_type(envelope, EVICTION_MILESTONE_MESSAGE_TYPE)
-    payload = TenancyEvictionMilestone.model_validate(envelope.payload)
+    payload = envelope.payload_as(TenancyEvictionMilestone)
     person = person_code_of(envelope)
     if person is None:
         raise ValueError("an eviction milestone needs the tenant's codice fiscale, STP or ENI code")

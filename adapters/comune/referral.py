@@ -50,7 +50,7 @@ class FragilityReferral(OutboundHeader):
 def encode_case_referral(envelope: Envelope, labels: DisclosureLabels) -> bytes:
     """A minimised ``social.case-referral`` envelope -> the Comune's ``segnalazione-fragilita`` JSON bytes."""
     expect_type(envelope, *CASE_REFERRAL_MESSAGE_TYPES)
-    payload = FragilitySignalReferral.model_validate(envelope.payload)
+    payload = envelope.payload_as(FragilitySignalReferral)
     person = person_code_of(envelope)
     if person is None:
         raise ValueError("a fragility referral needs the person's codice fiscale, STP or ENI code")

@@ -81,7 +81,7 @@ def _euro(cents: int) -> str:
 def encode(envelope: Envelope, *, consent_ref: str | None = None, obligations: tuple[str, ...] = (),
            refrains: tuple[str, ...] = ()) -> bytes:
     """A minimised ``referral.microcredit`` envelope -> FWA referral JSON bytes."""
-    payload = MicrocreditReferral.model_validate(envelope.payload)
+    payload = envelope.payload_as(MicrocreditReferral)
     cf = envelope.subject.first("cf") or envelope.subject.first("stp") or envelope.subject.first("eni")
     if cf is None:
         raise ValueError("a microcredit referral needs the applicant's codice fiscale, STP or ENI code")

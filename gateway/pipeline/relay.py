@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.bus.errors import BusError
 from gateway.bus.port import Bus, OutgoingRecord
@@ -68,10 +68,13 @@ class Relay:
             await self._publish(tx, rows)
         return len(rows)
 
-    async def relay_once(self) -> int:
-        """Publish one batch; returns how many rows it handled (published or dropped)."""
+    async def relay_once(self, min_age_seconds: float | None = None) -> int:
+        """Publish one batch; returns how many rows it handled (published or dropped). With
+        ``min_age_seconds``, only rows queued at least that long ago: younger ones are still their worker's to
+        deliver (:meth:`deliver`), and a sweep that took them would only race it."""
+        queued_before = None if min_age_seconds is None else self.clock() - timedelta(seconds=min_age_seconds)
         async with self.store.transaction() as tx:
-            rows = await tx.pending_outbox(self.batch_size)
+            rows = await tx.pending_outbox(self.batch_size, queued_before)
             await self._publish(tx, rows)
         return len(rows)
 
@@ -95,15 +98,20 @@ class Relay:
         if deliver:
             log.info("relayed", count=len(deliver))
 
-    async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05) -> None:
+    async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05,
+                  sweep_min_age_seconds: float = 2.0) -> None:
         """Relay until ``stop`` is set, backing off while the store or bus is unavailable. Between batches it
-        sleeps until :meth:`wake` or ``poll_seconds`` (other processes' commits are seen by polling)."""
+        sleeps until :meth:`wake` or ``poll_seconds``. Woken, it relays whatever is queued (consent events,
+        rows a delivery could not send); on its own, every ``poll_seconds``, it sweeps up rows queued at least
+        ``sweep_min_age_seconds`` ago that no worker delivered (a crash between commit and delivery, another
+        process's failed delivery), leaving younger rows to the workers that are delivering them."""
         self._wake = wake = asyncio.Event()
         backoff = poll_seconds
+        woken = True  # the first look, at start, is a full one: what an earlier run left is delivered at once
         while not stop.is_set():
             wake.clear()  # set again by any commit from here on: its rows are looked at by the next batch
             try:
-                handled = await self.relay_once()
+                handled = await self.relay_once(None if woken else sweep_min_age_seconds)
                 backoff = poll_seconds
             except DependencyUnavailable as exc:
                 log.warning("relay-retrying", error_type=type(exc.__cause__ or exc).__name__, retry_in_s=backoff)
@@ -111,8 +119,10 @@ class Relay:
                 backoff = min(backoff * 2, 5.0)
             if handled == 0 and not stop.is_set():
                 # stop() wakes the relay too (Gateway.stop), so the wake event alone is waited on.
+                woken = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=backoff)
+                    woken = True
 
     async def drain(self) -> int:
         """Relay until the outbox is empty; returns the number of rows handled."""

@@ -27,7 +27,7 @@ from gateway.identity.crosswalk import OWNERS
 from gateway.policy.registry import Flow
 from schemas.codelists import ITEM, CodedField, coded_fields, load_codelist
 from schemas.envelope import Envelope, Identifier, SubjectRef
-from schemas.messages import MESSAGE_TYPES
+from schemas.messages import MESSAGE_TYPES, validate_payload
 
 Tokeniser = Callable[[str, str, str], str]
 """(recipient, identifier system, value) -> opaque token; see :class:`gateway.identity.crosswalk.Crosswalk`."""
@@ -112,18 +112,21 @@ def minimise_with_redactions(envelope: Envelope, flow: Flow, message_id: str, to
     payload_paths = (*plain, *as_token)
     projected = _projected(envelope.payload, payload_paths, as_token, flow.recipient, tokenise)
     payload, redacted = _redacted(projected, flow, permitted_labels)
-    outgoing = Envelope(
+    # The payload is validated once, as the flow's outbound message type (a flow that allows too little fails
+    # here, loudly); the header comes from the validated inbound envelope and the registry, so the envelope is
+    # built without validating anything again, and the encoder gets the validated payload model back.
+    outgoing = Envelope.from_validated(
+        validate_payload(flow.outbound_message_type, payload),
+        SubjectRef(identifiers=identifiers),  # the internal pseudonym never leaves: it would link recipients
         message_id=message_id,
         correlation_id=envelope.correlation_id,
         message_type=flow.outbound_message_type,
         schema_version=envelope.schema_version,
         sender=envelope.sender,
         recipients=(flow.recipient,),
-        subject=SubjectRef(identifiers=identifiers),  # the internal pseudonym never leaves: it would link recipients
         purpose=flow.purpose,
         sensitivity=(flow.sensitivity,),
         occurred_at=envelope.occurred_at,
-        payload=payload,
     )
     return Minimised(outgoing, redacted)
 

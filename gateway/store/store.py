@@ -675,11 +675,13 @@ class StoreTransaction:
             raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
         return True
 
-    async def pending_outbox(self, limit: int) -> list[OutboxRow]:
-        """Oldest unpublished rows, locked so that concurrent relays (PostgreSQL) skip each other's rows."""
+    async def pending_outbox(self, limit: int, queued_before: datetime | None = None) -> list[OutboxRow]:
+        """Oldest unpublished rows, locked so that concurrent relays (PostgreSQL) skip each other's rows;
+        with ``queued_before``, only rows queued before then (older than their worker's own delivery)."""
         query = (
             select(outbox)
-            .where(outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
+            .where(outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None),
+                   *(() if queued_before is None else (outbox.c.created_at < queued_before,)))
             .order_by(outbox.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
