@@ -6,12 +6,12 @@ this process on a fresh PostgreSQL database and a fresh topic prefix; consents a
 synthetic tenants. Then ``--messages`` ALER arrears messages are sent one at a time: the next one is produced
 only once the referral of the previous one has arrived on ``out.fwa`` (and ``--gap-ms`` has passed).
 
-The stage boundaries are taken by wrapping the gateway's own methods (no change to the code under test):
-the driver's ``send``, the Kafka consumer's ``fetch`` returning the record, ``Intake.process`` start and its
-commit (when it hands the rows to ``Relay.deliver``), the outgoing publish (``Bus.publish`` of the referral) start and end, the offset
-commit start and end, and the driver's consumer receiving the referral. For each message it prints the gap
-between consecutive boundaries; the summary gives the median of each gap and of the CPU time the process spent
-per message (``time.process_time``: driver and gateway together, one process).
+The stage boundaries are taken by wrapping the gateway's own methods (no change to the code under test): the
+driver's ``send``, the Kafka consumer's ``fetch`` returning the record, ``Intake.process`` start and its commit
+(when it hands the rows to ``Relay.deliver``), the outgoing publish (``Bus.publish`` of the referral) start and
+end, the offset commit start and end, and the driver's consumer receiving the referral. For each message it prints
+the gap between consecutive boundaries; the summary gives the median of each gap and of the CPU time the process
+spent per message (``time.process_time``: driver and gateway together, one process).
 
 Needs ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` and ``GATEWAY_TEST_POSTGRES_DSN`` (``scripts/realinfra.py``). Saves
 ``bench/results/f1-trace-<UTC timestamp>.json``.
