@@ -65,9 +65,23 @@ class Marks:
     def __init__(self) -> None:
         self.current: dict[str, float] = {}
         self.offset_commits: list[tuple[float, float]] = []
+        self.gc_ms = 0.0
+        """Wall milliseconds spent in the garbage collector while a message is traced."""
+        self._gc_start = 0.0
         self.sql: dict[str, list[float]] = {}
         """Wall milliseconds of every SQL statement, by its first words and table, while a message is traced."""
         self.tracing = False
+
+    def watch_gc(self) -> None:
+        import gc
+
+        def on_gc(phase: str, _info: dict[str, Any]) -> None:
+            if phase == "start":
+                self._gc_start = time.perf_counter()
+            elif self.tracing:
+                self.gc_ms += (time.perf_counter() - self._gc_start) * 1000
+
+        gc.callbacks.append(on_gc)
 
     def watch_sql(self, sync_engine: Any) -> None:
         from sqlalchemy import event
@@ -82,8 +96,10 @@ class Marks:
                 words = " ".join(statement.split()[:6])[:70]
                 self.sql.setdefault(words, []).append((time.perf_counter() - context._trace_start) * 1000)
 
-    def mark(self, stage: str) -> None:
-        self.current.setdefault(stage, time.perf_counter())
+    def mark(self, stage: str, into: dict[str, float] | None = None) -> None:
+        """Mark ``stage`` for the message in flight, or into ``into``: the marks of the message a call began
+        with (a call may end after that message arrived and the next one was sent)."""
+        (self.current if into is None else into).setdefault(stage, time.perf_counter())
 
 
 def instrument(gw: Any, marks: Marks, out_topic: str) -> None:
@@ -113,29 +129,32 @@ def instrument(gw: Any, marks: Marks, out_topic: str) -> None:
     process = gw.intake.process
 
     async def traced_process(items: Any) -> Any:
-        marks.mark("decide_start")
+        current = marks.current
+        marks.mark("decide_start", current)
         result = await process(items)
-        marks.mark("committed")  # without delivery after the commit (no workers' deliver): process has committed
+        marks.mark("committed", current)  # when nothing delivered it first (the intake's deliver marks it)
         return result
 
     gw.intake.process = traced_process
-    deliver = gw.relay.deliver
+    deliver = getattr(gw.relay, "deliver", None)  # absent before delivery after the commit (then the relay sends)
+    if deliver is not None:
 
-    async def traced_deliver(rows: Any) -> int:
-        marks.mark("committed")  # the intake hands its rows over right after its commit
-        return int(await deliver(rows))
+        async def traced_deliver(rows: Any) -> int:
+            marks.mark("committed")  # the intake hands its rows over right after its commit
+            return int(await deliver(rows))
 
-    gw.relay.deliver = traced_deliver
+        gw.relay.deliver = traced_deliver
     consumer.intake = gw.intake
     publish = gw.bus.publish
 
     async def traced_publish(records: Any) -> None:
         carries = any(r.topic == out_topic for r in records)
+        current = marks.current
         if carries:
-            marks.mark("publish_start")
+            marks.mark("publish_start", current)
         await publish(records)
         if carries:
-            marks.mark("published")
+            marks.mark("published", current)
 
     gw.bus.publish = traced_publish
 
@@ -170,6 +189,7 @@ async def run(args: argparse.Namespace) -> int:
             out_topic = settings.topics.name("out", "fwa")
             instrument(gw, marks, out_topic)
             marks.watch_sql(gw.store.engine.sync_engine)
+            marks.watch_gc()
             await gw.start()
             for i, tenant in enumerate(tenants):
                 await gw.consents.record(fhir_consent(tenant.cf), "aler", "bench-operator", f"trace-consent-{i}")
@@ -236,6 +256,7 @@ async def run(args: argparse.Namespace) -> int:
         "sql_ms_per_message": {k: round(sum(v) / len(rows), 2) for k, v in
                                sorted(marks.sql.items(), key=lambda kv: -sum(kv[1]))} if rows else None,
         "pending_outbox_plan": explain,
+        "gc_ms_per_message": round(marks.gc_ms / len(rows), 3) if rows else None,
         "process_cpu_ms_per_message_p50": round(statistics.median(cpu_ms), 2) if cpu_ms else None,
     }
     for words, ms in (report["sql_ms_per_message"] or {}).items():
@@ -243,7 +264,8 @@ async def run(args: argparse.Namespace) -> int:
     for name, s in summary.items():
         print(f"{name:28s} p50 {s['p50']:8.2f} ms   max {s['max']:8.2f} ms   (n={s['n']})")
     print(f"offset commit: {report['offset_commit_ms']}; process CPU per message p50 "
-          f"{report['process_cpu_ms_per_message_p50']} ms; load {loadavg_start} -> {report['loadavg_at_end']}")
+          f"{report['process_cpu_ms_per_message_p50']} ms; GC {report['gc_ms_per_message']} ms per message; "
+          f"load {loadavg_start} -> {report['loadavg_at_end']}")
     path = RESULTS_DIR / f"f1-trace-{stamp}.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print("\n".join(explain))

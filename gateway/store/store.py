@@ -24,7 +24,8 @@ import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import and_, bindparam, delete, event, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import and_, any_, bindparam, delete, event, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -191,6 +192,14 @@ class StoreTransaction:
         """Between :meth:`defer_new_subjects` and :meth:`write_new_subjects`: subjects created (by lookup hash)
         and identifiers linked (lookup hash -> pseudonym), not yet written."""
 
+    def _among(self, column: Any, values: Iterable[Any]) -> Any:
+        """``column`` is one of ``values``: on PostgreSQL one array parameter (``= ANY($1)``), so the statement
+        is the same text for any number of values (compiled and prepared once) instead of an ``IN`` list that
+        SQLAlchemy renders again, one parameter per value, for every batch; an ``IN`` list on SQLite."""
+        if self._store.dialect == "postgresql":
+            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column.in_(list(values))
+
     # --- subjects -------------------------------------------------------------------------------------------
 
     async def prefetch_subjects(self, identifiers: Iterable[tuple[str, str]]) -> None:
@@ -202,7 +211,7 @@ class StoreTransaction:
         rows = await self.conn.execute(
             select(subject_identifiers.c.lookup_hash, subjects.c.pseudonym, subjects.c.subject_key)
             .join(subjects, subject_identifiers.c.pseudonym == subjects.c.pseudonym)
-            .where(subject_identifiers.c.lookup_hash.in_(sorted(lookups)))
+            .where(self._among(subject_identifiers.c.lookup_hash, sorted(lookups)))
         )
         self._known.update(dict.fromkeys(lookups))
         for r in rows:
@@ -403,7 +412,7 @@ class StoreTransaction:
         intake's decisions; versions already parsed come from :attr:`Store.parsed_consents`)."""
         found: dict[str, list[ConsentRecord]] = {p: [] for p in pseudonyms}
         if found:
-            for record in await self._consents_where(consents.c.subject_pseudonym.in_(sorted(found))):
+            for record in await self._consents_where(self._among(consents.c.subject_pseudonym, sorted(found))):
                 found[record.subject_pseudonym].append(record)
         return found
 
@@ -412,7 +421,7 @@ class StoreTransaction:
         if not consent_ids:
             return {}
         latest = (select(consents.c.consent_id, func.max(consents.c.version).label("version"))
-                  .where(consents.c.consent_id.in_(sorted(consent_ids))).group_by(consents.c.consent_id)
+                  .where(self._among(consents.c.consent_id, sorted(consent_ids))).group_by(consents.c.consent_id)
                   .subquery())
         records = await self._consents_where(
             tuple_(consents.c.consent_id, consents.c.version).in_(select(latest.c.consent_id, latest.c.version)))
@@ -697,8 +706,8 @@ class StoreTransaction:
             return []
         found = await self.conn.execute(
             select(outbox.c.id, outbox.c.topic, outbox.c.message_id)
-            .where(outbox.c.topic.in_(sorted({r.topic for r in rows})),
-                   outbox.c.message_id.in_([r.message_id for r in rows]),
+            .where(self._among(outbox.c.topic, sorted({r.topic for r in rows})),
+                   self._among(outbox.c.message_id, [r.message_id for r in rows]),
                    outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
             .order_by(outbox.c.id)
             .with_for_update(skip_locked=True)
@@ -756,7 +765,7 @@ class StoreTransaction:
 
     async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
         if ids:
-            await self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=at))
+            await self.conn.execute(update(outbox).where(self._among(outbox.c.id, ids)).values(published_at=at))
 
     async def mark_dropped(self, row_id: int, reason: str) -> None:
         await self.conn.execute(update(outbox).where(outbox.c.id == row_id).values(dropped_reason=reason))
