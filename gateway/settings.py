@@ -173,8 +173,10 @@ class GatewaySettings(BaseSettings):
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
-    """How often the relay looks at the outbox unasked. A commit in the same process wakes it at once; this only
-    bounds how late it sees rows committed by another process (the API, a CLI command) or left by a crash."""
+    """How often the relay sweeps the outbox unasked, for rows queued more than two seconds before that no worker
+    delivered (a crash or an outage between a commit and its delivery, a process without workers). A worker
+    delivers its own batches straight after their commit, and whatever queues rows without delivering them (a
+    consent change, a failed delivery) wakes the relay at once; this bounds how late it sees the rest."""
     statistics_threshold: int = Field(default=5, ge=3)
     """Smallest number of events a published statistics cell may stand for (F6, F13); smaller cells are
     suppressed. Never below 3: a cell of one or two would single people out."""

@@ -215,7 +215,7 @@ class Intake:
             if decision.permitted:
                 try:
                     disclosed = self._disclosure(envelope, subject, decision, submission, now, batch.minted,
-                                                 redacted)
+                                                 redacted, batch.record_keys)
                 except OnlySensitiveData:
                     decision = decisions[index] = only_sensitive(decision)
             batch.audit.append(ledger.decision_record(envelope, submission, subject, decision, self.instance_id))
@@ -238,7 +238,7 @@ class Intake:
             recipients=permitted,
         )
         batch.statuses.append(status)
-        batch.rows.append(self._status_row(status, subject, now))
+        batch.rows.append(self._status_row(status, subject, now, keys=batch.record_keys))
         for decision in decisions:
             if decision.permitted and decision.flow is not None and decision.flow.lifecycle is not None:
                 # the referral answered may be earlier in this very batch: its status must be written first
@@ -311,7 +311,7 @@ class Intake:
 
     def _disclosure(self, envelope: Envelope, subject: Subject, decision: Decision, submission: Submission,
                     now: datetime, minted: list[MintedToken] | None = None,
-                    redacted: list[str] | None = None) -> OutboxRow:
+                    redacted: list[str] | None = None, keys: dict[tuple[str, str], bytes] | None = None) -> OutboxRow:
         """The outgoing message for one permitted decision; tokens minted for it are appended to ``minted``, the
         sensitive labels redacted from it to ``redacted``. Raises :class:`OnlySensitiveData` (nothing minted)."""
         flow = decision.flow
@@ -330,14 +330,24 @@ class Intake:
         return ledger.outgoing_message(
             topic=self.topics.name("s4.out" if flow.restricted_topic else "out", flow.recipient),
             recipient=flow.recipient, message_id=message_id, value=encoder(outgoing, labels),
-            key=ledger.record_key(self.tokenise, flow.recipient, subject.pseudonym),
+            key=self._record_key(flow.recipient, subject.pseudonym, keys),
             message_headers=ledger.headers(message_id, envelope.correlation_id, submission.request_id,
                                            flow.outbound_message_type, envelope.schema_version, flow.purpose),
             now=now, consent_ref=decision.consent_ref, subject_pseudonym=subject.pseudonym,
         )
 
-    def _status_row(self, status: MessageStatus, subject: Subject, now: datetime, suffix: str = "") -> OutboxRow:
-        return ledger.status_row(status, ledger.record_key(self.tokenise, status.sender, subject.pseudonym),
+    def _record_key(self, recipient: str, pseudonym: str, keys: dict[tuple[str, str], bytes] | None) -> bytes:
+        """The record key of what ``recipient`` receives about a person, computed once per batch (``keys``)."""
+        if keys is None:
+            return ledger.record_key(self.tokenise, recipient, pseudonym)
+        found = keys.get((recipient, pseudonym))
+        if found is None:
+            found = keys[(recipient, pseudonym)] = ledger.record_key(self.tokenise, recipient, pseudonym)
+        return found
+
+    def _status_row(self, status: MessageStatus, subject: Subject, now: datetime, suffix: str = "",
+                    keys: dict[tuple[str, str], bytes] | None = None) -> OutboxRow:
+        return ledger.status_row(status, self._record_key(status.sender, subject.pseudonym, keys),
                                  self.topics, now, suffix)
 
 
@@ -351,6 +361,8 @@ class _Batch:
     minted: list[MintedToken] = field(default_factory=list)
     statuses: list[MessageStatus] = field(default_factory=list)
     """Outcomes not yet written to the message statuses (see :meth:`take_statuses`)."""
+    record_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    """(recipient, pseudonym) -> record key, each computed once per batch (a keyed hash)."""
 
     def take_statuses(self) -> list[MessageStatus]:
         taken, self.statuses = self.statuses, []
