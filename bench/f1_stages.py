@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from gateway.audit.chain import ChainHead, extend  # noqa: E402
 from gateway.bootstrap import build  # noqa: E402
 from gateway.identity.synthetic import generate_tenants  # noqa: E402
 from gateway.logging import configure_logging  # noqa: E402
+from gateway.pipeline import ledger  # noqa: E402
 from gateway.pipeline.intake import Submission  # noqa: E402
 from gateway.pipeline.status import status_message  # noqa: E402
 from gateway.policy import DecisionRequest, decide  # noqa: E402
@@ -182,8 +184,8 @@ async def measure(gw: Any, args: argparse.Namespace) -> dict[str, Any]:
                               subject_pseudonym=subject.pseudonym)
     decision = decide(request, registry, consents, now)
     assert decision.permitted, decision.reason
-    records = [intake._audit(envelope, sample, subject, decision, "decision"),
-               intake._audit(envelope, sample, subject, decision, "disclosure", "gw-x")]
+    records = [ledger.decision_record(envelope, sample, subject, decision, "bench"),
+               ledger.decision_record(envelope, sample, subject, decision, "bench", disclosed_as="gw-x")]
     status = MessageStatus(sender="aler", message_id=envelope.message_id, correlation_id=envelope.correlation_id,
                            message_type=envelope.message_type, state="forwarded", reason_class=None,
                            recipients=("fwa",), received_at=now, request_id="r")
@@ -196,8 +198,8 @@ async def measure(gw: Any, args: argparse.Namespace) -> dict[str, Any]:
         "minimise + encode (disclosure row)": timed_sync(
             lambda: intake._disclosure(envelope, subject, decision, sample, now), n),
         "audit records x2 (build)": timed_sync(
-            lambda: [intake._audit(envelope, sample, subject, decision, "decision"),
-                     intake._audit(envelope, sample, subject, decision, "disclosure", "gw-x")], n),
+            lambda: [ledger.decision_record(envelope, sample, subject, decision, "bench"),
+                     ledger.decision_record(envelope, sample, subject, decision, "bench", disclosed_as="gw-x")], n),
         "audit chain x2 (canonical JSON + hashes)": timed_sync(
             lambda: extend(ChainHead.genesis(), records, now), n),
         "status message": timed_sync(lambda: status_message(status), n),
@@ -287,7 +289,7 @@ async def measure_store_ops(gw: Any, intake: Any, envelope: Any, sample: Submiss
 
     async def claim(tx: Any, ctx: dict[str, str]) -> None:
         ctx["id"] = f"op{run}-{next(counter)}"
-        await tx.claim_message(status(ctx["id"]))
+        await tx.claim_messages([status(ctx["id"])])
 
     async def lookup(tx: Any, _ctx: dict[str, str]) -> None:
         await tx.subject(ident.system, ident.value, create=True)
@@ -296,21 +298,22 @@ async def measure_store_ops(gw: Any, intake: Any, envelope: Any, sample: Submiss
         await tx.consents_for(subject.pseudonym)
 
     async def update(tx: Any, ctx: dict[str, str]) -> None:
-        await tx.update_message("aler", ctx["id"], "forwarded", None, ("fwa",))
+        await tx.update_messages([replace(status(ctx["id"]), state="forwarded", recipients=("fwa",))])
 
     async def audit(tx: Any, _ctx: dict[str, str]) -> None:
-        await tx.append_audit([intake._audit(envelope, sample, subject, decision, "decision"),
-                               intake._audit(envelope, sample, subject, decision, "disclosure", "gw-x")])
+        await tx.append_audit([
+            ledger.decision_record(envelope, sample, subject, decision, "bench"),
+            ledger.decision_record(envelope, sample, subject, decision, "bench", disclosed_as="gw-x")])
 
     async def enqueue(tx: Any, ctx: dict[str, str]) -> None:
         await tx.enqueue([intake._disclosure(envelope, subject, decision, sample, now),
                           intake._status_row(status(ctx["id"]), subject, now)])
 
     steps: list[tuple[str, Callable[[Any, dict[str, str]], Awaitable[None]]]] = [
-        ("BEGIN + claim_message (SAVEPOINT, INSERT messages, RELEASE)", claim),
+        ("BEGIN + claim_messages (INSERT messages ON CONFLICT DO NOTHING)", claim),
         ("subject lookup (SELECT subjects)", lookup),
         ("consents_for (SELECT consents)", consents),
-        ("update_message (UPDATE messages)", update),
+        ("update_messages (UPDATE messages)", update),
         ("append_audit x2 (SELECT head FOR UPDATE, INSERT x2, UPDATE head; chaining)", audit),
         ("enqueue x2 (INSERT outbox executemany; minimise + encode)", enqueue),
     ]
