@@ -11,6 +11,7 @@ the delivery, in another gateway process, is honoured (privacy.md W-01).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
+from gateway.bus import OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.pipeline import Submission
 from gateway.simulators import aler_arrears_message
@@ -177,3 +179,23 @@ async def test_W01_a_withdrawal_waits_for_a_delivery_holding_the_rows(idle_pair:
     [notice] = [r for r in records if r.get("message_type") == "consent.restriction-notice"]
     [referral] = [r for r in records if r.get("message_type") != "consent.restriction-notice"]
     assert notice["disclosures"] == [referral["id_segnalazione"]]
+
+
+async def test_offsets_commit_batched_and_at_once_when_the_partition_runs_dry(gateway: Gateway) -> None:
+    """Many small batches share one offset commit; once a fetch comes back empty, what was decided is
+    committed without waiting for the interval."""
+    gateway.consumer.max_records = 1  # one record per batch: thirty batches back to back
+    gateway.consumer.commit_interval_s = 3600.0  # so only a dry fetch commits
+    topic = gateway.settings.topics.name("in", "aler")
+    await gateway.bus.publish([
+        OutgoingRecord(topic=topic, value=orjson.dumps(aler_arrears_message(tenant(26), f"m-offsets-{i}")),
+                       key=b"one-tenancy")  # one partition, in order
+        for i in range(30)])
+    progress = gateway.consumer.progress
+    deadline = time.monotonic() + 60
+    while not (progress.records >= 30 and progress.commits >= 1):
+        assert time.monotonic() < deadline, progress.as_dict()
+        await asyncio.sleep(0.1)
+    assert progress.batches >= 30
+    assert 1 <= progress.commits <= progress.batches // 3, progress.as_dict()
+    assert progress.commit_failures == 0
