@@ -196,16 +196,17 @@ class Intake:
 
     async def _decide(self, tx: StoreTransaction, envelope: Envelope, submission: Submission, subject: Subject,
                       consents: Sequence[ConsentRecord], now: datetime, batch: _Batch) -> MessageStatus:
+        labels = ledger.message_labels(envelope)
         decisions = [
-            decide(
+            batch.decided(
                 DecisionRequest(
                     sender=envelope.sender, sender_role=submission.sender_role, recipient=recipient,
                     message_type=envelope.message_type, purpose=envelope.purpose,
-                    subject_pseudonym=subject.pseudonym, labels=ledger.message_labels(envelope),
+                    subject_pseudonym=subject.pseudonym, labels=labels,
                     masked_at_source=envelope.payload.get("masked_at_source") is True,
                     occurred_at=envelope.occurred_at,
                 ),
-                self.registry, consents, now,
+                lambda request: decide(request, self.registry, consents, now),
             )
             for recipient in self._recipients(envelope)
         ]
@@ -363,6 +364,18 @@ class _Batch:
     """Outcomes not yet written to the message statuses (see :meth:`take_statuses`)."""
     record_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
     """(recipient, pseudonym) -> record key, each computed once per batch (a keyed hash)."""
+
+    decisions: dict[DecisionRequest, Decision] = field(default_factory=dict)
+    """Decisions taken in this batch, by question: a batch decides against one set of consents at one time, and
+    :func:`~gateway.policy.decide` is pure, so the same question asked again gets the same answer."""
+
+    def decided(self, request: DecisionRequest, decide_now: Callable[[DecisionRequest], Decision]) -> Decision:
+        """The decision on ``request``, taken once per batch; every message gets a decision id of its own."""
+        known = self.decisions.get(request)
+        if known is None:
+            known = self.decisions[request] = decide_now(request)
+            return known
+        return replace(known, decision_id=str(uuid.uuid4()))
 
     def take_statuses(self) -> list[MessageStatus]:
         taken, self.statuses = self.statuses, []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from gateway.bootstrap import Gateway, build
 from gateway.bus import OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.pipeline import Submission
+from gateway.pipeline import intake as intake_module
 from gateway.simulators import aler_arrears_message
 from gateway.store import OutboxRow
 from gateway.store.tables import outbox
@@ -48,9 +50,9 @@ async def idle_pair(backends: Backends, settings_for: Callable[[Backends], objec
         await first.stop()
 
 
-def submission(message_id: str, seed: int) -> Submission:
+def submission(message_id: str, seed: int, occurred_at: datetime | None = None) -> Submission:
     return Submission(sender="aler", sender_role="system",
-                      raw=orjson.dumps(aler_arrears_message(tenant(seed), message_id)),
+                      raw=orjson.dumps(aler_arrears_message(tenant(seed), message_id, occurred_at=occurred_at)),
                       content_type="application/json", request_id=f"req-{message_id}")
 
 
@@ -199,3 +201,33 @@ async def test_offsets_commit_batched_and_at_once_when_the_partition_runs_dry(ga
     assert progress.batches >= 30
     assert 1 <= progress.commits <= progress.batches // 3, progress.as_dict()
     assert progress.commit_failures == 0
+
+
+async def test_one_question_asked_twice_in_a_batch_is_decided_once_with_an_id_per_message(
+        idle_pair: tuple[Gateway, Gateway]) -> None:
+    """Two messages of one batch about one person, at one time: the batch decides the question once, and
+    each message's decision still has its own id in the audit log."""
+    gateway, _ = idle_pair
+    await record_consent(gateway, tenant(27).cf)
+    decided: list[Any] = []
+    real_decide = intake_module.decide
+
+    def counting_decide(*args: Any) -> Any:
+        decided.append(args[0])
+        return real_decide(*args)
+
+    intake_module.decide = counting_decide  # type: ignore[assignment]
+    try:
+        at = datetime.now(UTC)  # the time the data arose is part of the question
+        items = [(envelope, sub) for sub in (submission("m-same-1", 27, at), submission("m-same-2", 27, at))
+                 for envelope in gateway.intake.decode(sub)]
+        statuses = await gateway.intake.process(items)
+    finally:
+        intake_module.decide = real_decide  # type: ignore[assignment]
+
+    assert [s.state for s in statuses] == ["forwarded", "forwarded"]
+    assert len(decided) == 1
+    records = [r for r in await audit_records(gateway) if r["event_type"] in ("decision", "disclosure")]
+    by_message = {r["message_ids"][0]: r["decision_id"] for r in records if r["event_type"] == "decision"}
+    assert sorted(by_message) == ["m-same-1", "m-same-2"]
+    assert len(set(by_message.values())) == 2
