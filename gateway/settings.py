@@ -173,7 +173,7 @@ class GatewaySettings(BaseSettings):
 
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
-    """How often the relay sweeps the outbox unasked, for rows queued more than two seconds before that no worker
+    """How often the relay sweeps the outbox unasked, for rows queued more than half a second before that no worker
     delivered (a crash or an outage between a commit and its delivery, a process without workers). A worker
     delivers its own batches straight after their commit, and whatever queues rows without delivering them (a
     consent change, a failed delivery) wakes the relay at once; this bounds how late it sees the rest."""

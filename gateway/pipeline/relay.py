@@ -99,7 +99,7 @@ class Relay:
             log.info("relayed", count=len(deliver))
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05,
-                  sweep_min_age_seconds: float = 2.0) -> None:
+                  sweep_min_age_seconds: float = 0.5) -> None:
         """Relay until ``stop`` is set, backing off while the store or bus is unavailable. Between batches it
         sleeps until :meth:`wake` or ``poll_seconds``. Woken, it relays whatever is queued (consent events,
         rows a delivery could not send); on its own, every ``poll_seconds``, it sweeps up rows queued at least
