@@ -125,6 +125,15 @@ class GatewaySettings(BaseSettings):
     token_issuer: str = "https://gateway.quartieri.example/"
     token_audience: str = "quartieri-gateway"
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    token_endpoint_url: str | None = None
+    """The token endpoint's public URL, the only ``aud`` a ``private_key_jwt`` client assertion may name (as the
+    client reaches it, e.g. ``https://gateway.quartieri.example/oauth/token``); by default ``token_issuer``
+    followed by ``oauth/token``."""
+    client_assertion_max_lifetime_seconds: int = Field(default=300, ge=10, le=3600)
+    """How far ahead a client assertion's ``exp`` may be (from now, and from its ``iat``); its ``jti`` is kept
+    in the store, to refuse a replay, until then."""
+    client_assertion_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Clock skew allowed between a client and the gateway on an assertion's ``exp``, ``iat`` and ``nbf``."""
     token_signing_key_file: Path | None = None
     """Private JWK (JSON) that signs access tokens. Generated under ``data_dir`` in demo mode if unset."""
     clients_file: Path | None = None
