@@ -20,7 +20,7 @@ from typing import Any
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey, import_key
 
-__all__ = ["ASSERTION_ALGORITHMS", "MIN_RSA_BITS", "assertion_keys", "registered_key_set"]
+__all__ = ["ASSERTION_ALGORITHMS", "MIN_RSA_BITS", "assertion_keys", "public_key_document", "registered_key_set"]
 
 #: JWS algorithms a client assertion may be signed with; never ``none`` nor ``HS*``.
 ASSERTION_ALGORITHMS: tuple[str, ...] = ("ES256", "Ed25519", "EdDSA", "RS256", "PS256")
@@ -74,6 +74,29 @@ def registered_key_set(document: Mapping[str, Any]) -> str:
     if len(set(kids)) != len(kids):
         raise ValueError("two registered keys have the same kid")
     return json.dumps({"keys": keys}, sort_keys=True, separators=(",", ":"))
+
+
+def public_key_document(text: str) -> dict[str, Any]:
+    """A public key file's content as a JWK or JWK Set: JSON as it is, or a PEM ``PUBLIC KEY`` (what a partner
+    exports with ``openssl pkey -pubout``) as a JWK. ``ValueError`` for a private key or anything else."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(stripped)
+        except ValueError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise ValueError("expected a JWK or a JWK Set object")
+        return document
+    if "PRIVATE KEY" in stripped:
+        raise ValueError("this is a private key: register the public key only (openssl pkey -pubout)")
+    for key_type in ("EC", "OKP", "RSA"):
+        try:
+            key = import_key(stripped.encode("ascii"), key_type)
+        except (JoseError, ValueError, TypeError, UnicodeEncodeError):
+            continue
+        return dict(key.as_dict(private=False))
+    raise ValueError("expected a JWK, a JWK Set or a PEM public key")
 
 
 def assertion_keys(registered: str) -> KeySet:

@@ -18,11 +18,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from joserfc import jwt
+from joserfc.errors import SecurityWarning
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 
 from gateway.api import create_app
@@ -31,6 +33,7 @@ from gateway.auth.client_assertion import CLIENT_ASSERTION_TYPE
 from gateway.bootstrap import Gateway, build
 from gateway.settings import RateLimitSettings
 from tests.conftest import SECRET
+from tests.integration.test_clients import _is, command, within
 from tests.unit.test_logging import log_output  # noqa: F401
 
 EC_KEY = ECKey.generate_key("P-256", private=True)
@@ -53,7 +56,8 @@ def clients(clients: tuple[PartnerClient, ...]) -> tuple[PartnerClient, ...]:
     """The shared secret clients, plus clients registered with an EC, an Ed25519 and an RSA public key."""
     return (*clients,
             PartnerClient("aler-keys", None, "aler", "system", KEY_SCOPES, public_jwks=public_jwks(EC_KEY)),
-            PartnerClient("fwa-keys", None, "fwa", "system", frozenset({"status:read"}), public_jwks=public_jwks(ED_KEY)),
+            PartnerClient("fwa-keys", None, "fwa", "system", frozenset({"status:read"}),
+                          public_jwks=public_jwks(ED_KEY)),
             PartnerClient("comune-keys", None, "comune", "system", KEY_SCOPES, public_jwks=public_jwks(RSA_KEY)))
 
 
@@ -150,6 +154,8 @@ async def test_14_forged_expired_misaddressed_and_replayed_assertions_are_refuse
 ) -> None:
     http = unlimited
     public_pem = EC_KEY.as_pem(private=False)
+    registered = next(c.public_jwks for c in gateway.clients if c.client_id == "aler-keys")
+    assert registered is not None
     cases = {
         "wrong key (no kid)": assertion(OTHER_EC_KEY, "aler-keys", token_url),
         "wrong key, the registered key's kid": jwt.encode(
@@ -169,8 +175,7 @@ async def test_14_forged_expired_misaddressed_and_replayed_assertions_are_refuse
         "HS256 keyed with the public key (PEM)": forged("HS256", "aler-keys", token_url, public_pem),
         "HS256 keyed with the public key (JWK)": forged("HS256", "aler-keys", token_url,
                                                         public_jwks(EC_KEY).encode()),
-        "HS256 keyed with the registered text": forged("HS256", "aler-keys", token_url,
-                                                       (gateway.directory.lookup("aler-keys").public_jwks or "").encode()),
+        "HS256 keyed with the registered text": forged("HS256", "aler-keys", token_url, registered.encode()),
         "unknown client": assertion(EC_KEY, "nobody-keys", token_url),
         "disabled-or-secret client (assertion for a secret-only client)": assertion(EC_KEY, "aler-test", token_url),
         "client_id not the sub": assertion(EC_KEY, "aler-keys", token_url),
@@ -252,3 +257,49 @@ async def test_14_refused_assertions_are_logged_at_warning_and_count_towards_the
         locked = await client.post("/oauth/token", data=form(assertion(EC_KEY, "aler-keys", token_url)))
         assert locked.status_code == 429, locked.text  # the address and the client id named by the assertion
     assert wrong_key["client_assertion"] not in log_output.getvalue()
+
+
+async def test_14_gateway_clients_registers_public_keys_and_rotates_them_without_a_restart(
+    gateway: Gateway, unlimited: httpx.AsyncClient, token_url: str, tmp_path: Path
+) -> None:
+    http = unlimited
+
+    async def status(key: Key, client_id: str, alg: str) -> int:
+        response = await http.post("/oauth/token", data=form(assertion(key, client_id, token_url, alg=alg)))
+        return response.status_code
+
+    pem = tmp_path / "newco.pub.pem"
+    pem.write_bytes(OTHER_EC_KEY.as_pem(private=False))
+    code, out = await command(gateway, "add", "newco-keys", "--organisation", "comune", "--role", "system",
+                              "--scope", "status:read", "--public-key", str(pem))
+    assert code == 0 and "authentication: private_key_jwt" in out and "client_secret" not in out, out
+    await within(lambda: _is(status(OTHER_EC_KEY, "newco-keys", "ES256"), 200))
+    assert (await command(gateway, "rotate-secret", "newco-keys"))[0] == 1  # a client with keys gets no secret
+
+    jwks = tmp_path / "newco.jwks.json"
+    jwks.write_text(public_jwks(ED_KEY), encoding="utf-8")
+    code, out = await command(gateway, "rotate-key", "newco-keys", "--public-key", str(jwks))
+    assert code == 0, out
+    await within(lambda: _is(status(OTHER_EC_KEY, "newco-keys", "ES256"), 401))  # the old key is refused
+    assert await status(ED_KEY, "newco-keys", "Ed25519") == 200
+
+    # a client with a secret switches to keys: its secret stops working
+    code, out = await command(gateway, "rotate-key", "aler-readonly", "--public-key", str(pem))
+    assert code == 0, out
+    await within(lambda: _is(status(OTHER_EC_KEY, "aler-readonly", "ES256"), 200))
+    basic = await http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("aler-readonly", SECRET))
+    assert refused(basic)
+    code, out = await command(gateway, "list")
+    assert "newco-keys\tcomune\tsystem\tstatus:read\tenabled\tprivate_key_jwt" in out
+    assert "aler-test\taler\tsystem" in out and "enabled\tclient_secret" in out
+
+    # only public keys that verify allowed algorithms are registered
+    private = tmp_path / "private.pem"
+    private.write_bytes(OTHER_EC_KEY.as_pem(private=True))
+    short_rsa = tmp_path / "short.json"
+    with pytest.warns(SecurityWarning):
+        short_rsa.write_text(json.dumps(RSAKey.generate_key(1024, private=False).as_dict()), encoding="utf-8")
+    for refused_file in (private, short_rsa):
+        code, _ = await command(gateway, "add", "bad-keys", "--organisation", "comune", "--role", "system",
+                                "--scope", "status:read", "--public-key", str(refused_file))
+        assert code == 2, refused_file.name
