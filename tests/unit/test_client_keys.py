@@ -107,3 +107,21 @@ def test_14_the_clients_file_registers_keys_or_secrets(tmp_path: Path) -> None:
          "secret_hash": hash_client_secret("x"), "public_jwks": public(EC)}]}), encoding="utf-8")
     with pytest.raises(ValueError, match="not both"):
         load_clients(path)
+
+
+def test_14_the_example_clients_file_shows_a_client_with_keys() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "clients.example.yaml"
+    methods = {c.client_id: c.auth_method for c in load_clients(example)}
+    assert methods["regione-system"] == "private_key_jwt" and methods["aler-system"] == "client_secret"
+
+
+def test_14_the_openapi_document_names_every_token_endpoint_auth_method() -> None:
+    from gateway.api import openapi_document
+    from gateway.auth._authlib_server import TOKEN_ENDPOINT_AUTH_METHODS
+
+    token = openapi_document()["paths"]["/oauth/token"]["post"]
+    assert token["x-token-endpoint-auth-methods-supported"] == list(TOKEN_ENDPOINT_AUTH_METHODS)
+    assert "private_key_jwt" in TOKEN_ENDPOINT_AUTH_METHODS
+    form = token["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    assert form["client_assertion_type"]["enum"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    assert "client_assertion" in form
