@@ -85,6 +85,11 @@ def forged(alg: str, client_id: str, audience: str, secret: bytes = b"") -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
+def _raw(header: Any, claims: Any) -> str:
+    """A JWT-shaped string with any header and payload, and a junk signature."""
+    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{_b64(b'junk')}"
+
+
 def form(signed: str, **extra: str) -> dict[str, str]:
     return {"grant_type": "client_credentials", "client_assertion_type": CLIENT_ASSERTION_TYPE,
             "client_assertion": signed, **extra}
@@ -180,6 +185,14 @@ async def test_14_forged_expired_misaddressed_and_replayed_assertions_are_refuse
         "disabled-or-secret client (assertion for a secret-only client)": assertion(EC_KEY, "aler-test", token_url),
         "client_id not the sub": assertion(EC_KEY, "aler-keys", token_url),
         "not a JWT": "not.a.jwt",
+        "no alg": _raw({"kid": EC_KEY.kid}, {"sub": "aler-keys"}),
+        "alg not a string": _raw({"alg": 7, "kid": EC_KEY.kid}, {"sub": "aler-keys"}),
+        "claims not an object": _raw({"alg": "ES256"}, ["aler-keys"]),
+        "sub not a string": _raw({"alg": "ES256"}, {"sub": ["aler-keys"]}),
+        "exp not a number": assertion(EC_KEY, "aler-keys", token_url, exp="soon"),
+        "exp huge": assertion(EC_KEY, "aler-keys", token_url, exp=10**30),
+        "jti not a string": assertion(EC_KEY, "aler-keys", token_url, jti=7),  # type: ignore[arg-type]
+        "jti too long": assertion(EC_KEY, "aler-keys", token_url, jti="j" * 129),
     }
     for name, signed in cases.items():
         extra = {"client_id": "comune-keys"} if name == "client_id not the sub" else {}
