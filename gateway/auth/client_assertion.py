@@ -136,6 +136,8 @@ class PrivateKeyJWTAuthentication(JWTBearerClientAssertion):  # type: ignore[mis
             raise AssertionRefused("assertion-lifetime")
         if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI_LENGTH:
             raise AssertionRefused("assertion-jti")
+        if self._claim is None:
+            raise AssertionRefused("assertion-without-replay-store", client_id)
         if not self.validate_jti(claims, jti):
             raise AssertionRefused("assertion-replayed", client_id)
 
