@@ -47,6 +47,8 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError
 from tests.unit.test_consent_record import as_r5
 
+pytestmark = pytest.mark.fuzz
+
 ALER_INPUTS = 100_000
 CONSENT_INPUTS = 20_000
 SEED = 20261122

@@ -39,6 +39,8 @@ from schemas.errors import DecodeError
 from tests.fuzz.test_fuzz_adapters import NUMBERS, Tally, byte_flips, counting_unraisables, random_string
 from tests.unit.test_adapter_aler_csv import export, tenant_row
 
+pytestmark = pytest.mark.fuzz
+
 INPUTS = 100_000
 SEED = 20261124
 DECODE = DECODERS["aler"]

@@ -43,6 +43,8 @@ from tests.fuzz.test_fuzz_adapters import (
     random_value,
 )
 
+pytestmark = pytest.mark.fuzz
+
 INPUTS = 100_000
 SEED = 20261123
 CFS = sorted(set(GOLDEN_CFS) | set(ALER_FUZZ_CFS))

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "console"})
 BLOCK_TIMEOUT_S = 180
@@ -173,3 +175,21 @@ def test_the_readme_is_the_front_door() -> None:
     assert "```mermaid" in readme  # the picture of the flow
     for page in ("docs/integrators.md", "docs/operators.md", "docs/privacy-officers.md", "docs/architecture.md"):
         assert f"]({page}" in readme, f"the README does not point to {page}"
+
+
+def test_the_convention_reads_a_page_as_docs_README_describes_it(tmp_path: Path) -> None:
+    page = tmp_path / "new-page.md"
+    page.write_text(
+        "# A page added later\n\n"
+        "<!-- expect: hello -->\n<!-- exit: 3 -->\n\n```sh\necho hello; exit 3\n```\n\n"
+        "1. In a list:\n\n   <!-- not-run: needs a running API -->\n"
+        "   ```bash\n   curl http://127.0.0.1:8080\n   ```\n\n"
+        "<!-- expect: stale -->\nA paragraph in between drops the marker.\n\n"
+        "```console\n$ gateway --help\nUsage: gateway\n```\n\n```text\nnot a command\n```\n",
+        encoding="utf-8")
+    first, listed, console, output = blocks_of(page)
+    assert (first.expect, first.exit_status, first.not_run, first.line) == (["hello"], 3, None, 6)
+    assert (listed.language, listed.not_run, listed.text) == ("bash", "needs a running API",
+                                                              "curl http://127.0.0.1:8080\n")
+    assert (console.expect, console.script) == ([], "gateway --help")
+    assert output.language == "text" and [b.language for b in shell_blocks(page)] == ["sh", "bash", "console"]
