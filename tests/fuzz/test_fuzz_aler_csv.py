@@ -278,6 +278,7 @@ def test_seed_exports_are_valid() -> None:
         assert len(envelopes) == len(rows)
 
 
+@pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 @pytest.mark.timeout(1800)
 def test_fuzz_aler_csv_export_rejects_every_malformed_input_with_a_reason() -> None:
     rng = random.Random(SEED)

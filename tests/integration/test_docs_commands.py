@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_LANGUAGES = frozenset({"sh", "bash", "shell", "console"})
 BLOCK_TIMEOUT_S = 180
@@ -104,6 +102,7 @@ def scratch_environment(directory: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # runs the gateway command some thirty times, the demo twice
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_command_of_the_page_runs(page: Path, tmp_path: Path) -> None:
     shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
