@@ -73,7 +73,7 @@ class RateLimitSettings(BaseSettings):
 
 
 class GatewaySettings(BaseSettings):
-    """Every setting the gateway reads. See README "Configuration" for the production values."""
+    """Every setting the gateway reads. See docs/operators.md "Configuration" for the production values."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
 
@@ -98,8 +98,8 @@ class GatewaySettings(BaseSettings):
     again (the replay guard absorbs the repeat)."""
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How the gateway connects to Kafka: ``SASL_SSL`` in production (brokers enforce per-principal ACLs, see
-    README "Kafka topics"); ``SASL_PLAINTEXT`` only on loopback or a trusted network; ``PLAINTEXT`` (no
-    authentication) only for a broker without authentication."""
+    docs/integrators.md "Kafka conventions"); ``SASL_PLAINTEXT`` only on loopback or a trusted network;
+    ``PLAINTEXT`` (no authentication) only for a broker without authentication."""
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     """SASL mechanism when ``kafka_security_protocol`` is ``SASL_*``."""
     kafka_sasl_username: str | None = None

@@ -149,9 +149,14 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+_CORRECTABLE_ACTIVITY = ("month", "quartiere", "outcome", "weight", "vaccine_group")
+"""What a care record sent again may change in the row it counted before."""
+
+
 def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
     return {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere, "flow_id": e.flow_id,
-            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key}
+            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key,
+            "vaccine_group": e.vaccine_group}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -755,9 +760,9 @@ class StoreTransaction:
 
     async def record_activity(self, events: Sequence[ActivityEvent]) -> None:
         """Store counted events (the intake calls it once per batch). An event naming its source record (F6
-        care) replaces the row of an earlier event for the same record — month, quartiere, outcome and
-        weight — or, when it is a retraction, removes it; within the batch the last event for a record wins.
-        Events without a record (F13 decisions) are always added."""
+        care) replaces the row of an earlier event for the same record — month, quartiere, outcome, weight and
+        vaccine group — or, when it is a retraction, removes it; within the batch the last event for a record
+        wins. Events without a record (F13 decisions) are always added."""
         latest: dict[tuple[str, str], ActivityEvent] = {}
         rows: list[dict[str, Any]] = []
         for e in events:
@@ -780,7 +785,7 @@ class StoreTransaction:
             statement = dialect_insert(statistics_activity)
             await self.conn.execute(statement.on_conflict_do_update(
                 index_elements=["kind", "source_key"],
-                set_={name: statement.excluded[name] for name in ("month", "quartiere", "outcome", "weight")},
+                set_={name: statement.excluded[name] for name in _CORRECTABLE_ACTIVITY},
             ), rows)
 
     async def activity(self, month: str, kinds: Sequence[str]) -> list[ActivityEvent]:
@@ -791,7 +796,8 @@ class StoreTransaction:
         )
         return [
             ActivityEvent(month=m["month"], kind=m["kind"], source=m["source"], quartiere=m["quartiere"],
-                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"])
+                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"],
+                          vaccine_group=m["vaccine_group"])
             for m in (r._mapping for r in rows)
         ]
 

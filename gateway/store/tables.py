@@ -184,13 +184,16 @@ statistics_activity = Table(
     Column("weight", Integer, nullable=False, comment="minutes of care for visits; 1 otherwise"),
     Column("source_key", String(64), nullable=True,
            comment="for care: HMAC of (sender, resource type, resource id), so a re-send replaces the row"),
+    Column("vaccine_group", String(32), nullable=True,
+           comment="for vaccinations: influenza, covid-19, pneumococcal, zoster or other"),
     Index("ix_statistics_activity_month_kind", "month", "kind"),
     Index("ux_statistics_activity_kind_source_key", "kind", "source_key", unique=True),
 )
 """One row per event the statistics flows count (F6 visits and vaccinations, F13 decisions): a month and
 coded dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person.
 A care row carries a keyed hash of its source record (migration 0008), unique per kind, so that a record the
-trust sends again replaces its row; decisions have none (NULLs never collide)."""
+trust sends again replaces its row; decisions have none (NULLs never collide). A vaccination row names its
+vaccine group (migration 0011), the dimension F6 counts vaccinations by."""
 
 # --- crosswalk tokens a partner can quote back (migration 0006) -----------------------------------------------
 
