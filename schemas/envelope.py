@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, model_validator
 
+from schemas.codelists import SensitivityLabel
+
 __all__ = ["UNIDENTIFIED_MESSAGE_TYPES", "Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
 
 PayloadModel = TypeVar("PayloadModel", bound=BaseModel)
@@ -22,9 +24,6 @@ only, which are never held back for an identifier the person does not have or wi
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 """An opaque identifier minted by a partner or the gateway: no spaces, no personal data by convention."""
-
-SensitivityLabel = Literal["S0", "S1", "S2", "S3", "S4", "SDV", "PSY", "MH", "HIV", "ETH", "LOC", "R", "V", "N"]
-"""Sensitivity classes of domain.md (S0-S4) and HL7 confidentiality / sensitivity codes of privacy.md."""
 
 
 class Identifier(BaseModel):

@@ -14,9 +14,10 @@ npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update
 # HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
 .venv/bin/python -m tests.hapi_validator build
 
-echo "== lint and types"
+echo "== lint, types and import layers"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
 .venv/bin/mypy
+.venv/bin/lint-imports   # the layering contracts of pyproject.toml ([tool.importlinter])
 
 echo "== tests (real Kafka and PostgreSQL)"
 export CI="${CI:-true}"   # a test needing Kafka or PostgreSQL fails instead of skipping

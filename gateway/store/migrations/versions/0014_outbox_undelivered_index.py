@@ -4,8 +4,8 @@ The former index on ``(published_at, id)`` was passed over by PostgreSQL's plann
 in primary-key order and filtered out every delivered row: some 40 ms per read once 50,000 rows had been
 delivered, twice per referral. The partial index holds only the rows still to deliver, in id order.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
