@@ -183,11 +183,21 @@ async def test_W01_a_withdrawal_waits_for_a_delivery_holding_the_rows(idle_pair:
     assert notice["disclosures"] == [referral["id_segnalazione"]]
 
 
-async def test_offsets_commit_batched_and_at_once_when_the_partition_runs_dry(gateway: Gateway) -> None:
+async def test_offsets_commit_batched_and_at_once_when_the_partition_runs_dry(
+        backends: Backends, settings_for: Callable[[Backends], object], clients: tuple[PartnerClient, ...]) -> None:
     """Many small batches share one offset commit; once a fetch comes back empty, what was decided is
     committed without waiting for the interval."""
-    gateway.consumer.max_records = 1  # one record per batch: thirty batches back to back
+    gateway = build(await settings_for(backends), clients=clients)  # type: ignore[misc]
+    gateway.consumer.max_records = 1  # one record per batch, from the first fetch on: thirty batches back to back
     gateway.consumer.commit_interval_s = 3600.0  # so only a dry fetch commits
+    await gateway.start()
+    try:
+        await _offsets_commit_batched(gateway)
+    finally:
+        await gateway.stop()
+
+
+async def _offsets_commit_batched(gateway: Gateway) -> None:
     topic = gateway.settings.topics.name("in", "aler")
     await gateway.bus.publish([
         OutgoingRecord(topic=topic, value=orjson.dumps(aler_arrears_message(tenant(26), f"m-offsets-{i}")),
