@@ -263,3 +263,38 @@ clients = Table(
            comment="NULL while enabled; its tokens, issued or not, are refused once set"),
 )
 """The partner clients allowed to obtain tokens (``gateway clients``); seeded from the YAML clients file."""
+
+# --- console officers and sessions (migration 0012) -----------------------------------------------------------
+
+__all__ += ["console_officers", "console_sessions"]
+
+console_officers = Table(
+    "console_officers",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(128), nullable=False),
+    Column("organisation", String(64), nullable=False),
+    Column("roles", Text, nullable=False, comment="space-separated console roles"),
+    Column("password_hash", Text, nullable=False, comment="argon2id hash; the password itself is never kept"),
+    Column("totp_secret", String(64), nullable=False, comment="base32 TOTP seed of the second factor"),
+    Column("totp_last_step", BigInteger, nullable=True, comment="last accepted TOTP time step (no code reused)"),
+    Column("failed_sign_ins", Integer, nullable=False, server_default="0"),
+    Column("first_failed_at", DateTime(timezone=True), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True, comment="NULL while the account may sign in"),
+)
+"""Local officer accounts of the console (``gateway officers add``): password and TOTP second factor."""
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the session cookie; never the cookie"),
+    Column("ref", String(32), nullable=False, unique=True, comment="the session's name in audit records"),
+    Column("officer", JSON, nullable=False, comment="who signed in: subject, organisation, roles, method"),
+    Column("csrf_token", String(64), nullable=False, comment="synchronizer token every console form carries"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_sessions_last_seen", "last_seen_at"),
+)
+"""Signed-in console sessions; a row is deleted at sign-out, and refused once idle or too old."""
