@@ -38,9 +38,10 @@ async function sha256(bytes) {
 }
 
 export function parseVerifierKey(text) {
-  const parts = text.trim().split("+");
-  if (parts.length !== 3) throw new Error(`not a verifier key: ${text.slice(0, 40)}`);
-  const [name, keyIdHex, encoded] = parts;
+  // <name>+<hex key id>+<base64 key>: the name holds no "+", the base64 may
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+(\S+)$/.exec(text.trim());
+  if (!match) throw new Error(`not a verifier key: ${text.slice(0, 40)}`);
+  const [, name, keyIdHex, encoded] = match;
   const raw = fromBase64(encoded);
   if (raw.length !== 33 || raw[0] !== 0x01) throw new Error(`not an Ed25519 verifier key: ${name}`);
   return { name, keyId: fromHex(keyIdHex), raw, publicKey: raw.slice(1) };
