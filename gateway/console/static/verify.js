@@ -142,4 +142,4 @@ function start() {
   });
 }
 
-start();
+if (typeof document !== "undefined") start();
