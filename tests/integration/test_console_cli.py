@@ -14,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 GATEWAY = [sys.executable, "-m", "gateway.cli"]
+PASSWORD = "una-password-lunga"
 
 
-def _add(tmp_path: Path, *args: str, password: str = "una-password-lunga") -> subprocess.CompletedProcess[str]:
+def _add(tmp_path: Path, *args: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "var")}
     env = {k: v for k, v in env.items() if k != "GATEWAY_DATABASE_URL"}
     return subprocess.run([*GATEWAY, "officers", "add", *args], input=f"{password}\n{password}\n", env=env,
@@ -41,7 +42,7 @@ def test_officers_add_prints_the_totp_secret_once_and_keeps_only_a_hash(tmp_path
     assert secret and f"secret={secret.group(1)}" in done.stdout and "otpauth://totp/" in done.stdout
     [(username, roles, password_hash)] = asyncio.run(_stored(tmp_path))
     assert (username, roles) == ("dpo.fwa", "erasure-officer privacy-officer")
-    assert password_hash.startswith("$argon2id$") and "una-password-lunga" not in password_hash
+    assert password_hash.startswith("$argon2id$") and PASSWORD not in password_hash
 
     again = _add(tmp_path, "dpo.fwa", "--organisation", "fwa", "--display-name", "x", "--role", "privacy-officer")
     assert again.returncode == 1 and "exists already" in again.stderr
