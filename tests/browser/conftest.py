@@ -74,7 +74,10 @@ async def console(tmp_path_factory: pytest.TempPathFactory,
     saved_handlers, saved_level = root.handlers[:], root.level
     logs = io.StringIO()
     configure_logging("INFO", stream=logs)
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)  # off by default; on, to show URLs carry no identifier
+    access_log = logging.getLogger("uvicorn.access")  # quiet by default (and silenced by any server started with
+    saved_access = access_log.level, access_log.propagate  # access_log=False): on here, to show URLs name no one
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = True
     gateway = build(settings, clients=clients)
     await gateway.start()
     server = uvicorn.Server(uvicorn.Config(create_app(gateway, manage_lifecycle=False), host="127.0.0.1", port=0,
@@ -91,6 +94,8 @@ async def console(tmp_path_factory: pytest.TempPathFactory,
         await serving
         await gateway.stop()
         root.handlers, root.level = saved_handlers, saved_level
+        access_log.setLevel(saved_access[0])
+        access_log.propagate = saved_access[1]
         structlog.configure(**saved_structlog)
         await drop()  # type: ignore[misc]
 
