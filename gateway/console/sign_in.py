@@ -6,7 +6,9 @@ provider). ``POST /console/login`` checks the account (:mod:`gateway.console.acc
 :func:`gateway.console.sessions.start_session`; a failure is audited with a coded reason and answered with
 one message that does not say which part was wrong. The form carries a CSRF token bound to a short-lived cookie
 (there is no session yet to hold it). ``POST /console/logout`` ends the session; an officer signed in through
-OpenID Connect is sent on to ``app.state.console_logout_redirect(officer)`` when the deployment sets it.
+OpenID Connect is sent on to ``app.state.console_logout_redirect(officer)`` (the provider's end-session URL) when
+the deployment sets it, through a page that navigates there (a form's redirect to another origin is refused by
+the console's ``form-action 'self'``).
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ async def logout(request: Request, _session: Annotated[ConsoleSession, Depends(c
     provider_logout = getattr(request.app.state, "console_logout_redirect", None)
     if officer is not None and officer.sign_in_method == "oidc" and provider_logout is not None:
         target = provider_logout(officer) or LOGIN_PAGE
-    response = RedirectResponse(target, status_code=303)
+    if target.startswith("/"):
+        response: Response = RedirectResponse(target, status_code=303)
+    else:  # the provider's logout: a navigation, not a form's redirect, which the CSP's form-action 'self' forbids
+        response = render(request, "signed_out.html", {"provider_logout": target})
     clear_session_cookie(request, response)
     return response
 
