@@ -163,6 +163,23 @@ class GatewaySettings(BaseSettings):
     data_protection_office: str = "gateway-privacy"
     """The organisation of the gateway's own data protection office: its officers' ``privacy:report`` answers
     cover every organisation; any other organisation's officers see only what it sent, received or recorded."""
+    controller_name: str = "Consorzio Quartieri - gateway di interoperabilità"
+    """Who the printable art. 15 report names as the controller of the gateway's processing."""
+    dpo_contact: str = "dpo@quartieri.example"
+    """The data protection contact the printable art. 15 report names (an address or a mailbox)."""
+
+    console_plain_http: bool = False
+    """Console session cookie without ``Secure`` (a console reached over plain http on a developer's machine
+    only). Off by default: the cookie is sent over https alone."""
+    console_session_idle_seconds: int = Field(default=900, ge=60, le=86_400)
+    """A console session unused this long ends; the officer signs in again."""
+    console_session_absolute_seconds: int = Field(default=8 * 3600, ge=300, le=7 * 86_400)
+    """A console session ends this long after sign-in, used or not."""
+    console_sign_in_failures_before_lockout: int = Field(default=5, ge=1)
+    """Failed local sign-ins, per account and per address, within ``console_sign_in_failure_window_seconds``
+    that lock it out for ``console_lockout_seconds``."""
+    console_sign_in_failure_window_seconds: int = Field(default=900, ge=1)
+    console_lockout_seconds: int = Field(default=900, ge=1)
     erasure_approval_window_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     """How long an erasure request waits for a second, different officer's approval before it lapses."""
 

@@ -22,6 +22,7 @@ from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import audit, auth, consents, dlq, health, messages, privacy
 from gateway.api.throttle import Throttle
 from gateway.bootstrap import Gateway
+from gateway.console import mount_console
 from gateway.identifiers import request_id_or_minted
 
 __all__ = ["create_app", "openapi_document"]
@@ -80,6 +81,7 @@ def _api(lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None
     for router in (health.router, auth.router, messages.router, consents.router, privacy.router, audit.router,
                    dlq.router):
         app.include_router(router)
+    mount_console(app)
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -4,8 +4,10 @@
 
 * a body larger than ``GATEWAY_MAX_BODY_BYTES`` is refused with 413 while it streams in (a declared
   ``Content-Length`` is refused before a byte is read), on every route;
-* a request that carries a body to anything but the token endpoint must present a valid bearer token of a
-  client still enabled first: without one it gets 401 and its body is never read or parsed;
+* a request that carries a body to anything but the token endpoint or the privacy officers' console must
+  present a valid bearer token of a client still enabled first: without one it gets 401 and its body is never
+  read or parsed (the console's forms are authenticated by its session and CSRF token instead,
+  :mod:`gateway.console.sessions`);
 * a JSON body nesting deeper than ``GATEWAY_MAX_JSON_DEPTH`` or repeating a member name is refused (400,
   with the pointer) before any parser keeps the last of two members (:mod:`gateway.strict_json`);
 * the consent, privacy and notice routes take JSON only: another media type gets 415.
@@ -31,7 +33,7 @@ from gateway.errors import MalformedMessage, PayloadTooLarge, UnsupportedMediaTy
 from gateway.strict_json import check_strict_json
 from schemas.errors import DecodeError, FieldProblem
 
-__all__ = ["API_CSP", "DOCS_CSP", "EdgeGuard", "SecurityHeaders"]
+__all__ = ["API_CSP", "CONSOLE_CSP", "DOCS_CSP", "EdgeGuard", "SecurityHeaders"]
 
 _PUBLIC_WITH_BODY: Final = frozenset({"/oauth/token"})
 """Routes that take a body from a caller without a bearer token (the client authenticates in the body)."""
@@ -44,6 +46,14 @@ DOCS_CSP: Final = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none';
                    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; connect-src 'self'")
 """The interactive documentation pages (served in demo deployments only) load Swagger UI and ReDoc."""
 _DOCS: Final = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+CONSOLE_PREFIX: Final = "/console"
+CONSOLE_CSP: Final = ("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+                      "script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'")
+"""The privacy officers' console: its own scripts, styles and forms only; no inline script or style."""
+
+
+def _in_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
 def _media_type(scope: Scope) -> str:
@@ -85,7 +95,7 @@ class EdgeGuard:
         if not carries_body:
             await self.app(scope, _counted(receive, limit), send)
             return
-        if scope["path"] not in _PUBLIC_WITH_BODY:
+        if scope["path"] not in _PUBLIC_WITH_BODY and not _in_console(scope["path"]):
             try:
                 await gateway.authenticate(_header(scope, b"authorization"))
             except AuthError as exc:
@@ -167,7 +177,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = (DOCS_CSP if scope["path"] in _DOCS else API_CSP).encode()
+        path = scope["path"]
+        csp = (DOCS_CSP if path in _DOCS else CONSOLE_CSP if _in_console(path) else API_CSP).encode()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -154,6 +154,10 @@ def _event_kind(record: Mapping[str, Any]) -> tuple[dict[str, str], list[dict[st
         return kind, [_coding(_LIFECYCLE, "destroy", "Destroy/Delete Record Lifecycle Event")], "D", None
     if event_type == "token-issued":
         return _coding(_DCM, "110114", "User Authentication"), [_coding(_DCM, "110122", "Login")], "E", None
+    if event_type == "console-session":
+        login = str(record.get("action")).startswith("sign-in")
+        return (_coding(_DCM, "110114", "User Authentication"),
+                [_coding(_DCM, "110122", "Login") if login else _coding(_DCM, "110123", "Logout")], "E", None)
     if event_type == "dead-letter-replay":
         return _coding(_DCM, "110100", "Application Activity"), [_coding(_RESTFUL, "operation")], "E", None
     raise ValueError(f"unknown audit event type {event_type!r}")

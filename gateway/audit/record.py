@@ -19,14 +19,16 @@ __all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "r
 
 AuditEventType = Literal[
     "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
-    "token-issued", "dead-letter-replay",
+    "token-issued", "dead-letter-replay", "console-session",
 ]
 """``token-issued``: an access token handed to a client (client, organisation, scopes, ``jti``, expiry); the
 token endpoint answers with no token when this record cannot be written.
 ``erasure``: a subject crypto-shredded on a privacy officer's request (the record names no subject).
 ``retention``: stored payloads purged once their flow's retention ran out (counts per flow, nothing personal).
 ``dead-letter-replay``: an operator put a dead-lettered message back through the intake (who asked, the
-dead-letter entry in ``queried_ref``, the source record's coordinates, and what came of it)."""
+dead-letter entry in ``queried_ref``, the source record's coordinates, and what came of it).
+``console-session``: an officer signed in to the console (``sign-in``), signed out (``sign-out``) or failed to
+sign in (``sign-in``, outcome ``failure``, with a coded reason and nothing the person typed)."""
 
 
 def subject_ref(subject_key: bytes) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import orjson
 
@@ -35,6 +35,7 @@ __all__ = [
     "audit_labels",
     "consent_change_record",
     "consent_withdrawn_event",
+    "console_session_record",
     "dead_letter_replay_record",
     "decision_record",
     "drop_record",
@@ -261,6 +262,20 @@ def privacy_query_record(query: str, client_id: str, token_id: str | None, organ
         event_type="privacy-query", action=query, occurred_at=at, outcome="success", purpose="privacy-oversight",
         client_id=client_id, token_id=token_id, requesting_org=organisation, instance=instance,
         subject_ref=subject, request_id=request_id, queried_ref=queried_ref,
+    )
+
+
+def console_session_record(action: Literal["sign-in", "sign-out"], method: str, instance: str, request_id: str,
+                           at: datetime, officer: str | None = None, organisation: str | None = None,
+                           session_ref: str | None = None, failure: str | None = None) -> AuditRecord:
+    """A console sign-in or sign-out, action ``sign-in-local``, ``sign-in-oidc`` or ``sign-out``: who (the
+    officer's stable subject, never a name), their organisation and the session's reference. A failed sign-in
+    (``failure``: a coded reason) names only the method: nothing the person typed, which may be anything."""
+    return AuditRecord(
+        event_type="console-session", action=f"sign-in-{method}" if action == "sign-in" else "sign-out",
+        occurred_at=at, outcome="failure" if failure else "success", reason=failure, purpose="privacy-oversight",
+        client_id=officer, token_id=session_ref, requesting_org=organisation, instance=instance,
+        request_id=request_id,
     )
 
 

@@ -248,6 +248,7 @@ review_items = Table(
     Column("reviewed_at", DateTime(timezone=True), nullable=True, comment="NULL while open"),
     Column("reviewed_by", String(64), nullable=True, comment="client id of the privacy officer"),
     Column("resolution", String(32), nullable=True, comment="confirmed or escalated"),
+    Column("comment", Text, nullable=True, comment="the reviewing officer's note (kept here, never in the log)"),
     Index("ix_review_items_open", "reviewed_at", "audit_index"),
 )
 """One row per audit record a privacy officer must look at (rule 11), written with the record; the record
@@ -292,3 +293,38 @@ client_assertion_ids = Table(
 )
 """The ``jti`` of every ``private_key_jwt`` assertion accepted and not yet expired: a second use is a replay,
 refused by every gateway process on this store. Rows past ``keep_until`` are purged as new ones come."""
+
+# --- console officers and sessions (migration 0012) -----------------------------------------------------------
+
+__all__ += ["console_officers", "console_sessions"]
+
+console_officers = Table(
+    "console_officers",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("display_name", String(128), nullable=False),
+    Column("organisation", String(64), nullable=False),
+    Column("roles", Text, nullable=False, comment="space-separated console roles"),
+    Column("password_hash", Text, nullable=False, comment="argon2id hash; the password itself is never kept"),
+    Column("totp_secret", String(64), nullable=False, comment="base32 TOTP seed of the second factor"),
+    Column("totp_last_step", BigInteger, nullable=True, comment="last accepted TOTP time step (no code reused)"),
+    Column("failed_sign_ins", Integer, nullable=False, server_default="0"),
+    Column("first_failed_at", DateTime(timezone=True), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True, comment="NULL while the account may sign in"),
+)
+"""Local officer accounts of the console (``gateway officers add``): password and TOTP second factor."""
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the session cookie; never the cookie"),
+    Column("ref", String(32), nullable=False, unique=True, comment="the session's name in audit records"),
+    Column("officer", JSON, nullable=False, comment="who signed in: subject, organisation, roles, method"),
+    Column("csrf_token", String(64), nullable=False, comment="synchronizer token every console form carries"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_sessions_last_seen", "last_seen_at"),
+)
+"""Signed-in console sessions; a row is deleted at sign-out, and refused once idle or too old."""
