@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.console import home, sign_in
+from gateway.console import home, oidc, sign_in
 from gateway.console.rendering import render
 from gateway.console.sessions import CsrfRefused, SignInRequired, sign_in_required_answer
 
@@ -25,7 +25,7 @@ CONSOLE_PREFIX = "/console"
 def mount_console(app: FastAPI) -> None:
     """Add the console's pages, its static files and its answers to an unsigned or forged request."""
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-    for module in (sign_in, home):
+    for module in (sign_in, oidc, home):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),

@@ -1,0 +1,254 @@
+"""Keycloak for the tests: the OpenID Connect provider the privacy officers' console signs people in through.
+
+``scripts/realinfra.py`` starts it once per test run beside Kafka and PostgreSQL, with this module:
+
+* the server distribution ``org.keycloak:keycloak-quarkus-dist`` (a zip on Maven Central) is unpacked by
+  ``mvn -B -q -f infra/keycloak/pom.xml package`` into ``infra/keycloak/target/keycloak-<version>/`` (never
+  committed; the Maven cache makes a second fetch free);
+* it is then built once for the tests (``kc.sh build --db=dev-mem --cache=local --health-enabled=true``: an
+  in-memory database, no cluster, health checks), so each run starts with ``kc.sh start --optimized`` and skips
+  Quarkus' minute-long build; a stamp file records which pom, options and Java built it;
+* each run imports ``infra/keycloak/realm-gateway.json`` (``--import-realm``) and listens on two free loopback
+  ports (HTTP and management), with the issuer pinned to ``http://localhost:<port>/realms/gateway`` so that the
+  console (on 127.0.0.1) and the provider are different sites, as in production;
+* ready means ``/health/ready`` on the management port answers 200 and the realm's discovery document names
+  the expected issuer.
+
+Keycloak 26 needs Java 21 or newer: ``KEYCLOAK_JAVA_HOME``, else ``JAVA_HOME`` when new enough, else the newest
+JDK under ``/usr/lib/jvm``. Only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KEYCLOAK_INFRA_DIR = REPO_ROOT / "infra" / "keycloak"
+KEYCLOAK_POM = KEYCLOAK_INFRA_DIR / "pom.xml"
+REALM_FILE = KEYCLOAK_INFRA_DIR / "realm-gateway.json"
+KEYCLOAK_TARGET_DIR = KEYCLOAK_INFRA_DIR / "target"
+STAMP_NAME = ".gateway-build.sha256"
+
+REALM = "gateway"
+BUILD_OPTIONS = ("--db=dev-mem", "--cache=local", "--health-enabled=true")
+"""Build-time options: in-memory database (each run imports the realm afresh), no clustering (nothing listens
+beyond loopback), health endpoints for readiness."""
+JVM_OPTS_APPEND = "-XX:TieredStopAtLevel=1 -Xms128m -Xmx768m"
+"""The client compiler alone starts the server sooner on two cores; the heap is plenty for one realm."""
+JAVA_MIN_VERSION = 21
+READY_TIMEOUT_S = 240.0
+STOP_TIMEOUT_S = 30.0
+
+ISSUER_ENV_VAR = "GATEWAY_TEST_OIDC_ISSUER"
+CLIENT_ID_ENV_VAR = "GATEWAY_TEST_OIDC_CLIENT_ID"
+CLIENT_SECRET_ENV_VAR = "GATEWAY_TEST_OIDC_CLIENT_SECRET"  # noqa: S105 (a variable name)
+JAVA_HOME_ENV_VAR = "KEYCLOAK_JAVA_HOME"
+
+Log = Callable[[str], None]
+
+
+class KeycloakError(RuntimeError):
+    """Keycloak could not be fetched, built or started: the message says which, with the log's tail."""
+
+
+def keycloak_version() -> str:
+    """The distribution version the pom asks for (``<keycloak.version>``)."""
+    match = re.search(r"<keycloak\.version>([^<]+)</keycloak\.version>", KEYCLOAK_POM.read_text(encoding="utf-8"))
+    if match is None:
+        raise KeycloakError(f"{KEYCLOAK_POM} names no <keycloak.version>")
+    return match.group(1).strip()
+
+
+def java_major(java_home: Path) -> int | None:
+    """The major version of the JDK at ``java_home`` (from its ``release`` file), or None."""
+    try:
+        release = (java_home / "release").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    match = re.search(r'^JAVA_VERSION="(\d+)', release, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def keycloak_java_home() -> Path:
+    """A JDK new enough for Keycloak (see the module's docstring for the order of preference)."""
+    named = [os.environ.get(JAVA_HOME_ENV_VAR), os.environ.get("JAVA_HOME")]
+    for candidate in (Path(p) for p in named if p):
+        if (candidate / "bin" / "java").exists() and (java_major(candidate) or 0) >= JAVA_MIN_VERSION:
+            return candidate
+    installed = [p for p in Path("/usr/lib/jvm").glob("*") if (p / "bin" / "java").exists() and not p.is_symlink()]
+    usable = [(java_major(p) or 0, p) for p in installed if (java_major(p) or 0) >= JAVA_MIN_VERSION]
+    if not usable:
+        raise KeycloakError(f"Keycloak needs Java {JAVA_MIN_VERSION}+ and none was found (set {JAVA_HOME_ENV_VAR}); "
+                            f"found: {sorted(str(p) for p in installed)}")
+    return max(usable)[1]
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    """Serialise concurrent fetches and builds of the distribution."""
+    KEYCLOAK_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    with (KEYCLOAK_TARGET_DIR / ".build.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()[-4000:]
+        raise KeycloakError(f"{what} failed (exit {done.returncode}): {' '.join(cmd)}\n{output}")
+
+
+def ensure_keycloak(log: Log) -> tuple[Path, Path]:
+    """The built distribution's folder and the JDK that runs it; fetched and built only when not current."""
+    java_home = keycloak_java_home()
+    version = keycloak_version()
+    dist = KEYCLOAK_TARGET_DIR / f"keycloak-{version}"
+    digest = hashlib.sha256(KEYCLOAK_POM.read_bytes() + " ".join(BUILD_OPTIONS).encode()
+                            + str(java_major(java_home)).encode()).hexdigest()
+    stamp = dist / STAMP_NAME
+    with build_lock():
+        if (dist / "bin" / "kc.sh").exists() and stamp.exists() and stamp.read_text().strip() == digest:
+            log(f"keycloak {version} up to date (java {java_major(java_home)})")
+            return dist, java_home
+        started_at = time.monotonic()
+        if not (dist / "bin" / "kc.sh").exists():
+            mvn = shutil.which("mvn")
+            if mvn is None:
+                raise KeycloakError("Maven (mvn) is not on PATH; it fetches Keycloak from Maven Central")
+            log(f"fetching keycloak {version} with maven")
+            _run([mvn, "-B", "-q", "-f", str(KEYCLOAK_POM), "package"], "maven fetch of infra/keycloak")
+            if not (dist / "bin" / "kc.sh").exists():
+                raise KeycloakError(f"maven succeeded but {dist} holds no bin/kc.sh")
+        log(f"building keycloak for the tests ({' '.join(BUILD_OPTIONS)})")
+        _run([str(dist / "bin" / "kc.sh"), "build", *BUILD_OPTIONS], "kc.sh build", env=_env(java_home))
+        stamp.write_text(digest + "\n")
+        log(f"keycloak built in {time.monotonic() - started_at:.1f}s")
+        return dist, java_home
+
+
+def _env(java_home: Path, extra_opts: str = "") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KC_")}  # nothing from a developer's shell
+    env.update({"JAVA_HOME": str(java_home), "JAVA_OPTS_APPEND": f"{JVM_OPTS_APPEND} {extra_opts}".strip()})
+    return env
+
+
+def realm_client() -> tuple[str, str]:
+    """The console client's id and test secret, as the realm file declares them."""
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    client = next(c for c in realm["clients"] if c["clientId"] == "gateway-console")
+    return client["clientId"], client["secret"]
+
+
+@dataclass
+class Keycloak:
+    """A Keycloak server of this run (``process`` is set once it has been spawned)."""
+
+    root: Path
+    port: int
+    management_port: int
+    process: subprocess.Popen[bytes] | None = None
+    ready: bool = False
+    started_at: float = 0.0
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "keycloak.log"
+
+    @property
+    def issuer(self) -> str:
+        return f"http://localhost:{self.port}/realms/{REALM}"
+
+    def env(self) -> dict[str, str]:
+        """What the tests read: the issuer and the console client's credentials."""
+        client_id, secret = realm_client()
+        return {ISSUER_ENV_VAR: self.issuer, CLIENT_ID_ENV_VAR: client_id, CLIENT_SECRET_ENV_VAR: secret}
+
+
+def spawn_keycloak(keycloak: Keycloak, dist: Path, java_home: Path, preexec: Callable[[], None]) -> None:
+    """Start the server (it runs ``--import-realm`` on the realm file) without waiting for it."""
+    keycloak.root.mkdir(parents=True)
+    import_dir = dist / "data" / "import"
+    import_dir.mkdir(parents=True, exist_ok=True)
+    staged = import_dir / f".{REALM_FILE.name}.{os.getpid()}"
+    shutil.copyfile(REALM_FILE, staged)
+    staged.replace(import_dir / REALM_FILE.name)  # atomic: a run starting meanwhile reads a whole file
+    cmd = [str(dist / "bin" / "kc.sh"), "start", "--optimized", "--import-realm",
+           "--http-enabled=true", "--http-host=127.0.0.1", f"--http-port={keycloak.port}",
+           f"--http-management-port={keycloak.management_port}", f"--hostname=http://localhost:{keycloak.port}"]
+    private = (f"-Djava.io.tmpdir={keycloak.root} "
+               f"-Dquarkus.transaction-manager.object-store.directory={keycloak.root / 'transaction-logs'}")
+    keycloak.started_at = time.monotonic()
+    with keycloak.log_file.open("wb") as output:
+        keycloak.process = subprocess.Popen(  # noqa: S603
+            cmd, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, cwd=keycloak.root,
+            env=_env(java_home, private), start_new_session=True, preexec_fn=preexec)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (a loopback URL of our own)
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+    except (urllib.error.URLError, OSError):
+        return 0, b""
+
+
+def keycloak_failure(keycloak: Keycloak, reason: str) -> KeycloakError:
+    try:
+        lines = keycloak.log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
+    except OSError:
+        lines = ["(no log)"]
+    return KeycloakError(f"keycloak {reason}\n--- {keycloak.log_file} (tail) ---\n" + "\n".join(lines))
+
+
+def wait_for_keycloak(keycloak: Keycloak, timeout: float = READY_TIMEOUT_S) -> float:
+    """Poll until the server is ready and serves the realm; returns the seconds since it was spawned."""
+    assert keycloak.process is not None
+    deadline = keycloak.started_at + timeout
+    discovery = f"http://127.0.0.1:{keycloak.port}/realms/{REALM}/.well-known/openid-configuration"
+    while time.monotonic() < deadline:
+        if keycloak.process.poll() is not None:
+            raise keycloak_failure(keycloak, f"exited with code {keycloak.process.returncode} while starting")
+        if _get(f"http://127.0.0.1:{keycloak.management_port}/health/ready")[0] == 200:
+            status, body = _get(discovery)
+            if status == 200 and json.loads(body).get("issuer") == keycloak.issuer:
+                keycloak.ready = True
+                return time.monotonic() - keycloak.started_at
+            raise keycloak_failure(keycloak, f"is ready but its discovery document answers {status}: {body[:300]!r}")
+        time.sleep(0.5)
+    raise keycloak_failure(keycloak, f"not ready after {timeout:.0f}s")
+
+
+def stop_keycloak(keycloak: Keycloak, log: Log) -> None:
+    """SIGTERM the server (graceful shutdown); SIGKILL it after a timeout."""
+    process = keycloak.process
+    if process is None or process.poll() is not None:
+        return
+    started_at = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT_S)
+        log(f"keycloak stopped in {time.monotonic() - started_at:.1f}s")
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        log(f"keycloak did not stop within {STOP_TIMEOUT_S:.0f}s; killed")
