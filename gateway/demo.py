@@ -1,7 +1,8 @@
 """``gateway demo``: the gateway on embedded defaults with simulated partners exchanging referrals.
 
 Starts the API on 127.0.0.1, registers demo clients for the four partners (and the emergency social
-service), and runs an exchange over real HTTP and the embedded bus: an operator records consents (FHIR R4)
+service) and a privacy officer of the console (``/console``, local account with TOTP, printed), and runs an
+exchange over real HTTP and the embedded bus: an operator records consents (FHIR R4)
 for some tenants and withdraws one; ALER submits arrears referrals over HTTP and by producing to ``in.aler``;
 FWA reads its inbox and answers with an outcome; the Comune takes a case in charge and reports an emergency;
 ASST reports a nurse visit (FHIR R4 Encounter); ALER signals a fragility. Prints what crossed, what was
@@ -23,6 +24,7 @@ import shutil
 import socket
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,7 @@ from gateway.audit.verify import VerificationReport, verify_log
 from gateway.auth import PartnerClient, hash_client_secret
 from gateway.bootstrap import Gateway, build
 from gateway.bus import OutgoingRecord
+from gateway.console.accounts import NewAccount, new_account
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.logging import configure_logging
 from gateway.secret_files import write_secret_file
@@ -78,6 +81,9 @@ class DemoSummary:
     by_flow: dict[tuple[str, str], int] = field(default_factory=dict)
     """(flow, permit|deny) -> decisions, read back from the audit log."""
     inboxes: dict[str, int] = field(default_factory=dict)
+    officer: NewAccount | None = None
+    """The demo's console officer (username, TOTP secret); the password is in ``officer_password``."""
+    officer_password: str | None = None
 
 
 def _free_port(preferred: int) -> int:
@@ -278,6 +284,12 @@ def _print(console: Console, summary: DemoSummary, settings: GatewaySettings, ur
     else:
         console.print("[bold]API[/bold]: stopped with the exchange; run `gateway demo` without --once to keep it "
                       "serving")
+    if url is not None and summary.officer is not None:
+        officer = summary.officer
+        console.print(f"[bold]Privacy console[/bold]: {url}/console/ — sign in as {officer.username}, password "
+                      f"{summary.officer_password}, TOTP secret {officer.totp_secret} (add {officer.otpauth_uri} to an "
+                      f"authenticator app, or: python3 -c 'import pyotp; print(pyotp.TOTP(\"{officer.totp_secret}\")"
+                      f".now())')", soft_wrap=True)
     console.print(f"[bold]Where to look[/bold]: store {data_dir / 'gateway.sqlite3'}; bus log "
                   f"{settings.embedded_bus_path().resolve()}"
                   + (f"; logs {log_file.resolve()}" if log_file is not None else ""))
@@ -298,14 +310,19 @@ async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console:
         log_stream = log_file.open("a", encoding="utf-8")
         configure_logging("INFO", stream=log_stream)
     clients, client_secrets = _demo_clients(settings.data_dir)
+    settings = settings.model_copy(update={"console_plain_http": True})  # the console is served on http://127.0.0.1
     gateway = build(settings, clients=clients)
     await gateway.start()
+    summary = DemoSummary()
+    summary.officer_password = secrets.token_urlsafe(12)
+    summary.officer = await new_account(
+        gateway.store, "dpo-demo", "Ufficio protezione dati (demo)", settings.data_protection_office,
+        frozenset({"privacy-officer", "erasure-officer"}), summary.officer_password, datetime.now(UTC))
     port = _free_port(port)
     url = f"http://127.0.0.1:{port}"
     server = uvicorn.Server(server_config(create_app(gateway, manage_lifecycle=False), "127.0.0.1", port,
                                           log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve())
-    summary = DemoSummary()
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
             await asyncio.sleep(0.05)

@@ -44,6 +44,7 @@ from gateway.audit.record import AuditRecord, subject_ref
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from gateway.pipeline import ledger
 from gateway.policy.registry import PolicyRegistry
+from gateway.privacy_activity import ActivityTally, ActivityView
 from gateway.store import Store, StoreTransaction
 from schemas.errors import FieldProblem
 
@@ -328,6 +329,8 @@ class PrivacyOffice:
                                                       if subject and subject.subject_key else None)])
         logged_records = [json.loads(row["record"]) for row in logged]
         audited = {r.get("consent_ref"): r.get("consent_hash") for r in logged_records if r.get("consent_hash")}
+        recorded_by = {r.get("consent_ref"): (r.get("requesting_org"), r.get("client_id")) for r in logged_records
+                       if r.get("event_type") == "consent-change" and r.get("consent_hash")}
         if not officer.sees_all:  # only the versions the officer's own organisation recorded
             own = {r.get("consent_ref") for r in logged_records
                    if r.get("event_type") == "consent-change" and r.get("requesting_org") == officer.organisation}
@@ -342,6 +345,8 @@ class PrivacyOffice:
                 "consent_type": record.consent_type, "purposes": sorted(record.purposes),
                 "recipients": sorted(record.recipients), "grantor": record.grantor.role,
                 "withdrawn": record.withdrawn, "record_hash": record.record_hash,
+                "recorded_by_org": recorded_by.get(record.ref, (None, None))[0],
+                "recorded_by_client": recorded_by.get(record.ref, (None, None))[1],
                 "matches_audit_log": audited.get(record.ref) == record.record_hash,
                 "notice_uri": shown.uri if shown else None, "notice_version": shown.version if shown else None,
                 "notice_status": notice.status if notice else None,
@@ -366,7 +371,7 @@ class PrivacyOffice:
                     "event_type", "action", "outcome", "occurred_at", "reason", "purpose", "flow_id", "source_org",
                     "recipient_org", "decision_id", "consent_ref", "policy_revision")},
                 "reviewed_at": _iso(item["reviewed_at"]), "reviewed_by": item["reviewed_by"],
-                "resolution": item["resolution"],
+                "resolution": item["resolution"], "comment": item.get("comment"),
             })
         return queue
 
@@ -384,16 +389,18 @@ class PrivacyOffice:
                 return own[:limit]
             fetch *= 4
 
-    async def close_review(self, audit_index: int, resolution: str, officer: Officer, request_id: str) -> None:
-        """Close an open review item with a resolution; the review is itself audited. An officer outside the
-        data protection office closes only items their organisation sent or received (else: not found)."""
+    async def close_review(self, audit_index: int, resolution: str, officer: Officer, request_id: str,
+                           comment: str | None = None) -> None:
+        """Close an open review item with a resolution (and a comment kept with the item, never in the log); the
+        review is itself audited. An officer outside the data protection office closes only items their
+        organisation sent or received (else: not found)."""
         from gateway.errors import NotFound
 
         async with self.store.transaction() as tx:
             entry = await tx.audit_entry(audit_index)
             if entry is None or not officer.concerns(json.loads(entry["record"])):
                 raise NotFound(f"no open review item for audit record {audit_index}")
-            if not await tx.close_review_item(audit_index, officer.client_id, resolution, self.clock()):
+            if not await tx.close_review_item(audit_index, officer.client_id, resolution, self.clock(), comment):
                 raise NotFound(f"no open review item for audit record {audit_index}")
             await tx.append_audit([self._query_record(f"review-{resolution}", officer, request_id, None,
                                                       f"audit-log/{audit_index}")])
@@ -420,6 +427,55 @@ class PrivacyOffice:
             for flow in self.registry.flows
             if officer is None or officer.sees_all or officer.organisation in (flow.sender, flow.recipient)
         ]
+
+    async def audit_record(self, index: int, officer: Officer, request_id: str
+                           ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
+        """One audit record the officer may see (else not found, as if absent): the record, its stored canonical
+        text (what the log hashed) and its review item, if it has one. Audited as a ``read-audit-record``."""
+        from gateway.errors import NotFound
+
+        async with self.store.transaction() as tx:
+            entry = await tx.audit_entry(index)
+            record = json.loads(entry["record"]) if entry is not None else None
+            if entry is None or record is None or not officer.concerns(record):
+                raise NotFound(f"no audit record at index {index}")
+            item = await tx.review_item(index)
+            await tx.append_audit([self._query_record("read-audit-record", officer, request_id,
+                                                      record.get("subject_ref"), f"audit-log/{index}")])
+        return record, str(entry["record"]), item
+
+    async def daily_activity(self, officer: Officer, request_id: str, tally: ActivityTally) -> ActivityView:
+        """The last days of decisions, drops and consent changes the officer may see, counted per flow and day
+        (:mod:`gateway.privacy_activity`); the look is audited like every other."""
+        now = self.clock()
+        async with self.store.transaction() as tx:
+            read = await tally.refresh(tx, now)
+            await tx.append_audit([self._query_record("daily-activity", officer, request_id, None)])
+        return tally.view(officer, now, read)
+
+    async def audit_page(self, officer: Officer, request_id: str, before: int | None, limit: int = 50,
+                         event_types: Sequence[str] = ()) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:
+        """One page of the audit log, newest first, of records the officer may see, below index ``before``
+        (keyset pagination); with the ``before`` of the next page (None at the end). Audited."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        cursor, fetch, ended = before, limit, False
+        async with self.store.transaction() as tx:
+            while len(found) < limit and not ended:
+                rows = await tx.audit_entries_before(cursor, fetch, event_types)
+                ended = len(rows) < fetch
+                for row in rows:
+                    cursor = row["idx"]
+                    record = json.loads(row["record"])
+                    if officer.concerns(record):
+                        found.append((row["idx"], record))
+                        if len(found) == limit:
+                            break
+                fetch = min(fetch * 4, 10_000)
+            await tx.append_audit([self._query_record(
+                "audit-log-page", officer, request_id, None,
+                f"audit-log/<{before}" if before is not None else "audit-log/latest")])
+        next_before = found[-1][0] if found and len(found) == limit and (found[-1][0] > 0) else None
+        return found, next_before
 
     async def audit_query(self, query: str, officer: Officer, request_id: str, queried_ref: str | None = None,
                           subject: str | None = None) -> None:

@@ -11,6 +11,19 @@ python3 -m venv .venv
 # The official AsyncAPI parser (tests/unit/test_asyncapi.py), exactly as locked; no install scripts.
 npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update-notifier --loglevel=error >/dev/null
 
+# The console's browser tests (tests/browser): Debian's Chromium (Playwright cannot download browsers here) and
+# axe-core exactly as locked in tools/console-browser.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y --no-install-recommends chromium >/dev/null \
+            || { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }
+    else
+        sudo apt-get install -y --no-install-recommends chromium >/dev/null \
+            || { sudo apt-get update -qq && sudo apt-get install -y --no-install-recommends chromium >/dev/null; }
+    fi
+fi
+npm ci --prefix tools/console-browser --no-audit --no-fund --ignore-scripts --no-update-notifier --loglevel=error >/dev/null
+
 # HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
 .venv/bin/python -m tests.hapi_validator build
 

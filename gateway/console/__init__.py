@@ -13,10 +13,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.console import home, oidc, sign_in
-from gateway.console.rendering import render
-from gateway.console.sessions import CsrfRefused, SignInRequired, sign_in_required_answer
-
 __all__ = ["CONSOLE_PREFIX", "mount_console"]
 
 CONSOLE_PREFIX = "/console"
@@ -24,8 +20,14 @@ CONSOLE_PREFIX = "/console"
 
 def mount_console(app: FastAPI) -> None:
     """Add the console's pages, its static files and its answers to an unsigned or forged request."""
+    # imported here: the pages use the audit API's functions, whose package imports this one
+    from gateway.console import audit_log, erasure, home, oidc, person, records, review, sign_in
+    from gateway.console.office import RoleMissing
+    from gateway.console.rendering import render
+    from gateway.console.sessions import CsrfRefused, SignInRequired, sign_in_required_answer
+
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-    for module in (sign_in, oidc, home):
+    for module in (sign_in, oidc, home, person, review, audit_log, records, erasure):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),
@@ -37,5 +39,9 @@ def mount_console(app: FastAPI) -> None:
     async def csrf_refused(request: Request, _exc: Exception) -> Response:
         return render(request, "error.html", {"message": "error.csrf"}, status_code=403)
 
+    async def role_missing(request: Request, _exc: Exception) -> Response:
+        return render(request, "error.html", {"message": "error.forbidden"}, status_code=403)
+
     app.add_exception_handler(SignInRequired, sign_in_required)
+    app.add_exception_handler(RoleMissing, role_missing)
     app.add_exception_handler(CsrfRefused, csrf_refused)

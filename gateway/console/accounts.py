@@ -24,12 +24,15 @@ from gateway.console import store as console_store
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 
-__all__ = ["AddressThrottle", "NewAccount", "SignInOutcome", "check_sign_in", "new_account", "totp_uri"]
+__all__ = ["CONSOLE_ROLES", "AddressThrottle", "NewAccount", "SignInOutcome", "check_sign_in", "new_account",
+           "totp_uri"]
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 """Verified against when the username is unknown, so that unknown and known names take the same time."""
 ISSUER = "Quartieri gateway"
+CONSOLE_ROLES = frozenset({"privacy-officer", "erasure-officer"})
+"""``privacy-officer``: every page but erasure; ``erasure-officer``: also requests and approves erasures."""
 
 SignInOutcome = Literal["ok", "bad-credentials", "bad-second-factor", "locked-out", "disabled"]
 

@@ -609,6 +609,33 @@ class StoreTransaction:
         )
         return [dict(r._mapping) for r in rows]
 
+    async def audit_entries_before(self, before: int | None, limit: int,
+                                   event_types: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Up to ``limit`` records newest first, all below index ``before`` (None: from the newest): keyset
+        pagination on the primary key, as fast on the millionth page as on the first; ``event_types`` filters."""
+        query = select(audit_log.c.idx, audit_log.c.event_type, audit_log.c.record, audit_log.c.recorded_at)
+        if before is not None:
+            query = query.where(audit_log.c.idx < before)
+        if event_types:
+            query = query.where(audit_log.c.event_type.in_(list(event_types)))
+        rows = await self.conn.execute(query.order_by(audit_log.c.idx.desc()).limit(limit))
+        return [dict(r._mapping) for r in rows]
+
+    async def first_audit_index_recorded_since(self, since: datetime) -> int:
+        """The index of the first record recorded at or after ``since`` (the log size if none): a binary search
+        on the primary key, since ``recorded_at`` never goes backwards along the log (T-13)."""
+        head = await self.audit_head()
+        low, high = 0, head.size
+        while low < high:
+            middle = (low + high) // 2
+            at = _utc((await self.conn.execute(
+                select(audit_log.c.recorded_at).where(audit_log.c.idx == middle))).scalar_one_or_none())
+            if at is not None and at >= since:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
     async def review_items(self, limit: int, *, reviewed: bool | None = False) -> list[dict[str, Any]]:
         """Review items newest first with their audit record text: open ones (``reviewed=False``), closed
         ones (True) or both (None)."""
@@ -623,14 +650,21 @@ class StoreTransaction:
             query = query.where(done if reviewed else review_items.c.reviewed_at.is_(None))
         return [dict(r._mapping) for r in await self.conn.execute(query)]
 
-    async def close_review_item(self, audit_index: int, reviewed_by: str, resolution: str, at: datetime) -> bool:
-        """Close an open review item; False if there is none at that index or it was closed already."""
+    async def close_review_item(self, audit_index: int, reviewed_by: str, resolution: str, at: datetime,
+                                comment: str | None = None) -> bool:
+        """Close an open review item (with the officer's comment, if any); False if there is none at that index
+        or it was closed already."""
         result = await self.conn.execute(
             update(review_items)
             .where(review_items.c.audit_index == audit_index, review_items.c.reviewed_at.is_(None))
-            .values(reviewed_at=at, reviewed_by=reviewed_by, resolution=resolution)
+            .values(reviewed_at=at, reviewed_by=reviewed_by, resolution=resolution, comment=comment)
         )
         return bool(result.rowcount)
+
+    async def review_item(self, audit_index: int) -> dict[str, Any] | None:
+        """The review item of one audit record (None: that record needs no review)."""
+        row = (await self.conn.execute(select(review_items).where(review_items.c.audit_index == audit_index))).first()
+        return None if row is None else dict(row._mapping)
 
     async def audit_records_for(self, subject_key: bytes) -> list[dict[str, Any]]:
         rows = await self.conn.execute(

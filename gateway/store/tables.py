@@ -240,6 +240,7 @@ review_items = Table(
     Column("reviewed_at", DateTime(timezone=True), nullable=True, comment="NULL while open"),
     Column("reviewed_by", String(64), nullable=True, comment="client id of the privacy officer"),
     Column("resolution", String(32), nullable=True, comment="confirmed or escalated"),
+    Column("comment", Text, nullable=True, comment="the reviewing officer's note (kept here, never in the log)"),
     Index("ix_review_items_open", "reviewed_at", "audit_index"),
 )
 """One row per audit record a privacy officer must look at (rule 11), written with the record; the record

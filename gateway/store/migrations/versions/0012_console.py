@@ -1,5 +1,6 @@
-"""The privacy officers' console: local officer accounts (argon2id password hash and TOTP second factor) and
-server-side sessions (the cookie's SHA-256 only, with its CSRF token and the officer who signed in).
+"""The privacy officers' console: local officer accounts (argon2id password hash and TOTP second factor),
+server-side sessions (the cookie's SHA-256 only, with its CSRF token and the officer who signed in), and the
+comment an officer leaves when closing a review item.
 
 Revision ID: 0012
 Revises: 0010
@@ -47,9 +48,13 @@ def upgrade() -> None:
         sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_console_sessions_last_seen", "console_sessions", ["last_seen_at"])
+    op.add_column("review_items", sa.Column("comment", sa.Text, nullable=True,
+                                            comment="the reviewing officer's note (kept here, never in the log)"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("review_items") as batch:
+        batch.drop_column("comment")
     op.drop_index("ix_console_sessions_last_seen", "console_sessions")
     op.drop_table("console_sessions")
     op.drop_table("console_officers")
