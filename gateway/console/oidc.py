@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
@@ -43,6 +44,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from joserfc.errors import JoseError
 
+from gateway.api.edge import CONSOLE_CSP
 from gateway.console.rendering import render
 from gateway.console.sessions import LOGIN_PAGE, ConsoleOfficer, record_failed_sign_in, start_session
 from gateway.logging import get_logger
@@ -365,3 +367,8 @@ def configure_single_sign_on(app: FastAPI, settings: GatewaySettings, organisati
     app.state.console_sso = sso
     app.state.console_sign_in_options = ((oidc.button_label or DEFAULT_BUTTON, START_PATH),)
     app.state.console_logout_redirect = sso.logout_url
+    # The sign-out form's answer leads on to the provider's end-session endpoint: a browser enforces the page's
+    # form-action on that redirect too.
+    provider = urlsplit(oidc.issuer or "")
+    app.state.console_csp = CONSOLE_CSP.replace("form-action 'self'",
+                                                f"form-action 'self' {provider.scheme}://{provider.netloc}")

@@ -120,10 +120,13 @@ def jwt_claims(token: str) -> dict[str, object]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
 
 
-async def test_the_sign_in_page_offers_the_provider(console: httpx.AsyncClient) -> None:
+async def test_the_sign_in_page_offers_the_provider(console: httpx.AsyncClient, keycloak: Provider) -> None:
     page = await console.get("/console/login")
     assert page.status_code == 200
     assert "Accedi con SPID/CIE (Keycloak)" in page.text and 'href="/console/sso/start"' in page.text
+    provider_origin = "/".join(keycloak.issuer.split("/")[:3])
+    # the sign-out form's answer redirects to the provider: the console's pages allow that one form target
+    assert f"form-action 'self' {provider_origin};" in page.headers["content-security-policy"]
 
 
 async def test_the_authorization_request_uses_pkce_s256_state_and_nonce(console: httpx.AsyncClient,
