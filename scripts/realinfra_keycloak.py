@@ -3,8 +3,9 @@
 ``scripts/realinfra.py`` starts it once per test run beside Kafka and PostgreSQL, with this module:
 
 * the server distribution ``org.keycloak:keycloak-quarkus-dist`` (a zip on Maven Central) is unpacked by
-  ``mvn -B -q -f infra/keycloak/pom.xml package`` into ``infra/keycloak/target/keycloak-<version>/`` (never
-  committed; the Maven cache makes a second fetch free);
+  ``mvn -B -q -f infra/keycloak/pom.xml package`` into a per-user cache folder
+  (``~/.cache/quartieri-gateway/keycloak/<version>-<digest>/``, or ``KEYCLOAK_CACHE_DIR``), so that every clone
+  on the machine shares one built server and the Maven cache makes a second download free;
 * it is then built once for the tests (``kc.sh build --db=dev-mem --cache=local --health-enabled=true``: an
   in-memory database, no cluster, health checks), so each run starts with ``kc.sh start --optimized`` and skips
   Quarkus' minute-long build; a stamp file records which pom, options and Java built it;
@@ -40,8 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KEYCLOAK_INFRA_DIR = REPO_ROOT / "infra" / "keycloak"
 KEYCLOAK_POM = KEYCLOAK_INFRA_DIR / "pom.xml"
 REALM_FILE = KEYCLOAK_INFRA_DIR / "realm-gateway.json"
-KEYCLOAK_TARGET_DIR = KEYCLOAK_INFRA_DIR / "target"
 STAMP_NAME = ".gateway-build.sha256"
+CACHE_DIR_ENV_VAR = "KEYCLOAK_CACHE_DIR"
 
 REALM = "gateway"
 BUILD_OPTIONS = ("--db=dev-mem", "--cache=local", "--health-enabled=true")
@@ -97,11 +98,19 @@ def keycloak_java_home() -> Path:
     return max(usable)[1]
 
 
+def cache_root() -> Path:
+    """Where built distributions are kept (one folder per version, build options and Java)."""
+    named = os.environ.get(CACHE_DIR_ENV_VAR)
+    if named:
+        return Path(named)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quartieri-gateway" / "keycloak"
+
+
 @contextlib.contextmanager
-def build_lock() -> Iterator[None]:
+def build_lock(folder: Path) -> Iterator[None]:
     """Serialise concurrent fetches and builds of the distribution."""
-    KEYCLOAK_TARGET_DIR.mkdir(parents=True, exist_ok=True)
-    with (KEYCLOAK_TARGET_DIR / ".build.lock").open("w") as handle:
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".build.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -120,11 +129,12 @@ def ensure_keycloak(log: Log) -> tuple[Path, Path]:
     """The built distribution's folder and the JDK that runs it; fetched and built only when not current."""
     java_home = keycloak_java_home()
     version = keycloak_version()
-    dist = KEYCLOAK_TARGET_DIR / f"keycloak-{version}"
     digest = hashlib.sha256(KEYCLOAK_POM.read_bytes() + " ".join(BUILD_OPTIONS).encode()
                             + str(java_major(java_home)).encode()).hexdigest()
+    unpack_dir = cache_root() / f"{version}-{digest[:16]}"
+    dist = unpack_dir / f"keycloak-{version}"
     stamp = dist / STAMP_NAME
-    with build_lock():
+    with build_lock(unpack_dir):
         if (dist / "bin" / "kc.sh").exists() and stamp.exists() and stamp.read_text().strip() == digest:
             log(f"keycloak {version} up to date (java {java_major(java_home)})")
             return dist, java_home
@@ -134,7 +144,8 @@ def ensure_keycloak(log: Log) -> tuple[Path, Path]:
             if mvn is None:
                 raise KeycloakError("Maven (mvn) is not on PATH; it fetches Keycloak from Maven Central")
             log(f"fetching keycloak {version} with maven")
-            _run([mvn, "-B", "-q", "-f", str(KEYCLOAK_POM), "package"], "maven fetch of infra/keycloak")
+            _run([mvn, "-B", "-q", "-f", str(KEYCLOAK_POM), f"-Dkeycloak.unpack.dir={unpack_dir}", "package"],
+                 "maven fetch of infra/keycloak")
             if not (dist / "bin" / "kc.sh").exists():
                 raise KeycloakError(f"maven succeeded but {dist} holds no bin/kc.sh")
         log(f"building keycloak for the tests ({' '.join(BUILD_OPTIONS)})")
@@ -252,3 +263,24 @@ def stop_keycloak(keycloak: Keycloak, log: Log) -> None:
         process.kill()
         process.wait()
         log(f"keycloak did not stop within {STOP_TIMEOUT_S:.0f}s; killed")
+
+
+def main() -> int:
+    """``python3 scripts/realinfra_keycloak.py build``: fetch and build Keycloak now (the test command does, so
+    that a missing JDK or Maven shows before any test runs)."""
+    import sys
+
+    if sys.argv[1:] != ["build"]:
+        print("usage: realinfra_keycloak.py build", file=sys.stderr)
+        return 2
+    try:
+        dist, java_home = ensure_keycloak(lambda line: print(f"[keycloak] {line}", file=sys.stderr, flush=True))
+    except KeycloakError as exc:
+        print(f"[keycloak] error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{dist} (java: {java_home})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
