@@ -92,3 +92,23 @@ def test_mappings_are_read_from_the_environment_as_json(monkeypatch: pytest.Monk
     assert oidc.mappings == (OidcGroupMapping(group="/gateway/data-protection-office",
                                               organisation="gateway-privacy",
                                               roles=("privacy-officer", "erasure-officer")),)
+
+
+def test_a_mapping_to_an_unknown_organisation_stops_the_console_from_starting(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+
+    from gateway.console.oidc import configure_single_sign_on
+    from gateway.settings import GatewaySettings
+
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    wrong = OidcGroupMapping(group="/x", organisation="alre", roles=("privacy-officer",))
+    oidc = ConsoleOidcSettings(issuer="https://id.example/realms/gateway", client_secret_file=secret,
+                               mappings=(*MAPPINGS, wrong))
+    with pytest.raises(ValueError, match="alre"):
+        configure_single_sign_on(FastAPI(), GatewaySettings(console_oidc=oidc), ["aler", "comune"])
+    app = FastAPI()
+    configure_single_sign_on(app, GatewaySettings(console_oidc=oidc.model_copy(update={"mappings": MAPPINGS})),
+                             ["aler", "comune"])
+    assert app.state.console_sign_in_options == (("login.sso", "/console/sso/start"),)
+    assert "form-action 'self' https://id.example;" in app.state.console_csp
