@@ -764,14 +764,14 @@ def stop_kafka(kafka: Kafka) -> None:
 def spawn_keycloak_early(infra: Infra) -> None:
     """Fetch and build Keycloak if needed and start it; it comes up while PostgreSQL and Kafka do."""
     try:
-        dist, java_home = ensure_keycloak(log)
+        installation = ensure_keycloak(log)
     except KeycloakError as exc:
         raise InfraError(str(exc)) from None
     port, management_port = free_ports(2)
     keycloak = Keycloak(root=infra.base_dir / "keycloak", port=port, management_port=management_port)
     infra.keycloak = keycloak
     with signals_deferred():
-        spawn_keycloak(keycloak, dist, java_home, prepare_child)
+        spawn_keycloak(keycloak, installation, prepare_child)
     assert keycloak.process is not None
     (infra.base_dir / KEYCLOAK_PID_FILE).write_text(f"{keycloak.process.pid}\n")
 
