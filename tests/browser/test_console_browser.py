@@ -195,6 +195,7 @@ async def test_the_browser_verifies_checkpoints_and_proofs_and_catches_a_tampere
     await result.wait_for()
     assert await result.get_attribute("data-outcome") == "verified", await result.inner_text()
     assert "Verificato nel tuo browser" in await result.inner_text()
+    await page.screenshot(path=str(SCREENSHOTS / "18-checkpoint-verified.png"), full_page=True)
 
     await page.goto(f"/console/audit/{signed.tree_size - 1}")
     await page.get_by_role("button", name="Verifica nel browser").click()

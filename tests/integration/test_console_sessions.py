@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pyotp
@@ -106,3 +106,28 @@ def test_console_officers_map_to_the_privacy_office_scoping(gateway: Gateway, or
     officer = ConsoleOfficer("oidc:" + "x" * 80, "Name", organisation, frozenset({"privacy-officer"}), "oidc")
     mapped = as_privacy_officer(officer, gateway.settings, "ref")
     assert mapped.sees_all is sees_all and mapped.organisation == organisation and len(mapped.client_id) <= 64
+
+
+@pytest.mark.parametrize("kind", ["idle", "absolute"])
+async def test_a_session_ends_when_idle_or_too_old(gateway: Gateway, http: httpx.AsyncClient, kind: str) -> None:
+    secret = await _account(gateway)
+    assert (await _sign_in(http, "dpo.aler", PASSWORD, pyotp.TOTP(secret).now())).status_code == 303
+    app = http._transport.app  # type: ignore[attr-defined]
+    settings = gateway.settings
+    start = datetime.now(UTC)
+    step = timedelta(seconds=settings.console_session_idle_seconds - 30)
+    if kind == "idle":
+        app.state.console_clock = lambda: start + step  # used within the idle time: still signed in
+        assert (await http.get("/console/records")).status_code == 200
+        app.state.console_clock = lambda: start + 2 * step + timedelta(seconds=90)
+    else:  # kept busy, but past the absolute limit
+        at = start
+        while at + step - start < timedelta(seconds=settings.console_session_absolute_seconds - 60):
+            at += step
+            app.state.console_clock = lambda at=at: at
+            assert (await http.get("/console/records")).status_code == 200
+        app.state.console_clock = lambda: start + timedelta(seconds=settings.console_session_absolute_seconds + 1)
+    ended = await http.get("/console/records")
+    assert ended.status_code == 303 and ended.headers["location"] == "/console/login"
+    app.state.console_clock = None
+    assert (await http.get("/console/records")).status_code == 303  # deleted, not merely refused

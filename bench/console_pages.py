@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Answer times of the privacy console's pages over an audit log of ``--records`` records (default 1,000,000).
+
+Builds the log the way ``audit_verify.py`` does (decision and disclosure records chained, hashed and bulk
+inserted, a signed checkpoint every ``--checkpoint-every`` records, spread over the last 30 days), stores the
+Merkle subtrees (``gateway audit rebuild-nodes``), wires a gateway on that database (API and console in process,
+no background workers), signs a local officer of the data protection office in, and times each page through
+the ASGI app: the first answer (cold: the integrity status verifies the whole log once, the 30-day tally of
+the home page reads the window once) and then ``--repeats`` answers (warm: within
+``GATEWAY_PRIVACY_INTEGRITY_MAX_AGE_SECONDS`` the status is reused, and the tally reads only new records).
+Every answer is a real page: the session is checked in the store and each read appends its ``privacy-query``
+audit record, as in production.
+
+Saves ``bench/results/console-pages-<backend>-<stamp>.json`` and ``latest-console-pages-<backend>.json``.
+Not a test: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import httpx
+import privacy_common as common
+import pyotp
+from audit_verify import build_log
+
+from gateway.api import create_app
+from gateway.audit.offline import rebuild_stored_nodes
+from gateway.bootstrap import build
+from gateway.console.accounts import new_account
+from gateway.settings import GatewaySettings
+
+PASSWORD = secrets.token_urlsafe(16)
+PAGES: list[tuple[str, str, str]] = [
+    ("home", "GET", "/console/"),
+    ("audit-log, newest page", "GET", "/console/audit"),
+    ("audit-log, page in the middle", "GET", "/console/audit?before={middle}"),
+    ("audit-log, decisions only", "GET", "/console/audit?type=decision"),
+    ("audit record with inclusion proof", "GET", "/console/audit/{middle}"),
+    ("inclusion proof download", "GET", "/console/audit/{middle}/proof"),
+    ("checkpoints and keys", "GET", "/console/audit/checkpoints"),
+    ("review queue", "GET", "/console/review"),
+    ("records of processing", "GET", "/console/records"),
+    ("person (art. 15), unknown identifier", "POST", "/console/person"),
+]
+
+
+async def main(args: argparse.Namespace) -> int:
+    started, stamp = common.stamp_now()
+    load_at_start = common.loadavg()
+    print(f"console pages {stamp}: {args.backend}, {args.records:,} audit records", flush=True)
+    async with common.database(args.backend) as db:
+        with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
+            settings = GatewaySettings(data_dir=Path(tmp), database_url=db.url, bus="embedded",
+                                       instance_id="bench-console")
+            gateway = build(settings)
+            await gateway.store.migrate()
+            built = await build_log(db, gateway.store, args.records, args.batch, args.checkpoint_every)
+            print("storing the Merkle subtrees (gateway audit rebuild-nodes) ...", flush=True)
+            await rebuild_stored_nodes(gateway.store)
+            await gateway.start(workers=False)
+            try:
+                made = await new_account(gateway.store, "bench", "Bench officer", settings.data_protection_office,
+                                         frozenset({"privacy-officer"}), PASSWORD, datetime.now(UTC))
+                assert made is not None
+                app = create_app(gateway, manage_lifecycle=False)
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="https://bench") as http:
+                    token = await _sign_in(http, pyotp.TOTP(made.totp_secret))
+                    pages = await _time_pages(http, token, args.records // 2, args.repeats)
+            finally:
+                await gateway.stop()
+    report = {
+        "benchmark": "console-pages", "started_at": started.isoformat(), "finished_at": datetime.now(UTC).isoformat(),
+        "machine": await common.machine(None), "contention": {"loadavg_at_start": load_at_start,
+                                                               "loadavg_at_end": common.loadavg()},
+        "parameters": {"backend": args.backend, "records": args.records, "repeats": args.repeats,
+                       "checkpoint_every": args.checkpoint_every},
+        "build": built["build"], "pages": pages,
+    }
+    common.save_report(f"console-pages-{args.backend}", report, stamp)
+    return 0
+
+
+async def _sign_in(http: httpx.AsyncClient, totp: pyotp.TOTP) -> str:
+    page = await http.get("/console/login")
+    token = _csrf(page.text)
+    signed = await http.post("/console/login", data={"username": "bench", "password": PASSWORD,
+                                                      "code": totp.now(), "csrf_token": token})
+    assert signed.status_code == 303, signed.text[:500]
+    return _csrf((await http.get("/console/records")).text)
+
+
+def _csrf(text: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', text)
+    assert found is not None
+    return found.group(1)
+
+
+async def _time_pages(http: httpx.AsyncClient, token: str, middle: int, repeats: int) -> list[dict[str, Any]]:
+    results = []
+    for name, method, template in PAGES:
+        path = template.format(middle=middle)
+
+        async def answer(method: str = method, path: str = path) -> httpx.Response:
+            if method == "POST":
+                return await http.post(path, data={"identifier": "RSSMRA85T10A562S", "csrf_token": token})
+            return await http.get(path)
+
+        t0 = time.perf_counter()
+        first = await answer()
+        cold_ms = (time.perf_counter() - t0) * 1000
+        assert first.status_code == 200, (name, first.status_code, first.text[:500])
+        warm = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            again = await answer()
+            warm.append((time.perf_counter() - t0) * 1000)
+            assert again.status_code == 200
+        summary = common.percentiles(warm)
+        results.append({"page": name, "path": template, "first_ms": round(cold_ms, 1), "warm_ms": summary,
+                        "bytes": len(first.content)})
+        print(f"  {name:40s} first {cold_ms:9.1f} ms   warm p50 {summary['p50']:7.1f} ms  p90 {summary['p90']:7.1f} ms"
+              f"  max {summary['max']:7.1f} ms  ({len(first.content):,} bytes)", flush=True)
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--records", type=int, default=1_000_000, help="audit records in the log (default 1M)")
+    parser.add_argument("--batch", type=int, default=10_000, help="records chained and inserted per batch")
+    parser.add_argument("--checkpoint-every", type=int, default=1000, help="a signed checkpoint every N records")
+    parser.add_argument("--repeats", type=int, default=20, help="warm answers timed per page")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
