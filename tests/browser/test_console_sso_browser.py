@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -22,7 +23,7 @@ from playwright.async_api import Browser
 from gateway.api import create_app
 from gateway.bootstrap import Gateway, build
 from gateway.settings import ConsoleOidcSettings, GatewaySettings, OidcGroupMapping
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import AXE, SCREENSHOTS
 from tests.oidc_provider import Provider, password_of, provider
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -76,8 +77,12 @@ def _free_port() -> int:
 async def test_an_officer_signs_in_through_keycloak_and_out_of_both(browser: Browser,
                                                                     sso_console: SsoConsole) -> None:
     context = await browser.new_context(base_url=sso_console.base_url, locale="it-IT")
+    await context.add_init_script(path=str(AXE))
     page = await context.new_page()
     await page.goto("/console/login")
+    results: dict[str, Any] = await page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    assert [v["id"] for v in results["violations"] if v["impact"] in ("serious", "critical")] == []
+    await page.screenshot(path=str(SCREENSHOTS / "sso-00-console-login.png"), full_page=True)
     await page.get_by_role("link", name="Accedi con SPID/CIE (Keycloak)").click()
 
     await page.wait_for_url(f"{sso_console.keycloak.issuer}/protocol/openid-connect/auth?**")
