@@ -25,6 +25,7 @@ JDK under ``/usr/lib/jvm``. Only the standard library is used.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import json
@@ -65,6 +66,18 @@ CLIENT_SECRET_ENV_VAR = "GATEWAY_TEST_OIDC_CLIENT_SECRET"  # noqa: S105 (a varia
 JAVA_HOME_ENV_VAR = "KEYCLOAK_JAVA_HOME"
 
 Log = Callable[[str], None]
+PR_SET_PDEATHSIG = 1
+_LIBC: ctypes.CDLL | None
+try:  # Loaded up front: forked children only call into it.
+    _LIBC = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
+def die_with_parent() -> None:
+    """In a forked child: ask Linux to SIGTERM it when the process that started it dies."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class KeycloakError(RuntimeError):
@@ -184,7 +197,7 @@ def ensure_seed(dist: Path, java_home: Path, unpack_dir: Path, log: Log) -> Path
     port, management_port = _free_ports(2)
     seeding = Keycloak(root=staging, port=port, management_port=management_port)
     try:
-        spawn_keycloak(seeding, Installation(dist, java_home, seed), lambda: None, import_realm=True)
+        spawn_keycloak(seeding, Installation(dist, java_home, seed), die_with_parent, import_realm=True)
         wait_for_keycloak(seeding)
         stop_keycloak(seeding, log)
         if seeding.process is None or seeding.process.returncode not in (0, 143):
