@@ -864,11 +864,14 @@ def process_mentions(pid: int, text: str) -> bool:
 def reap_stale_run(base_dir: Path) -> None:
     """Stop what a launcher killed with SIGKILL left behind, then delete its files."""
     log(f"cleaning up after a launcher that died: {base_dir}")
-    for pid_file in (KAFKA_PID_FILE, KEYCLOAK_PID_FILE):
-        pid = read_pid(base_dir / pid_file)
-        if pid is not None and process_mentions(pid, str(base_dir)):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
+    kafka_pid = read_pid(base_dir / KAFKA_PID_FILE)
+    if kafka_pid is not None and process_mentions(kafka_pid, str(base_dir)):
+        with contextlib.suppress(OSError):
+            os.kill(kafka_pid, signal.SIGKILL)
+    keycloak_pid = read_pid(base_dir / KEYCLOAK_PID_FILE)  # kc.sh, leader of a group holding the JVM too
+    if keycloak_pid is not None and process_mentions(keycloak_pid, str(base_dir / "keycloak")):
+        with contextlib.suppress(OSError):
+            os.killpg(keycloak_pid, signal.SIGKILL)
     bin_dir = find_postgres_bin()
     if bin_dir is not None and (base_dir / "pg" / "data" / "postmaster.pid").exists():
         stale = Postgres(bin_dir=bin_dir, root=base_dir / "pg", port=0, password="", started=True)

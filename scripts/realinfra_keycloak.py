@@ -323,7 +323,7 @@ def wait_for_keycloak(keycloak: Keycloak, timeout: float = READY_TIMEOUT_S) -> f
 
 
 def stop_keycloak(keycloak: Keycloak, log: Log) -> None:
-    """SIGTERM the server (graceful shutdown); SIGKILL it after a timeout."""
+    """SIGTERM the server (``kc.sh`` passes it on to the JVM: graceful shutdown); SIGKILL both after a timeout."""
     process = keycloak.process
     if process is None or process.poll() is not None:
         return
@@ -333,7 +333,8 @@ def stop_keycloak(keycloak: Keycloak, log: Log) -> None:
         process.wait(timeout=STOP_TIMEOUT_S)
         log(f"keycloak stopped in {time.monotonic() - started_at:.1f}s")
     except subprocess.TimeoutExpired:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # kc.sh and the JVM it started: its own process group
         process.wait()
         log(f"keycloak did not stop within {STOP_TIMEOUT_S:.0f}s; killed")
 
