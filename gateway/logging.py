@@ -43,6 +43,7 @@ SAFE_KEYS = frozenset(
 
 PINNED_LOGGERS = (
     "aiokafka", "kafka", "sqlalchemy", "aiosqlite", "asyncpg", "alembic", "uvicorn.access", "httpx", "httpcore",
+    "httpx2", "httpcore2",
     "authlib", "joserfc", "multipart", "python_multipart", "fhir", "fhir_core", "asyncio",
 )
 """Library loggers held at WARNING (or above) whatever the root level: at DEBUG the database drivers and the ORM

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["GatewaySettings", "RateLimitSettings", "TopicSettings"]
+__all__ = ["ConsoleOidcSettings", "GatewaySettings", "OidcGroupMapping", "RateLimitSettings", "TopicSettings"]
 
 
 class TopicSettings(BaseSettings):
@@ -70,6 +70,77 @@ class RateLimitSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"not a rate such as '60/minute': {exc}") from None
         return value
+
+
+class OidcGroupMapping(BaseModel):
+    """One rule of the console's single sign-on: people the provider puts in ``group`` (a value of the ID token's
+    groups claim, e.g. Keycloak's group path ``/aler/privacy-officers``) sign in for ``organisation`` with
+    ``roles``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    group: str = Field(min_length=1)
+    organisation: str = Field(min_length=1)
+    """A partner code (aler, comune, ...) or the gateway's data protection office (``data_protection_office``)."""
+    roles: tuple[str, ...] = Field(min_length=1)
+    """Console roles, e.g. ``["privacy-officer"]``."""
+
+
+class ConsoleOidcSettings(BaseSettings):
+    """Single sign-on of console officers through an OpenID Connect provider (``GATEWAY_CONSOLE_OIDC_...``;
+    ``docs/console-sso.md``). Off while ``issuer`` is unset: officers then sign in with local accounts only."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_CONSOLE_OIDC_", extra="ignore")
+
+    issuer: str | None = None
+    """The provider's issuer URL (e.g. ``https://id.example/realms/gateway``); its discovery document is read
+    from ``<issuer>/.well-known/openid-configuration`` and must name the same issuer."""
+    client_id: str = "gateway-console"
+    client_secret_file: Path | None = None
+    """File holding the console client's secret (a confidential client: the secret authenticates it at the token
+    endpoint and keys the encryption of the sign-in in progress). Required when ``issuer`` is set."""
+    scopes: str = "openid"
+    """Scopes asked for. ``openid`` alone keeps names out of the ID token (which goes back to the provider at
+    sign-out); the display name comes from the userinfo endpoint."""
+    groups_claim: str = "groups"
+    """The ID token claim listing the person's groups or roles; dots walk into objects
+    (``realm_access.roles``)."""
+    mappings: tuple[OidcGroupMapping, ...] = ()
+    """Which groups sign in for which organisation with which roles, as JSON, e.g.
+    ``[{"group": "/aler/privacy-officers", "organisation": "aler", "roles": ["privacy-officer"]}]``. A person none
+    of whose groups is mapped, or whose groups map to two organisations, is refused (and the refusal audited)."""
+    redirect_uri: str | None = None
+    """The callback URL registered at the provider (``https://<host>/console/sso/callback``); derived from the
+    request when unset."""
+    post_logout_redirect_uri: str | None = None
+    """Where the provider sends the officer after sign-out (registered at the provider); the console's sign-in
+    page, derived from the request, when unset."""
+    button_label: str | None = None
+    """Text of the sign-in page's button; "Accedi con SPID/CIE (Keycloak)" (and its English) when unset."""
+    http_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    """Leeway when checking the ID token's ``exp`` and ``iat``."""
+
+    @field_validator("issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> ConsoleOidcSettings:
+        if self.issuer is None:
+            return self
+        if self.client_secret_file is None:
+            raise ValueError("GATEWAY_CONSOLE_OIDC_ISSUER needs GATEWAY_CONSOLE_OIDC_CLIENT_SECRET_FILE")
+        if not self.mappings:
+            raise ValueError("GATEWAY_CONSOLE_OIDC_ISSUER needs GATEWAY_CONSOLE_OIDC_MAPPINGS (no one could sign in)")
+        if "openid" not in self.scopes.split():
+            raise ValueError("GATEWAY_CONSOLE_OIDC_SCOPES must include openid")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.issuer is not None
 
 
 class GatewaySettings(BaseSettings):
@@ -180,6 +251,8 @@ class GatewaySettings(BaseSettings):
     that lock it out for ``console_lockout_seconds``."""
     console_sign_in_failure_window_seconds: int = Field(default=900, ge=1)
     console_lockout_seconds: int = Field(default=900, ge=1)
+    console_oidc: ConsoleOidcSettings = Field(default_factory=ConsoleOidcSettings)
+    """Single sign-on of console officers through an OpenID Connect provider (off unless its issuer is set)."""
     erasure_approval_window_seconds: int = Field(default=86_400, ge=60, le=30 * 86_400)
     """How long an erasure request waits for a second, different officer's approval before it lapses."""
 

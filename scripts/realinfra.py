@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bring up a throwaway Kafka broker and PostgreSQL server for tests, then tear them down.
+"""Bring up a throwaway Kafka broker, PostgreSQL server and Keycloak for tests, then tear them down.
 
 The machines this project runs on have no Docker. This launcher builds both services from
 registries the machines can reach:
@@ -7,16 +7,20 @@ registries the machines can reach:
 * Apache Kafka (single combined broker+controller KRaft node) from Maven Central jars, built
   with ``mvn -f infra/kafka/pom.xml package`` into ``infra/kafka/target/kafka-libs``;
 * PostgreSQL from Debian's packages (``apt-get install postgresql`` when missing), as a
-  temporary cluster on a free loopback port.
+  temporary cluster on a free loopback port;
+* Keycloak (the OpenID Connect provider the console's single sign-on is tested against) from the
+  ``org.keycloak:keycloak-quarkus-dist`` zip on Maven Central, with the realm ``infra/keycloak/realm-gateway.json``
+  imported (``scripts/realinfra_keycloak.py``). It starts first and comes up while the others do.
 
 Subcommands::
 
-    realinfra.py run [--kafka-only|--postgres-only] -- CMD ARGS...
+    realinfra.py run [--kafka-only|--postgres-only|--keycloak-only] [--no-keycloak] -- CMD ARGS...
         Start the services, run CMD with GATEWAY_TEST_KAFKA_BOOTSTRAP,
-        GATEWAY_TEST_KAFKA_CREDENTIALS and GATEWAY_TEST_POSTGRES_DSN exported, always tear down,
-        exit with CMD's exit code.
+        GATEWAY_TEST_KAFKA_CREDENTIALS, GATEWAY_TEST_POSTGRES_DSN and GATEWAY_TEST_OIDC_ISSUER,
+        GATEWAY_TEST_OIDC_CLIENT_ID, GATEWAY_TEST_OIDC_CLIENT_SECRET exported, always tear down,
+        exit with CMD's exit code. ``--kafka-only`` and ``--postgres-only`` start no Keycloak.
 
-    realinfra.py up [--kafka-only|--postgres-only] [--state-file PATH]
+    realinfra.py up [--kafka-only|--postgres-only|--keycloak-only] [--no-keycloak] [--state-file PATH]
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
         foreground until Ctrl-C or SIGTERM, then tear down.
 
@@ -69,6 +73,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from realinfra_keycloak import (
+    Keycloak,
+    KeycloakError,
+    ensure_keycloak,
+    spawn_keycloak,
+    stop_keycloak,
+    wait_for_keycloak,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_INFRA_DIR = REPO_ROOT / "infra" / "kafka"
 KAFKA_POM = KAFKA_INFRA_DIR / "pom.xml"
@@ -80,6 +93,7 @@ KAFKA_STAMP_FILE = KAFKA_LIBS_DIR / ".pom.sha256"
 BASE_DIR_PREFIX = "gateway-realinfra-"
 LAUNCHER_PID_FILE = "launcher.pid"
 KAFKA_PID_FILE = "kafka.pid"
+KEYCLOAK_PID_FILE = "keycloak.pid"
 
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 KAFKA_CREDENTIALS_ENV_VAR = "GATEWAY_TEST_KAFKA_CREDENTIALS"
@@ -744,6 +758,33 @@ def stop_kafka(kafka: Kafka) -> None:
         log(f"kafka did not stop within {KAFKA_STOP_TIMEOUT_S:.0f}s; killed")
 
 
+# --------------------------------------------------------------------------- Keycloak
+
+
+def spawn_keycloak_early(infra: Infra) -> None:
+    """Fetch and build Keycloak if needed and start it; it comes up while PostgreSQL and Kafka do."""
+    try:
+        installation = ensure_keycloak(log)
+    except KeycloakError as exc:
+        raise InfraError(str(exc)) from None
+    port, management_port = free_ports(2)
+    keycloak = Keycloak(root=infra.base_dir / "keycloak", port=port, management_port=management_port)
+    infra.keycloak = keycloak
+    with signals_deferred():
+        spawn_keycloak(keycloak, installation, prepare_child)
+    assert keycloak.process is not None
+    (infra.base_dir / KEYCLOAK_PID_FILE).write_text(f"{keycloak.process.pid}\n")
+
+
+def wait_keycloak_ready(keycloak: Keycloak) -> None:
+    """Wait until Keycloak serves the realm; log how long it took from its start."""
+    try:
+        took = wait_for_keycloak(keycloak)
+    except KeycloakError as exc:
+        raise InfraError(str(exc)) from None
+    log(f"keycloak ready {took:.1f}s after its start, issuer {keycloak.issuer}")
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -754,6 +795,7 @@ class Infra:
     base_dir: Path
     kafka: Kafka | None = None
     postgres: Postgres | None = None
+    keycloak: Keycloak | None = None
 
     def env(self) -> dict[str, str]:
         """Environment variables describing the services that are ready."""
@@ -763,6 +805,8 @@ class Infra:
             env[KAFKA_CREDENTIALS_ENV_VAR] = self.kafka.credentials
         if self.postgres is not None and self.postgres.ready:
             env[POSTGRES_ENV_VAR] = self.postgres.dsn
+        if self.keycloak is not None and self.keycloak.ready:
+            env.update(self.keycloak.env())
         return env
 
 
@@ -775,8 +819,10 @@ def best_effort(action: Callable[[], None]) -> None:
 
 
 def teardown(infra: Infra, keep_files: bool) -> None:
-    """Stop Kafka and PostgreSQL and remove their files; never raises."""
-    kafka, postgres = infra.kafka, infra.postgres
+    """Stop Keycloak, Kafka and PostgreSQL and remove their files; never raises."""
+    kafka, postgres, keycloak = infra.kafka, infra.postgres, infra.keycloak
+    if keycloak is not None:
+        best_effort(lambda: stop_keycloak(keycloak, log))
     if kafka is not None:
         best_effort(lambda: stop_kafka(kafka))
     if postgres is not None:
@@ -822,6 +868,10 @@ def reap_stale_run(base_dir: Path) -> None:
     if kafka_pid is not None and process_mentions(kafka_pid, str(base_dir)):
         with contextlib.suppress(OSError):
             os.kill(kafka_pid, signal.SIGKILL)
+    keycloak_pid = read_pid(base_dir / KEYCLOAK_PID_FILE)  # kc.sh, leader of a group holding the JVM too
+    if keycloak_pid is not None and process_mentions(keycloak_pid, str(base_dir / "keycloak")):
+        with contextlib.suppress(OSError):
+            os.killpg(keycloak_pid, signal.SIGKILL)
     bin_dir = find_postgres_bin()
     if bin_dir is not None and (base_dir / "pg" / "data" / "postmaster.pid").exists():
         stale = Postgres(bin_dir=bin_dir, root=base_dir / "pg", port=0, password="", started=True)
@@ -850,10 +900,14 @@ def infrastructure(options: Options) -> Iterator[Infra]:
     reap_stale_runs()
     infra = Infra(base_dir=make_base_dir())
     try:
+        if options.keycloak:
+            spawn_keycloak_early(infra)
         if options.postgres:
             start_postgres(infra)
         if options.kafka:
             start_kafka(infra, options.kafka_timeout)
+        if infra.keycloak is not None:
+            wait_keycloak_ready(infra.keycloak)
         yield infra
     finally:
         teardown(infra, options.keep_files)
@@ -869,6 +923,7 @@ class Options:
     command: str
     kafka: bool
     postgres: bool
+    keycloak: bool
     kafka_timeout: float
     keep_files: bool
     state_file: Path
@@ -941,11 +996,13 @@ def write_state(path: Path, infra: Infra) -> None:
 
 
 def wait_until_stopped(infra: Infra) -> None:
-    """Block until a signal arrives (raising Interrupted) or Kafka dies on its own."""
+    """Block until a signal arrives (raising Interrupted) or Kafka or Keycloak dies on its own."""
     while True:
-        kafka = infra.kafka
+        kafka, keycloak = infra.kafka, infra.keycloak
         if kafka is not None and kafka.process is not None and kafka.process.poll() is not None:
             raise kafka_failure(kafka, f"exited unexpectedly with code {kafka.process.returncode}")
+        if keycloak is not None and keycloak.process is not None and keycloak.process.poll() is not None:
+            raise InfraError(f"keycloak exited unexpectedly with code {keycloak.process.returncode}")
         time.sleep(1.0)
 
 
@@ -982,6 +1039,8 @@ def parse_args(argv: list[str]) -> Options:
     only = common.add_mutually_exclusive_group()
     only.add_argument("--kafka-only", action="store_true", help="start Kafka only")
     only.add_argument("--postgres-only", action="store_true", help="start PostgreSQL only")
+    only.add_argument("--keycloak-only", action="store_true", help="start Keycloak only")
+    common.add_argument("--no-keycloak", action="store_true", help="start no Keycloak")
     common.add_argument(
         "--kafka-timeout",
         type=float,
@@ -998,8 +1057,9 @@ def parse_args(argv: list[str]) -> Options:
         parser.error("run needs a command after '--', e.g. run -- pytest -q")
     return Options(
         command=args.command,
-        kafka=not args.postgres_only,
-        postgres=not args.kafka_only,
+        kafka=not (args.postgres_only or args.keycloak_only),
+        postgres=not (args.kafka_only or args.keycloak_only),
+        keycloak=not (args.kafka_only or args.postgres_only or args.no_keycloak),
         kafka_timeout=args.kafka_timeout,
         keep_files=args.keep_files,
         state_file=getattr(args, "state_file", default_state_file()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test command of the README (and of .ci/run): installs everything, starts a real Kafka broker and a
-# real PostgreSQL server (scripts/realinfra.py, no Docker), runs lint, types and the whole test suite
-# against them, and tears both down even when tests fail.
+# The test command of the README (and of .ci/run): installs everything, starts a real Kafka broker, a real
+# PostgreSQL server and a real Keycloak (scripts/realinfra.py, no Docker), runs lint, types and the whole test
+# suite against them, and tears them down even when tests fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,11 +27,16 @@ npm ci --prefix tools/console-browser --no-audit --no-fund --ignore-scripts --no
 # HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
 .venv/bin/python -m tests.hapi_validator build
 
+# Keycloak, the OpenID Connect provider of the console's single sign-on tests: the keycloak-quarkus-dist zip from
+# Maven Central, unpacked and built once per machine (cached under ~/.cache/quartieri-gateway/keycloak); it runs
+# on Java 21+ (Temurin 25 under /usr/lib/jvm). realinfra.py starts it with the other services.
+python3 scripts/realinfra_keycloak.py build
+
 echo "== lint, types and import layers"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
 .venv/bin/mypy
 .venv/bin/lint-imports   # the layering contracts of pyproject.toml ([tool.importlinter])
 
-echo "== tests (real Kafka and PostgreSQL)"
-export CI="${CI:-true}"   # a test needing Kafka or PostgreSQL fails instead of skipping
+echo "== tests (real Kafka, PostgreSQL and Keycloak)"
+export CI="${CI:-true}"   # a test needing Kafka, PostgreSQL or Keycloak fails instead of skipping
 python3 scripts/realinfra.py run -- .venv/bin/python -m pytest -p no:cacheprovider "$@"

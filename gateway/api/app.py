@@ -23,6 +23,7 @@ from gateway.api.routes import audit, auth, consents, dlq, health, messages, pri
 from gateway.api.throttle import Throttle
 from gateway.bootstrap import Gateway
 from gateway.console import mount_console
+from gateway.console.oidc import configure_single_sign_on
 from gateway.identifiers import request_id_or_minted
 
 __all__ = ["create_app", "openapi_document"]
@@ -44,6 +45,7 @@ def create_app(gateway: Gateway, *, manage_lifecycle: bool = True) -> FastAPI:
     app = _api(lifespan, docs=gateway.settings.environment != "production")
     app.state.gateway = gateway
     app.state.throttle = Throttle(gateway.settings.rate_limits)
+    configure_single_sign_on(app, gateway.settings, gateway.registry.partners)
     return app
 
 

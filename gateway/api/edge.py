@@ -56,6 +56,13 @@ def _in_console(path: str) -> bool:
     return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
 
 
+def _console_csp(scope: Scope) -> str:
+    """The console's policy: ``app.state.console_csp`` when the deployment set one (single sign-on lets the sign-out
+    form lead on to the identity provider, :mod:`gateway.console.oidc`), else :data:`CONSOLE_CSP`."""
+    policy = getattr(getattr(scope.get("app"), "state", None), "console_csp", None)
+    return policy if isinstance(policy, str) else CONSOLE_CSP
+
+
 def _media_type(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -178,7 +185,7 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        csp = (DOCS_CSP if path in _DOCS else CONSOLE_CSP if _in_console(path) else API_CSP).encode()
+        csp = (DOCS_CSP if path in _DOCS else _console_csp(scope) if _in_console(path) else API_CSP).encode()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -21,13 +21,13 @@ CONSOLE_PREFIX = "/console"
 def mount_console(app: FastAPI) -> None:
     """Add the console's pages, its static files and its answers to an unsigned or forged request."""
     # imported here: the pages use the audit API's functions, whose package imports this one
-    from gateway.console import audit_log, erasure, home, person, records, review, sign_in
+    from gateway.console import audit_log, erasure, home, oidc, person, records, review, sign_in
     from gateway.console.office import RoleMissing
     from gateway.console.rendering import render
     from gateway.console.sessions import CsrfRefused, SignInRequired, sign_in_required_answer
 
     router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
-    for module in (sign_in, home, person, review, audit_log, records, erasure):
+    for module in (sign_in, oidc, home, person, review, audit_log, records, erasure):
         router.include_router(module.router)
     app.include_router(router)
     app.mount(f"{CONSOLE_PREFIX}/static", StaticFiles(directory=Path(__file__).parent / "static"),

@@ -6,9 +6,8 @@ provider). ``POST /console/login`` checks the account (:mod:`gateway.console.acc
 :func:`gateway.console.sessions.start_session`; a failure is audited with a coded reason and answered with
 one message that does not say which part was wrong. The form carries a CSRF token bound to a short-lived cookie
 (there is no session yet to hold it). ``POST /console/logout`` ends the session; an officer signed in through
-OpenID Connect is sent on to ``app.state.console_logout_redirect(officer)`` (the provider's end-session URL) when
-the deployment sets it, through a page that navigates there (a form's redirect to another origin is refused by
-the console's ``form-action 'self'``).
+OpenID Connect is sent on to ``await app.state.console_logout_redirect(request, officer)`` (the provider's
+sign-out, :mod:`gateway.console.oidc`) when the deployment sets it.
 """
 
 from __future__ import annotations
@@ -99,11 +98,8 @@ async def logout(request: Request, _session: Annotated[ConsoleSession, Depends(c
     target = LOGIN_PAGE
     provider_logout = getattr(request.app.state, "console_logout_redirect", None)
     if officer is not None and officer.sign_in_method == "oidc" and provider_logout is not None:
-        target = provider_logout(officer) or LOGIN_PAGE
-    if target.startswith("/"):
-        response: Response = RedirectResponse(target, status_code=303)
-    else:  # the provider's logout: a navigation, not a form's redirect, which the CSP's form-action 'self' forbids
-        response = render(request, "signed_out.html", {"provider_logout": target})
+        target = await provider_logout(request, officer) or LOGIN_PAGE
+    response = RedirectResponse(target, status_code=303)
     clear_session_cookie(request, response)
     return response
 

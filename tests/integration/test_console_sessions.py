@@ -11,11 +11,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pyotp
 import pytest
-from fastapi import Request
 
 from gateway.bootstrap import Gateway
 from gateway.console.accounts import new_account
-from gateway.console.sessions import ConsoleOfficer, as_privacy_officer, start_session
+from gateway.console.sessions import ConsoleOfficer, as_privacy_officer
 
 PASSWORD = "correct horse battery staple"
 
@@ -132,24 +131,3 @@ async def test_a_session_ends_when_idle_or_too_old(gateway: Gateway, http: httpx
     assert ended.status_code == 303 and ended.headers["location"] == "/console/login"
     app.state.console_clock = None
     assert (await http.get("/console/records")).status_code == 303  # deleted, not merely refused
-
-
-async def test_an_oidc_officer_is_sent_on_to_the_providers_logout(gateway: Gateway, http: httpx.AsyncClient) -> None:
-    """The session layer an OpenID Connect sign-in plugs into: start_session for an ``oidc`` officer, and at
-    sign-out a page that navigates to ``app.state.console_logout_redirect(officer)`` with the ID token hint."""
-    app = http._transport.app  # type: ignore[attr-defined]
-
-    async def oidc_callback(request: Request) -> object:
-        return await start_session(request, ConsoleOfficer("oidc:8e1f", "DPO ASST", "asst",
-                                                           frozenset({"privacy-officer"}), "oidc", "id-token-1"))
-
-    app.add_api_route("/console/test-oidc-callback", oidc_callback)
-    app.state.console_logout_redirect = lambda o: f"https://idp.example/logout?id_token_hint={o.id_token_hint}"
-    assert (await http.get("/console/test-oidc-callback")).status_code == 303
-    home = await http.get("/console/")
-    assert home.status_code == 200 and "DPO ASST" in home.text
-    out = await http.post("/console/logout", data={"csrf_token": _csrf(home.text)})
-    assert out.status_code == 200 and 'content="0;url=https://idp.example/logout?id_token_hint=id-token-1"' in out.text
-    assert "console_session=" in out.headers["set-cookie"] and (await http.get("/console/")).status_code == 303
-    actions = [r["action"] for r in await _records(gateway) if r["event_type"] == "console-session"]
-    assert actions == ["sign-in-oidc", "sign-out"]
