@@ -18,6 +18,7 @@ from gateway.bus.errors import BusError
 from gateway.bus.port import Bus, OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
+from gateway.observability.observer import PipelineObserver
 from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import applicable
@@ -44,6 +45,7 @@ class Relay:
         self.batch_size = batch_size
         self.clock = clock
         self._wake: asyncio.Event | None = None
+        self.observer = PipelineObserver()
 
     def wake(self) -> None:
         """Something was queued (or the gateway is stopping): stop waiting and look at the outbox now."""
@@ -69,6 +71,7 @@ class Relay:
             except BusError as exc:  # rolls the transaction back: the rows stay pending
                 raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
             await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
+        self.observer.delivered(deliver, self.clock())
         if deliver:
             log.info("relayed", count=len(deliver))
         return len(rows)
@@ -120,6 +123,7 @@ class Relay:
     async def _drop(self, tx: StoreTransaction, row: OutboxRow, reason: str) -> None:
         assert row.id is not None
         await tx.mark_dropped(row.id, reason)
+        self.observer.dropped(row, reason)
         subject = await tx.subject_by_pseudonym(row.subject_pseudonym) if row.subject_pseudonym else None
         await tx.append_audit([ledger.drop_record(row, reason, subject, self.instance_id, self.clock())])
         log.info("dropped-at-delivery", message_id=row.message_id, recipient=row.recipient, reason=reason)
