@@ -14,6 +14,9 @@ npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update
 # HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
 .venv/bin/python -m tests.hapi_validator build
 
+# Prometheus's promtool (tests/integration/test_monitoring.py): built from the Go module proxy once, cached.
+./scripts/promtool.sh
+
 echo "== lint and types"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
 .venv/bin/mypy

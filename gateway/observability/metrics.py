@@ -107,6 +107,9 @@ class GatewayMetrics:
         self.checkpoint_age = Gauge(
             "gateway_audit_checkpoint_age_seconds", "Seconds since the last signed audit checkpoint (since the "
             "process started when none was signed yet).", registry=registry)
+        self.checkpoint_records = Gauge(
+            "gateway_audit_checkpoint_records", "Audit records the last signed checkpoint covers (its tree size); "
+            "gateway_audit_records minus this is what no checkpoint signs yet.", registry=registry)
         self.consents = Gauge(
             "gateway_consent_records", "Consent records stored, every version counted.", registry=registry)
         self.sample_failures = Counter(
@@ -126,12 +129,13 @@ class GatewayMetrics:
         return max(0.0, time.time() - (self._last_checkpoint or self._started))
 
     def sampled(self, *, backlog: int, oldest: datetime | None, audit_size: int, checkpoint_at: datetime | None,
-                consents: int, lag: dict[str, int]) -> None:
+                checkpoint_size: int, consents: int, lag: dict[str, int]) -> None:
         """Take one sample of the state gauges (see :class:`StateSampler`)."""
         self.outbox_backlog.set(backlog)
         self._oldest_waiting = None if oldest is None else oldest.timestamp()
         self.audit_records.set(audit_size)
         self._last_checkpoint = None if checkpoint_at is None else checkpoint_at.timestamp()
+        self.checkpoint_records.set(checkpoint_size)
         self.consents.set(consents)
         for topic, behind in lag.items():
             self.consumer_lag.labels(topic).set(behind)
@@ -162,7 +166,8 @@ class StateSampler:
             consents = await tx.consent_count()
         lag = await asyncio.wait_for(self.bus.group_lag(self.group_id, self.topics), timeout=10)
         self.metrics.sampled(backlog=backlog, oldest=oldest, audit_size=head.size,
-                             checkpoint_at=checkpoint.signed_at if checkpoint else None, consents=consents, lag=lag)
+                             checkpoint_at=checkpoint.signed_at if checkpoint else None,
+                             checkpoint_size=checkpoint.tree_size if checkpoint else 0, consents=consents, lag=lag)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample until ``stop`` is set; failures are counted and logged by type, never fatal."""
