@@ -89,9 +89,11 @@ class PipelineObserver:
         for recipient, count in by_recipient.items():
             metrics.deliveries.labels(recipient).inc(count)
         kinds = {row.topic: self.topic_kind(row.topic) for row in rows}
+        latencies: dict[str, list[float]] = {}
         for row in rows:
-            metrics.delivery_latency.labels(kinds[row.topic]).observe(
-                max(0.0, (at - row.created_at).total_seconds()))
+            latencies.setdefault(kinds[row.topic], []).append(max(0.0, (at - row.created_at).total_seconds()))
+        for kind, values in latencies.items():
+            metrics.delivery_latency.observe_many(values, (kind,))
         if self.tracer is not None:
             self.tracer.delivered(rows, at, kinds)
 
@@ -145,9 +147,7 @@ class ObservedBatch:
                         for r in audit if r.event_type == "decision")
         for labels, count in reasons.items():
             metrics.decisions.labels(*labels).inc(count)
-        latency = max(0.0, (_now() - self.received_at).total_seconds())
-        for _ in statuses:
-            metrics.commit_latency.observe(latency)
+        metrics.commit_latency.observe_same(max(0.0, (_now() - self.received_at).total_seconds()), len(statuses))
         if self.spans:
             self._end_spans(statuses, decided, audit)
 
