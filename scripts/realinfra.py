@@ -20,7 +20,7 @@ Subcommands::
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
         foreground until Ctrl-C or SIGTERM, then tear down. Meanwhile SIGUSR1 restarts the broker
         (``kill -9``, then the same broker on the same port and data) and SIGUSR2 restarts PostgreSQL
-        (immediate stop, then start): fault-injection tests restart their own services this way. Each
+        (immediate stop, 5 s down, then start): fault-injection tests restart their own services this way. Each
         restart done is counted in the state file (``kafka_restarts``, ``postgres_restarts``).
 
 The broker authenticates every client (SASL/SCRAM-SHA-512 over TLS; the controller listener uses SASL/PLAIN
@@ -83,6 +83,8 @@ KAFKA_STAMP_FILE = KAFKA_LIBS_DIR / ".pom.sha256"
 BASE_DIR_PREFIX = "gateway-realinfra-"
 LAUNCHER_PID_FILE = "launcher.pid"
 KAFKA_PID_FILE = "kafka.pid"
+POSTGRES_RESTART_DOWN_S = 5.0
+"""How long a PostgreSQL restart asked for with SIGUSR2 keeps the server down (clients see an outage)."""
 
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 KAFKA_CREDENTIALS_ENV_VAR = "GATEWAY_TEST_KAFKA_CREDENTIALS"
@@ -968,11 +970,13 @@ def restart_kafka(kafka: Kafka, timeout: float) -> None:
 
 
 def restart_postgres(pg: Postgres) -> None:
-    """Stop PostgreSQL at once (no shutdown checkpoint: crash recovery on start), then start it again."""
+    """Stop PostgreSQL at once (no shutdown checkpoint: crash recovery on start), keep it down for
+    POSTGRES_RESTART_DOWN_S, then start it again."""
     started_at = time.monotonic()
     pg_ctl = str(pg.bin_dir / "pg_ctl")
     run_checked(as_postgres_user([pg_ctl, "-D", str(pg.data_dir), "-m", "immediate", "-w", "-t", "30", "stop"]),
                 "pg_ctl stop -m immediate")
+    time.sleep(POSTGRES_RESTART_DOWN_S)
     start_postgres_server(pg)
     log(f"postgres restarted in {time.monotonic() - started_at:.1f}s")
 
