@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Prometheus's promtool (tests/integration/test_monitoring.py): built from the Go module proxy once and cached
+# (a few minutes the first time, mostly downloads), in the background while the rest installs.
+./scripts/promtool.sh &
+promtool_build=$!
+
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
@@ -14,8 +19,7 @@ npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update
 # HAPI FHIR's official R4 validator (tests/hapi_validator.py): jars from Maven Central, built once, cached.
 .venv/bin/python -m tests.hapi_validator build
 
-# Prometheus's promtool (tests/integration/test_monitoring.py): built from the Go module proxy once, cached.
-./scripts/promtool.sh
+wait "$promtool_build"
 
 echo "== lint and types"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
