@@ -315,10 +315,8 @@ class KafkaBus:
         try:
             admin, reader = await self._offset_clients()
             committed = await admin.list_consumer_group_offsets(group_id)
-            partitions = [TopicPartition(t, p) for t in topics for p in (reader.partitions_for_topic(t) or ())]
-            if not partitions:
-                await reader._client.force_metadata_update()  # first call: metadata not loaded yet
-                partitions = [TopicPartition(t, p) for t in topics for p in (reader.partitions_for_topic(t) or ())]
+            metadata = await self._require_started().client.fetch_all_metadata()
+            partitions = [TopicPartition(t, p) for t in topics for p in (metadata.partitions_for_topic(t) or ())]
             ends = await reader.end_offsets(partitions)
             firsts = await reader.beginning_offsets([tp for tp in partitions if tp not in committed])
         except (TimeoutError, KafkaError) as exc:

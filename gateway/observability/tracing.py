@@ -20,7 +20,7 @@ from datetime import datetime
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.audit.record import AuditRecord
@@ -69,8 +69,6 @@ class MessageTracer:
     def traceparent(span: Span) -> str | None:
         """The W3C ``traceparent`` naming ``span`` as the parent, for an outgoing record."""
         carrier: dict[str, str] = {}
-        from opentelemetry.trace import set_span_in_context
-
         _PROPAGATOR.inject(carrier, context=set_span_in_context(span))
         return carrier.get("traceparent")
 
