@@ -222,10 +222,11 @@ class Gateway:
         supervisor.start("audit-checkpointer", lambda: self.checkpointer.run(self._stop))
         # daily, first run a few minutes after start (D-08)
         supervisor.start("retention", lambda: retention.run(self._stop))
-        sampler = StateSampler(self.metrics, self.store, self.bus, self.consumer.group_id,
-                               sorted(self.consumer.partner_of), settings.metrics_sample_seconds,
-                               member=lambda: self.consumer.progress.member)
-        supervisor.start("metrics-sampler", lambda: sampler.run(self._stop))
+        if settings.metrics_port is not None:  # sampled only where someone can scrape it
+            sampler = StateSampler(self.metrics, self.store, self.bus, self.consumer.group_id,
+                                   sorted(self.consumer.partner_of), settings.metrics_sample_seconds,
+                                   member=lambda: self.consumer.progress.member)
+            supervisor.start("metrics-sampler", lambda: sampler.run(self._stop))
         joined = asyncio.create_task(ready.wait())
         gave_up = asyncio.create_task(supervisor.fatal.wait())
         try:

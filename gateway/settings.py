@@ -179,8 +179,8 @@ class GatewaySettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     """Address the metrics endpoint listens on; ``0.0.0.0`` in a container whose port only Prometheus reaches."""
     metrics_sample_seconds: float = Field(default=15.0, gt=0)
-    """How often a worker process samples the state gauges (outbox backlog and its oldest row, consumer lag,
-    audit size and last checkpoint, consents) from the database and the broker."""
+    """How often a worker process serving metrics samples the state gauges (outbox backlog and its oldest row,
+    consumer lag, audit size and last checkpoint, consents) from the database and the broker."""
     tracing: bool = False
     """Export OpenTelemetry traces (one per message, :mod:`gateway.observability.tracing`) over OTLP. Off by
     default; the exporter is configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables (endpoint, headers,
