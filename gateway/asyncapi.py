@@ -4,9 +4,9 @@ Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, 
 
 * ``in.<partner>``: what the partner produces in its own format, for every partner the gateway has a decoder
   for (:data:`gateway.routing.DECODERS`); the native formats are those of
-  :data:`gateway.publication.INBOUND_FORMATS`, ASST's FHIR R4 resources
-  (:data:`gateway.publication.FHIR_INBOUND_FORMATS`, one message per resource type) and ALER's CSV tenancy
-  export (a text payload; the schema of one row is published apart, :data:`gateway.publication.CSV_ROW_FORMATS`).
+  :data:`gateway.contract_formats.INBOUND_FORMATS`, ASST's FHIR R4 resources
+  (:data:`gateway.contract_formats.FHIR_INBOUND_FORMATS`, one message per resource type) and ALER's CSV tenancy
+  export (a text payload; the schema of one row is published apart, :data:`gateway.contract_formats.CSV_ROW_FORMATS`).
 * ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where an
   encoder exists (:data:`gateway.routing.ENCODERS`), the canonical envelope with its disclosure labels
   otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
@@ -38,6 +38,14 @@ import adapters.aler
 import adapters.aler.csv_export
 import adapters.asst_fhir
 import adapters.asst_fhir.contract
+from gateway.contract_formats import (
+    CSV_ROW_FORMATS,
+    FHIR_INBOUND_FORMATS,
+    FHIR_OUTBOUND_FORMATS,
+    INBOUND_FORMATS,
+    OUTBOUND_FORMATS,
+    SCHEMA_BASE,
+)
 from gateway.policy.registry import Flow, LifecycleState, PolicyRegistry
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings, TopicSettings
@@ -75,7 +83,7 @@ NATIVE_OUTBOUND: Final[dict[tuple[str, str], str]] = {
     ("asst", "care.service-request"): "asst/outbound-service-request.schema.json",
 }
 """What each encoder of :data:`gateway.routing.ENCODERS` writes: a published contract of
-:data:`gateway.publication.OUTBOUND_FORMATS` or :data:`gateway.publication.FHIR_OUTBOUND_FORMATS`. Generating
+:data:`gateway.contract_formats.OUTBOUND_FORMATS` or :data:`gateway.contract_formats.FHIR_OUTBOUND_FORMATS`. Generating
 the document fails while an encoder is missing here."""
 
 
@@ -373,7 +381,7 @@ def _native_message(schemas: _Schemas, path: str, model: type[BaseModel],
         "headers": headers,
         "payload": payload,
         "bindings": _key(key),
-        "externalDocs": {"url": _schema_base() + path,
+        "externalDocs": {"url": SCHEMA_BASE + path,
                          "description": "The published JSON Schema of this format"},
     }
     if correlation is not None:
@@ -391,7 +399,7 @@ def _fhir_message(schemas: _Schemas, path: str, schema: dict[str, Any], headers:
         "headers": headers,
         "payload": schemas.add(_contract_name(path), schema),
         "bindings": _key(key),
-        "externalDocs": {"url": _schema_base() + path,
+        "externalDocs": {"url": SCHEMA_BASE + path,
                          "description": f"The published JSON Schema of this format (HL7 FHIR R4: {FHIR_R4})"},
     }
 
@@ -430,37 +438,10 @@ def _aggregate_message(schemas: _Schemas, message_type: str, headers: dict[str, 
 
 
 def _inbound_formats() -> dict[str, dict[str, type[BaseModel]]]:
-    from gateway.publication import INBOUND_FORMATS  # imported here: publication imports this module
-
     by_partner: dict[str, dict[str, type[BaseModel]]] = {}
     for path, model in INBOUND_FORMATS.items():
         by_partner.setdefault(path.split("/", 1)[0], {})[path] = model
     return by_partner
-
-
-def _outbound_formats() -> dict[str, type[BaseModel]]:
-    from gateway.publication import OUTBOUND_FORMATS
-
-    return OUTBOUND_FORMATS
-
-
-def _fhir_formats() -> tuple[dict[str, str], dict[str, Callable[[], dict[str, Any]]]]:
-    """The FHIR R4 formats of the trust: inbound (path -> resource type) and outbound (path -> schema)."""
-    from gateway.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
-
-    return FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
-
-
-def _csv_row_formats() -> dict[str, Callable[[], dict[str, Any]]]:
-    from gateway.publication import CSV_ROW_FORMATS
-
-    return CSV_ROW_FORMATS
-
-
-def _schema_base() -> str:
-    from gateway.publication import SCHEMA_BASE
-
-    return SCHEMA_BASE
 
 
 def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> list[str]:
@@ -469,8 +450,9 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
         return []
     if inspect.unwrap(DECODERS[partner]) is adapters.asst_fhir.decode:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
-        headers = _headers((), ("content-type", "request-id", "message-id", "traceparent"), content_types=content_types)
-        paths = {resource: path for path, resource in _fhir_formats()[0].items()}
+        headers = _headers((), ("content-type", "request-id", "message-id", "traceparent"),
+                           content_types=content_types)
+        paths = {resource: path for path, resource in FHIR_INBOUND_FORMATS.items()}
         missing = [resource for resource in FHIR_INBOUND_RESOURCES if resource not in paths]
         if missing:
             raise ValueError(f"FHIR resources the trust sends without a published schema: {missing}")
@@ -489,8 +471,8 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
     if inspect.unwrap(DECODERS[partner]) is adapters.aler.decode:
         columns = ", ".join(adapters.aler.csv_export.COLUMNS)
         csv_types = adapters.aler.csv_export.CSV_CONTENT_TYPES
-        [row_path] = [path for path in _csv_row_formats() if path.startswith(f"{partner}/")]
-        row_schema = _schema_base() + row_path
+        [row_path] = [path for path in CSV_ROW_FORMATS if path.startswith(f"{partner}/")]
+        row_schema = SCHEMA_BASE + row_path
         names.append(messages.add("aler.tenancy-export", {
             "title": "aler.tenancy-export (CSV)",
             "summary": "A bulk tenancy export: one tenancy.record per row",
@@ -511,8 +493,8 @@ def _delivery_messages(flows: list[Flow], schemas: _Schemas, messages: _Messages
                        purposes: Iterable[str]) -> list[str]:
     """What the gateway writes for ``flows`` (one recipient, one kind of topic)."""
     names: list[str] = []
-    outbound = _outbound_formats()
-    fhir_outbound = _fhir_formats()[1]
+    outbound = OUTBOUND_FORMATS
+    fhir_outbound = FHIR_OUTBOUND_FORMATS
     for flow in flows:
         kind = (flow.recipient, flow.outbound_message_type)
         headers = _headers((*_GATEWAY_HEADERS, "purpose"), ("traceparent",), message_type=flow.outbound_message_type,
@@ -543,7 +525,7 @@ def _check_tables() -> None:
     missing = sorted(set(ENCODERS) - set(NATIVE_OUTBOUND))
     if missing:
         raise ValueError(f"encoders without a described format (add them to NATIVE_OUTBOUND): {missing}")
-    published = {*_outbound_formats(), *_fhir_formats()[1]}
+    published = {*OUTBOUND_FORMATS, *FHIR_OUTBOUND_FORMATS}
     unknown = sorted(p for p in NATIVE_OUTBOUND.values() if p not in published)
     if unknown:
         raise ValueError(f"NATIVE_OUTBOUND names formats that are not published: {unknown}")

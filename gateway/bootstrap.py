@@ -35,6 +35,7 @@ from gateway.auth import (
     TokenValidator,
     generate_signing_key,
 )
+from gateway.auth.client_assertion import ClaimAssertion
 from gateway.auth.directory import LoadClients
 from gateway.auth.keys import read_token_keys
 from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus, KafkaSecurity
@@ -269,13 +270,25 @@ class Gateway:
 
 
 def load_clients(path: Path) -> tuple[PartnerClient, ...]:
-    """Partner clients from a YAML list of {client_id, secret_hash, organisation, role, scopes}."""
+    """Partner clients from a YAML list of {client_id, organisation, role, scopes} each with either a
+    ``secret_hash`` or ``public_jwks`` (a JWK or JWK Set: the client authenticates with ``private_key_jwt``)."""
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return tuple(
-        PartnerClient(client_id=c["client_id"], secret_hash=c["secret_hash"], organisation=c["organisation"],
-                      role=c["role"], scopes=frozenset(c["scopes"]))
+        PartnerClient(client_id=c["client_id"], secret_hash=c.get("secret_hash"), organisation=c["organisation"],
+                      role=c["role"], scopes=frozenset(c["scopes"]),
+                      public_jwks=json.dumps(c["public_jwks"]) if c.get("public_jwks") is not None else None)
         for c in raw["clients"]
     )
+
+
+def _assertion_claimer(store: Store) -> ClaimAssertion:
+    """Records ``private_key_jwt`` assertion ids in the store, shared by every gateway process on it."""
+
+    async def claim(client_id: str, jti: str, keep_until: datetime) -> bool:
+        async with store.transaction() as tx:
+            return await tx.claim_assertion_id(client_id, jti, keep_until, datetime.now(UTC))
+
+    return claim
 
 
 def _token_key_path(settings: GatewaySettings) -> Path:
@@ -358,7 +371,10 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     consents.on_enqueued = relay.wake
     directory = ClientDirectory(clients, _client_loader(store, clients),
                                 refresh_seconds=settings.clients_refresh_seconds)
-    issuer = TokenIssuer(directory, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds)
+    issuer = TokenIssuer(directory, key, settings.token_issuer, settings.token_audience, settings.token_ttl_seconds,
+                         token_endpoint=settings.token_endpoint_url, claim_assertion=_assertion_claimer(store),
+                         assertion_max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
+                         assertion_leeway_seconds=settings.client_assertion_leeway_seconds)
     consumer = InboundConsumer(intake, bus, settings.topics, sorted(DECODERS))
     intake.observer = relay.observer = consumer.observer = observer
     gateway = Gateway(

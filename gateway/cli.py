@@ -1,6 +1,6 @@
 """The ``gateway`` command: demo, serve, worker, migrate, audit verify and rebuild-nodes, statistics publish,
-privacy erase, retention run, clients (add, rotate-secret, disable, list), hash-secret, dlq list/show/replay,
-backfill.
+privacy erase, retention run, clients (add, rotate-secret, rotate-key, disable, list), hash-secret, dlq
+list/show/replay, backfill.
 
 Each command imports what it needs when it runs, not when the module loads: ``gateway --help`` and
 ``gateway contracts check`` must not pay for FastAPI, SQLAlchemy, Alembic and every adapter. Only typer and
@@ -665,21 +665,48 @@ def _clients_store_run(work: Callable[[Gateway], Coroutine[Any, Any, Any]]) -> A
     return asyncio.run(main())
 
 
+def _registered_keys(path: Path) -> str:
+    """The JWK Set to register from a public key file (JWK, JWK Set or PEM); exits 2 when it is not acceptable."""
+    from gateway.auth.client_keys import public_key_document, registered_key_set
+
+    try:
+        return registered_key_set(public_key_document(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        typer.echo(f"cannot read {path}: {exc.strerror}", err=True)
+    except ValueError as exc:
+        typer.echo(f"not a usable public key: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _kids(public_jwks: str) -> str:
+    import json
+
+    return ", ".join(str(key.get("kid")) for key in json.loads(public_jwks)["keys"])
+
+
+PUBLIC_KEY_HELP = ("File with the client's public key (JWK, JWK Set or PEM): the client then authenticates only "
+                   "with private_key_jwt assertions signed with it, never with a secret.")
+
+
 @clients_app.command("add")
 def clients_add(
     client_id: Annotated[str, typer.Argument(help="The new client's id.")],
     organisation: Annotated[str, typer.Option(help="The partner (or data protection office) it acts for.")],
     role: Annotated[str, typer.Option(help="Its role, e.g. system or privacy-officer.")],
     scope: Annotated[list[str], typer.Option(help="A scope it may obtain; repeat for several.")],
+    public_key: Annotated[Path | None, typer.Option(help=PUBLIC_KEY_HELP)] = None,
 ) -> None:
-    """Add a client with a generated secret, printed once: store it in the partner's vault, it is not kept."""
+    """Add a client with a generated secret, printed once (store it in the partner's vault, it is not kept); or,
+    with --public-key, a client that authenticates with private_key_jwt and has no secret at all."""
     import secrets as secret_tokens
 
     from gateway.auth import PartnerClient, hash_client_secret
 
-    secret = secret_tokens.token_urlsafe(32)
+    secret = None if public_key is not None else secret_tokens.token_urlsafe(32)
+    keys = None if public_key is None else _registered_keys(public_key)
     try:
-        client = PartnerClient(client_id, hash_client_secret(secret), organisation, role, frozenset(scope))
+        client = PartnerClient(client_id, None if secret is None else hash_client_secret(secret), organisation, role,
+                               frozenset(scope), public_jwks=keys)
     except ValueError as exc:
         typer.echo(f"not added: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -691,6 +718,9 @@ def clients_add(
     if not _clients_store_run(add):
         typer.echo(f"not added: a client {client_id!r} exists already", err=True)
         raise typer.Exit(1)
+    if keys is not None:
+        typer.echo(f"client_id: {client_id}\nauthentication: private_key_jwt\nkeys: {_kids(keys)}")
+        return
     typer.echo(f"client_id: {client_id}\nclient_secret: {secret}")
 
 
@@ -698,7 +728,8 @@ def clients_add(
 def clients_rotate_secret(
     client_id: Annotated[str, typer.Argument(help="The client whose secret to replace.")],
 ) -> None:
-    """Give a client a new generated secret, printed once; the old one stops working within seconds."""
+    """Give a client a new generated secret, printed once; the old one stops working within seconds. A client
+    registered with keys is refused: it never authenticates with a secret (use rotate-key)."""
     import secrets as secret_tokens
 
     from gateway.auth import hash_client_secret
@@ -710,9 +741,29 @@ def clients_rotate_secret(
             return await tx.set_client_secret(client_id, hash_client_secret(secret), datetime.now(UTC))
 
     if not _clients_store_run(rotate):
-        typer.echo(f"no client {client_id!r}", err=True)
+        typer.echo(f"no client {client_id!r} that authenticates with a secret", err=True)
         raise typer.Exit(1)
     typer.echo(f"client_id: {client_id}\nclient_secret: {secret}")
+
+
+@clients_app.command("rotate-key")
+def clients_rotate_key(
+    client_id: Annotated[str, typer.Argument(help="The client whose public keys to replace.")],
+    public_key: Annotated[Path, typer.Option(help="File with the client's new public key or keys (JWK, JWK Set or "
+                                                  "PEM); list the old key too in a JWK Set to roll over gently.")],
+) -> None:
+    """Register new public keys for a client: within seconds only assertions signed with them are accepted. A
+    client that had a secret switches to private_key_jwt: its secret is dropped and stops working."""
+    keys = _registered_keys(public_key)
+
+    async def rotate(gateway: Gateway) -> bool:
+        async with gateway.store.transaction() as tx:
+            return await tx.set_client_keys(client_id, keys, datetime.now(UTC))
+
+    if not _clients_store_run(rotate):
+        typer.echo(f"no client {client_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"client_id: {client_id}\nauthentication: private_key_jwt\nkeys: {_kids(keys)}")
 
 
 @clients_app.command("disable")
@@ -731,7 +782,8 @@ def clients_disable(client_id: Annotated[str, typer.Argument(help="The client to
 
 @clients_app.command("list")
 def clients_list() -> None:
-    """Every stored client: id, organisation, role, scopes, enabled or disabled since when (never a secret)."""
+    """Every stored client: id, organisation, role, scopes, how it authenticates (client_secret or
+    private_key_jwt), enabled or disabled since when (never a secret)."""
 
     async def registered(gateway: Gateway) -> list[Any]:
         async with gateway.store.transaction() as tx:
@@ -740,7 +792,7 @@ def clients_list() -> None:
     for client, disabled_at in _clients_store_run(registered):
         state = "enabled" if disabled_at is None else f"disabled since {disabled_at.isoformat()}"
         typer.echo(f"{client.client_id}\t{client.organisation}\t{client.role}\t{' '.join(sorted(client.scopes))}"
-                   f"\t{state}")
+                   f"\t{state}\t{client.auth_method}")
 
 
 @tokens_app.command("rotate-key")

@@ -35,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gateway.audit.checkpoint import CheckpointError, KeyFormatError, VerifierKey, open_note
 from gateway.audit.checkpointer import CheckpointSigningError
@@ -48,7 +48,8 @@ from gateway.store import Store, StoreTransaction
 from schemas.errors import FieldProblem
 
 if TYPE_CHECKING:
-    from gateway.bootstrap import Gateway
+    from gateway.audit.checkpointer import AuditCheckpointer
+    from gateway.settings import GatewaySettings
 
 __all__ = [
     "DisclosureLine", "ErasureRequest", "ErasureResult", "IntegrityCache", "IntegrityStatus", "LatestCheckpoint",
@@ -166,6 +167,22 @@ class ErasureRequest:
     expires_at: datetime
 
 
+class WiredGateway(Protocol):
+    """What :meth:`PrivacyOffice.for_gateway` reads of a wired :class:`gateway.bootstrap.Gateway` (named by
+    its shape, so that this module does not import the bootstrap that imports it)."""
+
+    @property
+    def settings(self) -> GatewaySettings: ...
+    @property
+    def registry(self) -> PolicyRegistry: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def checkpointer(self) -> AuditCheckpointer: ...
+    @property
+    def integrity(self) -> IntegrityCache: ...
+
+
 class PrivacyOffice:
     """Queries of the privacy-officer API; each one appends a ``privacy-query`` audit record."""
 
@@ -185,7 +202,7 @@ class PrivacyOffice:
         """Public halves of the configured checkpoint signing keys; None: trust the database's keys."""
 
     @classmethod
-    def for_gateway(cls, gateway: Gateway) -> PrivacyOffice:
+    def for_gateway(cls, gateway: WiredGateway) -> PrivacyOffice:
         """The privacy office of a wired gateway, trusting the public halves of its checkpoint signing keys."""
         try:
             configured: list[VerifierKey] | None = [k.verifier for k in gateway.checkpointer.signing_keys()]

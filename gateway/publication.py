@@ -1,10 +1,7 @@
 """Published contracts, generated from the code: JSON Schemas of partner-native and canonical messages, the
 OpenAPI document of the HTTP API and the AsyncAPI document of the Kafka topics.
 
-Partner formats come from the adapters: pydantic models of the JSON formats (:data:`INBOUND_FORMATS`,
-:data:`OUTBOUND_FORMATS`), the FHIR R4 resources of the hospital trust (:data:`FHIR_INBOUND_FORMATS`,
-:data:`FHIR_OUTBOUND_FORMATS`, built by :mod:`adapters.asst_fhir.contract` from the ASST adapter's rules) and one
-row of ALER's CSV tenancy export (:data:`CSV_ROW_FORMATS`, :mod:`adapters.aler.csv_schema`).
+Partner formats come from the adapters, listed in :mod:`gateway.contract_formats` (re-exported here).
 
 ``gateway contracts generate`` writes them under ``contracts/``; a test regenerates them in memory and fails
 when the checked-in files drift from the code.
@@ -19,18 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-import adapters.aler
-from adapters.aler import csv_schema
 from adapters.asst_fhir import contract as asst_contract
-from adapters.comune import (
-    ComuneCaseEvent,
-    ComuneEmergencyEvent,
-    EmergencyReferral,
-    EvictionMilestone,
-    FragilityReferral,
-)
-from adapters.fwa import FwaOutcomeMessage, FwaReferral
 from gateway.asyncapi import asyncapi_document
+from gateway.contract_formats import (
+    CSV_ROW_FORMATS,
+    FHIR_INBOUND_FORMATS,
+    FHIR_OUTBOUND_FORMATS,
+    INBOUND_FORMATS,
+    OUTBOUND_FORMATS,
+    SCHEMA_BASE,
+)
 from gateway.policy import load_registry
 from schemas.envelope import Envelope
 from schemas.messages import MESSAGE_TYPES
@@ -44,40 +39,6 @@ __all__ = [
     "generate_contracts",
     "write_contracts",
 ]
-
-SCHEMA_BASE = "https://gateway.quartieri.example/contracts/"
-
-INBOUND_FORMATS: dict[str, type[BaseModel]] = {
-    **{f"aler/{kind}.schema.json": model for kind, model in adapters.aler.NATIVE_MESSAGES.items()},
-    "comune/evento-caso.schema.json": ComuneCaseEvent,
-    "comune/evento-emergenza.schema.json": ComuneEmergencyEvent,
-    "fwa/esito-segnalazione.schema.json": FwaOutcomeMessage,
-}
-"""Partner-native JSON formats partners send to the gateway (ASST's FHIR R4: :data:`FHIR_INBOUND_FORMATS`)."""
-
-FHIR_INBOUND_FORMATS: dict[str, str] = {
-    f"asst/{name}.schema.json": resource for resource, name in asst_contract.INBOUND_RESOURCES.items()
-}
-"""The FHIR R4 resources the trust sends (path -> resource type): each message resource, the Bundle, and the
-Patient a Bundle carries."""
-
-FHIR_OUTBOUND_FORMATS: dict[str, Callable[[], dict[str, Any]]] = {
-    "asst/outbound-service-request.schema.json": asst_contract.outbound_service_request_schema,
-}
-"""The FHIR R4 resources the gateway sends the trust (path -> schema)."""
-
-CSV_ROW_FORMATS: dict[str, Callable[[], dict[str, Any]]] = {
-    "aler/esportazione-contratti-riga.schema.json": csv_schema.row_schema,
-}
-"""CSV exports partners send, by the schema of one row (path -> schema): ALER's tenancy export."""
-
-OUTBOUND_FORMATS: dict[str, type[BaseModel]] = {
-    "fwa/segnalazione-microcredito.schema.json": FwaReferral,
-    "comune/segnalazione-fragilita.schema.json": FragilityReferral,
-    "comune/fase-procedura-sfratto.schema.json": EvictionMilestone,
-    "pis/segnalazione-pronto-intervento.schema.json": EmergencyReferral,
-}
-"""Partner-native formats the gateway sends (recipients without one receive the canonical envelope)."""
 
 
 def _schema(model: type[BaseModel], path: str, mode: str) -> dict[str, Any]:

@@ -73,7 +73,7 @@ class RateLimitSettings(BaseSettings):
 
 
 class GatewaySettings(BaseSettings):
-    """Every setting the gateway reads. See README "Configuration" for the production values."""
+    """Every setting the gateway reads. See docs/operators.md "Configuration" for the production values."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_nested_delimiter="__", extra="ignore")
 
@@ -98,8 +98,8 @@ class GatewaySettings(BaseSettings):
     again (the replay guard absorbs the repeat)."""
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """How the gateway connects to Kafka: ``SASL_SSL`` in production (brokers enforce per-principal ACLs, see
-    README "Kafka topics"); ``SASL_PLAINTEXT`` only on loopback or a trusted network; ``PLAINTEXT`` (no
-    authentication) only for a broker without authentication."""
+    docs/integrators.md "Kafka conventions"); ``SASL_PLAINTEXT`` only on loopback or a trusted network;
+    ``PLAINTEXT`` (no authentication) only for a broker without authentication."""
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     """SASL mechanism when ``kafka_security_protocol`` is ``SASL_*``."""
     kafka_sasl_username: str | None = None
@@ -125,6 +125,15 @@ class GatewaySettings(BaseSettings):
     token_issuer: str = "https://gateway.quartieri.example/"
     token_audience: str = "quartieri-gateway"
     token_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    token_endpoint_url: str | None = None
+    """The token endpoint's public URL, the only ``aud`` a ``private_key_jwt`` client assertion may name (as the
+    client reaches it, e.g. ``https://gateway.quartieri.example/oauth/token``); by default ``token_issuer``
+    followed by ``oauth/token``."""
+    client_assertion_max_lifetime_seconds: int = Field(default=300, ge=10, le=3600)
+    """How far ahead a client assertion's ``exp`` may be (from now, and from its ``iat``); its ``jti`` is kept
+    in the store, to refuse a replay, until then."""
+    client_assertion_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    """Clock skew allowed between a client and the gateway on an assertion's ``exp``, ``iat`` and ``nbf``."""
     token_signing_key_file: Path | None = None
     """Private JWK (JSON) that signs access tokens. Generated under ``data_dir`` in demo mode if unset."""
     clients_file: Path | None = None

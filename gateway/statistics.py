@@ -31,10 +31,13 @@ if TYPE_CHECKING:
     from gateway.policy.decision import Decision
     from schemas.envelope import Envelope
 
-__all__ = ["NOT_STATED", "NO_FLOW", "ActivityEvent", "AggregateCell", "activity_of", "aggregate", "month_of"]
+__all__ = ["NOT_STATED", "NO_FLOW", "OTHER_VACCINE", "ActivityEvent", "AggregateCell", "activity_of", "aggregate",
+           "month_of"]
 
 NOT_STATED = "non-indicato"
 """Quartiere of an event whose message did not locate it."""
+OTHER_VACCINE = "other"
+"""Vaccine group of a vaccination whose vaccine names none (and of rows counted before groups were kept)."""
 NO_FLOW = "non-dichiarato"
 """Flow of a decision no declared flow covered (always a denial)."""
 STATISTICS_ZONE = ZoneInfo("Europe/Rome")
@@ -196,7 +199,7 @@ def _vaccine_group(payload: Mapping[str, Any]) -> str:
     """The vaccine group of a ``care.immunization`` payload; ``other`` when the vaccine names none."""
     vaccine = payload.get("vaccine")
     group = vaccine.get("group") if isinstance(vaccine, Mapping) else None
-    return str(group) if isinstance(group, str) else "other"
+    return str(group) if isinstance(group, str) else OTHER_VACCINE
 
 
 def _minutes(payload: Mapping[str, Any], start: datetime) -> int:

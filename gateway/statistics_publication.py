@@ -28,7 +28,7 @@ from gateway.logging import get_logger
 from gateway.pipeline import ledger
 from gateway.policy.registry import Flow, PolicyRegistry
 from gateway.settings import TopicSettings
-from gateway.statistics import NO_FLOW, OPERATOR_DIMENSIONS, STATISTICS_ZONE, ActivityEvent, aggregate
+from gateway.statistics import NO_FLOW, OPERATOR_DIMENSIONS, OTHER_VACCINE, STATISTICS_ZONE, ActivityEvent, aggregate
 from gateway.store import OutboxRow, Store, StoreTransaction
 from schemas.statistics import AggregateMeasure, Dimension, StatisticsAggregate
 
@@ -65,7 +65,7 @@ FAMILIES: dict[str, Family] = {
     "F6": Family((
         MeasureSpec("visits", "visit", ("quartiere",)),
         MeasureSpec("care-minutes", "visit", ("quartiere",), unit="minutes"),
-        MeasureSpec("vaccinations", "vaccination", ("quartiere",)),
+        MeasureSpec("vaccinations", "vaccination", ("quartiere", "vaccine_group")),
     ), sender_only=True),
     "F13": Family((MeasureSpec("decisions", "decision", ("flow", "quartiere", "outcome")),), sender_only=False),
 }
@@ -98,6 +98,8 @@ def family_of(flow_id: str) -> str:
 def _dimension(event: ActivityEvent, name: str) -> str:
     if name == "flow":
         return event.flow_id or NO_FLOW
+    if name == "vaccine_group":
+        return event.vaccine_group or OTHER_VACCINE  # counted before vaccines were grouped
     return str(getattr(event, name))
 
 

@@ -16,7 +16,7 @@ import types
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import AfterValidator, BaseModel, WithJsonSchema
@@ -35,9 +35,14 @@ __all__ = [
     "Quartiere",
     "RentBand",
     "RequestType",
+    "SensitivityLabel",
     "coded_fields",
     "load_codelist",
 ]
+
+SensitivityLabel = Literal["S0", "S1", "S2", "S3", "S4", "SDV", "PSY", "MH", "HIV", "ETH", "LOC", "R", "V", "N"]
+"""Sensitivity classes of domain.md (S0-S4) and HL7 confidentiality / sensitivity codes of privacy.md; what an
+envelope's ``sensitivity`` holds (:class:`schemas.envelope.Envelope`)."""
 
 SENSITIVE_LABELS = frozenset({"SDV", "PSY", "MH", "HIV", "ETH", "LIVARG"})
 """HL7 v3 sensitivity codes of privacy.md rule 7 (violence, psychiatry, mental health, HIV, substance abuse,

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from schemas.codelists import SensitivityLabel
+
 __all__ = ["UNIDENTIFIED_MESSAGE_TYPES", "Envelope", "Identifier", "SensitivityLabel", "SubjectRef"]
 
 UNIDENTIFIED_MESSAGE_TYPES = frozenset({"emergency.social-event"})
@@ -20,9 +22,6 @@ only, which are never held back for an identifier the person does not have or wi
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@\-]+$")]
 """An opaque identifier minted by a partner or the gateway: no spaces, no personal data by convention."""
-
-SensitivityLabel = Literal["S0", "S1", "S2", "S3", "S4", "SDV", "PSY", "MH", "HIV", "ETH", "LOC", "R", "V", "N"]
-"""Sensitivity classes of domain.md (S0-S4) and HL7 confidentiality / sensitivity codes of privacy.md."""
 
 
 class Identifier(BaseModel):

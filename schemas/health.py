@@ -72,7 +72,7 @@ PSYCHOLOGICAL_SUPPORT = "psychological-support"
 HL7Label = Literal["N", "R", "V", "PSY", "MH", "SDV", "HIV", "ETH"]
 """HL7 confidentiality codes (N normal, R restricted, V very restricted; v3-Confidentiality) and sensitivity
 codes (PSY psychiatry, MH mental health, SDV sexual and domestic violence, HIV, ETH substance abuse;
-v3-ActCode). A subset of :data:`schemas.envelope.SensitivityLabel`."""
+v3-ActCode). A subset of :data:`schemas.codelists.SensitivityLabel`."""
 
 PSYCHOLOGICAL_SUPPORT_LABELS: tuple[HL7Label, ...] = ("PSY", "R")
 """HL7 labels every psychological-support record carries: psychiatry-related (PSY) and restricted (R)."""

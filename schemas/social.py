@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from schemas.codelists import Quartiere, _coded
-from schemas.envelope import SensitivityLabel
+from schemas.codelists import Quartiere, SensitivityLabel, _coded
 from schemas.tenancy import FragilitySignalReferral
 
 __all__ = [

@@ -14,13 +14,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 __all__ = ["STATISTICS_MESSAGE_TYPES", "AggregateMeasure", "Dimension", "StatisticsAggregate", "StatisticsCell"]
 
-Dimension = Literal["quartiere", "flow", "outcome"]
+Dimension = Literal["quartiere", "flow", "outcome", "vaccine_group"]
 """What a cell may be broken down by: a quartieri code (or ``non-indicato``), a flow id (or ``non-dichiarato``),
-a decision outcome (``permit`` / ``deny``)."""
+a decision outcome (``permit`` / ``deny``), a vaccine group (``influenza``, ``covid-19``, ``pneumococcal``,
+``zoster``, ``other``)."""
 
 Measure = Literal["visits", "care-minutes", "vaccinations", "decisions"]
-"""``visits`` finished care visits, ``care-minutes`` their minutes (hours x 60), ``vaccinations`` flu
-vaccinations given (F6); ``decisions`` flow decisions (F13)."""
+"""``visits`` finished care visits, ``care-minutes`` their minutes (hours x 60), ``vaccinations``
+vaccinations given, per vaccine group (F6); ``decisions`` flow decisions (F13)."""
 
 DimensionValue = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9\-]*$")]
 

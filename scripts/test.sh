@@ -21,9 +21,10 @@ npm ci --prefix tools/asyncapi --no-audit --no-fund --ignore-scripts --no-update
 
 wait "$promtool_build"
 
-echo "== lint and types"
+echo "== lint, types and import layers"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts
 .venv/bin/mypy
+.venv/bin/lint-imports   # the layering contracts of pyproject.toml ([tool.importlinter])
 
 echo "== tests (real Kafka and PostgreSQL)"
 export CI="${CI:-true}"   # a test needing Kafka or PostgreSQL fails instead of skipping

@@ -18,7 +18,7 @@ import copy
 import json
 from typing import Any
 
-__all__ = ["SECURITY_SCHEME", "enrich_openapi", "scope_of"]
+__all__ = ["SECURITY_SCHEME", "TOKEN_ENDPOINT_AUTH_METHODS", "enrich_openapi", "scope_of"]
 
 SECURITY_SCHEME = "partnerClientCredentials"
 PROBLEM = "#/components/schemas/Problem"
@@ -80,10 +80,26 @@ _TOKEN_FORM: dict[str, Any] = {
     "properties": {
         "grant_type": {"type": "string", "enum": ["client_credentials"]},
         "scope": {"type": "string", "description": "Space-separated scopes (default: all the client holds)"},
-        "client_id": {"type": "string", "description": "With client_secret_post"},
+        "client_id": {"type": "string", "description": (
+            "With client_secret_post; optional with private_key_jwt (then the assertion's sub)")},
         "client_secret": {"type": "string", "description": "With client_secret_post"},
+        "client_assertion_type": {"type": "string", "enum": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
+                                  "description": "With private_key_jwt (RFC 7523 §2.2)"},
+        "client_assertion": {"type": "string", "description": (
+            "With private_key_jwt: a JWT signed with the client's registered key (ES256, Ed25519/EdDSA, RS256 or "
+            "PS256); iss and sub the client id, aud the token endpoint URL, exp at most "
+            "GATEWAY_CLIENT_ASSERTION_MAX_LIFETIME_SECONDS ahead, a jti never used before")},
     },
 }
+TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+"""How clients authenticate at the token endpoint; each client is registered for a secret or for keys."""
+_TOKEN_DESCRIPTION = (
+    "Client credentials grant. Client authentication (token_endpoint_auth_methods_supported): "
+    + ", ".join(TOKEN_ENDPOINT_AUTH_METHODS) + ". A client registered with a secret sends it with HTTP Basic "
+    "(client_secret_basic) or in the form (client_secret_post); a client registered with public keys sends a "
+    "client assertion (private_key_jwt, RFC 7523) and never a secret. Every failed authentication is the same "
+    "401 invalid_client."
+)
 
 
 def scope_of(method: str, path: str) -> str | None:
@@ -183,7 +199,8 @@ def enrich_openapi(document: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     components["securitySchemes"] = {SECURITY_SCHEME: {
-        "type": "oauth2", "description": "OAuth 2 client credentials (RFC 6749 §4.4); RFC 9068 JWT access tokens",
+        "type": "oauth2", "description": "OAuth 2 client credentials (RFC 6749 §4.4); RFC 9068 JWT access tokens. "
+                                         "Client authentication: " + ", ".join(TOKEN_ENDPOINT_AUTH_METHODS),
         "flows": {"clientCredentials": {"tokenUrl": "/oauth/token", "scopes": _SCOPES}},
     }}
     partner_body = _partner_bodies(schemas)
@@ -195,6 +212,8 @@ def enrich_openapi(document: dict[str, Any]) -> dict[str, Any]:
             if path == "/oauth/token":
                 operation["requestBody"] = {"required": True, "content": {
                     "application/x-www-form-urlencoded": {"schema": _TOKEN_FORM}}}
+                operation["description"] = _TOKEN_DESCRIPTION
+                operation["x-token-endpoint-auth-methods-supported"] = list(TOKEN_ENDPOINT_AUTH_METHODS)
                 oauth = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}}
                 responses["400"] = {"description": "invalid_request, invalid_scope, unsupported_grant_type", **oauth}
                 responses["401"] = {"description": "invalid_client", **oauth}

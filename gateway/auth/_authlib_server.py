@@ -3,7 +3,9 @@
 authlib ships ready-made servers only for Flask and Django. This module
 supplies what its generic ``AuthorizationServer`` needs for the
 client-credentials token endpoint: a request object built from an
-already-read form body, a client model wrapping :class:`PartnerClient`,
+already-read form body, a client model wrapping :class:`PartnerClient`
+(authenticated by its secret or, for a client registered with keys, by a
+``private_key_jwt`` assertion: :mod:`gateway.auth.client_assertion`),
 a grant restricted to the client's scopes, an RFC 9068 JWT token
 generator using the injected clock and key, and JSON responses for
 Starlette.
@@ -36,6 +38,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
 from starlette.responses import Response
 
+from gateway.auth.client_assertion import PRIVATE_KEY_JWT, AssertionRefused, PrivateKeyJWTAuthentication
 from gateway.auth.client_secrets import verify_client_secret
 from gateway.auth.directory import ClientDirectory
 from gateway.auth.keys import SigningKey, algorithm_for_key
@@ -54,7 +57,8 @@ __all__ = [
 log = structlog.stdlib.get_logger(__name__)
 
 CLIENT_CREDENTIALS = "client_credentials"
-TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+TOKEN_ENDPOINT_AUTH_METHODS = (*SECRET_AUTH_METHODS, PRIVATE_KEY_JWT)
 ACCESS_JWT_TYP = "at+jwt"  # RFC 9068 §2.1 "typ" header value
 
 
@@ -140,10 +144,15 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return grant_type == CLIENT_CREDENTIALS
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return endpoint == "token" and method in TOKEN_ENDPOINT_AUTH_METHODS
+        """A client registered with keys authenticates only with assertions, any other only with its secret."""
+        if endpoint != "token":
+            return False
+        if self.partner.auth_method == "private_key_jwt":
+            return method == PRIVATE_KEY_JWT
+        return method in SECRET_AUTH_METHODS
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return verify_client_secret(client_secret, self.partner.secret_hash)
+        return self.partner.secret_hash is not None and verify_client_secret(client_secret, self.partner.secret_hash)
 
     def get_allowed_scope(self, scope: str | None) -> str:
         """Granted scope: the requested scopes the client holds, or all of them."""
@@ -243,14 +252,17 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         clients: ClientDirectory,
         generator: PartnerTokenGenerator,
         dummy_secret_hash: str,
+        assertions: PrivateKeyJWTAuthentication,
     ) -> None:
         super().__init__(scopes_supported=sorted(clients.scopes()))
         self._directory = clients
         self._dummy_secret_hash = dummy_secret_hash
+        self._assertions = assertions
         self.register_grant(_PartnerClientCredentialsGrant)
         self.register_token_generator("default", generator)
         self.register_client_auth_method("client_secret_basic", self._authenticate_basic)
         self.register_client_auth_method("client_secret_post", self._authenticate_post)
+        self.register_client_auth_method(PRIVATE_KEY_JWT, self._authenticate_assertion)
 
     # -- client authentication -------------------------------------------------
     # Replacements for authlib's built-in methods: an unknown client is treated
@@ -268,6 +280,10 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             verify_client_secret(client_secret, self._dummy_secret_hash)
             # The presented id is not logged: it is unverified input.
             log.warning("token_request_rejected", reason="unknown-or-disabled-client", host=peer)
+            return None
+        if client.partner.secret_hash is None:  # registered with keys: a secret never authenticates it
+            verify_client_secret(client_secret, self._dummy_secret_hash)
+            log.warning("token_request_rejected", reason="secret-for-key-client", client_id=client_id, host=peer)
             return None
         if not client.check_client_secret(client_secret):
             log.warning("token_request_rejected", reason="wrong-secret", client_id=client_id, host=peer)
@@ -287,13 +303,31 @@ class PartnerAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             return None
         return self._check_credentials(client_id, client_secret, request.peer)
 
+    def _authenticate_assertion(self, query_client: Any, request: TokenRequest) -> _Client | None:
+        """``private_key_jwt``: None when the request carries no assertion; a refused one is logged here."""
+        try:
+            client: _Client | None = self._assertions(query_client, request)
+        except InvalidClientError as error:
+            reason = error.reason if isinstance(error, AssertionRefused) else "assertion-malformed-or-unknown-client"
+            known = getattr(request, "client", None)  # set by authlib once the assertion's client exists
+            client_id = known.get_client_id() if isinstance(known, _Client) else None
+            log.warning("token_request_rejected", reason=reason, client_id=client_id, host=request.peer)
+            raise
+        named = request.form.get("client_id")
+        if client is not None and named is not None and named != client.get_client_id():  # RFC 7521 §4.2
+            log.warning("token_request_rejected", reason="assertion-client-id-mismatch",
+                        client_id=client.get_client_id(), host=request.peer)
+            raise AssertionRefused("assertion-client-id-mismatch")
+        return client
+
     def authenticate_client(self, request: TokenRequest, methods: Sequence[str], endpoint: str = "token") -> Any:
         try:
             return super().authenticate_client(request, methods, endpoint)
         except InvalidClientError as error:
+            error.status_code = 401  # whichever method failed, as with HTTP Basic (RFC 6749 §5.2)
             error.description = (
-                "Client authentication failed. Send a valid client_id and client_secret, "
-                "either with HTTP Basic or in the form body."
+                "Client authentication failed. Send a valid client_id and client_secret (HTTP Basic or the "
+                "form body), or a client assertion signed with your registered key (private_key_jwt)."
             )
             raise
 

@@ -1,8 +1,9 @@
 """The OAuth 2 token endpoint: client-credentials grant issuing RFC 9068 JWTs.
 
 :class:`TokenIssuer` wraps an authlib authorisation server. Partners
-authenticate with ``client_secret_basic`` or ``client_secret_post`` and
-receive a short-lived JWT access token limited to their registered
+authenticate with ``client_secret_basic`` or ``client_secret_post``, or, when
+registered with public keys, with ``private_key_jwt`` (RFC 7523 assertions,
+:mod:`gateway.auth.client_assertion`), and receive a short-lived JWT access token limited to their registered
 scopes. Tokens are not stored; they are checked by
 :class:`gateway.auth.validator.TokenValidator`.
 """
@@ -29,6 +30,7 @@ from gateway.auth._authlib_server import (
     TokenRequest,
     basic_credentials,
 )
+from gateway.auth.client_assertion import CLIENT_ASSERTION_TYPE, ClaimAssertion, PrivateKeyJWTAuthentication
 from gateway.auth.client_secrets import hash_client_secret
 from gateway.auth.directory import ClientDirectory
 from gateway.auth.keys import SigningKey, copy_private_key, public_key_set
@@ -87,6 +89,12 @@ class TokenIssuer:
     :param audience: value of the ``aud`` claim (the gateway's API).
     :param ttl_seconds: token lifetime.
     :param clock: returns the current Unix time; injectable for tests.
+    :param token_endpoint: this endpoint's URL, the ``aud`` a client assertion must name; by default
+        ``issuer`` followed by ``oauth/token``.
+    :param claim_assertion: records an assertion's ``jti`` (shared by every process on the store); without it
+        no client assertion is accepted.
+    :param assertion_max_lifetime_seconds: how far ahead an assertion's ``exp`` may be.
+    :param assertion_leeway_seconds: clock skew allowed on an assertion's ``exp``, ``iat`` and ``nbf``.
     """
 
     def __init__(
@@ -97,6 +105,11 @@ class TokenIssuer:
         audience: str,
         ttl_seconds: int = 300,
         clock: Callable[[], float] = time.time,
+        *,
+        token_endpoint: str | None = None,
+        claim_assertion: ClaimAssertion | None = None,
+        assertion_max_lifetime_seconds: int = 300,
+        assertion_leeway_seconds: int = 30,
     ) -> None:
         if not issuer or not audience:
             raise ValueError("issuer and audience must be non-empty")
@@ -107,6 +120,7 @@ class TokenIssuer:
         self.issuer = issuer
         self.audience = audience
         self.ttl_seconds = ttl_seconds
+        self.token_endpoint = token_endpoint or issuer.rstrip("/") + "/oauth/token"
         generator = PartnerTokenGenerator(
             issuer=issuer,
             audience=audience,
@@ -119,7 +133,10 @@ class TokenIssuer:
         self._generator = generator
         dummy_hash = hash_client_secret("unknown-client")
         directory = clients if isinstance(clients, ClientDirectory) else ClientDirectory(clients)
-        self._server = PartnerAuthorizationServer(directory, generator, dummy_hash)
+        assertions = PrivateKeyJWTAuthentication(
+            self.token_endpoint, max_lifetime_seconds=assertion_max_lifetime_seconds,
+            leeway_seconds=assertion_leeway_seconds, claim=claim_assertion, clock=clock)
+        self._server = PartnerAuthorizationServer(directory, generator, dummy_hash, assertions)
 
     def public_jwks(self) -> dict[str, Any]:
         """The public JWK set (RFC 7517) that verifies the issued tokens, those of retired keys included."""
@@ -207,3 +224,8 @@ def _check_parameters(request: Request, items: Sequence[tuple[str, str]]) -> Non
         # RFC 6749 §2.3: use only one client authentication method per request.
         # A client_id repeated in the body is tolerated, as some client libraries send it.
         raise _BadTokenRequest("Send client credentials either in the Authorization header or in the body.")
+    if "client_assertion" in params or "client_assertion_type" in params:
+        if basic_id or "client_secret" in params:
+            raise _BadTokenRequest("Send either a client assertion or a client secret, not both.")
+        if params.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not params.get("client_assertion"):
+            raise _BadTokenRequest(f"A client assertion needs client_assertion_type={CLIENT_ASSERTION_TYPE}.")

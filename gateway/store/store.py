@@ -47,6 +47,7 @@ from gateway.store.tables import (
     audit_log,
     audit_merkle_nodes,
     audit_signing_keys,
+    client_assertion_ids,
     consents,
     crosswalk_tokens,
     messages,
@@ -148,9 +149,14 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode("utf-8")
 
 
+_CORRECTABLE_ACTIVITY = ("month", "quartiere", "outcome", "weight", "vaccine_group")
+"""What a care record sent again may change in the row it counted before."""
+
+
 def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
     return {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere, "flow_id": e.flow_id,
-            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key}
+            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key,
+            "vaccine_group": e.vaccine_group}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -766,9 +772,9 @@ class StoreTransaction:
 
     async def record_activity(self, events: Sequence[ActivityEvent]) -> None:
         """Store counted events (the intake calls it once per batch). An event naming its source record (F6
-        care) replaces the row of an earlier event for the same record — month, quartiere, outcome and
-        weight — or, when it is a retraction, removes it; within the batch the last event for a record wins.
-        Events without a record (F13 decisions) are always added."""
+        care) replaces the row of an earlier event for the same record — month, quartiere, outcome, weight and
+        vaccine group — or, when it is a retraction, removes it; within the batch the last event for a record
+        wins. Events without a record (F13 decisions) are always added."""
         latest: dict[tuple[str, str], ActivityEvent] = {}
         rows: list[dict[str, Any]] = []
         for e in events:
@@ -791,7 +797,7 @@ class StoreTransaction:
             statement = dialect_insert(statistics_activity)
             await self.conn.execute(statement.on_conflict_do_update(
                 index_elements=["kind", "source_key"],
-                set_={name: statement.excluded[name] for name in ("month", "quartiere", "outcome", "weight")},
+                set_={name: statement.excluded[name] for name in _CORRECTABLE_ACTIVITY},
             ), rows)
 
     async def activity(self, month: str, kinds: Sequence[str]) -> list[ActivityEvent]:
@@ -802,7 +808,8 @@ class StoreTransaction:
         )
         return [
             ActivityEvent(month=m["month"], kind=m["kind"], source=m["source"], quartiere=m["quartiere"],
-                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"])
+                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"],
+                          vaccine_group=m["vaccine_group"])
             for m in (r._mapping for r in rows)
         ]
 
@@ -1056,7 +1063,8 @@ class StoreTransaction:
         """Every stored client with when it was disabled (None: enabled), by client id."""
         rows = await self.conn.execute(select(clients_table).order_by(clients_table.c.client_id))
         return [(PartnerClient(client_id=m["client_id"], secret_hash=m["secret_hash"], organisation=m["organisation"],
-                               role=m["role"], scopes=frozenset(m["scopes"].split())), _utc(m["disabled_at"]))
+                               role=m["role"], scopes=frozenset(m["scopes"].split()), public_jwks=m["public_jwks"]),
+                 _utc(m["disabled_at"]))
                 for m in (r._mapping for r in rows)]
 
     async def add_client(self, client: PartnerClient, at: datetime) -> bool:
@@ -1065,16 +1073,43 @@ class StoreTransaction:
             async with self.conn.begin_nested():
                 await self.conn.execute(insert(clients_table).values(
                     client_id=client.client_id, secret_hash=client.secret_hash, organisation=client.organisation,
-                    role=client.role, scopes=" ".join(sorted(client.scopes)), created_at=at, updated_at=at))
+                    role=client.role, scopes=" ".join(sorted(client.scopes)), created_at=at, updated_at=at,
+                    public_jwks=client.public_jwks))
         except IntegrityError:
             return False
         return True
 
     async def set_client_secret(self, client_id: str, secret_hash: str, at: datetime) -> bool:
-        """Replace a client's secret hash; False if there is no such client."""
-        result = await self.conn.execute(update(clients_table).where(clients_table.c.client_id == client_id)
+        """Replace the secret hash of a client that authenticates with a secret; False if there is no such client
+        (a client registered with keys is left as it is: it never gets a secret besides them)."""
+        result = await self.conn.execute(update(clients_table).where(clients_table.c.client_id == client_id,
+                                                                     clients_table.c.public_jwks.is_(None))
                                          .values(secret_hash=secret_hash, updated_at=at))
         return bool(result.rowcount)
+
+    async def set_client_keys(self, client_id: str, public_jwks: str, at: datetime) -> bool:
+        """Register new public keys for a client (``private_key_jwt`` from now on: a secret it had is dropped);
+        False if there is no such client. ``public_jwks`` from :func:`gateway.auth.client_keys.registered_key_set`."""
+        result = await self.conn.execute(update(clients_table).where(clients_table.c.client_id == client_id)
+                                         .values(public_jwks=public_jwks, secret_hash=None, updated_at=at))
+        return bool(result.rowcount)
+
+    async def claim_assertion_id(self, client_id: str, jti: str, keep_until: datetime, now: datetime) -> bool:
+        """Record that ``client_id`` used the assertion id ``jti``, kept until ``keep_until``; False (and nothing
+        changed) if it did already: a replay. Ids of assertions expired by ``now`` are purged first. The primary
+        key decides between two processes claiming the same id at once: one of them gets False."""
+        await self.conn.execute(delete(client_assertion_ids).where(client_assertion_ids.c.keep_until < now))
+        try:
+            async with self.conn.begin_nested():
+                await self.conn.execute(insert(client_assertion_ids).values(
+                    client_id=client_id, jti=jti, keep_until=keep_until))
+        except IntegrityError:
+            return False
+        return True
+
+    async def assertion_ids_kept(self) -> int:
+        """How many assertion ids are kept (for tests and operators)."""
+        return int((await self.conn.execute(select(func.count()).select_from(client_assertion_ids))).scalar_one())
 
     async def disable_client(self, client_id: str, at: datetime) -> bool:
         """Disable a client from ``at`` on (kept disabled if it was already); False if there is no such client."""

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
@@ -183,13 +184,16 @@ statistics_activity = Table(
     Column("weight", Integer, nullable=False, comment="minutes of care for visits; 1 otherwise"),
     Column("source_key", String(64), nullable=True,
            comment="for care: HMAC of (sender, resource type, resource id), so a re-send replaces the row"),
+    Column("vaccine_group", String(32), nullable=True,
+           comment="for vaccinations: influenza, covid-19, pneumococcal, zoster or other"),
     Index("ix_statistics_activity_month_kind", "month", "kind"),
     Index("ux_statistics_activity_kind_source_key", "kind", "source_key", unique=True),
 )
 """One row per event the statistics flows count (F6 visits and vaccinations, F13 decisions): a month and
 coded dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person.
 A care row carries a keyed hash of its source record (migration 0008), unique per kind, so that a record the
-trust sends again replaces its row; decisions have none (NULLs never collide)."""
+trust sends again replaces its row; decisions have none (NULLs never collide). A vaccination row names its
+vaccine group (migration 0011), the dimension F6 counts vaccinations by."""
 
 # --- crosswalk tokens a partner can quote back (migration 0006) -----------------------------------------------
 
@@ -253,7 +257,8 @@ clients = Table(
     "clients",
     metadata,
     Column("client_id", String(128), primary_key=True),
-    Column("secret_hash", Text, nullable=False, comment="scrypt hash; the secret itself is never kept"),
+    Column("secret_hash", Text, nullable=True,
+           comment="scrypt hash (the secret itself is never kept); NULL for a client registered with keys"),
     Column("organisation", String(64), nullable=False),
     Column("role", String(64), nullable=False),
     Column("scopes", Text, nullable=False, comment="space-separated OAuth 2 scopes"),
@@ -261,5 +266,25 @@ clients = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("disabled_at", DateTime(timezone=True), nullable=True,
            comment="NULL while enabled; its tokens, issued or not, are refused once set"),
+    Column("public_jwks", Text, nullable=True,
+           comment="JWK Set verifying its private_key_jwt assertions; NULL for a client with a secret"),
+    CheckConstraint("(secret_hash IS NULL) <> (public_jwks IS NULL)", name="ck_clients_one_auth_method"),
 )
-"""The partner clients allowed to obtain tokens (``gateway clients``); seeded from the YAML clients file."""
+"""The partner clients allowed to obtain tokens (``gateway clients``); seeded from the YAML clients file. Each
+authenticates with a secret or with keys (migration 0013), never both."""
+
+# --- client assertion ids (migration 0013) ----------------------------------------------------------------------
+
+__all__ += ["client_assertion_ids"]
+
+client_assertion_ids = Table(
+    "client_assertion_ids",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(128), primary_key=True, comment="the assertion's jti, as the client chose it"),
+    Column("keep_until", DateTime(timezone=True), nullable=False,
+           comment="the assertion's exp plus the leeway: after that it is refused as expired anyway"),
+    Index("ix_client_assertion_ids_keep_until", "keep_until"),
+)
+"""The ``jti`` of every ``private_key_jwt`` assertion accepted and not yet expired: a second use is a replay,
+refused by every gateway process on this store. Rows past ``keep_until`` are purged as new ones come."""

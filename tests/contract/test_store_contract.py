@@ -357,10 +357,10 @@ async def test_rebuilding_subtrees_fills_the_missing_ones_and_rewrites_none(stor
 
 
 def care(kind: str, record_id: str, weight: int, *, month: str = "2026-10", quartiere: str = "mazzini",
-         retracted: bool = False) -> ActivityEvent:
+         retracted: bool = False, vaccine_group: str | None = None) -> ActivityEvent:
     resource_type = "Encounter" if kind == "visit" else "Immunization"
     return ActivityEvent(month, kind, "asst", quartiere, weight=weight, record=(resource_type, record_id),  # type: ignore[arg-type]
-                         retracted=retracted)
+                         retracted=retracted, vaccine_group=vaccine_group)
 
 
 async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) -> None:
@@ -382,3 +382,16 @@ async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) 
         indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("statistics_activity"))
     assert {(i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in indexes} >= {
         ("ux_statistics_activity_kind_source_key", ("kind", "source_key"), True)}
+
+
+async def test_a_vaccination_keeps_its_vaccine_group_and_a_correction_replaces_it(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.record_activity([care("vaccination", "i1", 1, vaccine_group="influenza"),
+                                  care("vaccination", "i2", 1, vaccine_group="zoster"), care("visit", "e1", 30)])
+    async with store.transaction() as tx:  # i1 was a COVID-19 vaccine coded wrongly: the trust sends it again
+        await tx.record_activity([care("vaccination", "i1", 1, vaccine_group="covid-19")])
+    async with store.transaction() as tx:
+        vaccinations = await tx.activity("2026-10", ["vaccination"])
+        [visit] = await tx.activity("2026-10", ["visit"])
+    assert sorted(e.vaccine_group or "" for e in vaccinations) == ["covid-19", "zoster"]
+    assert visit.vaccine_group is None

@@ -28,7 +28,10 @@ DECIDED_AT = datetime(2026, 10, 30, 12, 0, tzinfo=UTC)
 PUBLISHED_AT = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 VISITS = {"gratosoglio": 8, "san-siro": 6, "mazzini": 2}
-VACCINATIONS = {"san-siro": 6, "gratosoglio": 5, "mazzini": 1}
+VACCINATIONS = {("san-siro", "influenza"): 6, ("gratosoglio", "influenza"): 5, ("mazzini", "influenza"): 1,
+                ("san-siro", "covid-19"): 5}
+ATC = {"influenza": "J07BB02", "covid-19": "J07BX03"}
+"""The ATC code a vaccination of each vaccine group is sent with."""
 FRAGILITY_SIGNALS = 5  # F2, san-siro
 MINUTES_PER_VISIT = 50
 
@@ -73,10 +76,11 @@ async def test_F6_and_F13_aggregates_reach_their_recipients_with_small_cells_sup
             n += 1
             await submit(gateway, "asst", visit(n, quartiere), "application/fhir+json")
     await submit(gateway, "asst", visit(99, "san-siro", status="planned"), "application/fhir+json")  # not care yet
-    for quartiere, count in VACCINATIONS.items():
+    for (quartiere, group), count in VACCINATIONS.items():
         for i in range(count):
-            await submit(gateway, "asst", immunization(id=f"stat-imm-{quartiere}-{i}", location=located(quartiere)),
-                         "application/fhir+json")
+            vaccine = {"coding": [{"system": "http://www.whocc.no/atc", "code": ATC[group]}]}
+            await submit(gateway, "asst", immunization(id=f"stat-imm-{quartiere}-{group}-{i}", vaccineCode=vaccine,
+                                                       location=located(quartiere)), "application/fhir+json")
     for i in range(FRAGILITY_SIGNALS):
         await submit(gateway, "aler", fragility_signal(i))
     for i, person in enumerate(people):
@@ -108,13 +112,16 @@ async def test_F6_and_F13_aggregates_reach_their_recipients_with_small_cells_sup
         assert cells(f6, "visits") == {("gratosoglio",): 8, ("san-siro",): None, ("mazzini",): None}
         assert cells(f6, "care-minutes") == {("gratosoglio",): 8 * MINUTES_PER_VISIT, ("san-siro",): None,
                                              ("mazzini",): None}
-        assert cells(f6, "vaccinations") == {("san-siro",): 6, ("gratosoglio",): None, ("mazzini",): None}
+        # per vaccine group: mazzini's one influenza vaccination is below 5, and gratosoglio's (5, the smallest
+        # other influenza cell) is hidden with it; san-siro's five COVID-19 vaccinations are published
+        assert cells(f6, "vaccinations") == {("san-siro", "influenza"): 6, ("san-siro", "covid-19"): 5,
+                                             ("gratosoglio", "influenza"): None, ("mazzini", "influenza"): None}
 
     expected: list[dict[str, str]] = []
     for quartiere, count in VISITS.items():
         expected += [{"flow": "F5", "quartiere": quartiere, "outcome": "permit"}] * count
     expected.append({"flow": "F5", "quartiere": "san-siro", "outcome": "permit"})  # the planned visit
-    for quartiere, count in VACCINATIONS.items():  # no flow takes vaccinations anywhere: denied
+    for (quartiere, _), count in VACCINATIONS.items():  # no flow takes vaccinations anywhere: denied
         expected += [{"flow": NO_FLOW, "quartiere": quartiere, "outcome": "deny"}] * count
     expected += [{"flow": "F2", "quartiere": "san-siro", "outcome": "permit"}] * FRAGILITY_SIGNALS
     expected += [{"flow": "F1", "quartiere": p.quartiere, "outcome": "deny"} for p in people]

@@ -47,6 +47,8 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError
 from tests.unit.test_consent_record import as_r5
 
+pytestmark = pytest.mark.fuzz
+
 ALER_INPUTS = 100_000
 CONSENT_INPUTS = 20_000
 SEED = 20261122
@@ -445,6 +447,7 @@ def test_seed_messages_are_valid() -> None:
         assert envelope.message_type == "tenancy.arrears-referral"
 
 
+@pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 def test_fuzz_aler_decode_rejects_every_malformed_input_with_a_reason() -> None:
     rng = random.Random(SEED)
     tally = Tally("adapters.aler.decode")
@@ -623,6 +626,7 @@ def test_consent_seeds_are_valid_and_each_r5_seed_reads_as_its_r4_form() -> None
     assert parsed[:half] == parsed[half:]
 
 
+@pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 def test_fuzz_fhir_consent_rejects_every_malformed_consent_with_a_reason() -> None:
     rng = random.Random(SEED + 1)
     tally = Tally("gateway.consents.parse_fhir_consent")

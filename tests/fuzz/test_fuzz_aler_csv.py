@@ -39,6 +39,8 @@ from schemas.errors import DecodeError
 from tests.fuzz.test_fuzz_adapters import NUMBERS, Tally, byte_flips, counting_unraisables, random_string
 from tests.unit.test_adapter_aler_csv import export, tenant_row
 
+pytestmark = pytest.mark.fuzz
+
 INPUTS = 100_000
 SEED = 20261124
 DECODE = DECODERS["aler"]
@@ -276,6 +278,7 @@ def test_seed_exports_are_valid() -> None:
         assert len(envelopes) == len(rows)
 
 
+@pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 @pytest.mark.timeout(1800)
 def test_fuzz_aler_csv_export_rejects_every_malformed_input_with_a_reason() -> None:
     rng = random.Random(SEED)

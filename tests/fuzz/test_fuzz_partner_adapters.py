@@ -43,6 +43,8 @@ from tests.fuzz.test_fuzz_adapters import (
     random_value,
 )
 
+pytestmark = pytest.mark.fuzz
+
 INPUTS = 100_000
 SEED = 20261123
 CFS = sorted(set(GOLDEN_CFS) | set(ALER_FUZZ_CFS))
@@ -142,6 +144,7 @@ def test_seed_messages_are_valid(partner: str) -> None:
         assert DECODERS[partner](body, PARTNER_CONTENT_TYPES[partner])
 
 
+@pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("partner", ["aler", "asst", "comune", "fwa"])
 def test_fuzz_partner_decoder_rejects_every_malformed_input_with_a_reason(partner: str) -> None:

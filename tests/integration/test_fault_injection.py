@@ -271,6 +271,7 @@ async def read_fwa(gateway: Gateway, expected: set[str]) -> list[BusRecord]:
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_kills_and_restarts_under_load_lose_nothing_and_deliver_nothing_denied(
         harness: tuple[Gateway, OwnInfra], tmp_path: Path) -> None:

@@ -37,6 +37,8 @@ from gateway.settings import GatewaySettings
 from tests.conftest import ALL_SCOPES, SECRET, Backends, bearer
 from tests.kafka_access import login_env
 
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 25
 """Examples per operation and caller: 27 operations x 2 callers x up to 25 on each backend pair in CI."""

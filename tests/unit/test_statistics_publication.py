@@ -51,8 +51,8 @@ def visits(quartiere: str, n: int, minutes: int, source: str = "asst") -> list[A
     return [ActivityEvent("2026-10", "visit", source, quartiere, weight=minutes)] * n
 
 
-def vaccinations(quartiere: str, n: int) -> list[ActivityEvent]:
-    return [ActivityEvent("2026-10", "vaccination", "asst", quartiere)] * n
+def vaccinations(quartiere: str, n: int, group: str | None = "influenza") -> list[ActivityEvent]:
+    return [ActivityEvent("2026-10", "vaccination", "asst", quartiere, vaccine_group=group)] * n
 
 
 def decisions(flow: str | None, quartiere: str, outcome: str, n: int) -> list[ActivityEvent]:
@@ -101,11 +101,31 @@ async def test_f6_small_cells_are_published_as_suppressed_never_as_their_value(s
         assert cells(body, "visits") == {"gratosoglio": None, "lorenteggio": 10, "mazzini": None, "san-siro": 8}
         assert cells(body, "care-minutes") == {"gratosoglio": None, "lorenteggio": 200, "mazzini": None,
                                                "san-siro": 240}
-        assert cells(body, "vaccinations") == {"gratosoglio": None, "mazzini": None, "san-siro": 6}
+        assert cells(body, "vaccinations") == {"gratosoglio/influenza": None, "mazzini/influenza": None,
+                                               "san-siro/influenza": 6}
         suppressed = [c for m in body["measures"] for c in m["cells"] if c["suppressed"]]
         assert suppressed and all(c["value"] is None for c in suppressed)
         assert body["threshold"] == 5 and body["period"] == "2026-10"
     assert [body["flow"] for _, body, _, _ in rows] == ["F6", "F6-regione"]
+
+
+async def test_f6_counts_vaccinations_per_vaccine_group_with_small_cells_suppressed_per_group(store: Store) -> None:
+    await seed(store, [*vaccinations("san-siro", 7), *vaccinations("san-siro", 2, "covid-19"),
+                       *vaccinations("san-siro", 8, "zoster"), *vaccinations("lorenteggio", 6),
+                       *vaccinations("lorenteggio", 5, "covid-19"), *vaccinations("gratosoglio", 9, "pneumococcal"),
+                       *vaccinations("gratosoglio", 5, None)])  # counted before groups were kept: "other"
+
+    await publisher(store).publish("2026-10", "F6")
+
+    [(_, body, _, _), _] = await queued(store)
+    [measure] = [m for m in body["measures"] if m["measure"] == "vaccinations"]
+    assert measure["dimensions"] == ["quartiere", "vaccine_group"]
+    # san-siro/covid-19 (2) is below 5; then, so that it cannot be recovered from its quartiere or its group,
+    # san-siro/influenza (the smallest left in san-siro), lorenteggio/covid-19 (the only other covid-19 cell)
+    # and lorenteggio/influenza (the only other influenza cell) are hidden too
+    assert cells(body, "vaccinations") == {
+        "gratosoglio/other": 5, "gratosoglio/pneumococcal": 9, "lorenteggio/covid-19": None,
+        "lorenteggio/influenza": None, "san-siro/covid-19": None, "san-siro/influenza": None, "san-siro/zoster": 8}
 
 
 async def test_f6_counts_only_the_trusts_own_care(store: Store) -> None:
@@ -167,7 +187,7 @@ async def test_the_message_carries_nothing_but_aggregates(store: Store) -> None:
     for (_, body, headers, row), record in zip(await queued(store), records, strict=True):
         assert set(body) == {"message_type", "flow", "period", "threshold", "generated_at", "measures"}
         assert StatisticsAggregate.model_validate(body)
-        assert {k for m in body["measures"] for c in m["cells"] for k in c["key"]} == {"quartiere"}
+        assert {k for m in body["measures"] for c in m["cells"] for k in c["key"]} == {"quartiere", "vaccine_group"}
         assert row.subject_pseudonym is None and row.consent_id is None
         assert row.key == f"{body['flow']}:2026-10".encode()
         assert headers["message-id"] == f"stat-{body['flow']}-2026-10"
@@ -180,7 +200,7 @@ async def test_the_message_carries_nothing_but_aggregates(store: Store) -> None:
 
 def test_the_activity_table_has_no_column_that_could_name_a_person() -> None:
     assert set(statistics_activity.c.keys()) == {"id", "month", "kind", "source", "quartiere", "flow_id",
-                                                 "recipient", "outcome", "weight", "source_key"}
+                                                 "recipient", "outcome", "weight", "source_key", "vaccine_group"}
 
 
 async def test_no_operator_dimension_can_be_published(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,9 @@
 """OAuth 2 client-credentials token endpoint and the public keys that verify its tokens.
 
-Token requests are rate-limited per client and per address, and repeated failed authentications lock the
-client id and the address out for a while (:mod:`gateway.api.throttle`). Every token handed out is audited
+Partners authenticate with their secret or, when registered with public keys, with a ``private_key_jwt``
+client assertion (:mod:`gateway.auth.client_assertion`). Token requests are rate-limited per client and per
+address, and repeated failed authentications (either way) lock the client id and the address out for a while
+(:mod:`gateway.api.throttle`). Every token handed out is audited
 first (client, organisation, scopes, ``jti``, expiry: a ``token-issued`` record); when that record cannot be
 written the caller gets a 503 problem and no token (fail closed, as PDND does).
 """
@@ -17,6 +19,7 @@ from fastapi import APIRouter, Request, Response
 from gateway.api.deps import GatewayDep, RequestIdDep
 from gateway.api.throttle import Throttle
 from gateway.auth._authlib_server import basic_credentials
+from gateway.auth.client_assertion import assertion_subject
 from gateway.auth.issuer import MAX_TOKEN_REQUEST_BYTES, IssuedToken
 from gateway.auth.transport import peer_address
 from gateway.observability.metrics import oauth_error
@@ -26,7 +29,8 @@ router = APIRouter(tags=["auth"])
 
 
 async def _client_id_of(request: Request) -> str | None:
-    """The client id a token request names (Basic header, else the form), unverified: it only keys limits."""
+    """The client id a token request names (Basic header, else the form's ``client_id``, else the ``sub`` of its
+    client assertion), unverified: it only keys limits."""
     basic_id, _ = basic_credentials(request.headers)
     if basic_id:
         return basic_id
@@ -34,7 +38,8 @@ async def _client_id_of(request: Request) -> str | None:
     if not (declared.isdigit() and int(declared) <= MAX_TOKEN_REQUEST_BYTES):
         return None  # the issuer refuses such a request on its own
     body = await request.body()  # kept by the request, so the issuer reads the same bytes
-    return next((value for name, value in parse_qsl(body.decode("utf-8", "replace")) if name == "client_id"), None)
+    form = dict(parse_qsl(body.decode("utf-8", "replace")))
+    return form.get("client_id") or assertion_subject(form.get("client_assertion", ""))
 
 
 @router.post("/oauth/token", summary="Obtain an access token (client credentials, RFC 6749 §4.4)")
