@@ -297,6 +297,9 @@ _HEADER_DESCRIPTIONS: Final = {
     "purpose": "Purpose the data crosses for (purpose vocabulary of the flow registry)",
     "content-type": "Media type of the value",
     "reason": "Problem type slug of the dead-lettered record",
+    "traceparent": "W3C Trace Context traceparent: from a partner, the trace the gateway's trace of this message "
+                   "continues; from the gateway (when it traces), its trace of the message this one came from, for "
+                   "the recipient's trace to continue",
 }
 
 
@@ -313,6 +316,8 @@ def _headers(required: Iterable[str], optional: Iterable[str] = (), *, message_t
             schema["maxLength"] = 64
         if name == "schema-version":
             schema["pattern"] = r"^\d+\.\d+$"
+        if name == "traceparent":
+            schema["pattern"] = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
         if name == "message-type" and message_type is not None:
             schema["const"] = message_type
         if name == "purpose" and purposes:
@@ -445,7 +450,8 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
         return []
     if inspect.unwrap(DECODERS[partner]) is adapters.asst_fhir.decode:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
-        headers = _headers((), ("content-type", "request-id", "message-id"), content_types=content_types)
+        headers = _headers((), ("content-type", "request-id", "message-id", "traceparent"),
+                           content_types=content_types)
         paths = {resource: path for path, resource in FHIR_INBOUND_FORMATS.items()}
         missing = [resource for resource in FHIR_INBOUND_RESOURCES if resource not in paths]
         if missing:
@@ -455,7 +461,8 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
             f"A FHIR R4 {resource}" + (" of message resources, with the Patients they refer to"
                                        if resource == "Bundle" else ", alone or in a Bundle"),
         )) for resource in FHIR_INBOUND_RESOURCES]
-    headers = _headers((), ("content-type", "request-id", "message-id"), content_types=("application/json",))
+    headers = _headers((), ("content-type", "request-id", "message-id", "traceparent"),
+                       content_types=("application/json",))
     names = []
     for path, model in _inbound_formats().get(partner, {}).items():
         correlation = "native" if "id_correlazione" in model.model_fields else None
@@ -472,7 +479,8 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
             "description": f"UTF-8 CSV with a header row; columns: {columns}. Each row is described by the JSON "
                            f"Schema {row_schema} (cells by column name).",
             "contentType": csv_types[0],
-            "headers": _headers(("content-type",), ("request-id", "message-id"), content_types=csv_types),
+            "headers": _headers(("content-type",), ("request-id", "message-id", "traceparent"),
+                                content_types=csv_types),
             "payload": schemas.add("aler.tenancy-export", {"type": "string", "contentMediaType": csv_types[0],
                                                            "description": f"Columns: {columns}"}),
             "bindings": _key(_PARTNER_KEY),
@@ -489,7 +497,7 @@ def _delivery_messages(flows: list[Flow], schemas: _Schemas, messages: _Messages
     fhir_outbound = FHIR_OUTBOUND_FORMATS
     for flow in flows:
         kind = (flow.recipient, flow.outbound_message_type)
-        headers = _headers((*_GATEWAY_HEADERS, "purpose"), message_type=flow.outbound_message_type,
+        headers = _headers((*_GATEWAY_HEADERS, "purpose"), ("traceparent",), message_type=flow.outbound_message_type,
                            purposes=purposes)
         if flow.outbound_message_type in STATISTICS_MESSAGE_TYPES:
             name = messages.add(f"gateway.{flow.outbound_message_type}",
@@ -539,7 +547,7 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
         "title": "Status of a message the partner sent",
         "summary": (StatusMessage.__doc__ or "").split("\n")[0],
         "contentType": "application/json",
-        "headers": _headers(_GATEWAY_HEADERS, message_type="referral.status"),
+        "headers": _headers(_GATEWAY_HEADERS, ("traceparent",), message_type="referral.status"),
         "payload": schemas.model("gateway.status", StatusMessage, "serialization"),
         "correlationId": {"$ref": "#/components/correlationIds/header"},
         "bindings": _key(_PSEUDONYM_KEY),

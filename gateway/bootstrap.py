@@ -44,6 +44,9 @@ from gateway.consents import ConsentService
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import Crosswalk
 from gateway.logging import get_logger
+from gateway.observability.metrics import GatewayMetrics, MetricsServer, StateSampler, serve
+from gateway.observability.observer import PipelineObserver
+from gateway.observability.tracing import MessageTracer, otlp_provider
 from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
@@ -104,6 +107,15 @@ class Gateway:
     token_key_file: Path | None = None
     """The token-signing key file this gateway reads (None: a key was passed in); re-read when it changes."""
     _token_key_stamp: tuple[int, int] | None = None
+    observer: PipelineObserver = field(default_factory=PipelineObserver)
+    """Metrics and traces of the pipeline (:mod:`gateway.observability`), shared by the intake, the relay and
+    the consumer."""
+    metrics_server: MetricsServer | None = None
+    """The ``/metrics`` endpoint while the gateway runs with ``metrics_port`` set."""
+
+    @property
+    def metrics(self) -> GatewayMetrics:
+        return self.observer.metrics
 
     def reload_token_keys(self) -> None:
         """Take a rotated token-signing key file (``gateway tokens rotate-key``) without a restart: sign with its
@@ -148,6 +160,9 @@ class Gateway:
         Raises :class:`DependencyTimeout` naming the store or bus that did not answer within
         ``startup_wait_seconds``."""
         self.state = "starting"
+        if self.settings.metrics_port is not None and self.metrics_server is None:
+            self.metrics_server = serve(self.metrics, self.settings.metrics_host, self.settings.metrics_port)
+            log.info("metrics-serving", port=self.metrics_server.port)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.startup_wait_seconds
         await self._until_available("database", make_url(self.settings.resolved_database_url())
@@ -215,6 +230,11 @@ class Gateway:
         supervisor.start("audit-checkpointer", lambda: self.checkpointer.run(self._stop))
         # daily, first run a few minutes after start (D-08)
         supervisor.start("retention", lambda: retention.run(self._stop))
+        if settings.metrics_port is not None:  # sampled only where someone can scrape it
+            sampler = StateSampler(self.metrics, self.store, self.bus, self.consumer.group_id,
+                                   sorted(self.consumer.partner_of), settings.metrics_sample_seconds,
+                                   member=lambda: self.consumer.progress.member)
+            supervisor.start("metrics-sampler", lambda: sampler.run(self._stop))
         joined = asyncio.create_task(ready.wait())
         gave_up = asyncio.create_task(supervisor.fatal.wait())
         try:
@@ -241,6 +261,11 @@ class Gateway:
         errors: list[Exception] = []
         if self.supervisor is not None:
             errors += [e if isinstance(e, Exception) else RuntimeError(repr(e)) for e in await self.supervisor.stop()]
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.close)
+            self.metrics_server = None
+        if self.observer.tracer is not None:
+            await asyncio.to_thread(self.observer.tracer.shutdown)  # exports what is buffered
         for part, close in (("bus", self.bus.stop), ("store", self.store.close)):
             try:
                 await close()
@@ -348,6 +373,8 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
                     settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
     relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size, registry=registry)
     intake.on_enqueued = relay.wake
+    tracer = MessageTracer(otlp_provider()) if settings.tracing else None
+    observer = PipelineObserver(GatewayMetrics(), tracer, settings.topics.prefix)
     consents = ConsentService(store, registry, settings.instance_id, settings.topics)
     consents.on_enqueued = relay.wake
     directory = ClientDirectory(clients, _client_loader(store, clients),
@@ -356,6 +383,8 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
                          token_endpoint=settings.token_endpoint_url, claim_assertion=_assertion_claimer(store),
                          assertion_max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
                          assertion_leeway_seconds=settings.client_assertion_leeway_seconds)
+    consumer = InboundConsumer(intake, bus, settings.topics, sorted(DECODERS))
+    intake.observer = relay.observer = consumer.observer = observer
     gateway = Gateway(
         settings=settings,
         registry=registry,
@@ -363,7 +392,8 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
         bus=bus,
         intake=intake,
         relay=relay,
-        consumer=InboundConsumer(intake, bus, settings.topics, sorted(DECODERS)),
+        consumer=consumer,
+        observer=observer,
         consents=consents,
         issuer=issuer,
         validator=TokenValidator(issuer.public_jwks(), settings.token_issuer, settings.token_audience),

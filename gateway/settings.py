@@ -270,6 +270,21 @@ class GatewaySettings(BaseSettings):
     task_healthy_after_seconds: float = Field(default=60.0, gt=0)
     """A restarted task that has run this long is healthy again: its count of restarts in a row resets."""
 
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """TCP port of the Prometheus metrics endpoint (``/metrics``, :mod:`gateway.observability.metrics`), served by
+    a thread of its own beside the API and the workers; unset (the default): no endpoint, no port opened. 0
+    takes any free port. The endpoint has no authentication: bind it to a network only the monitoring can
+    reach (no metric names a person; see docs/operations.md)."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint listens on; ``0.0.0.0`` in a container whose port only Prometheus reaches."""
+    metrics_sample_seconds: float = Field(default=15.0, gt=0)
+    """How often a worker process serving metrics samples the state gauges (outbox backlog and its oldest row,
+    consumer lag, audit size and last checkpoint, consents) from the database and the broker."""
+    tracing: bool = False
+    """Export OpenTelemetry traces (one per message, :mod:`gateway.observability.tracing`) over OTLP. Off by
+    default; the exporter is configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables (endpoint, headers,
+    protocol ``http/protobuf``) and ``OTEL_SERVICE_NAME``."""
+
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     """How often the relay sweeps the outbox unasked, for rows queued more than half a second before that no worker

@@ -22,7 +22,10 @@ Subcommands::
 
     realinfra.py up [--kafka-only|--postgres-only|--keycloak-only] [--no-keycloak] [--state-file PATH]
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
-        foreground until Ctrl-C or SIGTERM, then tear down.
+        foreground until Ctrl-C or SIGTERM, then tear down. Meanwhile SIGUSR1 restarts the broker
+        (``kill -9``, then the same broker on the same port and data) and SIGUSR2 restarts PostgreSQL
+        (immediate stop, 5 s down, then start): fault-injection tests restart their own services this way. Each
+        restart done is counted in the state file (``kafka_restarts``, ``postgres_restarts``).
 
 The broker authenticates every client (SASL/SCRAM-SHA-512 over TLS; the controller listener uses SASL/PLAIN
 over TLS for the broker alone) and authorises every request with KRaft's ``StandardAuthorizer``: nothing is
@@ -94,6 +97,8 @@ BASE_DIR_PREFIX = "gateway-realinfra-"
 LAUNCHER_PID_FILE = "launcher.pid"
 KAFKA_PID_FILE = "kafka.pid"
 KEYCLOAK_PID_FILE = "keycloak.pid"
+POSTGRES_RESTART_DOWN_S = 5.0
+"""How long a PostgreSQL restart asked for with SIGUSR2 keeps the server down (clients see an outage)."""
 
 KAFKA_ENV_VAR = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
 KAFKA_CREDENTIALS_ENV_VAR = "GATEWAY_TEST_KAFKA_CREDENTIALS"
@@ -995,15 +1000,69 @@ def write_state(path: Path, infra: Infra) -> None:
     path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
-def wait_until_stopped(infra: Infra) -> None:
-    """Block until a signal arrives (raising Interrupted) or Kafka or Keycloak dies on its own."""
+class RestartRequests:
+    """SIGUSR1 (restart the broker) and SIGUSR2 (restart PostgreSQL) received while ``up`` waits."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] = []
+
+    def install(self) -> None:
+        signal.signal(signal.SIGUSR1, lambda *_: self.pending.append("kafka"))
+        signal.signal(signal.SIGUSR2, lambda *_: self.pending.append("postgres"))
+
+
+def restart_kafka(kafka: Kafka, timeout: float) -> None:
+    """``kill -9`` the broker, then start it again on the same port, configuration and data."""
+    assert kafka.process is not None
+    kafka.process.kill()
+    kafka.process.wait()
+    started_at = time.monotonic()
+    with contextlib.suppress(FileNotFoundError):
+        kafka.server_log.unlink()  # wait_for_kafka looks for the "started" line of this run
+    spawn_kafka(kafka, ensure_kafka_libs())
+    wait_for_kafka(kafka, timeout)
+    log(f"kafka restarted in {time.monotonic() - started_at:.1f}s")
+
+
+def restart_postgres(pg: Postgres) -> None:
+    """Stop PostgreSQL at once (no shutdown checkpoint: crash recovery on start), keep it down for
+    POSTGRES_RESTART_DOWN_S, then start it again."""
+    started_at = time.monotonic()
+    pg_ctl = str(pg.bin_dir / "pg_ctl")
+    run_checked(as_postgres_user([pg_ctl, "-D", str(pg.data_dir), "-m", "immediate", "-w", "-t", "30", "stop"]),
+                "pg_ctl stop -m immediate")
+    time.sleep(POSTGRES_RESTART_DOWN_S)
+    start_postgres_server(pg)
+    log(f"postgres restarted in {time.monotonic() - started_at:.1f}s")
+
+
+def wait_until_stopped(infra: Infra, state_file: Path | None = None, kafka_timeout: float = KAFKA_READY_TIMEOUT_S,
+                       restarts: RestartRequests | None = None) -> None:
+    """Block until a signal arrives (raising Interrupted) or Kafka or Keycloak dies on its own; restart a service when
+    asked (see ``up``) and count it in ``state_file``."""
+    done = {"kafka": 0, "postgres": 0}
     while True:
-        kafka, keycloak = infra.kafka, infra.keycloak
+        while restarts is not None and restarts.pending:
+            service = restarts.pending.pop(0)
+            if service == "kafka" and infra.kafka is not None:
+                restart_kafka(infra.kafka, kafka_timeout)
+            elif service == "postgres" and infra.postgres is not None:
+                restart_postgres(infra.postgres)
+            else:
+                continue
+            done[service] += 1
+            if state_file is not None and state_file.exists():
+                state = json.loads(state_file.read_text(encoding="utf-8"))
+                state.update({f"{name}_restarts": count for name, count in done.items()})
+                state["kafka_pid"] = infra.kafka.process.pid if infra.kafka and infra.kafka.process else None
+                state_file.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        kafka = infra.kafka
         if kafka is not None and kafka.process is not None and kafka.process.poll() is not None:
             raise kafka_failure(kafka, f"exited unexpectedly with code {kafka.process.returncode}")
+        keycloak = infra.keycloak
         if keycloak is not None and keycloak.process is not None and keycloak.process.poll() is not None:
             raise InfraError(f"keycloak exited unexpectedly with code {keycloak.process.returncode}")
-        time.sleep(1.0)
+        time.sleep(0.2)
 
 
 def command_up(options: Options) -> int:
@@ -1012,10 +1071,12 @@ def command_up(options: Options) -> int:
         with infrastructure(options) as infra:
             for name, value in infra.env().items():
                 print(f"export {name}={shlex.quote(value)}", flush=True)  # the credentials are JSON
+            restarts = RestartRequests()
+            restarts.install()
             write_state(options.state_file, infra)
             log(f"state written to {options.state_file}; press Ctrl-C to stop")
             try:
-                wait_until_stopped(infra)
+                wait_until_stopped(infra, options.state_file, options.kafka_timeout, restarts)
             finally:
                 options.state_file.unlink(missing_ok=True)
     except Interrupted as interrupted:

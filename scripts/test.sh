@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Prometheus's promtool (tests/integration/test_monitoring.py): built from the Go module proxy once and cached
+# (a few minutes the first time, mostly downloads), in the background while the rest installs.
+./scripts/promtool.sh &
+promtool_build=$!
+
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
@@ -31,6 +36,7 @@ npm ci --prefix tools/console-browser --no-audit --no-fund --ignore-scripts --no
 # Maven Central, unpacked and built once per machine (cached under ~/.cache/quartieri-gateway/keycloak); it runs
 # on Java 21+ (Temurin 25 under /usr/lib/jvm). realinfra.py starts it with the other services.
 python3 scripts/realinfra_keycloak.py build
+wait "$promtool_build"
 
 echo "== lint, types and import layers"
 .venv/bin/ruff check gateway adapters schemas tests bench scripts

@@ -192,6 +192,11 @@ class EmbeddedBus:
                 raise UnknownTopicError([topic])
         return list(range(self._topics[topic]))
 
+    async def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, records past the group's committed offsets (see :meth:`gateway.bus.port.Bus.group_lag`)."""
+        log = self._require_started()
+        return await log.run(partial(_group_lag, group_id=group_id, topics=list(topics)))
+
     async def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[BusRecord]:
         """Records of one partition from ``offset`` on, outside any group (the log never drops records, so
         the first one returned is at ``offset`` whenever that offset was ever written)."""
@@ -563,6 +568,18 @@ def _commit(connection: sqlite3.Connection, *, group_id: str, offsets: dict[Topi
         )
 
     _in_write_transaction(connection, commit)
+
+
+def _group_lag(connection: sqlite3.Connection, *, group_id: str, topics: list[str]) -> dict[str, int]:
+    lag = dict.fromkeys(topics, 0)
+    for topic, behind in connection.execute(
+        "SELECT p.topic, sum(p.next_offset - coalesce(g.next_offset, 0)) FROM partitions p"
+        " LEFT JOIN group_offsets g ON g.group_id = ? AND g.topic = p.topic AND g.partition = p.partition"
+        " GROUP BY p.topic", (group_id,),
+    ):
+        if topic in lag:
+            lag[topic] = max(0, int(behind))
+    return lag
 
 
 def _encode_headers(headers: Headers) -> str:

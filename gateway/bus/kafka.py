@@ -133,6 +133,8 @@ class KafkaBus:
         self._security = security or KafkaSecurity()
         self._producer: Any = None
         self._known_topics: set[str] = set()
+        self._offsets: tuple[Any, Any] | None = None
+        """(admin client, consumer outside any group) that :meth:`group_lag` keeps open between calls."""
 
     async def start(self) -> None:
         """Connect the idempotent producer."""
@@ -160,6 +162,7 @@ class KafkaBus:
         """Flush what is pending and disconnect."""
         producer, self._producer = self._producer, None
         self._known_topics.clear()
+        await self._close_offsets()
         if producer is not None:
             await producer.stop()
 
@@ -304,6 +307,52 @@ class KafkaBus:
             raise _unavailable(exc) from exc
         finally:
             await consumer.stop()
+
+    async def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, records past the group's committed offsets (see :meth:`gateway.bus.port.Bus.group_lag`):
+        the group's offsets from its coordinator, the end offsets from the partition leaders, through two
+        clients kept open for the next call (a sample every few seconds should not log in each time)."""
+        try:
+            admin, reader = await self._offset_clients()
+            committed = await admin.list_consumer_group_offsets(group_id)
+            metadata = await self._require_started().client.fetch_all_metadata()
+            partitions = [TopicPartition(t, p) for t in topics for p in (metadata.partitions_for_topic(t) or ())]
+            ends = await reader.end_offsets(partitions)
+            firsts = await reader.beginning_offsets([tp for tp in partitions if tp not in committed])
+        except (TimeoutError, KafkaError) as exc:
+            await self._close_offsets()
+            raise _unavailable(exc) if isinstance(exc, KafkaError) else BusUnavailable(
+                "Kafka: offsets unavailable (timeout)", retriable=True) from exc
+        lag = dict.fromkeys(topics, 0)
+        for tp, end in ends.items():
+            start = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else firsts.get(tp, 0)
+            lag[tp.topic] += max(0, end - start)
+        return lag
+
+    async def _offset_clients(self) -> tuple[Any, Any]:
+        if self._offsets is None:
+            options = dict(bootstrap_servers=self._bootstrap_servers, client_id=self._client_id,
+                           request_timeout_ms=self._request_timeout_ms, **self._security.client_options())
+            admin = AIOKafkaAdminClient(**options)
+            reader = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **options)
+            try:
+                await admin.start()
+                await reader.start()
+            except BaseException:
+                await admin.close()
+                await reader.stop()
+                raise
+            self._offsets = (admin, reader)
+        return self._offsets
+
+    async def _close_offsets(self) -> None:
+        offsets, self._offsets = self._offsets, None
+        if offsets is not None:
+            admin, reader = offsets
+            try:
+                await reader.stop()
+            finally:
+                await admin.close()
 
     async def _check_topics(self, producer: Any, topics: Iterable[str]) -> None:
         missing = set(topics).difference(self._known_topics)

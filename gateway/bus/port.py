@@ -102,6 +102,10 @@ class Bus(Protocol):
         """The partition numbers of ``topic``; raises :class:`~gateway.bus.errors.UnknownTopicError` if it
         does not exist."""
 
+    async def group_lag(self, group_id: str, topics: Sequence[str]) -> dict[str, int]:
+        """Per topic, how many records the group has not committed yet (end offset minus committed offset,
+        summed over the partitions; a partition the group never committed counts from its first record)."""
+
     async def read(self, topic: str, partition: int, offset: int, max_records: int = 500) -> list[BusRecord]:
         """Up to ``max_records`` records of one partition from ``offset`` on, in offset order, outside any
         consumer group (no position is committed). Records before ``offset`` are never returned; the first

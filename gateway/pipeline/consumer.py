@@ -35,6 +35,7 @@ from gateway.bus.errors import BusError, BusUnavailable, CommitFailed
 from gateway.bus.port import Bus, BusConsumer, BusRecord, OutgoingRecord
 from gateway.errors import DependencyUnavailable, GatewayError
 from gateway.logging import get_logger
+from gateway.observability.observer import PipelineObserver
 from gateway.pipeline.intake import Intake, Submission
 from gateway.settings import TopicSettings
 from gateway.trace_context import trace_id_of
@@ -108,6 +109,7 @@ class InboundConsumer:
         """Longest time decided records wait for their offset commit while more keep coming (a crash re-reads
         at most that much, and the replay guard absorbs it)."""
         self.progress = ConsumerProgress(group_id)
+        self.observer = PipelineObserver()
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Join the group and decide what arrives until ``stop`` is set (see the module docstring)."""
@@ -206,7 +208,7 @@ class InboundConsumer:
                 content_type=record.header("content-type") or "application/json", request_id=_request_id(record),
                 client_id=f"kafka:{partner}",
                 kafka=KafkaCoordinates(topic=record.topic, partition=record.partition, offset=record.offset),
-                trace_id=trace_id_of(record.header("traceparent")),
+                trace_id=trace_id_of(record.header("traceparent")), traceparent=record.header("traceparent"),
             )
             try:
                 items += [(envelope, submission) for envelope in self.intake.decode(submission)]
@@ -221,6 +223,7 @@ class InboundConsumer:
             dead += await self._process_one_by_one(items)
         if dead:
             await self.bus.publish(dead)
+            self.observer.dead_lettered(dead)
 
     async def _process_one_by_one(self, items: Sequence[tuple[Envelope, Submission]]) -> list[OutgoingRecord]:
         """Process each message in its own transaction; one that still fails is dead-lettered as an internal

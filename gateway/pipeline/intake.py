@@ -27,6 +27,7 @@ from gateway.errors import (
 )
 from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, subject_of_quoted_token
 from gateway.logging import get_logger
+from gateway.observability.observer import PipelineObserver
 from gateway.pipeline import ledger
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, sender_reason_class
 from gateway.policy.consent import ConsentRecord
@@ -63,6 +64,8 @@ class Submission:
     kafka: KafkaCoordinates | None = None
     trace_id: str | None = None
     """W3C trace id from the sender's ``traceparent`` (:mod:`gateway.trace_context`), recorded in the audit."""
+    traceparent: str | None = None
+    """The sender's ``traceparent`` itself, which the message's trace continues (:mod:`gateway.observability`)."""
 
 
 class Intake:
@@ -89,6 +92,7 @@ class Intake:
         """Delivers the outgoing messages of a batch straight after its commit (:meth:`Relay.deliver
         <gateway.pipeline.relay.Relay.deliver>`, set while the gateway's workers run); None leaves them to the
         relay's sweep."""
+        self.observer = PipelineObserver()
         self.registry = registry
         self.topics = topics
         self.decoders = decoders
@@ -148,12 +152,14 @@ class Intake:
             await tx.update_messages(batch.take_statuses())
             replayed = [received[i] for i in range(len(items)) if i not in decided]
             existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
+            observed = self.observer.batch(items, batch.rows, now)
             await tx.enqueue(batch.rows)
             await tx.record_tokens(batch.minted)  # so that a recipient can quote them back (crosswalk)
             await tx.record_activity(batch.activity)
             # Last: the audit head row serialises every writer, so it is locked only for the commit's length.
             await tx.append_audit(batch.audit)
         statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
+        observed.committed(statuses, decided, batch.audit)
         for index, status in enumerate(statuses):
             if index in decided:
                 log.info("message-decided", message_id=status.message_id, sender=status.sender,

@@ -26,6 +26,7 @@ from gateway.bus.errors import BusError
 from gateway.bus.port import Bus, OutgoingRecord
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
+from gateway.observability.observer import PipelineObserver
 from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import applicable
@@ -52,6 +53,7 @@ class Relay:
         self.batch_size = batch_size
         self.clock = clock
         self._wake: asyncio.Event | None = None
+        self.observer = PipelineObserver()
 
     def wake(self) -> None:
         """Something was queued (or the gateway is stopping): stop waiting and look at the outbox now."""
@@ -65,7 +67,8 @@ class Relay:
         or the bus fails: nothing is marked, and the sweep delivers the rows later."""
         async with self.store.transaction() as tx:
             rows = await tx.claim_undelivered(queued)
-            await self._publish(tx, rows)
+            delivered = await self._publish(tx, rows)
+        self.observer.delivered(delivered, self.clock())
         return len(rows)
 
     async def relay_once(self, min_age_seconds: float | None = None) -> int:
@@ -75,13 +78,15 @@ class Relay:
         queued_before = None if min_age_seconds is None else self.clock() - timedelta(seconds=min_age_seconds)
         async with self.store.transaction() as tx:
             rows = await tx.pending_outbox(self.batch_size, queued_before)
-            await self._publish(tx, rows)
+            delivered = await self._publish(tx, rows)
+        self.observer.delivered(delivered, self.clock())
         return len(rows)
 
-    async def _publish(self, tx: StoreTransaction, rows: Sequence[OutboxRow]) -> None:
-        """Publish the locked ``rows`` whose consent still allows it and mark them published; drop the others."""
+    async def _publish(self, tx: StoreTransaction, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """Publish the locked ``rows`` whose consent still allows it and mark them published; drop the others.
+        Returns the rows published (counted once the transaction has committed)."""
         if not rows:
-            return
+            return []
         deliver: list[OutboxRow] = []
         latest = await tx.latest_consent_versions({r.consent_id for r in rows if r.consent_id is not None})
         for row in rows:
@@ -97,6 +102,7 @@ class Relay:
         await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
         if deliver:
             log.info("relayed", count=len(deliver))
+        return deliver
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.05,
                   sweep_min_age_seconds: float = 0.5) -> None:
@@ -152,6 +158,7 @@ class Relay:
     async def _drop(self, tx: StoreTransaction, row: OutboxRow, reason: str) -> None:
         assert row.id is not None
         await tx.mark_dropped(row.id, reason)
+        self.observer.dropped(row, reason)
         subject = await tx.subject_by_pseudonym(row.subject_pseudonym) if row.subject_pseudonym else None
         await tx.append_audit([ledger.drop_record(row, reason, subject, self.instance_id, self.clock())])
         log.info("dropped-at-delivery", message_id=row.message_id, recipient=row.recipient, reason=reason)

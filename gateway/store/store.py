@@ -756,6 +756,18 @@ class StoreTransaction:
         return [replace(row, id=row_id) for row_id, topic, message_id in found
                 if (row := queued.get((topic, message_id))) is not None]
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """How many outbox rows wait to be delivered, and when the oldest of them was queued (for metrics)."""
+        waiting = outbox.c.published_at.is_(None) & outbox.c.dropped_reason.is_(None)
+        count = (await self.conn.execute(select(func.count()).select_from(outbox).where(waiting))).scalar_one()
+        oldest = (await self.conn.execute(
+            select(outbox.c.created_at).where(waiting).order_by(outbox.c.id).limit(1))).scalar_one_or_none()
+        return int(count), _utc(oldest)
+
+    async def consent_count(self) -> int:
+        """Consent records stored, every version counted (the size of the consent index, for metrics)."""
+        return int((await self.conn.execute(select(func.count()).select_from(consents))).scalar_one())
+
     async def hold_pending_under(self, consent_id: str) -> int:
         """Lock the rows still queued under any version of a consent, waiting for a relay that holds them.
 

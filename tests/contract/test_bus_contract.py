@@ -163,6 +163,23 @@ async def test_a_group_resumes_after_its_commit_and_redelivers_what_it_did_not_c
     assert [record.value for record in latest] == [b"later"]
 
 
+async def test_group_lag_counts_what_the_group_has_not_committed(bus: Bus) -> None:
+    """The consumer lag metric's source: records past the group's committed offsets, per topic (a group that never
+    committed counts from the first record)."""
+    topic, other = unique("lag"), unique("lag-other")
+    group = unique("group")
+    await bus.ensure_topics([topic, other])
+    await bus.publish([OutgoingRecord(topic=topic, key=f"k-{n % 3}".encode(), value=b"v") for n in range(10)])
+    await bus.publish([OutgoingRecord(topic=other, key=b"k", value=b"v") for _ in range(2)])
+    assert await bus.group_lag(group, [topic, other]) == {topic: 10, other: 2}
+    async with running(bus.consumer(group, [topic])) as consumer:
+        await drain(consumer, 10)
+        await consumer.commit()
+    assert await bus.group_lag(group, [topic, other]) == {topic: 0, other: 2}
+    await bus.publish([OutgoingRecord(topic=topic, key=b"k", value=b"later")])
+    assert await bus.group_lag(group, [topic]) == {topic: 1}
+
+
 async def test_commit_without_new_records_keeps_the_position(bus: Bus) -> None:
     topic = unique("idle-commit")
     group = unique("group")

@@ -50,7 +50,8 @@ SECRETS_DIR = "/run/secrets/"
 OPERATOR_VALUES = {"POSTGRES_PASSWORD": "pg-password-for-tests", "GATEWAY_PSEUDONYM_KEY": "k" * 48,
                    "KAFKA_ADMIN_PASSWORD": "kafka-admin-password-for-tests",
                    "KAFKA_KEYSTORE_PASSWORD": "keystore-password-for-tests",
-                   "GATEWAY_KAFKA_SASL_PASSWORD": "gateway-kafka-password-for-tests"}
+                   "GATEWAY_KAFKA_SASL_PASSWORD": "gateway-kafka-password-for-tests",
+                   "GRAFANA_ADMIN_PASSWORD": "grafana-password-for-tests"}
 
 _VARIABLE = re.compile(
     r"\$(?:(?P<escaped>\$)"
@@ -625,3 +626,27 @@ def test_dockerfile_builds_a_non_root_gateway_image() -> None:
             copied |= {Path(src).as_posix() for src in rest.split()[:-1]}
     packages = {pattern.rstrip("*") for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert {"pyproject.toml", pyproject["project"]["readme"], *packages} <= copied
+
+
+def test_prometheus_scrapes_the_gateway_metrics_port_and_grafana_loads_the_dashboard(
+    services: dict[str, dict[str, Any]],
+    clean_environment: pytest.MonkeyPatch,
+) -> None:
+    """Monitoring (docs/operations.md): every file the two services mount exists, Prometheus scrapes both gateway
+    services on the port their settings serve metrics on, and only Grafana publishes a port, on loopback."""
+    for name in ("prometheus", "grafana"):
+        for volume in services[name]["volumes"]:
+            source = str(volume).split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text(encoding="utf-8"))
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    scraped = {job["job_name"]: job["dns_sd_configs"][0] for job in config["scrape_configs"]}
+    for name in ("gateway-api", "gateway-worker"):
+        settings = compose_settings(services[name], clean_environment)
+        assert settings.metrics_port is not None and settings.metrics_host == "0.0.0.0"  # noqa: S104
+        assert scraped[name] == {"names": [name], "type": "A", "port": settings.metrics_port}
+        assert "ports" not in services[name] or all(str(settings.metrics_port) not in str(p)
+                                                    for p in services[name]["ports"])
+    assert "ports" not in services["prometheus"]
+    assert [str(p) for p in services["grafana"]["ports"]] == ["127.0.0.1:3000:3000"]

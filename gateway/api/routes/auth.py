@@ -22,6 +22,7 @@ from gateway.auth._authlib_server import basic_credentials
 from gateway.auth.client_assertion import assertion_subject
 from gateway.auth.issuer import MAX_TOKEN_REQUEST_BYTES, IssuedToken
 from gateway.auth.transport import peer_address
+from gateway.observability.metrics import oauth_error
 from gateway.pipeline import ledger
 
 router = APIRouter(tags=["auth"])
@@ -44,21 +45,32 @@ async def _client_id_of(request: Request) -> str | None:
 @router.post("/oauth/token", summary="Obtain an access token (client credentials, RFC 6749 §4.4)")
 async def token(request: Request, gateway: GatewayDep, request_id: RequestIdDep) -> Response:
     async def record(issued: IssuedToken) -> None:
-        async with gateway.store.transaction() as tx:
-            await tx.append_audit([ledger.token_issued_record(
-                issued.client_id, issued.token_id, issued.organisation, issued.scopes, issued.expires_at,
-                gateway.settings.instance_id, request_id, datetime.now(UTC))])
+        try:
+            async with gateway.store.transaction() as tx:
+                await tx.append_audit([ledger.token_issued_record(
+                    issued.client_id, issued.token_id, issued.organisation, issued.scopes, issued.expires_at,
+                    gateway.settings.instance_id, request_id, datetime.now(UTC))])
+        except Exception:
+            gateway.metrics.token_failures.labels("audit_unavailable").inc()
+            raise
+        gateway.metrics.tokens_issued.labels(issued.organisation).inc()
 
     throttle: Throttle = request.app.state.throttle
     client_id = await _client_id_of(request)
     address = peer_address(request.scope, request.headers, gateway.settings.trusted_proxies)
-    throttle.token_request(client_id, address)
+    try:
+        throttle.token_request(client_id, address)
+    except Exception:
+        gateway.metrics.token_failures.labels("rate_limited").inc()
+        raise
     gateway.reload_token_keys()  # a rotated signing key is used at once
     await gateway.directory.refresh()  # a client disabled or given a new secret in the store counts within seconds
     response = await gateway.issuer.token_response(request, record_issuance=record,
                                                    trusted_proxies=gateway.settings.trusted_proxies)
     if response.status_code == 401:
         throttle.authentication_failed(client_id, address)
+    if response.status_code != 200:
+        gateway.metrics.token_failures.labels(oauth_error(response)).inc()
     return response
 
 

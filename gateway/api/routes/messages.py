@@ -28,7 +28,8 @@ async def submit(request: Request, partner: PartnerDep, principal: PrincipalDep,
         Submission(sender=partner, sender_role=principal.role, raw=body,
                    content_type=request.headers.get("content-type", ""), request_id=request_id,
                    client_id=principal.client_id, token_id=principal.token_id,
-                   trace_id=trace_id_of(request.headers.get("traceparent")))
+                   trace_id=trace_id_of(request.headers.get("traceparent")),
+                   traceparent=request.headers.get("traceparent"))
     )
     return JSONResponse([StatusOut.of(s).model_dump(mode="json") for s in statuses], status_code=202)
 
