@@ -89,7 +89,10 @@ def duplicate_member(raw: bytes) -> str | None:
         pass
     except (ValueError, RecursionError):
         return None
-    document = json.loads(raw, object_pairs_hook=_Members)  # only to say where: it parsed once already
+    try:  # only to say where; an object repeating a name may come before a syntax error further on
+        document = json.loads(raw, object_pairs_hook=_Members)
+    except (ValueError, RecursionError):
+        return None
     stack: list[tuple[Any, str]] = [(document, "")]
     while stack:
         node, pointer = stack.pop()

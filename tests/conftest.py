@@ -160,8 +160,10 @@ async def gateway(request: pytest.FixtureRequest, backends: Backends, settings_f
     ``quiet_checkpointer`` mark its background checkpointer never signs on its own."""
     settings = await settings_for(backends)  # type: ignore[misc]
     if request.node.get_closest_marker("quiet_checkpointer") is not None:
+        # T of 31 years: tests sign at fixed dates (weeks before the machine's clock), and a quiet checkpointer
+        # must still find its last checkpoint too recent to sign again.
         settings = settings.model_copy(update={"audit_checkpoint_every_records": 10**9,
-                                               "audit_checkpoint_every_seconds": 10**6})
+                                               "audit_checkpoint_every_seconds": 10**9})
     gw = build(settings, clients=clients)
     await gw.start()
     try:

@@ -289,7 +289,8 @@ async def test_every_answer_carries_no_store_nosniff_and_a_csp_that_forbids_fram
 
 
 def test_the_documentation_pages_are_not_served_in_production(gateway: Gateway) -> None:
-    production = SimpleNamespace(settings=gateway.settings.model_copy(update={"environment": "production"}))
+    production = SimpleNamespace(settings=gateway.settings.model_copy(update={"environment": "production"}),
+                                 registry=gateway.registry)
     paths = {getattr(r, "path", None) for r in create_app(production, manage_lifecycle=False).routes}  # type: ignore[arg-type]
     assert "/openapi.json" in paths
     assert not {"/docs", "/redoc"} & paths

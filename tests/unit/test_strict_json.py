@@ -17,6 +17,7 @@ from schemas.errors import DecodeError
     (b'{"a~b/c": {"k": 1, "k": 2}}', "/a~0b~1c/k"),
     (b'{"same": {"k": 1}, "other": {"k": 1}}', None),  # one name in two objects is no repeat
     (b'{not json', None),  # left to the decoder
+    (b'{"a": {"k": 1, "k": 2}, "b": [1 2]}', None),  # a repeat before a syntax error: the decoder reports the error
 ])
 def test_a_repeated_member_is_found_with_its_pointer(raw: bytes, pointer: str | None) -> None:
     assert duplicate_member(raw) == pointer
