@@ -1,6 +1,7 @@
 """Single sign-on in Debian's Chromium (issue 11): an officer presses the console's SPID/CIE button, signs in on
 Keycloak's real login page, lands on the console's home for their organisation, and signs out, which ends
-Keycloak's session too (the next sign-on asks for the password again).
+Keycloak's session too (the next sign-on asks for the password again); and the gateway's DPO, signed in the same
+way, answers an art. 15 request about a person whose F1 referral crossed in the same test and closes a review item.
 
 Keycloak answers at ``localhost`` and the console at ``127.0.0.1``: two different sites, as a provider and a
 console are in production, so the console's ``SameSite=Strict`` session cookie has to survive the cross-site
@@ -24,10 +25,13 @@ from gateway.api import create_app
 from gateway.bootstrap import Gateway, build
 from gateway.settings import ConsoleOidcSettings, GatewaySettings, OidcGroupMapping
 from tests.browser.conftest import AXE, SCREENSHOTS
+from tests.console_helpers import f1_referral, tenant
 from tests.oidc_provider import Provider, password_of, provider
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-MAPPINGS = (OidcGroupMapping(group="/comune/privacy-officers", organisation="comune", roles=("privacy-officer",)),)
+MAPPINGS = (OidcGroupMapping(group="/comune/privacy-officers", organisation="comune", roles=("privacy-officer",)),
+            OidcGroupMapping(group="/gateway/data-protection-office", organisation="gateway-privacy",
+                             roles=("privacy-officer", "erasure-officer")))
 
 
 @dataclass
@@ -108,4 +112,52 @@ async def test_an_officer_signs_in_through_keycloak_and_out_of_both(browser: Bro
     assert await page.locator("#kc-form-login").is_visible()
     await page.goto("/console/")
     assert page.url.endswith("/console/login")
+    await context.close()
+
+
+async def _keycloak_sign_in(browser: Browser, sso_console: SsoConsole, username: str) -> tuple[Any, Any]:
+    context = await browser.new_context(base_url=sso_console.base_url, locale="it-IT")
+    page = await context.new_page()
+    await page.goto("/console/login")
+    await page.get_by_role("link", name="Accedi con SPID/CIE (Keycloak)").click()
+    await page.wait_for_url(f"{sso_console.keycloak.issuer}/protocol/openid-connect/auth?**")
+    await page.locator("#username").fill(username)
+    await page.locator("#password").fill(password_of(username))
+    await page.locator("#kc-login").click()
+    await page.wait_for_url(f"{sso_console.base_url}/console/")
+    return context, page
+
+
+async def test_the_dpo_signed_in_through_keycloak_answers_art15_and_closes_a_review_item(
+        browser: Browser, sso_console: SsoConsole) -> None:
+    gateway = sso_console.gateway
+    person = tenant(21)
+    await f1_referral(gateway, person, "sso-art15")  # crosses to FWA in this test
+    await f1_referral(gateway, tenant(22), "sso-deny", consent=False)  # denied: an item of the review queue
+    context, page = await _keycloak_sign_in(browser, sso_console, "sara.dpo")
+    requested: list[str] = []
+    context.on("request", lambda request: requested.append(request.url))
+
+    await page.get_by_role("link", name="Persona (art. 15)").click()
+    await page.get_by_label("Codice fiscale, STP o ENI").fill(person.cf)
+    await page.get_by_role("button", name="Cerca").click()
+    disclosures = page.locator("section[aria-labelledby='disclosures-h'] tbody tr")
+    await disclosures.first.wait_for()
+    row = await disclosures.first.inner_text()
+    assert "F1" in row and gateway.registry.partners["fwa"].name in row and "microcredit-assessment" in row
+    assert all(person.cf not in url for url in [*requested, page.url])
+
+    await page.get_by_role("link", name="Coda di revisione").click()
+    await page.get_by_label("Tipo").select_option("denial")
+    await page.wait_for_url("**kind=denial**")
+    await page.locator("#queue a").first.click()
+    await page.get_by_label("Confermato", exact=True).check()
+    await page.get_by_label("Commento").fill("diniego corretto: nessun consenso")
+    await page.get_by_role("button", name="Chiudi l'elemento").click()
+    await page.get_by_role("status").filter(has_text="Elemento chiuso.").wait_for()
+    index = int(page.url.split("/console/review/")[1].split("?")[0])
+    async with gateway.store.transaction() as tx:
+        item = await tx.review_item(index)
+    assert item is not None and item["resolution"] == "confirmed"
+    assert str(item["reviewed_by"]).startswith("oidc:")  # the provider's person, not a local account
     await context.close()
