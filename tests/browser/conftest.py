@@ -20,6 +20,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -33,6 +34,9 @@ from gateway.logging import configure_logging
 from gateway.settings import GatewaySettings, TopicSettings
 from tests.conftest import KAFKA_ENV, POSTGRES_ENV, _fresh_postgres_database, harness_grants, require_env
 from tests.kafka_access import GATEWAY, kafka_access
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -116,3 +120,14 @@ async def browser() -> AsyncIterator[object]:
             yield launched
         finally:
             await launched.close()
+
+
+async def first_disclosure(page: Page, identifier: str) -> str:
+    """Search the person page for ``identifier`` (typed into the form, as an officer does) and return the text of
+    the first disclosure row of the answer."""
+    await page.get_by_role("link", name="Persona (art. 15)").click()
+    await page.get_by_label("Codice fiscale, STP o ENI").fill(identifier)
+    await page.get_by_role("button", name="Cerca").click()
+    disclosures = page.locator("section[aria-labelledby='disclosures-h'] tbody tr")
+    await disclosures.first.wait_for()
+    return await disclosures.first.inner_text()

@@ -15,7 +15,7 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, Route
 
-from tests.browser.conftest import AXE, SCREENSHOTS, Console
+from tests.browser.conftest import AXE, SCREENSHOTS, Console, first_disclosure
 from tests.console_helpers import PASSWORD, f1_referral, officer_account, tenant
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -133,12 +133,7 @@ async def test_art15_search_finds_the_referral_and_the_identifier_stays_out_of_u
     requested: list[str] = []
     context.on("request", lambda request: requested.append(request.url))
 
-    await page.get_by_role("link", name="Persona (art. 15)").click()
-    await page.get_by_label("Codice fiscale, STP o ENI").fill(person.cf)
-    await page.get_by_role("button", name="Cerca").click()
-    disclosures = page.locator("section[aria-labelledby='disclosures-h'] tbody tr")
-    await disclosures.first.wait_for()
-    row = await disclosures.first.inner_text()
+    row = await first_disclosure(page, person.cf)
     assert "F1" in row and console.gateway.registry.partners["fwa"].name in row and "microcredit-assessment" in row
 
     async with page.expect_download() as csv_download:

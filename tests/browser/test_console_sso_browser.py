@@ -24,7 +24,7 @@ from playwright.async_api import Browser
 from gateway.api import create_app
 from gateway.bootstrap import Gateway, build
 from gateway.settings import ConsoleOidcSettings, GatewaySettings, OidcGroupMapping
-from tests.browser.conftest import AXE, SCREENSHOTS
+from tests.browser.conftest import AXE, SCREENSHOTS, first_disclosure
 from tests.console_helpers import f1_referral, tenant
 from tests.oidc_provider import Provider, password_of, provider
 
@@ -138,12 +138,7 @@ async def test_the_dpo_signed_in_through_keycloak_answers_art15_and_closes_a_rev
     requested: list[str] = []
     context.on("request", lambda request: requested.append(request.url))
 
-    await page.get_by_role("link", name="Persona (art. 15)").click()
-    await page.get_by_label("Codice fiscale, STP o ENI").fill(person.cf)
-    await page.get_by_role("button", name="Cerca").click()
-    disclosures = page.locator("section[aria-labelledby='disclosures-h'] tbody tr")
-    await disclosures.first.wait_for()
-    row = await disclosures.first.inner_text()
+    row = await first_disclosure(page, person.cf)
     assert "F1" in row and gateway.registry.partners["fwa"].name in row and "microcredit-assessment" in row
     assert all(person.cf not in url for url in [*requested, page.url])
 
