@@ -271,10 +271,24 @@ async def read_fwa(gateway: Gateway, expected: set[str]) -> list[BusRecord]:
     return records
 
 
+@pytest.fixture
+def workers(harness: tuple[Gateway, OwnInfra], tmp_path: Path) -> Iterator[Workers]:
+    """The test's worker processes; whatever is still alive when the test ends (a failed assertion included) is
+    killed, so that no worker outlives its broker and database."""
+    started = Workers(harness[0].settings, tmp_path)
+    try:
+        yield started
+    finally:
+        for worker in started.live:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_kills_and_restarts_under_load_lose_nothing_and_deliver_nothing_denied(
-        harness: tuple[Gateway, OwnInfra], tmp_path: Path) -> None:
+        harness: tuple[Gateway, OwnInfra], workers: Workers) -> None:
     gateway, infra = harness
     rng = random.Random(9)  # the schedule of faults, not a secret
     test_started = time.monotonic()
@@ -284,7 +298,6 @@ async def test_kills_and_restarts_under_load_lose_nothing_and_deliver_nothing_de
         await gateway.consents.record(fhir_consent(person.cf), "aler", "aler-test", "req-fault-consent")
     permitted_cfs = {p.cf for p in consenting}
 
-    workers = Workers(gateway.settings, tmp_path)
     workers.start()
     workers.start()
     topic = gateway.settings.topics.name("in", "aler")
@@ -342,7 +355,12 @@ async def test_kills_and_restarts_under_load_lose_nothing_and_deliver_nothing_de
             gateway, "SELECT count(*) FROM outbox WHERE published_at IS NULL AND dropped_reason IS NULL")
         if decided == len(sent) and waiting == 0:
             break
-        assert time.monotonic() < deadline, f"{decided} of {len(sent)} messages decided, {waiting} undelivered"
+        if time.monotonic() >= deadline:  # say which messages and where they stand, for whoever reads the failure
+            states = dict(await store_query(gateway, "SELECT message_id, state FROM messages WHERE sender = 'aler' "
+                                                     "AND message_id LIKE 'm-fault-%'"))
+            stuck = {m: states.get(m, "never claimed") for m in sent if states.get(m) not in ("forwarded", "denied")}
+            raise AssertionError(f"{decided} of {len(sent)} messages decided, {waiting} undelivered; not decided: "
+                                 f"{stuck}; worker kills {workers.kills}, restarts {restarts}")
         await asyncio.sleep(0.5)
     permitted = {f"corr-{m}" for m, ok in sent.items() if ok}
     denied = {f"corr-{m}" for m, ok in sent.items() if not ok}
