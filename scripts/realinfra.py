@@ -24,7 +24,8 @@ Subcommands::
         Start the services, print ``export ...`` lines, write a JSON state file and stay in the
         foreground until Ctrl-C or SIGTERM, then tear down. Meanwhile SIGUSR1 restarts the broker
         (``kill -9``, then the same broker on the same port and data) and SIGUSR2 restarts PostgreSQL
-        (immediate stop, 5 s down, then start): fault-injection tests restart their own services this way. Each
+        (immediate stop, 5 s down, then start): fault-injection tests restart their own services this way, with
+        ``REALINFRA_POSTGRES_DURABLE=1`` (without it an immediate stop may forget acknowledged commits). Each
         restart done is counted in the state file (``kafka_restarts``, ``postgres_restarts``).
 
 The broker authenticates every client (SASL/SCRAM-SHA-512 over TLS; the controller listener uses SASL/PLAIN

@@ -3,7 +3,9 @@ server of this test's own, while ALER sends a steady stream of arrears messages 
 with ``kill -9`` again and again (each replaced at once by a fresh process, as systemd or Kubernetes would),
 and the broker and the database are each restarted once (``scripts/realinfra.py up``: SIGUSR1 kills and
 restarts the broker, SIGUSR2 stops PostgreSQL at once and starts it again). Every kill and restart makes the
-consumer group rebalance, commits included.
+consumer group rebalance, commits included. The database keeps PostgreSQL's durable defaults (``fsync``,
+``synchronous_commit``), as production does: the gateway commits a Kafka offset only after the store said its
+decisions were committed, and a database that forgets acknowledged commits in a crash would lose them.
 
 Afterwards, and whatever the timing of the faults:
 
@@ -97,8 +99,12 @@ def own_infra(tmp_path: Path) -> Iterator[OwnInfra]:
     if os.environ.get("CI") != "true" and not os.environ.get("GATEWAY_TEST_KAFKA_BOOTSTRAP"):
         pytest.skip("fault injection starts its own broker and database: run through the test command")
     state = tmp_path / "infra.json"
+    # Durable commits: the database is stopped in immediate mode (a crash). With the test command's usual
+    # synchronous_commit=off, a commit the gateway was told had succeeded (and whose Kafka offset it then
+    # committed) could vanish in that crash, a loss production settings never allow.
     launcher = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "realinfra.py"), "up", "--state-file",
-                                 str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env={**os.environ, "REALINFRA_POSTGRES_DURABLE": "1"})
     try:
         deadline = time.monotonic() + 300
         while not state.exists():
@@ -222,6 +228,9 @@ async def harness(own_infra: OwnInfra, tmp_path: Path, clients: tuple[PartnerCli
     gateway = build(settings, clients=clients)
     await gateway.start(workers=False)
     try:
+        durability = dict(await store_query(gateway, "SELECT name, setting FROM pg_settings WHERE name IN "
+                                                     "('fsync', 'synchronous_commit')"))
+        assert durability == {"fsync": "on", "synchronous_commit": "on"}, durability
         yield gateway, own_infra
     finally:
         with contextlib.suppress(Exception):
