@@ -61,17 +61,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # --------------------------------------------------------------------------- building the log
 
 
-async def build_log(db: common.Database, store: Store, records: int, batch: int,
-                    checkpoint_every: int) -> dict[str, Any]:
-    """Chain, hash and bulk insert ``records`` records; returns timings, leaf hashes and the SHA-256 baseline."""
+async def build_log(db: common.Database, store: Store, records: int, batch: int, checkpoint_every: int,
+                    key: SigningKey | None = None, origin: str = ORIGIN, span: timedelta | None = None,
+                    ) -> dict[str, Any]:
+    """Chain, hash and bulk insert ``records`` records; returns timings, leaf hashes and the SHA-256 baseline.
+    Checkpoints are signed with ``key`` for log ``origin`` (a new key by default); the records are recorded
+    one millisecond apart from 30 days ago, or spread evenly over ``span`` up to now."""
     template = sample_record()
     disclosure = template.model_copy(update={"event_type": "disclosure", "data_categories": ("isee_band",),
                                              "obligations": ("NORDSLCD",)})
-    key = SigningKey.generate(ORIGIN)
+    key = key or SigningKey.generate(origin)
     head = ChainHead.genesis()
     leaves: list[bytes] = []
     checkpoints: list[dict[str, Any]] = []
-    start = datetime.now(UTC) - timedelta(days=30)
+    start = datetime.now(UTC) - (span or timedelta(days=30))
     sha_ns = chain_ns = insert_ns = 0
     sha_bytes = 0
 
@@ -80,7 +83,7 @@ async def build_log(db: common.Database, store: Store, records: int, batch: int,
     try:
         for lo in range(0, records, batch):
             hi = min(records, lo + batch)
-            recorded_at = start + timedelta(milliseconds=lo)
+            recorded_at = start + (span * lo / records if span is not None else timedelta(milliseconds=lo))
             made = []
             for i in range(lo, hi):
                 base = disclosure if i % 2 else template
@@ -97,7 +100,7 @@ async def build_log(db: common.Database, store: Store, records: int, batch: int,
                 entries += extend(head, made[cut - lo:nxt - lo], recorded_at)
                 cut = nxt
                 if cut % checkpoint_every == 0 or cut == records:
-                    checkpoint = Checkpoint(ORIGIN, head.size, head.root())
+                    checkpoint = Checkpoint(origin, head.size, head.root())
                     checkpoints.append({"tree_size": head.size, "root_hash": head.root(),
                                         "note": sign_checkpoint(checkpoint, key),
                                         "signed_at": recorded_at + timedelta(milliseconds=cut - lo),

@@ -51,7 +51,9 @@ from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
 from gateway.policy import PolicyRegistry, load_registry
-from gateway.privacy_office import IntegrityCache
+from gateway.privacy_activity import OVERVIEW_DAYS, ActivityTally
+from gateway.privacy_office import IntegrityCache, PrivacyOffice
+from gateway.privacy_overview import OverviewKeeper
 from gateway.retention import RetentionJob
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings
@@ -230,6 +232,9 @@ class Gateway:
         supervisor.start("audit-checkpointer", lambda: self.checkpointer.run(self._stop))
         # daily, first run a few minutes after start (D-08)
         supervisor.start("retention", lambda: retention.run(self._stop))
+        overview = OverviewKeeper(PrivacyOffice.for_gateway(self), ActivityTally(OVERVIEW_DAYS),
+                                  settings.privacy_overview_count_every_seconds, settings.audit_verify_every_seconds)
+        supervisor.start("privacy-overview", lambda: overview.run(self._stop))
         if settings.metrics_port is not None:  # sampled only where someone can scrape it
             sampler = StateSampler(self.metrics, self.store, self.bus, self.consumer.group_id,
                                    sorted(self.consumer.partner_of), settings.metrics_sample_seconds,

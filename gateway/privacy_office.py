@@ -37,15 +37,19 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from sqlalchemy import delete, insert, select
+
 from gateway.audit.checkpoint import CheckpointError, KeyFormatError, VerifierKey, open_note
 from gateway.audit.checkpointer import CheckpointSigningError
 from gateway.audit.offline import verify_stored_log
 from gateway.audit.record import AuditRecord, subject_ref
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from gateway.logging import get_logger
 from gateway.pipeline import ledger
 from gateway.policy.registry import PolicyRegistry
-from gateway.privacy_activity import ActivityTally, ActivityView
+from gateway.privacy_activity import LOOK_LIMIT, ActivityTally, ActivityView
 from gateway.store import Store, StoreTransaction
+from gateway.store.tables import audit_integrity_checks
 from schemas.errors import FieldProblem
 
 if TYPE_CHECKING:
@@ -54,8 +58,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DisclosureLine", "ErasureRequest", "ErasureResult", "IntegrityCache", "IntegrityStatus", "LatestCheckpoint",
-    "Officer", "PrivacyOffice", "to_csv",
+    "Officer", "PrivacyOffice", "latest_integrity", "store_integrity", "to_csv",
 ]
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +128,14 @@ class DisclosureLine:
 
 
 class IntegrityCache:
-    """The last integrity status, reused while younger than ``max_age_seconds``; answers asked meanwhile wait
-    for one verification instead of each running their own. Recomputable, never the only copy of anything."""
+    """The last integrity status, shared by the answers of one process.
+
+    Every full verification is kept in the store (:func:`store_integrity`), so that any process answers with the
+    newest one at once: one younger than ``max_age_seconds`` as is; an older one as is too (its ``checked_at``
+    says when it was made) while a new verification runs in the background, one at a time, for the next
+    answers. Only when none was ever stored, or with ``max_age_seconds`` 0, does an answer wait for a
+    verification; answers asked meanwhile wait for that one instead of each running their own. Recomputable,
+    never the only copy of anything."""
 
     def __init__(self, max_age_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age_seconds = max_age_seconds
@@ -131,14 +143,59 @@ class IntegrityCache:
         self._lock = asyncio.Lock()
         self._status: IntegrityStatus | None = None
         self._at = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
-    async def get(self, verify: Callable[[], Awaitable[IntegrityStatus]]) -> IntegrityStatus:
+    async def get(self, verify: Callable[[], Awaitable[IntegrityStatus]],
+                  stored: Callable[[], Awaitable[tuple[IntegrityStatus, float] | None]] | None = None,
+                  ) -> IntegrityStatus:
+        """The status to answer with; ``stored`` gives the newest stored one and its age in seconds."""
         async with self._lock:
+            if self.max_age_seconds <= 0:
+                return await verify()
             if self._status is not None and self._clock() - self._at < self.max_age_seconds:
                 return self._status
-            status = await verify()
-            self._status, self._at = status, self._clock()
+            found = await stored() if stored is not None else None
+            if found is None:
+                status = await verify()
+                self._status, self._at = status, self._clock()
+                return status
+            status, age = found
+            self._status, self._at = status, self._clock() - age
+            if age >= self.max_age_seconds and (self._refreshing is None or self._refreshing.done()):
+                self._refreshing = asyncio.create_task(self._refresh(verify))
             return status
+
+    async def _refresh(self, verify: Callable[[], Awaitable[IntegrityStatus]]) -> None:
+        try:
+            status = await verify()
+        except Exception as exc:  # the stored status stays; the next stale answer tries again
+            log.warning("integrity-refresh-failed", error_type=type(exc).__name__)
+            return
+        self._status, self._at = status, self._clock()
+
+
+async def store_integrity(tx: StoreTransaction, status: IntegrityStatus, at: datetime, keep: int = 500) -> None:
+    """Keep a full verification's outcome (the report only, which names no person), and the last ``keep``."""
+    c = audit_integrity_checks.c
+    await tx.conn.execute(insert(audit_integrity_checks).values(checked_at=at, tree_size=status.tree_size,
+                                                                verified=status.verified, report=asdict(status)))
+    oldest_kept = (await tx.conn.execute(select(c.id).order_by(c.id.desc()).offset(keep).limit(1))).scalar()
+    if oldest_kept is not None:
+        await tx.conn.execute(delete(audit_integrity_checks).where(c.id <= oldest_kept))
+
+
+async def latest_integrity(tx: StoreTransaction) -> tuple[IntegrityStatus, datetime] | None:
+    """The newest stored verification and when it was made, if any."""
+    c = audit_integrity_checks.c
+    row = (await tx.conn.execute(select(c.report, c.checked_at).order_by(c.id.desc()).limit(1))).first()
+    if row is None:
+        return None
+    report, at = dict(row.report), row.checked_at
+    latest = report.pop("latest_checkpoint", None)
+    status = IntegrityStatus(**report, latest_checkpoint=LatestCheckpoint(
+        latest["tree_size"], latest["root_hex"], latest["signed_at"], tuple(latest["signed_by"]))
+        if latest else None)
+    return status, at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,13 +271,30 @@ class PrivacyOffice:
                    integrity_cache=gateway.integrity)
 
     async def integrity(self) -> IntegrityStatus:
-        """The log's integrity status: recent enough from the cache, else verified now."""
+        """The log's integrity status: the newest stored verification (:class:`IntegrityCache` says when one is
+        made anew), else verified now."""
         if self.integrity_cache is None:
             return await self.verify_integrity()
-        return await self.integrity_cache.get(self.verify_integrity)
+        return await self.integrity_cache.get(self.verify_integrity, self.stored_integrity)
+
+    async def stored_integrity(self) -> tuple[IntegrityStatus, float] | None:
+        """The newest stored verification and its age in seconds, if any."""
+        async with self.store.transaction() as tx:
+            found = await latest_integrity(tx)
+        if found is None:
+            return None
+        status, at = found
+        return status, max(0.0, (self.clock() - at).total_seconds())
 
     async def verify_integrity(self) -> IntegrityStatus:
-        """Recompute the log and check its signed checkpoints (the module docstring says with which keys)."""
+        """Recompute the log and check its signed checkpoints (the module docstring says with which keys); the
+        outcome is stored for every process's answers."""
+        status = await self._verify_integrity()
+        async with self.store.transaction() as tx:
+            await store_integrity(tx, status, self.clock())
+        return status
+
+    async def _verify_integrity(self) -> IntegrityStatus:
         async with self.store.transaction() as tx:
             stored_keys = await tx.audit_signing_keys()
         trusted: list[VerifierKey] | None = None
@@ -466,9 +540,10 @@ class PrivacyOffice:
         (:mod:`gateway.privacy_activity`); the look is audited like every other."""
         now = self.clock()
         async with self.store.transaction() as tx:
-            read = await tally.refresh(tx, now)
+            read = await tally.refresh(tx, now, limit=LOOK_LIMIT)
+            view = await tally.view(tx, officer, now, read)
             await tx.append_audit([self._query_record("daily-activity", officer, request_id, None)])
-        return tally.view(officer, now, read)
+        return view
 
     async def audit_page(self, officer: Officer, request_id: str, before: int | None, limit: int = 50,
                          event_types: Sequence[str] = ()) -> tuple[list[tuple[int, dict[str, Any]]], int | None]:

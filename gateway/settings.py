@@ -228,8 +228,15 @@ class GatewaySettings(BaseSettings):
     """Sign a checkpoint this long after the last one, if any audit record was added since."""
     privacy_integrity_max_age_seconds: float = Field(default=300.0, ge=0)
     """How long the integrity status that privacy-officer answers carry may be reused: a full verification
-    reads every record (about 50 s per million), so answers within this age share the last one, which
-    says when it was made (``checked_at``) and how many records it covered. 0: verify for every answer."""
+    reads every record (about 30-50 s per million), so answers carry the newest stored one, which says when it
+    was made (``checked_at``) and how many records it covered; once it is older than this, an answer still
+    carries it and a new verification starts in the background. 0: verify for every answer."""
+    audit_verify_every_seconds: float = Field(default=3600.0, gt=0)
+    """Workers verify the whole audit log and store the outcome when the newest stored one is older than this
+    (and at start when none is stored), so that no officer's answer waits for a verification."""
+    privacy_overview_count_every_seconds: float = Field(default=5.0, gt=0)
+    """Workers count the audit records appended since the last count into the stored 30-day tally of the
+    console's home this often."""
 
     data_protection_office: str = "gateway-privacy"
     """The organisation of the gateway's own data protection office: its officers' ``privacy:report`` answers

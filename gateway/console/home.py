@@ -18,19 +18,12 @@ from gateway.console.i18n import language, translator
 from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, current_session
-from gateway.privacy_activity import ActivityTally, ActivityView
+from gateway.privacy_activity import OVERVIEW_DAYS, ActivityTally, ActivityView
 
 __all__ = ["router"]
 
 router = APIRouter()
-DAYS = 30
-
-
-def _tally(request: Request) -> ActivityTally:
-    tally: ActivityTally | None = getattr(request.app.state, "console_activity", None)
-    if tally is None:
-        tally = request.app.state.console_activity = ActivityTally(DAYS)
-    return tally
+DAYS = OVERVIEW_DAYS
 
 
 def _charts(view: ActivityView, t: Callable[..., str]) -> dict[str, Any]:
@@ -66,9 +59,10 @@ async def home(request: Request, session: Annotated[ConsoleSession, Depends(curr
     office, officer = office_for(request, session)
     rid = request_id(request)
     queue = await office.review_queue(officer, rid, limit=500, reviewed=False)
-    view = await office.daily_activity(officer, rid, _tally(request))
+    view = await office.daily_activity(officer, rid, ActivityTally(DAYS))
     integrity = await office.integrity()
     alerts = [item for item in queue if item["kind"] == "emergency"]
     return render(request, "home.html", {
         "integrity": integrity, "open_items": len(queue), "alerts": alerts[:10], "alert_count": len(alerts),
+        "backlog": view.backlog,
         **_charts(view, translator(language(request)))}, page="home")

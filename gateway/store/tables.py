@@ -328,3 +328,41 @@ console_sessions = Table(
     Index("ix_console_sessions_last_seen", "last_seen_at"),
 )
 """Signed-in console sessions; a row is deleted at sign-out, and refused once idle or too old."""
+
+# --- the privacy officers' overview (migration 0015) ----------------------------------------------------------
+
+__all__ += ["audit_activity_counts", "audit_activity_cursor", "audit_integrity_checks"]
+
+audit_integrity_checks = Table(
+    "audit_integrity_checks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("tree_size", BigInteger, nullable=False, comment="records the verification covered"),
+    Column("verified", Boolean, nullable=False),
+    Column("report", JSON, nullable=False, comment="the integrity status as privacy officers see it"),
+)
+"""The outcome of each full verification of the audit log, newest last (a few hundred kept)."""
+
+audit_activity_counts = Table(
+    "audit_activity_counts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("flow", String(16), primary_key=True),
+    Column("series", String(32), primary_key=True),
+    Column("source_org", String(64), primary_key=True, comment="'' when the record names none"),
+    Column("recipient_org", String(64), primary_key=True, comment="'' when the record names none"),
+    Column("requesting_org", String(64), primary_key=True, comment="'' when the record names none"),
+    Column("n", BigInteger, nullable=False),
+)
+"""The last days of the audit log counted for the officers' overview (:mod:`gateway.privacy_activity`)."""
+
+audit_activity_cursor = Table(
+    "audit_activity_cursor",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("next_index", BigInteger, nullable=False, comment="first audit record not yet counted"),
+    Column("window_start", String(10), nullable=False, comment="oldest day the counts keep"),
+)
+"""One row: up to which record ``audit_activity_counts`` counts."""

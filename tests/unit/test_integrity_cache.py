@@ -53,3 +53,42 @@ async def test_age_zero_verifies_for_every_answer() -> None:
     for _ in range(3):
         await cache.get(verify)
     assert len(calls) == 3
+
+
+def stored_at_age(age: float, calls: list[int]) -> Callable[[], Awaitable[tuple[IntegrityStatus, float] | None]]:
+    async def stored() -> tuple[IntegrityStatus, float] | None:
+        calls.append(1)
+        return IntegrityStatus(verified=True, tree_size=7, root_hex="00", checked_at="stored"), age
+
+    return stored
+
+
+async def test_a_stored_status_younger_than_the_age_is_answered_without_verifying() -> None:
+    calls, verify = counting_verifier()
+    reads: list[int] = []
+    cache = IntegrityCache(300, Clock())
+    status = await cache.get(verify, stored_at_age(10, reads))
+    assert (status.checked_at, calls) == ("stored", [])
+    assert (await cache.get(verify, stored_at_age(10, reads))).checked_at == "stored"
+    assert reads == [1]  # the second answer came from memory
+
+
+async def test_an_older_stored_status_is_answered_at_once_while_one_verification_runs_behind_it() -> None:
+    calls, verify = counting_verifier()
+    clock = Clock()
+    cache = IntegrityCache(300, clock)
+    answers = await asyncio.gather(*(cache.get(verify, stored_at_age(400, [])) for _ in range(3)))
+    assert {a.checked_at for a in answers} == {"stored"}  # none waited for the verification
+    await asyncio.sleep(0.05)  # the background verification finishes
+    assert calls == [1]  # one, however many answers found the stored status too old
+    assert (await cache.get(verify, stored_at_age(400, []))).checked_at == "call-1"
+
+
+async def test_with_nothing_stored_the_answer_waits_for_a_verification() -> None:
+    calls, verify = counting_verifier()
+
+    async def nothing() -> None:
+        return None
+
+    cache = IntegrityCache(300, Clock())
+    assert (await cache.get(verify, nothing)).checked_at == "call-1" and calls == [1]
