@@ -36,7 +36,8 @@ SAFE_KEYS = frozenset(
         "topic", "partition", "offset", "status_code", "method", "path", "duration_ms", "count",
         "error_type", "problem_type", "instance", "client_id", "decision_id", "group", "records",
         "exception", "url", "port", "host", "backend", "store", "bus", "tree_size", "index",
-        "batch", "attempt", "retry_in_s", "version", "summary_file", "state",
+        "batch", "attempt", "retry_in_s", "version", "summary_file", "state", "messages", "forwarded", "denied",
+        "replays", "verified",
     }
 )
 """Log keys whose values are gateway-minted identifiers, codes or numbers — never personal data."""
@@ -126,7 +127,9 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     for noisy in PINNED_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
-        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A call below the level stops at the first processor, before the clock, redaction and rendering.
+        processors=[structlog.stdlib.filter_by_level, *_shared_processors(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

@@ -217,7 +217,7 @@ async def test_full_submission_over_http_logs_no_canary(log_output: io.StringIO,
     assert_no_canary(output, CANARY_CF, CANARY_CF[:15], CANARY_NAME, CANARY_SURNAME)
     entries = json_lines(log_output)
     events = {e["event"] for e in entries}
-    assert {"message-decided", "replay-ignored", "request-refused"} <= events
+    assert {"batch-decided", "message-decided", "replay-ignored", "request-refused"} <= events
 
 
 async def test_at_debug_no_sql_parameter_pseudonym_or_withdrawal_text_reaches_the_logs(
@@ -283,3 +283,25 @@ def test_a_codice_fiscale_disguised_by_separators_case_or_check_character_is_mas
     assert first["message_id"] == first["request_id"] == "[personal-data]"
     assert first["correlation_id"] == "c_[cf]"  # contiguous: masked in place, whatever the check character
     assert first["count"] == 1 and second["event"] == "[personal-data]"
+
+
+def test_at_info_a_batch_is_one_line_of_counts_and_each_message_a_debug_line(log_output: io.StringIO) -> None:
+    from datetime import UTC, datetime
+
+    from gateway.pipeline.intake import _log_batch
+    from gateway.store import MessageStatus
+
+    def status(message_id: str, state: str) -> MessageStatus:
+        return MessageStatus("aler", message_id, f"corr-{message_id}", "arrears", state, None, (),
+                             datetime.now(UTC), "req-1")
+
+    batch = [status("m-1", "forwarded"), status("m-2", "denied"), status("m-3", "forwarded")]
+    logging.getLogger().setLevel(logging.INFO)
+    _log_batch(batch, {0: batch[0], 1: batch[1]})  # m-3 is a replay
+    lines = json_lines(log_output)
+    assert [(e["event"], e["messages"], e["forwarded"], e["denied"], e["replays"]) for e in lines] == [
+        ("batch-decided", 3, 1, 1, 1)]
+    logging.getLogger().setLevel(logging.DEBUG)
+    _log_batch(batch, {0: batch[0], 1: batch[1]})
+    events = [e["event"] for e in json_lines(log_output)][1:]
+    assert events == ["batch-decided", "message-decided", "message-decided", "replay-ignored"]
