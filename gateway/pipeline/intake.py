@@ -397,7 +397,7 @@ def _log_batch(statuses: Sequence[MessageStatus], decided: Mapping[int, MessageS
     log.info("batch-decided", messages=len(statuses), forwarded=outcomes["forwarded"], denied=outcomes["denied"],
              replays=len(statuses) - len(decided), message_id=lone.message_id if lone else None,
              sender=lone.sender if lone else None, request_id=lone.request_id if lone else None)
-    if log.isEnabledFor(logging.DEBUG):
+    if logging.getLogger(__name__).isEnabledFor(logging.DEBUG):  # the level configure_logging set
         for index, status in enumerate(statuses):
             if index in decided:
                 log.debug("message-decided", message_id=status.message_id, sender=status.sender,

@@ -21,7 +21,7 @@ from gateway.simulators import aler_arrears_message
 from gateway.store.tables import metadata
 from tests.conftest import bearer
 from tests.e2e.test_f1_microcredit_referral import read_until, tenant
-from tests.unit.test_logging import log_output  # noqa: F401 - the fixture
+from tests.log_capture import log_output  # noqa: F401 - the fixture
 
 RNG = random.Random(1010)
 ID_CODE = synthetic_codice_fiscale(RNG)

@@ -34,7 +34,7 @@ from gateway.bootstrap import Gateway, build
 from gateway.settings import RateLimitSettings
 from tests.conftest import SECRET
 from tests.integration.test_clients import _is, command, within
-from tests.unit.test_logging import log_output  # noqa: F401
+from tests.log_capture import log_output  # noqa: F401
 
 EC_KEY = ECKey.generate_key("P-256", private=True)
 ED_KEY = OKPKey.generate_key("Ed25519", private=True)

@@ -28,7 +28,7 @@ from gateway.simulators import aler_arrears_message, fhir_consent
 from gateway.store import StoreTransaction
 from tests.conftest import ALL_SCOPES, SECRET, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until
-from tests.unit.test_logging import log_output  # noqa: F401 - the fixture
+from tests.log_capture import log_output  # noqa: F401 - the fixture
 
 PROBLEM_JSON = "application/problem+json"
 BIG = str(2**63)

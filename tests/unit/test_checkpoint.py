@@ -3,7 +3,8 @@
 Known answers come from golang.org/x/mod/sumdb/note (note_test.go and the package documentation in
 note.go, github.com/golang/mod): its PeterNeumann signer key, its verifier keys and its signed notes, which
 use the same signed-note format and Ed25519 key IDs as c2sp.org/signed-note. privacy.md T-05 forked checkpoint,
-T-06 wrong or unknown signing key, T-07 key rotation (the stored-log versions are in tests/integration/test_audit_tamper.py).
+T-06 wrong or unknown signing key, T-07 key rotation (the stored-log versions are in
+tests/integration/test_audit_tamper.py).
 """
 
 from __future__ import annotations

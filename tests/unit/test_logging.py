@@ -6,77 +6,18 @@ standard library's root logger) is restored afterwards, so other tests are unaff
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
 import logging
-import random
-from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
-import httpx
 import pytest
 import structlog
 
 from gateway.identity.codice_fiscale import classify
-from gateway.identity.synthetic import generate_tenants, synthetic_codice_fiscale
-from gateway.logging import REDACTED, SAFE_KEYS, configure_logging, get_logger
-from gateway.simulators.partners import aler_arrears_message, fhir_consent
-from tests.conftest import bearer
+from gateway.logging import REDACTED, SAFE_KEYS, get_logger
+from tests.log_capture import CANARY_CF, CANARY_NAME, assert_no_canary, json_lines, log_output
 
-CANARY_CF = synthetic_codice_fiscale(random.Random(7))
-CANARY_NAME = "CANARYGIULIA"
-CANARY_SURNAME = "CANARYROSSI"
-
-
-def _logger_levels() -> dict[str, int]:
-    return {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
-            if isinstance(logger, logging.Logger)}
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    """Gateway logging configured at DEBUG into a fresh stream; everything put back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    levels = _logger_levels()
-    was_configured, config = structlog.is_configured(), structlog.get_config()
-    stream = io.StringIO()
-    configure_logging("DEBUG", stream)
-    ours = root.handlers[:]
-    try:
-        yield stream
-    finally:
-        for handler in ours:
-            root.removeHandler(handler)
-        # pytest's own capture handlers are per test phase and re-added by pytest; keep any other handler.
-        for handler in handlers:
-            if type(handler).__module__ != "_pytest.logging" and handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
-        for name in _logger_levels():  # configure_logging raises the floor of noisy library loggers
-            logging.getLogger(name).setLevel(levels.get(name, logging.NOTSET))
-        if was_configured:
-            structlog.configure(**config)
-        else:
-            structlog.reset_defaults()
-        structlog.contextvars.clear_contextvars()
-
-
-def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:
-    """Every line of the output, each of which must be one JSON object."""
-    lines = stream.getvalue().splitlines()
-    assert lines, "nothing was logged"
-    parsed = [json.loads(line) for line in lines]
-    assert all(isinstance(entry, dict) for entry in parsed)
-    return parsed
-
-
-def assert_no_canary(output: str, *canaries: str) -> None:
-    """None of the canaries appears, in any letter case."""
-    for canary in canaries:
-        assert canary.lower() not in output.lower()
+__all__ = ["log_output"]  # the fixture, used by name
 
 
 def test_canary_is_a_valid_codice_fiscale() -> None:
@@ -169,90 +110,6 @@ def test_request_id_bound_in_context_is_logged(log_output: io.StringIO) -> None:
     assert_no_canary(log_output.getvalue(), CANARY_NAME)
     entries = json_lines(log_output)
     assert [e["request_id"] for e in entries] == ["req-123", "req-123"]
-
-
-async def delivered_inbox(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    """The text of FWA's inbox once it holds a message (the relay publishes asynchronously)."""
-    async with asyncio.timeout(30):
-        while True:
-            response = await http.get("/v1/partners/fwa/inbox", headers=headers)
-            assert response.status_code == 200, response.text
-            if response.json()["messages"]:
-                return response.text
-            await asyncio.sleep(0.05)
-
-
-async def test_full_submission_over_http_logs_no_canary(log_output: io.StringIO, http: httpx.AsyncClient) -> None:
-    tenant = replace(next(generate_tenants("S", 7, 1)), cf=CANARY_CF, given_name=CANARY_NAME,
-                     family_name=CANARY_SURNAME)
-    aler = await bearer(http, "aler-test")
-
-    consent = await http.post("/v1/consents", json=fhir_consent(tenant.cf), headers=aler)
-    assert consent.status_code == 201, consent.text
-    message = aler_arrears_message(tenant, "canary-0001")
-    accepted = await http.post("/v1/partners/aler/messages", json=message, headers=aler)
-    assert accepted.status_code == 202, accepted.text
-    assert accepted.json()[0]["state"] == "forwarded"
-    replayed = await http.post("/v1/partners/aler/messages", json=message, headers=aler)
-    assert replayed.status_code == 202, replayed.text
-    # The canary really crossed the gateway: FWA receives it once the relay has published the message.
-    fwa = await bearer(http, "fwa-test")
-    inbox = await delivered_inbox(http, fwa)
-    assert CANARY_CF in inbox
-
-    bad = aler_arrears_message(tenant, "canary-0002")
-    bad["nome"] = CANARY_NAME
-    bad["contratto"]["quartiere"] = CANARY_SURNAME
-    bad["nucleo"]["tipologia"] = f"{CANARY_SURNAME} {CANARY_CF}"
-    refused = await http.post("/v1/partners/aler/messages", json=bad, headers=aler)
-    assert refused.status_code == 422, refused.text
-    assert_no_canary(refused.text, CANARY_CF, CANARY_NAME, CANARY_SURNAME)
-
-    bad_consent = fhir_consent(CANARY_CF[:15] + ("A" if CANARY_CF[15] != "A" else "B"))
-    refused_consent = await http.post("/v1/consents", json=bad_consent, headers=aler)
-    assert refused_consent.status_code == 422, refused_consent.text
-    assert_no_canary(refused_consent.text, CANARY_CF[:15])
-
-    output = log_output.getvalue()
-    assert_no_canary(output, CANARY_CF, CANARY_CF[:15], CANARY_NAME, CANARY_SURNAME)
-    entries = json_lines(log_output)
-    events = {e["event"] for e in entries}
-    assert {"batch-decided", "message-decided", "replay-ignored", "request-refused"} <= events
-
-
-async def test_at_debug_no_sql_parameter_pseudonym_or_withdrawal_text_reaches_the_logs(
-    log_output: io.StringIO, http: httpx.AsyncClient, gateway: Any
-) -> None:
-    """Issue 10 point 9: the root logger at DEBUG (``log_output``), a consent recorded, a message forwarded
-    and the consent withdrawn with free text holding a name and a street address: the drivers' and the ORM's
-    debug lines (SQL with its parameters) stay out, so no canary, pseudonym or text comes out."""
-    from sqlalchemy import select
-
-    from gateway.logging import PINNED_LOGGERS
-    from gateway.store.tables import subjects
-
-    street = "VIA CANARINO 12"
-    tenant = replace(next(generate_tenants("S", 9, 1)), cf=CANARY_CF, given_name=CANARY_NAME)
-    aler = await bearer(http, "aler-test")
-    consent = await http.post("/v1/consents", json=fhir_consent(tenant.cf), headers=aler)
-    assert consent.status_code == 201, consent.text
-    accepted = await http.post("/v1/partners/aler/messages", json=aler_arrears_message(tenant, "debug-1"),
-                               headers=aler)
-    assert accepted.status_code == 202, accepted.text
-    withdrawn = await http.post(f"/v1/consents/{consent.json()['consent_id']}/withdraw", headers=aler,
-                                json={"by": "subject", "channel": "phone", "evidence": f"{CANARY_NAME}, {street}"})
-    assert withdrawn.status_code == 200, withdrawn.text
-    async with gateway.store.transaction() as tx:
-        pseudonyms = [row[0] for row in (await tx.conn.execute(select(subjects.c.pseudonym))).all()]
-    assert pseudonyms
-    assert logging.getLogger().getEffectiveLevel() == logging.DEBUG
-    assert all(logging.getLogger(name).getEffectiveLevel() >= logging.WARNING for name in PINNED_LOGGERS)
-    output = log_output.getvalue()
-    assert_no_canary(output, CANARY_CF, CANARY_NAME, street, *pseudonyms)
-    driver_lines = [e for e in json_lines(log_output)
-                    if e.get("logger", "").split(".")[0] in {"sqlalchemy", "aiosqlite", "asyncpg"}
-                    and e["level"] in ("debug", "info")]
-    assert driver_lines == []
 
 
 def test_debug_logging_is_refused_in_production() -> None:
