@@ -6,9 +6,19 @@ in a transaction / batch / collection Bundle with their Patients, or in an FSE 2
 ``consent.record`` envelopes (flows F4-F6, F11 and the consent registry). Outbound
 (:mod:`adapters.asst_fhir.outbound`): a ``care.service-request`` becomes the FHIR ServiceRequest the trust receives
 (F4). The FHIR conventions the trust follows (identifier and code systems, purpose tag, masking) are in
-:mod:`adapters.asst_fhir.systems`."""
+:mod:`adapters.asst_fhir.systems`; :data:`DESCRIPTOR` is what the core knows of the trust."""
 
+from typing import Final
+
+from adapters.asst_fhir.examples import EXAMPLES
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
 from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request
+from adapters.descriptor import PartnerDescriptor
 
-__all__ = ["FHIR_CONTENT_TYPES", "DisclosureLabels", "decode", "encode_service_request"]
+__all__ = ["DESCRIPTOR", "FHIR_CONTENT_TYPES", "DisclosureLabels", "decode", "encode_service_request"]
+
+DESCRIPTOR: Final = PartnerDescriptor(
+    organisation="asst", decode=decode, encoders={"care.service-request": encode_service_request},
+    content_type="application/fhir+json", examples=EXAMPLES,
+)
+"""ASST as the core sees it: FHIR R4 in, a FHIR ServiceRequest out (F4)."""
