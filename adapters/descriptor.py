@@ -15,9 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from schemas.envelope import Envelope
 
-__all__ = ["Decoder", "Encoder", "GoldenExamples", "Mutation", "OutboundLabels", "PartnerDescriptor"]
+__all__ = [
+    "ContractFormats", "Decoder", "Encoder", "GoldenExamples", "Mutation", "OutboundLabels", "PartnerDescriptor",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,26 @@ class GoldenExamples:
 
 
 @dataclass(frozen=True)
+class ContractFormats:
+    """The partner's native formats the gateway publishes contracts for, by their path under ``contracts/``
+    (``<organisation>/<name>.schema.json``); the JSON Schemas and the AsyncAPI document are generated from them."""
+
+    inbound: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    """JSON messages the partner sends: path -> the model of its published JSON Schema."""
+    outbound: Mapping[str, type[BaseModel]] = field(default_factory=dict)
+    """JSON messages the adapter's encoders write: path -> model."""
+    fhir_inbound: Mapping[str, str] = field(default_factory=dict)
+    """FHIR R4 resources the partner sends: path -> resource type."""
+    fhir_outbound: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    """FHIR R4 resources the adapter's encoders write: path -> the function that builds its schema."""
+    csv_rows: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    """CSV exports the partner sends, by the schema of one row: path -> the function that builds it."""
+    deliveries: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    """(recipient, outbound message type) -> the path of the format its encoder writes (one of :attr:`outbound`
+    or :attr:`fhir_outbound`)."""
+
+
+@dataclass(frozen=True)
 class PartnerDescriptor:
     """One partner as the core sees it."""
 
@@ -75,6 +99,9 @@ class PartnerDescriptor:
     """The content type the partner sends its messages (and its golden examples) with."""
     examples: GoldenExamples | None = None
     """The partner's golden examples, or None for a partner that sends nothing."""
+    formats: ContractFormats = field(default_factory=ContractFormats)
+    """The contracts the gateway publishes for the partner's native formats; none for a partner whose formats
+    are not published (what it receives is then described as the canonical envelope)."""
 
     def outbound(self) -> dict[tuple[str, str], Encoder]:
         """(recipient, outbound message type) -> encoder, for every delivery this adapter writes."""

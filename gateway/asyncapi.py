@@ -43,6 +43,7 @@ from gateway.contract_formats import (
     FHIR_INBOUND_FORMATS,
     FHIR_OUTBOUND_FORMATS,
     INBOUND_FORMATS,
+    NATIVE_OUTBOUND,
     OUTBOUND_FORMATS,
     SCHEMA_BASE,
 )
@@ -74,18 +75,6 @@ KAFKA_BINDING_VERSION: Final = "0.5.0"
 FHIR_R4: Final = "https://hl7.org/fhir/R4/"
 FHIR_INBOUND_RESOURCES: Final = ("Encounter", "Immunization", "ServiceRequest", "Consent", "Bundle")
 """What ASST may produce to ``in.asst``: the resources its adapter translates, alone or in a Bundle."""
-
-NATIVE_OUTBOUND: Final[dict[tuple[str, str], str]] = {
-    ("fwa", "referral.microcredit"): "fwa/segnalazione-microcredito.schema.json",
-    ("comune", "social.case-referral"): "comune/segnalazione-fragilita.schema.json",
-    ("comune", "tenancy.eviction-milestone"): "comune/fase-procedura-sfratto.schema.json",
-    ("pis", "emergency.social-event"): "pis/segnalazione-pronto-intervento.schema.json",
-    ("asst", "care.service-request"): "asst/outbound-service-request.schema.json",
-}
-"""What each encoder of :data:`gateway.routing.ENCODERS` writes: a published contract of
-:data:`gateway.contract_formats.OUTBOUND_FORMATS` or :data:`gateway.contract_formats.FHIR_OUTBOUND_FORMATS`. Generating
-the document fails while an encoder is missing here."""
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Bodies the gateway itself writes (no partner format describes them)

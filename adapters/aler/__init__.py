@@ -29,11 +29,11 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from adapters._json import JSON_CONTENT_TYPES, load_json_object
-from adapters.aler import arrears, care_request, disclosure, emergency, eviction, fragility, tenancy
+from adapters.aler import arrears, care_request, csv_schema, disclosure, emergency, eviction, fragility, tenancy
 from adapters.aler.arrears import AlerArrearsMessage
 from adapters.aler.csv_export import CSV_CONTENT_TYPES, decode_csv, encode_csv
 from adapters.aler.examples import EXAMPLES
-from adapters.descriptor import PartnerDescriptor
+from adapters.descriptor import ContractFormats, PartnerDescriptor
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -91,6 +91,11 @@ def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]
     raise DecodeError("contract", "message does not name a known ALER message type", [problem])
 
 
-DESCRIPTOR: Final = PartnerDescriptor(organisation="aler", decode=decode, content_type="application/json",
-                                      examples=EXAMPLES)
+DESCRIPTOR: Final = PartnerDescriptor(
+    organisation="aler", decode=decode, content_type="application/json", examples=EXAMPLES,
+    formats=ContractFormats(
+        inbound={f"aler/{kind}.schema.json": model for kind, model in NATIVE_MESSAGES.items()},
+        csv_rows={"aler/esportazione-contratti-riga.schema.json": csv_schema.row_schema},
+    ),
+)
 """ALER as the core sees it: what it sends is decoded by :func:`decode`; what it receives is canonical."""

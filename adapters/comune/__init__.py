@@ -25,7 +25,7 @@ from adapters.comune.eviction import EvictionMilestone, encode_eviction_mileston
 from adapters.comune.examples import EXAMPLES
 from adapters.comune.inbound import decode
 from adapters.comune.referral import FragilityReferral, encode_case_referral
-from adapters.descriptor import PartnerDescriptor
+from adapters.descriptor import ContractFormats, PartnerDescriptor
 
 __all__ = [
     "DESCRIPTOR",
@@ -48,5 +48,15 @@ DESCRIPTOR: Final = PartnerDescriptor(
     encoders_for={"pis": {"emergency.social-event": encode_emergency_event}},
     content_type="application/json",
     examples=EXAMPLES,
+    formats=ContractFormats(
+        inbound={"comune/evento-caso.schema.json": ComuneCaseEvent,
+                 "comune/evento-emergenza.schema.json": ComuneEmergencyEvent},
+        outbound={"comune/segnalazione-fragilita.schema.json": FragilityReferral,
+                  "comune/fase-procedura-sfratto.schema.json": EvictionMilestone,
+                  "pis/segnalazione-pronto-intervento.schema.json": EmergencyReferral},
+        deliveries={("comune", "social.case-referral"): "comune/segnalazione-fragilita.schema.json",
+                    ("comune", "tenancy.eviction-milestone"): "comune/fase-procedura-sfratto.schema.json",
+                    ("pis", "emergency.social-event"): "pis/segnalazione-pronto-intervento.schema.json"},
+    ),
 )
 """The Comune as the core sees it; its emergency social service (``pis``, F10) has a topic of its own."""

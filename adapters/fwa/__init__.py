@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from adapters._json import load_json_object
-from adapters.descriptor import OutboundLabels, PartnerDescriptor
+from adapters.descriptor import ContractFormats, OutboundLabels, PartnerDescriptor
 from adapters.fwa.examples import EXAMPLES
 from adapters.fwa.outcome import FwaOutcomeMessage, decode_outcome, outcome_from_document
 from adapters.fwa.referral import FwaReferral, encode
@@ -51,6 +51,12 @@ def encode_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
     return encode(envelope, consent_ref=labels.consent_ref, obligations=labels.obligations, refrains=labels.refrains)
 
 
-DESCRIPTOR: Final = PartnerDescriptor(organisation="fwa", decode=decode,
-                                      encoders={"referral.microcredit": encode_referral}, examples=EXAMPLES)
+DESCRIPTOR: Final = PartnerDescriptor(
+    organisation="fwa", decode=decode, encoders={"referral.microcredit": encode_referral}, examples=EXAMPLES,
+    formats=ContractFormats(
+        inbound={"fwa/esito-segnalazione.schema.json": FwaOutcomeMessage},
+        outbound={"fwa/segnalazione-microcredito.schema.json": FwaReferral},
+        deliveries={("fwa", "referral.microcredit"): "fwa/segnalazione-microcredito.schema.json"},
+    ),
+)
 """FWA as the core sees it: outcomes in, microcredit referrals out (F1)."""

@@ -1,6 +1,6 @@
 """Fuzzing ALER's bulk tenancy export (``text/csv``, :mod:`adapters.aler.csv_export`) through the ALER decoder
 partners reach (``DECODERS["aler"]``): 100,000 inputs from a seeded :class:`random.Random` (a failure names the
-seed and case number that rebuild the input), made from the valid golden exports of :mod:`gateway.golden` and
+seed and case number that rebuild the input), made from the valid golden exports of :mod:`adapters.aler.examples` and
 exports of synthetic tenants.
 
 Inputs: cells swapped for other columns' values, code-list labels in odd case, tricky numbers and dates,
