@@ -607,16 +607,22 @@ BINDINGS: list[tuple[str, Any, str, Any, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("builder", "path", "value", "pointer"), [b[1:] for b in BINDINGS],
-                         ids=[b[0] for b in BINDINGS])
-def test_every_binding_violation_is_reported_at_its_element(builder: Any, path: str, value: Any, pointer: str
-                                                             ) -> None:
+def binding_violation(builder: Any, path: str, value: Any, pointer: str) -> tuple[dict[str, Any], str]:
+    """The resource of a :data:`BINDINGS` row, and the pointer(s) its violation is reported at."""
     document = with_value(builder(), path, value)
     if pointer == "/occurrenceTiming":
         document["occurrenceTiming"] = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}
     if path == "occurrenceDateTime" and value is ...:
         document["occurrenceString"] = "last autumn"
         pointer = "/occurrenceString"
+    return document, pointer
+
+
+@pytest.mark.parametrize(("builder", "path", "value", "pointer"), [b[1:] for b in BINDINGS],
+                         ids=[b[0] for b in BINDINGS])
+def test_every_binding_violation_is_reported_at_its_element(builder: Any, path: str, value: Any, pointer: str
+                                                             ) -> None:
+    document, pointer = binding_violation(builder, path, value, pointer)
 
     error = rejection(document)
 
