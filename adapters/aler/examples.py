@@ -18,7 +18,7 @@ from gateway.identity.synthetic import generate_tenants
 __all__ = ["EXAMPLES", "INVALID", "INVALID_CSV", "VALID_CSV", "valid"]
 
 
-def _aler_header(kind: str, message_id: str, purpose: str, recipients: list[str]) -> dict[str, Any]:
+def _header(kind: str, message_id: str, purpose: str, recipients: list[str]) -> dict[str, Any]:
     return {
         "id_messaggio": message_id,
         "id_correlazione": "ALER-K-0001",
@@ -31,11 +31,12 @@ def _aler_header(kind: str, message_id: str, purpose: str, recipients: list[str]
 
 
 def valid() -> dict[str, dict[str, Any]]:
+    """One valid message of every kind ALER sends, by ``tipo_messaggio``."""
     tenant = next(t for t in generate_tenants("S", seed=SEED, limit=50) if t.arrears_cents > 0)
     arrears = aler_arrears_message(tenant, "ALER-M-0001", occurred_at=OCCURRED)
     arrears["intestatario"]["codice_fiscale"] = CF_ALER
     record = {
-        **_aler_header("anagrafica-contratto", "ALER-T-0001", "housing-support", ["comune"]),
+        **_header("anagrafica-contratto", "ALER-T-0001", "housing-support", ["comune"]),
         "contratto": {"id_contratto": "ALER-C-12345678", "tipo": "SAT", "data_inizio": "2024-03-01",
                       "data_fine": "2029-02-28", "fascia_canone": "accesso", "canone_mensile_euro": "185.50",
                       "canone_oltre_30_reddito": True},
@@ -57,7 +58,7 @@ def valid() -> dict[str, dict[str, Any]]:
         "segnali_fragilita": ["isolation", "arrears-not-tenant-fault"],
     }
     fragility = {
-        **_aler_header("segnalazione-fragilita", "ALER-F-0001", "social-case-management", ["comune"]),
+        **_header("segnalazione-fragilita", "ALER-F-0001", "social-case-management", ["comune"]),
         "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "san-siro", "municipio": 7},
         "intestatario": {"codice_fiscale": CF_ALER},
         "nucleo": {"tipologia": "adult-with-over-65", "componenti": 2, "presenza_minori": False,
@@ -65,7 +66,7 @@ def valid() -> dict[str, dict[str, Any]]:
         "segnali": ["isolation"],
     }
     care = {
-        **_aler_header("richiesta-assistenza", "ALER-A-0001", "care-coordination", ["asst"]),
+        **_header("richiesta-assistenza", "ALER-A-0001", "care-coordination", ["asst"]),
         "id_richiesta": "ALER-R-0001",
         "stato": "attiva",
         "assistito": {"codice_fiscale": CF_ALER},
@@ -76,20 +77,20 @@ def valid() -> dict[str, dict[str, Any]]:
                       "custode_accompagna": True, "lingua_interprete": "ar", "note_accesso": ["call-before-visit"]},
     }
     disclosure = {
-        **_aler_header("segnalazione-riservata", "ALER-V-0001", "anti-violence-support", ["cav"]),
+        **_header("segnalazione-riservata", "ALER-V-0001", "anti-violence-support", ["cav"]),
         "persona": {"codice_fiscale": CF_ALER},
         "contatto": {"canale": "telefono-sicuro", "telefono_sicuro": "+39 333 000-0000",
                      "fascia_oraria": "weekday-morning"},
     }
     del disclosure["id_correlazione"]
     eviction = {
-        **_aler_header("evento-sfratto", "ALER-S-0001", "housing-support", ["comune", "fwa"]),
+        **_header("evento-sfratto", "ALER-S-0001", "housing-support", ["comune", "fwa"]),
         "contratto": {"id_contratto": "ALER-C-12345678", "quartiere": "gratosoglio", "municipio": 5},
         "intestatario": {"codice_fiscale": CF_ALER},
         "procedura": {"stadio": "eviction-validated", "scadenza": "2027-01-15"},
     }
     emergency = {
-        **_aler_header("evento-emergenza", "ALER-E-0001", "emergency-social", ["pis"]),
+        **_header("evento-emergenza", "ALER-E-0001", "emergency-social", ["pis"]),
         "evento": {"tipo": "fire", "accaduto_il": "2026-11-20T03:15:00+01:00"},
         "luogo": {"id_edificio": "ALER-B-0042", "quartiere": "san-siro", "municipio": 7},
         "nucleo": {"persone": 4, "minori": 2, "over_65": 1, "con_disabilita": 1},
@@ -110,7 +111,7 @@ def valid() -> dict[str, dict[str, Any]]:
 # --- ALER's bulk tenancy export (CSV) ------------------------------------------------------------------------
 
 
-def _aler_csv_rows() -> list[dict[str, str]]:
+def _export_rows() -> list[dict[str, str]]:
     """Rows as the gateway writes them (codes, ISO dates, ``.`` decimals): one with arrears, one without."""
     return [
         {"id_contratto": "ALER-C-12345678", "tipo_contratto": "SAT", "data_inizio": "2024-03-01",
@@ -134,7 +135,7 @@ def _aler_csv_rows() -> list[dict[str, str]]:
 
 def _spreadsheet_rows() -> list[dict[str, str]]:
     """The same rows as an Italian spreadsheet writes them: labels and aliases, decimal comma, dd/mm/yyyy."""
-    first, second = _aler_csv_rows()
+    first, second = _export_rows()
     first |= {"data_inizio": "01/03/2024", "data_fine": "28/02/2029", "via": 'Via "Esempio"; scala B',
               "quartiere": "Molise Calvaire", "componenti": "intestatario:25-44 anni:-|figlia:6-13 anni:DM",
               "fascia_isee": "ISEE fino a 6.000 €", "canone_mensile_euro": "185,50", "canone_oltre_30_reddito": "Sì",
@@ -161,19 +162,19 @@ def _csv(rows: list[dict[str, str]], *, columns: tuple[str, ...] = COLUMNS, bom:
 
 
 def _with_cells(row: int, **cells: str) -> bytes:
-    rows = _aler_csv_rows()
+    rows = _export_rows()
     rows[row] |= cells
     return _csv(rows)
 
 
 def _short_row() -> bytes:
-    lines = _csv(_aler_csv_rows()).decode("utf-8").split("\r\n")
+    lines = _csv(_export_rows()).decode("utf-8").split("\r\n")
     lines[2] = lines[2].rsplit(DELIMITER, 1)[0]  # the second data row loses its last field
     return "\r\n".join(lines).encode("utf-8")
 
 
 VALID_CSV: dict[str, Callable[[], bytes]] = {
-    "esportazione-contratti": lambda: _csv(_aler_csv_rows()),
+    "esportazione-contratti": lambda: _csv(_export_rows()),
     "esportazione-contratti-foglio-di-calcolo": lambda: _csv(
         _spreadsheet_rows(), columns=_SPREADSHEET_COLUMNS, bom=True, newline="\n", blank_line=True),
 }
@@ -181,11 +182,11 @@ VALID_CSV: dict[str, Callable[[], bytes]] = {
 LF, a blank line, another column order, labels and aliases, decimal comma, dd/mm/yyyy, a quoted ``;``)."""
 
 INVALID_CSV: dict[str, tuple[Callable[[], bytes], list[tuple[str, str]]]] = {
-    "export-missing-column": (lambda: _csv(_aler_csv_rows(), columns=tuple(c for c in COLUMNS if c != "fascia_isee")),
+    "export-missing-column": (lambda: _csv(_export_rows(), columns=tuple(c for c in COLUMNS if c != "fascia_isee")),
                               [("/header/fascia_isee", "missing")]),
-    "export-unknown-column": (lambda: _csv(_aler_csv_rows(), columns=(*COLUMNS, "nome_intestatario")),
+    "export-unknown-column": (lambda: _csv(_export_rows(), columns=(*COLUMNS, "nome_intestatario")),
                               [(f"/header/{len(COLUMNS)}", "extra_forbidden")]),
-    "export-comma-separated": (lambda: _csv(_aler_csv_rows(), delimiter=","),
+    "export-comma-separated": (lambda: _csv(_export_rows(), delimiter=","),
                                [("/header/0", "extra_forbidden"), *((f"/header/{c}", "missing") for c in COLUMNS)]),
     "export-bad-check-character": (lambda: _with_cells(1, codice_fiscale_intestatario=wrong_check_character(
         CF_ALER_EXPORT)), [("/rows/1/codice_fiscale_intestatario", "value_error")]),

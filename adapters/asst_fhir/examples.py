@@ -39,6 +39,7 @@ def _subject() -> dict[str, Any]:
 
 
 def valid() -> dict[str, dict[str, Any]]:
+    """Valid FHIR R4 resources and Bundles the trust sends, FSE 2.0 shapes included, by name."""
     encounter = asst_encounter(CF_ASST, "enc-0001", "ASST-K-0001")
     immunization = {
         "resourceType": "Immunization",

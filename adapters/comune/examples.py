@@ -13,6 +13,7 @@ __all__ = ["EXAMPLES", "INVALID", "valid"]
 
 
 def valid() -> dict[str, dict[str, Any]]:
+    """Valid case events (opening and closing) and an emergency event, by name."""
     return {
         "evento-caso": comune_case_event(CF_COMUNE, "COM-CASO-0001", "COM-M-0001", "COM-K-0001"),
         "evento-caso-chiusura": comune_case_event(CF_COMUNE, "COM-CASO-0001", "COM-M-0002", "COM-K-0001",

@@ -13,6 +13,7 @@ __all__ = ["EXAMPLES", "INVALID", "valid"]
 
 
 def valid() -> dict[str, dict[str, Any]]:
+    """An approved and a refused outcome, by name."""
     return {
         "esito-approvato": fwa_outcome("REF-0001", "FWA-M-0001", "ALER-K-0001"),
         "esito-respinto": fwa_outcome("REF-0002", "FWA-M-0002", "ALER-K-0002", esito="respinto", amount=None),
