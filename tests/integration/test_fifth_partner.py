@@ -132,7 +132,7 @@ async def test_a_fifth_partner_added_by_descriptor_and_registry_entry_sends_and_
         backends: Backends, settings_for: Callable[[Backends], object], clients: tuple[PartnerClient, ...],
         tmp_path: Path) -> None:
     settings = await settings_for(backends)  # type: ignore[misc]
-    gateway = build(settings, clients=clients, partners=(*PARTNERS, DESK_DESCRIPTOR),  # type: ignore[arg-type]
+    gateway = build(settings, clients=clients, partners=(*PARTNERS, DESK_DESCRIPTOR),
                     registry=registry_with_desk(tmp_path))
     await gateway.start()
     try:
