@@ -12,7 +12,7 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 from tests.helpers import dumps
 
-__all__ = ["decoded_one", "refusal"]
+__all__ = ["decoded_one", "header_of", "refusal"]
 
 Decode = Callable[[bytes, str], list[Envelope]]
 
@@ -39,3 +39,8 @@ def refusal(decode: Decode, body: Any, content_type: str, *, never: Iterable[str
         assert problem.pointer == "" or problem.pointer.startswith("/")
         assert not [text for text in never if text in problem.message]
     return error
+
+
+def header_of(envelope: Envelope) -> dict[str, Any]:
+    """Everything of ``envelope`` but its payload, as plain values: what a test compares with one literal."""
+    return envelope.model_dump(exclude={"payload"})

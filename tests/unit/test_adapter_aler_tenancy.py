@@ -41,7 +41,7 @@ from schemas.tenancy import (
     SafetyDisclosure,
     TenancyRecord,
 )
-from tests.adapter_checks import decoded_one, refusal
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, with_value
 from tests.unit.test_adapter_aler_csv import HOUSEHOLDS
 
@@ -208,16 +208,13 @@ EVENT_AT = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 
 def test_tenancy_record_decodes_field_by_field() -> None:
     envelope = decode_one(tenancy_record())
-    assert envelope.message_id == "ALER-T-0001"
-    assert envelope.correlation_id == "ALER-K-0001"
-    assert envelope.message_type == "tenancy.record"
-    assert envelope.sender == "aler"
-    assert envelope.recipients == ("comune",)
-    assert [i.model_dump() for i in envelope.subject.identifiers] == [
-        {"system": "cf", "value": CF}, {"system": "aler-contract", "value": "ALER-C-12345678"}]
-    assert envelope.purpose == "housing-support"
-    assert envelope.sensitivity == ("S2", "S3")
-    assert envelope.occurred_at == EVENT_AT
+    assert header_of(envelope) == {
+        "message_id": "ALER-T-0001", "correlation_id": "ALER-K-0001", "message_type": "tenancy.record",
+        "schema_version": "1.0", "sender": "aler", "recipients": ("comune",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},
+                                    {"system": "aler-contract", "value": "ALER-C-12345678"}), "pseudonym": None},
+        "purpose": "housing-support", "sensitivity": ("S2", "S3"), "occurred_at": EVENT_AT,
+    }
     assert envelope.payload == {
         "contract_id": "ALER-C-12345678",
         "contract_type": "SAT",

@@ -75,7 +75,7 @@ from schemas.messages import MESSAGE_TYPES
 from schemas.vaccines import (
     vaccine_group,
 )
-from tests.adapter_checks import decoded_one, refusal
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, with_value
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7"
@@ -281,15 +281,13 @@ def pointers(error: DecodeError) -> set[str]:
 def test_encounter_decodes_field_by_field() -> None:
     envelope = decode_one(encounter())
 
-    assert envelope.message_id == "Encounter:enc-1:3"
-    assert envelope.correlation_id == "K-0001"
-    assert envelope.message_type == "care.encounter"
-    assert envelope.sender == "asst"
-    assert envelope.recipients == ("aler",)
-    assert envelope.purpose == "care-coordination"
-    assert envelope.sensitivity == ("S3", "R")
-    assert envelope.occurred_at == datetime(2026, 11, 20, 10, 15, tzinfo=timezone(timedelta(hours=1)))
-    assert envelope.subject == SubjectRef(identifiers=(Identifier(system="cf", value=CF),))
+    assert header_of(envelope) == {
+        "message_id": "Encounter:enc-1:3", "correlation_id": "K-0001", "message_type": "care.encounter",
+        "schema_version": "1.0", "sender": "asst", "recipients": ("aler",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},), "pseudonym": None},
+        "purpose": "care-coordination", "sensitivity": ("S3", "R"),
+        "occurred_at": datetime(2026, 11, 20, 10, 15, tzinfo=timezone(timedelta(hours=1))),
+    }
     assert envelope.payload == {
         "encounter_id": "enc-1",
         "status": "finished",

@@ -45,7 +45,7 @@ from schemas.errors import DecodeError
 from schemas.messages import MESSAGE_TYPES, validate_payload
 from schemas.social import NEVER_CROSSES, SOCIAL_MESSAGE_TYPES, SocialCaseEvent, case_event_sensitivity
 from schemas.tenancy import TENANCY_MESSAGE_TYPES
-from tests.adapter_checks import decoded_one, refusal
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, leaves, raw, with_value
 
 CF = "RSSMRA85T10A562S"
@@ -127,20 +127,15 @@ def emergency_event() -> dict[str, Any]:
 def test_case_event_decodes_to_the_expected_envelope_field_by_field() -> None:
     envelope = decode_one(case_event())
 
-    assert envelope.message_id == "COM-M-0001"
-    assert envelope.correlation_id == "ALER-K-0001"
-    assert envelope.message_type == "social.case-event"
-    assert envelope.schema_version == "1.0"
-    assert envelope.sender == "comune"
-    assert envelope.recipients == ("aler",)
-    assert [i.model_dump() for i in envelope.subject.identifiers] == [
-        {"system": "cf", "value": CF},
-        {"system": "comune-case", "value": "MI-SST-2026-000123"},
-    ]
-    assert envelope.subject.pseudonym is None
-    assert envelope.purpose == "social-case-management"
-    assert envelope.sensitivity == ("S2", "S3")  # housing is S2; a judicial mandate on a minor adds S3
-    assert envelope.occurred_at == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert header_of(envelope) == {
+        "message_id": "COM-M-0001", "correlation_id": "ALER-K-0001", "message_type": "social.case-event",
+        "schema_version": "1.0", "sender": "comune", "recipients": ("aler",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},
+                                    {"system": "comune-case", "value": "MI-SST-2026-000123"}), "pseudonym": None},
+        "purpose": "social-case-management",
+        "sensitivity": ("S2", "S3"),  # housing is S2; a judicial mandate on a minor adds S3
+        "occurred_at": datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+    }
     assert envelope.payload == {
         "case_id": "MI-SST-2026-000123",
         "event": "opened",
@@ -411,16 +406,13 @@ def test_code_list_rejection_names_the_list_and_its_codes() -> None:
 def test_emergency_event_decodes_to_the_expected_envelope_field_by_field() -> None:
     envelope = decode_one(emergency_event())
 
-    assert envelope.message_id == "COM-E-0001"
-    assert envelope.correlation_id == "COM-K-0009"
-    assert envelope.message_type == "emergency.social-event"
-    assert envelope.sender == "comune"
-    assert envelope.recipients == ("pis",)
-    assert [i.model_dump() for i in envelope.subject.identifiers] == [
-        {"system": "cf", "value": CF}, {"system": "comune-case", "value": "MI-PIS-2026-000042"}]
-    assert envelope.purpose == "emergency-social"
-    assert envelope.sensitivity == ("S2",)
-    assert envelope.occurred_at == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert header_of(envelope) == {
+        "message_id": "COM-E-0001", "correlation_id": "COM-K-0009", "message_type": "emergency.social-event",
+        "schema_version": "1.0", "sender": "comune", "recipients": ("pis",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},
+                                    {"system": "comune-case", "value": "MI-PIS-2026-000042"}), "pseudonym": None},
+        "purpose": "emergency-social", "sensitivity": ("S2",), "occurred_at": datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+    }
     assert envelope.payload == {
         "event_type": "fire",
         "quartiere": "san-siro",

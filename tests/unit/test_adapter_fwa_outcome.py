@@ -28,7 +28,7 @@ from schemas.envelope import Envelope
 from schemas.errors import DecodeError
 from schemas.messages import MESSAGE_TYPES, validate_payload
 from schemas.microcredit import MICROCREDIT_MESSAGE_TYPES, MicrocreditOutcome
-from tests.adapter_checks import decoded_one, refusal
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, native_euro, raw, with_value
 
 DECODERS = [decode, decode_outcome]
@@ -80,18 +80,14 @@ def rejection(body: bytes, content_type: str = "application/json") -> DecodeErro
 def test_approval_decodes_to_the_expected_envelope_field_by_field() -> None:
     envelope = decode_one(native())
 
-    assert envelope.message_id == "FWA-M-0001"
-    assert envelope.correlation_id == "ALER-K-0001"
-    assert envelope.message_type == "referral.microcredit-outcome"
-    assert envelope.schema_version == "1.0"
-    assert envelope.sender == "fwa"
-    assert envelope.recipients == ("aler",)
-    assert [i.model_dump() for i in envelope.subject.identifiers] == [
-        {"system": "fwa-referral", "value": "gw-3f6c2a10-5a57-4d3c-9d42-0b8e7f1c2d3e"}]
-    assert envelope.subject.pseudonym is None
-    assert envelope.purpose == "microcredit-assessment"
-    assert envelope.sensitivity == ("S2",)
-    assert envelope.occurred_at == datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert header_of(envelope) == {
+        "message_id": "FWA-M-0001", "correlation_id": "ALER-K-0001", "message_type": "referral.microcredit-outcome",
+        "schema_version": "1.0", "sender": "fwa", "recipients": ("aler",),
+        "subject": {"identifiers": ({"system": "fwa-referral", "value": "gw-3f6c2a10-5a57-4d3c-9d42-0b8e7f1c2d3e"},),
+                    "pseudonym": None},
+        "purpose": "microcredit-assessment", "sensitivity": ("S2",),
+        "occurred_at": datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+    }
     assert envelope.payload == {
         "referral_id": "gw-3f6c2a10-5a57-4d3c-9d42-0b8e7f1c2d3e",
         "state": "approved",
