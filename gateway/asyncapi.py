@@ -23,7 +23,6 @@ self-contained. :func:`validate_against_channel` checks a message read from a to
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -39,13 +38,14 @@ import adapters.aler.csv_export
 import adapters.asst_fhir
 import adapters.asst_fhir.contract
 from gateway.contract_formats import (
-    CSV_ROW_FORMATS,
     FHIR_INBOUND_FORMATS,
     FHIR_OUTBOUND_FORMATS,
     INBOUND_FORMATS,
+    NATIVE_OUTBOUND,
     OUTBOUND_FORMATS,
     SCHEMA_BASE,
 )
+from gateway.partners import PARTNERS
 from gateway.policy.registry import Flow, LifecycleState, PolicyRegistry
 from gateway.routing import DECODERS, ENCODERS
 from gateway.settings import GatewaySettings, TopicSettings
@@ -74,18 +74,6 @@ KAFKA_BINDING_VERSION: Final = "0.5.0"
 FHIR_R4: Final = "https://hl7.org/fhir/R4/"
 FHIR_INBOUND_RESOURCES: Final = ("Encounter", "Immunization", "ServiceRequest", "Consent", "Bundle")
 """What ASST may produce to ``in.asst``: the resources its adapter translates, alone or in a Bundle."""
-
-NATIVE_OUTBOUND: Final[dict[tuple[str, str], str]] = {
-    ("fwa", "referral.microcredit"): "fwa/segnalazione-microcredito.schema.json",
-    ("comune", "social.case-referral"): "comune/segnalazione-fragilita.schema.json",
-    ("comune", "tenancy.eviction-milestone"): "comune/fase-procedura-sfratto.schema.json",
-    ("pis", "emergency.social-event"): "pis/segnalazione-pronto-intervento.schema.json",
-    ("asst", "care.service-request"): "asst/outbound-service-request.schema.json",
-}
-"""What each encoder of :data:`gateway.routing.ENCODERS` writes: a published contract of
-:data:`gateway.contract_formats.OUTBOUND_FORMATS` or :data:`gateway.contract_formats.FHIR_OUTBOUND_FORMATS`. Generating
-the document fails while an encoder is missing here."""
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Bodies the gateway itself writes (no partner format describes them)
@@ -446,9 +434,10 @@ def _inbound_formats() -> dict[str, dict[str, type[BaseModel]]]:
 
 def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> list[str]:
     """What ``partner`` may produce to ``in.<partner>``."""
-    if partner not in DECODERS:
+    descriptor = next((p for p in PARTNERS if p.organisation == partner), None)
+    if descriptor is None or descriptor.decode is None:
         return []
-    if inspect.unwrap(DECODERS[partner]) is adapters.asst_fhir.decode:
+    if descriptor.formats.fhir_inbound:
         content_types = adapters.asst_fhir.FHIR_CONTENT_TYPES
         headers = _headers((), ("content-type", "request-id", "message-id", "traceparent"),
                            content_types=content_types)
@@ -468,10 +457,10 @@ def _inbound_messages(partner: str, schemas: _Schemas, messages: _Messages) -> l
         correlation = "native" if "id_correlazione" in model.model_fields else None
         names.append(messages.add(_contract_name(path), _native_message(
             schemas, path, model, "validation", headers, correlation, _PARTNER_KEY)))
-    if inspect.unwrap(DECODERS[partner]) is adapters.aler.decode:
+    if descriptor.formats.csv_rows:
         columns = ", ".join(adapters.aler.csv_export.COLUMNS)
         csv_types = adapters.aler.csv_export.CSV_CONTENT_TYPES
-        [row_path] = [path for path in CSV_ROW_FORMATS if path.startswith(f"{partner}/")]
+        [row_path] = descriptor.formats.csv_rows
         row_schema = SCHEMA_BASE + row_path
         names.append(messages.add("aler.tenancy-export", {
             "title": "aler.tenancy-export (CSV)",

@@ -15,7 +15,7 @@ import asyncio
 import gc
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from gateway.logging import get_logger
 from gateway.observability.metrics import GatewayMetrics, MetricsServer, StateSampler, serve
 from gateway.observability.observer import PipelineObserver
 from gateway.observability.tracing import MessageTracer, otlp_provider
+from gateway.partners import PARTNERS, PartnerDescriptor
 from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
@@ -55,7 +56,7 @@ from gateway.privacy_activity import OVERVIEW_DAYS, ActivityTally
 from gateway.privacy_office import IntegrityCache, PrivacyOffice
 from gateway.privacy_overview import OverviewKeeper
 from gateway.retention import RetentionJob
-from gateway.routing import DECODERS, ENCODERS
+from gateway.routing import decoders_of, encoders_of
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 from gateway.supervision import Supervisor
@@ -358,9 +359,13 @@ def _bus(settings: GatewaySettings) -> Bus:
 
 
 def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | None = None,
-          signing_key: SigningKey | None = None) -> Gateway:
-    """Wire a gateway from ``settings``; ``clients`` and ``signing_key`` override the configured ones."""
-    registry = load_registry()
+          signing_key: SigningKey | None = None, partners: Sequence[PartnerDescriptor] = PARTNERS,
+          registry: PolicyRegistry | None = None) -> Gateway:
+    """Wire a gateway from ``settings``; ``clients`` and ``signing_key`` override the configured ones,
+    ``partners`` the built-in partners' descriptors (:data:`gateway.partners.PARTNERS`) and ``registry`` the
+    packaged flow registry."""
+    registry = registry or load_registry()
+    decoders, encoders = decoders_of(partners), encoders_of(partners)
     if clients is None:
         if settings.clients_file is None:
             if settings.environment == "production":
@@ -374,7 +379,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     pseudonym_key = _pseudonym_key(settings)
     store = Store.connect(settings.resolved_database_url(), pseudonym_key)
     bus = _bus(settings)
-    intake = Intake(store, registry, settings.topics, DECODERS, ENCODERS, settings.instance_id,
+    intake = Intake(store, registry, settings.topics, decoders, encoders, settings.instance_id,
                     settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
     relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size, registry=registry)
     intake.on_enqueued = relay.wake
@@ -388,7 +393,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
                          token_endpoint=settings.token_endpoint_url, claim_assertion=_assertion_claimer(store),
                          assertion_max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
                          assertion_leeway_seconds=settings.client_assertion_leeway_seconds)
-    consumer = InboundConsumer(intake, bus, settings.topics, sorted(DECODERS))
+    consumer = InboundConsumer(intake, bus, settings.topics, sorted(decoders))
     intake.observer = relay.observer = consumer.observer = observer
     gateway = Gateway(
         settings=settings,

@@ -1,40 +1,27 @@
 """Which adapter decodes what each partner sends, and which encodes what each recipient receives.
 
-A table, not branches: adding a partner or a message type is adding a row here and a flow in the registry.
+Tables, not branches, built from the partners' descriptors (:mod:`gateway.partners`): adding a partner or a
+message type is a change in its adapter package and a flow in the registry, never here.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import orjson
 
-import adapters.aler
-import adapters.asst_fhir
-import adapters.comune
-import adapters.fwa
+from adapters.descriptor import Decoder, Encoder, OutboundLabels, PartnerDescriptor
 from gateway.identifiers import holds_personal_data
+from gateway.partners import PARTNERS, check_partners
 from gateway.strict_json import check_strict_json, looks_like_json
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
-__all__ = ["DECODERS", "ENCODERS", "Encoder", "OutboundLabels", "encode_canonical", "screen_identifiers"]
-
-Decoder = Callable[[bytes, str], list[Envelope]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboundLabels:
-    """What travels with a disclosure besides the payload (rule 8)."""
-
-    consent_ref: str | None
-    obligations: tuple[str, ...]
-    refrains: tuple[str, ...]
-
-
-Encoder = Callable[[Envelope, OutboundLabels], bytes]
+__all__ = [
+    "DECODERS", "ENCODERS", "Decoder", "Encoder", "OutboundLabels", "decoders_of", "encode_canonical", "encoders_of",
+    "screen_identifiers",
+]
 
 
 def encode_canonical(envelope: Envelope, labels: OutboundLabels) -> bytes:
@@ -43,12 +30,6 @@ def encode_canonical(envelope: Envelope, labels: OutboundLabels) -> bytes:
     body["labels"] = {"consent_ref": labels.consent_ref, "obligations": labels.obligations,
                       "refrains": labels.refrains}
     return orjson.dumps(body)
-
-
-def _fwa_referral(envelope: Envelope, labels: OutboundLabels) -> bytes:
-    return adapters.fwa.encode(
-        envelope, consent_ref=labels.consent_ref, obligations=labels.obligations, refrains=labels.refrains
-    )
 
 
 def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
@@ -83,19 +64,20 @@ def _strict(decoder: Decoder) -> Decoder:
     return decode
 
 
-DECODERS: dict[str, Decoder] = {
-    "aler": _strict(adapters.aler.decode),
-    "asst": _strict(adapters.asst_fhir.decode),
-    "comune": _strict(adapters.comune.decode),
-    "fwa": _strict(adapters.fwa.decode),
-}
-"""Partner organisation -> decoder of the messages it sends (HTTP body or ``in.<partner>`` record)."""
+def decoders_of(partners: Iterable[PartnerDescriptor]) -> dict[str, Decoder]:
+    """Partner organisation -> decoder of the messages it sends (HTTP body or ``in.<partner>`` record), each
+    behind the strict JSON check."""
+    return {p.organisation: _strict(p.decode) for p in check_partners(partners) if p.decode is not None}
 
-ENCODERS: dict[tuple[str, str], Encoder] = {
-    ("fwa", "referral.microcredit"): _fwa_referral,
-    ("asst", "care.service-request"): adapters.asst_fhir.encode_service_request,
-    ("comune", "social.case-referral"): adapters.comune.encode_case_referral,
-    ("comune", "tenancy.eviction-milestone"): adapters.comune.encode_eviction_milestone,
-    ("pis", "emergency.social-event"): adapters.comune.encode_emergency_event,
-}
-"""(recipient, outbound message type) -> encoder of what that recipient receives on ``out.<recipient>``."""
+
+def encoders_of(partners: Iterable[PartnerDescriptor]) -> dict[tuple[str, str], Encoder]:
+    """(recipient, outbound message type) -> encoder of what that recipient receives on ``out.<recipient>``;
+    a delivery without one is the canonical envelope (:func:`encode_canonical`)."""
+    return {delivery: encoder for p in check_partners(partners) for delivery, encoder in p.outbound().items()}
+
+
+DECODERS: dict[str, Decoder] = decoders_of(PARTNERS)
+"""The built-in partners' decoders (:func:`decoders_of`)."""
+
+ENCODERS: dict[tuple[str, str], Encoder] = encoders_of(PARTNERS)
+"""The built-in partners' encoders (:func:`encoders_of`)."""

@@ -17,7 +17,8 @@ tipo_messaggio              canonical message type            flow  module
 
 A bulk tenancy export (``text/csv``) becomes one ``tenancy.record`` per row (:mod:`adapters.aler.csv_export`).
 A missing or unknown ``tipo_messaggio`` is a contract error at ``/tipo_messaggio`` that lists the accepted
-values.
+values. ALER receives canonical envelopes (no native outbound format); :data:`DESCRIPTOR` is what the core
+knows of ALER.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from adapters._json import JSON_CONTENT_TYPES, load_json_object
-from adapters.aler import arrears, care_request, disclosure, emergency, eviction, fragility, tenancy
+from adapters.aler import arrears, care_request, csv_schema, disclosure, emergency, eviction, fragility, tenancy
 from adapters.aler.arrears import AlerArrearsMessage
 from adapters.aler.csv_export import CSV_CONTENT_TYPES, decode_csv, encode_csv
+from adapters.aler.examples import EXAMPLES
+from adapters.descriptor import ContractFormats, PartnerDescriptor
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
-__all__ = ["NATIVE_MESSAGES", "AlerArrearsMessage", "decode", "decode_csv", "encode_csv"]
+__all__ = ["DESCRIPTOR", "NATIVE_MESSAGES", "AlerArrearsMessage", "decode", "decode_csv", "encode_csv"]
 
 NATIVE_MESSAGES: Final[dict[str, type[BaseModel]]] = {
     "segnalazione-morosita": AlerArrearsMessage,
@@ -86,3 +89,13 @@ def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]
     else:
         problem = FieldProblem("/tipo_messaggio", "literal_error", f"not an ALER message type; accepted: {_ACCEPTED}")
     raise DecodeError("contract", "message does not name a known ALER message type", [problem])
+
+
+DESCRIPTOR: Final = PartnerDescriptor(
+    organisation="aler", decode=decode, content_type="application/json", examples=EXAMPLES,
+    formats=ContractFormats(
+        inbound={f"aler/{kind}.schema.json": model for kind, model in NATIVE_MESSAGES.items()},
+        csv_rows={"aler/esportazione-contratti-riga.schema.json": csv_schema.row_schema},
+    ),
+)
+"""ALER as the core sees it: what it sends is decoded by :func:`decode`; what it receives is canonical."""

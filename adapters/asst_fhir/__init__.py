@@ -6,9 +6,25 @@ in a transaction / batch / collection Bundle with their Patients, or in an FSE 2
 ``consent.record`` envelopes (flows F4-F6, F11 and the consent registry). Outbound
 (:mod:`adapters.asst_fhir.outbound`): a ``care.service-request`` becomes the FHIR ServiceRequest the trust receives
 (F4). The FHIR conventions the trust follows (identifier and code systems, purpose tag, masking) are in
-:mod:`adapters.asst_fhir.systems`."""
+:mod:`adapters.asst_fhir.systems`; :data:`DESCRIPTOR` is what the core knows of the trust."""
 
+from typing import Final
+
+from adapters.asst_fhir import contract
+from adapters.asst_fhir.examples import EXAMPLES
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
 from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request
+from adapters.descriptor import ContractFormats, PartnerDescriptor
 
-__all__ = ["FHIR_CONTENT_TYPES", "DisclosureLabels", "decode", "encode_service_request"]
+__all__ = ["DESCRIPTOR", "FHIR_CONTENT_TYPES", "DisclosureLabels", "decode", "encode_service_request"]
+
+DESCRIPTOR: Final = PartnerDescriptor(
+    organisation="asst", decode=decode, encoders={"care.service-request": encode_service_request},
+    content_type="application/fhir+json", examples=EXAMPLES,
+    formats=ContractFormats(
+        fhir_inbound={f"asst/{name}.schema.json": resource for resource, name in contract.INBOUND_RESOURCES.items()},
+        fhir_outbound={"asst/outbound-service-request.schema.json": contract.outbound_service_request_schema},
+        deliveries={("asst", "care.service-request"): "asst/outbound-service-request.schema.json"},
+    ),
+)
+"""ASST as the core sees it: FHIR R4 in, a FHIR ServiceRequest out (F4)."""

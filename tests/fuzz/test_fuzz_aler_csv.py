@@ -1,6 +1,6 @@
 """Fuzzing ALER's bulk tenancy export (``text/csv``, :mod:`adapters.aler.csv_export`) through the ALER decoder
 partners reach (``DECODERS["aler"]``): 100,000 inputs from a seeded :class:`random.Random` (a failure names the
-seed and case number that rebuild the input), made from the valid golden exports of :mod:`gateway.golden` and
+seed and case number that rebuild the input), made from the valid golden exports of :mod:`adapters.aler.examples` and
 exports of synthetic tenants.
 
 Inputs: cells swapped for other columns' values, code-list labels in odd case, tricky numbers and dates,
@@ -24,19 +24,18 @@ import csv
 import io
 import random
 import re
-import time
 from typing import Any
 
 import pytest
 
 from adapters.aler.csv_export import COLUMNS, DELIMITER, MAX_PROBLEMS
-from gateway.golden import VALID_CSV
+from adapters.aler.examples import VALID_CSV
 from gateway.identity.synthetic import generate_tenants
 from gateway.routing import DECODERS
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError
-from tests.fuzz.test_fuzz_adapters import NUMBERS, Tally, byte_flips, counting_unraisables, random_string
+from tests.fuzz.inputs import NUMBERS, Tally, byte_flips, random_string, run
 from tests.unit.test_adapter_aler_csv import export, tenant_row
 
 pytestmark = pytest.mark.fuzz
@@ -281,20 +280,8 @@ def test_seed_exports_are_valid() -> None:
 @pytest.mark.slow  # tens of thousands of inputs: a minute or more on a loaded machine
 @pytest.mark.timeout(1800)
 def test_fuzz_aler_csv_export_rejects_every_malformed_input_with_a_reason() -> None:
-    rng = random.Random(SEED)
     tally = CsvTally('DECODERS["aler"] (text/csv tenancy export)')
-    started = time.perf_counter()
-    with counting_unraisables(tally):
-        for index in range(INPUTS):
-            body, content_type, category = csv_input(rng)
-            tally.categories[category] += 1
-            check_csv_decode(tally, f"seed {SEED} case {index} ({category})", body, content_type)
-    print("\n" + tally.report(time.perf_counter() - started))
-    assert tally.failures == []
-    assert not tally.unraisable
-    assert tally.calls >= 100_000
-    assert tally.calls - tally.accepted > 0.75 * tally.calls  # the inputs really are malformed, mostly
-    assert {"malformed", "contract"} <= set(tally.kinds)
-    for rule in ("csv", "utf-8", "content-type", "missing", "extra_forbidden", "duplicate", "field_count",
-                 "value_error"):
-        assert tally.rules[rule] > 0, rule
+    run(tally, SEED, INPUTS, csv_input,
+        lambda case, body, content_type: check_csv_decode(tally, case, body, content_type),
+        rejected_share=0.75, rules=("csv", "utf-8", "content-type", "missing", "extra_forbidden", "duplicate",
+                                    "field_count", "value_error"))

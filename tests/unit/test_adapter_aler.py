@@ -8,7 +8,7 @@ through exactly the fields F1 allows.
 
 from __future__ import annotations
 
-import json
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,8 @@ from gateway.policy.minimise import minimise
 from gateway.policy.registry import Flow, load_registry
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
-from schemas.errors import DecodeError, FieldProblem
+from schemas.errors import DecodeError
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, leaves, native_euro, raw, with_value
 
 CF = "RSSMRA85T10A562S"
@@ -71,23 +72,11 @@ def native() -> dict[str, Any]:
 
 
 def decode_one(document: Any, content_type: str = "application/json") -> Envelope:
-    envelopes = decode(dumps(document), content_type)
-    assert len(envelopes) == 1
-    assert isinstance(envelopes[0], Envelope)
-    return envelopes[0]
+    return decoded_one(decode, document, content_type)
 
 
 def rejection(body: bytes, content_type: str = "application/json") -> DecodeError:
-    with pytest.raises(DecodeError) as info:
-        decode(body, content_type)
-    error = info.value
-    assert error.detail
-    assert error.problems
-    for problem in error.problems:
-        assert isinstance(problem, FieldProblem)
-        assert problem.rule and problem.message
-        assert problem.pointer == "" or problem.pointer.startswith("/")
-    return error
+    return refusal(decode, body, content_type)
 
 
 # --- decoding a valid message -------------------------------------------------------------------------------
@@ -96,18 +85,13 @@ def rejection(body: bytes, content_type: str = "application/json") -> DecodeErro
 def test_valid_message_decodes_to_the_expected_envelope_field_by_field() -> None:
     envelope = decode_one(native())
 
-    assert envelope.message_id == "ALER-M-0001"
-    assert envelope.correlation_id == "ALER-K-0001"
-    assert envelope.message_type == "tenancy.arrears-referral"
-    assert envelope.schema_version == "1.0"
-    assert envelope.sender == "aler"
-    assert envelope.recipients == ("fwa",)
-    assert envelope.subject.identifiers[0].model_dump() == {"system": "cf", "value": CF}
-    assert len(envelope.subject.identifiers) == 1
-    assert envelope.subject.pseudonym is None
-    assert envelope.purpose == "microcredit-assessment"
-    assert envelope.sensitivity == ("S2",)
-    assert envelope.occurred_at == datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    assert header_of(envelope) == {
+        "message_id": "ALER-M-0001", "correlation_id": "ALER-K-0001", "message_type": "tenancy.arrears-referral",
+        "schema_version": "1.0", "sender": "aler", "recipients": ("fwa",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},), "pseudonym": None},
+        "purpose": "microcredit-assessment", "sensitivity": ("S2",),
+        "occurred_at": datetime(2026, 11, 20, 8, 30, tzinfo=UTC),
+    }
     assert envelope.occurred_at.utcoffset() == timedelta(hours=1)
     assert envelope.payload == {
         "tenancy": {
@@ -271,17 +255,6 @@ def test_stp_and_eni_codes_are_accepted_in_their_own_system(given_as: str, syste
     assert envelope.subject.identifiers[0].model_dump() == {"system": system, "value": value}
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
-                                          "Application/JSON", " application/json ;charset=UTF-8"])
-def test_json_content_types_are_accepted(content_type: str) -> None:
-    assert decode_one(native(), content_type).message_id == "ALER-M-0001"
-
-
-def test_decoding_is_deterministic() -> None:
-    body = dumps(native())
-    assert decode(body) == decode(body)
-
-
 # --- rejections ---------------------------------------------------------------------------------------------
 
 CONTRACT_REJECTIONS: list[tuple[str, str, Any, str, str]] = [
@@ -380,58 +353,6 @@ def test_code_list_rejection_lists_the_allowed_codes() -> None:
     assert "isee-bands" in problem.message
     for code in load_codelist("isee_bands").labels_it:
         assert code in problem.message
-
-
-MALFORMED: list[tuple[str, bytes, str, str]] = [
-    # (case id, body, rule, detail fragment)
-    ("array", b'[{"id_messaggio": "x"}]', "type", "JSON object"),
-    ("string", b'"segnalazione-morosita"', "type", "JSON object"),
-    ("number", b"42", "type", "JSON object"),
-    ("null", b"null", "type", "JSON object"),
-    ("boolean", b"true", "type", "JSON object"),
-    ("empty body", b"", "json", "not valid JSON"),
-    ("whitespace", b"  \n", "json", "not valid JSON"),
-    ("truncated", dumps(native())[:-10], "json", "not valid JSON"),
-    ("trailing garbage", dumps(native()) + b"}", "json", "not valid JSON"),
-    ("two documents", dumps(native()) * 2, "json", "not valid JSON"),
-    ("single quotes", b"{'id_messaggio': 'x'}", "json", "not valid JSON"),
-    ("NaN constant", dumps(with_value(native(), "morosita/importo_euro", raw("NaN"))), "json", "not valid JSON"),
-    ("Infinity constant", dumps(with_value(native(), "morosita/importo_euro", raw("Infinity"))), "json",
-     "not valid JSON"),
-    ("-Infinity constant", dumps(with_value(native(), "isee/valore_euro", raw("-Infinity"))), "json",
-     "not valid JSON"),
-    ("invalid UTF-8", dumps(native()).replace(b"ALER-M-0001", b"ALER-M-\xff\xfe01"), "utf-8", "UTF-8"),
-    ("Latin-1 text", dumps(native()).replace(b"Molise Calvaire", "Morosità".encode("latin-1")), "utf-8", "UTF-8"),
-    ("UTF-16", json.dumps(native()).encode("utf-16"), "utf-8", "UTF-8"),
-    ("UTF-8 BOM", b"\xef\xbb\xbf" + dumps(native()), "json", "not valid JSON"),
-    ("2,000 nested arrays", b"[" * 2000 + b"]" * 2000, "json", "not valid JSON"),
-    ("200,000 nested arrays", b"[" * 200_000 + b"]" * 200_000, "json", "not valid JSON"),
-    ("2,000 nested objects in a field", dumps(native()).replace(
-        b'"microcredit-assessment"', b'{"a": ' * 2000 + b"1" + b"}" * 2000), "json", "not valid JSON"),
-    ("integer of 5,000 digits", dumps(with_value(native(), "morosita/mensilita", raw("9" * 5000))), "json",
-     "not valid JSON"),
-    ("number with a huge exponent", dumps(with_value(native(), "morosita/mensilita", raw("1e999999999"))),
-     "number-range", "out of range"),
-    ("number with a tiny exponent", dumps(with_value(native(), "morosita/importo_euro", raw("1e-999999999"))),
-     "number-range", "out of range"),
-]
-
-
-@pytest.mark.parametrize(("body", "rule", "detail"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
-def test_malformed_bodies_are_rejected_as_malformed(body: bytes, rule: str, detail: str) -> None:
-    error = rejection(body)
-    assert error.kind == "malformed"
-    assert [(p.pointer, p.rule) for p in error.problems] == [("", rule)]
-    assert detail in error.detail
-
-
-@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "", "application/x-www-form-urlencoded",
-                                          "application/jsonx", "multipart/form-data; boundary=x"])
-def test_wrong_content_type_is_rejected(content_type: str) -> None:
-    error = rejection(dumps(native()), content_type)
-    assert error.kind == "malformed"
-    assert [(p.pointer, p.rule) for p in error.problems] == [("", "content-type")]
-    assert "application/json" in error.detail
 
 
 @pytest.mark.parametrize(
@@ -644,3 +565,14 @@ def test_f1_projection_and_fwa_encoding_carry_exactly_the_f1_fields(
     # nothing ALER-internal leaks under another name
     for value in (envelope.payload["tenancy"]["contract_id"], envelope.payload["tenancy"]["unit_id"]):
         assert value.encode() not in body
+
+
+@pytest.mark.parametrize("number", ["1e999999999", "-1e999999999", "1e1001", "1e-999999999"])
+def test_a_number_with_a_huge_exponent_is_rejected_at_once(number: str) -> None:
+    """Regression: ``1e999999999`` became Decimal('1E+999999999') and validating it as an int field (mensilita)
+    built a billion-digit integer: minutes of CPU for 11 bytes of input."""
+    body = dumps(native()).replace(b'"mensilita": ', b'"mensilita": ' + number.encode() + b', "x": ', 1)
+    started = time.perf_counter()
+    error = rejection(body)
+    assert time.perf_counter() - started < 1.0
+    assert [(p.pointer, p.rule) for p in error.problems] == [("", "number-range")]

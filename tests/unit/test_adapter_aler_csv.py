@@ -28,8 +28,9 @@ from adapters.aler.csv_export import COLUMNS, MAX_PROBLEMS, decode_csv, encode_c
 from gateway.identity.synthetic import TIER_TENANCIES, SyntheticTenant, generate_tenants
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
-from schemas.errors import DecodeError, FieldProblem
+from schemas.errors import DecodeError
 from schemas.tenancy import MINOR_AGE_BANDS, OVER_65_AGE_BANDS
+from tests.adapter_checks import refusal
 
 CF = "RSSMRA85T10A562S"
 BOM = "\ufeff".encode()
@@ -116,16 +117,7 @@ def export(rows: Sequence[dict[str, str]], *, columns: Sequence[str] = COLUMNS, 
 
 
 def rejection(body: bytes, content_type: str = "text/csv") -> DecodeError:
-    with pytest.raises(DecodeError) as info:
-        decode_csv(body, content_type)
-    error = info.value
-    assert error.detail
-    assert error.problems
-    for problem in error.problems:
-        assert isinstance(problem, FieldProblem)
-        assert problem.rule and problem.message
-        assert problem.pointer == "" or problem.pointer.startswith("/")
-    return error
+    return refusal(decode_csv, body, content_type)
 
 
 TENANTS: tuple[SyntheticTenant, ...] = tuple(generate_tenants("S", seed=2028, limit=400))

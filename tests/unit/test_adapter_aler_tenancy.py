@@ -31,7 +31,7 @@ from gateway.policy.minimise import minimise
 from gateway.policy.registry import Flow, load_registry
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
-from schemas.errors import DecodeError, FieldProblem
+from schemas.errors import DecodeError
 from schemas.messages import MESSAGE_TYPES
 from schemas.tenancy import (
     MINOR_AGE_BANDS,
@@ -41,7 +41,9 @@ from schemas.tenancy import (
     SafetyDisclosure,
     TenancyRecord,
 )
+from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, with_value
+from tests.unit.test_adapter_aler_csv import HOUSEHOLDS
 
 CF = "RSSMRA85T10A562S"
 CF_OMOCODIC = omocodic_variant(CF, 2)
@@ -51,23 +53,11 @@ PHONE = "+393331234567"
 
 
 def decode_one(document: Any, content_type: str = "application/json") -> Envelope:
-    envelopes = decode(dumps(document), content_type)
-    assert len(envelopes) == 1
-    assert isinstance(envelopes[0], Envelope)
-    return envelopes[0]
+    return decoded_one(decode, document, content_type)
 
 
 def rejection(body: bytes, content_type: str = "application/json") -> DecodeError:
-    with pytest.raises(DecodeError) as info:
-        decode(body, content_type)
-    error = info.value
-    assert error.detail
-    assert error.problems
-    for problem in error.problems:
-        assert isinstance(problem, FieldProblem)
-        assert problem.rule and problem.message
-        assert problem.pointer == "" or problem.pointer.startswith("/")
-    return error
+    return refusal(decode, body, content_type)
 
 
 def header(kind: str, message_id: str) -> dict[str, Any]:
@@ -218,16 +208,13 @@ EVENT_AT = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 
 def test_tenancy_record_decodes_field_by_field() -> None:
     envelope = decode_one(tenancy_record())
-    assert envelope.message_id == "ALER-T-0001"
-    assert envelope.correlation_id == "ALER-K-0001"
-    assert envelope.message_type == "tenancy.record"
-    assert envelope.sender == "aler"
-    assert envelope.recipients == ("comune",)
-    assert [i.model_dump() for i in envelope.subject.identifiers] == [
-        {"system": "cf", "value": CF}, {"system": "aler-contract", "value": "ALER-C-12345678"}]
-    assert envelope.purpose == "housing-support"
-    assert envelope.sensitivity == ("S2", "S3")
-    assert envelope.occurred_at == EVENT_AT
+    assert header_of(envelope) == {
+        "message_id": "ALER-T-0001", "correlation_id": "ALER-K-0001", "message_type": "tenancy.record",
+        "schema_version": "1.0", "sender": "aler", "recipients": ("comune",),
+        "subject": {"identifiers": ({"system": "cf", "value": CF},
+                                    {"system": "aler-contract", "value": "ALER-C-12345678"}), "pseudonym": None},
+        "purpose": "housing-support", "sensitivity": ("S2", "S3"), "occurred_at": EVENT_AT,
+    }
     assert envelope.payload == {
         "contract_id": "ALER-C-12345678",
         "contract_type": "SAT",
@@ -806,17 +793,6 @@ def test_every_routed_message_has_a_flow_except_the_tenancy_record_which_never_c
 # --- properties over synthetic tenants ----------------------------------------------------------------------
 
 TENANTS: tuple[SyntheticTenant, ...] = tuple(generate_tenants("S", seed=2027, limit=300))
-HOUSEHOLDS: dict[str, list[tuple[str, str]]] = {
-    "couple-several-minors": [("holder", "age-25-44"), ("spouse-partner", "age-25-44"), ("child", "age-6-13"),
-                              ("child", "age-0-5")],
-    "single-mother-minors": [("holder", "age-25-44"), ("child", "age-14-17")],
-    "single-adult": [("holder", "age-45-64")],
-    "mother-newly-adult-child": [("holder", "age-45-64"), ("child", "age-18-24")],
-    "adult-with-over-65": [("holder", "age-45-64"), ("parent", "age-75-84")],
-    "couple-minors-over-65": [("holder", "age-25-44"), ("spouse-partner", "age-25-44"), ("child", "age-0-5"),
-                              ("grandparent", "age-65-74")],
-    "elderly-single": [("holder", "age-85-plus")],
-}
 STREETS = ("Via Civitavecchia", "Via Dei Cinquecento", "Piazzale Selinunte", "Via Salomone", "Via Lorenteggio",
            "Via Gratosoglio", "Viale Molise", "Via Mompiani")
 ZONES = [UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]

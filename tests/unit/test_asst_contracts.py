@@ -26,7 +26,7 @@ from gateway.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
 from gateway.routing import OutboundLabels
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError
-from tests.helpers import dumps, with_value
+from tests.helpers import dumps
 from tests.unit.test_adapter_asst_fhir import (
     _JUNK,
     _SEED_DOCUMENT,
@@ -36,6 +36,7 @@ from tests.unit.test_adapter_asst_fhir import (
     CF,
     OFFICIAL,
     PURPOSE_SYSTEM,
+    binding_violation,
     bundle,
     by_identifier,
     coding,
@@ -220,12 +221,7 @@ NOT_STRUCTURAL = {"period backwards", "request period backwards", "two purposes"
 def test_every_structural_binding_violation_fails_the_schema_at_its_element(
     what: str, builder: Any, path: str, value: Any, pointer: str
 ) -> None:
-    document = with_value(builder(), path, value)
-    if pointer == "/occurrenceTiming":
-        document["occurrenceTiming"] = {"repeat": {"frequency": 1, "period": 1, "periodUnit": "wk"}}
-    if path == "occurrenceDateTime" and value is ...:
-        document["occurrenceString"] = "last autumn"
-        pointer = "/occurrenceString"
+    document, pointer = binding_violation(builder, path, value, pointer)
     found = flagged(document["resourceType"], document)
 
     assert not accepted(document)
