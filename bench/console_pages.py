@@ -5,7 +5,7 @@ Builds the log the way ``audit_verify.py`` does (decision and disclosure records
 inserted, a signed checkpoint every ``--checkpoint-every`` records signed with the gateway's own key, spread
 over the last 29 days, so that the home page charts them all), stores the
 Merkle subtrees (``gateway audit rebuild-nodes``), wires a gateway on that database (API and console in process,
-no background workers), runs once what every worker does in the background (:mod:`gateway.privacy_overview`:
+no background workers), runs once what every worker does in the background (:mod:`gateway.privacy.overview`:
 count the 30-day tally of the home page into the store, verify the whole log and store the outcome; both timed,
 as ``overview``), signs a local officer of the data protection office in, and times each page through the ASGI
 app: the first answer of a fresh process (cold: the integrity status and the tally are read from the store) and
@@ -41,9 +41,9 @@ from gateway.api import create_app
 from gateway.audit.offline import rebuild_stored_nodes
 from gateway.bootstrap import Gateway, build
 from gateway.console.accounts import new_account
-from gateway.privacy_activity import ActivityTally
-from gateway.privacy_office import PrivacyOffice
-from gateway.privacy_overview import OverviewKeeper
+from gateway.privacy.activity import ActivityTally
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.overview import OverviewKeeper
 from gateway.settings import GatewaySettings
 
 PASSWORD = secrets.token_urlsafe(16)

@@ -52,9 +52,9 @@ from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
 from gateway.policy import PolicyRegistry, load_registry
-from gateway.privacy_activity import OVERVIEW_DAYS, ActivityTally
-from gateway.privacy_office import IntegrityCache, PrivacyOffice
-from gateway.privacy_overview import OverviewKeeper
+from gateway.privacy.activity import OVERVIEW_DAYS, ActivityTally
+from gateway.privacy.office import IntegrityCache, PrivacyOffice
+from gateway.privacy.overview import OverviewKeeper
 from gateway.retention import RetentionJob
 from gateway.routing import decoders_of, encoders_of
 from gateway.settings import GatewaySettings

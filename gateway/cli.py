@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     from gateway.audit.offline import NodeRebuild
     from gateway.audit.verify import VerificationReport
     from gateway.bootstrap import Gateway
-    from gateway.contract_kit import CheckReport
-    from gateway.privacy_office import ErasureResult
+    from gateway.contracts.kit import CheckReport
+    from gateway.privacy.office import ErasureResult
     from gateway.retention import RetentionReport
     from gateway.settings import GatewaySettings
     from gateway.statistics_publication import Publication
@@ -115,7 +115,7 @@ def contracts_check(
     """Validate a partner message against the published contract and explain what the gateway would do with
     it. Exit 1 if it would be refused. Given a folder, check every file in it (with a progress bar), print the
     refused ones and a count, and exit 1 if any would be refused."""
-    from gateway.contract_kit import check_message
+    from gateway.contracts.kit import check_message
     from gateway.policy import load_registry
 
     if file.is_dir():
@@ -142,7 +142,7 @@ def _check_folder(folder: Path, partner: str, content_type: str | None, as_json:
 
     from rich.markup import escape
 
-    from gateway.contract_kit import check_message
+    from gateway.contracts.kit import check_message
     from gateway.policy import load_registry
 
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
@@ -206,7 +206,7 @@ def contracts_generate(
 ) -> None:
     """Regenerate the JSON Schemas, the AsyncAPI and the OpenAPI document under ``contracts/`` from the code."""
     from gateway.api import openapi_document
-    from gateway.publication import write_contracts
+    from gateway.contracts.publication import write_contracts
 
     for path in write_contracts(directory, openapi_document):
         typer.echo(str(path))
@@ -585,7 +585,7 @@ def privacy_erase(
 ) -> None:
     """Erase one person by crypto-shredding (GDPR art. 17): irreversible, and audited without naming them."""
     from gateway.errors import ContractViolation
-    from gateway.privacy_office import Officer, PrivacyOffice
+    from gateway.privacy.office import Officer, PrivacyOffice
 
     try:
         identifier = _read_identifier(identifier_file)

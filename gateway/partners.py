@@ -1,7 +1,7 @@
 """The partners the gateway knows: one descriptor per adapter package (:class:`adapters.descriptor.PartnerDescriptor`).
 
 The core builds its tables from this list and nothing else: the decoders and encoders of
-:mod:`gateway.routing`, the golden examples of :mod:`gateway.golden`. Adding a partner is adding its adapter
+:mod:`gateway.routing`, the golden examples of :mod:`gateway.contracts.golden`. Adding a partner is adding its adapter
 package (which exports ``DESCRIPTOR``) to :data:`PARTNERS` and its organisation and flows to the registry data
 (``gateway/registry/*.yaml``); a gateway may also be built with descriptors of its own
 (:func:`gateway.bootstrap.build`).

@@ -8,7 +8,7 @@ against it (GovWay does) read the real answers right (issue 10 point 17):
   schema (FastAPI documents 422 as ``application/json``); the token endpoint's RFC 6749 errors as JSON;
 * ``text/csv`` where the privacy reports serve it.
 
-A pure function of the generated document; the partners' schemas come from :mod:`gateway.publication`, with
+A pure function of the generated document; the partners' schemas come from :mod:`gateway.contracts.publication`, with
 their ``$defs`` moved under ``components/schemas`` so that every ``$ref`` resolves inside this document.
 """
 
@@ -152,7 +152,7 @@ def _lifted(schema: dict[str, Any], prefix: str, components: dict[str, Any]) -> 
 
 def _partner_bodies(components: dict[str, Any]) -> dict[str, Any]:
     """The request body of message submission and dry runs: every partner format, by media type."""
-    from gateway.publication import CSV_ROW_FORMATS, FHIR_INBOUND_FORMATS, INBOUND_FORMATS, generate_contracts
+    from gateway.contracts.publication import CSV_ROW_FORMATS, FHIR_INBOUND_FORMATS, INBOUND_FORMATS, generate_contracts
 
     documents = generate_contracts()
     json_refs: list[dict[str, str]] = []
@@ -176,7 +176,7 @@ def _partner_bodies(components: dict[str, Any]) -> dict[str, Any]:
 
 
 def _consent_body(components: dict[str, Any]) -> dict[str, Any]:
-    from gateway.publication import generate_contracts
+    from gateway.contracts.publication import generate_contracts
 
     schema = json.loads(generate_contracts()["asst/consent.schema.json"])
     components["FhirConsent"] = _lifted(schema, "FhirConsent_", components)

@@ -1,7 +1,7 @@
 """Erasure (GDPR art. 17) by two officers, as the API does it: one officer requests it
-(:meth:`gateway.privacy_office.PrivacyOffice.request_erasure`, which changes nothing), a different one approves
+(:meth:`gateway.privacy.office.PrivacyOffice.request_erasure`, which changes nothing), a different one approves
 it within ``GATEWAY_ERASURE_APPROVAL_WINDOW_SECONDS`` naming the same person
-(:meth:`~gateway.privacy_office.PrivacyOffice.approve_erasure`). Both steps need the ``erasure-officer`` console
+(:meth:`~gateway.privacy.office.PrivacyOffice.approve_erasure`). Both steps need the ``erasure-officer`` console
 role and pass through a confirmation page that names what will be destroyed; the identifier travels only in
 POST bodies. Both are audited."""
 

@@ -1,7 +1,7 @@
 """The console's home: the audit log's integrity at a glance, the open review items and emergency-override
 alerts, and the charts of the last 30 days (decisions per flow and day, permitted or denied by reason class;
 drops at delivery; consents given and withdrawn). Every figure comes from
-:class:`gateway.privacy_office.PrivacyOffice` under the signed-in officer's organisation scoping, and each read is
+:class:`gateway.privacy.office.PrivacyOffice` under the signed-in officer's organisation scoping, and each read is
 audited as the API's are."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gateway.console.i18n import language, translator
 from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, current_session
-from gateway.privacy_activity import OVERVIEW_DAYS, ActivityTally, ActivityView
+from gateway.privacy.activity import OVERVIEW_DAYS, ActivityTally, ActivityView
 
 __all__ = ["router"]
 

@@ -2,7 +2,7 @@
 is that POST's own page (no redirect), so the identifier never appears in a URL, a log line or the browser's
 history. It lists every disclosure (when, to whom, which flow, purpose, legal basis, which fields crossed), every
 decision and drop about the person, and every consent with its versions, from
-:meth:`gateway.privacy_office.PrivacyOffice.disclosure_report` and :meth:`~gateway.privacy_office.PrivacyOffice.
+:meth:`gateway.privacy.office.PrivacyOffice.disclosure_report` and :meth:`~gateway.privacy.office.PrivacyOffice.
 consent_history` (the officer's organisation scoping, a ``privacy-query`` audit record per read).
 
 Downloads are POSTs too (the identifier travels in the body): CSV, JSON, and a printable report in Italian naming
@@ -25,7 +25,7 @@ from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, csrf_checked, current_session
 from gateway.errors import InputError
-from gateway.privacy_office import to_csv
+from gateway.privacy.office import to_csv
 
 __all__ = ["router"]
 

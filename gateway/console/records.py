@@ -1,5 +1,5 @@
 """Records of processing (GDPR art. 30), one per declared flow, from the flow registry through
-:meth:`gateway.privacy_office.PrivacyOffice.records_of_processing` (an officer outside the data protection
+:meth:`gateway.privacy.office.PrivacyOffice.records_of_processing` (an officer outside the data protection
 office sees the flows their organisation sends or receives), with CSV and JSON exports. Audited."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, current_session
-from gateway.privacy_office import to_csv
+from gateway.privacy.office import to_csv
 
 __all__ = ["router"]
 

@@ -1,5 +1,5 @@
 """The review queue: denials, drops at delivery and emergency-override decisions the officer's organisation is
-party to (:meth:`gateway.privacy_office.PrivacyOffice.review_queue`), filtered by flow, kind and state; one item
+party to (:meth:`gateway.privacy.office.PrivacyOffice.review_queue`), filtered by flow, kind and state; one item
 opened with its audit record; closed as confirmed or escalated with a comment (kept with the item, never in the
 log). Reads and closes are audited as the API's are."""
 

@@ -356,7 +356,7 @@ audit_activity_counts = Table(
     Column("requesting_org", String(64), primary_key=True, comment="'' when the record names none"),
     Column("n", BigInteger, nullable=False),
 )
-"""The last days of the audit log counted for the officers' overview (:mod:`gateway.privacy_activity`)."""
+"""The last days of the audit log counted for the officers' overview (:mod:`gateway.privacy.activity`)."""
 
 audit_activity_cursor = Table(
     "audit_activity_cursor",

@@ -21,11 +21,11 @@ import jsonschema
 import orjson
 import pytest
 
-from gateway.asyncapi import validate_against_channel
 from gateway.audit.verify import verify_log
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.bus import BusRecord, OutgoingRecord
+from gateway.contracts.asyncapi import validate_against_channel
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.pipeline import Submission
 from gateway.simulators import aler_arrears_message, fhir_consent

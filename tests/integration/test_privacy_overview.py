@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
-from gateway.privacy_activity import ActivityTally
-from gateway.privacy_office import IntegrityCache, IntegrityStatus, Officer, PrivacyOffice
-from gateway.privacy_overview import OverviewKeeper
+from gateway.privacy.activity import ActivityTally
+from gateway.privacy.office import IntegrityCache, IntegrityStatus, Officer, PrivacyOffice
+from gateway.privacy.overview import OverviewKeeper
 from gateway.simulators import aler_arrears_message, fhir_consent
 from gateway.store.tables import audit_integrity_checks
 from tests.conftest import bearer

@@ -52,7 +52,7 @@ from adapters.asst_fhir.systems import (
     STP_ENI_SYSTEM,
     UCUM_SYSTEM,
 )
-from gateway.golden import golden_examples
+from gateway.contracts.golden import golden_examples
 from gateway.identity.codice_fiscale import omocodic_variant
 from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import synthetic_codice_fiscale

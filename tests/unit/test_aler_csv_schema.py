@@ -17,8 +17,8 @@ import pytest
 
 from adapters.aler.csv_export import COLUMNS, DELIMITER, decode_csv, encode_csv
 from adapters.aler.csv_schema import CODED_COLUMNS, row_schema
+from gateway.contracts.publication import CSV_ROW_FORMATS
 from gateway.identity.synthetic import generate_tenants
-from gateway.publication import CSV_ROW_FORMATS
 from schemas.codelists import load_codelist
 from schemas.errors import DecodeError
 from tests.unit.test_adapter_aler_csv import export, tenant_row

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from adapters.asst_fhir import decode, encode_service_request
 from adapters.asst_fhir.contract import INBOUND_RESOURCES, outbound_service_request_schema
-from gateway.asyncapi import FHIR_INBOUND_RESOURCES, asyncapi_document, validate_against_channel
+from gateway.contracts.asyncapi import FHIR_INBOUND_RESOURCES, asyncapi_document, validate_against_channel
+from gateway.contracts.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
 from gateway.policy import load_registry
-from gateway.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
 from gateway.routing import OutboundLabels
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError

@@ -17,15 +17,15 @@ import orjson
 import pytest
 
 from adapters.asst_fhir import inbound as asst_inbound
-from gateway.asyncapi import (
+from gateway.bootstrap import Gateway
+from gateway.bus.port import BusRecord
+from gateway.contracts.asyncapi import (
     FHIR_INBOUND_RESOURCES,
     StatusMessage,
     asyncapi_document,
     channel_id,
     validate_against_channel,
 )
-from gateway.bootstrap import Gateway
-from gateway.bus.port import BusRecord
 from gateway.errors import ContractViolation, FieldProblem
 from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import generate_tenants

@@ -10,8 +10,8 @@ import orjson
 
 from adapters.aler import decode
 from gateway.api import openapi_document
+from gateway.contracts.publication import generate_contracts
 from gateway.identity.synthetic import generate_tenants
-from gateway.publication import generate_contracts
 from gateway.simulators import aler_arrears_message
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"

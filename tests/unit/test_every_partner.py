@@ -33,9 +33,9 @@ from hypothesis import strategies as st
 
 from adapters._golden import CFS
 from adapters.descriptor import OutboundLabels, PartnerDescriptor
-from gateway.asyncapi import validate_against_channel
-from gateway.contract_kit import check_message
-from gateway.golden import content_type, golden_examples
+from gateway.contracts.asyncapi import validate_against_channel
+from gateway.contracts.golden import content_type, golden_examples
+from gateway.contracts.kit import check_message
 from gateway.identity.crosswalk import Crosswalk
 from gateway.partners import PARTNERS
 from gateway.pipeline import ledger

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.contract_kit import check_message
+from gateway.contracts.kit import check_message
 from gateway.identifiers import holds_personal_data, request_id_or_minted
 from gateway.identity.codice_fiscale import contains_person_identifier, omocodic_variant
 from gateway.identity.synthetic import generate_tenants, synthetic_codice_fiscale

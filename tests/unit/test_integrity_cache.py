@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from gateway.privacy_office import IntegrityCache, IntegrityStatus
+from gateway.privacy.office import IntegrityCache, IntegrityStatus
 
 
 class Clock:

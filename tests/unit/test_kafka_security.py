@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from gateway.asyncapi import topic_names
 from gateway.bus import KafkaSecurity
 from gateway.bus.acls import AclOperation, AclResource, kafka_grants
+from gateway.contracts.asyncapi import topic_names
 from gateway.policy import load_registry
 from gateway.settings import GatewaySettings, TopicSettings
 

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.api import openapi_document
 from gateway.api.openapi import SECURITY_SCHEME
-from gateway.publication import FHIR_INBOUND_FORMATS, INBOUND_FORMATS
+from gateway.contracts.publication import FHIR_INBOUND_FORMATS, INBOUND_FORMATS
 
 PUBLIC = {"/oauth/token", "/.well-known/jwks.json", "/health", "/health/ready"}
 

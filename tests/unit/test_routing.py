@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.contract_kit import check_message
+from gateway.contracts.kit import check_message
 from gateway.identity.codice_fiscale import contains_codice_fiscale
 from gateway.identity.synthetic import generate_tenants
 from gateway.policy import load_registry

@@ -56,7 +56,7 @@ from gateway.audit.merkle import (
 from gateway.audit.stored import StoredCheckpoint
 from gateway.errors import GatewayError, InputError, NotFound
 from gateway.logging import get_logger
-from gateway.privacy_office import Officer, PrivacyOffice
+from gateway.privacy.office import Officer, PrivacyOffice
 from gateway.store import StoreTransaction
 from schemas.errors import FieldProblem
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.deps import INDEX_MAX, GatewayDep, IdInPath, PartnerDep, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import InboxMessageOut, InboxOut, StatusOut
-from gateway.contract_kit import preview
+from gateway.contracts.kit import preview
 from gateway.errors import NotFound
 from gateway.pipeline.intake import Submission
 from gateway.trace_context import trace_id_of

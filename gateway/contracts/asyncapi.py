@@ -4,9 +4,9 @@ Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, 
 
 * ``in.<partner>``: what the partner produces in its own format, for every partner the gateway has a decoder
   for (:data:`gateway.routing.DECODERS`); the native formats are those of
-  :data:`gateway.contract_formats.INBOUND_FORMATS`, ASST's FHIR R4 resources
-  (:data:`gateway.contract_formats.FHIR_INBOUND_FORMATS`, one message per resource type) and ALER's CSV tenancy
-  export (a text payload; the schema of one row is published apart, :data:`gateway.contract_formats.CSV_ROW_FORMATS`).
+  :data:`gateway.contracts.formats.INBOUND_FORMATS`, ASST's FHIR R4 resources
+  (:data:`gateway.contracts.formats.FHIR_INBOUND_FORMATS`, one message per resource type) and ALER's CSV tenancy
+  export (a text payload; the schema of one row is published apart, :data:`gateway.contracts.formats.CSV_ROW_FORMATS`).
 * ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where an
   encoder exists (:data:`gateway.routing.ENCODERS`), the canonical envelope with its disclosure labels
   otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
@@ -37,7 +37,7 @@ import adapters.aler
 import adapters.aler.csv_export
 import adapters.asst_fhir
 import adapters.asst_fhir.contract
-from gateway.contract_formats import (
+from gateway.contracts.formats import (
     FHIR_INBOUND_FORMATS,
     FHIR_OUTBOUND_FORMATS,
     INBOUND_FORMATS,

@@ -2,10 +2,10 @@
 at any size of the audit log instead of reading it first.
 
 :class:`OverviewKeeper` runs in every worker under supervision: every ``count_every_seconds`` it counts the
-audit records appended since the last count into the stored 30-day tally (:mod:`gateway.privacy_activity`,
+audit records appended since the last count into the stored 30-day tally (:mod:`gateway.privacy.activity`,
 in transactions of at most 10,000 records), and when the newest stored verification of the log is older than
 ``verify_every_seconds`` (or there is none) it verifies the whole log and stores the outcome
-(:meth:`gateway.privacy_office.PrivacyOffice.verify_integrity`), which every process's answers then carry.
+(:meth:`gateway.privacy.office.PrivacyOffice.verify_integrity`), which every process's answers then carry.
 A store outage is waited out; the next round catches up.
 """
 
@@ -16,8 +16,8 @@ import contextlib
 
 from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
-from gateway.privacy_activity import BATCH, ActivityTally
-from gateway.privacy_office import PrivacyOffice
+from gateway.privacy.activity import BATCH, ActivityTally
+from gateway.privacy.office import PrivacyOffice
 
 __all__ = ["OverviewKeeper"]
 

@@ -6,8 +6,9 @@ pydantic models of the JSON formats (:data:`INBOUND_FORMATS`,
 :data:`FHIR_OUTBOUND_FORMATS`, built by :mod:`adapters.asst_fhir.contract` from the ASST adapter's rules) and one
 row of ALER's CSV tenancy export (:data:`CSV_ROW_FORMATS`, :mod:`adapters.aler.csv_schema`).
 
-Both the JSON Schemas (:mod:`gateway.publication`) and the AsyncAPI document (:mod:`gateway.asyncapi`) are
-generated from these tables; they sit apart from both so that neither has to import the other.
+Both the JSON Schemas (:mod:`gateway.contracts.publication`) and the AsyncAPI document
+(:mod:`gateway.contracts.asyncapi`) are generated from these tables; they sit apart from both so that neither
+has to import the other.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, v
 from gateway.logging import get_logger
 from gateway.pipeline import ledger
 from gateway.policy.registry import PolicyRegistry
-from gateway.privacy_activity import LOOK_LIMIT, ActivityTally, ActivityView
+from gateway.privacy.activity import LOOK_LIMIT, ActivityTally, ActivityView
 from gateway.store import Store, StoreTransaction
 from gateway.store.tables import audit_integrity_checks
 from schemas.errors import FieldProblem
@@ -537,7 +537,7 @@ class PrivacyOffice:
 
     async def daily_activity(self, officer: Officer, request_id: str, tally: ActivityTally) -> ActivityView:
         """The last days of decisions, drops and consent changes the officer may see, counted per flow and day
-        (:mod:`gateway.privacy_activity`); the look is audited like every other."""
+        (:mod:`gateway.privacy.activity`); the look is audited like every other."""
         now = self.clock()
         async with self.store.transaction() as tx:
             read = await tally.refresh(tx, now, limit=LOOK_LIMIT)

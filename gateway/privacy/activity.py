@@ -4,11 +4,11 @@
 :class:`ActivityTally` keeps the counts in the store (``audit_activity_counts``, migration 0015) with a cursor
 saying up to which record they count. The first refresh reads the records of the window once (found by a binary
 search on the log, whose ``recorded_at`` never goes backwards), every later one only the records appended since.
-Each worker refreshes them every few seconds (:mod:`gateway.privacy_overview`), so that an officer's look reads only
+Each worker refreshes them every few seconds (:mod:`gateway.privacy.overview`), so that an officer's look reads only
 the last moments of the log, in milliseconds at any log size; a look reads at most a bounded number of records
 itself and says how many are still to count. The counts keep the organisations each record names (sender,
 recipient, requester) so that :meth:`ActivityTally.view` shows an officer only what their organisation is party
-to, by the same rule as every other answer (:meth:`gateway.privacy_office.Officer.concerns`). Recomputable,
+to, by the same rule as every other answer (:meth:`gateway.privacy.office.Officer.concerns`). Recomputable,
 never the only copy of anything: the audit log stays the evidence.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 from sqlalchemy import delete, insert, select, update
@@ -28,10 +28,10 @@ from sqlalchemy.exc import IntegrityError
 from gateway.store.tables import audit_activity_counts, audit_activity_cursor
 
 if TYPE_CHECKING:
-    from gateway.privacy_office import Officer
     from gateway.store import StoreTransaction
 
-__all__ = ["BATCH", "DENIAL_CLASSES", "LOOK_LIMIT", "OVERVIEW_DAYS", "ActivityTally", "ActivityView", "reason_class"]
+__all__ = ["BATCH", "DENIAL_CLASSES", "LOOK_LIMIT", "OVERVIEW_DAYS", "ActivityTally", "ActivityView", "Viewer",
+           "reason_class"]
 
 DENIAL_CLASSES = ("deny-consent", "deny-policy", "deny-sensitive", "deny-other")
 _CONSENT = frozenset({"no-applicable-consent", "consent-expired", "consent-withdrawn", "objection-upheld"})
@@ -44,6 +44,14 @@ LOOK_LIMIT = 20_000
 """Most records one officer's look counts itself; the rest is left to the workers' refresh (the view says so)."""
 
 Kind = Literal["decision", "drop", "consent"]
+
+
+class Viewer(Protocol):
+    """Who looks at the counts: an officer, who may see a record if :meth:`concerns` says so
+    (:class:`gateway.privacy.office.Officer`)."""
+
+    def concerns(self, record: dict[str, Any]) -> bool: ...
+
 _Key = tuple[str, str, str, str, str | None, str | None, str | None]
 """(day, kind, flow, series, source organisation, recipient organisation, requesting organisation)."""
 
@@ -150,7 +158,7 @@ class ActivityTally:
         cursor = (await tx.conn.execute(select(audit_activity_cursor.c.next_index))).scalar_one_or_none()
         return head.size - (cursor or 0)
 
-    async def view(self, tx: StoreTransaction, officer: Officer, now: datetime, records_read: int = 0) -> ActivityView:
+    async def view(self, tx: StoreTransaction, officer: Viewer, now: datetime, records_read: int = 0) -> ActivityView:
         """The window as ``officer`` may see it."""
         first = (now - timedelta(days=self.days - 1)).date()
         days = tuple((first + timedelta(days=i)).isoformat() for i in range(self.days))

@@ -1,7 +1,7 @@
 """Published contracts, generated from the code: JSON Schemas of partner-native and canonical messages, the
 OpenAPI document of the HTTP API and the AsyncAPI document of the Kafka topics.
 
-Partner formats come from the adapters, listed in :mod:`gateway.contract_formats` (re-exported here).
+Partner formats come from the adapters, listed in :mod:`gateway.contracts.formats` (re-exported here).
 
 ``gateway contracts generate`` writes them under ``contracts/``; a test regenerates them in memory and fails
 when the checked-in files drift from the code.
@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from adapters.asst_fhir import contract as asst_contract
-from gateway.asyncapi import asyncapi_document
-from gateway.contract_formats import (
+from gateway.contracts.asyncapi import asyncapi_document
+from gateway.contracts.formats import (
     CSV_ROW_FORMATS,
     FHIR_INBOUND_FORMATS,
     FHIR_OUTBOUND_FORMATS,
