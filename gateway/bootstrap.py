@@ -40,7 +40,7 @@ from gateway.auth.client_assertion import ClaimAssertion
 from gateway.auth.directory import LoadClients
 from gateway.auth.keys import read_token_keys
 from gateway.bus import Bus, BusUnavailable, EmbeddedBus, KafkaBus, KafkaSecurity
-from gateway.consents import ConsentService
+from gateway.consents.service import ConsentService
 from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import Crosswalk
 from gateway.logging import get_logger

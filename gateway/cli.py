@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gateway.privacy.office import ErasureResult
     from gateway.retention import RetentionReport
     from gateway.settings import GatewaySettings
-    from gateway.statistics_publication import Publication
+    from gateway.statistics.publication import Publication
     from gateway.store import Store
 
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
@@ -351,7 +351,7 @@ def statistics_publish(
 ) -> None:
     """Queue the month's aggregates for every recipient of the statistics flows; the relay delivers them.
     A month already published is not published again."""
-    from gateway.statistics_publication import StatisticsPublisher
+    from gateway.statistics.publication import StatisticsPublisher
 
     settings, gateway = _gateway("WARNING")
 

@@ -4,7 +4,7 @@ decode (adapter) -> identify (pseudonym) -> decide per recipient (flow registry 
 encode per permitted recipient (a permit whose message is only sensitive data it does not permit becomes a
 denial, privacy.md rule 7) -> one transaction: status row, audit records (one per decision, one per
 disclosure), outbox rows (``out.<recipient>`` and ``status.<sender>``), the events the statistics flows count
-(:func:`gateway.statistics.activity_of`). A replayed message id returns the
+(:func:`gateway.statistics.counting.activity_of`). A replayed message id returns the
 status recorded the first time and forwards nothing.
 """
 
@@ -38,7 +38,7 @@ from gateway.policy.minimise import OnlySensitiveData, Tokeniser, minimise_with_
 from gateway.policy.registry import Flow
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical, screen_identifiers
 from gateway.settings import TopicSettings
-from gateway.statistics import ActivityEvent, activity_of
+from gateway.statistics.counting import ActivityEvent, activity_of
 from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
 from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError

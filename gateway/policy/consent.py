@@ -6,7 +6,7 @@ guardian / amministratore di sostegno with evidence), grantees and controllers, 
 one provision and one nested level of provisions that reverse it, validity period, review date, capture
 evidence, withdrawal, obligations and refrains, and a hash of the record.
 
-Recorded from a FHIR R4 or R5 Consent (:mod:`gateway.consent_fhir`); stored under the subject's pseudonym,
+Recorded from a FHIR R4 or R5 Consent (:mod:`gateway.consents.fhir`); stored under the subject's pseudonym,
 never under a codice fiscale, as :meth:`ConsentRecord.document` (the R5 shape, as JSON).
 """
 

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from adapters.aler.simulator import aler_arrears_message
-from gateway.consent_fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, PURPOSE_SYSTEM
+from gateway.consents.fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, PURPOSE_SYSTEM
 from gateway.policy.registry import PolicyRegistry, load_registry
 
 __all__ = ["NOTICE_FOR_PURPOSE", "aler_arrears_message", "fhir_consent", "notice_extension"]

@@ -41,7 +41,7 @@ from gateway.errors import DependencyUnavailable
 from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.registry import FINAL_LIFECYCLE_STATES
-from gateway.statistics import ActivityEvent
+from gateway.statistics.counting import ActivityEvent
 from gateway.store.models import MessageStatus, OutboxRow, Subject
 from gateway.store.tables import (
     audit_checkpoints,

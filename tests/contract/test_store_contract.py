@@ -23,7 +23,7 @@ from gateway.audit.offline import rebuild_stored_nodes
 from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
 from gateway.policy.consent import ConsentRecord
-from gateway.statistics import ActivityEvent
+from gateway.statistics.counting import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, Store, Subject
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 from tests.conftest import Backends

@@ -8,7 +8,7 @@ from dataclasses import replace
 import orjson
 
 from gateway.bootstrap import Gateway
-from gateway.consent_fhir import STP_ENI_SYSTEM
+from gateway.consents.fhir import STP_ENI_SYSTEM
 from gateway.pipeline.intake import Submission
 from gateway.simulators import aler_arrears_message, asst_encounter, comune_emergency, fhir_consent
 from tests.e2e import test_f1_microcredit_referral

@@ -16,8 +16,8 @@ from adapters.asst_fhir.systems import QUARTIERE_SYSTEM
 from gateway.bootstrap import Gateway
 from gateway.bus import BusRecord
 from gateway.simulators import aler_arrears_message, asst_encounter
-from gateway.statistics import NO_FLOW, aggregate
-from gateway.statistics_publication import StatisticsPublisher
+from gateway.statistics.counting import NO_FLOW, aggregate
+from gateway.statistics.publication import StatisticsPublisher
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, tenant
 from tests.e2e.test_flows import CF, aler_header, submit
 from tests.unit.test_adapter_asst_fhir import immunization

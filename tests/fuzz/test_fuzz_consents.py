@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.consent_fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, FhirVersion
-from gateway.consents import parse_fhir_consent
+from gateway.consents.fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, FhirVersion
+from gateway.consents.service import parse_fhir_consent
 from gateway.errors import ContractViolation, GatewayError
 from gateway.identity.codice_fiscale import omocodic_variant
 from gateway.policy.registry import load_registry
@@ -75,7 +75,7 @@ def _consent_seeds() -> list[tuple[FhirVersion, dict[str, Any]]]:
 CONSENT_SEEDS = _consent_seeds()
 
 KNOWN_CONSENT_BUGS: dict[tuple[str, str], str] = {}
-"""Unhandled exceptions in gateway/consent_fhir.py tolerated by this fuzz (none today: the two it found, an
+"""Unhandled exceptions in gateway/consents/fhir.py tolerated by this fuzz (none today: the two it found, an
 unmapped status and a partial period date, are fixed and pinned by the regression tests below)."""
 
 CONSENT_RULES_QUOTING_VALUES: frozenset[str] = frozenset()
@@ -91,7 +91,7 @@ KNOWN_UNRAISABLE = (
 
 def _signature(exc: BaseException) -> tuple[str, str]:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.replace("\\", "/").endswith(
-        "gateway/consent_fhir.py")]
+        "gateway/consents/fhir.py")]
     return type(exc).__name__, frames[-1].name if frames else "?"
 
 

@@ -9,7 +9,7 @@ from fhir.resources.R4B.consent import Consent as ConsentR4
 from sqlalchemy import func, select
 
 from gateway.bootstrap import Gateway
-from gateway.consent_fhir import PSEUDONYM_SYSTEM
+from gateway.consents.fhir import PSEUDONYM_SYSTEM
 from gateway.identity.synthetic import generate_tenants
 from gateway.simulators import fhir_consent
 from gateway.simulators.partners import notice_extension

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 import adapters.aler
-import gateway.statistics_publication as publication
+import gateway.statistics.publication as publication
 from gateway.identity.synthetic import generate_tenants
 from gateway.policy import Decision, load_registry
 from gateway.settings import TopicSettings
 from gateway.simulators import aler_arrears_message
-from gateway.statistics import NOT_STATED, ActivityEvent, activity_of
-from gateway.statistics_publication import MeasureSpec, PeriodNotClosed, StatisticsPublisher
+from gateway.statistics.counting import NOT_STATED, ActivityEvent, activity_of
+from gateway.statistics.publication import MeasureSpec, PeriodNotClosed, StatisticsPublisher
 from gateway.store import Store
 from gateway.store.tables import statistics_activity
 from schemas.envelope import Envelope, Identifier, SubjectRef

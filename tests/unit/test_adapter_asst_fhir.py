@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import gateway.consents
+import gateway.consents.fhir
 from adapters._golden import CF_FSE
 from adapters.asst_fhir import decode, encode_service_request
 from adapters.asst_fhir.systems import (
@@ -482,10 +482,10 @@ def test_protected_discharge_becomes_a_discharge_notice_with_needs_and_logistics
 
 
 def test_adapter_conventions_match_the_consent_registry() -> None:
-    assert PURPOSE_SYSTEM == gateway.consents.PURPOSE_SYSTEM
-    assert ORGANISATION_SYSTEM == gateway.consents.ORGANISATION_SYSTEM
-    assert STP_ENI_SYSTEM == gateway.consents.STP_ENI_SYSTEM
-    assert CF_SYSTEMS == gateway.consents.CF_SYSTEMS
+    assert PURPOSE_SYSTEM == gateway.consents.fhir.PURPOSE_SYSTEM
+    assert ORGANISATION_SYSTEM == gateway.consents.fhir.ORGANISATION_SYSTEM
+    assert STP_ENI_SYSTEM == gateway.consents.fhir.STP_ENI_SYSTEM
+    assert CF_SYSTEMS == gateway.consents.fhir.CF_SYSTEMS
 
 
 # --- the person ----------------------------------------------------------------------------------------------

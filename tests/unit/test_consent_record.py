@@ -14,7 +14,7 @@ from fhir.resources.R4B.consent import Consent as ConsentR4
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.consent_fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, PURPOSE_SYSTEM, parse_consent, to_fhir_r4
+from gateway.consents.fhir import EXTENSION_BASE, ORGANISATION_SYSTEM, PURPOSE_SYSTEM, parse_consent, to_fhir_r4
 from gateway.errors import ContractViolation
 from gateway.identity.synthetic import synthetic_codice_fiscale
 from gateway.policy import ConsentRecord, DecisionRequest, decide, load_registry, sender_reason_class

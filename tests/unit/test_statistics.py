@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.statistics import aggregate
+from gateway.statistics.counting import aggregate
 
 
 def events(quartiere: str, month: str, n: int) -> list[dict[str, str]]:

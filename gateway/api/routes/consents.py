@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import GatewayDep, IdInPath, PrincipalDep, RawBodyDep, RequestIdDep
 from gateway.api.models import ConsentOut
-from gateway.consent_fhir import FhirVersion, to_fhir_r4
-from gateway.consents import WithdrawalRequest
+from gateway.consents.fhir import FhirVersion, to_fhir_r4
+from gateway.consents.service import WithdrawalRequest
 from gateway.errors import ContractViolation, MalformedMessage, NotFound
 from gateway.policy.consent import GrantorRole
 from schemas.errors import FieldProblem

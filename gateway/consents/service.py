@@ -1,7 +1,7 @@
 """The consent registry: a FHIR Consent in, an immutable consent version stored; withdrawal and re-consent
 as new versions of the same lineage.
 
-Parsing and producing FHIR is :mod:`gateway.consent_fhir`; the record is
+Parsing and producing FHIR is :mod:`gateway.consents.fhir`; the record is
 :class:`gateway.policy.consent.ConsentRecord`. Subjects are matched by codice fiscale under either Italian
 system URI (or STP/ENI); the consent is stored under the subject's pseudonym. Every change is audited with
 the hash of the version it created.
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.audit.record import AuditRecord
-from gateway.consent_fhir import (
+from gateway.consents.fhir import (
     CF_SYSTEMS,
     ORGANISATION_SYSTEM,
     PURPOSE_SYSTEM,

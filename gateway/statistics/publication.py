@@ -1,7 +1,7 @@
 """Publication of the statistics flows: ``gateway statistics publish --period YYYY-MM [--flow F6|F13]``.
 
 Reads the statistics activity of a closed month, aggregates it with small cells suppressed
-(:func:`gateway.statistics.aggregate`) and, for each declared flow of the statistics family (F6 to ALER and the
+(:func:`gateway.statistics.counting.aggregate`) and, for each declared flow of the statistics family (F6 to ALER and the
 Region, F13 to the Region and the Comune), queues one ``statistics.aggregate`` message on
 ``out.<recipient>`` with one ``disclosure`` audit record, all in one transaction; the relay delivers them.
 
@@ -28,7 +28,14 @@ from gateway.logging import get_logger
 from gateway.pipeline import ledger
 from gateway.policy.registry import Flow, PolicyRegistry
 from gateway.settings import TopicSettings
-from gateway.statistics import NO_FLOW, OPERATOR_DIMENSIONS, OTHER_VACCINE, STATISTICS_ZONE, ActivityEvent, aggregate
+from gateway.statistics.counting import (
+    NO_FLOW,
+    OPERATOR_DIMENSIONS,
+    OTHER_VACCINE,
+    STATISTICS_ZONE,
+    ActivityEvent,
+    aggregate,
+)
 from gateway.store import OutboxRow, Store, StoreTransaction
 from schemas.statistics import AggregateMeasure, Dimension, StatisticsAggregate
 
