@@ -18,14 +18,13 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from gateway.audit.offline import NodeRebuild
     from gateway.audit.verify import VerificationReport
     from gateway.bootstrap import Gateway
     from gateway.contracts.kit import CheckReport
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
     from gateway.settings import GatewaySettings
     from gateway.statistics.publication import Publication
     from gateway.store import Store
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Consent-aware interoperability gateway for Milan's public-housing partners.",
                   no_args_is_help=True)
@@ -73,6 +74,21 @@ def _gateway(log_level: str | None) -> tuple[GatewaySettings, Gateway]:
     settings = _settings()
     configure_logging(log_level or settings.log_level)
     return settings, build(settings)
+
+
+def _on_store(work: Callable[[Gateway], Coroutine[Any, Any, T]], log_level: str | None = "WARNING") -> T:
+    """Run ``work`` on a gateway built from the configured settings, its store migrated first and closed
+    afterwards whatever happens: the one setup of every command that changes the store."""
+    _, gateway = _gateway(log_level)
+
+    async def main() -> T:
+        await gateway.store.migrate()
+        try:
+            return await work(gateway)
+        finally:
+            await gateway.store.close()
+
+    return asyncio.run(main())
 
 
 @contextmanager
@@ -335,13 +351,10 @@ def worker() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the store's schema to the newest migration."""
-    _, gateway = _gateway(None)
+    async def nothing_more(_: Gateway) -> None:
+        return None
 
-    async def main() -> None:
-        await gateway.store.migrate()
-        await gateway.store.close()
-
-    asyncio.run(main())
+    _on_store(nothing_more, log_level=None)
 
 
 @statistics_app.command("publish")
@@ -353,19 +366,14 @@ def statistics_publish(
     A month already published is not published again."""
     from gateway.statistics.publication import StatisticsPublisher
 
-    settings, gateway = _gateway("WARNING")
-
-    async def main() -> list[Publication]:
-        await gateway.store.migrate()
-        try:
-            return await StatisticsPublisher(gateway.store, gateway.registry, settings.topics, settings.instance_id,
-                                             settings.statistics_threshold).publish(period, flow)
-        finally:
-            await gateway.store.close()
+    async def publish(gateway: Gateway) -> list[Publication]:
+        settings = gateway.settings
+        return await StatisticsPublisher(gateway.store, gateway.registry, settings.topics, settings.instance_id,
+                                         settings.statistics_threshold).publish(period, flow)
 
     try:
         with _progress(f"publishing {period}"):
-            publications = asyncio.run(main())
+            publications = _on_store(publish)
     except ValueError as exc:
         typer.echo(f"not published: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -462,18 +470,9 @@ def audit_rebuild_nodes() -> None:
     rewritten. Exit 1 if the leaves do not hash to the head's root (then run `gateway audit verify`)."""
     from gateway.audit.offline import rebuild_stored_nodes
 
-    _, gateway = _gateway("WARNING")
-
-    async def main(update: Callable[[int, int | None], None]) -> NodeRebuild:
-        await gateway.store.migrate()
-        try:
-            return await rebuild_stored_nodes(gateway.store, progress=update)
-        finally:
-            await gateway.store.close()
-
     try:
         with _progress("hashing Merkle subtrees") as update:
-            done = asyncio.run(main(update))
+            done = _on_store(lambda gateway: rebuild_stored_nodes(gateway.store, progress=update))
     except ValueError as exc:
         typer.echo(f"cannot rebuild the Merkle nodes: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -489,17 +488,11 @@ def audit_checkpoint() -> None:
     from gateway.audit.checkpoint import KeyFormatError
     from gateway.audit.checkpointer import CheckpointSigningError
 
-    _, gateway = _gateway("WARNING")
-
-    async def main() -> str:
-        await gateway.store.migrate()
-        try:
-            return (await gateway.checkpointer.checkpoint_now()).note
-        finally:
-            await gateway.store.close()
+    async def sign(gateway: Gateway) -> str:
+        return (await gateway.checkpointer.checkpoint_now()).note
 
     try:
-        typer.echo(asyncio.run(main()), nl=False)
+        typer.echo(_on_store(sign), nl=False)
     except (CheckpointSigningError, KeyFormatError) as exc:
         typer.echo(f"cannot sign a checkpoint: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -521,24 +514,18 @@ def audit_rotate_key(
     from gateway.audit.checkpoint import KeyFormatError
     from gateway.audit.checkpointer import CheckpointSigningError
 
-    _, gateway = _gateway("WARNING")
-
-    async def main() -> None:
-        await gateway.store.migrate()
-        try:
-            if finish:
-                for key in await gateway.checkpointer.finish_rotation():
-                    typer.echo(f"retired {key.to_text()}")
-            else:
-                new = await gateway.checkpointer.rotate_key(overlap=overlap)
-                typer.echo(f"new checkpoint key {new.verifier.to_text()}")
-            if checkpoint:
-                typer.echo((await gateway.checkpointer.checkpoint_now()).note, nl=False)
-        finally:
-            await gateway.store.close()
+    async def rotate(gateway: Gateway) -> None:
+        if finish:
+            for key in await gateway.checkpointer.finish_rotation():
+                typer.echo(f"retired {key.to_text()}")
+        else:
+            new = await gateway.checkpointer.rotate_key(overlap=overlap)
+            typer.echo(f"new checkpoint key {new.verifier.to_text()}")
+        if checkpoint:
+            typer.echo((await gateway.checkpointer.checkpoint_now()).note, nl=False)
 
     try:
-        asyncio.run(main())
+        _on_store(rotate)
     except (CheckpointSigningError, KeyFormatError, OSError) as exc:
         typer.echo(f"cannot rotate the audit key: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -594,18 +581,11 @@ def privacy_erase(
         raise typer.Exit(2) from None
     if not yes:
         typer.confirm("Erase this person from the gateway? This cannot be undone.", abort=True)
-    _, gateway = _gateway("WARNING")
-
-    async def main() -> ErasureResult:
-        await gateway.store.migrate()
-        try:
-            office = PrivacyOffice.for_gateway(gateway)
-            return await office.erase(identifier, Officer(officer, "gateway-privacy"), "cli")
-        finally:
-            await gateway.store.close()
+    async def erase(gateway: Gateway) -> ErasureResult:
+        return await PrivacyOffice.for_gateway(gateway).erase(identifier, Officer(officer, "gateway-privacy"), "cli")
 
     try:
-        result = asyncio.run(main())
+        result = _on_store(erase)
     except ContractViolation as exc:  # the message never echoes the identifier
         typer.echo(f"not erased: {exc.detail}", err=True)
         raise typer.Exit(2) from None
@@ -633,17 +613,11 @@ def retention_run(
             typer.echo(f"--now is not an ISO 8601 time: {now}", err=True)
             raise typer.Exit(2) from None
         as_of = as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=UTC)
-    settings, gateway = _gateway("WARNING")
-
-    async def main() -> RetentionReport:
-        await gateway.store.migrate()
-        try:
-            return await RetentionJob(gateway.store, gateway.registry, settings.instance_id).run_once(as_of)
-        finally:
-            await gateway.store.close()
+    async def purge(gateway: Gateway) -> RetentionReport:
+        return await RetentionJob(gateway.store, gateway.registry, gateway.settings.instance_id).run_once(as_of)
 
     with _progress("purging expired payloads"):
-        report = asyncio.run(main())
+        report = _on_store(purge)
     for name, count in report.counts.items():
         typer.echo(f"{name}: {count}")
     typer.echo(f"purged {sum(report.counts.values())} row(s) as of {report.ran_at.isoformat()}; "
@@ -655,17 +629,11 @@ def retention_run(
 
 def _clients_store_run(work: Callable[[Gateway], Coroutine[Any, Any, Any]]) -> Any:
     """Run ``work`` on the configured store, migrated and seeded with the configured clients file."""
-    _, gateway = _gateway("WARNING")
+    async def seeded(gateway: Gateway) -> Any:
+        await gateway.directory.refresh(force=True)  # stores the clients file's clients it does not hold yet
+        return await work(gateway)
 
-    async def main() -> Any:
-        await gateway.store.migrate()
-        try:
-            await gateway.directory.refresh(force=True)  # stores the clients file's clients it does not hold yet
-            return await work(gateway)
-        finally:
-            await gateway.store.close()
-
-    return asyncio.run(main())
+    return _on_store(seeded)
 
 
 def _registered_keys(path: Path) -> str:
@@ -1029,29 +997,25 @@ def backfill_command(
     if source not in ("aler", "asst"):
         typer.echo(f"no backfill from {source!r}: use --from aler (CSV export) or --from asst (FHIR NDJSON)", err=True)
         raise typer.Exit(2)
-    _, gateway = _gateway("WARNING")
     console = Console(stderr=True)
     columns = (TextColumn("backfill {task.fields[source]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} records/s"), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn())
 
-    async def main(bar: Progress) -> BackfillSummary:
+    def run(bar: Progress) -> BackfillSummary:
         task = bar.add_task("backfill", total=None, source=source, rate="-")
 
         def update(summary: BackfillSummary) -> None:
             rate = f"{summary.done / summary.seconds:,.0f}" if summary.seconds else "-"
             bar.update(task, total=summary.total, completed=summary.skipped + summary.done, rate=rate)
 
-        try:
-            await gateway.store.migrate()
-            return await backfill(gateway.intake, source, inputs, batch_size=batch_size,  # type: ignore[arg-type]
-                                  requested_by=_requester(by), on_progress=update)
-        finally:
-            await gateway.store.close()
+        return _on_store(lambda gateway: backfill(gateway.intake, source, inputs,  # type: ignore[arg-type]
+                                                  batch_size=batch_size, requested_by=_requester(by),
+                                                  on_progress=update))
 
     try:
         with Progress(*columns, console=console, disable=not console.is_interactive) as bar:
-            summary = asyncio.run(main(bar))
+            summary = run(bar)
     except BackfillError as exc:
         typer.echo(f"not backfilled: {exc}", err=True)
         raise typer.Exit(2) from None
