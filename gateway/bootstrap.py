@@ -236,6 +236,9 @@ class Gateway:
         overview = OverviewKeeper(PrivacyOffice.for_gateway(self), ActivityTally(OVERVIEW_DAYS),
                                   settings.privacy_overview_count_every_seconds, settings.audit_verify_every_seconds)
         supervisor.start("privacy-overview", lambda: overview.run(self._stop))
+        index = self.intake.consent_index
+        supervisor.start("consent-index",
+                         lambda: index.keep(self.store, self._stop, settings.consent_index_refresh_seconds))
         if settings.metrics_port is not None:  # sampled only where someone can scrape it
             sampler = StateSampler(self.metrics, self.store, self.bus, self.consumer.group_id,
                                    sorted(self.consumer.partner_of), settings.metrics_sample_seconds,

@@ -237,6 +237,10 @@ class GatewaySettings(BaseSettings):
     privacy_overview_count_every_seconds: float = Field(default=5.0, gt=0)
     """Workers count the audit records appended since the last count into the stored 30-day tally of the
     console's home this often."""
+    consent_index_refresh_seconds: float = Field(default=1.0, gt=0)
+    """Workers bring their consent index (:mod:`gateway.consents.index`) up to the store's latest consent
+    version this often between batches; a batch does it anyway before it decides, so this only spares the
+    first batch after a change the reload."""
 
     data_protection_office: str = "gateway-privacy"
     """The organisation of the gateway's own data protection office: its officers' ``privacy:report`` answers

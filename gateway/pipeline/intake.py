@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from gateway.audit.record import AuditRecord, KafkaCoordinates
 from gateway.bus.errors import BusError
+from gateway.consents.index import ConsentIndex
 from gateway.errors import (
     ContractViolation,
     DependencyUnavailable,
@@ -84,8 +85,11 @@ class Intake:
         max_bytes: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tokenise: Tokeniser | None = None,
+        consent_index: ConsentIndex | None = None,
     ) -> None:
         self.store = store
+        self.consent_index = consent_index or ConsentIndex()
+        """The consents decisions read (:mod:`gateway.consents.index`); until it is loaded, the store's."""
         self.tokenise = tokenise
         self.on_enqueued: Callable[[], None] | None = None
         """Called after a commit that queued outgoing messages the intake did not deliver itself (the relay's
@@ -126,7 +130,8 @@ class Intake:
 
     async def process(self, items: Sequence[tuple[Envelope, Submission]]) -> list[MessageStatus]:
         """Decide already decoded envelopes in one transaction, set-based: the batch's message ids are claimed
-        in one statement, its subjects and their consents looked up in one or two statements each, and the
+        in one statement, its subjects looked up in one or two statements and their consents read from the
+        process's consent index (brought up to date in the same transaction), and the
         audit records, outgoing messages, statuses, tokens and counted events written one statement per kind;
         so a burst costs a handful of round trips in all, not several per message."""
         if not items:
@@ -146,7 +151,7 @@ class Intake:
             identified = [await self._identified(tx, items[i][0]) for i in fresh]
             if not await tx.write_new_subjects():  # another worker saw one of them first: again, one by one
                 identified = [await self._identified(tx, items[i][0]) for i in fresh]
-            consents = await tx.consents_for_many({subject.pseudonym for _, subject in identified})
+            consents = await self.consent_index.current(tx, {subject.pseudonym for _, subject in identified})
             decided: dict[int, MessageStatus] = {}
             for index, (envelope, subject) in zip(fresh, identified, strict=True):
                 decided[index] = await self._decide(tx, envelope, items[index][1], subject,

@@ -24,7 +24,7 @@ import asyncpg
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import and_, any_, bindparam, delete, event, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import and_, any_, bindparam, delete, event, exists, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -50,6 +50,7 @@ from gateway.store.tables import (
     audit_merkle_nodes,
     audit_signing_keys,
     client_assertion_ids,
+    consent_change_head,
     consents,
     crosswalk_tokens,
     messages,
@@ -396,8 +397,14 @@ class StoreTransaction:
     # --- consents -------------------------------------------------------------------------------------------
 
     async def add_consent(self, record: ConsentRecord, recorded_by: str) -> None:
+        """Store one consent version, numbered in commit order (migration 0016): the head row stays locked
+        until this transaction ends, so no one sees a later number before this one has committed."""
+        change_seq = (await self.conn.execute(
+            update(consent_change_head).where(consent_change_head.c.id == 1)
+            .values(seq=consent_change_head.c.seq + 1).returning(consent_change_head.c.seq)
+        )).scalar_one()
         await self.conn.execute(
-            insert(consents).values(
+            insert(consents).values(change_seq=change_seq,
                 consent_id=record.consent_id, version=record.version, subject_pseudonym=record.subject_pseudonym,
                 status=record.status, decision=record.decision, purposes=sorted(record.purposes),
                 recipients=sorted(record.recipients), period_start=record.period_start,
@@ -460,6 +467,28 @@ class StoreTransaction:
                     while len(cache) > _PARSED_CONSENTS_MAX:
                         cache.popitem(last=False)
         return [found[(r.consent_id, r.version)] for r in keys]
+
+    async def consent_change_head(self) -> int:
+        """The number of the latest committed consent version (0 before any): every version numbered up to it
+        has committed (see :meth:`add_consent`)."""
+        return int((await self.conn.execute(
+            select(consent_change_head.c.seq).where(consent_change_head.c.id == 1))).scalar_one())
+
+    async def subjects_with_consent_changes(self, after: int) -> set[str]:
+        """Pseudonyms of the subjects with a consent version numbered above ``after``."""
+        rows = await self.conn.execute(
+            select(consents.c.subject_pseudonym).where(consents.c.change_seq > after).distinct())
+        return {r.subject_pseudonym for r in rows}
+
+    async def latest_consents(self, chunk: int = 5_000) -> AsyncIterator[list[ConsentRecord]]:
+        """The latest version of every consent lineage, streamed in chunks through a server-side cursor (a
+        process's consent index loading at start)."""
+        newer = consents.alias("newer")
+        query = select(consents).where(~exists().where(
+            newer.c.consent_id == consents.c.consent_id, newer.c.version > consents.c.version))
+        result = await self.conn.stream(query.execution_options(yield_per=chunk))
+        async for rows in result.partitions():
+            yield [_consent(r._mapping) for r in rows]
 
     async def consent_versions(self, consent_id: str) -> list[ConsentRecord]:
         """Every version of one consent, oldest first, parsed from the stored documents as they are now."""

@@ -68,6 +68,15 @@ consents = Table(
     Column("consent_type", String(16), nullable=True, comment="explicit, express or opt-out"),
     Column("document", JSON, nullable=True, comment="the version as an R5-shaped record, without direct identifiers"),
     Column("record_hash", String(80), nullable=True, comment="sha256 of the canonical document"),
+    Column("change_seq", BigInteger, nullable=True, index=True,
+           comment="position in consent_change_head's order of commits"),
+)
+
+consent_change_head = Table(
+    "consent_change_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", BigInteger, nullable=False, comment="number given to the latest consent version"),
 )
 
 subject_identifiers = Table(

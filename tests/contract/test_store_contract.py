@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -26,21 +25,8 @@ from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, Store, Subject
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
-from tests.conftest import Backends
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, settings_for: Callable[[Backends], object]) -> AsyncIterator[Store]:
-    settings = await settings_for(Backends(request.param, "embedded"))  # type: ignore[misc]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    made = Store.connect(settings.resolved_database_url(), b"k" * 32)
-    await made.migrate()
-    try:
-        yield made
-    finally:
-        await made.close()
 
 
 def audit(action: str = "deny") -> AuditRecord:

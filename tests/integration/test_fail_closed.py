@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.bootstrap import Gateway
 from gateway.bus import OutgoingRecord
+from gateway.consents.index import ConsentIndex
 from gateway.simulators import aler_arrears_message
 from gateway.store import StoreTransaction
 from tests.conftest import bearer
@@ -18,16 +19,18 @@ from tests.e2e.test_f1_microcredit_referral import read_until, record_consent, t
 
 
 def unreadable_consents(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """The next ``failures`` consent reads of a batch fail as a statement timeout would: the read of the store's
+    latest consent version (or, before the process's index has loaded, of the consents themselves)."""
     calls: list[int] = []
-    original = StoreTransaction.consents_for_many  # how the intake reads a batch's consents
+    original = ConsentIndex.current  # how the intake reads a batch's consents, inside its transaction
 
-    async def flaky(self: StoreTransaction, pseudonyms):  # type: ignore[no-untyped-def]
+    async def flaky(self: ConsentIndex, tx: StoreTransaction, pseudonyms):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) <= failures:
             raise OperationalError("select consents", {}, TimeoutError("statement timeout"))
-        return await original(self, pseudonyms)
+        return await original(self, tx, pseudonyms)
 
-    monkeypatch.setattr(StoreTransaction, "consents_for_many", flaky)
+    monkeypatch.setattr(ConsentIndex, "current", flaky)
     return calls
 
 

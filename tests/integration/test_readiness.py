@@ -116,7 +116,8 @@ async def test_a_started_gateway_is_ready_and_says_every_part_is_usable(
     assert (body["status"], body["failing"]) == ("ready", [])
     assert (body["store_status"], body["bus_status"], body["signer_status"]) == ("ok", "ok", "ok")
     assert body["consumer"]["member"] is True
-    assert set(body["workers"]) == {"relay", "inbound-consumer", "audit-checkpointer", "retention", "privacy-overview"}
+    assert set(body["workers"]) == {"relay", "inbound-consumer", "audit-checkpointer", "retention", "privacy-overview",
+                                    "consent-index"}
 
 
 async def test_readiness_names_the_store_when_postgres_stops_answering(

@@ -1,0 +1,172 @@
+"""Each process's index of the consents in force, so that a decision reads no database.
+
+The index holds, per subject pseudonym, the latest version of each of their consent lineages (the only ones a
+decision looks at, privacy.md rule 4), loaded from the store when the process starts
+(:meth:`ConsentIndex.load`) and kept exactly current afterwards: every consent version the store writes is
+numbered in commit order (migration 0016), and each batch of messages, inside the transaction that decides it,
+reads the latest number once (:meth:`ConsentIndex.current`). When it is past the number the index holds, the
+subjects whose consents changed since are reloaded from the store before anything is decided; so a batch never
+decides on consents older than what its own transaction could read, in whichever process the consent was
+recorded, withdrawn or re-consented. Withdrawals keep their second safeguard: the relay re-reads the consent
+of every queued message before it delivers it (rule 9, W-01).
+
+Until the index has loaded (or if loading failed and is being retried) :meth:`ConsentIndex.current` reads a
+batch's consents from the store, as every decision did before the index existed: slower, never wrong.
+
+Memory: one consent is kept as a small tuple (lineage id, version, period) around a shared *shape*, the consent
+without those fields, interned, so that the thousands of consents given on the same form share one object; the
+fields a decision never reads (capture, withdrawal details, controllers, legal basis, review date, recording
+time) are dropped. A :class:`~gateway.policy.consent.ConsentRecord` is rebuilt only for the subjects of a batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from gateway.logging import get_logger
+from gateway.policy.consent import ConsentRecord
+
+if TYPE_CHECKING:
+    from gateway.store import Store, StoreTransaction
+
+__all__ = ["ConsentIndex"]
+
+log = get_logger(__name__)
+
+_Entry = tuple[str, int, ConsentRecord, datetime | None, datetime | None]
+"""(lineage id, version, shape, period start, period end) of one consent version."""
+
+
+class ConsentIndex:
+    """The latest version of every consent lineage, by subject pseudonym (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._by_subject: dict[str, tuple[_Entry, ...]] = {}
+        self._shapes: dict[ConsentRecord, ConsentRecord] = {}
+        self._moments: dict[datetime, datetime] = {}
+        self._seq: int | None = None
+        """Number of the latest consent version applied; None until loaded."""
+        self._catching_up = asyncio.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._seq is not None
+
+    @property
+    def seq(self) -> int | None:
+        return self._seq
+
+    def __len__(self) -> int:
+        """Consent lineages held."""
+        return sum(len(entries) for entries in self._by_subject.values())
+
+    @property
+    def subjects(self) -> int:
+        return len(self._by_subject)
+
+    @property
+    def shapes(self) -> int:
+        """Distinct consent shapes held (consents given on one form share one)."""
+        return len(self._shapes)
+
+    # --- loading and keeping current -------------------------------------------------------------------------
+
+    async def load(self, store: Store) -> None:
+        """Load every lineage's latest version. The head number is read before the consents, so that a version
+        committed while loading is applied again by the next :meth:`current` (applying is idempotent)."""
+        started = time.perf_counter()
+        self._by_subject.clear()
+        self._seq = None
+        held: dict[str, list[_Entry]] = {}
+        async with store.transaction() as tx:
+            head = await tx.consent_change_head()
+            async for records in tx.latest_consents():
+                for record in records:
+                    held.setdefault(record.subject_pseudonym, []).append(self._entry(record))
+        self._by_subject = {pseudonym: tuple(entries) for pseudonym, entries in held.items()}
+        self._seq = head
+        log.info("consent-index-loaded", subjects=len(self._by_subject), consents=len(self),
+                 shapes=len(self._shapes), seconds=round(time.perf_counter() - started, 2))
+
+    async def current(self, tx: StoreTransaction, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
+        """The consents a decision needs for each subject in ``pseudonyms``, as of ``tx``: from the index once
+        it is brought up to the store's latest consent version (one statement when nothing changed), or from
+        the store while the index is not loaded."""
+        if self._seq is None:
+            return await tx.consents_for_many(pseudonyms)
+        head = await tx.consent_change_head()
+        if head != self._seq:
+            await self._catch_up(tx, head)
+        return {pseudonym: self.consents_of(pseudonym) for pseudonym in pseudonyms}
+
+    async def refresh(self, store: Store) -> None:
+        """Catch up in a transaction of its own (between batches, so that the next one finds nothing to do)."""
+        if self._seq is None:
+            return
+        async with store.transaction() as tx:
+            head = await tx.consent_change_head()
+            if head != self._seq:
+                await self._catch_up(tx, head)
+
+    async def _catch_up(self, tx: StoreTransaction, head: int) -> None:
+        async with self._catching_up:  # two batches of this process never apply changes out of order
+            held = self._seq
+            if held is None or head <= held:
+                return
+            changed = await tx.subjects_with_consent_changes(held)
+            fresh = await tx.consents_for_many(changed)
+            for pseudonym in changed:
+                self._replace(pseudonym, _latest_per_lineage(fresh.get(pseudonym, ())))
+            self._seq = head
+
+    async def keep(self, store: Store, stop: asyncio.Event, refresh_seconds: float) -> None:
+        """Load, then catch up every ``refresh_seconds`` until ``stop`` (a supervised task of each worker)."""
+        if self._seq is None:
+            await self.load(store)
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=refresh_seconds)
+            except TimeoutError:
+                await self.refresh(store)
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def consents_of(self, pseudonym: str) -> list[ConsentRecord]:
+        """The latest version of each of a subject's consent lineages, as records a decision reads."""
+        return [replace(shape, consent_id=consent_id, version=version, subject_pseudonym=pseudonym,
+                        period_start=start, period_end=end)
+                for consent_id, version, shape, start, end in self._by_subject.get(pseudonym, ())]
+
+    # --- compact form ----------------------------------------------------------------------------------------
+
+    def _replace(self, pseudonym: str, records: Iterable[ConsentRecord]) -> None:
+        entries = tuple(self._entry(r) for r in records)
+        if entries:
+            self._by_subject[pseudonym] = entries
+        else:
+            self._by_subject.pop(pseudonym, None)
+
+    def _entry(self, record: ConsentRecord) -> _Entry:
+        shape = replace(record, consent_id="", version=0, subject_pseudonym="", period_start=None,
+                        period_end=None, recorded_at=None, withdrawal=None, capture=None, review_date=None,
+                        controllers=frozenset(), legal_basis=None)
+        shape = self._shapes.setdefault(shape, shape)
+        return (record.consent_id, record.version, shape, self._moment(record.period_start),
+                self._moment(record.period_end))
+
+    def _moment(self, value: datetime | None) -> datetime | None:
+        return None if value is None else self._moments.setdefault(value, value)
+
+
+def _latest_per_lineage(records: Iterable[ConsentRecord]) -> list[ConsentRecord]:
+    latest: dict[str, ConsentRecord] = {}
+    for record in records:
+        held = latest.get(record.consent_id)
+        if held is None or record.version > held.version:
+            latest[record.consent_id] = record
+    return list(latest.values())
