@@ -15,7 +15,12 @@ for every message, on random subjects:
   consent of the batch read in one statement each (:meth:`StoreTransaction.prefetch_subjects`,
   :meth:`StoreTransaction.consents_for_many`), then :func:`decide` for each; the time of a batch divided by 200
   is the cost of one decision as the pipeline pays it;
-* **baseline, in memory** — :func:`decide` alone on the consents read for the same subjects.
+* **baseline, in memory** — :func:`decide` alone on the consents read for the same subjects;
+* **index** — what a worker does since it keeps a consent index (:mod:`gateway.consents.index`): the index is
+  loaded from the store (its load time and the process's resident memory before and after are reported), then
+  each decision reads the subject's consents from it and runs :func:`decide` (no database);
+* **index, in batches** — the intake's path with the index: subjects read in one statement, the store's latest
+  consent number read once (:meth:`ConsentIndex.current`), consents from the index, :func:`decide` for each.
 
 Every latency is the wall time of one call, one call at a time (no concurrency). Ratios gateway/baseline are
 printed and saved in ``bench/results/decision-latency-<backend>-<stamp>.json`` and
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import io
 import os
@@ -43,6 +49,7 @@ import privacy_common as common
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.consents.index import ConsentIndex
 from gateway.policy import DecisionRequest, decide, load_registry
 from gateway.policy.consent import ConsentRecord
 from gateway.store import Store
@@ -292,8 +299,14 @@ async def measure(db: common.Database, store: Store, sample: list[int], warmup: 
             t0 = time.perf_counter_ns()
             decide(request, registry, found, now)
             decide_times.append((time.perf_counter_ns() - t0) / 1e6)
+    index_figures, index_times, index_batch_times = await _index_phase(store, sample, registry, flow.message_type, now,
+                                                                       read)
     versions_read = [len(v) for v in read.values()]
     result = {name: common.percentiles(times) for name, times in acc.items()}
+    result["index_load"] = index_figures
+    result["index_decision"] = common.percentiles(index_times, digits=4)
+    result["index_in_batches_per_decision"] = common.percentiles(index_batch_times, digits=4)
+    result["index_in_batches_per_decision"]["batch"] = DECISION_BATCH
     result["decide_in_memory"] = common.percentiles(decide_times, digits=4)
     result["gateway_in_batches_per_decision"] = common.percentiles(per_decision_in_batches, digits=4)
     result["gateway_in_batches_per_decision"]["batch"] = DECISION_BATCH
@@ -301,6 +314,72 @@ async def measure(db: common.Database, store: Store, sample: list[int], warmup: 
     result["consent_versions_read_per_decision"] = {"mean": round(sum(versions_read) / len(versions_read), 2),
                                                     "max": max(versions_read)}
     return result
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (Linux ``/proc``), in MB."""
+    gc.collect()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("error: /proc/self/status has no VmRSS")
+
+
+async def _index_phase(store: Store, sample: list[int], registry: Any, message_type: str, now: datetime,
+                       read: dict[int, list[ConsentRecord]]) -> tuple[dict[str, Any], list[float], list[float]]:
+    """Load a consent index from the store, then time decisions from it, one at a time and in batches; each
+    decision must be the one the consents read from the store (``read``) gave."""
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    index = ConsentIndex()
+    await index.load(store)
+    seconds = time.perf_counter() - t0
+    after = _rss_mb()
+    figures = {"seconds": round(seconds, 1), "subjects": index.subjects, "lineages": len(index),
+               "shapes": index.shapes, "rss_before_mb": round(before), "rss_after_mb": round(after),
+               "rss_growth_mb": round(after - before)}
+    print(f"index loaded in {seconds:.1f} s: {index.subjects:,} subjects, {len(index):,} lineages, "
+          f"{index.shapes} shapes, resident memory {before:.0f} -> {after:.0f} MB", flush=True)
+
+    def request(i: int) -> DecisionRequest:
+        return DecisionRequest(sender="aler", sender_role="system", recipient="fwa", message_type=message_type,
+                               purpose=PURPOSE, subject_pseudonym=pseudonym(i))
+
+    def said(question: DecisionRequest, found: list[ConsentRecord]) -> tuple[str, str | None, str | None]:
+        decision = decide(question, registry, found, now)
+        return decision.outcome, decision.reason, decision.consent_ref
+
+    seen: dict[str, int] = {}
+    times: list[float] = []
+    for _ in range(3):  # the first pass warms caches
+        times = []
+        seen = {}
+        for i in sample:
+            question = request(i)
+            t = time.perf_counter_ns()
+            decision = decide(question, registry, index.consents_of(question.subject_pseudonym), now)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+            key = "permit" if decision.permitted else f"deny:{decision.reason}"
+            seen[key] = seen.get(key, 0) + 1
+    differ = [i for i in sample if said(request(i), index.consents_of(pseudonym(i))) != said(request(i), read[i])]
+    if differ:
+        raise SystemExit(f"error: the index and the store's consents decided differently for {len(differ)} subjects")
+
+    async def batch_path(batch: list[int]) -> None:
+        async with store.transaction() as tx:
+            await tx.prefetch_subjects([(CF_SYSTEM, identifier(i)) for i in batch])
+            found = [await tx.subject(CF_SYSTEM, identifier(i), create=False) for i in batch]
+            consents_of = await index.current(tx, {s.pseudonym for s in found if s is not None})
+        for subject in found:
+            assert subject is not None
+            decide(DecisionRequest(sender="aler", sender_role="system", recipient="fwa", message_type=message_type,
+                                   purpose=PURPOSE, subject_pseudonym=subject.pseudonym), registry,
+                   consents_of[subject.pseudonym], now)
+
+    batches = [sample[k:k + DECISION_BATCH] for k in range(0, len(sample) - DECISION_BATCH + 1, DECISION_BATCH)]
+    batch_times = await _timed_each(batch_path, batches[:1] + batches, 1)
+    figures["outcomes"] = seen
+    return figures, times, [t / DECISION_BATCH for t in batch_times[1:]]
 
 
 async def _timed_each(fn: Any, items: list[int], warmup: int) -> list[float]:
@@ -372,12 +451,15 @@ async def main(args: argparse.Namespace) -> int:
         "gateway_p50_over_core_pk_select_p50": common.ratio(gw["p50"], figures["sqlalchemy_core_pk_select"]["p50"]),
         "gateway_p99_over_core_pk_select_p99": common.ratio(gw["p99"], figures["sqlalchemy_core_pk_select"]["p99"]),
         "decide_share_of_gateway_p50": common.ratio(figures["decide_in_memory"]["p50"], gw["p50"]),
+        "index_decision_p99_over_raw_pk_select_p99": common.ratio(
+            figures["index_decision"]["p99"], figures["raw_driver_pk_select"]["p99"]),
+        "index_decision_p99_over_gateway_p99": common.ratio(figures["index_decision"]["p99"], gw["p99"]),
         "batched_p99_per_decision_over_raw_pk_select_p99": common.ratio(
             figures["gateway_in_batches_per_decision"]["p99"], figures["raw_driver_pk_select"]["p99"]),
     }
     print(f"\n{'':30}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'max ms':>10}")
     for name in ("raw_driver_pk_select", "sqlalchemy_core_pk_select", "gateway", "decide_in_memory",
-                 "gateway_in_batches_per_decision"):
+                 "gateway_in_batches_per_decision", "index_decision", "index_in_batches_per_decision"):
         f = figures[name]
         print(f"{name:30}{f['p50']:>10}{f['p90']:>10}{f['p99']:>10}{f['max']:>10}")
     print("ratios: " + ", ".join(f"{k}={v}" for k, v in ratios.items()))
