@@ -125,6 +125,30 @@ async def test_a_crash_after_publishing_sends_again_with_the_same_message_id(
     assert await other.relay.drain() == 0  # once marked, never again
 
 
+async def test_W01_a_withdrawal_in_one_process_stops_the_next_batch_of_another_deciding_from_its_index(
+        idle_pair: tuple[Gateway, Gateway]) -> None:
+    """Each process decides from its own consent index. The consent is recorded, then withdrawn, then given
+    again through the first process; the second, whose index was loaded before any of it, decides each
+    referral as the store stands at that moment, without waiting for any event."""
+    recording, deciding = idle_pair
+    await deciding.intake.consent_index.load(deciding.store)
+    assert deciding.intake.consent_index.ready and len(deciding.intake.consent_index) == 0
+    consent_id = await record_consent(recording, tenant(26).cf)
+    [permitted] = await deciding.intake.submit(submission("m-index-1", 26))
+    await recording.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw-index")
+    [refused] = await deciding.intake.submit(submission("m-index-2", 26))
+    await recording.consents.reconsent(consent_id, "aler", "aler-test", "req-reconsent-index")
+    [again] = await deciding.intake.submit(submission("m-index-3", 26))
+
+    assert [s.state for s in (permitted, refused, again)] == ["forwarded", "denied", "forwarded"]
+    assert refused.reason_class == "not-authorised"  # the sender never learns a consent exists
+    decisions = [r for r in await audit_records(deciding) if r["event_type"] == "decision"
+                 and r.get("recipient_org") == "fwa"]
+    assert [(d["outcome"], d.get("reason"), d.get("consent_ref")) for d in decisions] == [
+        ("permit", None, f"{consent_id}@1"), ("deny", "consent-withdrawn", None), ("permit", None, f"{consent_id}@3")]
+    assert deciding.intake.consent_index.seq == 3
+
+
 async def test_W01_withdrawal_committed_between_commit_and_delivery_is_honoured(
         idle_pair: tuple[Gateway, Gateway]) -> None:
     """Another gateway process commits a withdrawal after this worker committed its batch and before it
