@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from gateway.logging import get_logger
 from gateway.policy.consent import ConsentRecord
+from gateway.policy.decision import latest_per_lineage
 
 if TYPE_CHECKING:
     from gateway.store import Store, StoreTransaction
@@ -126,7 +127,7 @@ class ConsentIndex:
             changed = await tx.subjects_with_consent_changes(held)
             fresh = await tx.consents_for_many(changed)
             for pseudonym in changed:
-                self._replace(pseudonym, _latest_per_lineage(fresh.get(pseudonym, ())))
+                self._replace(pseudonym, latest_per_lineage(fresh.get(pseudonym, ())))
             self._seq = head
 
     async def keep(self, store: Store, stop: asyncio.Event, refresh_seconds: float) -> None:
@@ -172,11 +173,3 @@ class ConsentIndex:
     def _moment(self, value: datetime | None) -> datetime | None:
         return None if value is None else self._moments.setdefault(value, value)
 
-
-def _latest_per_lineage(records: Iterable[ConsentRecord]) -> list[ConsentRecord]:
-    latest: dict[str, ConsentRecord] = {}
-    for record in records:
-        held = latest.get(record.consent_id)
-        if held is None or record.version > held.version:
-            latest[record.consent_id] = record
-    return list(latest.values())

@@ -25,7 +25,7 @@ from gateway.policy.registry import Flow, PolicyRegistry
 from schemas.codelists import SENSITIVE_LABELS
 
 __all__ = ["SENSITIVE_LABELS", "Decision", "DecisionRequest", "DenialReason", "applicable", "decide",
-           "only_sensitive", "sender_reason_class"]
+           "latest_per_lineage", "only_sensitive", "sender_reason_class"]
 
 DenialReason = Literal[
     "purpose-missing",
@@ -136,7 +136,8 @@ def _deny(request: DecisionRequest, registry: PolicyRegistry, reason: DenialReas
     )
 
 
-def _latest_per_lineage(consents: Iterable[ConsentRecord]) -> list[ConsentRecord]:
+def latest_per_lineage(consents: Iterable[ConsentRecord]) -> list[ConsentRecord]:
+    """The latest version of each consent lineage among ``consents`` (rule 4: only it counts)."""
     latest: dict[str, ConsentRecord] = {}
     for consent in consents:
         held = latest.get(consent.consent_id)
@@ -211,7 +212,7 @@ def decide(
         return _deny(request, registry, "masked-at-source", flow, rule="masked-at-source")
     if request.labels & set(flow.deny_labels):
         return _deny(request, registry, "sensitive-label-denied", flow, rule="sensitive-label")
-    latest = _latest_per_lineage(consents)
+    latest = latest_per_lineage(consents)
     in_force = [c for c in latest if applicable(c, registry, now)]
     verdicts = _verdicts(in_force, request, now)
     denying = [v for v in verdicts if v.outcome == "deny"]
