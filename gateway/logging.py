@@ -37,7 +37,7 @@ SAFE_KEYS = frozenset(
         "error_type", "problem_type", "instance", "client_id", "decision_id", "group", "records",
         "exception", "url", "port", "host", "backend", "store", "bus", "tree_size", "index",
         "batch", "attempt", "retry_in_s", "version", "summary_file", "state", "messages", "forwarded", "denied",
-        "replays", "verified",
+        "replays", "verified", "subjects", "lineages", "shapes", "seconds",
     }
 )
 """Log keys whose values are gateway-minted identifiers, codes or numbers — never personal data."""

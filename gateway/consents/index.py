@@ -22,12 +22,14 @@ time) are dropped. A :class:`~gateway.policy.consent.ConsentRecord` is rebuilt o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from gateway.errors import DependencyUnavailable
 from gateway.logging import get_logger
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import latest_per_lineage
@@ -96,7 +98,7 @@ class ConsentIndex:
                     held.setdefault(record.subject_pseudonym, []).append(self._entry(record))
         self._by_subject = {pseudonym: tuple(entries) for pseudonym, entries in held.items()}
         self._seq = head
-        log.info("consent-index-loaded", subjects=len(self._by_subject), consents=len(self),
+        log.info("consent-index-loaded", subjects=len(self._by_subject), lineages=len(self),
                  shapes=len(self._shapes), seconds=round(time.perf_counter() - started, 2))
 
     async def current(self, tx: StoreTransaction, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
@@ -131,14 +133,19 @@ class ConsentIndex:
             self._seq = head
 
     async def keep(self, store: Store, stop: asyncio.Event, refresh_seconds: float) -> None:
-        """Load, then catch up every ``refresh_seconds`` until ``stop`` (a supervised task of each worker)."""
-        if self._seq is None:
-            await self.load(store)
+        """Load, then catch up every ``refresh_seconds`` until ``stop`` (a supervised task of each worker). While
+        the store is unavailable it retries on the same rhythm; batches meanwhile read the store themselves (or
+        fail closed with it)."""
         while not stop.is_set():
             try:
+                if self._seq is None:
+                    await self.load(store)
+                else:
+                    await self.refresh(store)
+            except DependencyUnavailable as exc:
+                log.warning("consent-index-retrying", error_type=type(exc.__cause__ or exc).__name__)
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=refresh_seconds)
-            except TimeoutError:
-                await self.refresh(store)
 
     # --- reading ---------------------------------------------------------------------------------------------
 
