@@ -45,13 +45,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import orjson
 import privacy_common as common
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.consents.index import ConsentIndex
 from gateway.policy import DecisionRequest, decide, load_registry
-from gateway.policy.consent import ConsentRecord
+from gateway.policy.consent import Capture, ConsentRecord, Notice, Withdrawal
 from gateway.store import Store
 from gateway.store.tables import consents, metadata, subjects
 
@@ -99,6 +100,27 @@ def consent_rows(i: int, versions: int, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
+NOTICE = Notice(uri="https://gateway.quartieri.example/notices/microcredito", version="2026.1",
+                text_hash="sha256:" + "ab" * 32, language="it")
+"""The current microcredit notice of the registry (``notices.yaml``): a retired one would make no consent apply."""
+
+
+def with_document(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the stored document the consent registry writes (what the gateway parses when it reads a
+    consent): as a partner records it, with the notice shown and how it was captured (unique per consent)."""
+    record = ConsentRecord(
+        consent_id=row["consent_id"], version=row["version"], subject_pseudonym=row["subject_pseudonym"],
+        status=row["status"], decision=row["decision"], purposes=frozenset(row["purposes"]),
+        recipients=frozenset(row["recipients"]), period_start=row["period_start"], period_end=row["period_end"],
+        recorded_at=row["recorded_at"], consent_type="express", notice=NOTICE, legal_basis="GDPR-6.1.a",
+        controllers=frozenset({"aler"}),
+        capture=Capture(method="assisted", channel="casa-centre", operator="op-17",
+                        document_ref=f"modulo-{row['consent_id']}-{row['version']}"),
+        withdrawal=Withdrawal(at=row["recorded_at"]) if row["withdrawn"] else None, withdrawn=row["withdrawn"],
+    )
+    return {**row, "consent_type": record.consent_type, "document": orjson.dumps(record.document()).decode()}
+
+
 def plan(consent_count: int, subject_count: int) -> list[int]:
     """Versions per subject, summing to ``consent_count``, as even as possible."""
     per, extra = divmod(consent_count, subject_count)
@@ -117,7 +139,8 @@ async def load(db: common.Database, store: Store, versions: list[int]) -> dict[s
     identifier_cols = ["lookup_hash", "pseudonym", "created_at"]
     consent_cols = [c.name for c in consents.columns]
     known_consent = {"consent_id", "version", "subject_pseudonym", "status", "decision", "purposes", "recipients",
-                     "period_start", "period_end", "withdrawn", "recorded_at", "recorded_by"}
+                     "period_start", "period_end", "withdrawn", "recorded_at", "recorded_by", "consent_type",
+                     "document"}
     extra = [c for c in consents.columns if c.name not in known_consent]
     missing = [c.name for c in extra if not c.nullable and c.default is None and c.server_default is None]
     if missing:
@@ -132,12 +155,11 @@ async def load(db: common.Database, store: Store, versions: list[int]) -> dict[s
                 for i in range(lo, hi)]
 
     def consent_batch(lo: int, hi: int) -> list[dict[str, Any]]:
-        return [row for i in range(lo, hi) for row in consent_rows(i, versions[i], now)]
+        return [with_document(row) for i in range(lo, hi) for row in consent_rows(i, versions[i], now)]
 
     n = len(versions)
     if db.backend == "postgres":
         import asyncpg  # type: ignore[import-untyped]
-        import orjson
 
         conn = await asyncpg.connect(db.asyncpg_dsn)
         try:
@@ -162,8 +184,6 @@ async def load(db: common.Database, store: Store, versions: list[int]) -> dict[s
         finally:
             await conn.close()
     else:
-        import orjson
-
         assert db.path is not None
         raw = sqlite3.connect(db.path)
         try:

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import Collection, Iterable
-from dataclasses import fields, replace
+from dataclasses import fields
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from gateway.errors import DependencyUnavailable
@@ -43,11 +45,19 @@ log = get_logger(__name__)
 
 _Shape = tuple[object, ...]
 """A consent's field values in declaration order, without what is its own (see :meth:`ConsentIndex._entry`)."""
-_Entry = tuple[str, int, _Shape, datetime | None, datetime | None]
-"""(lineage id, version, shape, period start, period end) of one consent version."""
+_Entry = tuple[str, int, int, datetime | None, datetime | None]
+"""(lineage id, version, shape number, period start, period end) of one consent version: only atomic values,
+so the garbage collector stops tracking it (a million of them would otherwise lengthen every full collection)."""
 _FIELDS = tuple(f.name for f in fields(ConsentRecord))
 _ID, _VERSION, _SUBJECT = _FIELDS.index("consent_id"), _FIELDS.index("version"), _FIELDS.index("subject_pseudonym")
 _START, _END = _FIELDS.index("period_start"), _FIELDS.index("period_end")
+_VALUES = attrgetter(*_FIELDS)
+_NOT_SHARED: tuple[tuple[int, object], ...] = tuple((_FIELDS.index(name), blank) for name, blank in (
+    # what is the consent's own (kept beside the shape) and what a decision never reads (dropped)
+    ("consent_id", ""), ("version", 0), ("subject_pseudonym", ""), ("period_start", None), ("period_end", None),
+    ("recorded_at", None), ("withdrawal", None), ("capture", None), ("review_date", None),
+    ("controllers", frozenset()), ("legal_basis", None),
+))
 
 
 class ConsentIndex:
@@ -55,7 +65,8 @@ class ConsentIndex:
 
     def __init__(self) -> None:
         self._by_subject: dict[str, tuple[_Entry, ...]] = {}
-        self._shapes: dict[_Shape, _Shape] = {}
+        self._shape_numbers: dict[_Shape, int] = {}
+        self._shapes: list[_Shape] = []
         self._moments: dict[datetime, datetime] = {}
         self._seq: int | None = None
         """Number of the latest consent version applied; None until loaded."""
@@ -90,13 +101,20 @@ class ConsentIndex:
         started = time.perf_counter()
         self._by_subject.clear()
         self._seq = None
-        held: dict[str, list[_Entry]] = {}
-        async with store.transaction() as tx:
-            head = await tx.consent_change_head()
-            async for records in tx.latest_consents():
-                for record in records:
-                    held.setdefault(record.subject_pseudonym, []).append(self._entry(record))
-        self._by_subject = {pseudonym: tuple(entries) for pseudonym, entries in held.items()}
+        held: dict[str, tuple[_Entry, ...]] = {}
+        collecting = gc.isenabled()
+        gc.disable()  # the cyclic collector re-scanned every parsed document kept so far: 3x slower loads
+        try:
+            async with store.transaction() as tx:
+                head = await tx.consent_change_head()
+                async for records in tx.latest_consents():
+                    for record in records:  # tuples, not lists: tuples of atomic values leave the collector's view
+                        held[record.subject_pseudonym] = (*held.get(record.subject_pseudonym, ()),
+                                                          self._entry(record))
+        finally:
+            if collecting:
+                gc.enable()
+        self._by_subject = held
         self._seq = head
         log.info("consent-index-loaded", subjects=len(self._by_subject), lineages=len(self),
                  shapes=len(self._shapes), seconds=round(time.perf_counter() - started, 2))
@@ -153,7 +171,7 @@ class ConsentIndex:
         """The latest version of each of a subject's consent lineages, as records a decision reads."""
         found = []
         for consent_id, version, shape, start, end in self._by_subject.get(pseudonym, ()):
-            values = list(shape)  # positional construction: twice as fast as dataclasses.replace
+            values = list(self._shapes[shape])  # positional construction: twice as fast as dataclasses.replace
             values[_ID], values[_VERSION], values[_SUBJECT] = consent_id, version, pseudonym
             values[_START], values[_END] = start, end
             found.append(ConsentRecord(*values))  # type: ignore[arg-type]
@@ -169,12 +187,15 @@ class ConsentIndex:
             self._by_subject.pop(pseudonym, None)
 
     def _entry(self, record: ConsentRecord) -> _Entry:
-        slim = replace(record, consent_id="", version=0, subject_pseudonym="", period_start=None,
-                       period_end=None, recorded_at=None, withdrawal=None, capture=None, review_date=None,
-                       controllers=frozenset(), legal_basis=None)
-        values = tuple(getattr(slim, name) for name in _FIELDS)
-        shape = self._shapes.setdefault(values, values)
-        return (record.consent_id, record.version, shape, self._moment(record.period_start),
+        values = list(_VALUES(record))
+        for position, blank in _NOT_SHARED:
+            values[position] = blank
+        shape = tuple(values)
+        number = self._shape_numbers.get(shape)
+        if number is None:
+            number = self._shape_numbers[shape] = len(self._shapes)
+            self._shapes.append(shape)
+        return (record.consent_id, record.version, number, self._moment(record.period_start),
                 self._moment(record.period_end))
 
     def _moment(self, value: datetime | None) -> datetime | None:
