@@ -27,7 +27,7 @@ def test_only_the_ledger_constructs_audit_records_and_outbox_rows() -> None:
         found = _CONSTRUCTION.findall(path.read_text(encoding="utf-8"))
         if found:
             builders[str(path.relative_to(GATEWAY))] = sorted(set(found))
-    assert builders == {"pipeline/ledger.py": ["AuditRecord", "OutboxRow"], "store/store.py": ["OutboxRow"]}
+    assert builders == {"pipeline/ledger.py": ["AuditRecord", "OutboxRow"], "store/outbox.py": ["OutboxRow"]}
 
 
 def test_record_keys_keep_one_person_in_order_for_a_recipient_but_differ_between_recipients() -> None:

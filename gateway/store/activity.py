@@ -1,0 +1,77 @@
+"""Statistics activity for the aggregate flows F6 and F13: one row per counted event.
+
+Table ``statistics_activity`` (migration 0005; the keyed hash of the source care record from 0008, so that a
+record sent again replaces its row; the vaccine group from 0011). Rows hold coded dimensions only, never a
+person; :mod:`gateway.statistics` counts and publishes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.statistics.counting import ActivityEvent
+from gateway.store.base import Repository
+from gateway.store.tables import statistics_activity
+
+__all__ = ["ActivityRepository"]
+
+_CORRECTABLE_ACTIVITY = ("month", "quartiere", "outcome", "weight", "vaccine_group")
+"""What a care record sent again may change in the row it counted before."""
+
+
+def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
+    return {"month": e.month, "kind": e.kind, "source": e.source, "quartiere": e.quartiere, "flow_id": e.flow_id,
+            "recipient": e.recipient, "outcome": e.outcome, "weight": e.weight, "source_key": source_key,
+            "vaccine_group": e.vaccine_group}
+
+
+class ActivityRepository(Repository):
+    """Counted events of the statistics flows."""
+
+    async def record_activity(self, events: Sequence[ActivityEvent]) -> None:
+        """Store counted events (the intake calls it once per batch). An event naming its source record (F6
+        care) replaces the row of an earlier event for the same record — month, quartiere, outcome, weight and
+        vaccine group — or, when it is a retraction, removes it; within the batch the last event for a record
+        wins. Events without a record (F13 decisions) are always added."""
+        latest: dict[tuple[str, str], ActivityEvent] = {}
+        rows: list[dict[str, Any]] = []
+        for e in events:
+            if e.record is None:
+                if not e.retracted:
+                    rows.append(_activity_row(e, None))
+                continue
+            key = (e.kind, self._store.activity_source_key(e.source, *e.record))
+            latest.pop(key, None)  # re-inserted so that rows keep the batch's order
+            latest[key] = e
+        rows += [_activity_row(e, source_key) for (_, source_key), e in latest.items() if not e.retracted]
+        withdrawn = [(kind, source_key) for (kind, source_key), e in latest.items() if e.retracted]
+        activity = statistics_activity.c
+        if withdrawn:
+            await self.conn.execute(delete(statistics_activity).where(or_(
+                *(and_(activity.kind == kind, activity.source_key == source_key) for kind, source_key in withdrawn)
+            )))
+        if rows:
+            dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+            statement = dialect_insert(statistics_activity)
+            await self.conn.execute(statement.on_conflict_do_update(
+                index_elements=["kind", "source_key"],
+                set_={name: statement.excluded[name] for name in _CORRECTABLE_ACTIVITY},
+            ), rows)
+
+    async def activity(self, month: str, kinds: Sequence[str]) -> list[ActivityEvent]:
+        """The counted events of ``month`` of these kinds."""
+        rows = await self.conn.execute(
+            select(statistics_activity)
+            .where(statistics_activity.c.month == month, statistics_activity.c.kind.in_(list(kinds)))
+        )
+        return [
+            ActivityEvent(month=m["month"], kind=m["kind"], source=m["source"], quartiere=m["quartiere"],
+                          flow_id=m["flow_id"], recipient=m["recipient"], outcome=m["outcome"], weight=m["weight"],
+                          vaccine_group=m["vaccine_group"])
+            for m in (r._mapping for r in rows)
+        ]

@@ -1,0 +1,137 @@
+"""The audit log: hash-chained records appended under one locked head row, and the reads of them.
+
+Tables ``audit_log`` and ``audit_head`` (migration 0001). Appends are serialised on the head row, so indexes
+never gap or repeat and ``recorded_at`` never goes backwards; an append also writes the Merkle subtrees its
+records complete (:mod:`gateway.store.audit_tree`, which this repository extends) and a review item for each
+record a privacy officer must review (table ``review_items``, read in :mod:`gateway.store.reviews`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.audit.chain import ChainedEntry, ChainHead, extend
+from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.record import AuditRecord, review_kind, subject_ref
+from gateway.store.audit_tree import AuditTreeRepository
+from gateway.store.base import _utc
+from gateway.store.tables import audit_head, audit_log, review_items
+
+__all__ = ["AuditLogRepository"]
+
+
+class AuditLogRepository(AuditTreeRepository):
+    """Appends to the audit log and reads of its records and head."""
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> list[ChainedEntry]:
+        """Append records to the audit log, serialised on the head row so indexes never gap or repeat.
+
+        ``recorded_at`` is the store's clock, but never earlier than the previous record's (read under the
+        same lock): the log's times are monotonic by construction even if the wall clock steps back (T-13).
+        The hashes of the Merkle subtrees the records complete are written too, in one more statement (proofs
+        read them instead of every leaf hash; see :meth:`audit_tree_nodes`), and a review item for every
+        record a privacy officer must review (:func:`gateway.audit.record.review_kind`).
+        """
+        if not records:
+            return []
+        head = await self._locked_head()
+        head.tree.track_completed()
+        now = self._store.clock()
+        if head.size:
+            previous = _utc((await self.conn.execute(
+                select(audit_log.c.recorded_at).where(audit_log.c.idx == head.size - 1))).scalar_one_or_none())
+            if previous is not None and previous > now:
+                now = previous
+        entries = extend(head, records, now)
+        columns = ("idx", "record_id", "event_type", "record", "leaf_hash", "chain_hash", "subject_ref", "recorded_at")
+        values = [(e.index, r.record_id, r.event_type, e.canonical.decode("utf-8"), e.leaf_hash, e.chain_hash,
+                   r.subject_ref, now) for e, r in zip(entries, records, strict=True)]
+        if not await self._copy(audit_log.name, columns, values):
+            await self.conn.execute(insert(audit_log), [dict(zip(columns, v, strict=True)) for v in values])
+        to_review = [
+            {"audit_index": e.index, "kind": kind, "flow_id": r.flow_id, "created_at": now}
+            for e, r in zip(entries, records, strict=True) if (kind := review_kind(r)) is not None
+        ]
+        if to_review:
+            await self.conn.execute(insert(review_items), to_review)
+        await self.add_audit_nodes(head.tree.take_completed())
+        await self.conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(size=head.size, chain_hash=head.chain_hash, frontier=[h.hex() for h in head.tree.frontier])
+        )
+        return entries
+
+    async def _locked_head(self) -> ChainHead:
+        query = select(audit_head).where(audit_head.c.id == 1).with_for_update()
+        row = (await self.conn.execute(query)).first()
+        if row is None:
+            head = ChainHead.genesis()
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        insert(audit_head).values(id=1, size=0, chain_hash=head.chain_hash, frontier=[])
+                    )
+            except IntegrityError:
+                pass
+            row = (await self.conn.execute(query)).one()
+        tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
+        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree)
+
+    async def audit_head(self) -> ChainHead:
+        row = (await self.conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()
+        if row is None:
+            return ChainHead.genesis()
+        tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
+        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree)
+
+    async def audit_entries(self, start: int = 0, limit: int = 10_000) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(
+            select(audit_log).where(audit_log.c.idx >= start).order_by(audit_log.c.idx).limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    async def audit_entries_before(self, before: int | None, limit: int,
+                                   event_types: Collection[str] = ()) -> list[dict[str, Any]]:
+        """Up to ``limit`` records newest first, all below index ``before`` (None: from the newest): keyset
+        pagination on the primary key, as fast on the millionth page as on the first; ``event_types`` filters."""
+        query = select(audit_log.c.idx, audit_log.c.event_type, audit_log.c.record, audit_log.c.recorded_at)
+        if before is not None:
+            query = query.where(audit_log.c.idx < before)
+        if event_types:
+            query = query.where(audit_log.c.event_type.in_(list(event_types)))
+        rows = await self.conn.execute(query.order_by(audit_log.c.idx.desc()).limit(limit))
+        return [dict(r._mapping) for r in rows]
+
+    async def first_audit_index_recorded_since(self, since: datetime) -> int:
+        """The index of the first record recorded at or after ``since`` (the log size if none): a binary search
+        on the primary key, since ``recorded_at`` never goes backwards along the log (T-13)."""
+        head = await self.audit_head()
+        low, high = 0, head.size
+        while low < high:
+            middle = (low + high) // 2
+            at = _utc((await self.conn.execute(
+                select(audit_log.c.recorded_at).where(audit_log.c.idx == middle))).scalar_one_or_none())
+            if at is not None and at >= since:
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    async def audit_entry(self, index: int) -> dict[str, Any] | None:
+        """The stored audit entry at ``index`` (``idx``, ``record``, hashes, ``recorded_at``), if any."""
+        row = (await self.conn.execute(select(audit_log).where(audit_log.c.idx == index))).first()
+        return None if row is None else dict(row._mapping)
+
+    async def audit_records_for(self, subject_key: bytes) -> list[dict[str, Any]]:
+        rows = await self.conn.execute(
+            select(audit_log.c.idx, audit_log.c.record)
+            .where(audit_log.c.subject_ref == subject_ref(subject_key))
+            .order_by(audit_log.c.idx)
+        )
+        return [dict(r._mapping) for r in rows]

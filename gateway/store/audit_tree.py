@@ -1,0 +1,83 @@
+"""The audit log's Merkle tree as stored: leaf hashes and the hashes of complete subtrees.
+
+Leaf hashes are a column of ``audit_log`` (migration 0001); table ``audit_merkle_nodes`` (0007) holds the hash of
+every complete subtree of level 1 and above, written in the same transaction as the records that complete it
+(:meth:`~gateway.store.audit_log.AuditLogRepository.append_audit`). Inclusion and consistency proofs, and
+``gateway audit verify``, read them here instead of hashing every leaf again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.audit.merkle import NodeKey
+from gateway.store.base import Repository
+from gateway.store.tables import audit_log, audit_merkle_nodes
+
+__all__ = ["AuditTreeRepository"]
+
+
+class AuditTreeRepository(Repository):
+    """Leaf and subtree hashes of the audit log."""
+
+    async def audit_leaf_hashes(self, tree_size: int, start: int = 0) -> list[bytes]:
+        """Stored leaf hashes of records ``start .. tree_size - 1`` in index order, in one query."""
+        rows = await self.conn.execute(
+            select(audit_log.c.leaf_hash)
+            .where(audit_log.c.idx >= start, audit_log.c.idx < tree_size)
+            .order_by(audit_log.c.idx)
+        )
+        return [bytes(h) for h in rows.scalars()]
+
+    async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
+        """The stored hashes of these Merkle subtrees, in one query: level 0 from the records' leaf hashes,
+        higher levels from ``audit_merkle_nodes``. Keys not stored (yet) are absent from the result."""
+        # Plain SQL with one bind per key: the statement's text depends only on how many keys there are, so it
+        # is compiled once per shape, and each (level, idx) term is a primary-key lookup on both engines.
+        params: dict[str, int] = {}
+        leaves: list[str] = []
+        nodes: list[str] = []
+        for n, (level, index) in enumerate(dict.fromkeys(keys)):
+            params[f"i{n}"] = index
+            if level == 0:
+                leaves.append(f":i{n}")
+            else:
+                params[f"l{n}"] = level
+                nodes.append(f"(level = :l{n} AND idx = :i{n})")
+        parts = []  # only bind names are interpolated below, never a value
+        if leaves:
+            parts.append(f"SELECT 0 AS level, idx, leaf_hash AS hash FROM audit_log "  # noqa: S608
+                         f"WHERE idx IN ({', '.join(leaves)})")
+        if nodes:
+            parts.append(f"SELECT level, idx, hash FROM audit_merkle_nodes WHERE {' OR '.join(nodes)}")  # noqa: S608
+        if not parts:
+            return {}
+        rows = await self.conn.execute(text(" UNION ALL ".join(parts)), params)
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+
+    async def add_audit_nodes(self, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
+        """Store hashes of complete Merkle subtrees (level >= 1) in one statement. A subtree stored before
+        keeps its hash: nodes are never rewritten, so a wrong one stays for ``gateway audit verify`` to name."""
+        if not nodes:
+            return
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        await self.conn.execute(
+            dialect_insert(audit_merkle_nodes).on_conflict_do_nothing(index_elements=["level", "idx"]),
+            [{"level": level, "idx": index, "hash": value} for (level, index), value in nodes],
+        )
+
+    async def audit_nodes_completed_within(self, start: int, end: int) -> dict[NodeKey, bytes]:
+        """Stored subtree hashes completed by records ``start .. end - 1`` (those whose last record is there)."""
+        if end <= start:
+            return {}
+        nodes = audit_merkle_nodes.c
+        ranges = [and_(nodes.level == level, nodes.idx >= start >> level, nodes.idx < end >> level)
+                  for level in range(1, end.bit_length()) if end >> level > start >> level]
+        if not ranges:
+            return {}
+        rows = await self.conn.execute(select(nodes.level, nodes.idx, nodes.hash).where(or_(*ranges)))
+        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}

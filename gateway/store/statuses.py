@@ -1,0 +1,114 @@
+"""Message statuses: what happened to each inbound message, as its sender may see it, and the referral
+lifecycle the recipient reports on it.
+
+Table ``messages`` (migration 0001; ``lifecycle`` and ``lifecycle_at`` from 0003), one row per (sender, message
+id): the intake claims a batch's message ids here first, so that a replayed message is recognised and never
+decided twice. Statuses are deleted at retention (:mod:`gateway.store.retention`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.policy.registry import FINAL_LIFECYCLE_STATES
+from gateway.store.base import Repository, _utc
+from gateway.store.models import MessageStatus
+from gateway.store.tables import messages
+
+__all__ = ["StatusesRepository"]
+
+
+class StatusesRepository(Repository):
+    """Statuses of inbound messages and their referral lifecycle."""
+
+    async def message(self, sender: str, message_id: str) -> MessageStatus | None:
+        row = (
+            await self.conn.execute(
+                select(messages).where(messages.c.sender == sender, messages.c.message_id == message_id)
+            )
+        ).first()
+        return None if row is None else _status(row._mapping)
+
+    async def messages_by_correlation(self, sender: str, correlation_id: str) -> list[MessageStatus]:
+        rows = await self.conn.execute(
+            select(messages)
+            .where(messages.c.sender == sender, messages.c.correlation_id == correlation_id)
+            .order_by(messages.c.received_at)
+        )
+        return [_status(r._mapping) for r in rows]
+
+    async def claim_messages(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        """Insert the statuses of a batch in one statement; returns the (sender, message id) of those that
+        were new. The others were seen before (replays), or appear twice in ``statuses`` (the first counts)."""
+        if not statuses:
+            return set()
+        values: dict[tuple[str, str], dict[str, Any]] = {}
+        for s in statuses:
+            values.setdefault((s.sender, s.message_id), {
+                "sender": s.sender, "message_id": s.message_id, "correlation_id": s.correlation_id,
+                "message_type": s.message_type, "state": s.state, "reason_class": s.reason_class,
+                "recipients": list(s.recipients), "received_at": s.received_at, "request_id": s.request_id,
+            })
+        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        # Parameters as a list (SQLAlchemy's "insertmanyvalues"): one statement compiled once, not a VALUES
+        # clause compiled anew for every batch size.
+        statement = (dialect_insert(messages)
+                     .on_conflict_do_nothing(index_elements=["sender", "message_id"])
+                     .returning(messages.c.sender, messages.c.message_id))
+        return {(r.sender, r.message_id) for r in await self.conn.execute(statement, list(values.values()))}
+
+    async def messages_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageStatus]:
+        """The statuses of these (sender, message id), in one statement; unknown ones are absent."""
+        if not keys:
+            return {}
+        rows = await self.conn.execute(
+            select(messages).where(tuple_(messages.c.sender, messages.c.message_id).in_(sorted(keys))))
+        return {(r.sender, r.message_id): _status(r._mapping) for r in rows}
+
+    async def update_messages(self, statuses: Sequence[MessageStatus]) -> None:
+        """Record the outcome (state, reason class, recipients) of many messages in one round trip."""
+        if not statuses:
+            return
+        await self.conn.execute(
+            update(messages)
+            .where(messages.c.sender == bindparam("b_sender"), messages.c.message_id == bindparam("b_message_id"))
+            .values(state=bindparam("b_state"), reason_class=bindparam("b_reason"),
+                    recipients=bindparam("b_recipients")),
+            [{"b_sender": s.sender, "b_message_id": s.message_id, "b_state": s.state, "b_reason": s.reason_class,
+              "b_recipients": list(s.recipients)} for s in statuses],
+        )
+
+    async def advance_lifecycle(self, sender: str, correlation_id: str, state: str, at: datetime, *,
+                                reported_by: str, message_types: Collection[str]) -> list[MessageStatus]:
+        """Record the state ``reported_by`` reported on the referrals ``sender`` sent it under ``correlation_id``:
+        the messages of ``message_types`` forwarded to ``reported_by``; returns the statuses that moved.
+        One correlation id may follow a household across services, so a message denied, or forwarded only to
+        another partner or under another purpose, does not move. ``completed`` and ``rejected`` are final, and
+        a state already recorded is not recorded again."""
+        current = await self.messages_by_correlation(sender, correlation_id)
+        movable = [m.message_id for m in current
+                   if m.state == "forwarded" and reported_by in m.recipients and m.message_type in message_types
+                   and m.lifecycle not in (*FINAL_LIFECYCLE_STATES, state)]
+        if not movable:
+            return []
+        await self.conn.execute(
+            update(messages)
+            .where(messages.c.sender == sender, messages.c.message_id.in_(movable))
+            .values(lifecycle=state, lifecycle_at=at)
+        )
+        return [m for m in await self.messages_by_correlation(sender, correlation_id) if m.message_id in movable]
+
+
+def _status(m: Any) -> MessageStatus:
+    return MessageStatus(
+        sender=m["sender"], message_id=m["message_id"], correlation_id=m["correlation_id"],
+        message_type=m["message_type"], state=m["state"], reason_class=m["reason_class"],
+        recipients=tuple(m["recipients"]), received_at=_utc(m["received_at"]) or datetime.now(UTC),
+        request_id=m["request_id"], lifecycle=m["lifecycle"], lifecycle_at=_utc(m["lifecycle_at"]),
+    )
