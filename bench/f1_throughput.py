@@ -511,13 +511,16 @@ async def fresh_database(dsn: str) -> tuple[str, Callable[[], Any]]:
     return url.set(database=name).render_as_string(hide_password=False), drop
 
 
-async def postgres_version(dsn: str) -> str | None:
+async def postgres_settings(dsn: str) -> dict[str, str | None]:
+    """The server's version and whether its commits are durable (``fsync``, ``synchronous_commit``): the test
+    launcher turns both off for speed, ``REALINFRA_POSTGRES_DURABLE=1`` keeps them on."""
     engine = create_async_engine(make_url(dsn))
     try:
         async with engine.connect() as conn:
-            return str((await conn.exec_driver_sql("SHOW server_version")).scalar())
+            return {name: str((await conn.exec_driver_sql(f"SHOW {name}")).scalar())
+                    for name in ("server_version", "fsync", "synchronous_commit")}
     except Exception:
-        return None
+        return {"server_version": None, "fsync": None, "synchronous_commit": None}
     finally:
         await engine.dispose()
 
@@ -1045,10 +1048,15 @@ async def main(args: argparse.Namespace) -> int:
     pg_pid = listening_pid(make_url(dsn).port or 5432)
     tenants = list(generate_tenants("S", SEED, args.consents))
     machine = machine_info()
-    machine["postgres_version"] = await postgres_version(dsn)
+    server = await postgres_settings(dsn)
+    machine["postgres_version"] = server["server_version"]
+    machine["postgres_durable"] = server["fsync"] == "on" and server["synchronous_commit"] == "on"
+    machine["postgres_settings"] = server
     machine["loadavg_at_start"] = _loadavg()
     print(f"F1 benchmark {stamp}: {machine['nproc']} CPUs, Python {machine['python']}, "
-          f"Kafka {machine['kafka_version']}, PostgreSQL {machine['postgres_version']}; warm-up {args.warmup} s, "
+          f"Kafka {machine['kafka_version']}, PostgreSQL {machine['postgres_version']} "
+          f"({'durable' if machine['postgres_durable'] else 'NOT durable: fsync or synchronous_commit off'}); "
+          f"warm-up {args.warmup} s, "
           f"window {args.duration} s, max in flight {args.max_in_flight}", flush=True)
 
     database_url, drop = await fresh_database(dsn)

@@ -33,7 +33,7 @@ from f1_throughput import (  # noqa: E402
     _loadavg,
     fresh_database,
     machine_info,
-    postgres_version,
+    postgres_settings,
 )
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
@@ -148,7 +148,7 @@ async def machine(db: Database | None = None) -> dict[str, Any]:
     info = machine_info()
     dsn = os.environ.get(POSTGRES_ENV, "").strip()
     if db is not None and db.backend == "postgres" and dsn:
-        info["postgres_version"] = await postgres_version(dsn)
+        info["postgres_version"] = (await postgres_settings(dsn))["server_version"]
     return info
 
 
