@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,6 +15,7 @@ from gateway.cli.setup import on_seeded_store
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
+    from gateway.store import StoreTransaction
 
 app = typer.Typer(help="Partner clients kept in the store: running gateways see changes within seconds.",
                   no_args_is_help=True)
@@ -30,6 +32,18 @@ def _registered_keys(path: Path) -> str:
     except ValueError as exc:
         typer.echo(f"not a usable public key: {exc}", err=True)
     raise typer.Exit(2)
+
+
+def _change_client(change: Callable[[StoreTransaction], Awaitable[bool]], refusal: str) -> None:
+    """Make ``change`` in one transaction of the seeded store; exit 1 saying ``refusal`` when it changed nothing
+    (no such client, or one that exists already)."""
+    async def changed(gateway: Gateway) -> bool:
+        async with gateway.store.transaction() as tx:
+            return await change(tx)
+
+    if not on_seeded_store(changed):
+        typer.echo(refusal, err=True)
+        raise typer.Exit(1)
 
 
 def _kids(public_jwks: str) -> str:
@@ -65,13 +79,8 @@ def clients_add(
         typer.echo(f"not added: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    async def add(gateway: Gateway) -> bool:
-        async with gateway.store.transaction() as tx:
-            return await tx.add_client(client, datetime.now(UTC))
-
-    if not on_seeded_store(add):
-        typer.echo(f"not added: a client {client_id!r} exists already", err=True)
-        raise typer.Exit(1)
+    _change_client(lambda tx: tx.add_client(client, datetime.now(UTC)),
+                   f"not added: a client {client_id!r} exists already")
     if keys is not None:
         typer.echo(f"client_id: {client_id}\nauthentication: private_key_jwt\nkeys: {_kids(keys)}")
         return
@@ -89,14 +98,8 @@ def clients_rotate_secret(
     from gateway.auth import hash_client_secret
 
     secret = secret_tokens.token_urlsafe(32)
-
-    async def rotate(gateway: Gateway) -> bool:
-        async with gateway.store.transaction() as tx:
-            return await tx.set_client_secret(client_id, hash_client_secret(secret), datetime.now(UTC))
-
-    if not on_seeded_store(rotate):
-        typer.echo(f"no client {client_id!r} that authenticates with a secret", err=True)
-        raise typer.Exit(1)
+    _change_client(lambda tx: tx.set_client_secret(client_id, hash_client_secret(secret), datetime.now(UTC)),
+                   f"no client {client_id!r} that authenticates with a secret")
     typer.echo(f"client_id: {client_id}\nclient_secret: {secret}")
 
 
@@ -109,28 +112,14 @@ def clients_rotate_key(
     """Register new public keys for a client: within seconds only assertions signed with them are accepted. A
     client that had a secret switches to private_key_jwt: its secret is dropped and stops working."""
     keys = _registered_keys(public_key)
-
-    async def rotate(gateway: Gateway) -> bool:
-        async with gateway.store.transaction() as tx:
-            return await tx.set_client_keys(client_id, keys, datetime.now(UTC))
-
-    if not on_seeded_store(rotate):
-        typer.echo(f"no client {client_id!r}", err=True)
-        raise typer.Exit(1)
+    _change_client(lambda tx: tx.set_client_keys(client_id, keys, datetime.now(UTC)), f"no client {client_id!r}")
     typer.echo(f"client_id: {client_id}\nauthentication: private_key_jwt\nkeys: {_kids(keys)}")
 
 
 @app.command("disable")
 def clients_disable(client_id: Annotated[str, typer.Argument(help="The client to disable.")]) -> None:
     """Disable a client: within seconds it gets no token and its tokens already issued are refused."""
-
-    async def disable(gateway: Gateway) -> bool:
-        async with gateway.store.transaction() as tx:
-            return await tx.disable_client(client_id, datetime.now(UTC))
-
-    if not on_seeded_store(disable):
-        typer.echo(f"no client {client_id!r}", err=True)
-        raise typer.Exit(1)
+    _change_client(lambda tx: tx.disable_client(client_id, datetime.now(UTC)), f"no client {client_id!r}")
     typer.echo(f"disabled: {client_id}")
 
 

@@ -13,7 +13,7 @@ from gateway.cli.setup import on_store
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
-    from gateway.privacy.office import ErasureResult
+    from gateway.privacy.erasure import ErasureResult
 
 app = typer.Typer(help="Privacy-officer tools.", no_args_is_help=True)
 
@@ -34,7 +34,8 @@ def privacy_erase(
 ) -> None:
     """Erase one person by crypto-shredding (GDPR art. 17): irreversible, and audited without naming them."""
     from gateway.errors import ContractViolation
-    from gateway.privacy.office import Officer, PrivacyOffice
+    from gateway.privacy.office import PrivacyOffice
+    from gateway.privacy.officer import Officer
 
     try:
         identifier = _read_identifier(identifier_file)
