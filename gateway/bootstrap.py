@@ -53,7 +53,8 @@ from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
 from gateway.policy import PolicyRegistry, load_registry
 from gateway.privacy.activity import OVERVIEW_DAYS, ActivityTally
-from gateway.privacy.office import IntegrityCache, PrivacyOffice
+from gateway.privacy.integrity import IntegrityCache
+from gateway.privacy.office import PrivacyOffice
 from gateway.privacy.overview import OverviewKeeper
 from gateway.retention import RetentionJob
 from gateway.routing import decoders_of, encoders_of

@@ -11,7 +11,7 @@ from gateway.api.throttle import Throttle
 from gateway.auth import Principal
 from gateway.bootstrap import Gateway
 from gateway.errors import NotAPrivacyOfficer, NotPermitted, PayloadTooLarge, UnknownPartner
-from gateway.privacy.office import Officer
+from gateway.privacy.officer import Officer
 
 __all__ = ["AUDIT_VERIFY_SCOPE", "INDEX_MAX", "PRIVACY_ERASE_SCOPE", "PRIVACY_REPORT_SCOPE", "AuditVerifierDep",
            "ErasingOfficerDep", "GatewayDep", "IdInPath", "PartnerDep", "PrincipalDep", "RawBodyDep",

@@ -1,5 +1,5 @@
 """The console's way to the privacy office: the signed-in officer, turned into the
-:class:`gateway.privacy.office.Officer` the API's answers are scoped and audited by, and the office itself.
+:class:`gateway.privacy.officer.Officer` the API's answers are scoped and audited by, and the office itself.
 
 Every console page goes through :func:`office_for`, which also checks the console role the page needs
 (``privacy-officer`` for every page, ``erasure-officer`` as well for erasure), as the API checks its scopes.
@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from gateway.console.sessions import ConsoleSession, as_privacy_officer
-from gateway.privacy.office import Officer, PrivacyOffice
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.officer import Officer
 
 __all__ = ["ERASURE_ROLE", "PRIVACY_ROLE", "RoleMissing", "office_for", "request_id"]
 

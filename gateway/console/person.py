@@ -25,7 +25,7 @@ from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, csrf_checked, current_session
 from gateway.errors import InputError
-from gateway.privacy.office import to_csv
+from gateway.privacy.reports import to_csv
 
 __all__ = ["router"]
 

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from gateway.console.office import office_for, request_id
 from gateway.console.rendering import render
 from gateway.console.sessions import ConsoleSession, current_session
-from gateway.privacy.office import to_csv
+from gateway.privacy.reports import to_csv
 
 __all__ = ["router"]
 

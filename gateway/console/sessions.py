@@ -12,7 +12,7 @@ The cookie is ``HttpOnly``, ``SameSite=Strict``, ``Path=/console`` and ``Secure`
 ``GATEWAY_CONSOLE_PLAIN_HTTP`` is set for a console on plain http on a developer's machine). Every form carries
 the session's synchronizer token (:func:`csrf_checked` refuses a POST without it).
 
-:func:`as_privacy_officer` turns the signed-in officer into the :class:`gateway.privacy.office.Officer` the
+:func:`as_privacy_officer` turns the signed-in officer into the :class:`gateway.privacy.officer.Officer` the
 privacy office answers, so the console reads through the same scoping and the same audit as the API.
 """
 
@@ -31,7 +31,7 @@ from fastapi.responses import RedirectResponse
 from gateway.console import store as console_store
 from gateway.logging import get_logger
 from gateway.pipeline import ledger
-from gateway.privacy.office import Officer
+from gateway.privacy.officer import Officer
 from gateway.settings import GatewaySettings
 
 if TYPE_CHECKING:

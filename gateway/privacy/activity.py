@@ -8,7 +8,7 @@ Each worker refreshes them every few seconds (:mod:`gateway.privacy.overview`), 
 the last moments of the log, in milliseconds at any log size; a look reads at most a bounded number of records
 itself and says how many are still to count. The counts keep the organisations each record names (sender,
 recipient, requester) so that :meth:`ActivityTally.view` shows an officer only what their organisation is party
-to, by the same rule as every other answer (:meth:`gateway.privacy.office.Officer.concerns`). Recomputable,
+to, by the same rule as every other answer (:meth:`gateway.privacy.officer.Officer.concerns`). Recomputable,
 never the only copy of anything: the audit log stays the evidence.
 """
 
@@ -48,7 +48,7 @@ Kind = Literal["decision", "drop", "consent"]
 
 class Viewer(Protocol):
     """Who looks at the counts: an officer, who may see a record if :meth:`concerns` says so
-    (:class:`gateway.privacy.office.Officer`)."""
+    (:class:`gateway.privacy.officer.Officer`)."""
 
     def concerns(self, record: dict[str, Any]) -> bool: ...
 

@@ -9,7 +9,8 @@ import pytest
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway
 from gateway.bus import OutgoingRecord
-from gateway.privacy.office import Officer, PrivacyOffice
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.officer import Officer
 from gateway.simulators import aler_arrears_message, fhir_consent, fwa_outcome
 from tests.conftest import ALL_SCOPES, bearer
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, submit_over_bus, tenant

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
 from gateway.privacy.activity import ActivityTally
-from gateway.privacy.office import IntegrityCache, IntegrityStatus, Officer, PrivacyOffice
+from gateway.privacy.integrity import IntegrityCache, IntegrityStatus
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.officer import Officer
 from gateway.privacy.overview import OverviewKeeper
 from gateway.simulators import aler_arrears_message, fhir_consent
 from gateway.store.tables import audit_integrity_checks
@@ -105,13 +107,13 @@ async def test_answers_carry_the_stored_verification_until_it_is_too_old(gateway
     office = PrivacyOffice.for_gateway(gateway)
     office.integrity_cache = IntegrityCache(300)
     verifications: list[int] = []
-    verify = office._verify_integrity
+    verify = office.verify_integrity
 
     async def counted() -> IntegrityStatus:
         verifications.append(1)
         return await verify()
 
-    office._verify_integrity = counted  # type: ignore[method-assign]
+    office.verify_integrity = counted  # type: ignore[method-assign]
     status = await office.integrity()
     assert status.verified and verifications == []  # the stored one, not a new verification
 

@@ -1,6 +1,6 @@
 """The production compose file checked against the code it deploys (no Docker needed: the file is only parsed).
 
-``docker-compose.yml`` can drift from ``gateway/settings.py`` and ``gateway/cli.py`` without anything failing until
+``docker-compose.yml`` can drift from ``gateway/settings.py`` and ``gateway/cli/`` without anything failing until
 a deployment silently ignores a misspelt variable. These tests read the compose file, the ``Dockerfile`` and the
 examples under ``deploy/`` and check that every ``GATEWAY_*`` name is a settings field, that the settings parsed
 from the compose environment point at the brokers and database the file declares, that the commands are real

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from gateway.privacy.office import IntegrityCache, IntegrityStatus
+from gateway.privacy.integrity import IntegrityCache, IntegrityStatus
 
 
 class Clock:

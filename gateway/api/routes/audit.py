@@ -56,7 +56,8 @@ from gateway.audit.merkle import (
 from gateway.audit.stored import StoredCheckpoint
 from gateway.errors import GatewayError, InputError, NotFound
 from gateway.logging import get_logger
-from gateway.privacy.office import Officer, PrivacyOffice
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.officer import Officer
 from gateway.store import StoreTransaction
 from schemas.errors import FieldProblem
 

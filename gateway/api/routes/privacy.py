@@ -9,7 +9,7 @@ to the gateway's data protection office (``GATEWAY_DATA_PROTECTION_OFFICE``), wh
 Erasure takes two officers (four eyes): ``POST /v1/privacy/subjects/erasure`` records a request and changes
 nothing else; ``POST /v1/privacy/subjects/erasure/{request}/approval`` by a different officer, naming the same
 person, within ``GATEWAY_ERASURE_APPROVAL_WINDOW_SECONDS``, destroys the subject's key and cannot be undone
-(see :meth:`gateway.privacy.office.PrivacyOffice.approve_erasure`). Both steps are audited."""
+(see :meth:`gateway.privacy.erasure.approve_erasure`). Both steps are audited."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from gateway.api.deps import INDEX_MAX, ErasingOfficerDep, GatewayDep, ReportingOfficerDep, RequestIdDep
-from gateway.privacy.office import PrivacyOffice, to_csv
+from gateway.privacy.office import PrivacyOffice
+from gateway.privacy.reports import to_csv
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy officers"])
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
