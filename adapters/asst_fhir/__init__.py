@@ -10,7 +10,7 @@ in a transaction / batch / collection Bundle with their Patients, or in an FSE 2
 
 from typing import Final
 
-from adapters.asst_fhir import contract
+from adapters.asst_fhir import contract, messages
 from adapters.asst_fhir.examples import EXAMPLES
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
 from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request
@@ -23,8 +23,10 @@ DESCRIPTOR: Final = PartnerDescriptor(
     content_type="application/fhir+json", examples=EXAMPLES,
     formats=ContractFormats(
         fhir_inbound={f"asst/{name}.schema.json": resource for resource, name in contract.INBOUND_RESOURCES.items()},
+        fhir_inbound_schema=contract.inbound_schema,
         fhir_outbound={"asst/outbound-service-request.schema.json": contract.outbound_service_request_schema},
         deliveries={("asst", "care.service-request"): "asst/outbound-service-request.schema.json"},
+        messages=messages.inbound_messages,
     ),
 )
 """ASST as the core sees it: FHIR R4 in, a FHIR ServiceRequest out (F4)."""
