@@ -31,6 +31,7 @@ from pydantic import BaseModel
 from adapters._json import JSON_CONTENT_TYPES, load_json_object
 from adapters.aler import (
     arrears,
+    bulk,
     care_request,
     csv_schema,
     disclosure,
@@ -108,5 +109,6 @@ DESCRIPTOR: Final = PartnerDescriptor(
         csv_rows={messages.CSV_ROW_PATH: csv_schema.row_schema},
         messages=messages.inbound_messages,
     ),
+    bulk_export=bulk.BULK_EXPORT,
 )
 """ALER as the core sees it: what it sends is decoded by :func:`decode`; what it receives is canonical."""

@@ -10,7 +10,7 @@ in a transaction / batch / collection Bundle with their Patients, or in an FSE 2
 
 from typing import Final
 
-from adapters.asst_fhir import contract, messages
+from adapters.asst_fhir import bulk, contract, messages
 from adapters.asst_fhir.examples import EXAMPLES
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES, decode
 from adapters.asst_fhir.outbound import DisclosureLabels, encode_service_request
@@ -28,5 +28,6 @@ DESCRIPTOR: Final = PartnerDescriptor(
         deliveries={("asst", "care.service-request"): "asst/outbound-service-request.schema.json"},
         messages=messages.inbound_messages,
     ),
+    bulk_export=bulk.BULK_EXPORT,
 )
 """ASST as the core sees it: FHIR R4 in, a FHIR ServiceRequest out (F4)."""
