@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from adapters.asst_fhir.contract import INBOUND_RESOURCES, inbound_schema
+from adapters.asst_fhir.formats import INBOUND_RESOURCES
 from adapters.asst_fhir.inbound import FHIR_CONTENT_TYPES
 from adapters.descriptor import InboundMessage
 
@@ -19,6 +19,8 @@ travels only inside a Bundle)."""
 
 
 def _message(resource: str) -> InboundMessage:
+    from adapters.asst_fhir.contract import inbound_schema  # the FHIR models of every schema: only when published
+
     path = f"asst/{INBOUND_RESOURCES[resource]}.schema.json"
     name = path.removesuffix(".schema.json").replace("/", ".")
     schema = inbound_schema(resource)
