@@ -4,13 +4,13 @@ descriptors (:func:`asyncapi_document`).
 Every topic :meth:`gateway.bootstrap.Gateway.topics` creates (with the default, empty prefix) is a channel
 (:mod:`gateway.contracts.topics`):
 
-* ``in.<partner>``: what the partner produces in its own format, for every partner the gateway has a decoder
-  for (:data:`gateway.routing.DECODERS`): the JSON formats of its descriptor
-  (:data:`gateway.contracts.formats.INBOUND_FORMATS`) and the messages its descriptor describes whole
-  (:attr:`adapters.descriptor.ContractFormats.messages`: FHIR R4 resources, CSV exports).
-* ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where an
-  encoder exists (:data:`gateway.routing.ENCODERS`), the canonical envelope with its disclosure labels
-  otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
+* ``in.<partner>``: what the partner produces in its own format, for every partner whose descriptor has a
+  decoder: the JSON formats of its descriptor (:attr:`adapters.descriptor.ContractFormats.inbound`) and the
+  messages its descriptor describes whole (:attr:`adapters.descriptor.ContractFormats.messages`: FHIR R4
+  resources, CSV exports).
+* ``out.<recipient>`` and ``s4.out.<recipient>``: per declared flow, the recipient's native format where a
+  descriptor has an encoder for it (and names the format it writes), the canonical envelope with its disclosure
+  labels otherwise; ``out.`` also carries the restriction notices of a consent withdrawal (GDPR art. 19) and, for the
   statistics flows, the aggregates the gateway publishes (:class:`schemas.statistics.StatisticsAggregate`, no
   envelope: an aggregate has no subject).
 * ``status.<partner>``, ``dlq.<partner>`` and ``gateway.consent-events``: the gateway's own bodies
@@ -24,7 +24,8 @@ channel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel
@@ -39,12 +40,6 @@ from gateway.contracts.bodies import (
 )
 from gateway.contracts.channel_check import validate_against_channel
 from gateway.contracts.components import ComponentSchemas
-from gateway.contracts.formats import (
-    FHIR_OUTBOUND_FORMATS,
-    INBOUND_FORMATS,
-    NATIVE_OUTBOUND,
-    OUTBOUND_FORMATS,
-)
 from gateway.contracts.messages import (
     AT_LEAST_ONCE,
     DEDUPLICATE,
@@ -63,15 +58,14 @@ from gateway.contracts.messages import (
     native_message,
 )
 from gateway.contracts.topics import channel_id, topic_names
-from gateway.partners import PARTNERS
+from gateway.partners import PartnerDescriptor, built_in, check_partners
 from gateway.policy.registry import Flow, PolicyRegistry
-from gateway.routing import DECODERS, ENCODERS
+from gateway.routing import encoders_of
 from gateway.settings import GatewaySettings, TopicSettings
 from schemas.statistics import STATISTICS_MESSAGE_TYPES
 
 __all__ = [
     "ASYNCAPI_VERSION",
-    "NATIVE_OUTBOUND",
     "CanonicalDelivery",
     "ConsentWithdrawnEvent",
     "DeadLetterEntry",
@@ -90,83 +84,96 @@ ASYNCAPI_VERSION: Final = "3.0.0"
 # The document
 
 
-def _inbound_formats() -> dict[str, dict[str, type[BaseModel]]]:
-    by_partner: dict[str, dict[str, type[BaseModel]]] = {}
-    for path, model in INBOUND_FORMATS.items():
-        by_partner.setdefault(path.split("/", 1)[0], {})[path] = model
-    return by_partner
+@dataclass(frozen=True)
+class _Partners:
+    """What the document needs of the partners' descriptors, gathered once."""
+
+    descriptors: dict[str, PartnerDescriptor]
+    outbound: dict[str, type[BaseModel]]
+    fhir_outbound: dict[str, Callable[[], dict[str, Any]]]
+    deliveries: dict[tuple[str, str], str]
+    """(recipient, outbound message type) -> the path of the format its encoder writes, for every delivery with
+    an encoder (the others are canonical envelopes)."""
+
+    @classmethod
+    def of(cls, partners: Iterable[PartnerDescriptor]) -> _Partners:
+        checked = check_partners(partners)
+        encoded = set(encoders_of(checked))
+        deliveries = {k: v for p in checked for k, v in p.formats.deliveries.items() if k in encoded}
+        missing = sorted(encoded - set(deliveries))
+        if missing:
+            raise ValueError(f"encoders without a described format (add them to the descriptor's deliveries): "
+                             f"{missing}")
+        tables = cls({p.organisation: p for p in checked},
+                     {k: v for p in checked for k, v in p.formats.outbound.items()},
+                     {k: v for p in checked for k, v in p.formats.fhir_outbound.items()}, deliveries)
+        unknown = sorted(p for p in deliveries.values() if p not in {*tables.outbound, *tables.fhir_outbound})
+        if unknown:
+            raise ValueError(f"deliveries name formats that are not published: {unknown}")
+        return tables
+
+    def sends(self, organisation: str) -> bool:
+        """Whether the gateway decodes what ``organisation`` sends."""
+        partner = self.descriptors.get(organisation)
+        return partner is not None and partner.decode is not None
 
 
-def _inbound_messages(partner: str, schemas: ComponentSchemas, messages: ComponentMessages) -> list[str]:
+def _inbound_messages(partner: PartnerDescriptor, schemas: ComponentSchemas, messages: ComponentMessages
+                      ) -> list[str]:
     """What ``partner`` may produce to ``in.<partner>``: its JSON formats, then the messages its descriptor
     describes whole."""
-    descriptor = next((p for p in PARTNERS if p.organisation == partner), None)
-    if descriptor is None or descriptor.decode is None:
-        return []
     headers = header_schema((), ("content-type", "request-id", "message-id", "traceparent"),
                             content_types=("application/json",))
     names = []
-    for path, model in _inbound_formats().get(partner, {}).items():
+    for path, model in partner.formats.inbound.items():
         correlation = "native" if "id_correlazione" in model.model_fields else None
         names.append(messages.add(contract_name(path), native_message(
             schemas, path, model, "validation", headers, correlation, PARTNER_KEY)))
-    for message in descriptor.formats.messages():
+    for message in partner.formats.messages():
         names.append(messages.add(message.name, inbound_message(schemas, message)))
     return names
 
 
-def _delivery_messages(flows: list[Flow], schemas: ComponentSchemas, messages: ComponentMessages,
-                       purposes: Iterable[str]) -> list[str]:
+def _delivery_messages(flows: list[Flow], partners: _Partners, schemas: ComponentSchemas,
+                       messages: ComponentMessages, purposes: Iterable[str]) -> list[str]:
     """What the gateway writes for ``flows`` (one recipient, one kind of topic)."""
     names: list[str] = []
-    outbound = OUTBOUND_FORMATS
-    fhir_outbound = FHIR_OUTBOUND_FORMATS
     for flow in flows:
-        kind = (flow.recipient, flow.outbound_message_type)
+        path = partners.deliveries.get((flow.recipient, flow.outbound_message_type))
         headers = header_schema((*GATEWAY_HEADERS, "purpose"), ("traceparent",),
                                 message_type=flow.outbound_message_type, purposes=purposes)
         if flow.outbound_message_type in STATISTICS_MESSAGE_TYPES:
             name = messages.add(f"gateway.{flow.outbound_message_type}",
                                 aggregate_message(schemas, flow.outbound_message_type, headers))
-        elif kind not in ENCODERS:
+        elif path is None:
             name = messages.add(f"canonical.{flow.outbound_message_type}",
                                 canonical_message(schemas, flow.outbound_message_type, headers))
-        elif NATIVE_OUTBOUND[kind] in fhir_outbound:
-            path = NATIVE_OUTBOUND[kind]
-            message = fhir_message(schemas, path, fhir_outbound[path](), headers, PSEUDONYM_KEY,
-                                    f"{flow.outbound_message_type} as the FHIR R4 resource the partner receives")
+        elif path in partners.fhir_outbound:
+            message = fhir_message(schemas, path, partners.fhir_outbound[path](), headers, PSEUDONYM_KEY,
+                                   f"{flow.outbound_message_type} as the FHIR R4 resource the partner receives")
             message["correlationId"] = {"$ref": "#/components/correlationIds/header"}
             name = messages.add(contract_name(path), message)
         else:
-            path = NATIVE_OUTBOUND[kind]
-            message = native_message(schemas, path, outbound[path], "serialization", headers, "header",
-                                      PSEUDONYM_KEY)
+            message = native_message(schemas, path, partners.outbound[path], "serialization", headers, "header",
+                                     PSEUDONYM_KEY)
             name = messages.add(contract_name(path), message)
         if name not in names:
             names.append(name)
     return names
 
 
-def _check_tables() -> None:
-    missing = sorted(set(ENCODERS) - set(NATIVE_OUTBOUND))
-    if missing:
-        raise ValueError(f"encoders without a described format (add them to NATIVE_OUTBOUND): {missing}")
-    published = {*OUTBOUND_FORMATS, *FHIR_OUTBOUND_FORMATS}
-    unknown = sorted(p for p in NATIVE_OUTBOUND.values() if p not in published)
-    if unknown:
-        raise ValueError(f"NATIVE_OUTBOUND names formats that are not published: {unknown}")
-
-
-def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
-    """The AsyncAPI 3.0.0 document of every topic of ``registry`` (default, empty topic prefix)."""
-    _check_tables()
+def asyncapi_document(registry: PolicyRegistry, partners: Iterable[PartnerDescriptor] | None = None
+                      ) -> dict[str, Any]:
+    """The AsyncAPI 3.0.0 document of every topic of ``registry`` (default, empty topic prefix), the partners'
+    formats described by ``partners`` (the built-in descriptors by default, :func:`gateway.partners.built_in`)."""
+    tables = _Partners.of(built_in() if partners is None else partners)
     topics = TopicSettings(prefix="")
     schemas = ComponentSchemas()
     messages = ComponentMessages()
     purposes = sorted(registry.purposes)
     channels: dict[str, dict[str, Any]] = {}
     operations: dict[str, dict[str, Any]] = {}
-    senders = sorted(p for p in registry.partners if p in DECODERS)
+    senders = sorted(p for p in registry.partners if tables.sends(p))
     notified = {f.recipient for f in registry.flows if f.consent.required}
 
     status = messages.add("gateway.status", {
@@ -226,13 +233,14 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
 
     for partner in registry.exchanging():
         name = registry.partners[partner].name
-        inbound = _inbound_messages(partner, schemas, messages)
+        descriptor = tables.descriptors.get(partner)
+        inbound = _inbound_messages(descriptor, schemas, messages) if tables.sends(partner) and descriptor else []
         channel(topics.name("in", partner), f"From {name}",
                 f"What {name} produces (the topic names the sender: a partner may write only its own in. topic)."
                 + ("" if inbound else " The gateway reads nothing from it: it has no decoder for this partner."),
                 inbound, "receive", f"Receive what {name} sends")
         plain = [f for f in registry.flows if f.recipient == partner and not f.restricted_topic]
-        out = _delivery_messages(plain, schemas, messages, purposes)
+        out = _delivery_messages(plain, tables, schemas, messages, purposes)
         if partner in notified:
             out.append(notice)
         channel(topics.name("out", partner), f"To {name}",
@@ -255,7 +263,7 @@ def asyncapi_document(registry: PolicyRegistry) -> dict[str, Any]:
         channel(topics.name("s4.out", recipient), f"To {name} (S4, restricted)",
                 f"S4 data for {name}, kept apart from every other topic: flows "
                 f"{', '.join(f.id for f in restricted)}." + DEDUPLICATE,
-                _delivery_messages(restricted, schemas, messages, purposes), "send",
+                _delivery_messages(restricted, tables, schemas, messages, purposes), "send",
                 f"Deliver S4 data to {name}")
     channel(topics.consent_events(), "Consent events",
             "Consent withdrawals, keyed by consent id (compacted). Delivered at least once: an event read twice "
