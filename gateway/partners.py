@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> tuple[PartnerDescriptor, ...]:
+    """:data:`PARTNERS`, loaded when first read (PEP 562)."""
     if name == "PARTNERS":
         return built_in()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,6 +104,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> object:
+    """:data:`DECODERS` and :data:`ENCODERS`, built when first read (PEP 562)."""
     if name == "DECODERS":
         return _built_in_decoders()
     if name == "ENCODERS":
