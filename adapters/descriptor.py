@@ -11,8 +11,9 @@ This module imports nothing of the gateway, so that adapters may import it (the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,7 +21,8 @@ from pydantic import BaseModel
 from schemas.envelope import Envelope
 
 __all__ = [
-    "ContractFormats", "Decoder", "Encoder", "GoldenExamples", "Mutation", "OutboundLabels", "PartnerDescriptor",
+    "BulkExport", "BulkExportError", "ContractFormats", "Decoder", "Encoder", "GoldenExamples", "InboundMessage",
+    "Mutation", "OutboundLabels", "PartnerDescriptor",
 ]
 
 
@@ -62,6 +64,33 @@ class GoldenExamples:
 
 
 @dataclass(frozen=True)
+class InboundMessage:
+    """A message the partner produces to ``in.<organisation>`` whose body is not one of the JSON models of
+    :attr:`ContractFormats.inbound` (a FHIR resource, a CSV export), as the AsyncAPI document describes it."""
+
+    name: str
+    """The message's name in the document (``<organisation>.<what>``), also the name of its payload schema."""
+    title: str
+    summary: str
+    description: str
+    """What it is; ``{schema}`` in it stands for the URL of the published schema at :attr:`schema_path`."""
+    content_types: tuple[str, ...]
+    """The content types it may be sent with; the first is the message's own."""
+    payload: dict[str, Any]
+    """The JSON Schema of the body (without ``$schema`` and ``$id``)."""
+    schema_path: str
+    """The path under ``contracts/`` of the published JSON Schema that documents it."""
+    schema_description: str
+    """What that published schema is, as its link in the document says."""
+    content_type_required: bool = False
+    """Whether the ``content-type`` header must be sent (it tells a CSV export from a JSON message)."""
+
+
+def _no_messages() -> Sequence[InboundMessage]:
+    return ()
+
+
+@dataclass(frozen=True)
 class ContractFormats:
     """The partner's native formats the gateway publishes contracts for, by their path under ``contracts/``
     (``<organisation>/<name>.schema.json``); the JSON Schemas and the AsyncAPI document are generated from them."""
@@ -72,6 +101,8 @@ class ContractFormats:
     """JSON messages the adapter's encoders write: path -> model."""
     fhir_inbound: Mapping[str, str] = field(default_factory=dict)
     """FHIR R4 resources the partner sends: path -> resource type."""
+    fhir_inbound_schema: Callable[[str], dict[str, Any]] | None = None
+    """Resource type of :attr:`fhir_inbound` -> its JSON Schema (without ``$schema`` and ``$id``)."""
     fhir_outbound: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
     """FHIR R4 resources the adapter's encoders write: path -> the function that builds its schema."""
     csv_rows: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
@@ -79,6 +110,27 @@ class ContractFormats:
     deliveries: Mapping[tuple[str, str], str] = field(default_factory=dict)
     """(recipient, outbound message type) -> the path of the format its encoder writes (one of :attr:`outbound`
     or :attr:`fhir_outbound`)."""
+    messages: Callable[[], Sequence[InboundMessage]] = _no_messages
+    """The messages the partner produces to ``in.<organisation>`` besides the JSON models of :attr:`inbound`,
+    in the order the AsyncAPI document lists them (built when the document is)."""
+
+
+class BulkExportError(ValueError):
+    """A bulk export that cannot be read; the message says what to do (never a record's content)."""
+
+
+@dataclass(frozen=True)
+class BulkExport:
+    """How a backfill reads the partner's bulk export (``gateway backfill --from <organisation>``): every record
+    as one unit the partner's decoder takes on its own, so that one bad record does not refuse the file."""
+
+    description: str
+    """What the export is, as the command's messages name it (``CSV export``, ``FHIR Bulk Data NDJSON``)."""
+    units: Callable[[Sequence[Path]], Iterator[tuple[bytes, str]]]
+    """The input files (checked to exist) -> every unit as ``(raw, content type)``, in file order, streamed;
+    raises :class:`BulkExportError`."""
+    count: Callable[[Sequence[Path]], int]
+    """How many units :attr:`units` yields, without building them; raises :class:`BulkExportError`."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +154,8 @@ class PartnerDescriptor:
     formats: ContractFormats = field(default_factory=ContractFormats)
     """The contracts the gateway publishes for the partner's native formats; none for a partner whose formats
     are not published (what it receives is then described as the canonical envelope)."""
+    bulk_export: BulkExport | None = None
+    """How a backfill reads the partner's bulk export, or None for a partner without one."""
 
     def outbound(self) -> dict[tuple[str, str], Encoder]:
         """(recipient, outbound message type) -> encoder, for every delivery this adapter writes."""

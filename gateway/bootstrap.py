@@ -47,7 +47,7 @@ from gateway.logging import get_logger
 from gateway.observability.metrics import GatewayMetrics, MetricsServer, StateSampler, serve
 from gateway.observability.observer import PipelineObserver
 from gateway.observability.tracing import MessageTracer, otlp_provider
-from gateway.partners import PARTNERS, PartnerDescriptor
+from gateway.partners import PartnerDescriptor, built_in
 from gateway.pipeline.consumer import InboundConsumer
 from gateway.pipeline.intake import Intake
 from gateway.pipeline.relay import Relay
@@ -363,12 +363,13 @@ def _bus(settings: GatewaySettings) -> Bus:
 
 
 def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | None = None,
-          signing_key: SigningKey | None = None, partners: Sequence[PartnerDescriptor] = PARTNERS,
+          signing_key: SigningKey | None = None, partners: Sequence[PartnerDescriptor] | None = None,
           registry: PolicyRegistry | None = None) -> Gateway:
     """Wire a gateway from ``settings``; ``clients`` and ``signing_key`` override the configured ones,
-    ``partners`` the built-in partners' descriptors (:data:`gateway.partners.PARTNERS`) and ``registry`` the
+    ``partners`` the built-in partners' descriptors (:func:`gateway.partners.built_in`) and ``registry`` the
     packaged flow registry."""
     registry = registry or load_registry()
+    partners = built_in() if partners is None else partners
     decoders, encoders = decoders_of(partners), encoders_of(partners)
     if clients is None:
         if settings.clients_file is None:

@@ -1,8 +1,8 @@
 """``gateway demo``: the gateway on embedded defaults with simulated partners exchanging referrals.
 
-Starts the API on 127.0.0.1, registers demo clients for the four partners (and the emergency social
-service) and a privacy officer of the console (``/console``, local account with TOTP, printed), and runs an
-exchange over real HTTP and the embedded bus: an operator records consents (FHIR R4)
+Starts the API on 127.0.0.1, registers a demo client for every partner of the registry (scopes from the
+registry and the partners' descriptors) and a privacy officer of the console (``/console``, local account with
+TOTP, printed), and runs an exchange over real HTTP and the embedded bus: an operator records consents (FHIR R4)
 for some tenants and withdraws one; ALER submits arrears referrals over HTTP and by producing to ``in.aler``;
 FWA reads its inbox and answers with an outcome; the Comune takes a case in charge and reports an emergency;
 ASST reports a nurse visit (FHIR R4 Encounter); ALER signals a fragility. Prints what crossed, what was
@@ -43,6 +43,8 @@ from gateway.bus import OutgoingRecord
 from gateway.console.accounts import NewAccount, new_account
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.logging import configure_logging
+from gateway.partners import descriptor
+from gateway.policy import PolicyRegistry, load_registry
 from gateway.secret_files import write_secret_file
 from gateway.settings import GatewaySettings
 from gateway.simulators import (
@@ -56,14 +58,24 @@ from gateway.simulators import (
 
 __all__ = ["DemoSummary", "run_demo"]
 
-_SCOPES = {
-    "aler": ("messages:submit", "status:read", "inbox:read", "consent:write", "consent:read"),
-    "fwa": ("messages:submit", "status:read", "inbox:read"),
-    "comune": ("messages:submit", "status:read", "inbox:read"),
-    "asst": ("messages:submit", "status:read", "inbox:read"),
-    "pis": ("status:read", "inbox:read"),
-    "gateway-privacy": ("audit:verify", "privacy:report", "privacy:erase"),
-}
+_CONSENT_COLLECTOR = "aler"
+"""Who records the consents in the story (the operator at ALER's tenancy desk): its client also gets the consent
+scopes."""
+_OFFICER = "gateway-privacy"
+_OFFICER_SCOPES = ("audit:verify", "privacy:report", "privacy:erase")
+
+
+def _scopes(registry: PolicyRegistry) -> dict[str, tuple[str, ...]]:
+    """Scopes of the demo's clients: one per partner with topics in the registry (it reads its status and inbox,
+    and submits messages if its adapter decodes what it sends), the consent collector's consent scopes, and the
+    privacy officer's client."""
+    scopes: dict[str, tuple[str, ...]] = {}
+    for organisation in registry.exchanging():
+        partner = descriptor(organisation)
+        sends = partner is not None and partner.decode is not None
+        consents = ("consent:write", "consent:read") if organisation == _CONSENT_COLLECTOR else ()
+        scopes[organisation] = (*(("messages:submit",) if sends else ()), "status:read", "inbox:read", *consents)
+    return {**scopes, _OFFICER: _OFFICER_SCOPES}
 
 
 @dataclass
@@ -96,13 +108,14 @@ def _free_port(preferred: int) -> int:
         return int(probe.getsockname()[1])
 
 
-def _demo_clients(data_dir: Path) -> tuple[tuple[PartnerClient, ...], dict[str, str]]:
-    secrets_by_client = {f"{org}-demo": secrets.token_urlsafe(18) for org in _SCOPES}
+def _demo_clients(data_dir: Path, scopes_by_organisation: dict[str, tuple[str, ...]]
+                  ) -> tuple[tuple[PartnerClient, ...], dict[str, str]]:
+    secrets_by_client = {f"{org}-demo": secrets.token_urlsafe(18) for org in scopes_by_organisation}
     clients = tuple(
         PartnerClient(client_id=f"{org}-demo", secret_hash=hash_client_secret(secrets_by_client[f"{org}-demo"]),
-                      organisation=org, role="privacy-officer" if org == "gateway-privacy" else "system",
+                      organisation=org, role="privacy-officer" if org == _OFFICER else "system",
                       scopes=frozenset(scopes))
-        for org, scopes in _SCOPES.items()
+        for org, scopes in scopes_by_organisation.items()
     )
     write_secret_file(data_dir / "demo-clients.json", json.dumps(secrets_by_client, indent=2))
     return clients, secrets_by_client
@@ -309,7 +322,8 @@ async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console:
     if log_file is not None:
         log_stream = log_file.open("a", encoding="utf-8")
         configure_logging("INFO", stream=log_stream)
-    clients, client_secrets = _demo_clients(settings.data_dir)
+    scopes = _scopes(load_registry())
+    clients, client_secrets = _demo_clients(settings.data_dir, scopes)
     settings = settings.model_copy(update={"console_plain_http": True})  # the console is served on http://127.0.0.1
     gateway = build(settings, clients=clients)
     await gateway.start()
@@ -327,7 +341,7 @@ async def run_demo(settings: GatewaySettings, *, once: bool, port: int, console:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for this
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            partners = {org: _Partner(http, f"{org}-demo", client_secrets[f"{org}-demo"], org) for org in _SCOPES}
+            partners = {org: _Partner(http, f"{org}-demo", client_secrets[f"{org}-demo"], org) for org in scopes}
             aler, fwa = partners["aler"], partners["fwa"]
             population = [t for t in generate_tenants("S", seed=2026, limit=500) if t.arrears_cents > 0]
             round_no = 0

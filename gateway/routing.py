@@ -1,26 +1,28 @@
 """Which adapter decodes what each partner sends, and which encodes what each recipient receives.
 
 Tables, not branches, built from the partners' descriptors (:mod:`gateway.partners`): adding a partner or a
-message type is a change in its adapter package and a flow in the registry, never here.
+message type is a change in its adapter package and a flow in the registry, never here. The built-in tables
+(:data:`DECODERS`, :data:`ENCODERS`) are built when first read; :func:`decoder_for` loads one partner's adapter only.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import orjson
 
 from adapters.descriptor import Decoder, Encoder, OutboundLabels, PartnerDescriptor
 from gateway.identifiers import holds_personal_data
-from gateway.partners import PARTNERS, check_partners
+from gateway.partners import built_in, check_partners, descriptor
 from gateway.strict_json import check_strict_json, looks_like_json
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
 __all__ = [
-    "DECODERS", "ENCODERS", "Decoder", "Encoder", "OutboundLabels", "decoders_of", "encode_canonical", "encoders_of",
-    "screen_identifiers",
+    "DECODERS", "ENCODERS", "Decoder", "Encoder", "OutboundLabels", "decoder_for", "decoders_of", "encode_canonical",
+    "encoders_of", "screen_identifiers",
 ]
 
 
@@ -76,8 +78,35 @@ def encoders_of(partners: Iterable[PartnerDescriptor]) -> dict[tuple[str, str], 
     return {delivery: encoder for p in check_partners(partners) for delivery, encoder in p.outbound().items()}
 
 
-DECODERS: dict[str, Decoder] = decoders_of(PARTNERS)
-"""The built-in partners' decoders (:func:`decoders_of`)."""
+@functools.cache
+def decoder_for(organisation: str) -> Decoder | None:
+    """The decoder of what the built-in partner ``organisation`` sends (behind the strict JSON check), importing
+    its adapter package only; None for an organisation that sends nothing the gateway decodes."""
+    partner = descriptor(organisation)
+    return None if partner is None or partner.decode is None else _strict(partner.decode)
 
-ENCODERS: dict[tuple[str, str], Encoder] = encoders_of(PARTNERS)
-"""The built-in partners' encoders (:func:`encoders_of`)."""
+
+@functools.cache
+def _built_in_decoders() -> dict[str, Decoder]:
+    return decoders_of(built_in())
+
+
+@functools.cache
+def _built_in_encoders() -> dict[tuple[str, str], Encoder]:
+    return encoders_of(built_in())
+
+
+if TYPE_CHECKING:
+    DECODERS: dict[str, Decoder]
+    """The built-in partners' decoders (:func:`decoders_of`), built when first read."""
+    ENCODERS: dict[tuple[str, str], Encoder]
+    """The built-in partners' encoders (:func:`encoders_of`), built when first read."""
+
+
+def __getattr__(name: str) -> object:
+    """:data:`DECODERS` and :data:`ENCODERS`, built when first read (PEP 562)."""
+    if name == "DECODERS":
+        return _built_in_decoders()
+    if name == "ENCODERS":
+        return _built_in_encoders()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,18 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from adapters._json import JSON_CONTENT_TYPES, load_json_object
-from adapters.aler import arrears, care_request, csv_schema, disclosure, emergency, eviction, fragility, tenancy
+from adapters.aler import (
+    arrears,
+    bulk,
+    care_request,
+    csv_schema,
+    disclosure,
+    emergency,
+    eviction,
+    fragility,
+    messages,
+    tenancy,
+)
 from adapters.aler.arrears import AlerArrearsMessage
 from adapters.aler.csv_export import CSV_CONTENT_TYPES, decode_csv, encode_csv
 from adapters.aler.examples import EXAMPLES
@@ -95,7 +106,9 @@ DESCRIPTOR: Final = PartnerDescriptor(
     organisation="aler", decode=decode, content_type="application/json", examples=EXAMPLES,
     formats=ContractFormats(
         inbound={f"aler/{kind}.schema.json": model for kind, model in NATIVE_MESSAGES.items()},
-        csv_rows={"aler/esportazione-contratti-riga.schema.json": csv_schema.row_schema},
+        csv_rows={messages.CSV_ROW_PATH: csv_schema.row_schema},
+        messages=messages.inbound_messages,
     ),
+    bulk_export=bulk.BULK_EXPORT,
 )
 """ALER as the core sees it: what it sends is decoded by :func:`decode`; what it receives is canonical."""

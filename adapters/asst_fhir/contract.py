@@ -44,6 +44,7 @@ from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from adapters._patterns import anchored, person_code, spelling
+from adapters.asst_fhir.formats import INBOUND_RESOURCES
 from adapters.asst_fhir.inbound import (  # the decoder's own rules, private to this package
     _CONFIDENTIALITY_LABELS,
     _CONSENT_STATUSES,
@@ -101,16 +102,6 @@ from schemas.health import (
 from schemas.vaccines import _ATC, _CVX, AIC_SYSTEM, ATC_SYSTEM, CVX_SYSTEM, SNOMED_SYSTEM  # the lists' own rules
 
 __all__ = ["INBOUND_RESOURCES", "inbound_schema", "outbound_service_request_schema"]
-
-INBOUND_RESOURCES: Final[dict[str, str]] = {
-    "Encounter": "encounter",
-    "Immunization": "immunization",
-    "ServiceRequest": "service-request",
-    "Consent": "consent",
-    "Patient": "patient",
-    "Bundle": "bundle",
-}
-"""Resource type -> the name of its published schema (``contracts/asst/<name>.schema.json``)."""
 
 _MODELS: Final[dict[str, Any]] = {
     "Encounter": Encounter, "Immunization": Immunization, "ServiceRequest": ServiceRequest, "Consent": Consent,

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from adapters.asst_fhir.logistics import logistics_to_fhir
-from adapters.asst_fhir.narrative import generated_narrative
 from adapters.asst_fhir.systems import (
     ACT_CODE_SYSTEM,
     CARE_REQUEST_CATEGORY_SYSTEM,
@@ -43,6 +42,7 @@ from adapters.asst_fhir.systems import (
     REFRAIN_SYSTEM,
     STP_ENI_SYSTEM,
 )
+from adapters.fhir_narrative import generated_narrative
 from schemas.codelists import load_codelist
 from schemas.envelope import Envelope
 from schemas.health import CareServiceRequest

@@ -158,11 +158,11 @@ def _partner_bodies(components: dict[str, Any]) -> dict[str, Any]:
     json_refs: list[dict[str, str]] = []
     fhir_refs: list[dict[str, str]] = []
     for path in sorted({*INBOUND_FORMATS, *FHIR_INBOUND_FORMATS}):
-        if path == "asst/consent.schema.json":
+        if FHIR_INBOUND_FORMATS.get(path) == "Consent":  # recorded through /v1/consents, not sent as a message
             continue
         name = "".join(part.capitalize() for part in path.removesuffix(".schema.json").replace("/", "-").split("-"))
         components[name] = _lifted(json.loads(documents[path]), name + "_", components)
-        (fhir_refs if path.startswith("asst/") else json_refs).append({"$ref": f"#/components/schemas/{name}"})
+        (fhir_refs if path in FHIR_INBOUND_FORMATS else json_refs).append({"$ref": f"#/components/schemas/{name}"})
     csv_description = "ALER's tenancy export; one row per " + ", ".join(sorted(CSV_ROW_FORMATS))
     return {
         "required": True,
@@ -176,9 +176,10 @@ def _partner_bodies(components: dict[str, Any]) -> dict[str, Any]:
 
 
 def _consent_body(components: dict[str, Any]) -> dict[str, Any]:
-    from gateway.contracts.publication import generate_contracts
+    from gateway.contracts.publication import FHIR_INBOUND_FORMATS, generate_contracts
 
-    schema = json.loads(generate_contracts()["asst/consent.schema.json"])
+    [path] = [path for path, resource in FHIR_INBOUND_FORMATS.items() if resource == "Consent"]
+    schema = json.loads(generate_contracts()[path])
     components["FhirConsent"] = _lifted(schema, "FhirConsent_", components)
     ref = {"$ref": "#/components/schemas/FhirConsent"}
     return {"required": True, "description": "A FHIR R4 Consent (R5 with fhirVersion=5.0 in the media type)",

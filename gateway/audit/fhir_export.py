@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from adapters.asst_fhir.narrative import generated_narrative
+from adapters.fhir_narrative import generated_narrative
 from gateway.audit.canonical import canonical_json
 from gateway.audit.merkle import leaf_hash
 from gateway.policy.registry import load_registry

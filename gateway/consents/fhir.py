@@ -20,7 +20,7 @@ from fhir.resources.consent import Consent as ConsentR5
 from fhir.resources.R4B.consent import Consent as ConsentR4
 from pydantic import ValidationError
 
-from adapters.asst_fhir.narrative import generated_narrative
+from adapters.fhir_narrative import generated_narrative
 from gateway.errors import ContractViolation
 from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
 from gateway.policy.consent import (

@@ -1,10 +1,10 @@
 """The partner formats the gateway publishes contracts for, by their path under ``contracts/``.
 
 Partner formats come from the partners' descriptors (:attr:`adapters.descriptor.PartnerDescriptor.formats`):
-pydantic models of the JSON formats (:data:`INBOUND_FORMATS`,
-:data:`OUTBOUND_FORMATS`), the FHIR R4 resources of the hospital trust (:data:`FHIR_INBOUND_FORMATS`,
-:data:`FHIR_OUTBOUND_FORMATS`, built by :mod:`adapters.asst_fhir.contract` from the ASST adapter's rules) and one
-row of ALER's CSV tenancy export (:data:`CSV_ROW_FORMATS`, :mod:`adapters.aler.csv_schema`).
+pydantic models of the JSON formats (:data:`INBOUND_FORMATS`, :data:`OUTBOUND_FORMATS`), the FHIR R4 resources a
+partner sends or receives (:data:`FHIR_INBOUND_FORMATS` with their schemas :data:`FHIR_INBOUND_SCHEMAS`,
+:data:`FHIR_OUTBOUND_FORMATS`), each built by the adapter from its own rules, and one row of the CSV exports
+partners send (:data:`CSV_ROW_FORMATS`).
 
 Both the JSON Schemas (:mod:`gateway.contracts.publication`) and the AsyncAPI document
 (:mod:`gateway.contracts.asyncapi`) are generated from these tables; they sit apart from both so that neither
@@ -13,6 +13,7 @@ has to import the other.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.partners import PARTNERS
 __all__ = [
     "CSV_ROW_FORMATS",
     "FHIR_INBOUND_FORMATS",
+    "FHIR_INBOUND_SCHEMAS",
     "FHIR_OUTBOUND_FORMATS",
     "INBOUND_FORMATS",
     "NATIVE_OUTBOUND",
@@ -36,18 +38,25 @@ INBOUND_FORMATS: dict[str, type[BaseModel]] = {k: v for p in PARTNERS for k, v i
 """Partner-native JSON formats partners send to the gateway (ASST's FHIR R4: :data:`FHIR_INBOUND_FORMATS`)."""
 
 FHIR_INBOUND_FORMATS: dict[str, str] = {k: v for p in PARTNERS for k, v in p.formats.fhir_inbound.items()}
-"""The FHIR R4 resources the trust sends (path -> resource type): each message resource, the Bundle, and the
+"""The FHIR R4 resources partners send (path -> resource type): each message resource, the Bundle, and the
 Patient a Bundle carries."""
+
+FHIR_INBOUND_SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    path: functools.partial(p.formats.fhir_inbound_schema, resource)
+    for p in PARTNERS if p.formats.fhir_inbound_schema is not None
+    for path, resource in p.formats.fhir_inbound.items()
+}
+"""The JSON Schema of each resource of :data:`FHIR_INBOUND_FORMATS` (path -> the function that builds it)."""
 
 FHIR_OUTBOUND_FORMATS: dict[str, Callable[[], dict[str, Any]]] = {
     k: v for p in PARTNERS for k, v in p.formats.fhir_outbound.items()
 }
-"""The FHIR R4 resources the gateway sends the trust (path -> schema)."""
+"""The FHIR R4 resources the gateway sends partners (path -> schema)."""
 
 CSV_ROW_FORMATS: dict[str, Callable[[], dict[str, Any]]] = {
     k: v for p in PARTNERS for k, v in p.formats.csv_rows.items()
 }
-"""CSV exports partners send, by the schema of one row (path -> schema): ALER's tenancy export."""
+"""CSV exports partners send, by the schema of one row (path -> schema)."""
 
 OUTBOUND_FORMATS: dict[str, type[BaseModel]] = {k: v for p in PARTNERS for k, v in p.formats.outbound.items()}
 """Partner-native formats the gateway sends (recipients without one receive the canonical envelope)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gateway.partners import BUILT_IN
 from gateway.policy.registry import Flow, PolicyRegistry
-from gateway.routing import DECODERS, screen_identifiers
+from gateway.routing import decoder_for, screen_identifiers
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -106,9 +107,10 @@ def preview(envelope: Envelope, registry: PolicyRegistry) -> list[FlowPreview]:
 
 def check_message(partner: str, raw: bytes, content_type: str, registry: PolicyRegistry) -> CheckReport:
     """Validate ``raw`` as a message from ``partner`` and preview what would happen to it."""
-    decoder = DECODERS.get(partner)
+    decoder = decoder_for(partner)
     if decoder is None:
-        problem = FieldProblem("", "unknown-partner", f"partners that send messages: {', '.join(sorted(DECODERS))}")
+        senders = sorted(p for p in BUILT_IN if decoder_for(p) is not None)
+        problem = FieldProblem("", "unknown-partner", f"partners that send messages: {', '.join(senders)}")
         return CheckReport(False, [problem.as_dict()], [])
     try:
         envelopes = screen_identifiers(decoder(raw, content_type))

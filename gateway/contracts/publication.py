@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from adapters.asst_fhir import contract as asst_contract
 from gateway.contracts.asyncapi import asyncapi_document
 from gateway.contracts.formats import (
     CSV_ROW_FORMATS,
     FHIR_INBOUND_FORMATS,
+    FHIR_INBOUND_SCHEMAS,
     FHIR_OUTBOUND_FORMATS,
     INBOUND_FORMATS,
     OUTBOUND_FORMATS,
@@ -56,9 +56,7 @@ def generate_contracts(openapi: Callable[[], dict[str, Any]] | None = None) -> d
         documents[path] = _schema(model, path, "validation")
     for path, model in OUTBOUND_FORMATS.items():
         documents[path] = _schema(model, path, "serialization")
-    for path, resource in FHIR_INBOUND_FORMATS.items():
-        documents[path] = _published(asst_contract.inbound_schema(resource), path)
-    for path, build in {**FHIR_OUTBOUND_FORMATS, **CSV_ROW_FORMATS}.items():
+    for path, build in {**FHIR_INBOUND_SCHEMAS, **FHIR_OUTBOUND_FORMATS, **CSV_ROW_FORMATS}.items():
         documents[path] = _published(build(), path)
     documents["canonical/envelope.schema.json"] = _schema(Envelope, "canonical/envelope.schema.json", "validation")
     for name, model in MESSAGE_TYPES.items():

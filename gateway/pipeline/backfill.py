@@ -1,12 +1,12 @@
-"""Bulk backfill for onboarding a partner: ALER's tenancy CSV export or an ASST FHIR Bulk Data ``$export``
-(NDJSON) decided through the same intake as live traffic (:meth:`Intake.process`, in batches), so every record
-gets the same decisions, audit records and outgoing messages as if it had arrived on ``in.<partner>``.
+"""Bulk backfill for onboarding a partner: its bulk export (ALER's tenancy CSV export, an ASST FHIR Bulk Data
+``$export`` in NDJSON, for instance) decided through the same intake as live traffic (:meth:`Intake.process`, in
+batches), so every record gets the same decisions, audit records and outgoing messages as if it had arrived on
+``in.<partner>``.
 
-Each record of the input is one *unit*, decoded on its own so that one bad row is counted as invalid instead of
-rejecting the file: a CSV row becomes a one-row export (the header and that row); a FHIR resource becomes a
-``collection`` Bundle with the Patient it refers to (``Patient.ndjson`` gives the persons; Patients themselves
-are not messages). Message ids are deterministic — ALER's ``aler-csv:<contract>:<updated at>``, FHIR's
-``<type>:<id>:<versionId>`` (or, without a versionId, a ``urn:uuid`` derived from the line's bytes) — so the
+The partner's descriptor says how its export is read (:attr:`adapters.descriptor.PartnerDescriptor.bulk_export`):
+each record of the input is one *unit*, decoded on its own so that one bad record is counted as invalid instead
+of rejecting the file (a CSV row becomes a one-row export, a FHIR resource a ``collection`` Bundle with the
+Patient it refers to). Message ids are deterministic (the partner's adapter derives them from the record), so the
 intake's replay guard recognises a record already decided.
 
 Resuming after a crash or Ctrl-C uses both:
@@ -24,8 +24,6 @@ record's content.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import itertools
 import os
 import uuid
@@ -34,21 +32,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, NewType
 
 import orjson
 
+from adapters.descriptor import BulkExport, BulkExportError
 from gateway.errors import InputError
+from gateway.partners import BUILT_IN, descriptor
 from gateway.pipeline.intake import Intake, Submission
 from schemas.envelope import Envelope
 
 __all__ = ["BackfillError", "BackfillSummary", "Invalid", "Source", "backfill", "checkpoint_path", "count_units",
            "units"]
 
-Source = Literal["aler", "asst"]
+Source = NewType("Source", str)
+"""The organisation whose bulk export is read: a partner whose descriptor has one
+(:attr:`adapters.descriptor.PartnerDescriptor.bulk_export`)."""
 _CHECKPOINT_VERSION = 1
-_UNIT_NAMESPACE = uuid.UUID("7b0c2f1e-5d0a-4a51-9a1c-2f8f0c6b9a11")
-_MESSAGE_RESOURCES = frozenset({"Encounter", "Immunization", "ServiceRequest", "Consent"})
 MAX_INVALID_SHOWN = 20
 
 
@@ -98,98 +98,44 @@ def checkpoint_path(inputs: Sequence[Path]) -> Path:
 # --- units --------------------------------------------------------------------------------------------------
 
 
-def _aler_units(path: Path) -> Iterator[tuple[bytes, str]]:
-    text = path.read_bytes().decode("utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
-    header = next(reader, None)
-    if header is None:
-        raise BackfillError(f"{path} is empty: ALER's export starts with a header row")
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header)
-    head = buffer.getvalue()
-    try:
-        for cells in reader:
-            if not any(cell.strip() for cell in cells):
-                continue
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerow(cells)
-            yield (head + buffer.getvalue()).encode("utf-8"), "text/csv"
-    except csv.Error as exc:
-        raise BackfillError(f"{path} is not valid CSV at line {reader.line_num}: {exc}") from None
-
-
-def _ndjson_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield number, line
-
-
-def _asst_units(paths: Sequence[Path]) -> Iterator[tuple[bytes, str]]:
-    patients: dict[str, bytes] = {}
-    for path in paths:
-        for number, line in _ndjson_lines(path):
-            resource = _resource(path, number, line)
-            if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str):
-                patients[resource["id"]] = line
-    for path in paths:
-        for number, line in _ndjson_lines(path):
-            resource = _resource(path, number, line)
-            kind = resource.get("resourceType")
-            if kind == "Patient":
-                continue
-            unit_id = uuid.uuid5(_UNIT_NAMESPACE, line.strip().decode("utf-8", "replace"))
-            entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{unit_id}", "resource": resource}]
-            if kind in _MESSAGE_RESOURCES:
-                reference = (resource.get("subject") or resource.get("patient") or {}).get("reference")
-                if isinstance(reference, str) and reference.startswith("Patient/"):
-                    patient = patients.get(reference.removeprefix("Patient/"))
-                    if patient is not None:
-                        entries.append({"resource": orjson.loads(patient)})
-            bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-            yield orjson.dumps(bundle), "application/fhir+json"
-
-
-def _resource(path: Path, number: int, line: bytes) -> dict[str, Any]:
-    try:
-        resource = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        raise BackfillError(f"{path} line {number} is not JSON: a Bulk Data file holds one resource per line"
-                            ) from None
-    if not isinstance(resource, dict):
-        raise BackfillError(f"{path} line {number} is not a FHIR resource (a JSON object)")
-    return resource
+def _bulk_export(source: Source) -> BulkExport:
+    partner = descriptor(source)
+    if partner is None or partner.bulk_export is None:
+        readers = [f"{o} ({d.bulk_export.description})" for o in BUILT_IN
+                   if (d := descriptor(o)) is not None and d.bulk_export is not None]
+        raise BackfillError(f"no backfill from {source!r}: use {' or '.join(readers)}")
+    return partner.bulk_export
 
 
 def units(source: Source, inputs: Sequence[Path]) -> Iterator[tuple[bytes, str]]:
-    """Every record of the input as ``(raw, content type)``, in file order (see the module docstring)."""
+    """Every record of the input as ``(raw, content type)``, in file order, read by the partner's bulk export
+    reader (see the module docstring)."""
+    reader = _bulk_export(source)
     if not inputs:
         raise BackfillError("give at least one input file")
     for path in inputs:
         if not path.is_file():
             raise BackfillError(f"{path} is not a file")
-    if source == "aler":
-        if len(inputs) != 1:
-            raise BackfillError("ALER's export is one CSV file: give exactly one")
-        return _aler_units(inputs[0])
-    if source == "asst":
-        return _asst_units(inputs)
-    raise BackfillError(f"no backfill from {source!r}: use aler (CSV export) or asst (FHIR Bulk Data NDJSON)")
+    try:
+        return _reported(reader.units(inputs))
+    except BulkExportError as exc:
+        raise BackfillError(str(exc)) from None
+
+
+def _reported(pending: Iterator[tuple[bytes, str]]) -> Iterator[tuple[bytes, str]]:
+    """``pending``, its reader's :class:`BulkExportError` raised as :class:`BackfillError`."""
+    try:
+        yield from pending
+    except BulkExportError as exc:
+        raise BackfillError(str(exc)) from None
 
 
 def count_units(source: Source, inputs: Sequence[Path]) -> int:
     """How many units :func:`units` yields, without building them (for the progress bar's total)."""
-    if source == "aler":
-        text = inputs[0].read_bytes().decode("utf-8-sig")
-        try:
-            rows = csv.reader(io.StringIO(text, newline=""), delimiter=";", strict=True)
-            return max(0, sum(1 for cells in rows if any(cell.strip() for cell in cells)) - 1)
-        except csv.Error as exc:
-            raise BackfillError(f"{inputs[0]} is not valid CSV: {exc}") from None
-    return sum(1 for path in inputs for number, line in _ndjson_lines(path)
-               if _resource(path, number, line).get("resourceType") != "Patient")
+    try:
+        return _bulk_export(source).count(inputs)
+    except BulkExportError as exc:
+        raise BackfillError(str(exc)) from None
 
 
 # --- checkpoint ---------------------------------------------------------------------------------------------

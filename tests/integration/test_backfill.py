@@ -112,6 +112,12 @@ async def test_a_changed_input_is_not_resumed_and_bad_inputs_are_explained(gatew
         await backfill(gateway.intake, "asst", [tmp_path / "bad.ndjson"])
     with pytest.raises(BackfillError, match="is not a file"):
         await backfill(gateway.intake, "aler", [tmp_path / "missing.csv"])
+    with pytest.raises(BackfillError, match="exactly one"):
+        await backfill(gateway.intake, "aler", [export, export])
+    # The sources offered are the descriptors that declare a bulk export reader (FWA has none).
+    with pytest.raises(BackfillError, match=r"no backfill from 'fwa': use aler \(CSV export\) or asst \(FHIR Bulk "
+                                            r"Data NDJSON\)$"):
+        await backfill(gateway.intake, "fwa", [export])
 
 
 async def test_the_backfill_command_prints_a_summary_by_outcome_and_resumes_nothing_twice(

@@ -10,22 +10,24 @@ format (by the desk's encoder), on both pairs of backends.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.descriptor import OutboundLabels, PartnerDescriptor
+from adapters.descriptor import ContractFormats, OutboundLabels, PartnerDescriptor
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
 from gateway.bus import BusRecord
+from gateway.contracts.asyncapi import asyncapi_document, validate_against_channel
 from gateway.partners import PARTNERS
 from gateway.pipeline import Submission
 from gateway.policy import PolicyRegistry, load_registry
@@ -70,6 +72,37 @@ def encode_case_status(envelope: Envelope, labels: OutboundLabels) -> bytes:
 
 DESK_DESCRIPTOR = PartnerDescriptor(organisation=DESK, decode=decode_desk,
                                     encoders={"social.case-status": encode_case_status})
+
+
+class DeskSignal(BaseModel):
+    """The desk's segnalazione: a fragility signal about one person."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    pratica: str
+    data: str
+    codice_fiscale: str
+    segnali: list[str]
+    nucleo: dict[str, Any]
+
+
+class DeskCaseStatus(BaseModel):
+    """The desk's stato-pratica: what became of a case the Comune took in charge."""
+
+    model_config = ConfigDict(extra="forbid")
+    tipo: Literal["stato-pratica"]
+    pratica: str
+    caso: str
+    stato: str
+    obblighi: list[str]
+
+
+PUBLISHED_DESK = dataclasses.replace(DESK_DESCRIPTOR, formats=ContractFormats(
+    inbound={f"{DESK}/segnalazione.schema.json": DeskSignal},
+    outbound={f"{DESK}/stato-pratica.schema.json": DeskCaseStatus},
+    deliveries={(DESK, "social.case-status"): f"{DESK}/stato-pratica.schema.json"},
+))
+"""The desk once its formats are published: the same descriptor, with the contracts of what it sends and gets."""
 
 
 # --- its registry entry: the organisation and its flows, added to the packaged registry data ------------------
@@ -167,6 +200,25 @@ async def test_a_fifth_partner_added_by_descriptor_and_registry_entry_sends_and_
         assert decisions == [("M5-1", "permit"), ("M5-2", "permit")]
     finally:
         await gateway.stop()
+
+
+def test_the_asyncapi_document_describes_the_fifth_partners_topics_from_its_descriptor(tmp_path: Path) -> None:
+    registry = registry_with_desk(tmp_path)
+    document = asyncapi_document(registry, (*PARTNERS, PUBLISHED_DESK))
+    channels = document["channels"]
+    assert list(channels[f"in_{DESK}"]["messages"]) == [f"{DESK}.segnalazione"]
+    assert f"{DESK}.stato-pratica" in channels[f"out_{DESK}"]["messages"]
+    assert "M5-2" in channels[f"out_{DESK}"]["description"]
+    signal = {"id": "m5-0001", "pratica": "M5-P-0001", "data": "2026-11-20T09:30:00+01:00", "codice_fiscale": CF,
+              "segnali": ["isolation"], "nucleo": {"type": "elderly-single"}}
+    assert validate_against_channel(document, f"in.{DESK}", signal) == []
+    assert validate_against_channel(document, f"in.{DESK}", {**signal, "extra": 1}) != []
+    answer = {"tipo": "stato-pratica", "pratica": "M5-P-0001", "caso": "gwt_x", "stato": "in-charge",
+              "obblighi": ["NORDSCLCD"]}
+    assert validate_against_channel(document, f"out.{DESK}", answer) == []
+    # An encoder whose format is not described is refused rather than published as something it is not.
+    with pytest.raises(ValueError, match="encoders without a described format"):
+        asyncapi_document(registry, (*PARTNERS, DESK_DESCRIPTOR))
 
 
 @pytest.mark.parametrize("body", [b"{}", b"[", b'{"id": "m5-0003"}'])

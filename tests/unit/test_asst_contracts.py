@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from adapters.asst_fhir import decode, encode_service_request
 from adapters.asst_fhir.contract import INBOUND_RESOURCES, outbound_service_request_schema
-from gateway.contracts.asyncapi import FHIR_INBOUND_RESOURCES, asyncapi_document, validate_against_channel
+from adapters.asst_fhir.messages import INBOUND_MESSAGES as FHIR_INBOUND_RESOURCES
+from gateway.contracts.asyncapi import asyncapi_document, validate_against_channel
 from gateway.contracts.publication import FHIR_INBOUND_FORMATS, FHIR_OUTBOUND_FORMATS
 from gateway.policy import load_registry
 from gateway.routing import OutboundLabels

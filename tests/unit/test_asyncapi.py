@@ -17,10 +17,10 @@ import orjson
 import pytest
 
 from adapters.asst_fhir import inbound as asst_inbound
+from adapters.asst_fhir.messages import INBOUND_MESSAGES as FHIR_INBOUND_RESOURCES
 from gateway.bootstrap import Gateway
 from gateway.bus.port import BusRecord
 from gateway.contracts.asyncapi import (
-    FHIR_INBOUND_RESOURCES,
     StatusMessage,
     asyncapi_document,
     channel_id,

@@ -4,6 +4,9 @@ FHIR asks every DomainResource for a human-readable narrative (constraint dom-6)
 Consent or AuditEvent the gateway sent sees what it is about without decoding it. The narrative repeats only
 codes and their Italian labels already in the resource, never a codice fiscale, a name, a birth date or any
 free text: it is built from (label, value) pairs the caller chooses, and every value is escaped.
+
+Shared by the adapters that write FHIR and by the core's own FHIR resources (Consents, AuditEvents); it imports
+nothing of a partner's adapter.
 """
 
 from __future__ import annotations
