@@ -13,9 +13,10 @@ from gateway.cli.setup import on_store, requester
 
 def backfill_command(
     inputs: Annotated[list[Path], typer.Argument(
-        help="ALER: the tenancy CSV export (one file). ASST: the FHIR Bulk Data NDJSON files (Patient, Encounter, "
-             "Immunization...).", exists=True, dir_okay=False, readable=True)],
-    source: Annotated[str, typer.Option("--from", help="aler (CSV export) or asst (FHIR Bulk Data NDJSON).")],
+        help="The partner's bulk export: e.g. ALER's tenancy CSV (one file), ASST's FHIR Bulk Data NDJSON files "
+             "(Patient, Encounter, Immunization...).", exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Option("--from", help="The partner whose export it is (one whose adapter reads "
+                                                       "a bulk export, e.g. aler or asst).")],
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Records decided per transaction.")] = 300,
     by: Annotated[str | None, typer.Option(help="Who runs it (recorded as the client id; default cli:<login>).")]
     = None,
@@ -37,11 +38,8 @@ def backfill_command(
         TimeRemainingColumn,
     )
 
-    from gateway.pipeline.backfill import BackfillError, BackfillSummary, backfill, checkpoint_path
+    from gateway.pipeline.backfill import BackfillError, BackfillSummary, Source, backfill, checkpoint_path
 
-    if source not in ("aler", "asst"):
-        typer.echo(f"no backfill from {source!r}: use --from aler (CSV export) or --from asst (FHIR NDJSON)", err=True)
-        raise typer.Exit(2)
     console = Console(stderr=True)
     columns = (TextColumn("backfill {task.fields[source]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]} records/s"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -54,7 +52,7 @@ def backfill_command(
             rate = f"{summary.done / summary.seconds:,.0f}" if summary.seconds else "-"
             bar.update(task, total=summary.total, completed=summary.skipped + summary.done, rate=rate)
 
-        return on_store(lambda gateway: backfill(gateway.intake, source, inputs,  # type: ignore[arg-type]
+        return on_store(lambda gateway: backfill(gateway.intake, Source(source), inputs,
                                                   batch_size=batch_size, requested_by=requester(by),
                                                   on_progress=update))
 

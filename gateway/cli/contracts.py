@@ -47,8 +47,13 @@ def contracts_check(
 
 
 def _media_type(file: Path, partner: str, content_type: str | None) -> str:
-    return content_type or {".csv": "text/csv"}.get(file.suffix, "application/fhir+json"
-                                                    if partner == "asst" else "application/json")
+    """The content type given, else ``text/csv`` for a ``.csv`` file, else the one the partner sends with."""
+    if content_type or file.suffix == ".csv":
+        return content_type or "text/csv"
+    from gateway.partners import descriptor
+
+    known = descriptor(partner)  # None: the kit answers an unknown partner itself
+    return known.content_type if known is not None else "application/json"
 
 
 def _check_folder(folder: Path, partner: str, content_type: str | None, as_json: bool) -> None:

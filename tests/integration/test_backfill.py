@@ -135,4 +135,4 @@ async def test_the_backfill_command_prints_a_summary_by_outcome_and_resumes_noth
     assert not any(t.cf in first.stdout + first.stderr + again.stdout for t in tenants)
     assert set(decisions_per_message(await audit_records(gateway)).values()) == {1}
     wrong = await asyncio.to_thread(cli, gateway, "backfill", "--from", "comune", str(export))
-    assert wrong.returncode == 2 and "use --from aler" in wrong.stderr
+    assert wrong.returncode == 2 and "no backfill from 'comune': use aler" in wrong.stderr, wrong.stderr
