@@ -287,7 +287,7 @@ def test_a_given_vaccination_counts_in_its_own_month() -> None:
 
 
 @pytest.mark.parametrize(("system", "code", "group"), [
-    ("http://www.whocc.no/atc", "J07BX03", "covid-19"), ("https://www.aifa.gov.it/aic", "045373018", "zoster"),
+    ("http://www.whocc.no/atc", "J07BX03", "covid-19"), ("https://www.aifa.gov.it/aic", "046337010", "zoster"),
     ("http://hl7.org/fhir/sid/cvx", "216", "pneumococcal"), ("http://www.whocc.no/atc", "J07BC02", "other"),
 ])
 def test_a_vaccination_is_counted_in_its_vaccine_group(system: str, code: str, group: str) -> None:

@@ -383,7 +383,7 @@ def test_season_is_the_series_when_it_names_one_else_august_to_july(
         ("http://www.whocc.no/atc", "J07AL02", "pneumococcal"),
         ("http://hl7.org/fhir/sid/cvx", "216", "pneumococcal"),
         ("http://www.whocc.no/atc", "J07BK03", "zoster"),
-        ("https://www.aifa.gov.it/aic", "045373018", "zoster"),
+        ("https://www.aifa.gov.it/aic", "046337010", "zoster"),
         ("http://hl7.org/fhir/sid/cvx", "187", "zoster"),
         ("http://www.whocc.no/atc", "J07BC02", "other"),
         ("http://www.whocc.no/atc", "J07", "other"),
