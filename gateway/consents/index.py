@@ -27,7 +27,7 @@ import gc
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -45,9 +45,12 @@ log = get_logger(__name__)
 
 _Shape = tuple[object, ...]
 """A consent's field values in declaration order, without what is its own (see :meth:`ConsentIndex._entry`)."""
-_Entry = tuple[str, int, int, datetime | None, datetime | None]
-"""(lineage id, version, shape number, period start, period end) of one consent version: only atomic values,
-so the garbage collector stops tracking it (a million of them would otherwise lengthen every full collection)."""
+_Entry = tuple[str, int, int, int | None, int | None]
+"""(lineage id, version, shape number, period start, period end) of one consent version, the period in
+microseconds since the epoch: only atomic values, so the garbage collector stops tracking it (a million of them
+would otherwise lengthen every full collection), and an int is smaller than a datetime."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _FIELDS = tuple(f.name for f in fields(ConsentRecord))
 _ID, _VERSION, _SUBJECT = _FIELDS.index("consent_id"), _FIELDS.index("version"), _FIELDS.index("subject_pseudonym")
 _START, _END = _FIELDS.index("period_start"), _FIELDS.index("period_end")
@@ -67,7 +70,6 @@ class ConsentIndex:
         self._by_subject: dict[str, tuple[_Entry, ...]] = {}
         self._shape_numbers: dict[_Shape, int] = {}
         self._shapes: list[_Shape] = []
-        self._moments: dict[datetime, datetime] = {}
         self._seq: int | None = None
         """Number of the latest consent version applied; None until loaded."""
         self._catching_up = asyncio.Lock()
@@ -173,7 +175,7 @@ class ConsentIndex:
         for consent_id, version, shape, start, end in self._by_subject.get(pseudonym, ()):
             values = list(self._shapes[shape])  # positional construction: twice as fast as dataclasses.replace
             values[_ID], values[_VERSION], values[_SUBJECT] = consent_id, version, pseudonym
-            values[_START], values[_END] = start, end
+            values[_START], values[_END] = _moment(start), _moment(end)
             found.append(ConsentRecord(*values))  # type: ignore[arg-type]
         return found
 
@@ -195,9 +197,13 @@ class ConsentIndex:
         if number is None:
             number = self._shape_numbers[shape] = len(self._shapes)
             self._shapes.append(shape)
-        return (record.consent_id, record.version, number, self._moment(record.period_start),
-                self._moment(record.period_end))
+        return (record.consent_id, record.version, number, _instant(record.period_start),
+                _instant(record.period_end))
 
-    def _moment(self, value: datetime | None) -> datetime | None:
-        return None if value is None else self._moments.setdefault(value, value)
 
+def _instant(value: datetime | None) -> int | None:
+    return None if value is None else (value - _EPOCH) // _MICROSECOND
+
+
+def _moment(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + value * _MICROSECOND
