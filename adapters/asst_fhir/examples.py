@@ -193,7 +193,7 @@ def _vaccination_document(cf: str, *, urn: bool) -> dict[str, Any]:
 def _fse_valid() -> dict[str, dict[str, Any]]:
     pneumococcal = {"coding": [{"system": _CVX, "code": "216", "display": "PCV20"},
                                {"system": _ATC, "code": "J07AL02"}], "text": "Vaccino pneumococcico coniugato"}
-    zoster = {"coding": [{"system": _AIC, "code": "045373018", "display": "Shingrix"},
+    zoster = {"coding": [{"system": _AIC, "code": "046337010", "display": "Shingrix"},
                          {"system": _ICD11, "code": "XM7KE3"}], "text": "Vaccino herpes zoster ricombinante"}
     standalone = {
         "resourceType": "Immunization", "id": "imm-it-covid-2", "meta": _asst_meta("1"),
