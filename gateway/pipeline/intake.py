@@ -88,7 +88,7 @@ class Intake:
         consent_index: ConsentIndex | None = None,
     ) -> None:
         self.store = store
-        self.consent_index = consent_index or ConsentIndex()
+        self.consent_index = consent_index if consent_index is not None else ConsentIndex()
         """The consents decisions read (:mod:`gateway.consents.index`); until it is loaded, the store's."""
         self.tokenise = tokenise
         self.on_enqueued: Callable[[], None] | None = None
