@@ -14,7 +14,7 @@ def mode(path: Path) -> int:
 
 
 def test_demo_client_secrets_are_written_readable_by_the_owner_only(tmp_path: Path) -> None:
-    _clients, secrets = _demo_clients(tmp_path)
+    _clients, secrets = _demo_clients(tmp_path, {"aler": ("messages:submit",), "fwa": ("messages:read",)})
     written = tmp_path / "demo-clients.json"
     assert secrets and written.read_text(encoding="utf-8")
     assert mode(written) == 0o600
