@@ -128,10 +128,10 @@ def instrument(gw: Any, marks: Marks, out_topic: str) -> None:
     gw.bus.consumer = consumer_factory
     process = gw.intake.process
 
-    async def traced_process(items: Any) -> Any:
+    async def traced_process(items: Any, **kwargs: Any) -> Any:
         current = marks.current
         marks.mark("decide_start", current)
-        result = await process(items)
+        result = await process(items, **kwargs)
         marks.mark("committed", current)  # when nothing delivered it first (the intake's deliver marks it)
         return result
 

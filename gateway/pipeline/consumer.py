@@ -5,6 +5,10 @@ The topic names the sender (partners are authenticated to Kafka and allowed to w
 coordinates (not a copy of the payload) and the consumer carries on; when the store is unavailable the
 consumer does not commit and retries the same records after a back-off, so nothing is lost.
 
+A decided batch's outgoing messages are delivered by a :class:`~gateway.pipeline.delivery.DeliveryLane` while
+the next batch is fetched and decided (in commit order, at most one batch waiting), and the lane delivers what
+is queued before the consumer leaves.
+
 Offsets are committed after the batches they cover are decided and committed to the store, batched: at most every
 ``commit_interval_s`` while records keep coming, at once when a fetch comes back empty, and when the consumer
 stops. A crash re-reads what was decided since the last offset commit, and the replay guard absorbs it. A commit
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,8 +40,10 @@ from gateway.bus.port import Bus, BusConsumer, BusRecord, OutgoingRecord
 from gateway.errors import DependencyUnavailable, GatewayError
 from gateway.logging import get_logger
 from gateway.observability.observer import PipelineObserver
+from gateway.pipeline.delivery import DeliveryLane
 from gateway.pipeline.intake import Intake, Submission
 from gateway.settings import TopicSettings
+from gateway.store import OutboxRow
 from gateway.trace_context import trace_id_of
 from schemas.envelope import Envelope
 
@@ -110,11 +116,16 @@ class InboundConsumer:
         at most that much, and the replay guard absorbs it)."""
         self.progress = ConsumerProgress(group_id)
         self.observer = PipelineObserver()
+        self._lane: DeliveryLane | None = None
+        """Delivers decided batches beside the consumer while :meth:`run` runs; None: :meth:`handle` delivers
+        each batch itself before returning."""
 
     async def run(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         """Join the group and decide what arrives until ``stop`` is set (see the module docstring)."""
         consumer = self.bus.consumer(self.group_id, sorted(self.partner_of))
         await consumer.start()
+        self._lane = lane = DeliveryLane(self.intake.deliver_committed)
+        lane.start()
         self.progress.member = True
         if ready is not None:
             ready.set()
@@ -159,7 +170,11 @@ class InboundConsumer:
                 if stopped_cleanly and uncommitted:  # every record fetched was decided: say so before leaving
                     await self._commit(consumer, uncommitted)
             finally:
-                await consumer.stop()
+                self._lane = None
+                try:
+                    await lane.close()  # what is queued is delivered (or, cancelled, left to the relay)
+                finally:
+                    await consumer.stop()
 
     async def _commit(self, consumer: BusConsumer, records: int) -> None:
         """Commit after a decided batch. A refused commit loses nothing: the batch is read again and the
@@ -215,7 +230,8 @@ class InboundConsumer:
             except GatewayError as exc:
                 dead.append(self._dead_letter(record, partner, submission.request_id, exc))
         try:
-            await self.intake.process(items)  # first: a retry after a failed dead-letter publish replays nothing
+            # first: a retry after a failed dead-letter publish replays nothing
+            await self.intake.process(items, handoff=self._handoff())
         except (DependencyUnavailable, BusError):
             raise
         except Exception:  # a fault of the gateway's own: isolate the record(s) instead of stopping the consumer
@@ -231,7 +247,7 @@ class InboundConsumer:
         dead = []
         for envelope, submission in items:
             try:
-                await self.intake.process([(envelope, submission)])
+                await self.intake.process([(envelope, submission)], handoff=self._handoff())
             except (DependencyUnavailable, BusError):
                 raise
             except GatewayError as exc:  # refused once decided alone (an unknown quoted token): its own reason
@@ -251,6 +267,10 @@ class InboundConsumer:
                     self.partner_of.get(coordinates.topic, envelope.sender) if coordinates else envelope.sender,
                     submission.request_id, error))
         return dead
+
+    def _handoff(self) -> Callable[[Sequence[OutboxRow]], Awaitable[None]] | None:
+        """Where a decided batch's outgoing messages go: the delivery lane while :meth:`run` runs."""
+        return None if self._lane is None else self._lane.put
 
     def _dead_letter(self, record: BusRecord, partner: str, request_id: str, exc: GatewayError) -> OutgoingRecord:
         return self._dead_letter_entry(record.topic, record.partition, record.offset, record.header("message-id"),

@@ -128,12 +128,17 @@ class Intake:
         """Decode and process every envelope of the submission; returns one status per envelope."""
         return await self.process([(envelope, submission) for envelope in self.decode(submission)])
 
-    async def process(self, items: Sequence[tuple[Envelope, Submission]]) -> list[MessageStatus]:
+    async def process(self, items: Sequence[tuple[Envelope, Submission]], *,
+                      handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None = None) -> list[MessageStatus]:
         """Decide already decoded envelopes in one transaction, set-based: the batch's message ids are claimed
         in one statement, its subjects looked up in one or two statements and their consents read from the
         process's consent index (brought up to date in the same transaction), and the
         audit records, outgoing messages, statuses, tokens and counted events written one statement per kind;
-        so a burst costs a handful of round trips in all, not several per message."""
+        so a burst costs a handful of round trips in all, not several per message.
+
+        After the commit the outgoing messages are delivered (:meth:`deliver_committed`) before this returns,
+        or handed to ``handoff`` (the inbound consumer's :class:`~gateway.pipeline.delivery.DeliveryLane`),
+        which delivers them while the caller decides its next batch."""
         if not items:
             return []
         now = self.clock()
@@ -169,10 +174,10 @@ class Intake:
         observed.committed(statuses, decided, batch.audit)
         _log_batch(statuses, decided)
         if batch.rows:
-            await self._deliver(batch.rows)
+            await (handoff or self.deliver_committed)(batch.rows)
         return statuses
 
-    async def _deliver(self, rows: Sequence[OutboxRow]) -> None:
+    async def deliver_committed(self, rows: Sequence[OutboxRow]) -> None:
         """Hand the committed rows to delivery at once; if it fails (store or bus down) they stay queued and
         the relay's sweep, woken here, delivers them: the batch itself is decided and durable either way."""
         if self.deliver is not None:

@@ -94,8 +94,8 @@ async def test_consumer_keeps_consuming_after_the_group_refuses_its_commit(start
         real_process = slow.intake.process
         held: list[int] = []
 
-        async def slow_first_batch(items: list[tuple[Envelope, Submission]]) -> Any:
-            result = await real_process(items)
+        async def slow_first_batch(items: list[tuple[Envelope, Submission]], **kwargs: Any) -> Any:
+            result = await real_process(items, **kwargs)
             if items and not held:
                 held.append(len(items))
                 await asyncio.sleep(4)  # past max_poll_interval: the group drops this member before its commit
@@ -136,8 +136,8 @@ async def test_a_second_member_joining_mid_batch_decides_nothing_twice(started: 
     release = asyncio.Event()
     held: list[int] = []
 
-    async def held_first_batch(items: list[tuple[Envelope, Submission]]) -> Any:
-        result = await real_process(items)
+    async def held_first_batch(items: list[tuple[Envelope, Submission]], **kwargs: Any) -> Any:
+        result = await real_process(items, **kwargs)
         if not held:
             held.append(len(items))
             await release.wait()
