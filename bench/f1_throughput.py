@@ -922,6 +922,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     result["store"] = store
     result["window_stats"] = window
     result["setup"] = setup
+    result["checks"] = count_checks(result, setup["consents"])
     if args.profile != "none":
         result["profile_files"] = sorted(str(p.relative_to(REPO_ROOT))
                                          for p in RESULTS_DIR.glob(f"f1-profile-{stamp}*"))
@@ -929,6 +930,31 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     settings_kwargs["data_dir"] = "<temporary directory>"
     settings_kwargs["instance_id"] = f"bench-gateway-1..{args.workers}"
     return result, settings_kwargs
+
+
+def count_checks(result: dict[str, Any], consents: int) -> dict[str, Any]:
+    """Nothing lost, nothing duplicated, every decision audited, from the driver's counts and the store's rows.
+
+    Every message the driver sent (loaded phase and unloaded probe) is decided exactly once (one status row per
+    message id); each F1 message leaves two outbox rows (the referral to FWA, the status to ALER), all delivered;
+    the audit log holds one decision and one disclosure record per message plus one record per consent given;
+    every referral reached the driver exactly once (a second copy would arrive unmatched)."""
+    sent = result["counts"]["sent"] + result.get("unloaded", {}).get("counts", {}).get("sent", 0)
+    arrived = result["counts"]["arrived"] + result.get("unloaded", {}).get("counts", {}).get("arrived", 0)
+    unmatched = result["counts"]["unmatched"] + result.get("unloaded", {}).get("counts", {}).get("unmatched", 0)
+    store = result["store"]
+    decided = sum(store["messages_by_state"].values())
+    expected = {
+        "decided_once": (decided, sent),
+        "forwarded": (store["messages_by_state"].get("forwarded", 0), sent),
+        "outbox_rows": (store["outbox_total"], 2 * sent),
+        "outbox_undelivered": (store["outbox_pending"], 0),
+        "audit_records": (store["audit_records"], 2 * sent + consents),
+        "referrals_arrived": (arrived, sent),
+        "arrived_twice": (unmatched, 0),
+    }
+    failed = {name: {"found": found, "expected": want} for name, (found, want) in expected.items() if found != want}
+    return {"ok": not failed, "failed": failed, "sent": sent}
 
 
 def _merged_window_stats(replies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1108,6 +1134,11 @@ async def main(args: argparse.Namespace) -> int:
     if problems:
         print(f"warning: {problems} messages not acknowledged or not arrived by the end of the drain; "
               "see counts in the JSON (store.messages_by_state tells processed from lost)", file=sys.stderr)
+    checks = gw["checks"]
+    if not checks["ok"]:
+        print(f"counts check FAILED (lost, duplicated or unaudited messages): {checks['failed']}", file=sys.stderr)
+        return 1
+    print(f"counts check: {checks['sent']:,} messages each decided, delivered and audited exactly once")
     return 0
 
 
