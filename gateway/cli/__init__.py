@@ -4,7 +4,7 @@
 - :mod:`~gateway.cli.backfill`: ``backfill``;
 - :mod:`~gateway.cli.audit`: ``audit verify``, ``rebuild-nodes``, ``checkpoint``, ``rotate-key``, ``keys``;
 - :mod:`~gateway.cli.contracts`: ``contracts check``, ``generate``;
-- :mod:`~gateway.cli.privacy`: ``privacy erase``;
+- :mod:`~gateway.cli.privacy`: ``privacy erase-request``, ``erase-approve``;
 - :mod:`~gateway.cli.retention`: ``retention run``;
 - :mod:`~gateway.cli.clients`: ``clients add``, ``rotate-secret``, ``rotate-key``, ``disable``, ``list``, and
   ``hash-secret``;

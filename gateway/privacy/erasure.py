@@ -9,8 +9,8 @@ state, and the officer is told that nothing linkable is held (an ``erasure`` rec
 reason ``no-subject`` is written all the same).
 
 Erasure takes two officers (:func:`request_erasure`, then :func:`approve_erasure` by another one within a
-window); the request is an audit record carrying the person's keyed reference and changes nothing else.
-:func:`erase` is the single step the operator's command uses.
+window); the request is an audit record carrying the person's keyed reference and changes nothing else. There is
+no single-step erasure: the API, the console and the operator's command all take these two steps.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from gateway.store import Store, StoreTransaction
     from gateway.store.models import Subject
 
-__all__ = ["ErasureRequest", "ErasureResult", "approve_erasure", "erase", "request_erasure"]
+__all__ = ["ErasureRequest", "ErasureResult", "approve_erasure", "request_erasure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +50,6 @@ class ErasureRequest:
     request_index: int
     """Log index of the ``request-erasure`` audit record; the approval names it."""
     expires_at: datetime
-
-
-async def erase(store: Store, identifier: str, question: Question) -> ErasureResult:
-    """Erase the person with this codice fiscale (or STP/ENI code) by crypto-shredding; always audited."""
-    system, value = person_identifier(identifier)
-    async with store.transaction() as tx:
-        subject = await tx.subject(system, value, create=False)
-        return await _shred(tx, subject, question)
 
 
 async def request_erasure(store: Store, identifier: str, question: Question, window: timedelta) -> ErasureRequest:

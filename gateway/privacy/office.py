@@ -6,7 +6,7 @@ integrity status of the audit log at the time of the query. Each kind of answer 
   processing (art. 30), CSV;
 - :mod:`gateway.privacy.review`: the review queue of denials, drops and emergency overrides, and its closing;
 - :mod:`gateway.privacy.log_reading`: one audit record, a page of the log, the last days' activity;
-- :mod:`gateway.privacy.erasure`: erasure by crypto-shredding (art. 17), one step or two officers;
+- :mod:`gateway.privacy.erasure`: erasure by crypto-shredding (art. 17), by two officers;
 - :mod:`gateway.privacy.integrity`: the integrity status (D-07), stored and shared between answers;
 - :mod:`gateway.privacy.officer`: who asks, and the person their question names.
 """
@@ -116,10 +116,6 @@ class PrivacyOffice:
         return status
 
     # --- erasure ---------------------------------------------------------------------------------------------
-
-    async def erase(self, identifier: str, officer: Officer, request_id: str) -> ErasureResult:
-        """Erase the person with this codice fiscale (or STP/ENI code) by crypto-shredding; always audited."""
-        return await erasure.erase(self.store, identifier, self._asked(officer, request_id))
 
     async def request_erasure(self, identifier: str, officer: Officer, request_id: str,
                               window: timedelta) -> ErasureRequest:

@@ -1,5 +1,6 @@
-"""``gateway audit checkpoint | verify | keys | rotate-key | rebuild-nodes``, ``gateway privacy erase`` and
-``gateway retention run`` as an operator runs them (embedded SQLite store).
+"""``gateway audit checkpoint | verify | keys | rotate-key | rebuild-nodes`` and ``gateway retention run`` as an
+operator runs them (embedded SQLite store); ``gateway privacy erase-request | erase-approve`` are in
+``tests/integration/test_privacy_erase_cli.py``.
 
 The verifier recomputes everything from the database, checks every checkpoint with the database's public keys
 or with a witness's own key file (``--keys``), exits 1 and names the first bad index or checkpoint.
@@ -19,10 +20,9 @@ import structlog
 from typer.testing import CliRunner
 
 from gateway.audit.checkpoint import VerifierKey
-from gateway.audit.record import AuditRecord, subject_ref
+from gateway.audit.record import AuditRecord
 from gateway.bootstrap import build
 from gateway.cli import app
-from gateway.identity.synthetic import generate_tenants
 from gateway.settings import GatewaySettings
 
 
@@ -200,47 +200,6 @@ def test_verify_refuses_a_store_whose_schema_was_never_created(data_dir: Path) -
     code, out = run("verify")
     assert code == 2, out
     assert "holds no gateway schema" in out and "gateway migrate" in out
-
-
-def test_privacy_erase_reads_the_identifier_from_a_file_or_stdin_and_is_audited(data_dir: Path) -> None:
-    person = next(iter(generate_tenants("S", seed=3, limit=1))).cf
-
-    async def seed() -> None:
-        gateway = build(GatewaySettings())
-        await gateway.store.migrate()
-        async with gateway.store.transaction() as tx:
-            subject = await tx.subject("cf", person, create=True)
-            assert subject is not None and subject.subject_key is not None
-            await tx.append_audit([AuditRecord(event_type="decision", action="deny", occurred_at=datetime.now(UTC),
-                                               outcome="deny", instance="cli-test",
-                                               subject_ref=subject_ref(subject.subject_key))])
-        await gateway.store.close()
-
-    asyncio.run(seed())
-    identifier_file = data_dir / "identifier.txt"
-    identifier_file.write_text(f"\n{person}\n", encoding="utf-8")
-    runner = CliRunner()
-    result = runner.invoke(app, ["privacy", "erase", "--identifier-file", str(identifier_file), "--officer",
-                                 "dpo-cli", "--yes"], env={"COLUMNS": "400"})
-    assert result.exit_code == 0, result.output
-    assert result.output.startswith("erased: 0 stored payload(s) emptied") and "audit record 1" in result.output
-    result = runner.invoke(app, ["privacy", "erase", "--identifier-file", "-", "--officer", "dpo-cli", "--yes"],
-                           input=person + "\n", env={"COLUMNS": "400"})
-    assert result.exit_code == 0 and result.output.startswith("no-subject:"), result.output
-    result = runner.invoke(app, ["privacy", "erase", "--identifier-file", "-", "--officer", "dpo-cli", "--yes"],
-                           input="RSSMRA85T10A562X\n", env={"COLUMNS": "400"})
-    assert result.exit_code == 2 and "RSSMRA85T10A562X" not in result.output, result.output
-    result = runner.invoke(app, ["privacy", "erase", "--identifier-file", str(identifier_file), "--officer", "x"],
-                           input="n\n", env={"COLUMNS": "400"})
-    assert result.exit_code == 1  # not confirmed: nothing happens
-    assert person not in result.output
-
-    code, out = run("verify")
-    assert code == 0 and "audit log intact: 3 records" in out, out  # the decision and two erasure records
-    with sqlite3.connect(data_dir / "gateway.sqlite3") as db:
-        rows = db.execute("SELECT event_type, subject_ref, record FROM audit_log WHERE idx > 0").fetchall()
-    assert [(kind, ref) for kind, ref, _ in rows] == [("erasure", None), ("erasure", None)]
-    assert all(person not in text and '"client_id":"dpo-cli"' in text for _, _, text in rows)
 
 
 def test_retention_run_takes_a_fake_now_and_writes_one_audit_record(data_dir: Path) -> None:
