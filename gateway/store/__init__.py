@@ -1,6 +1,7 @@
 """The store port: PostgreSQL in production, SQLite on a single machine, one schema managed by Alembic."""
 
 from gateway.store.models import MessageStatus, OutboxRow, Subject
+from gateway.store.ports import PipelineStore, PipelineTransaction
 from gateway.store.store import Store, StoreTransaction
 
-__all__ = ["MessageStatus", "OutboxRow", "Store", "StoreTransaction", "Subject"]
+__all__ = ["MessageStatus", "OutboxRow", "PipelineStore", "PipelineTransaction", "Store", "StoreTransaction", "Subject"]
