@@ -126,14 +126,16 @@ class _State:
 class MemoryStore:
     """The store's unit of work in memory (see the module docstring): for fast unit tests, never production."""
 
-    dialect = "memory"
-
     def __init__(self, pseudonym_key: bytes) -> None:
         self._pseudonym_key = pseudonym_key
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """Clock of audit ``recorded_at`` times, as :attr:`gateway.store.store.Store.clock`."""
         self._state = _State()
         self._serial = asyncio.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return "memory"
 
     async def migrate(self) -> None:
         """Nothing to do: there is no schema (kept so that a test may treat both stores alike)."""

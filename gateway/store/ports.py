@@ -16,12 +16,13 @@ the same answers. mypy checks that each conforms (structural typing: neither nam
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
 from gateway.audit.chain import ChainedEntry, ChainHead
+from gateway.audit.merkle import NodeKey
 from gateway.audit.record import AuditRecord
 from gateway.identity.crosswalk import MintedToken, TokenLookup
 from gateway.policy.consent import ConsentRecord
@@ -122,11 +123,26 @@ class InspectableTransaction(PipelineTransaction, Protocol):
 
     async def audit_entries(self, start: int = 0, limit: int = 10_000) -> list[dict[str, Any]]: ...
 
+    async def audit_leaf_hashes(self, tree_size: int, start: int = 0) -> list[bytes]: ...
+
+    async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]: ...
+
+    async def audit_nodes_completed_within(self, start: int, end: int) -> dict[NodeKey, bytes]: ...
+
 
 class InspectableStore(Protocol):
     """Opens :class:`InspectableTransaction` units of work; also has the store's keyed lookup hash, so that a
-    test can name a person as the store knows them."""
+    test can name a person as the store knows them, and names the kind of store (a test of concurrency expects
+    PostgreSQL's row locks, or one transaction at a time elsewhere)."""
+
+    clock: Callable[[], datetime]
+    """Clock of audit ``recorded_at`` times (a test fixes it to compare logs)."""
 
     def transaction(self) -> AbstractAsyncContextManager[InspectableTransaction]: ...
 
     def lookup_hash(self, system: str, value: str) -> str: ...
+
+    @property
+    def dialect(self) -> str:
+        """``postgresql``, ``sqlite`` or ``memory``."""
+        ...
