@@ -9,8 +9,9 @@ more, so they take these types rather than the SQL store itself. Two implementat
   :class:`~gateway.store.unit_of_work.StoreTransaction`: the gateway's own;
 - :class:`gateway.store.memory.MemoryStore`, in memory, for fast unit tests of the pipeline.
 
-:class:`InspectableStore` adds what a test sets up (consents) and looks at (statuses, outgoing messages, the
-audit log) besides the hot path; the store contract suite (``tests/contract``) holds both implementations to
+:class:`ConsentStore` is the same for the consent registry (:mod:`gateway.consents.service`), which records,
+withdraws and renews consents. :class:`InspectableStore` has both, and what a test looks at besides (statuses,
+outgoing messages, the audit log); the store contract suite (``tests/contract``) holds both implementations to
 the same answers. mypy checks that each conforms (structural typing: neither names these protocols).
 """
 
@@ -29,7 +30,8 @@ from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
 from gateway.store.models import MessageStatus, OutboxRow, Subject
 
-__all__ = ["InspectableStore", "InspectableTransaction", "PipelineStore", "PipelineTransaction"]
+__all__ = ["ConsentStore", "ConsentTransaction", "InspectableStore", "InspectableTransaction", "PipelineStore",
+           "PipelineTransaction"]
 
 
 class PipelineTransaction(TokenLookup, Protocol):
@@ -104,16 +106,41 @@ class PipelineStore(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[PipelineTransaction]: ...
 
 
-class InspectableTransaction(PipelineTransaction, Protocol):
-    """The pipeline's unit of work, plus what a test records beforehand and reads back afterwards."""
+class ConsentTransaction(Protocol):
+    """One unit of work of the consent registry (:mod:`gateway.consents.service`): a consent recorded, withdrawn
+    or renewed commits with its audit records, and a withdrawal with its event and art. 19 notices."""
+
+    async def subject(self, system: str, value: str, *, create: bool) -> Subject | None: ...
+
+    async def subject_by_pseudonym(self, pseudonym: str) -> Subject | None: ...
 
     async def add_consent(self, record: ConsentRecord, recorded_by: str) -> None: ...
 
     async def consent_versions(self, consent_id: str) -> list[ConsentRecord]: ...
 
-    async def message(self, sender: str, message_id: str) -> MessageStatus | None: ...
+    async def consent_recorded_by(self, consent_id: str) -> str | None: ...
+
+    async def hold_pending_under(self, consent_id: str) -> int: ...
+
+    async def disclosures_under(self, consent_id: str) -> list[tuple[str, str]]: ...
 
     async def outbox_message(self, recipient: str, message_id: str) -> OutboxRow | None: ...
+
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> None: ...
+
+    async def append_audit(self, records: Sequence[AuditRecord]) -> list[ChainedEntry]: ...
+
+
+class ConsentStore(Protocol):
+    """Opens units of work for the consent registry."""
+
+    def transaction(self) -> AbstractAsyncContextManager[ConsentTransaction]: ...
+
+
+class InspectableTransaction(PipelineTransaction, ConsentTransaction, Protocol):
+    """The pipeline's and the consent registry's unit of work, plus what a test reads back afterwards."""
+
+    async def message(self, sender: str, message_id: str) -> MessageStatus | None: ...
 
     async def inbox(self, recipient: str, after_id: int, limit: int) -> list[OutboxRow]: ...
 
