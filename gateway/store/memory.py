@@ -17,13 +17,15 @@ the same answers as SQLite and PostgreSQL:
   one only when the transaction ends without an exception. Transactions run one at a time (like SQLite's
   ``BEGIN IMMEDIATE``): a second one waits for the first to end.
 
-What it is not: a production store. It lives in one process and dies with it (nothing is durable, nothing is
-shared between processes or event loops), and it has no schema, migrations or SQL: tests of those, of locking
-between processes (PostgreSQL's ``SKIP LOCKED``), of crashes, and of the SQL-only parts of the store (checkpoints,
-clients, reviews, retention, erasure, the privacy officers' reports) stay on the SQL store. It keeps no review
-queue reads, no sealed-token erasure and no parsed-consent cache (it keeps the parsed records themselves).
-Copying the state per transaction costs time in the state's size: it is meant for the few hundred rows of a
-test, not for a benchmark.
+What it is not: a production store, and never wired into the gateway. It lives in one process and dies with it
+(nothing is durable, nothing is shared between processes), and it has no schema, migrations or SQL. It does not
+keep what the pipeline and the consent registry do not use: signed checkpoints and signing keys, partner
+clients and assertion ids, the privacy officers' review decisions and reports, retention, erasure (crypto-
+shredding), statistics publications. Tests of those, of two processes on one database (PostgreSQL's row locks,
+``SKIP LOCKED``), of a process killed mid-transaction, and of the schema stay on the SQL store. It has no
+parsed-consent cache (it keeps parsed records), and ``prefetch_subjects`` and ``defer_new_subjects`` change
+nothing (every read is in memory; no other writer can race a transaction). Copying the state per transaction
+costs time in the state's size: it is meant for the few hundred rows of a test, not for a benchmark.
 """
 
 from __future__ import annotations
