@@ -134,6 +134,8 @@ class MemoryStore:
         """Clock of audit ``recorded_at`` times, as :attr:`gateway.store.store.Store.clock`."""
         self._state = _State()
         self._serial = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+        """The task whose transaction runs now."""
 
     @property
     def dialect(self) -> str:
@@ -153,14 +155,22 @@ class MemoryStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTransaction]:
-        """One atomic unit of work: its changes replace the shared state only if its block ends normally."""
+        """One atomic unit of work: its changes replace the shared state only if its block ends normally.
+
+        Raises :class:`RuntimeError` when the task opening it holds another one already: it would wait for
+        itself forever (the SQL stores would wait for their lock timeout, then fail)."""
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError("a transaction of the in-memory store was opened inside another one of the same task")
         async with self._serial:
+            self._holder = task
             tx = MemoryTransaction(self, self._state.copy())
             try:
                 yield tx
                 self._state = tx._state
             finally:
                 tx._ended = True
+                self._holder = None
 
 
 class MemoryTransaction:
