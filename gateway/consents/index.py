@@ -37,7 +37,7 @@ from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import latest_per_lineage
 
 if TYPE_CHECKING:
-    from gateway.store import Store, StoreTransaction
+    from gateway.store.ports import PipelineStore, PipelineTransaction
 
 __all__ = ["ConsentIndex"]
 
@@ -97,7 +97,7 @@ class ConsentIndex:
 
     # --- loading and keeping current -------------------------------------------------------------------------
 
-    async def load(self, store: Store) -> None:
+    async def load(self, store: PipelineStore) -> None:
         """Load every lineage's latest version. The head number is read before the consents, so that a version
         committed while loading is applied again by the next :meth:`current` (applying is idempotent)."""
         started = time.perf_counter()
@@ -121,7 +121,7 @@ class ConsentIndex:
         log.info("consent-index-loaded", subjects=len(self._by_subject), lineages=len(self),
                  shapes=len(self._shapes), seconds=round(time.perf_counter() - started, 2))
 
-    async def current(self, tx: StoreTransaction, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
+    async def current(self, tx: PipelineTransaction, pseudonyms: Collection[str]) -> dict[str, list[ConsentRecord]]:
         """The consents a decision needs for each subject in ``pseudonyms``, as of ``tx``: from the index once
         it is brought up to the store's latest consent version (one statement when nothing changed), or from
         the store while the index is not loaded."""
@@ -132,7 +132,7 @@ class ConsentIndex:
             await self._catch_up(tx, head)
         return {pseudonym: self.consents_of(pseudonym) for pseudonym in pseudonyms}
 
-    async def refresh(self, store: Store) -> None:
+    async def refresh(self, store: PipelineStore) -> None:
         """Catch up in a transaction of its own (between batches, so that the next one finds nothing to do)."""
         if self._seq is None:
             return
@@ -141,7 +141,7 @@ class ConsentIndex:
             if head != self._seq:
                 await self._catch_up(tx, head)
 
-    async def _catch_up(self, tx: StoreTransaction, head: int) -> None:
+    async def _catch_up(self, tx: PipelineTransaction, head: int) -> None:
         async with self._catching_up:  # two batches of this process never apply changes out of order
             held = self._seq
             if held is None or head <= held:
@@ -152,7 +152,7 @@ class ConsentIndex:
                 self._replace(pseudonym, latest_per_lineage(fresh.get(pseudonym, ())))
             self._seq = head
 
-    async def keep(self, store: Store, stop: asyncio.Event, refresh_seconds: float) -> None:
+    async def keep(self, store: PipelineStore, stop: asyncio.Event, refresh_seconds: float) -> None:
         """Load, then catch up every ``refresh_seconds`` until ``stop`` (a supervised task of each worker). While
         the store is unavailable it retries on the same rhythm; batches meanwhile read the store themselves (or
         fail closed with it)."""

@@ -29,7 +29,7 @@ from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord, GrantorRole, Withdrawal
 from gateway.policy.registry import PolicyRegistry
 from gateway.settings import TopicSettings
-from gateway.store import Store
+from gateway.store.ports import ConsentStore
 
 __all__ = ["CF_SYSTEMS", "ORGANISATION_SYSTEM", "PURPOSE_SYSTEM", "STP_ENI_SYSTEM", "ConsentService",
            "WithdrawalRequest", "parse_fhir_consent"]
@@ -53,7 +53,7 @@ class WithdrawalRequest:
 class ConsentService:
     """Records, withdraws and reads consents; each change commits with its audit record."""
 
-    def __init__(self, store: Store, registry: PolicyRegistry, instance_id: str, topics: TopicSettings,
+    def __init__(self, store: ConsentStore, registry: PolicyRegistry, instance_id: str, topics: TopicSettings,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.registry = registry

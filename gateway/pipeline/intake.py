@@ -40,7 +40,7 @@ from gateway.policy.registry import Flow
 from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical, screen_identifiers
 from gateway.settings import TopicSettings
 from gateway.statistics.counting import ActivityEvent, activity_of
-from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction, Subject
+from gateway.store import MessageStatus, OutboxRow, PipelineStore, PipelineTransaction, Subject
 from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError
 
@@ -76,7 +76,7 @@ class Intake:
 
     def __init__(
         self,
-        store: Store,
+        store: PipelineStore,
         registry: PolicyRegistry,
         topics: TopicSettings,
         decoders: Mapping[str, Decoder],
@@ -197,7 +197,7 @@ class Intake:
             received_at=now, request_id=submission.request_id,
         )
 
-    async def _identified(self, tx: StoreTransaction, envelope: Envelope) -> tuple[Envelope, Subject]:
+    async def _identified(self, tx: PipelineTransaction, envelope: Envelope) -> tuple[Envelope, Subject]:
         """The envelope with its subject's pseudonym (and any quoted token restored), and the subject."""
         subject = await self._identify(tx, envelope.subject, envelope.sender)
         restored = await restore_quoted(tx, envelope.subject, envelope.sender, subject)
@@ -206,7 +206,7 @@ class Intake:
         )
         return envelope, subject
 
-    async def _decide(self, tx: StoreTransaction, envelope: Envelope, submission: Submission, subject: Subject,
+    async def _decide(self, tx: PipelineTransaction, envelope: Envelope, submission: Submission, subject: Subject,
                       consents: Sequence[ConsentRecord], now: datetime, batch: _Batch) -> MessageStatus:
         labels = ledger.message_labels(envelope)
         decisions = [
@@ -259,7 +259,7 @@ class Intake:
                 batch.rows += await self._advance_referral(tx, envelope, decision.flow, subject, now)
         return status
 
-    async def _advance_referral(self, tx: StoreTransaction, envelope: Envelope, flow: Flow, subject: Subject,
+    async def _advance_referral(self, tx: PipelineTransaction, envelope: Envelope, flow: Flow, subject: Subject,
                                 now: datetime) -> list[OutboxRow]:
         """A recipient's feedback (an FWA outcome, a Comune case status, an ASST visit) moves the referral
         its recipient originally sent along received -> accepted | rejected -> completed; the original
@@ -276,7 +276,7 @@ class Intake:
                                              reported_by=flow.sender, message_types=answered)
         return [self._status_row(s, subject, now, suffix=f"-{state}") for s in updated]
 
-    async def _identify(self, tx: StoreTransaction, subject: SubjectRef, sender: str) -> Subject:
+    async def _identify(self, tx: PipelineTransaction, subject: SubjectRef, sender: str) -> Subject:
         """The person the message is about: by codice fiscale, STP or ENI code or ASST patient id first — any
         one that is already known leads to them, and the others are linked to them (rule 4: a subject matches
         through any identifier); by a crosswalk token the gateway gave the sender, quoted back, next (a token
@@ -299,7 +299,7 @@ class Intake:
         return found
 
     @staticmethod
-    async def _identify_person(tx: StoreTransaction, personal: list[tuple[str, str]]) -> Subject:
+    async def _identify_person(tx: PipelineTransaction, personal: list[tuple[str, str]]) -> Subject:
         """Found through the first identifier already known (created on the first if none is); the others
         are linked to them."""
         found, others = None, personal[1:]

@@ -31,7 +31,7 @@ from gateway.pipeline import ledger
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import applicable
 from gateway.policy.registry import PolicyRegistry
-from gateway.store import OutboxRow, Store, StoreTransaction
+from gateway.store import OutboxRow, PipelineStore, PipelineTransaction
 
 __all__ = ["Relay"]
 
@@ -41,7 +41,7 @@ log = get_logger(__name__)
 class Relay:
     """Moves outbox rows onto the bus."""
 
-    def __init__(self, store: Store, bus: Bus, instance_id: str, batch_size: int = 200,
+    def __init__(self, store: PipelineStore, bus: Bus, instance_id: str, batch_size: int = 200,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  registry: PolicyRegistry | None = None) -> None:
         self.store = store
@@ -82,7 +82,7 @@ class Relay:
         self.observer.delivered(delivered, self.clock())
         return len(rows)
 
-    async def _publish(self, tx: StoreTransaction, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+    async def _publish(self, tx: PipelineTransaction, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
         """Publish the locked ``rows`` whose consent still allows it and mark them published; drop the others.
         Returns the rows published (counted once the transaction has committed)."""
         if not rows:
@@ -155,7 +155,7 @@ class Relay:
             return "no-applicable-consent"
         return None
 
-    async def _drop(self, tx: StoreTransaction, row: OutboxRow, reason: str) -> None:
+    async def _drop(self, tx: PipelineTransaction, row: OutboxRow, reason: str) -> None:
         assert row.id is not None
         await tx.mark_dropped(row.id, reason)
         self.observer.dropped(row, reason)

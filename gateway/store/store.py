@@ -13,8 +13,6 @@ This module holds the engine, the migrations and the keyed lookup hashes; a tran
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.errors import DependencyUnavailable
 from gateway.policy.consent import ConsentRecord
+from gateway.store import keyed
 from gateway.store.base import _json_text
 from gateway.store.unit_of_work import StoreTransaction
 
@@ -82,14 +81,12 @@ class Store:
 
     def lookup_hash(self, system: str, value: str) -> str:
         """Keyed hash under which a person's identifier is looked up; the identifier itself is not stored."""
-        return hmac.new(self._pseudonym_key, f"{system}:{value}".encode(), hashlib.sha256).hexdigest()
+        return keyed.lookup_hash(self._pseudonym_key, system, value)
 
     def activity_source_key(self, source: str, resource_type: str, resource_id: str) -> str:
         """Keyed hash that recognises a counted care record sent again (F6), under a key derived from the
         pseudonym key for this use only; the record's id itself is not stored."""
-        key = hashlib.sha256(b"statistics-source/v1\x00" + self._pseudonym_key).digest()
-        message = f"{source}\x00{resource_type}\x00{resource_id}".encode()
-        return hmac.new(key, message, hashlib.sha256).hexdigest()
+        return keyed.activity_source_key(self._pseudonym_key, source, resource_type, resource_id)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[StoreTransaction]:

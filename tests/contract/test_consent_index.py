@@ -1,4 +1,5 @@
-"""The consent index each process decides from, against the store it mirrors, on SQLite and on PostgreSQL.
+"""The consent index each process decides from, against the store it mirrors, on SQLite and on PostgreSQL (and,
+where no second process or raw statement is needed, on the in-memory store of the pipeline's unit tests).
 
 It must answer every decision exactly as the store's consents would (rule 4: latest version per lineage), see
 what another process recorded, withdrew or renewed as soon as its own transaction could read it (W-01 has a
@@ -19,6 +20,7 @@ from gateway.consents.index import ConsentIndex
 from gateway.policy import DecisionRequest, PolicyRegistry, decide, load_registry
 from gateway.policy.consent import ConsentRecord, Grantor, Notice, Provision, Withdrawal
 from gateway.store import Store
+from gateway.store.ports import InspectableStore
 from gateway.store.tables import consents
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -43,7 +45,7 @@ def permit(consent_id: str, pseudonym: str, **changes: object) -> ConsentRecord:
     return replace(record, **changes)  # type: ignore[arg-type]
 
 
-async def subjects(store: Store, count: int) -> list[str]:
+async def subjects(store: InspectableStore, count: int) -> list[str]:
     async with store.transaction() as tx:
         made = [await tx.subject("cf", f"INDEXSUBJ{i:07d}", create=True) for i in range(count)]
     return [s.pseudonym for s in made if s is not None]
@@ -69,11 +71,11 @@ def outcome(request: DecisionRequest, registry: PolicyRegistry, found: list[Cons
     return d.outcome, d.reason, d.consent_ref, d.matched_provision, d.obligations, d.refrains, d.permitted_labels
 
 
-async def test_the_index_decides_every_question_as_the_store_consents_do(store: Store, registry: PolicyRegistry
-                                                                         ) -> None:
-    people = await subjects(store, 7)
+async def test_the_index_decides_every_question_as_the_store_consents_do(any_store: InspectableStore,
+                                                                         registry: PolicyRegistry) -> None:
+    people = await subjects(any_store, 7)
     notice = Notice(uri="https://example.org/informativa", version="1", text_hash="sha256:" + "0" * 64, language="it")
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         await tx.add_consent(permit("ix-plain", people[0]), "aler")
         withdrawn = permit("ix-withdrawn", people[1])
         await tx.add_consent(withdrawn, "aler")
@@ -91,9 +93,9 @@ async def test_the_index_decides_every_question_as_the_store_consents_do(store: 
         await tx.add_consent(permit("ix-both-b", people[6], purposes=frozenset({OTHER}),
                                     grantor=Grantor(role="guardian", evidence="decree-1")), "aler")
     index = ConsentIndex()
-    await index.load(store)
+    await index.load(any_store)
     assert index.ready and index.subjects == 7 and len(index) == 8  # latest versions only
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         from_store = await tx.consents_for_many(people)
         from_index = await index.current(tx, people)
     compared = 0
@@ -169,22 +171,22 @@ async def test_consent_versions_are_numbered_in_commit_order(store: Store) -> No
             assert await reading.consent_change_head() == 13
 
 
-async def test_consents_given_on_one_form_share_one_shape(store: Store) -> None:
-    people = await subjects(store, 60)
-    async with store.transaction() as tx:
+async def test_consents_given_on_one_form_share_one_shape(any_store: InspectableStore) -> None:
+    people = await subjects(any_store, 60)
+    async with any_store.transaction() as tx:
         for i, pseudonym in enumerate(people):
             await tx.add_consent(permit(f"ix-form-{i}", pseudonym, recorded_at=NOW + timedelta(seconds=i)), "aler")
         await tx.add_consent(permit("ix-form-other", people[0], purposes=frozenset({OTHER})), "aler")
     index = ConsentIndex()
-    await index.load(store)
+    await index.load(any_store)
     assert (index.subjects, len(index), index.shapes) == (60, 61, 2)
 
 
-async def test_until_it_has_loaded_a_batch_reads_its_consents_from_the_store(store: Store) -> None:
-    (person,) = await subjects(store, 1)
-    async with store.transaction() as tx:
+async def test_until_it_has_loaded_a_batch_reads_its_consents_from_the_store(any_store: InspectableStore) -> None:
+    (person,) = await subjects(any_store, 1)
+    async with any_store.transaction() as tx:
         await tx.add_consent(permit("ix-unloaded", person), "aler")
     index = ConsentIndex()
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         found = await index.current(tx, [person])
     assert not index.ready and [r.ref for r in found[person]] == ["ix-unloaded@1"]

@@ -1,4 +1,5 @@
-"""The store contract: the same suite on SQLite and on a real PostgreSQL server.
+"""The store contract: the same suite on SQLite, on a real PostgreSQL server and, for what the pipeline's unit of
+work covers (``any_store``), on the in-memory store its fast unit tests use.
 
 Schema from migrations, deduplication of message ids, subject creation under concurrency, audit appends
 that never gap or repeat an index and store the Merkle subtrees they complete, all-or-nothing transactions,
@@ -24,6 +25,7 @@ from gateway.audit.verify import verify_log
 from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, Store, Subject
+from gateway.store.ports import InspectableStore
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -57,18 +59,18 @@ async def test_migrating_twice_is_harmless(store: Store) -> None:
         assert await tx.claim_messages([status("m1")]) == {("aler", "m1")}
 
 
-async def test_a_message_id_is_claimed_once_per_sender(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_a_message_id_is_claimed_once_per_sender(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         assert await tx.claim_messages([status("m1")]) == {("aler", "m1")}
         assert await tx.claim_messages([status("m1"), status("m2"), status("m2")]) == {("aler", "m2")}
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         assert await tx.claim_messages([status("m1"), status("m3")]) == {("aler", "m3")}
         found = await tx.message("aler", "m1")
     assert found is not None and found.state == "received"
 
 
-async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_each(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_each(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         await tx.claim_messages([status("m1"), status("m2"), status("m3")])
         await tx.update_messages([replace(status("m1"), state="forwarded", recipients=("fwa",)),
                                   replace(status("m2"), state="denied", reason_class="purpose-missing")])
@@ -79,11 +81,11 @@ async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_eac
     assert found[("aler", "m3")].state == "received"
 
 
-async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         known = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
         assert known is not None
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         await tx.prefetch_subjects([("cf", "RSSMRA85T10A562S"), ("cf", "BNCGNN80A01F205X")])
         assert await tx.subject("cf", "RSSMRA85T10A562S", create=False) == known
         assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) is None
@@ -91,13 +93,15 @@ async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(s
         assert created is not None and created != known
         assert await tx.link_identifier(created, "stp", "STP0300000001234")
         assert not await tx.link_identifier(created, "cf", "RSSMRA85T10A562S")  # someone else's: never merged
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         assert await tx.subject("stp", "STP0300000001234", create=False) == created
         assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) == created
 
 
-async def test_people_seen_first_in_a_batch_are_written_together_and_found_by_any_identifier(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_people_seen_first_in_a_batch_are_written_together_and_found_by_any_identifier(
+    any_store: InspectableStore,
+) -> None:
+    async with any_store.transaction() as tx:
         await tx.prefetch_subjects([("cf", "RSSMRA85T10A562S"), ("stp", "STP0300000001234"),
                                     ("cf", "BNCGNN80A01F205X")])
         tx.defer_new_subjects()
@@ -107,7 +111,7 @@ async def test_people_seen_first_in_a_batch_are_written_together_and_found_by_an
         assert await tx.subject("stp", "STP0300000001234", create=False) == first  # seen within the batch
         second = await tx.subject("cf", "BNCGNN80A01F205X", create=True)
         assert await tx.write_new_subjects()
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         assert await tx.subject("stp", "STP0300000001234", create=False) == first
         assert await tx.subject("cf", "BNCGNN80A01F205X", create=False) == second != first
 
@@ -128,8 +132,8 @@ async def test_a_person_another_writer_saw_first_is_not_created_twice(store: Sto
         assert await tx.subject_by_pseudonym(mine.pseudonym if mine else "") is None  # nothing of it was written
 
 
-async def test_consents_of_a_batch_and_the_latest_version_of_each_lineage(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_consents_of_a_batch_and_the_latest_version_of_each_lineage(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         a = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
         b = await tx.subject("cf", "BNCGNN80A01F205X", create=True)
         assert a is not None and b is not None
@@ -138,21 +142,21 @@ async def test_consents_of_a_batch_and_the_latest_version_of_each_lineage(store:
         other = replace(base, consent_id="cns-2", subject_pseudonym=b.pseudonym)
         await tx.add_consent(base, "aler")
         await tx.add_consent(other, "aler")
-    async with store.transaction() as tx:  # parsed once, then from the process's cache: the same answers
+    async with any_store.transaction() as tx:  # parsed once, then from the process's cache: the same answers
         for _ in range(2):
             found = await tx.consents_for_many([a.pseudonym, b.pseudonym, "sbj_none"])
             assert found == {a.pseudonym: [base], b.pseudonym: [other], "sbj_none": []}
         await tx.add_consent(base.next_version(status="inactive"), "aler")
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         latest = await tx.latest_consent_versions({"cns-1", "cns-2", "cns-unknown"})
         assert (latest["cns-1"].version, latest["cns-1"].status) == (2, "inactive")
         assert latest["cns-2"] == other and "cns-unknown" not in latest
         assert [r.version for r in await tx.consent_versions("cns-1")] == [1, 2]
 
 
-async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(store: Store) -> None:
+async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(any_store: InspectableStore) -> None:
     async def resolve() -> str:
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             subject = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
             assert subject is not None
             return subject.pseudonym
@@ -160,18 +164,18 @@ async def test_concurrent_first_sightings_of_a_person_share_one_pseudonym(store:
     pseudonyms = await asyncio.gather(*(resolve() for _ in range(8)), return_exceptions=True)
     ok = {p for p in pseudonyms if isinstance(p, str)}
     assert len(ok) == 1
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         assert (await tx.subject("cf", "RSSMRA85T10A562S", create=False)) is not None
         assert (await tx.subject("cf", "BNCGNN80A01F205X", create=False)) is None
 
 
-async def test_T08_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Store) -> None:
+async def test_T08_concurrent_audit_appends_leave_no_gap_or_duplicate(any_store: InspectableStore) -> None:
     async def append(n: int) -> None:
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await tx.append_audit([audit(f"a{n}"), audit(f"b{n}")])
 
     await asyncio.gather(*(append(n) for n in range(10)))
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         head = await tx.audit_head()
         entries = await tx.audit_entries()
     assert [e["idx"] for e in entries] == list(range(20))
@@ -179,20 +183,20 @@ async def test_T08_concurrent_audit_appends_leave_no_gap_or_duplicate(store: Sto
     assert verify_log(entries, head).ok
 
 
-async def test_T08_a_failed_transaction_leaves_nothing_behind(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_T08_a_failed_transaction_leaves_nothing_behind(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         await tx.append_audit([audit()])
 
     class Crash(Exception):
         pass
 
     with pytest.raises(Crash):
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await tx.claim_messages([status("m-crash")])
             await tx.append_audit([audit(), audit()])
             await tx.enqueue([outbox_row(1)])
             raise Crash
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         head = await tx.audit_head()
         assert head.size == 1
         assert await tx.message("aler", "m-crash") is None
@@ -250,28 +254,29 @@ async def test_T08_a_process_killed_while_appending_leaves_no_gap_duplicate_or_p
         assert (await tx.audit_head()).size == head.size + 1
 
 
-async def test_outbox_rows_are_published_once_in_order(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_outbox_rows_are_published_once_in_order(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         await tx.enqueue([outbox_row(n) for n in range(5)])
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         pending = await tx.pending_outbox(3)
         assert [r.message_id for r in pending] == ["m0", "m1", "m2"]
         await tx.mark_published([r.id for r in pending if r.id], NOW)
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m3", "m4"]
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0", "m1", "m2"]
 
 
-async def test_concurrent_relays_never_claim_the_same_rows(store: Store) -> None:
-    """PostgreSQL: a second relay skips the rows another holds (SKIP LOCKED). SQLite: the second relay waits
-    for the first transaction to end (one writer at a time), so it never sees rows mid-claim either."""
-    async with store.transaction() as tx:
+async def test_concurrent_relays_never_claim_the_same_rows(any_store: InspectableStore) -> None:
+    """PostgreSQL: a second relay skips the rows another holds (SKIP LOCKED). SQLite and the in-memory store: the
+    second relay waits for the first transaction to end (one writer at a time), so it never sees rows mid-claim
+    either."""
+    async with any_store.transaction() as tx:
         await tx.enqueue([outbox_row(n) for n in range(6)])
     first_claimed = asyncio.Event()
     release = asyncio.Event()
 
     async def hold() -> list[str]:
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             rows = await tx.pending_outbox(3)
             first_claimed.set()
             await release.wait()
@@ -279,13 +284,13 @@ async def test_concurrent_relays_never_claim_the_same_rows(store: Store) -> None
             return [r.message_id for r in rows]
 
     async def claim() -> list[str]:
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             return [r.message_id for r in await tx.pending_outbox(10)]
 
     holder = asyncio.create_task(hold())
     await first_claimed.wait()
     second = asyncio.create_task(claim())
-    if store.dialect == "postgresql":
+    if any_store.dialect == "postgresql":
         assert await second == ["m3", "m4", "m5"]
         release.set()
     else:
@@ -306,15 +311,17 @@ def completed_subtrees(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
     return dict(tree.take_completed())
 
 
-async def test_T08_appends_store_the_subtrees_they_complete_in_the_same_transaction(store: Store) -> None:
+async def test_T08_appends_store_the_subtrees_they_complete_in_the_same_transaction(
+    any_store: InspectableStore,
+) -> None:
     for count in (1, 2, 3, 1, 5, 8, 1):  # 21 records in uneven batches
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await tx.append_audit([audit() for _ in range(count)])
     with pytest.raises(RuntimeError):
-        async with store.transaction() as tx:
+        async with any_store.transaction() as tx:
             await tx.append_audit([audit() for _ in range(11)])  # would complete (5, 0) among others
             raise RuntimeError
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         leaves = await tx.audit_leaf_hashes(21)
         stored = await tx.audit_nodes_completed_within(0, 64)
         picked = await tx.audit_tree_nodes([(0, 20), (4, 0), (2, 4), (2, 5), (0, 21), (5, 0)])
@@ -370,13 +377,13 @@ async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) 
         ("ux_statistics_activity_kind_source_key", ("kind", "source_key"), True)}
 
 
-async def test_a_vaccination_keeps_its_vaccine_group_and_a_correction_replaces_it(store: Store) -> None:
-    async with store.transaction() as tx:
+async def test_a_vaccination_keeps_its_vaccine_group_and_a_correction_replaces_it(any_store: InspectableStore) -> None:
+    async with any_store.transaction() as tx:
         await tx.record_activity([care("vaccination", "i1", 1, vaccine_group="influenza"),
                                   care("vaccination", "i2", 1, vaccine_group="zoster"), care("visit", "e1", 30)])
-    async with store.transaction() as tx:  # i1 was a COVID-19 vaccine coded wrongly: the trust sends it again
+    async with any_store.transaction() as tx:  # i1 was a COVID-19 vaccine coded wrongly: the trust sends it again
         await tx.record_activity([care("vaccination", "i1", 1, vaccine_group="covid-19")])
-    async with store.transaction() as tx:
+    async with any_store.transaction() as tx:
         vaccinations = await tx.activity("2026-10", ["vaccination"])
         [visit] = await tx.activity("2026-10", ["visit"])
     assert sorted(e.vaccine_group or "" for e in vaccinations) == ["covid-19", "zoster"]

@@ -52,7 +52,8 @@ PUBLIC_SURFACE: dict[str, list[str]] = {
         "minimise",
         "sender_reason_class",
     ],
-    "gateway.store": ["MessageStatus", "OutboxRow", "Store", "StoreTransaction", "Subject"],
+    "gateway.store": ["MessageStatus", "OutboxRow", "PipelineStore", "PipelineTransaction", "Store", "StoreTransaction",
+                      "Subject"],
     "gateway.pipeline": ["Intake", "Relay", "Submission", "status_message"],
     "schemas": [
         "Envelope",

@@ -1,0 +1,213 @@
+"""Flow F1 through the real intake, relay and consent registry over the in-memory store: the pipeline's logic
+alone, in milliseconds, with no database server and no broker.
+
+The intake here is wired as :func:`gateway.bootstrap.build` wires it (the packaged flow registry, the built-in
+partners' decoders and encoders, the crosswalk's tokens), consents are recorded and withdrawn through
+:class:`~gateway.consents.service.ConsentService`, and the relay publishes to the embedded bus (the gateway's own
+single-machine log, in a temporary file). Only the store is :class:`~gateway.store.memory.MemoryStore`, which
+``tests/contract`` holds to the same answers as SQLite and PostgreSQL. The same cases run end to end over both
+real backends in ``tests/e2e/test_f1_microcredit_referral.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.audit.verify import verify_log
+from gateway.bus import BusRecord, EmbeddedBus
+from gateway.consents.index import ConsentIndex
+from gateway.consents.service import ConsentService
+from gateway.identity.crosswalk import Crosswalk
+from gateway.identity.synthetic import SyntheticTenant, generate_tenants
+from gateway.partners import built_in
+from gateway.pipeline import Intake, Submission
+from gateway.pipeline.relay import Relay
+from gateway.policy import PolicyRegistry, load_registry
+from gateway.routing import decoders_of, encoders_of
+from gateway.settings import TopicSettings
+from gateway.simulators import aler_arrears_message, fhir_consent
+from gateway.store import MessageStatus
+from gateway.store.memory import MemoryStore
+from schemas.envelope import Envelope
+
+KEY = b"p" * 32
+F1 = "microcredit-assessment"
+_CF = re.compile(r"[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]")
+
+
+@pytest.fixture(scope="module")
+def registry() -> PolicyRegistry:
+    return load_registry()
+
+
+@dataclass
+class Pipeline:
+    store: MemoryStore
+    intake: Intake
+    relay: Relay
+    consents: ConsentService
+    bus: EmbeddedBus
+    topics: TopicSettings
+
+    async def submit(self, person: SyntheticTenant, message_id: str) -> MessageStatus:
+        [status] = await self.intake.submit(self.submission(aler_arrears_message(person, message_id)))
+        return status
+
+    @staticmethod
+    def submission(message: dict[str, Any], request_id: str = "req-unit") -> Submission:
+        return Submission(sender="aler", sender_role="system", raw=orjson.dumps(message),
+                          content_type="application/json", request_id=request_id)
+
+    async def consent(self, person: SyntheticTenant) -> str:
+        return (await self.consents.record(fhir_consent(person.cf), "aler", "aler-test", "req-consent")).consent_id
+
+    async def audit(self) -> list[dict[str, Any]]:
+        """Every audit record, after checking that the log verifies."""
+        async with self.store.transaction() as tx:
+            head = await tx.audit_head()
+            entries = await tx.audit_entries(0, head.size + 1)
+        report = verify_log(entries, head)
+        assert report.ok, report
+        return [json.loads(e["record"]) for e in entries]
+
+    async def published(self, kind: str, partner: str) -> list[BusRecord]:
+        return await self.bus.read(self.topics.name(kind, partner), 0, 0)
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path, registry: PolicyRegistry) -> AsyncIterator[Pipeline]:
+    store = MemoryStore(KEY)
+    topics = TopicSettings(prefix="", partitions=1)
+    partners = built_in()
+    intake = Intake(store, registry, topics, decoders_of(partners), encoders_of(partners), "unit-memory",
+                    1_000_000, tokenise=Crosswalk(KEY).token)
+    bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=1)
+    await bus.start()
+    await bus.ensure_topics([topics.name("out", "fwa"), topics.name("status", "aler"), topics.consent_events()])
+    try:
+        yield Pipeline(store, intake, Relay(store, bus, "unit-memory", registry=registry),
+                       ConsentService(store, registry, "unit-memory", topics), bus, topics)
+    finally:
+        await bus.stop()
+
+
+def tenant(seed: int) -> SyntheticTenant:
+    return next(t for t in generate_tenants("S", seed=seed, limit=50) if t.arrears_cents > 0)
+
+
+async def test_C01_T10_a_consented_f1_referral_is_queued_for_fwa_with_one_decision_and_one_disclosure_audited(
+    pipeline: Pipeline,
+) -> None:
+    person = tenant(1)
+    consent_id = await pipeline.consent(person)
+    status = await pipeline.submit(person, "m-permit")
+    assert (status.state, status.recipients, status.reason_class) == ("forwarded", ("fwa",), None)
+
+    async with pipeline.store.transaction() as tx:
+        [referral] = [r for r in await tx.pending_outbox(10) if r.recipient == "fwa"]
+        stored = await tx.message("aler", "m-permit")
+    assert stored == status
+    assert referral.topic == "out.fwa" and referral.consent_id == consent_id and referral.consent_version == 1
+    body = orjson.loads(referral.value)
+    assert body["riferimento_consenso"] == f"{consent_id}@1" and body["richiedente"] == {"codice_fiscale": person.cf}
+    assert person.contract_id not in referral.value.decode()  # minimised: F1 does not carry ALER's contract
+    f1 = [r for r in await pipeline.audit() if r.get("flow_id") == "F1"]
+    assert [(r["event_type"], r["outcome"]) for r in f1] == [("decision", "permit"), ("disclosure", "permit")]
+    assert {r["consent_ref"] for r in f1} == {f"{consent_id}@1"}
+
+
+async def test_C15_M03_without_consent_f1_is_denied_audited_and_nothing_is_queued_for_fwa(
+    pipeline: Pipeline,
+) -> None:
+    person = tenant(2)
+    status = await pipeline.submit(person, "m-deny")
+    assert (status.state, status.reason_class, status.recipients) == ("denied", "not-authorised", ())
+    async with pipeline.store.transaction() as tx:
+        queued = await tx.pending_outbox(10)
+    assert [(r.recipient, r.topic) for r in queued] == [("aler", "status.aler")]  # only ALER hears, of a denial
+    records = await pipeline.audit()
+    [decision] = [r for r in records if r["event_type"] == "decision"]
+    assert (decision["outcome"], decision["reason"], decision["flow_id"]) == ("deny", "no-applicable-consent", "F1")
+    assert not [r for r in records if r["event_type"] == "disclosure"]
+    text = json.dumps(records)
+    assert person.cf not in text and not _CF.search(text)  # the log names no one
+
+
+async def test_a_replayed_message_id_returns_the_first_status_and_forwards_nothing_more(pipeline: Pipeline) -> None:
+    person = tenant(3)
+    await pipeline.consent(person)
+    first = await pipeline.submit(person, "m-replay")
+    again = await pipeline.submit(person, "m-replay")
+    assert again == first and first.state == "forwarded"
+    async with pipeline.store.transaction() as tx:
+        queued = await tx.pending_outbox(10)
+    assert sorted(r.recipient for r in queued) == ["aler", "fwa"]  # one referral, one status: not two of each
+    decisions = [r for r in await pipeline.audit() if r["event_type"] == "decision"]
+    assert len(decisions) == 1
+
+
+async def test_a_batch_decides_each_person_on_their_own_consents_and_a_copy_in_it_counts_once(
+    pipeline: Pipeline,
+) -> None:
+    consented, other = tenant(4), tenant(5)
+    await pipeline.consent(consented)
+    decode = pipeline.intake.decode
+    items: list[tuple[Envelope, Submission]] = []
+    for person, message_id in ((consented, "m-a"), (other, "m-b"), (consented, "m-a"), (consented, "m-c")):
+        submission = pipeline.submission(aler_arrears_message(person, message_id))
+        items += [(envelope, submission) for envelope in decode(submission)]
+    statuses = await pipeline.intake.process(items)
+    assert [(s.message_id, s.state) for s in statuses] == [
+        ("m-a", "forwarded"), ("m-b", "denied"), ("m-a", "forwarded"), ("m-c", "forwarded")]
+    async with pipeline.store.transaction() as tx:
+        referrals = [r for r in await tx.pending_outbox(20) if r.recipient == "fwa"]
+        one = await tx.subject("cf", consented.cf, create=False)
+    assert len(referrals) == 2 and one is not None
+    assert {r.subject_pseudonym for r in referrals} == {one.pseudonym}  # both of the same person, one pseudonym
+    assert len([r for r in await pipeline.audit() if r["event_type"] == "decision"]) == 3
+
+
+async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_delivery(pipeline: Pipeline) -> None:
+    person, still_consenting = tenant(7), tenant(9)
+    consent_id = await pipeline.consent(person)
+    await pipeline.consent(still_consenting)
+    assert (await pipeline.submit(person, "m-queued")).state == "forwarded"
+    assert (await pipeline.submit(still_consenting, "m-other")).state == "forwarded"
+    await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
+
+    # two referrals (one dropped), two statuses to ALER and the consent.withdrawn event; FWA received nothing
+    # under the withdrawn consent, so it gets no restriction notice either
+    assert await pipeline.relay.drain() == 5
+    [delivered] = await pipeline.published("out", "fwa")
+    assert delivered.header("correlation-id") == "corr-m-other"
+    assert sorted(orjson.loads(r.value)["message_id"] for r in await pipeline.published("status", "aler")) == [
+        "m-other", "m-queued"]
+    records = await pipeline.audit()
+    [dropped] = [r for r in records if r["event_type"] == "delivery-dropped"]
+    assert (dropped["reason"], dropped["recipient_org"]) == ("consent-withdrawn", "fwa")
+    assert dropped["consent_ref"] == f"{consent_id}@1"
+    assert "restriction-notice" not in [r["action"] for r in records]
+    async with pipeline.store.transaction() as tx:
+        assert await tx.pending_outbox(10) == []
+        assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == [delivered.header("message-id")]
+
+
+async def test_W01_a_loaded_consent_index_sees_the_withdrawal_before_the_next_batch(pipeline: Pipeline) -> None:
+    person = tenant(8)
+    consent_id = await pipeline.consent(person)
+    index = pipeline.intake.consent_index = ConsentIndex()
+    await index.load(pipeline.store)
+    assert (await pipeline.submit(person, "m-before")).state == "forwarded"
+    await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
+    after = await pipeline.submit(person, "m-after")
+    assert (after.state, after.reason_class) == ("denied", "not-authorised") and index.seq == 2
+    reasons = [r.get("reason") for r in await pipeline.audit() if r["event_type"] == "decision"]
+    assert reasons == [None, "consent-withdrawn"]
