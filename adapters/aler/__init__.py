@@ -62,6 +62,7 @@ NATIVE_MESSAGES: Final[dict[str, type[BaseModel]]] = {
 """ALER's native JSON messages by ``tipo_messaggio``: the models their published JSON Schemas come from."""
 
 _DOCUMENT_DECODERS: Final[dict[str, Callable[[dict[str, Any]], list[Envelope]]]] = {
+    "segnalazione-morosita": arrears.decode_document,
     "anagrafica-contratto": tenancy.decode_document,
     "segnalazione-fragilita": fragility.decode_document,
     "richiesta-assistenza": care_request.decode_document,
@@ -90,8 +91,6 @@ def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]
         )
     document = load_json_object(raw, content_type)
     kind = document.get("tipo_messaggio")
-    if kind == "segnalazione-morosita":
-        return arrears.decode(raw, content_type)  # kept whole: its module owns its own parsing
     decoder = _DOCUMENT_DECODERS.get(kind) if isinstance(kind, str) else None
     if decoder is not None:
         return decoder(document)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from adapters._json import load_json_object
-from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, validate
+from adapters.aler._native import person_identifier
+from gateway.identity.codice_fiscale import InvalidPersonIdentifier, classify, normalise
 from schemas.codelists import ArrearsStage, HouseholdType, IseeBand, RequestType, load_codelist
-from schemas.envelope import Envelope, Identifier, SubjectRef
+from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError, problems_from_validation
 
-__all__ = ["AlerArrearsMessage", "decode"]
+__all__ = ["AlerArrearsMessage", "decode", "decode_document"]
 
 Euro = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
@@ -55,10 +56,10 @@ class Intestatario(_Native):
     @classmethod
     def _valid_identifier(cls, value: str) -> str:
         try:
-            kind = classify(value)
+            classify(value)  # validates a codice fiscale fully (check character, omocodia) or an STP/ENI code
         except InvalidPersonIdentifier as exc:
             raise ValueError(f"not a valid codice fiscale, STP or ENI code: {exc.reason}") from None
-        return validate(value) if kind == "cf" else value.upper()
+        return normalise(value)
 
 
 class Nucleo(_Native):
@@ -109,9 +110,17 @@ def _cents(euro: Decimal) -> int:
     return int(euro * 100)
 
 
-def _payload(message: AlerArrearsMessage) -> dict[str, object]:
+def _payload(message: AlerArrearsMessage) -> dict[str, Any]:
+    """The canonical ``tenancy.arrears-referral`` payload in its normalised JSON form, as
+    :meth:`Envelope._normalise_payload <schemas.envelope.Envelope>` would leave it: fields in the model's
+    order, dates as ISO text, absent optional values left out."""
     c, i, n, m, r = message.contratto, message.intestatario, message.nucleo, message.morosita, message.richiesta
-    return {
+    arrears: dict[str, Any] = {"amount_cents": _cents(m.importo_euro), "months": m.mensilita}
+    if m.dal is not None:
+        arrears["since"] = m.dal.isoformat()
+    arrears["kind"] = _ARREARS_KIND[m.tipo]
+    arrears["stage"] = m.stadio
+    payload: dict[str, Any] = {
         "tenancy": {
             "contract_id": c.id_contratto,
             "contract_type": c.tipo,
@@ -126,41 +135,48 @@ def _payload(message: AlerArrearsMessage) -> dict[str, object]:
         },
         "household": {"type": n.tipologia, "size": n.componenti},
         "isee_band": message.isee.fascia,
-        "isee_value_cents": None if message.isee.valore_euro is None else _cents(message.isee.valore_euro),
-        "arrears": {
-            "amount_cents": _cents(m.importo_euro),
-            "months": m.mensilita,
-            "since": m.dal,
-            "kind": _ARREARS_KIND[m.tipo],
-            "stage": m.stadio,
-        },
-        "request": {"type": r.tipo, "amount_cents": _cents(r.importo_euro)},
     }
+    if message.isee.valore_euro is not None:
+        payload["isee_value_cents"] = _cents(message.isee.valore_euro)
+    payload["arrears"] = arrears
+    payload["request"] = {"type": r.tipo, "amount_cents": _cents(r.importo_euro)}
+    return payload
 
 
-def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]:
-    """ALER message bytes -> one canonical ``tenancy.arrears-referral`` envelope; raises DecodeError."""
-    document = load_json_object(raw, content_type)
+def _envelope(message: AlerArrearsMessage) -> Envelope:
+    """The canonical envelope of a validated native message, built without validating it again.
+
+    Every rule of the canonical model holds already: the native model is stricter field by field (identifiers,
+    code lists, amounts within the canonical cents range, an aware-or-naive ``datetime`` kept as given), and
+    the codice fiscale was validated by :meth:`Intestatario._valid_identifier`. The envelope is therefore
+    assembled with ``model_construct``; ``tests/unit/test_adapter_aler.py`` checks, over generated messages,
+    that it equals, byte for byte, the envelope the validating constructor builds from the same message."""
+    cf = message.intestatario.codice_fiscale
+    subject = SubjectRef.model_construct(identifiers=(person_identifier(cf),))
+    return Envelope.model_construct(
+        message_id=message.id_messaggio,
+        correlation_id=message.id_correlazione or message.id_messaggio,
+        message_type="tenancy.arrears-referral",
+        sender="aler",
+        recipients=message.destinatari,
+        subject=subject,
+        purpose=message.finalita,
+        sensitivity=("S2",),
+        occurred_at=message.data_evento,
+        payload=_payload(message),
+    )
+
+
+def decode_document(document: dict[str, Any]) -> list[Envelope]:
+    """A parsed ALER arrears message -> one canonical ``tenancy.arrears-referral`` envelope; raises DecodeError."""
     try:
         message = AlerArrearsMessage.model_validate(document)
     except ValidationError as exc:
         problems = problems_from_validation(exc)
         raise DecodeError("contract", "message does not match ALER's arrears contract", problems) from None
-    cf = message.intestatario.codice_fiscale
-    try:
-        envelope = Envelope(
-            message_id=message.id_messaggio,
-            correlation_id=message.id_correlazione or message.id_messaggio,
-            message_type="tenancy.arrears-referral",
-            sender="aler",
-            recipients=message.destinatari,
-            subject=SubjectRef(identifiers=(Identifier(system=classify(cf), value=cf),)),
-            purpose=message.finalita,
-            sensitivity=("S2",),
-            occurred_at=message.data_evento,
-            payload=_payload(message),
-        )
-    except ValidationError as exc:  # the native model already enforces every canonical rule
-        problems = problems_from_validation(exc)
-        raise DecodeError("contract", "message does not match the canonical arrears referral", problems) from None
-    return [envelope]
+    return [_envelope(message)]
+
+
+def decode(raw: bytes, content_type: str = "application/json") -> list[Envelope]:
+    """ALER message bytes -> one canonical ``tenancy.arrears-referral`` envelope; raises DecodeError."""
+    return decode_document(load_json_object(raw, content_type))

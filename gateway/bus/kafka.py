@@ -2,8 +2,9 @@
 
 Publishing uses one idempotent producer (``enable_idempotence=True``, ``acks="all"``): every record of a batch
 is handed to the producer first and only then are the acknowledgements awaited, so a batch travels as a few
-pipelined produce requests instead of one round trip per record. The producer's default partitioner hashes
-the key (murmur2, as the Java client does), so one subject's records stay in one partition, in order.
+pipelined produce requests instead of one round trip per record. The producer partitions as Kafka's default
+partitioner does, hashing the key (murmur2, as the Java client does), so one subject's records stay in one
+partition, in order; it remembers the hash of keys it has seen (:mod:`gateway.bus.partitioner`).
 
 Topics are created only by :meth:`KafkaBus.ensure_topics` (brokers run with ``auto.create.topics.enable=false``).
 Before the first send to a topic the bus checks the cluster metadata (a full metadata request, which never
@@ -52,6 +53,7 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr
 
 from gateway.bus.errors import BusUnavailable, CommitFailed, UnknownTopicError
+from gateway.bus.partitioner import KeyHashPartitioner
 from gateway.bus.port import BusRecord, OutgoingRecord
 
 __all__ = ["KafkaBus", "KafkaConsumer", "KafkaSecurity"]
@@ -146,6 +148,7 @@ class KafkaBus:
             acks="all",
             enable_idempotence=True,
             linger_ms=_LINGER_MS,
+            partitioner=KeyHashPartitioner(),
             request_timeout_ms=self._request_timeout_ms,
             **self._security.client_options(),
         )

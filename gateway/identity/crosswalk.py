@@ -75,12 +75,15 @@ class Crosswalk:
     """Mints per-recipient opaque tokens under the gateway's key."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = hashlib.sha256(b"crosswalk/v1\x00" + key).digest()
+        self._keyed = hmac.new(hashlib.sha256(b"crosswalk/v1\x00" + key).digest(), digestmod=hashlib.sha256)
+        """HMAC-SHA-256 under the crosswalk key with no message yet: each token copies it (the key's inner and
+        outer pads hashed once, not per token; several tokens and record keys per message)."""
 
     def token(self, recipient: str, system: str, value: str) -> str:
         """The token ``recipient`` sees for identifier ``value`` of ``system`` (e.g. a Comune case id)."""
-        digest = hmac.new(self._key, f"{recipient}\x00{system}\x00{value}".encode(), hashlib.sha256).digest()
-        return "gwt_" + base64.b32encode(digest[:15]).decode("ascii").lower()
+        mac = self._keyed.copy()
+        mac.update(f"{recipient}\x00{system}\x00{value}".encode())
+        return "gwt_" + base64.b32encode(mac.digest()[:15]).decode("ascii").lower()
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,10 +190,12 @@ class Intake:
             self.on_enqueued()
 
     @staticmethod
-    def _received(envelope: Envelope, submission: Submission, now: datetime) -> MessageStatus:
+    def _received(envelope: Envelope, submission: Submission, now: datetime, state: str = "received",
+                  reason_class: str | None = None, recipients: tuple[str, ...] = ()) -> MessageStatus:
+        """The message's status: received, or (``state`` and the rest) what was decided about it."""
         return MessageStatus(
             sender=envelope.sender, message_id=envelope.message_id, correlation_id=envelope.correlation_id,
-            message_type=envelope.message_type, state="received", reason_class=None, recipients=(),
+            message_type=envelope.message_type, state=state, reason_class=reason_class, recipients=recipients,
             received_at=now, request_id=submission.request_id,
         )
 
@@ -243,9 +245,8 @@ class Intake:
         batch.activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
         permitted = tuple(d.recipient for d in decisions if d.permitted)
         denial = next((d for d in decisions if not d.permitted), None)
-        status = replace(
-            self._received(envelope, submission, now),
-            state="forwarded" if permitted else "denied",
+        status = self._received(
+            envelope, submission, now, state="forwarded" if permitted else "denied",
             reason_class=None if permitted or denial is None or denial.reason is None
             else sender_reason_class(denial.reason, denial.flow),
             recipients=permitted,

@@ -232,7 +232,7 @@ def decide(
         verdict = sufficient[0]
         consent = verdict.consent
         named = verdict.provision.security_labels if consent.consent_type == "explicit" else frozenset()
-        return replace(_permit(request, registry, flow, consent.ref, "deny-overrides", verdict.matched, named),
+        return _permit(request, registry, flow, consent.ref, "deny-overrides", verdict.matched, named,
                        consent_obligations=tuple(sorted(consent.obligations)),
                        consent_refrains=tuple(sorted(consent.refrains)))
     if permitting and sensitive:
@@ -249,12 +249,16 @@ def decide(
 
 
 def _permit(request: DecisionRequest, registry: PolicyRegistry, flow: Flow, consent_ref: str | None, rule: str,
-            matched: str, explicit_labels: frozenset[str]) -> Decision:
-    """A permit; of the labels explicitly permitted, the sensitive ones the flow does not refuse are kept."""
+            matched: str, explicit_labels: frozenset[str], consent_obligations: tuple[str, ...] = (),
+            consent_refrains: tuple[str, ...] = ()) -> Decision:
+    """A permit; of the labels explicitly permitted, the sensitive ones the flow does not refuse are kept, and
+    the permitting consent's own obligation and refrain labels are carried (built in one go: a decision per
+    message and recipient)."""
     return Decision(
         decision_id=str(uuid.uuid4()), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
         consent_ref=consent_ref, legal_basis=flow.legal_basis, policy_revision=registry.revision,
-        combining_rule=rule, matched_provision=matched,
+        combining_rule=rule, matched_provision=matched, consent_obligations=consent_obligations,
+        consent_refrains=consent_refrains,
         permitted_labels=(explicit_labels & SENSITIVE_LABELS) - set(flow.deny_labels),
     )
 

@@ -51,11 +51,16 @@ class Minimised:
     redacted: tuple[str, ...] = ()
 
 
+@cache
+def _split(paths: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Each dotted path as its steps: a flow's paths are few and fixed, so they are split once per process."""
+    return tuple(tuple(path.split(".")) for path in paths)
+
+
 def project(payload: dict[str, Any], paths: tuple[str, ...]) -> dict[str, Any]:
     """The parts of ``payload`` named by dotted ``paths``; missing optional parts are skipped."""
     result: dict[str, Any] = {}
-    for path in paths:
-        keys = path.split(".")
+    for keys in _split(tuple(paths)):
         source: Any = payload
         for key in keys:
             if not isinstance(source, dict) or key not in source:
@@ -76,8 +81,7 @@ _MISSING = object()
 
 def _tokenise_paths(payload: dict[str, Any], paths: tuple[str, ...], recipient: str,
                     tokenise: Tokeniser) -> None:
-    for path in paths:
-        keys = path.split(".")
+    for path, keys in zip(paths, _split(paths), strict=True):
         target: Any = payload
         for key in keys[:-1]:
             target = target.get(key) if isinstance(target, dict) else None
@@ -96,9 +100,7 @@ def minimise_with_redactions(envelope: Envelope, flow: Flow, message_id: str, to
                              permitted_labels: frozenset[str] = frozenset()) -> Minimised:
     """:func:`minimise`, also saying which sensitive labels were redacted; raises :class:`OnlySensitiveData`
     when nothing but redacted elements would be left."""
-    plain = [p for p in flow.allowed_fields if not p.startswith("subject.") and not p.endswith(" as token")]
-    as_token = tuple(p.removesuffix(" as token") for p in flow.allowed_fields if p.endswith(" as token"))
-    systems = {p.removeprefix("subject.") for p in flow.allowed_fields if p.startswith("subject.")}
+    plain, as_token, systems = _allowed(flow.allowed_fields)
     identifiers = tuple(i for i in envelope.subject.identifiers
                         if i.system in systems and OWNERS.get(i.system, flow.recipient) in (flow.recipient,
                                                                                           envelope.sender))
@@ -129,6 +131,16 @@ def minimise_with_redactions(envelope: Envelope, flow: Flow, message_id: str, to
         occurred_at=envelope.occurred_at,
     )
     return Minimised(outgoing, redacted)
+
+
+@cache
+def _allowed(allowed_fields: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """A flow's allowed fields read once per process: the plain payload paths, the paths that cross as tokens,
+    and the identifier systems that may cross (``subject.<system>``)."""
+    plain = tuple(p for p in allowed_fields if not p.startswith("subject.") and not p.endswith(" as token"))
+    as_token = tuple(p.removesuffix(" as token") for p in allowed_fields if p.endswith(" as token"))
+    systems = frozenset(p.removeprefix("subject.") for p in allowed_fields if p.startswith("subject."))
+    return plain, as_token, systems
 
 
 def _projected(payload: dict[str, Any], paths: tuple[str, ...], as_token: tuple[str, ...], recipient: str,

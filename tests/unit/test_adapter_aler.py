@@ -11,21 +11,24 @@ from __future__ import annotations
 import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 import adapters.fwa
+from adapters.aler import arrears as arrears_module
 from adapters.aler import decode
-from gateway.identity.codice_fiscale import is_omocodic, omocodic_variant
+from adapters.aler.arrears import AlerArrearsMessage
+from gateway.identity.codice_fiscale import classify, is_omocodic, omocodic_variant
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.policy.minimise import minimise
 from gateway.policy.registry import Flow, load_registry
 from schemas.codelists import load_codelist
-from schemas.envelope import Envelope
+from schemas.envelope import Envelope, Identifier, SubjectRef
 from schemas.errors import DecodeError
 from tests.adapter_checks import decoded_one, header_of, refusal
 from tests.helpers import dumps, leaves, native_euro, raw, with_value
@@ -576,3 +579,80 @@ def test_a_number_with_a_huge_exponent_is_rejected_at_once(number: str) -> None:
     error = rejection(body)
     assert time.perf_counter() - started < 1.0
     assert [(p.pointer, p.rule) for p in error.problems] == [("", "number-range")]
+
+
+def _validated_envelope(body: bytes) -> Envelope:
+    """The reference the decoder's fast path is held to: the same message through the validating constructors
+    (the canonical envelope and payload models check every field again)."""
+    message = AlerArrearsMessage.model_validate(orjson.loads(body))
+    cf = message.intestatario.codice_fiscale
+    return Envelope(
+        message_id=message.id_messaggio,
+        correlation_id=message.id_correlazione or message.id_messaggio,
+        message_type="tenancy.arrears-referral",
+        sender="aler",
+        recipients=message.destinatari,
+        subject=SubjectRef(identifiers=(Identifier(system=classify(cf), value=cf),)),
+        purpose=message.finalita,
+        sensitivity=("S2",),
+        occurred_at=message.data_evento,
+        payload={
+            "tenancy": {"contract_id": message.contratto.id_contratto, "contract_type": message.contratto.tipo,
+                        "unit_id": message.contratto.id_unita, "quartiere": message.contratto.quartiere,
+                        "municipio": message.contratto.municipio, "rent_band": message.contratto.fascia_canone},
+            "eligibility": {"resides_in_metro_area": message.intestatario.residente_citta_metropolitana,
+                            "works_in_metro_area": message.intestatario.lavora_citta_metropolitana},
+            "household": {"type": message.nucleo.tipologia, "size": message.nucleo.componenti},
+            "isee_band": message.isee.fascia,
+            "isee_value_cents": None if message.isee.valore_euro is None else int(message.isee.valore_euro * 100),
+            "arrears": {"amount_cents": int(message.morosita.importo_euro * 100),
+                        "months": message.morosita.mensilita, "since": message.morosita.dal,
+                        "kind": ARREARS_KINDS[message.morosita.tipo], "stage": message.morosita.stadio},
+            "request": {"type": message.richiesta.tipo, "amount_cents": int(message.richiesta.importo_euro * 100)},
+        },
+    )
+
+
+def _same_envelope(fast: Envelope, validated: Envelope) -> None:
+    assert fast == validated
+    assert orjson.dumps(fast.model_dump(mode="json")) == orjson.dumps(validated.model_dump(mode="json"))
+    assert fast.model_dump_json() == validated.model_dump_json()
+    assert fast.model_dump() == validated.model_dump()  # the Python types too (tuples, datetimes)
+    assert Envelope.model_validate(fast.model_dump()) == fast  # and it passes every canonical rule
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_messages())
+def test_the_envelope_built_without_revalidation_equals_the_validated_one(
+        case: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """The native model enforces every canonical rule, so the decoder assembles the envelope without
+    validating it again (``model_construct``); over generated messages it is the very envelope, byte for byte,
+    that the validating constructors build."""
+    body = dumps(case[0])
+    [fast] = decode(body)
+    _same_envelope(fast, _validated_envelope(body))
+
+
+@pytest.mark.parametrize(("field", "codelist"), [
+    (("contratto", "tipo"), "contract_types"), (("contratto", "fascia_canone"), "rent_bands"),
+    (("nucleo", "tipologia"), "household_types"), (("isee", "fascia"), "isee_bands"),
+    (("morosita", "stadio"), "arrears_stages"), (("richiesta", "tipo"), "request_types"),
+    (("contratto", "quartiere"), "quartieri"),
+])
+def test_every_code_the_native_model_accepts_is_a_canonical_code(field: tuple[str, str], codelist: str) -> None:
+    """What makes skipping the canonical validation safe: each native coded field accepts only codes the
+    canonical list has (every value of the native literal, or every code of the same list)."""
+    models: dict[str, type[BaseModel]] = {
+        "contratto": arrears_module.Contratto, "nucleo": arrears_module.Nucleo, "isee": arrears_module.Isee,
+        "morosita": arrears_module.Morosita, "richiesta": arrears_module.Richiesta,
+    }
+    annotation = models[field[0]].model_fields[field[1]].annotation
+    canonical = set(load_codelist(codelist).labels_it)
+    accepted = set(get_args(annotation)) if get_origin(annotation) is Literal else canonical
+    assert accepted <= canonical
+    for value in sorted(accepted):
+        message = native()
+        message[field[0]][field[1]] = value
+        body = dumps(message)
+        [fast] = decode(body)
+        _same_envelope(fast, _validated_envelope(body))

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from adapters.fwa import FwaReferral, decode, encode
+from adapters.fwa.referral import Etichette, Morosita, Nucleo, Requisiti, Richiedente, Richiesta, _euro
 from gateway.identity.synthetic import synthetic_codice_fiscale
 from gateway.policy.minimise import minimise
 from gateway.policy.registry import load_registry
@@ -397,3 +399,47 @@ def test_every_outcome_the_contract_accepts_decodes_to_the_canonical_fields_and_
     assert set(to_aler.payload) <= set(F1_OUTCOME.allowed_fields)
     assert [(i.system, i.value) for i in to_aler.subject.identifiers] == [
         ("gateway-token", tokenise("aler", "subject", "sbj_test"))]
+
+
+def validated_referral(envelope: Envelope, consent_ref: str | None = None, obligations: tuple[str, ...] = (),
+                       refrains: tuple[str, ...] = ()) -> bytes:
+    """The reference the encoder is held to: FWA's referral built through its validating models, then dumped."""
+    payload = envelope.payload_as(MicrocreditReferral)
+    cf = envelope.subject.first("cf") or envelope.subject.first("stp") or envelope.subject.first("eni")
+    referral = FwaReferral(
+        id_segnalazione=envelope.message_id, id_correlazione=envelope.correlation_id, ente_inviante=envelope.sender,
+        finalita_trattamento=envelope.purpose or "", riferimento_consenso=consent_ref,
+        richiedente=Richiedente(codice_fiscale=cf),
+        requisiti=Requisiti(residenza_citta_metropolitana=payload.eligibility.resides_in_metro_area,
+                            lavoro_citta_metropolitana=payload.eligibility.works_in_metro_area),
+        nucleo=Nucleo(tipologia=payload.household.type), fascia_isee=payload.isee_band,
+        morosita=Morosita(importo_euro=_euro(payload.arrears.amount_cents), mensilita=payload.arrears.months),
+        richiesta=Richiesta(tipo=payload.request.type, importo_euro=_euro(payload.request.amount_cents)),
+        etichette=Etichette(obblighi=obligations, divieti=refrains), inviato_il=envelope.occurred_at,
+    )
+    return orjson.dumps(referral.model_dump(mode="json"))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(referrals(), st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31),
+                                 timezones=st.one_of(st.none(), st.timezones())))
+def test_the_referral_written_directly_is_byte_for_byte_the_validated_models_dump(
+        case: tuple[Envelope, dict[str, Any]], occurred: datetime) -> None:
+    """The encoder writes FWA's referral without building its models; over generated referrals (instants with
+    microseconds, any zone, none) the bytes are those of the validating models' dump."""
+    envelope, labels = case
+    for candidate in (envelope, envelope.model_copy(update={"occurred_at": occurred})):
+        assert encode(candidate, **labels) == validated_referral(candidate, **labels)
+
+
+def test_the_referral_of_a_minimised_arrears_referral_is_the_validated_models_dump() -> None:
+    """The same through the intake's own path: the envelope minimisation builds without validating it again."""
+    flow = next(f for f in load_registry().flows if f.id == "F1")
+    arrears = envelope(payload={**referral_payload(), "tenancy": {
+        "contract_id": "ALER-C-1", "contract_type": "SAP", "unit_id": "ALER-U-1", "quartiere": "san-siro",
+        "municipio": 7, "rent_band": "protezione"}, "household": {"type": "single-adult", "size": 1},
+        "arrears": {"amount_cents": 10, "months": 1, "kind": "rent", "stage": "late"}},
+        message_type="tenancy.arrears-referral")
+    outgoing = minimise(arrears, flow, "gw-0002")
+    assert (encode(outgoing, consent_ref="cns-1@2", obligations=flow.obligations, refrains=flow.refrains)
+            == validated_referral(outgoing, "cns-1@2", flow.obligations, flow.refrains))

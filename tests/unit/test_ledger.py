@@ -61,3 +61,18 @@ def test_restriction_notices_name_each_recipients_own_messages_and_never_the_pse
     assert [n.value.count(b"gw-") for n in notices] == [1, 2]
     assert all(isinstance(n, OutboxRow) and n.key == b"cns-1" and b"sbj_a" not in n.value for n in notices)
     assert ledger.drop_record(notices[0], "consent-withdrawn", None, "i", NOW).message_ids == (notices[0].message_id,)
+
+
+def test_a_row_claimed_for_delivery_keeps_every_field_but_its_id() -> None:
+    """The delivery path gives queued rows their ids with a direct constructor call (cheaper than
+    ``dataclasses.replace``); it must carry over every field, in order, including any added later."""
+    from dataclasses import fields, replace
+
+    from gateway.store.outbox import _with_id
+
+    row = OutboxRow(topic="t", recipient="fwa", message_id="m", value=b"v", key=b"k", headers=(("a", "b"),),
+                    created_at=NOW, consent_id="c", consent_version=3, subject_pseudonym="sbj_a", id=None,
+                    published_at=datetime(2026, 12, 7, tzinfo=UTC))
+    assert [f.name for f in fields(OutboxRow)][-2:] == ["id", "published_at"]
+    assert _with_id(row, 42) == replace(row, id=42)
+    assert all(getattr(_with_id(row, 42), f.name) == getattr(replace(row, id=42), f.name) for f in fields(OutboxRow))
