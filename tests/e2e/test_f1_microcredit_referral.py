@@ -1,8 +1,9 @@
 """Flow F1 end to end through the bus: ALER's arrears record in ``in.aler``, FWA's referral out of ``out.fwa``.
 
 Runs on both pairs of backends: the embedded bus with SQLite, and a real Kafka broker with a real PostgreSQL
-server. Drives permit, deny, withdraw-then-deny, replay, drop at delivery and dead-lettering, and checks the
-referral field by field, the status message and the audit chain.
+server. Drives permit, replay, drop at delivery and dead-lettering, and checks the referral field by field, the
+status message and the audit chain. F1's denials (no consent, a withdrawn consent) are decided by the same intake
+over the in-memory store in ``tests/unit/pipeline/test_f1_decisions_on_memory_store.py``.
 """
 
 from __future__ import annotations
@@ -142,38 +143,6 @@ async def test_f1_permitted_referral_carries_exactly_the_f1_fields(gateway: Gate
     assert f1[1]["recipient_org"] == "fwa" and "isee_band" in f1[1]["data_categories"]
     assert f1[0]["kafka"]["topic"] == gateway.settings.topics.name("in", "aler")
     assert person.cf not in json.dumps(records)
-
-
-async def test_f1_without_consent_nothing_reaches_fwa(gateway: Gateway) -> None:
-    person = tenant(2)
-    await submit_over_bus(gateway, aler_arrears_message(person, "m-deny"))
-
-    [status] = await read_until(gateway, "status", "aler", 1)
-    assert orjson.loads(status.value)["state"] == "denied"
-    assert orjson.loads(status.value)["reason_class"] == "not-authorised"
-    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.5) == []
-    records = await audit_records(gateway)
-    [decision] = [r for r in records if r["event_type"] == "decision"]
-    assert (decision["outcome"], decision["reason"]) == ("deny", "no-applicable-consent")
-    assert not [r for r in records if r["event_type"] == "disclosure"]
-
-
-async def test_f1_withdrawn_consent_denies_and_looks_like_no_consent(gateway: Gateway) -> None:
-    withdrawn_person, never_person = tenant(3), tenant(4)
-    consent_id = await record_consent(gateway, withdrawn_person.cf)
-    await gateway.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
-    await submit_over_bus(gateway, aler_arrears_message(withdrawn_person, "m-withdrawn"))
-    await submit_over_bus(gateway, aler_arrears_message(never_person, "m-never"))
-
-    statuses = {orjson.loads(r.value)["message_id"]: orjson.loads(r.value)
-                for r in await read_until(gateway, "status", "aler", 2)}
-    assert statuses["m-withdrawn"]["state"] == statuses["m-never"]["state"] == "denied"
-    # Rule 13: the sender cannot tell a withdrawn consent from no consent at all.
-    assert {k: v for k, v in statuses["m-withdrawn"].items() if k not in ("message_id", "correlation_id", "at")} == {
-        k: v for k, v in statuses["m-never"].items() if k not in ("message_id", "correlation_id", "at")}
-    assert await read_until(gateway, "out", "fwa", 0, settle_s=1.5) == []
-    reasons = {r["reason"] for r in await audit_records(gateway) if r["event_type"] == "decision"}
-    assert reasons == {"consent-withdrawn", "no-applicable-consent"}
 
 
 async def test_f1_replayed_message_id_is_forwarded_once(gateway: Gateway) -> None:

@@ -1,7 +1,7 @@
 """Rule 7 at element level (plan C-12): a coded element whose code carries a sensitive label crosses only with
 an explicit permit — the flow's declared ``permitted_labels`` or an explicit consent naming the label —
 otherwise it is redacted, and a message that is only sensitive data is denied. Pure decide/minimise tests; the
-bus-level check is tests/e2e/test_sensitive_elements.py."""
+same rule through the intake, relay and audit log is tests/unit/pipeline/test_sensitive_elements_on_memory_store.py."""
 
 from __future__ import annotations
 
