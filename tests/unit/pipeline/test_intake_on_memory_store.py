@@ -6,97 +6,40 @@ partners' decoders and encoders, the crosswalk's tokens), consents are recorded 
 :class:`~gateway.consents.service.ConsentService`, and the relay publishes to the embedded bus (the gateway's own
 single-machine log, in a temporary file). Only the store is :class:`~gateway.store.memory.MemoryStore`, which
 ``tests/contract`` holds to the same answers as SQLite and PostgreSQL. The same cases run end to end over both
-real backends in ``tests/e2e/test_f1_microcredit_referral.py``.
+real backends in ``tests/e2e/test_f1_microcredit_referral.py``; the wiring is :mod:`tests.pipeline_harness`'s.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import orjson
-import pytest
 
-from gateway.audit.verify import verify_log
-from gateway.bus import BusRecord, EmbeddedBus
 from gateway.consents.index import ConsentIndex
-from gateway.consents.service import ConsentService
-from gateway.identity.crosswalk import Crosswalk
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
-from gateway.partners import built_in
-from gateway.pipeline import Intake, Submission
-from gateway.pipeline.relay import Relay
-from gateway.policy import PolicyRegistry, load_registry
-from gateway.routing import decoders_of, encoders_of
-from gateway.settings import TopicSettings
-from gateway.simulators import aler_arrears_message, fhir_consent
+from gateway.pipeline import Submission
+from gateway.simulators import aler_arrears_message
 from gateway.store import MessageStatus
-from gateway.store.memory import MemoryStore
 from schemas.envelope import Envelope
+from tests.pipeline_harness import Pipeline
 
-KEY = b"p" * 32
-F1 = "microcredit-assessment"
 _CF = re.compile(r"[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]")
 
 
-@pytest.fixture(scope="module")
-def registry() -> PolicyRegistry:
-    return load_registry()
+async def submit(pipeline: Pipeline, person: SyntheticTenant, message_id: str) -> MessageStatus:
+    """ALER's arrears message about ``person``, decided and left queued (the relay delivers when a test drains)."""
+    [status] = await pipeline.submit("aler", aler_arrears_message(person, message_id), deliver=False)
+    return status
 
 
-@dataclass
-class Pipeline:
-    store: MemoryStore
-    intake: Intake
-    relay: Relay
-    consents: ConsentService
-    bus: EmbeddedBus
-    topics: TopicSettings
-
-    async def submit(self, person: SyntheticTenant, message_id: str) -> MessageStatus:
-        [status] = await self.intake.submit(self.submission(aler_arrears_message(person, message_id)))
-        return status
-
-    @staticmethod
-    def submission(message: dict[str, Any], request_id: str = "req-unit") -> Submission:
-        return Submission(sender="aler", sender_role="system", raw=orjson.dumps(message),
-                          content_type="application/json", request_id=request_id)
-
-    async def consent(self, person: SyntheticTenant) -> str:
-        return (await self.consents.record(fhir_consent(person.cf), "aler", "aler-test", "req-consent")).consent_id
-
-    async def audit(self) -> list[dict[str, Any]]:
-        """Every audit record, after checking that the log verifies."""
-        async with self.store.transaction() as tx:
-            head = await tx.audit_head()
-            entries = await tx.audit_entries(0, head.size + 1)
-        report = verify_log(entries, head)
-        assert report.ok, report
-        return [json.loads(e["record"]) for e in entries]
-
-    async def published(self, kind: str, partner: str) -> list[BusRecord]:
-        return await self.bus.read(self.topics.name(kind, partner), 0, 0)
+async def consent(pipeline: Pipeline, person: SyntheticTenant) -> str:
+    return (await pipeline.consent(person.cf)).consent_id
 
 
-@pytest.fixture
-async def pipeline(tmp_path: Path, registry: PolicyRegistry) -> AsyncIterator[Pipeline]:
-    store = MemoryStore(KEY)
-    topics = TopicSettings(prefix="", partitions=1)
-    partners = built_in()
-    intake = Intake(store, registry, topics, decoders_of(partners), encoders_of(partners), "unit-memory",
-                    1_000_000, tokenise=Crosswalk(KEY).token)
-    bus = EmbeddedBus(tmp_path / "bus.sqlite3", partitions=1)
-    await bus.start()
-    await bus.ensure_topics([topics.name("out", "fwa"), topics.name("status", "aler"), topics.consent_events()])
-    try:
-        yield Pipeline(store, intake, Relay(store, bus, "unit-memory", registry=registry),
-                       ConsentService(store, registry, "unit-memory", topics), bus, topics)
-    finally:
-        await bus.stop()
+def aler_submission(message: dict[str, object]) -> Submission:
+    return Submission(sender="aler", sender_role="system", raw=orjson.dumps(message),
+                      content_type="application/json", request_id="req-unit")
 
 
 def tenant(seed: int) -> SyntheticTenant:
@@ -107,8 +50,8 @@ async def test_C01_T10_a_consented_f1_referral_is_queued_for_fwa_with_one_decisi
     pipeline: Pipeline,
 ) -> None:
     person = tenant(1)
-    consent_id = await pipeline.consent(person)
-    status = await pipeline.submit(person, "m-permit")
+    consent_id = await consent(pipeline, person)
+    status = await submit(pipeline, person, "m-permit")
     assert (status.state, status.recipients, status.reason_class) == ("forwarded", ("fwa",), None)
 
     async with pipeline.store.transaction() as tx:
@@ -128,7 +71,7 @@ async def test_C15_M03_without_consent_f1_is_denied_audited_and_nothing_is_queue
     pipeline: Pipeline,
 ) -> None:
     person = tenant(2)
-    status = await pipeline.submit(person, "m-deny")
+    status = await submit(pipeline, person, "m-deny")
     assert (status.state, status.reason_class, status.recipients) == ("denied", "not-authorised", ())
     async with pipeline.store.transaction() as tx:
         queued = await tx.pending_outbox(10)
@@ -143,9 +86,9 @@ async def test_C15_M03_without_consent_f1_is_denied_audited_and_nothing_is_queue
 
 async def test_a_replayed_message_id_returns_the_first_status_and_forwards_nothing_more(pipeline: Pipeline) -> None:
     person = tenant(3)
-    await pipeline.consent(person)
-    first = await pipeline.submit(person, "m-replay")
-    again = await pipeline.submit(person, "m-replay")
+    await consent(pipeline, person)
+    first = await submit(pipeline, person, "m-replay")
+    again = await submit(pipeline, person, "m-replay")
     assert again == first and first.state == "forwarded"
     async with pipeline.store.transaction() as tx:
         queued = await tx.pending_outbox(10)
@@ -158,11 +101,11 @@ async def test_a_batch_decides_each_person_on_their_own_consents_and_a_copy_in_i
     pipeline: Pipeline,
 ) -> None:
     consented, other = tenant(4), tenant(5)
-    await pipeline.consent(consented)
+    await consent(pipeline, consented)
     decode = pipeline.intake.decode
     items: list[tuple[Envelope, Submission]] = []
     for person, message_id in ((consented, "m-a"), (other, "m-b"), (consented, "m-a"), (consented, "m-c")):
-        submission = pipeline.submission(aler_arrears_message(person, message_id))
+        submission = aler_submission(aler_arrears_message(person, message_id))
         items += [(envelope, submission) for envelope in decode(submission)]
     statuses = await pipeline.intake.process(items)
     assert [(s.message_id, s.state) for s in statuses] == [
@@ -177,18 +120,18 @@ async def test_a_batch_decides_each_person_on_their_own_consents_and_a_copy_in_i
 
 async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_delivery(pipeline: Pipeline) -> None:
     person, still_consenting = tenant(7), tenant(9)
-    consent_id = await pipeline.consent(person)
-    await pipeline.consent(still_consenting)
-    assert (await pipeline.submit(person, "m-queued")).state == "forwarded"
-    assert (await pipeline.submit(still_consenting, "m-other")).state == "forwarded"
+    consent_id = await consent(pipeline, person)
+    await consent(pipeline, still_consenting)
+    assert (await submit(pipeline, person, "m-queued")).state == "forwarded"
+    assert (await submit(pipeline, still_consenting, "m-other")).state == "forwarded"
     await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
 
     # two referrals (one dropped), two statuses to ALER and the consent.withdrawn event; FWA received nothing
     # under the withdrawn consent, so it gets no restriction notice either
     assert await pipeline.relay.drain() == 5
-    [delivered] = await pipeline.published("out", "fwa")
+    [delivered] = await pipeline.read("out", "fwa")
     assert delivered.header("correlation-id") == "corr-m-other"
-    assert sorted(orjson.loads(r.value)["message_id"] for r in await pipeline.published("status", "aler")) == [
+    assert sorted(orjson.loads(r.value)["message_id"] for r in await pipeline.read("status", "aler")) == [
         "m-other", "m-queued"]
     records = await pipeline.audit()
     [dropped] = [r for r in records if r["event_type"] == "delivery-dropped"]
@@ -202,12 +145,12 @@ async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_deliver
 
 async def test_W01_a_loaded_consent_index_sees_the_withdrawal_before_the_next_batch(pipeline: Pipeline) -> None:
     person = tenant(8)
-    consent_id = await pipeline.consent(person)
+    consent_id = await consent(pipeline, person)
     index = pipeline.intake.consent_index = ConsentIndex()
     await index.load(pipeline.store)
-    assert (await pipeline.submit(person, "m-before")).state == "forwarded"
+    assert (await submit(pipeline, person, "m-before")).state == "forwarded"
     await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
-    after = await pipeline.submit(person, "m-after")
+    after = await submit(pipeline, person, "m-after")
     assert (after.state, after.reason_class) == ("denied", "not-authorised") and index.seq == 2
     reasons = [r.get("reason") for r in await pipeline.audit() if r["event_type"] == "decision"]
     assert reasons == [None, "consent-withdrawn"]
