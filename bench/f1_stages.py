@@ -13,7 +13,11 @@ the figures hold on a machine shared with other work (CPU time is not inflated b
   consumer does), with the SQL statements and commits per message counted through SQLAlchemy events;
 * **intake concurrency** — the same with several submissions in flight at once, to show how far one process
   would scale if the consumer processed records concurrently (the audit head row lock serialises appends);
-* **relay** — ``Relay.drain`` of the outbox rows those messages left, publishing to Kafka.
+* **relay** — ``Relay.drain`` of the outbox rows those messages left, publishing to Kafka;
+* **intake batch** (``--batch N``) — ``Intake.process`` of decoded batches of N messages in one transaction each,
+  as the inbound consumer decides them: CPU per message of the whole batch (decode reported apart), and each store
+  call of the batch timed where the intake makes it (CPU and wall of this process while the call is awaited),
+  per message of the batch, with the commit and the rest (pure Python) as the remainder.
 
 Needs ``GATEWAY_TEST_KAFKA_BOOTSTRAP`` and ``GATEWAY_TEST_POSTGRES_DSN`` (``scripts/realinfra.py run -- ...``).
 Saves ``bench/results/f1-stages-<UTC timestamp>.json`` and ``bench/results/latest-f1-stages.json``.
@@ -24,13 +28,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,7 +149,8 @@ async def main(args: argparse.Namespace) -> int:
         "machine": machine_info(),
         "parameters": {"messages": args.messages, "tenants": args.tenants, "cpu_iterations": args.iterations,
                        "store_iterations": args.store_iterations,
-                       "concurrency": args.concurrency},
+                       "concurrency": args.concurrency, "batch": args.batch, "batches": args.batches,
+                       "batch_rounds": args.batch_rounds},
         **results,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -267,9 +273,132 @@ async def measure(gw: Any, args: argparse.Namespace) -> dict[str, Any]:
              "cpu_ms_per_row": _per(cpu, rows), "batch_size": gw.relay.batch_size,
              "sql_statements_per_row": counter.summary(rows)["sql_statements_per_message"]}
 
+    batch = await measure_batches(gw, submission, counter, args) if args.batch else None
     return {"cpu_stages_per_message": cpu_stages, "cpu_stages_total_cpu_ms": cpu_stages_total,
             "sql_statement": sql_stage, "store_operations": store_ops, "intake_sequential": intake_seq,
-            "intake_concurrent": concurrency, "relay_drain": relay}
+            "intake_concurrent": concurrency, "relay_drain": relay, "intake_batch": batch}
+
+
+class _TimedTransaction:
+    """A store transaction whose awaited calls are timed, by method name: wall time and CPU time of this
+    process while the call is awaited (nothing else runs on the loop in this benchmark, so the CPU is the
+    call's own: SQLAlchemy, the driver, the repository's Python)."""
+
+    def __init__(self, tx: Any, totals: dict[str, list[float]]) -> None:
+        self._tx = tx
+        self._totals = totals
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._tx, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        totals = self._totals
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return await attr(*args, **kwargs)
+            finally:
+                figures = totals.setdefault(name, [0.0, 0.0, 0])
+                figures[0] += time.perf_counter() - wall
+                figures[1] += time.process_time() - cpu
+                figures[2] += 1
+
+        return timed
+
+
+class _TimedStore:
+    """The store, handing out :class:`_TimedTransaction`; opening the transaction and its commit are timed too."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.totals: dict[str, list[float]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _add(self, name: str, wall: float, cpu: float) -> None:
+        figures = self.totals.setdefault(name, [0.0, 0.0, 0])
+        figures[0] += wall
+        figures[1] += cpu
+        figures[2] += 1
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        async with contextlib.AsyncExitStack() as stack:
+            tx = await stack.enter_async_context(self._store.transaction())
+            self._add("begin (pool checkout + pre-ping)", time.perf_counter() - wall, time.process_time() - cpu)
+            yield _TimedTransaction(tx, self.totals)
+            wall, cpu = time.perf_counter(), time.process_time()
+        self._add("commit", time.perf_counter() - wall, time.process_time() - cpu)
+
+
+async def measure_batches(gw: Any, submission: Callable[[int], Submission], counter: Any,
+                          args: argparse.Namespace) -> dict[str, Any]:
+    """``Intake.process`` on batches of ``--batch`` decoded messages, ``--batch-rounds`` rounds of
+    ``--batches`` batches each; for every figure the fastest round is kept (as for the other stages). The
+    consent index is loaded first, as the gateway's workers keep it, so a batch reads only the consent change
+    head (``consent_change_head``)."""
+    intake, size = gw.intake, args.batch
+    first = 2 * 10**8  # message numbers of their own, never claimed by the sections above
+
+    def decoded(k: int) -> list[Any]:
+        subs = [submission(first + k * size + i) for i in range(size)]
+        return [(envelope, sub) for sub in subs for envelope in intake.decode(sub)]
+
+    await intake.consent_index.load(gw.store)  # as the gateway's workers keep it: decisions read no consent row
+    timed_store = _TimedStore(intake.store)
+    original, intake.store = intake.store, timed_store
+    batch_no = iter(range(10**6))
+    rounds: list[dict[str, Any]] = []
+    try:
+        for _ in range(2):  # warm the statement caches with the batch's own sizes
+            await intake.process(decoded(next(batch_no)))
+        for _ in range(args.batch_rounds):
+            timed_store.totals = {}
+            counter.reset()
+            decode: list[float] = [0.0, 0.0]
+            spent: list[float] = [0.0, 0.0]
+            forwarded = 0
+            for _ in range(args.batches):
+                wall, cpu = time.perf_counter(), time.process_time()
+                items = decoded(next(batch_no))
+                decode[0] += time.perf_counter() - wall
+                decode[1] += time.process_time() - cpu
+                wall, cpu = time.perf_counter(), time.process_time()
+                statuses = await intake.process(items)
+                spent[0] += time.perf_counter() - wall
+                spent[1] += time.process_time() - cpu
+                forwarded += sum(s.state == "forwarded" for s in statuses)
+            assert forwarded == args.batches * size, forwarded
+            rounds.append({"decode": decode, "whole": spent, "calls": timed_store.totals,
+                           "sql": counter.summary(args.batches)})
+    finally:
+        intake.store = original
+    messages = args.batches * size
+
+    def best(select_figures: Callable[[dict[str, Any]], list[float] | None]) -> dict[str, float]:
+        present = [f for f in (select_figures(r) for r in rounds) if f is not None]
+        return {"wall_ms": _per(min(f[0] for f in present), messages),
+                "cpu_ms": _per(min(f[1] for f in present), messages)}
+
+    names = list(rounds[0]["calls"])
+    calls: dict[str, dict[str, float]] = {}
+    for name in names:
+        calls[name] = {**best(lambda r, name=name: r["calls"].get(name)),  # type: ignore[misc]
+                       "calls_per_batch": round(rounds[0]["calls"][name][2] / args.batches, 2)}
+    whole = best(lambda r: r["whole"])
+    in_calls = round(sum(v["cpu_ms"] for v in calls.values()), 4)
+    sql = min(rounds, key=lambda r: r["whole"][1])["sql"]
+    return {"batch": size, "batches_per_round": args.batches, "rounds": args.batch_rounds,
+            "decode_per_message": best(lambda r: r["decode"]),
+            "process_per_message": {**whole, "per_s": round(1000 / whole["wall_ms"], 1)},
+            "store_calls_per_message": calls,
+            "store_calls_total_cpu_ms": in_calls,
+            "rest_cpu_ms (pure Python of the batch, outside store calls)": round(whole["cpu_ms"] - in_calls, 4),
+            "sql_statements_per_batch": sql["sql_statements_per_message"],
+            "statements_per_batch_by_kind": sql["statements_per_message_by_kind"]}
 
 
 async def measure_store_ops(gw: Any, intake: Any, envelope: Any, sample: Submission, subject: Any, decision: Any,
@@ -373,6 +502,18 @@ def print_report(r: dict[str, Any]) -> None:
     rl = r["relay_drain"]
     print(f"  {'relay drain (per row, batch ' + str(rl['batch_size']) + ')':50}{rl['wall_ms_per_row']:>10.3f}"
           f"{rl['cpu_ms_per_row']:>10.3f}   -> {rl['per_s']} rows/s, {rl['sql_statements_per_row']} statements/row")
+    b = r.get("intake_batch")
+    if b:
+        print(f"  intake.process on batches of {b['batch']} (per message of the batch):")
+        d, p = b["decode_per_message"], b["process_per_message"]
+        print(f"    {'decode (apart, not in the batch)':48}{d['wall_ms']:>10.3f}{d['cpu_ms']:>10.3f}")
+        for name, v in b["store_calls_per_message"].items():
+            print(f"    {'  ' + name + ' x' + str(v['calls_per_batch']):48}{v['wall_ms']:>10.3f}{v['cpu_ms']:>10.3f}")
+        print(f"    {'  = store calls and commit':48}{'':>10}{b['store_calls_total_cpu_ms']:>10.3f}")
+        rest = b["rest_cpu_ms (pure Python of the batch, outside store calls)"]
+        print(f"    {'  + the rest (pure Python)':48}{'':>10}{rest:>10.3f}")
+        print(f"    {'= Intake.process, whole batch':48}{p['wall_ms']:>10.3f}{p['cpu_ms']:>10.3f}"
+              f"   -> {p['per_s']}/s, {b['sql_statements_per_batch']} statements per batch")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -384,6 +525,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="transactions per store operation (default 500)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[4, 16],
                         help="comma-separated numbers of concurrent submissions (default 4,16)")
+    parser.add_argument("--batch", type=int, default=200,
+                        help="messages per Intake.process batch (default 200, the consumer's; 0 skips it)")
+    parser.add_argument("--batches", type=int, default=2, help="batches per round (default 2)")
+    parser.add_argument("--batch-rounds", type=int, default=ROUNDS,
+                        help=f"rounds of batches; the fastest is kept (default {ROUNDS})")
     return parser.parse_args(argv)
 
 

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.statistics.counting import ActivityEvent
@@ -22,6 +21,22 @@ __all__ = ["ActivityRepository"]
 
 _CORRECTABLE_ACTIVITY = ("month", "quartiere", "outcome", "weight", "vaccine_group")
 """What a care record sent again may change in the row it counted before."""
+
+
+_ACTIVITY_COLUMNS = ("month", "kind", "source", "quartiere", "flow_id", "recipient", "outcome", "weight", "source_key",
+                     "vaccine_group")
+
+_RECORD_POSTGRESQL = """
+INSERT INTO statistics_activity (month, kind, source, quartiere, flow_id, recipient, outcome, weight, source_key,
+                                 vaccine_group)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::integer[], $9::text[], $10::text[])
+ON CONFLICT (kind, source_key) DO UPDATE
+SET month = EXCLUDED.month, quartiere = EXCLUDED.quartiere, outcome = EXCLUDED.outcome, weight = EXCLUDED.weight,
+    vaccine_group = EXCLUDED.vaccine_group
+"""
+"""``record_activity``'s insert on PostgreSQL: the rows of a batch as arrays, unnested in their order (the
+columns of ``_ACTIVITY_COLUMNS``; a re-sent care record updates ``_CORRECTABLE_ACTIVITY``)."""
 
 
 def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
@@ -55,9 +70,11 @@ class ActivityRepository(Repository):
             await self.conn.execute(delete(statistics_activity).where(or_(
                 *(and_(activity.kind == kind, activity.source_key == source_key) for kind, source_key in withdrawn)
             )))
-        if rows:
-            dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
-            statement = dialect_insert(statistics_activity)
+        if rows and self._store.dialect == "postgresql":
+            # One array per column, one statement for any number of rows: no per-row SQLAlchemy work.
+            await self.conn.exec_driver_sql(_RECORD_POSTGRESQL, tuple([r[c] for r in rows] for c in _ACTIVITY_COLUMNS))
+        elif rows:
+            statement = sqlite_insert(statistics_activity)
             await self.conn.execute(statement.on_conflict_do_update(
                 index_elements=["kind", "source_key"],
                 set_={name: statement.excluded[name] for name in _CORRECTABLE_ACTIVITY},

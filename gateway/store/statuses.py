@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.policy.registry import FINAL_LIFECYCLE_STATES
-from gateway.store.base import Repository, _utc
+from gateway.store.base import Repository, _json_text, _utc
 from gateway.store.models import MessageStatus
 from gateway.store.tables import messages
 
@@ -48,20 +47,30 @@ class StatusesRepository(Repository):
         were new. The others were seen before (replays), or appear twice in ``statuses`` (the first counts)."""
         if not statuses:
             return set()
-        values: dict[tuple[str, str], dict[str, Any]] = {}
+        first: dict[tuple[str, str], MessageStatus] = {}
         for s in statuses:
-            values.setdefault((s.sender, s.message_id), {
-                "sender": s.sender, "message_id": s.message_id, "correlation_id": s.correlation_id,
-                "message_type": s.message_type, "state": s.state, "reason_class": s.reason_class,
-                "recipients": list(s.recipients), "received_at": s.received_at, "request_id": s.request_id,
-            })
-        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+            first.setdefault((s.sender, s.message_id), s)
+        if self._store.dialect == "postgresql":
+            # One array per column, unnested into rows by PostgreSQL: the statement is the same text for any
+            # batch size, and the only Python work per row is building the arrays.
+            rows = list(first.values())
+            result: Any = await self.conn.exec_driver_sql(_CLAIM_POSTGRESQL, (
+                [r.sender for r in rows], [r.message_id for r in rows], [r.correlation_id for r in rows],
+                [r.message_type for r in rows], [r.state for r in rows], [r.reason_class for r in rows],
+                [_json_text(list(r.recipients)) for r in rows], [r.received_at for r in rows],
+                [r.request_id for r in rows]))
+            return {(sender, message_id) for sender, message_id in result}
+        values = [{
+            "sender": s.sender, "message_id": s.message_id, "correlation_id": s.correlation_id,
+            "message_type": s.message_type, "state": s.state, "reason_class": s.reason_class,
+            "recipients": list(s.recipients), "received_at": s.received_at, "request_id": s.request_id,
+        } for s in first.values()]
         # Parameters as a list (SQLAlchemy's "insertmanyvalues"): one statement compiled once, not a VALUES
         # clause compiled anew for every batch size.
-        statement = (dialect_insert(messages)
+        statement = (sqlite_insert(messages)
                      .on_conflict_do_nothing(index_elements=["sender", "message_id"])
                      .returning(messages.c.sender, messages.c.message_id))
-        return {(r.sender, r.message_id) for r in await self.conn.execute(statement, list(values.values()))}
+        return {(r.sender, r.message_id) for r in await self.conn.execute(statement, values)}
 
     async def messages_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageStatus]:
         """The statuses of these (sender, message id), in one statement; unknown ones are absent."""
@@ -74,6 +83,14 @@ class StatusesRepository(Repository):
     async def update_messages(self, statuses: Sequence[MessageStatus]) -> None:
         """Record the outcome (state, reason class, recipients) of many messages in one round trip."""
         if not statuses:
+            return
+        if self._store.dialect == "postgresql":
+            # One statement over arrays; a message listed twice gets its last outcome, as one UPDATE per
+            # status in the list's order would leave it.
+            latest = list({(st.sender, st.message_id): st for st in statuses}.values())
+            await self.conn.exec_driver_sql(_UPDATE_POSTGRESQL, (
+                [st.sender for st in latest], [st.message_id for st in latest], [st.state for st in latest],
+                [st.reason_class for st in latest], [_json_text(list(st.recipients)) for st in latest]))
             return
         await self.conn.execute(
             update(messages)
@@ -103,6 +120,31 @@ class StatusesRepository(Repository):
             .values(lifecycle=state, lifecycle_at=at)
         )
         return [m for m in await self.messages_by_correlation(sender, correlation_id) if m.message_id in movable]
+
+
+_CLAIM_POSTGRESQL = """
+INSERT INTO messages (sender, message_id, correlation_id, message_type, state, reason_class, recipients,
+                      received_at, request_id)
+SELECT sender, message_id, correlation_id, message_type, state, reason_class, recipients::json, received_at,
+       request_id
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::timestamptz[], $9::text[])
+     AS claimed(sender, message_id, correlation_id, message_type, state, reason_class, recipients, received_at,
+                request_id)
+ON CONFLICT (sender, message_id) DO NOTHING
+RETURNING sender, message_id
+"""
+"""``claim_messages`` on PostgreSQL: one row per array position, in the batch's order; ``recipients`` arrives as
+JSON text."""
+
+_UPDATE_POSTGRESQL = """
+UPDATE messages
+SET state = outcome.state, reason_class = outcome.reason_class, recipients = outcome.recipients::json
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+     AS outcome(sender, message_id, state, reason_class, recipients)
+WHERE messages.sender = outcome.sender AND messages.message_id = outcome.message_id
+"""
+"""``update_messages`` on PostgreSQL: the outcomes of a batch joined to their statuses in one statement."""
 
 
 def _status(m: Any) -> MessageStatus:

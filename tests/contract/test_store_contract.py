@@ -81,6 +81,28 @@ async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_eac
     assert found[("aler", "m3")].state == "received"
 
 
+async def test_a_batch_keeps_the_first_copy_of_a_message_and_the_last_outcome_written(
+        any_store: InspectableStore) -> None:
+    """The claim keeps what the first copy of a replayed message said; an outcome written twice in one call
+    ends as the last one; several recipients and the received time (timezone-aware) read back as written."""
+    later = datetime(2026, 11, 22, 10, 30, 15, 123456, tzinfo=UTC)
+    first = replace(status("m1"), correlation_id="c-first", received_at=later, request_id="r-1")
+    async with any_store.transaction() as tx:
+        claimed = await tx.claim_messages([first, replace(first, correlation_id="c-second"), status("m2")])
+        assert claimed == {("aler", "m1"), ("aler", "m2")}
+        await tx.update_messages([replace(first, state="denied", reason_class="not-authorised"),
+                                  replace(first, state="forwarded", recipients=("fwa", "comune-milano")),
+                                  replace(status("unknown"), state="forwarded", recipients=("fwa",))])
+    async with any_store.transaction() as tx:
+        found = await tx.messages_many({("aler", "m1"), ("aler", "m2"), ("aler", "unknown")})
+    assert set(found) == {("aler", "m1"), ("aler", "m2")}
+    m1 = found[("aler", "m1")]
+    assert (m1.correlation_id, m1.request_id, m1.state, m1.reason_class, m1.recipients) == (
+        "c-first", "r-1", "forwarded", None, ("fwa", "comune-milano"))
+    assert m1.received_at == later and m1.received_at.utcoffset() is not None
+    assert (found[("aler", "m2")].state, found[("aler", "m2")].recipients) == ("received", ())
+
+
 async def test_subjects_prefetched_for_a_batch_are_the_ones_later_lookups_find(any_store: InspectableStore) -> None:
     async with any_store.transaction() as tx:
         known = await tx.subject("cf", "RSSMRA85T10A562S", create=True)
