@@ -42,7 +42,9 @@ Common options: ``--kafka-timeout SECONDS`` (default 120, for slow 2-core machin
 ``--keep-files`` (keep data and logs for debugging). Extra JVM flags for the broker can be
 appended through ``REALINFRA_KAFKA_JVM_OPTS`` (e.g. ``-XX:TieredStopAtLevel=4`` for benchmarks).
 PostgreSQL runs with ``fsync=off`` for test speed; ``REALINFRA_POSTGRES_DURABLE=1`` keeps the durable
-defaults (for benchmarks of durable commits).
+defaults (for benchmarks of durable commits). Extra server settings can be appended through
+``REALINFRA_POSTGRES_OPTS`` (e.g. ``-c shared_preload_libraries=pg_stat_statements`` to see which statements
+a benchmark's database time goes to).
 
 Teardown runs on normal exit, on errors and on SIGINT/SIGTERM/SIGHUP. If the launcher itself is
 killed with SIGKILL, Kafka and the command still receive SIGTERM (parent-death signal) and the
@@ -106,6 +108,7 @@ KAFKA_CREDENTIALS_ENV_VAR = "GATEWAY_TEST_KAFKA_CREDENTIALS"
 POSTGRES_ENV_VAR = "GATEWAY_TEST_POSTGRES_DSN"
 KAFKA_EXTRA_OPTS_ENV_VAR = "REALINFRA_KAFKA_JVM_OPTS"
 POSTGRES_DURABLE_ENV_VAR = "REALINFRA_POSTGRES_DURABLE"
+POSTGRES_EXTRA_OPTS_ENV_VAR = "REALINFRA_POSTGRES_OPTS"
 
 POSTGRES_DATABASE = "gateway_test"
 POSTGRES_ROLE = "gateway"
@@ -329,6 +332,8 @@ def start_postgres_server(pg: Postgres) -> None:
     server_opts = f"-p {pg.port} -k {pg.root} -c listen_addresses=127.0.0.1"
     if os.environ.get(POSTGRES_DURABLE_ENV_VAR) != "1":
         server_opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if extra := os.environ.get(POSTGRES_EXTRA_OPTS_ENV_VAR, "").strip():
+        server_opts += f" {extra}"
     pg_ctl = [str(pg.bin_dir / "pg_ctl"), "-D", str(pg.data_dir), "-l", str(pg.log_file)]
     wait = ["-w", "-t", str(POSTGRES_START_TIMEOUT_S)]
     pg.started = True  # From here on teardown must try to stop it.

@@ -66,8 +66,9 @@ class Relay:
         another relay or a withdrawal holds is left to it. Raises :class:`DependencyUnavailable` when the store
         or the bus fails: nothing is marked, and the sweep delivers the rows later."""
         async with self.store.transaction() as tx:
-            rows = await tx.claim_undelivered(queued)
-            delivered = await self._publish(tx, rows)
+            # locked and marked published in one statement; a failed publish rolls the mark back
+            rows = await tx.claim_undelivered(queued, published_at=self.clock())
+            delivered = await self._publish(tx, rows, marked=True)
         self.observer.delivered(delivered, self.clock())
         return len(rows)
 
@@ -82,9 +83,11 @@ class Relay:
         self.observer.delivered(delivered, self.clock())
         return len(rows)
 
-    async def _publish(self, tx: PipelineTransaction, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
-        """Publish the locked ``rows`` whose consent still allows it and mark them published; drop the others.
-        Returns the rows published (counted once the transaction has committed)."""
+    async def _publish(self, tx: PipelineTransaction, rows: Sequence[OutboxRow], *,
+                       marked: bool = False) -> list[OutboxRow]:
+        """Publish the locked ``rows`` whose consent still allows it and mark them published (unless
+        ``marked``: their claim did); drop the others. Returns the rows published (counted once the
+        transaction has committed)."""
         if not rows:
             return []
         deliver: list[OutboxRow] = []
@@ -99,7 +102,8 @@ class Relay:
             await self.bus.publish([_record(r) for r in deliver])
         except BusError as exc:  # rolls the transaction back: the rows stay pending
             raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
-        await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
+        if not marked:
+            await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
         if deliver:
             log.info("relayed", count=len(deliver))
         return deliver

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import and_, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.audit.merkle import NodeKey
@@ -19,6 +18,11 @@ from gateway.store.base import Repository
 from gateway.store.tables import audit_log, audit_merkle_nodes
 
 __all__ = ["AuditTreeRepository"]
+
+_ADD_NODES_POSTGRESQL = (
+    "INSERT INTO audit_merkle_nodes (level, idx, hash) "
+    "SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[]) ON CONFLICT (level, idx) DO NOTHING"
+)
 
 
 class AuditTreeRepository(Repository):
@@ -64,9 +68,14 @@ class AuditTreeRepository(Repository):
         keeps its hash: nodes are never rewritten, so a wrong one stays for ``gateway audit verify`` to name."""
         if not nodes:
             return
-        dialect_insert = postgresql_insert if self._store.dialect == "postgresql" else sqlite_insert
+        if self._store.dialect == "postgresql":
+            # One statement over arrays: an append completes about one subtree per record, and a row-by-row
+            # executemany cost a statement execution on the server for each of them.
+            await self.conn.exec_driver_sql(_ADD_NODES_POSTGRESQL, (
+                [level for (level, _), _ in nodes], [index for (_, index), _ in nodes], [value for _, value in nodes]))
+            return
         await self.conn.execute(
-            dialect_insert(audit_merkle_nodes).on_conflict_do_nothing(index_elements=["level", "idx"]),
+            sqlite_insert(audit_merkle_nodes).on_conflict_do_nothing(index_elements=["level", "idx"]),
             [{"level": level, "idx": index, "hash": value} for (level, index), value in nodes],
         )
 

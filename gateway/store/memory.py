@@ -373,10 +373,14 @@ class MemoryTransaction:
                  if q.undelivered and (queued_before is None or q.row.created_at < queued_before)]
         return found[:limit]
 
-    async def claim_undelivered(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+    async def claim_undelivered(self, rows: Sequence[OutboxRow], published_at: datetime | None = None
+                                ) -> list[OutboxRow]:
         queued = {(r.topic, r.message_id): r for r in rows}
-        return [replace(mine, id=q.row.id) for q in self._s.outbox.values()
-                if q.undelivered and (mine := queued.get((q.row.topic, q.row.message_id))) is not None]
+        claimed = [replace(mine, id=q.row.id) for q in self._s.outbox.values()
+                   if q.undelivered and (mine := queued.get((q.row.topic, q.row.message_id))) is not None]
+        if published_at is not None:
+            await self.mark_published([r.id for r in claimed if r.id is not None], published_at)
+        return claimed
 
     async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
         outbox = self._s.outbox
@@ -387,7 +391,7 @@ class MemoryTransaction:
     async def mark_dropped(self, row_id: int, reason: str) -> None:
         outbox = self._s.outbox
         if (q := outbox.get(row_id)) is not None:
-            outbox[row_id] = replace(q, dropped_reason=reason)
+            outbox[row_id] = replace(q, row=replace(q.row, published_at=None), dropped_reason=reason)
 
     async def outbox_message(self, recipient: str, message_id: str) -> OutboxRow | None:
         return next((q.row for q in self._s.outbox.values()

@@ -288,6 +288,30 @@ async def test_outbox_rows_are_published_once_in_order(any_store: InspectableSto
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0", "m1", "m2"]
 
 
+async def test_a_claim_that_marks_rows_published_is_undone_by_a_rollback_or_a_drop(
+        any_store: InspectableStore) -> None:
+    """A worker delivering its own batch locks and marks its rows published in one statement: the rows it
+    publishes stay published, one it drops at delivery is dropped and not published, and a failed publish
+    (the transaction rolls back) leaves every row queued for the sweep."""
+    async with any_store.transaction() as tx:
+        await tx.enqueue([outbox_row(n) for n in range(4)])
+    with pytest.raises(RuntimeError):
+        async with any_store.transaction() as tx:
+            claimed = await tx.claim_undelivered([outbox_row(2), outbox_row(0)], published_at=NOW)
+            assert [r.message_id for r in claimed] == ["m0", "m2"]  # in id order
+            assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
+            raise RuntimeError("the bus refused the batch")
+    async with any_store.transaction() as tx:
+        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m0", "m1", "m2", "m3"]
+        claimed = await tx.claim_undelivered([outbox_row(0), outbox_row(2)], published_at=NOW)
+        assert claimed[1].id is not None
+        await tx.mark_dropped(claimed[1].id, "consent-withdrawn")
+    async with any_store.transaction() as tx:
+        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
+        assert [(r.message_id, r.published_at) for r in await tx.inbox("fwa", 0, 10)] == [("m0", NOW)]
+        assert await tx.claim_undelivered([outbox_row(0), outbox_row(2)], published_at=NOW) == []
+
+
 async def test_concurrent_relays_never_claim_the_same_rows(any_store: InspectableStore) -> None:
     """PostgreSQL: a second relay skips the rows another holds (SKIP LOCKED). SQLite and the in-memory store: the
     second relay waits for the first transaction to end (one writer at a time), so it never sees rows mid-claim
