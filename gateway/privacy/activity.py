@@ -6,7 +6,11 @@ saying up to which record they count. The first refresh reads the records of the
 search on the log, whose ``recorded_at`` never goes backwards), every later one only the records appended since.
 Each worker refreshes them every few seconds (:mod:`gateway.privacy.overview`), so that an officer's look reads only
 the last moments of the log, in milliseconds at any log size; a look reads at most a bounded number of records
-itself and says how many are still to count. The counts keep the organisations each record names (sender,
+itself and says how many are still to count. The database does the counting: one grouped statement per batch
+extracts the few fields a count depends on from each record's JSON (PostgreSQL's ``json_to_record``, SQLite's
+``json_extract``) and sends back one row per distinct combination of them, so neither the records nor their
+parsing reach the gateway's process; :func:`_counted` then turns those few rows into the chart's keys, the one
+definition of what counts as what. The counts keep the organisations each record names (sender,
 recipient, requester) so that :meth:`ActivityTally.view` shows an officer only what their organisation is party
 to, by the same rule as every other answer (:meth:`gateway.privacy.officer.Officer.concerns`). Recomputable,
 never the only copy of anything: the audit log stays the evidence.
@@ -19,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -68,6 +71,8 @@ def reason_class(reason: str | None) -> str:
 
 
 def _counted(record: dict[str, object], day: str) -> _Key | None:
+    """The key a record of ``day`` adds one to, or None if the overview does not count it: the one definition,
+    applied to each group of alike records the grouping statements below send back."""
     event, flow = record.get("event_type"), str(record.get("flow_id") or "-")
     orgs = (record.get("source_org"), record.get("recipient_org"), record.get("requesting_org"))
     source, recipient, requesting = (str(o) if o else None for o in orgs)
@@ -80,6 +85,55 @@ def _counted(record: dict[str, object], day: str) -> _Key | None:
         series = "given" if record.get("action") == "record-consent" else "withdrawn"
         return day, "consent", "-", series, source, recipient, requesting
     return None
+
+
+_FIELDS = ("event_type", "flow_id", "outcome", "reason", "action", "source_org", "recipient_org", "requesting_org")
+"""The fields of a record :func:`_counted` reads, in the order the grouping statements give them."""
+
+# The first :batch records from index :start (the rows ``audit_entries(start, batch)`` reads), grouped by their
+# day and _FIELDS, with how many records each group holds. Only the JSON of the event types _counted can count is
+# read; other records are grouped by day alone (their fields NULL), so that they still add to the number read.
+# The day is the date of ``recorded_at`` as the driver hands it back: asyncpg returns ``timestamptz`` in UTC, and
+# SQLite keeps the wall time it was given (UTC, the store's clock) as text ``YYYY-MM-DD HH:MM:SS.ffffff``.
+_GROUPED_POSTGRESQL = text("""
+SELECT to_char(a.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+       r.event_type, r.flow_id, r.outcome, r.reason, r.action, r.source_org, r.recipient_org, r.requesting_org,
+       count(*) AS n
+FROM (SELECT recorded_at,
+             CASE WHEN event_type IN ('decision', 'delivery-dropped', 'consent-change') THEN record::json
+                  ELSE '{}'::json END AS record
+      FROM audit_log WHERE idx >= :start ORDER BY idx LIMIT :batch) AS a
+CROSS JOIN LATERAL json_to_record(a.record) AS r(event_type text, flow_id text, outcome text, reason text,
+                                                 action text, source_org text, recipient_org text,
+                                                 requesting_org text)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+""")
+_GROUPED_SQLITE = text("""
+SELECT substr(a.recorded_at, 1, 10) AS day,
+       json_extract(a.record, '$.event_type'), json_extract(a.record, '$.flow_id'),
+       json_extract(a.record, '$.outcome'), json_extract(a.record, '$.reason'), json_extract(a.record, '$.action'),
+       json_extract(a.record, '$.source_org'), json_extract(a.record, '$.recipient_org'),
+       json_extract(a.record, '$.requesting_org'),
+       count(*) AS n
+FROM (SELECT recorded_at,
+             CASE WHEN event_type IN ('decision', 'delivery-dropped', 'consent-change') THEN record END AS record
+      FROM audit_log WHERE idx >= :start ORDER BY idx LIMIT :batch) AS a
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
+""")
+
+
+async def _count_batch(tx: StoreTransaction, start: int, batch: int, oldest: str, counts: Counter[_Key]) -> int:
+    """Add to ``counts`` the first ``batch`` records from index ``start`` that fall on ``oldest`` or later;
+    how many records there were (counted or not)."""
+    statement = _GROUPED_POSTGRESQL if tx.conn.dialect.name == "postgresql" else _GROUPED_SQLITE
+    read = 0
+    for row in await tx.conn.execute(statement, {"start": start, "batch": batch}):
+        day, n = row[0], row[-1]
+        read += n
+        key = _counted(dict(zip(_FIELDS, row[1:-1], strict=True)), day) if day >= oldest else None
+        if key is not None:
+            counts[key] += n
+    return read
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +181,10 @@ class ActivityTally:
         counts: Counter[_Key] = Counter()
         while limit is None or read < limit:
             batch = BATCH if limit is None else min(BATCH, limit - read)
-            entries = await tx.audit_entries(next_index, batch)
-            for entry in entries:
-                day = entry["recorded_at"].date().isoformat()
-                key = _counted(orjson.loads(entry["record"]), day) if day >= oldest else None
-                if key is not None:
-                    counts[key] += 1
-            next_index += len(entries)
-            read += len(entries)
-            if len(entries) < batch:
+            found = await _count_batch(tx, next_index, batch, oldest, counts)
+            next_index += found
+            read += found
+            if found < batch:
                 break
         await _add_counts(tx, counts)
         await tx.conn.execute(delete(audit_activity_counts).where(audit_activity_counts.c.day < oldest))

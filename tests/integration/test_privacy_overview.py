@@ -7,21 +7,30 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import get_args
 
 import httpx
 import orjson
+import pytest
 from sqlalchemy import func, select
 
+from gateway.audit.record import AuditRecord
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
+from gateway.policy import DenialReason
+from gateway.privacy import activity
 from gateway.privacy.activity import ActivityTally
 from gateway.privacy.integrity import IntegrityCache, IntegrityStatus
 from gateway.privacy.office import PrivacyOffice
 from gateway.privacy.officer import Officer
 from gateway.privacy.overview import OverviewKeeper
 from gateway.simulators import aler_arrears_message, fhir_consent
-from gateway.store.tables import audit_integrity_checks
-from tests.conftest import bearer
+from gateway.store import Store
+from gateway.store.tables import audit_activity_counts, audit_integrity_checks
+from tests.conftest import Backends, bearer
+from tests.contract.conftest import sql_store
 
 DPO = Officer("dpo-test", "gateway-privacy", sees_all=True)
 ALER = Officer("aler-dpo", "aler")
@@ -80,6 +89,100 @@ async def test_the_tally_counts_each_record_once_and_keeps_counting_where_it_sto
     assert decisions(again.counts) == decisions(first.counts) + Counter({"deny-consent": 1})
     assert decisions(seen_by_aler.counts) == decisions(again.counts)  # ALER sent every one of them
     assert decisions(seen_by_asst.counts) == Counter()  # the trust is party to none
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, settings_for: Callable[[Backends], object]) -> AsyncIterator[Store]:
+    """A migrated store with nothing running on it: no worker counts behind the test's back."""
+    async with sql_store(request.param, settings_for) as made:
+        yield made
+
+
+def mix() -> list[AuditRecord]:
+    """One audit record of each shape the tally tells apart, and some it must leave out."""
+    def record(event: str, action: str, outcome: str, **fields: str | None) -> AuditRecord:
+        return AuditRecord(event_type=event, action=action, outcome=outcome,
+                           occurred_at=datetime(2026, 3, 1, tzinfo=UTC), instance="test", **fields)
+
+    orgs = {"source_org": "aler", "recipient_org": "fwa"}
+    records = [record("decision", "forward", "permit", flow_id="F1", **orgs),
+               record("decision", "forward", "permit", flow_id="F2", reason="consent-expired", source_org="asst",
+                      recipient_org="comune", requesting_org="comune"),
+               record("decision", "deny", "deny", flow_id=None, reason=None, **orgs),
+               record("decision", "deny", "deny", flow_id="F1", reason="not-a-known-reason", source_org=""),
+               record("delivery-dropped", "drop-at-delivery", "deny", flow_id="F1", reason="consent-withdrawn", **orgs),
+               record("consent-change", "record-consent", "success", source_org="aler"),
+               record("consent-change", "withdraw-consent", "success", requesting_org="aler"),
+               record("consent-change", "erase-subject", "success", source_org="aler"),
+               record("disclosure", "forward", "permit", flow_id="F1", **orgs),
+               record("privacy-query", "read", "success", requesting_org="gateway-privacy"),
+               record("token-issued", "issue", "success", requesting_org="aler")]
+    records += [record("decision", "deny", "deny", flow_id="F1", reason=reason, **orgs)
+                for reason in get_args(DenialReason)]
+    return records
+
+
+async def test_the_database_counts_each_record_as_the_python_definition_does(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grouping statement (on each backend) and :func:`activity._counted` must never drift apart: the stored
+    counts are those ``_counted`` gives over the same records, read back one by one as they were before."""
+    day_a = datetime(2026, 3, 1, tzinfo=UTC)
+    at = [day_a + timedelta(hours=10)]
+    store.clock = lambda: at[0]
+    tally = ActivityTally(days=2)
+
+    async def append(when: datetime, records: list[AuditRecord]) -> None:
+        at[0] = when
+        async with store.transaction() as tx:
+            await tx.append_audit(records)
+
+    await append(day_a + timedelta(hours=10), mix())
+    async with store.transaction() as tx:  # window of 1 and 2 March: the first count of the log
+        assert await tally.refresh(tx, day_a + timedelta(hours=12)) == len(mix())
+    # after it: more on 1 March (to be read but not counted on 3 March), also at 00:30 of 2 March in Rome (1 March
+    # in UTC), then on 2 March and 3 March at both ends of the UTC day
+    await append(day_a + timedelta(hours=23), mix())
+    await append(datetime(2026, 3, 2, 0, 30, tzinfo=timezone(timedelta(hours=1))), mix()[:4])
+    await append(day_a + timedelta(days=1), mix())
+    await append(day_a + timedelta(days=2) - timedelta(microseconds=1), mix())
+    await append(day_a + timedelta(days=2), mix())
+    await append(day_a + timedelta(days=2, hours=23, minutes=59), mix())
+    appended = 5 * len(mix()) + 4
+
+    now = day_a + timedelta(days=2, hours=23, minutes=59, seconds=30)  # window of 2 and 3 March
+    async with store.transaction() as tx:  # an officer's look, a few records at a time
+        assert await tally.refresh(tx, now, limit=5) == 5
+        assert await tally.refresh(tx, now, limit=7) == 7
+    monkeypatch.setattr(activity, "BATCH", 6)  # the rest in statements of 6 records
+    async with store.transaction() as tx:
+        assert await tally.refresh(tx, now) == appended - 12
+        assert await tally.refresh(tx, now) == 0
+        stored = await tally.counts(tx, now)
+        days = {day for (day,) in await tx.conn.execute(select(audit_activity_counts.c.day).distinct())}
+        entries = await tx.audit_entries(len(mix()), 10_000)
+
+    expected: Counter[tuple[str, str, str, str, str | None, str | None, str | None]] = Counter()
+    for entry in entries:  # what the tally counted in Python before the database did it
+        day = entry["recorded_at"].date().isoformat()
+        key = activity._counted(orjson.loads(entry["record"]), day) if day >= "2026-03-02" else None
+        if key is not None:
+            expected[key] += 1
+    assert len(entries) == appended
+    assert stored == expected
+    assert days == {"2026-03-02", "2026-03-03"}  # 1 March, counted first, has left the window
+    per_day: Counter[tuple[str, str]] = Counter()
+    for (day, _kind, _flow, series, *_orgs), n in stored.items():
+        per_day[(day, series)] += n
+    assert per_day[("2026-03-03", "permit")] == 2 * 2  # two permits in each mix, two mixes on 3 March
+    assert per_day[("2026-03-03", "deny-consent")] == 2 * 4
+    assert per_day[("2026-03-03", "deny-policy")] == 2 * 4
+    assert per_day[("2026-03-03", "deny-sensitive")] == 2 * 2
+    assert per_day[("2026-03-03", "deny-other")] == 2 * 2
+    assert per_day[("2026-03-03", "drop")] == 2
+    assert (per_day[("2026-03-03", "given")], per_day[("2026-03-03", "withdrawn")]) == (2, 2)
+    assert stored[("2026-03-03", "decision", "-", "deny-other", "aler", "fwa", None)] == 2  # no flow, no reason
+    assert stored[("2026-03-03", "decision", "F1", "deny-other", None, None, None)] == 2  # an empty organisation
+    assert stored[("2026-03-03", "decision", "F2", "permit", "asst", "comune", "comune")] == 2
 
 
 async def test_an_officers_look_counts_what_the_workers_have_not_and_says_what_is_left(
