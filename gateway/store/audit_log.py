@@ -39,14 +39,16 @@ class AuditLogRepository(AuditTreeRepository):
         """
         if not records:
             return []
-        head = await self._locked_head()
+        head, previous = await self._locked_head()
         head.tree.track_completed()
         now = self._store.clock()
-        if head.size:
+        if head.size and previous is None:
+            # The head's row was locked after a wait for another append, whose records the locking statement's
+            # snapshot does not see (READ COMMITTED re-reads only the locked row): read the last one again.
             previous = _utc((await self.conn.execute(
                 select(audit_log.c.recorded_at).where(audit_log.c.idx == head.size - 1))).scalar_one_or_none())
-            if previous is not None and previous > now:
-                now = previous
+        if previous is not None and previous > now:
+            now = previous
         entries = extend(head, records, now)
         columns = ("idx", "record_id", "event_type", "record", "leaf_hash", "chain_hash", "subject_ref", "recorded_at")
         values = [(e.index, r.record_id, r.event_type, e.canonical.decode("utf-8"), e.leaf_hash, e.chain_hash,
@@ -67,8 +69,12 @@ class AuditLogRepository(AuditTreeRepository):
         )
         return entries
 
-    async def _locked_head(self) -> ChainHead:
-        query = select(audit_head).where(audit_head.c.id == 1).with_for_update()
+    async def _locked_head(self) -> tuple[ChainHead, datetime | None]:
+        """The head, locked, and when its last record was recorded (None if not seen: read it again), in one
+        round trip."""
+        last_recorded = (select(audit_log.c.recorded_at).where(audit_log.c.idx == audit_head.c.size - 1)
+                         .scalar_subquery().label("last_recorded_at"))
+        query = select(audit_head, last_recorded).where(audit_head.c.id == 1).with_for_update(of=audit_head)
         row = (await self.conn.execute(query)).first()
         if row is None:
             head = ChainHead.genesis()
@@ -81,7 +87,7 @@ class AuditLogRepository(AuditTreeRepository):
                 pass
             row = (await self.conn.execute(query)).one()
         tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
-        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree)
+        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree), _utc(row.last_recorded_at)
 
     async def audit_head(self) -> ChainHead:
         row = (await self.conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()

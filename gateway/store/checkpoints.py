@@ -29,7 +29,7 @@ class CheckpointsRepository(AuditLogRepository):
 
     async def locked_audit_head(self) -> ChainHead:
         """The audit head, locked until the transaction ends: appends wait, so a checkpoint signs a settled log."""
-        return await self._locked_head()
+        return (await self._locked_head())[0]
 
     async def add_audit_checkpoint(self, checkpoint: Checkpoint, note: str, signed_at: datetime,
                                    signer: VerifierKey) -> StoredCheckpoint:
