@@ -16,7 +16,7 @@ import orjson
 from adapters.descriptor import Decoder, Encoder, OutboundLabels, PartnerDescriptor
 from gateway.identifiers import holds_personal_data
 from gateway.partners import built_in, check_partners, descriptor
-from gateway.strict_json import check_strict_json, looks_like_json
+from gateway.strict_json import looks_like_json, strictly_read
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -54,14 +54,16 @@ def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
 
 def _strict(decoder: Decoder) -> Decoder:
     """``decoder``, after a JSON document has been checked for repeated member names and deep nesting
-    (:mod:`gateway.strict_json`): the adapters' parsers would keep the last of two members silently.
+    (:mod:`gateway.strict_json`): the adapters' parsers would keep the last of two members silently. The
+    document the check parsed is handed to the adapter's JSON reader, so a message is parsed once.
     ``inspect.unwrap`` gives the adapter's own function back."""
 
     @functools.wraps(decoder)
     def decode(raw: bytes, content_type: str) -> list[Envelope]:
-        if looks_like_json(raw):
-            check_strict_json(raw)
-        return decoder(raw, content_type)
+        if not looks_like_json(raw):
+            return decoder(raw, content_type)
+        with strictly_read(raw):
+            return decoder(raw, content_type)
 
     return decode
 
