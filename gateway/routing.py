@@ -39,14 +39,19 @@ def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
     ids are written to the audit log and the status topics as they are, where no personal data may go. The
     screen sees through separators, case and a wrong check character
     (:func:`gateway.identifiers.holds_personal_data`). Every path that decodes a partner's message (the
-    intake, the contract kit) calls it after the decoder."""
-    problems = [
-        FieldProblem("", "personal-data-in-identifier",
-                     f"the {what} of message {position} contains a person identifier; use one that names no person")
-        for position, envelope in enumerate(envelopes, start=1)
-        for what, value in (("message id", envelope.message_id), ("correlation id", envelope.correlation_id))
-        if holds_personal_data(value)
-    ]
+    intake, the contract kit) calls it after the decoder. A correlation id equal to its message id (what a sender
+    that gives none gets) is screened once."""
+    problems = []
+    for position, envelope in enumerate(envelopes, start=1):
+        message_id, correlation_id = envelope.message_id, envelope.correlation_id
+        personal_message_id = holds_personal_data(message_id)
+        for what, personal in (("message id", personal_message_id),
+                               ("correlation id", personal_message_id if correlation_id == message_id
+                                else holds_personal_data(correlation_id))):
+            if personal:
+                problems.append(FieldProblem(
+                    "", "personal-data-in-identifier",
+                    f"the {what} of message {position} contains a person identifier; use one that names no person"))
     if problems:
         raise DecodeError("contract", "a message or correlation id contains a codice fiscale", problems)
     return envelopes
