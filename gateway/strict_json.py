@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any, Final
@@ -194,20 +193,30 @@ def _read_checked(raw: bytes, max_depth: int) -> dict[str, Any] | list[Any] | No
     return document if isinstance(document, dict | list) else None
 
 
-@contextmanager
-def strictly_read(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[None]:
-    """Check ``raw`` as :func:`check_strict_json` does (raising the same :class:`DecodeError`), then, within
-    the block, keep the document the check parsed for :func:`checked_document`: the decoder running in the block
-    takes it instead of parsing the same bytes a second time."""
+class _Keeping(AbstractContextManager[None]):
+    """Within the block, :func:`checked_document` hands out ``document`` for ``raw``."""
+
+    __slots__ = ("_document", "_raw", "_token")
+
+    def __init__(self, raw: bytes, document: dict[str, Any] | list[Any]) -> None:
+        self._raw, self._document = raw, document
+
+    def __enter__(self) -> None:
+        self._token = _CHECKED.set((self._raw, self._document))
+
+    def __exit__(self, *exc_info: object) -> None:
+        _CHECKED.reset(self._token)
+
+
+_NOTHING_KEPT: Final = nullcontext()
+
+
+def strictly_read(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> AbstractContextManager[None]:
+    """Check ``raw`` as :func:`check_strict_json` does (raising the same :class:`DecodeError`) and return a context
+    in which :func:`checked_document` hands out the document the check parsed: the decoder running in it takes
+    that document instead of parsing the same bytes a second time (``with strictly_read(raw): decode(raw)``)."""
     document = _read_checked(raw, max_depth)
-    if document is None:
-        yield
-        return
-    token = _CHECKED.set((raw, document))
-    try:
-        yield
-    finally:
-        _CHECKED.reset(token)
+    return _NOTHING_KEPT if document is None else _Keeping(raw, document)
 
 
 def checked_document(raw: bytes) -> dict[str, Any] | list[Any] | None:
