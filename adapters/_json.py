@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
+from gateway.strict_json import MAX_EXPONENT, NumberOutOfRange, checked_document, parse_json_text
 from schemas.errors import DecodeError, FieldProblem
 
 __all__ = ["JSON_CONTENT_TYPES", "load_json_object"]
 
 JSON_CONTENT_TYPES = ("application/json",)
 
-MAX_EXPONENT = 1000
-"""Largest decimal exponent (either sign) a JSON number may have: ``1e999999999`` is 11 bytes, but turning it
-into an integer for an int field costs minutes of CPU. No partner field needs more than a few digits."""
-
-
-class _NumberOutOfRange(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def _parse_number(text: str) -> Decimal:
-    value = Decimal(text)
-    if abs(value.adjusted()) > MAX_EXPONENT:
-        raise _NumberOutOfRange(text)
-    return value
-
 
 def load_json_object(raw: bytes, content_type: str) -> dict[str, Any]:
-    """Parse ``raw`` as one JSON object; numbers with a fraction become :class:`~decimal.Decimal`."""
+    """Parse ``raw`` as one JSON object; numbers with a fraction become :class:`~decimal.Decimal`
+    (:func:`gateway.strict_json.parse_json_text`). Behind the strict JSON check of every decoder
+    (:func:`gateway.strict_json.strictly_read`) the bytes were parsed once already: that document is taken
+    instead of parsing them again."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in JSON_CONTENT_TYPES:
         raise DecodeError(
@@ -41,6 +25,17 @@ def load_json_object(raw: bytes, content_type: str) -> dict[str, Any]:
             f"content type {media_type or '(none)'} is not accepted; send application/json",
             [FieldProblem("", "content-type", "send the message as application/json")],
         )
+    document = checked_document(raw)
+    if document is None:
+        document = _parse(raw)
+    if not isinstance(document, dict):
+        raise DecodeError(
+            "malformed", "message must be a JSON object", [FieldProblem("", "type", "send a JSON object")]
+        )
+    return document
+
+
+def _parse(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -48,8 +43,8 @@ def load_json_object(raw: bytes, content_type: str) -> dict[str, Any]:
             "malformed", "message is not valid UTF-8", [FieldProblem("", "utf-8", f"invalid byte at {exc.start}")]
         ) from None
     try:
-        document = json.loads(text, parse_float=_parse_number, parse_constant=_reject_constant)
-    except _NumberOutOfRange:
+        return parse_json_text(text)
+    except NumberOutOfRange:
         raise DecodeError(
             "malformed",
             "message has a number out of range",
@@ -60,8 +55,3 @@ def load_json_object(raw: bytes, content_type: str) -> dict[str, Any]:
         raise DecodeError(
             "malformed", f"message is not valid JSON ({where})", [FieldProblem("", "json", f"invalid JSON at {where}")]
         ) from None
-    if not isinstance(document, dict):
-        raise DecodeError(
-            "malformed", "message must be a JSON object", [FieldProblem("", "type", "send a JSON object")]
-        )
-    return document

@@ -16,7 +16,7 @@ import orjson
 from adapters.descriptor import Decoder, Encoder, OutboundLabels, PartnerDescriptor
 from gateway.identifiers import holds_personal_data
 from gateway.partners import built_in, check_partners, descriptor
-from gateway.strict_json import check_strict_json, looks_like_json
+from gateway.strict_json import looks_like_json, strictly_read
 from schemas.envelope import Envelope
 from schemas.errors import DecodeError, FieldProblem
 
@@ -39,14 +39,19 @@ def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
     ids are written to the audit log and the status topics as they are, where no personal data may go. The
     screen sees through separators, case and a wrong check character
     (:func:`gateway.identifiers.holds_personal_data`). Every path that decodes a partner's message (the
-    intake, the contract kit) calls it after the decoder."""
-    problems = [
-        FieldProblem("", "personal-data-in-identifier",
-                     f"the {what} of message {position} contains a person identifier; use one that names no person")
-        for position, envelope in enumerate(envelopes, start=1)
-        for what, value in (("message id", envelope.message_id), ("correlation id", envelope.correlation_id))
-        if holds_personal_data(value)
-    ]
+    intake, the contract kit) calls it after the decoder. A correlation id equal to its message id (what a sender
+    that gives none gets) is screened once."""
+    problems = []
+    for position, envelope in enumerate(envelopes, start=1):
+        message_id, correlation_id = envelope.message_id, envelope.correlation_id
+        personal_message_id = holds_personal_data(message_id)
+        for what, personal in (("message id", personal_message_id),
+                               ("correlation id", personal_message_id if correlation_id == message_id
+                                else holds_personal_data(correlation_id))):
+            if personal:
+                problems.append(FieldProblem(
+                    "", "personal-data-in-identifier",
+                    f"the {what} of message {position} contains a person identifier; use one that names no person"))
     if problems:
         raise DecodeError("contract", "a message or correlation id contains a codice fiscale", problems)
     return envelopes
@@ -54,14 +59,16 @@ def screen_identifiers(envelopes: list[Envelope]) -> list[Envelope]:
 
 def _strict(decoder: Decoder) -> Decoder:
     """``decoder``, after a JSON document has been checked for repeated member names and deep nesting
-    (:mod:`gateway.strict_json`): the adapters' parsers would keep the last of two members silently.
+    (:mod:`gateway.strict_json`): the adapters' parsers would keep the last of two members silently. The
+    document the check parsed is handed to the adapter's JSON reader, so a message is parsed once.
     ``inspect.unwrap`` gives the adapter's own function back."""
 
     @functools.wraps(decoder)
     def decode(raw: bytes, content_type: str) -> list[Envelope]:
-        if looks_like_json(raw):
-            check_strict_json(raw)
-        return decoder(raw, content_type)
+        if not looks_like_json(raw):
+            return decoder(raw, content_type)
+        with strictly_read(raw):
+            return decoder(raw, content_type)
 
     return decode
 

@@ -125,6 +125,11 @@ def check_character(first15: str) -> str:
     if not _ALPHANUMERIC.issuperset(code):
         position = next(i for i, char in enumerate(code, start=1) if char not in _ALPHANUMERIC)
         raise InvalidCodiceFiscale(f"character at position {position} must be a digit or a letter A-Z", position)
+    return _check_character_of(code)
+
+
+def _check_character_of(code: str) -> str:
+    """:func:`check_character` of 15 characters already normalised and known to be from ``0-9A-Z``."""
     # code[0::2] are the odd (1-based) positions 1, 3, ..., 15; code[1::2] the even ones
     total = sum(map(_ODD_VALUES.__getitem__, code[0::2])) + sum(map(_EVEN_VALUES.__getitem__, code[1::2]))
     return _LETTERS[total % 26]
@@ -132,6 +137,28 @@ def check_character(first15: str) -> str:
 
 def _decode_digit(char: str) -> int:
     return int(_OMOCODIA_TO_DIGIT.get(char, char))
+
+
+_LETTER: Final = f"[{_LETTERS}]"
+_DIGIT_OR_OMOCODIA_LETTER: Final = f"[{_DIGITS}{OMOCODIA_LETTERS}]"
+_CHARACTER_CLASSES: Final = re.compile(
+    f"{_LETTER}{{6}}{_DIGIT_OR_OMOCODIA_LETTER}{{2}}{_LETTER}{_DIGIT_OR_OMOCODIA_LETTER}{{2}}{_LETTER}"
+    f"{_DIGIT_OR_OMOCODIA_LETTER}{{3}}{_LETTER}"
+)
+"""The character class of every position of a codice fiscale (letters at :data:`_LETTER_POSITIONS`)."""
+
+
+def _refuse_character_classes(code: str) -> None:
+    """Raise :class:`InvalidCodiceFiscale` naming the first position whose character is of the wrong class."""
+    for index, char in enumerate(code):
+        if index in _LETTER_POSITIONS:
+            if char not in _LETTERS:
+                raise InvalidCodiceFiscale(f"character at position {index + 1} must be a letter A-Z", index + 1)
+        elif char not in _DIGIT_OR_OMOCODIA:
+            raise InvalidCodiceFiscale(
+                f"character at position {index + 1} must be a digit or an omocodia letter ({OMOCODIA_LETTERS})",
+                index + 1,
+            )
 
 
 def validate(cf: str) -> str:
@@ -144,15 +171,8 @@ def validate(cf: str) -> str:
     code = normalise(cf)
     if len(code) != CF_LENGTH:
         raise InvalidCodiceFiscale(f"codice fiscale must be {CF_LENGTH} characters, got {len(code)}")
-    for index, char in enumerate(code):
-        if index in _LETTER_POSITIONS:
-            if char not in _LETTERS:
-                raise InvalidCodiceFiscale(f"character at position {index + 1} must be a letter A-Z", index + 1)
-        elif char not in _DIGIT_OR_OMOCODIA:
-            raise InvalidCodiceFiscale(
-                f"character at position {index + 1} must be a digit or an omocodia letter ({OMOCODIA_LETTERS})",
-                index + 1,
-            )
+    if _CHARACTER_CLASSES.fullmatch(code) is None:  # one scan for a well-formed code; the loop says where it fails
+        _refuse_character_classes(code)
     month = code[8]
     if month not in _MONTH_DAYS:
         raise InvalidCodiceFiscale(f"position 9 is not a month letter (one of {MONTH_LETTERS})", 9)
@@ -163,7 +183,7 @@ def validate(cf: str) -> str:
         raise InvalidCodiceFiscale(
             "day at positions 10-11 must be 01-31 (41-71 for women) and within the month's length", 10
         )
-    expected = check_character(code[:15])
+    expected = _check_character_of(code[:15])
     if code[15] != expected:
         # Never name the expected character: with the other 15 it would hand the sender a valid code.
         raise InvalidCodiceFiscale("bad check character at position 16 (a typing error in the code?)", 16)

@@ -329,3 +329,23 @@ def test_a_codice_fiscale_whose_surname_code_is_stp_is_still_a_cf() -> None:
     cf = first15 + check_character(first15)
     assert classify(cf) == "cf"
     assert not is_stp_eni(cf)
+
+
+@given(st.integers(0, 2**32), st.dictionaries(st.integers(0, 15), st.sampled_from("AZLMUVK09ÀaΣ1 "), max_size=3))
+@settings(max_examples=2000)
+def test_property_the_one_scan_of_character_classes_agrees_with_the_loop_that_names_the_position(
+        seed: int, changes: dict[int, str]) -> None:
+    """validate() checks the character classes with one regular expression and runs the loop that names the
+    wrong position only when it fails; both must judge alike every code with up to three characters changed."""
+    from gateway.identity import codice_fiscale as module
+
+    code = list(synthetic_codice_fiscale(random.Random(seed)))
+    for position, char in changes.items():
+        code[position] = char
+    candidate = "".join(code)
+    try:
+        module._refuse_character_classes(candidate)
+        loop_accepts = True
+    except InvalidCodiceFiscale:
+        loop_accepts = False
+    assert (module._CHARACTER_CLASSES.fullmatch(candidate) is not None) == loop_accepts

@@ -92,3 +92,22 @@ def test_the_contract_kit_refuses_a_separated_code_with_a_wrong_check_character(
     report = check_message("aler", orjson.dumps(message), "application/json", load_registry())
     assert not report.valid
     assert {p["rule"] for p in report.problems} == {"personal-data-in-identifier"}
+
+
+@pytest.mark.parametrize(("message_id", "correlation_id", "named"), [
+    ("ref-{cf}", None, ["message id", "correlation id"]),  # no id_correlazione: the message id is both
+    ("ref-{cf}", "ref-{cf}", ["message id", "correlation id"]),
+    ("m-ok", "ref-{cf}", ["correlation id"]),
+    ("ref-{cf}", "c-ok", ["message id"]),
+])
+def test_each_id_holding_a_code_is_named_also_when_both_ids_are_one(
+        message_id: str, correlation_id: str | None, named: list[str]) -> None:
+    message = aler_arrears_message(PERSON, message_id.format(cf=PERSON.cf.lower()))
+    if correlation_id is None:
+        del message["id_correlazione"]
+    else:
+        message["id_correlazione"] = correlation_id.format(cf=PERSON.cf.lower())
+    with pytest.raises(DecodeError) as refused:
+        screen_identifiers(DECODERS["aler"](orjson.dumps(message), "application/json"))
+    assert [p.message.split(" of message")[0].removeprefix("the ") for p in refused.value.problems] == named
+    assert {p.rule for p in refused.value.problems} == {"personal-data-in-identifier"}
