@@ -15,7 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "review_kind", "subject_ref"]
+from schemas.trusted import TrustedBuilder
+
+__all__ = [
+    "AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "review_kind", "subject_ref", "trusted_record",
+]
 
 AuditEventType = Literal[
     "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
@@ -120,3 +124,14 @@ class AuditRecord(BaseModel):
         body["prev_chain_hash"] = prev_chain_hash.hex()
         body["recorded_at"] = recorded_at.isoformat()
         return body
+
+
+trusted_record: TrustedBuilder[AuditRecord] = TrustedBuilder(AuditRecord)
+"""``trusted_record(**fields)``: an :class:`AuditRecord` built from values the gateway produced itself, without
+validating them again (:mod:`schemas.trusted`). For the ledger's records of each referral's decisions and
+disclosures (two per referral), whose values come from an envelope validated at decoding, the submission, the
+gateway's own :class:`~gateway.policy.Decision` and flow registry and a keyed hash, all of the types this model
+declares (mypy checks the ledger), with the literals the ledger writes itself. The record equals the one
+validated from the same values and hashes to the same bytes
+(``tests/unit/pipeline/test_trusted_models_on_memory_store.py``). Anything built from outside input is validated:
+``AuditRecord(...)``."""
