@@ -5,7 +5,8 @@ a referral's decision and disclosure, from a validated envelope and the gateway'
 constructors of its own: ``Envelope.assemble`` and ``Envelope.from_validated``). Validating those parts again costs
 CPU on every referral and can change nothing.
 pydantic's own way to skip validation, ``model_construct``, is written in Python and walks every field's aliases
-and defaults on each call, which makes it slower than validating (20 us against 9 us for an audit record).
+and defaults on each call, which makes it slower than validating (17 us against 9 us of CPU for an audit record;
+6 us with this builder, 2.5 of them the record id's uuid4).
 :class:`TrustedBuilder` does what ``model_construct`` does for the simple models it accepts, with the defaults
 worked out once per model: the instance has the same field values, the same set of fields given and the same
 private attributes as one validated from the same values, so it compares equal to it and dumps the same bytes.
