@@ -127,11 +127,11 @@ class AuditRecord(BaseModel):
 
 
 trusted_record: TrustedBuilder[AuditRecord] = TrustedBuilder(AuditRecord)
-"""``trusted_record(**fields)``: an :class:`AuditRecord` built from values the gateway produced itself, without
+"""Called with the fields as keywords: an :class:`AuditRecord` built from values the gateway produced itself, without
 validating them again (:mod:`schemas.trusted`). For the ledger's records of each referral's decisions and
 disclosures (two per referral), whose values come from an envelope validated at decoding, the submission, the
 gateway's own :class:`~gateway.policy.Decision` and flow registry and a keyed hash, all of the types this model
 declares (mypy checks the ledger), with the literals the ledger writes itself. The record equals the one
 validated from the same values and hashes to the same bytes
-(``tests/unit/pipeline/test_trusted_models_on_memory_store.py``). Anything built from outside input is validated:
-``AuditRecord(...)``."""
+(``tests/unit/pipeline/test_trusted_models_on_memory_store.py``). Any record built from outside input is
+validated by the model's own constructor."""
