@@ -119,12 +119,21 @@ class AuditRecord(BaseModel):
 
     def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
         """The JSON object that is canonicalised and hashed at position ``log_index``."""
-        body = self.model_dump(mode="json", exclude_none=True)
+        return self.log_body(log_index, prev_chain_hash, recorded_at.isoformat())
+
+    def log_body(self, log_index: int, prev_chain_hash: bytes, recorded_at: str) -> dict[str, Any]:
+        """:meth:`for_log` with the recording time already written (``datetime.isoformat``), as
+        :func:`gateway.audit.chain.extend` writes it once for all the records it appends. The fields are
+        ``model_dump(mode="json", exclude_none=True)``, called on the model's serialiser directly (a tenth less
+        CPU for the same output: ``model_dump`` is a Python wrapper that passes every option on)."""
+        body: dict[str, Any] = _SERIALISER.to_python(self, mode="json", exclude_none=True)
         body["log_index"] = log_index
         body["prev_chain_hash"] = prev_chain_hash.hex()
-        body["recorded_at"] = recorded_at.isoformat()
+        body["recorded_at"] = recorded_at
         return body
 
+
+_SERIALISER = AuditRecord.__pydantic_serializer__
 
 trusted_record: TrustedBuilder[AuditRecord] = TrustedBuilder(AuditRecord)
 """Called with the fields as keywords: an :class:`AuditRecord` built from values the gateway produced itself, without

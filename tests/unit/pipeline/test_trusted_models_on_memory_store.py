@@ -55,6 +55,8 @@ def assert_same_record(record: AuditRecord) -> None:
     previous = bytes(range(32))
     assert record.for_log(7, previous, RECORDED) == validated.for_log(7, previous, RECORDED)
     body = record.for_log(7, previous, RECORDED)
+    assert body == {**validated.model_dump(mode="json", exclude_none=True), "log_index": 7,
+                    "prev_chain_hash": previous.hex(), "recorded_at": RECORDED.isoformat()}  # as for_log was written
     assert canonical_json_float_free(body) == canonical_json_float_free(validated.for_log(7, previous, RECORDED))
     assert canonical_json_float_free(body) == canonical_json(body)  # rfc8785 agrees too
     [ours] = extend(ChainHead.genesis(), [record], RECORDED)
