@@ -10,6 +10,7 @@ same leaf and chain hashes) and the same bytes on the recipient's topic. A drift
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -126,9 +127,17 @@ async def test_the_pipelines_unvalidated_records_and_envelopes_equal_validated_o
     for record in spies.records:
         assert_same_record(record)
 
-    # The log holds exactly these records, in canonical bytes the validated records give too.
-    stored = {r["record_id"]: r for r in await pipeline.audit()}
-    assert {r.record_id for r in spies.records} <= stored.keys()
+    # The log holds these records in the very bytes the validated records give at their place in it.
+    await pipeline.audit()  # verifies the chain and the tree first
+    async with pipeline.store.transaction() as tx:
+        entries = await tx.audit_entries(0, (await tx.audit_head()).size + 1)
+    stored = {json.loads(e["record"])["record_id"]: e["record"] for e in entries}
+    for record in spies.records:
+        text = stored[record.record_id]
+        placed = json.loads(text)
+        expected = _validated_like(record).for_log(placed["log_index"], bytes.fromhex(placed["prev_chain_hash"]),
+                                                   datetime.fromisoformat(placed["recorded_at"]))
+        assert text == canonical_json_float_free(expected).decode()
 
     assert {envelope.message_type for envelope, *_ in spies.envelopes} >= {FWA_REFERRAL, "emergency.social-event"}
     for envelope, payload, subject, header in spies.envelopes:
