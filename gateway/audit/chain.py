@@ -54,8 +54,9 @@ class ChainHead:
 def extend(head: ChainHead, records: Sequence[AuditRecord], recorded_at: datetime) -> list[ChainedEntry]:
     """Append ``records`` after ``head`` (which is mutated) and return the stored form of each."""
     entries: list[ChainedEntry] = []
+    recorded = recorded_at.isoformat()  # what AuditRecord.for_log writes, once for all of them
     for record in records:
-        data = canonical_json_float_free(record.for_log(head.size, head.chain_hash, recorded_at))
+        data = canonical_json_float_free(record.log_body(head.size, head.chain_hash, recorded))
         leaf = leaf_hash(data)
         head.chain_hash = chain_hash(head.chain_hash, leaf)
         head.tree.append(leaf)

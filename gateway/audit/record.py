@@ -15,7 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "review_kind", "subject_ref"]
+from schemas.trusted import TrustedBuilder
+
+__all__ = [
+    "AuditEventType", "AuditRecord", "KafkaCoordinates", "ReviewKind", "review_kind", "subject_ref", "trusted_record",
+]
 
 AuditEventType = Literal[
     "decision", "disclosure", "delivery-dropped", "consent-change", "privacy-query", "erasure", "retention",
@@ -115,8 +119,28 @@ class AuditRecord(BaseModel):
 
     def for_log(self, log_index: int, prev_chain_hash: bytes, recorded_at: datetime) -> dict[str, Any]:
         """The JSON object that is canonicalised and hashed at position ``log_index``."""
-        body = self.model_dump(mode="json", exclude_none=True)
+        return self.log_body(log_index, prev_chain_hash, recorded_at.isoformat())
+
+    def log_body(self, log_index: int, prev_chain_hash: bytes, recorded_at: str) -> dict[str, Any]:
+        """:meth:`for_log` with the recording time already written (``datetime.isoformat``), as
+        :func:`gateway.audit.chain.extend` writes it once for all the records it appends. The fields are
+        ``model_dump(mode="json", exclude_none=True)``, called on the model's serialiser directly (a tenth less
+        CPU for the same output: ``model_dump`` is a Python wrapper that passes every option on)."""
+        body: dict[str, Any] = _SERIALISER.to_python(self, mode="json", exclude_none=True)
         body["log_index"] = log_index
         body["prev_chain_hash"] = prev_chain_hash.hex()
-        body["recorded_at"] = recorded_at.isoformat()
+        body["recorded_at"] = recorded_at
         return body
+
+
+_SERIALISER = AuditRecord.__pydantic_serializer__
+
+trusted_record: TrustedBuilder[AuditRecord] = TrustedBuilder(AuditRecord)
+"""Called with the fields as keywords: an :class:`AuditRecord` built from values the gateway produced itself, without
+validating them again (:mod:`schemas.trusted`). For the ledger's records of each referral's decisions and
+disclosures (two per referral), whose values come from an envelope validated at decoding, the submission, the
+gateway's own :class:`~gateway.policy.Decision` and flow registry and a keyed hash, all of the types this model
+declares (mypy checks the ledger), with the literals the ledger writes itself. The record equals the one
+validated from the same values and hashes to the same bytes
+(``tests/unit/pipeline/test_trusted_models_on_memory_store.py``). Any record built from outside input is
+validated by the model's own constructor."""

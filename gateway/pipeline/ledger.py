@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import orjson
 
-from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref
+from gateway.audit.record import AuditRecord, KafkaCoordinates, subject_ref, trusted_record
 from gateway.pipeline.status import status_message
 from gateway.policy import Decision
 from gateway.policy.consent import ConsentRecord
@@ -109,7 +109,9 @@ def decision_record(envelope: Envelope, submission: Submission, subject: Subject
     ``REDACTED:<label>``. Rule 16: decision id, consent version, policy revision, combining rule, provision."""
     flow = decision.flow
     disclosure = disclosed_as is not None
-    return AuditRecord(
+    # Two per referral, every value from the validated envelope, the submission and the gateway's own decision:
+    # built without validating again (trusted_record says why that is safe).
+    return trusted_record(
         event_type="disclosure" if disclosure else "decision",
         action="forward" if decision.permitted else "deny",
         occurred_at=envelope.occurred_at,

@@ -1,8 +1,9 @@
 """The ledger alone builds audit records and outbox rows (architecture.md "ledger"); what it builds.
 
-The first test reads the gateway's own source: a module that constructs an ``AuditRecord`` or an ``OutboxRow``
-itself would decide on its own what a record holds or what a message names, which is what the ledger is for
-(the store reads rows back into ``OutboxRow``, and that is all).
+The first test reads the gateway's own source: a module that constructs an ``AuditRecord`` (validated, or
+unvalidated through ``trusted_record``) or an ``OutboxRow`` itself would decide on its own what a record holds or
+what a message names, which is what the ledger is for (the store reads rows back into ``OutboxRow``, and that is
+all).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gateway.store.models import MessageStatus, OutboxRow
 
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
-_CONSTRUCTION = re.compile(r"(?<!class )\b(AuditRecord|OutboxRow)\(")
+_CONSTRUCTION = re.compile(r"(?<!class )\b(AuditRecord|OutboxRow|trusted_record)\(")
 
 
 def test_only_the_ledger_constructs_audit_records_and_outbox_rows() -> None:
@@ -27,7 +28,8 @@ def test_only_the_ledger_constructs_audit_records_and_outbox_rows() -> None:
         found = _CONSTRUCTION.findall(path.read_text(encoding="utf-8"))
         if found:
             builders[str(path.relative_to(GATEWAY))] = sorted(set(found))
-    assert builders == {"pipeline/ledger.py": ["AuditRecord", "OutboxRow"], "store/outbox.py": ["OutboxRow"]}
+    assert builders == {"pipeline/ledger.py": ["AuditRecord", "OutboxRow", "trusted_record"],
+                        "store/outbox.py": ["OutboxRow"]}
 
 
 def test_record_keys_keep_one_person_in_order_for_a_recipient_but_differ_between_recipients() -> None:
