@@ -590,10 +590,7 @@ def gateway_process(conn: Any, settings_kwargs: dict[str, Any], consents: int, l
                     log_file: str, profile: str, profile_out: str) -> None:
     """Child process: build and start the gateway, record consents, serve until told to stop."""
     try:
-        from gateway.event_loop import run  # the loop the gateway's serve and worker commands run on
-
-        run(_gateway_main(conn, settings_kwargs, consents, log_level, log_file, profile, profile_out),
-            settings_kwargs.get("event_loop", "uvloop"))
+        asyncio.run(_gateway_main(conn, settings_kwargs, consents, log_level, log_file, profile, profile_out))
     except BaseException as exc:
         with contextlib.suppress(Exception):
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -880,7 +877,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
         "topics": {"prefix": prefix, "partitions": PARTITIONS}, "data_dir": str(data_dir),
-        "instance_id": "bench-gateway-1", "event_loop": args.event_loop, **kafka_login(),
+        "instance_id": "bench-gateway-1", **kafka_login(),
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
     children: list[GatewayChild] = []
@@ -1167,8 +1164,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "0 skips it)")
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway processes sharing the database and the inbound consumer group (default 1)")
-    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
-                        help="the gateway processes' event loop (GATEWAY_EVENT_LOOP; default uvloop, as in production)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")

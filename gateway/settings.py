@@ -154,9 +154,6 @@ class GatewaySettings(BaseSettings):
     """Names this process in audit records (``gateway instance``) and as Kafka client id; the host name by
     default, so replicas differ."""
 
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    """Event loop of ``serve`` and ``worker`` (:mod:`gateway.event_loop`): uvloop, or the standard asyncio loop."""
-
     data_dir: Path = Path("var")
     """Where the embedded defaults keep their files (SQLite store, embedded bus, generated demo keys)."""
     database_url: str | None = None

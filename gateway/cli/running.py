@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     import uvicorn
 
     from gateway.bootstrap import Gateway
-    from gateway.event_loop import EventLoopName
 
 
 def demo(
@@ -84,7 +83,7 @@ def serve(
             await gateway.stop()
         return 1 if gateway.failed is not None and gateway.failed.is_set() else 0
 
-    raise typer.Exit(_run_gateway(main, settings.event_loop))
+    raise typer.Exit(_run_gateway(main))
 
 
 async def _exit_when_failed(gateway: Gateway, server: uvicorn.Server) -> None:
@@ -94,15 +93,15 @@ async def _exit_when_failed(gateway: Gateway, server: uvicorn.Server) -> None:
     server.should_exit = True
 
 
-def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]], event_loop: EventLoopName) -> int:
-    """Run a long-running command on the configured event loop (:mod:`gateway.event_loop`); the exit code is
-    non-zero when a dependency never answered, a worker task gave up or something failed while stopping (each
-    said on stderr, without a traceback)."""
+def _run_gateway(main: Callable[[], Coroutine[Any, Any, int]]) -> int:
+    """Run a long-running command; the exit code is non-zero when a dependency never answered, a worker
+    task gave up or something failed while stopping (each said on stderr, without a traceback)."""
+    import asyncio
+
     from gateway.bootstrap import DependencyTimeout, GatewayStopError
-    from gateway.event_loop import run
 
     try:
-        return run(main(), event_loop)
+        return asyncio.run(main())
     except DependencyTimeout as exc:
         typer.echo(f"not started: {exc}", err=True)
         return 1
@@ -128,8 +127,7 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         try:
             await gateway.start(workers=True)
-            get_logger(__name__).info("worker-started", instance=settings.instance_id,
-                                      event_loop=type(loop).__module__.partition(".")[0])
+            get_logger(__name__).info("worker-started", instance=settings.instance_id)
             assert gateway.failed is not None
             waits = {asyncio.create_task(stop.wait()), asyncio.create_task(gateway.failed.wait())}
             _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -139,7 +137,7 @@ def worker() -> None:
             await gateway.stop()
         return 1 if gateway.failed.is_set() else 0
 
-    raise typer.Exit(_run_gateway(main, settings.event_loop))
+    raise typer.Exit(_run_gateway(main))
 
 
 def migrate() -> None:
