@@ -877,7 +877,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
         "topics": {"prefix": prefix, "partitions": PARTITIONS}, "data_dir": str(data_dir),
-        "instance_id": "bench-gateway-1", **kafka_login(),
+        "instance_id": "bench-gateway-1", "intake_batch_size": args.intake_batch_size, **kafka_login(),
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
     children: list[GatewayChild] = []
@@ -1164,6 +1164,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "0 skips it)")
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway processes sharing the database and the inbound consumer group (default 1)")
+    parser.add_argument("--intake-batch-size", type=int, default=200,
+                        help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")

@@ -211,8 +211,9 @@ async def test_offsets_commit_batched_and_at_once_when_the_partition_runs_dry(
         backends: Backends, settings_for: Callable[[Backends], object], clients: tuple[PartnerClient, ...]) -> None:
     """Many small batches share one offset commit; once a fetch comes back empty, what was decided is
     committed without waiting for the interval."""
-    gateway = build(await settings_for(backends), clients=clients)  # type: ignore[misc]
-    gateway.consumer.max_records = 1  # one record per batch, from the first fetch on: thirty batches back to back
+    settings = await settings_for(backends)  # type: ignore[misc]
+    # GATEWAY_INTAKE_BATCH_SIZE=1: one record per batch, from the first fetch on: thirty batches back to back
+    gateway = build(settings.model_copy(update={"intake_batch_size": 1}), clients=clients)
     gateway.consumer.commit_interval_s = 3600.0  # so only a dry fetch commits
     await gateway.start()
     try:
