@@ -386,7 +386,8 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
     bus = _bus(settings)
     intake = Intake(store, registry, settings.topics, decoders, encoders, settings.instance_id,
                     settings.max_body_bytes, tokenise=Crosswalk(pseudonym_key).token)
-    relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size, registry=registry)
+    relay = Relay(store, bus, settings.instance_id, settings.relay_batch_size, registry=registry,
+                  consent_index=intake.consent_index)
     intake.on_enqueued = relay.wake
     tracer = MessageTracer(otlp_provider()) if settings.tracing else None
     observer = PipelineObserver(GatewayMetrics(), tracer, settings.topics.prefix)

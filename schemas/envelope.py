@@ -110,9 +110,20 @@ class Envelope(BaseModel):
                   for name in _FIELD_ORDER if name in given or name in _DEFAULTS}
         return _constructed(fields, given.keys() & _FIELD_ORDER, payload)
 
+    def about(self, subject: SubjectRef) -> Envelope:
+        """This envelope with ``subject`` (validated by the caller) in place of its own: what
+        ``model_copy(update={"subject": subject})`` returns, built directly (:func:`_constructed`) because the
+        intake does it for every message it identifies."""
+        fields = dict(self.__dict__)
+        fields["subject"] = subject
+        return _constructed(fields, self.__pydantic_fields_set__ | {"subject"},
+                            (self.__pydantic_private__ or {}).get("_typed_payload"))
+
     def payload_as(self, model: type[PayloadModel]) -> PayloadModel:
         """The payload as ``model``: the validated model it was built from when there is one, else parsed."""
-        typed = self._typed_payload
+        # read from the private attributes' dict directly: ``self._typed_payload`` goes through pydantic's
+        # ``__getattr__``, which costs more than the rest of this method
+        typed = (self.__pydantic_private__ or {}).get("_typed_payload")
         if isinstance(typed, model):
             return typed
         return model.model_validate(self.payload)
@@ -158,8 +169,8 @@ def _constructed(fields: dict[str, Any], given: Set[str], typed_payload: BaseMod
     ``model_construct`` walks the model's fields in Python (aliases, defaults through a deep copy, the private
     attribute through ``model_post_init``): 4.8 us for an envelope. This sets the instance attributes pydantic
     documents for a model directly (the field values, the names of the fields given, no extra fields, the
-    private attribute) in 1 us. ``tests/unit/test_envelope.py`` holds both constructors to ``model_construct``
-    on all four, so a pydantic release that changes them fails there."""
+    private attribute) in 1 us. ``tests/unit/test_envelope.py`` holds the constructors to ``model_construct``
+    (and :meth:`Envelope.about` to ``model_copy``) on all four, so a pydantic release that changes them fails there."""
     envelope = Envelope.__new__(Envelope)
     _set_attribute(envelope, "__dict__", fields)
     _set_attribute(envelope, "__pydantic_fields_set__", set(given))

@@ -156,7 +156,8 @@ async def memory_pipeline(bus_dir: Path, registry: PolicyRegistry | None = None)
     restricted = sorted({f.recipient for f in registry.flows if f.restricted_topic})
     await bus.ensure_topics([*names, *(topics.name("s4.out", p) for p in restricted), topics.consent_events()])
     try:
-        yield Pipeline(store, intake, Relay(store, bus, INSTANCE, registry=registry),
+        relay = Relay(store, bus, INSTANCE, registry=registry, consent_index=intake.consent_index)  # as in bootstrap
+        yield Pipeline(store, intake, relay,
                        ConsentService(store, registry, INSTANCE, topics), bus, topics, registry)
     finally:
         await bus.stop()

@@ -7,8 +7,9 @@ numbered in commit order (migration 0016), and each batch of messages, inside th
 reads the latest number once (:meth:`ConsentIndex.current`). When it is past the number the index holds, the
 subjects whose consents changed since are reloaded from the store before anything is decided; so a batch never
 decides on consents older than what its own transaction could read, in whichever process the consent was
-recorded, withdrawn or re-consented. Withdrawals keep their second safeguard: the relay re-reads the consent
-of every queued message before it delivers it (rule 9, W-01).
+recorded, withdrawn or re-consented. Withdrawals keep their second safeguard: the relay re-checks the consent
+of every queued message before it delivers it (rule 9, W-01), from the same index brought up to date after it
+has locked the rows (:meth:`ConsentIndex.latest_of`), or from the store where the index is not loaded.
 
 Until the index has loaded (or if loading failed and is being retried) :meth:`ConsentIndex.current` reads a
 batch's consents from the store, as every decision did before the index existed: slower, never wrong.
@@ -131,6 +132,18 @@ class ConsentIndex:
         if head != self._seq:
             await self._catch_up(tx, head)
         return {pseudonym: self.consents_of(pseudonym) for pseudonym in pseudonyms}
+
+    async def latest_of(self, tx: PipelineTransaction, pseudonyms: Collection[str]
+                        ) -> dict[str, ConsentRecord] | None:
+        """The latest version of each consent lineage of the subjects in ``pseudonyms``, by consent id, as of
+        ``tx`` (what :meth:`PipelineTransaction.latest_consent_versions` reads from the store for those
+        lineages), or None while the index is not loaded. The relay's re-check at delivery (rule 9): it locks
+        its rows first and asks after, so a withdrawal committed before the lock is seen here, through the
+        head number, as it is by a decision; when nothing changed that costs one single-row read."""
+        if self._seq is None:
+            return None
+        current = await self.current(tx, pseudonyms)
+        return {record.consent_id: record for records in current.values() for record in records}
 
     async def refresh(self, store: PipelineStore) -> None:
         """Catch up in a transaction of its own (between batches, so that the next one finds nothing to do)."""

@@ -203,9 +203,7 @@ class Intake:
         """The envelope with its subject's pseudonym (and any quoted token restored), and the subject."""
         subject = await self._identify(tx, envelope.subject, envelope.sender)
         restored = await restore_quoted(tx, envelope.subject, envelope.sender, subject)
-        envelope = envelope.model_copy(
-            update={"subject": SubjectRef(identifiers=restored.identifiers, pseudonym=subject.pseudonym)}
-        )
+        envelope = envelope.about(SubjectRef(identifiers=restored.identifiers, pseudonym=subject.pseudonym))
         return envelope, subject
 
     async def _decide(self, tx: PipelineTransaction, envelope: Envelope, submission: Submission, subject: Subject,

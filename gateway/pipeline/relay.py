@@ -7,8 +7,9 @@ between its commit and its delivery, rows queued by a process without workers, c
 
 Either way the rows are locked inside a transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so the worker,
 the sweepers of other processes and a withdrawal never hand out the same row twice: a row someone else holds
-is skipped and theirs to finish), their consents are read again from the store, and they are published with
-the idempotent producer and marked published in the same transaction. A crash between publish and commit
+is skipped and theirs to finish), their consents are read again (from the process's consent index, brought up
+to date after the lock, or from the store), and they are published with the idempotent producer and marked
+published in the same transaction. A crash between publish and commit
 re-publishes the rows: delivery is at least once, and every message carries a ``message-id`` header for the
 recipient to deduplicate. A row whose consent was withdrawn after it was queued is dropped instead, and the
 drop is audited; a withdrawal locks the queued rows of its consent before it commits (privacy.md W-01), so
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, cast
 
 from gateway.bus.errors import BusError
 from gateway.bus.port import Bus, OutgoingRecord
@@ -33,6 +35,9 @@ from gateway.policy.decision import applicable
 from gateway.policy.registry import PolicyRegistry
 from gateway.store import OutboxRow, PipelineStore, PipelineTransaction
 
+if TYPE_CHECKING:
+    from gateway.consents.index import ConsentIndex
+
 __all__ = ["Relay"]
 
 log = get_logger(__name__)
@@ -43,8 +48,11 @@ class Relay:
 
     def __init__(self, store: PipelineStore, bus: Bus, instance_id: str, batch_size: int = 200,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 registry: PolicyRegistry | None = None) -> None:
+                 registry: PolicyRegistry | None = None, consent_index: ConsentIndex | None = None) -> None:
         self.store = store
+        self.consent_index = consent_index
+        """The process's consent index (its workers decide from it), read for the re-check at delivery once it
+        is loaded; without it the re-check reads the store."""
         self.registry = registry
         """For rule 4 at delivery (notice retired since, grantor evidence); without it only status, period and
         withdrawal are re-checked."""
@@ -91,7 +99,7 @@ class Relay:
         if not rows:
             return []
         deliver: list[OutboxRow] = []
-        latest = await tx.latest_consent_versions({r.consent_id for r in rows if r.consent_id is not None})
+        latest = await self._latest_versions(tx, rows)
         for row in rows:
             reason = self._undeliverable(row, latest)
             if reason is None:
@@ -141,6 +149,20 @@ class Relay:
             total += handled
         return total
 
+    async def _latest_versions(self, tx: PipelineTransaction, rows: Sequence[OutboxRow]) -> Mapping[str, ConsentRecord]:
+        """The latest version of the consent lineage of every locked row that has one, read after the rows were
+        locked: from the process's consent index brought up to date in ``tx`` (one single-row read when no
+        consent changed), or from the store when there is no loaded index or a row names no subject."""
+        under = [r for r in rows if r.consent_id is not None]
+        if not under:
+            return {}
+        subjects = {r.subject_pseudonym for r in under}
+        if self.consent_index is not None and None not in subjects:
+            latest = await self.consent_index.latest_of(tx, cast(set[str], subjects))
+            if latest is not None:
+                return latest
+        return await tx.latest_consent_versions({r.consent_id for r in under if r.consent_id is not None})
+
     def _undeliverable(self, row: OutboxRow, latest_versions: Mapping[str, ConsentRecord]) -> str | None:
         """Why a queued row may no longer go (rule 9), from the latest version of its consent's lineage (read
         for the whole batch in one statement). The versions of a lineage share their provisions (withdrawal
@@ -171,5 +193,5 @@ class Relay:
 def _record(row: OutboxRow) -> OutgoingRecord:
     return OutgoingRecord(
         topic=row.topic, value=row.value, key=row.key,
-        headers=tuple((k, v.encode("utf-8")) for k, v in row.headers),
+        headers=tuple([(k, v.encode()) for k, v in row.headers]),  # a list first: quicker than a generator
     )

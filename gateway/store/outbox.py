@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -74,9 +75,10 @@ class OutboxRepository(Repository):
         else:
             locked = (select(outbox.c.id).where(*undelivered).order_by(outbox.c.id)
                       .with_for_update(skip_locked=True).scalar_subquery())
+            # sorted on the id alone: comparing whole rows costs a tuple conversion per comparison
             found = sorted(await self.conn.execute(
                 update(outbox).where(outbox.c.id.in_(locked)).values(published_at=published_at)
-                .returning(outbox.c.id, outbox.c.topic, outbox.c.message_id)))
+                .returning(outbox.c.id, outbox.c.topic, outbox.c.message_id)), key=itemgetter(0))
         queued = {(r.topic, r.message_id): r for r in rows}
         return [_with_id(row, row_id) for row_id, topic, message_id in found
                 if (row := queued.get((topic, message_id))) is not None]

@@ -190,3 +190,38 @@ async def test_until_it_has_loaded_a_batch_reads_its_consents_from_the_store(any
     async with any_store.transaction() as tx:
         found = await index.current(tx, [person])
     assert not index.ready and [r.ref for r in found[person]] == ["ix-unloaded@1"]
+
+
+async def test_latest_of_reads_each_lineage_as_the_store_does_and_catches_up_first(any_store: InspectableStore) -> None:
+    """The relay's re-check at delivery (rule 9) reads the index where the store's latest versions were read:
+    for every field that re-check looks at, the same answer, including what was written after the index
+    loaded."""
+    people = await subjects(any_store, 3)
+    index = ConsentIndex()
+    async with any_store.transaction() as tx:
+        assert await index.latest_of(tx, people) is None  # not loaded: the caller reads the store
+        plain = permit("ix-latest-plain", people[0])
+        renewed = permit("ix-latest-renewed", people[1])
+        await tx.add_consent(plain, "aler")
+        await tx.add_consent(renewed, "aler")
+        withdrawn = renewed.next_version(status="inactive", withdrawn=True, withdrawal=Withdrawal(at=NOW))
+        await tx.add_consent(withdrawn, "aler")
+        await tx.add_consent(withdrawn.next_version(status="active", withdrawn=False, withdrawal=None), "aler")
+        await tx.add_consent(permit("ix-latest-ended", people[2], period_end=NOW - timedelta(days=1)), "aler")
+    await index.load(any_store)
+    async with any_store.transaction() as tx:  # written after the load: found through the head number
+        await tx.add_consent(plain.next_version(status="inactive", withdrawn=True, withdrawal=Withdrawal(at=NOW)),
+                             "aler")
+
+    def relay_view(records: dict[str, ConsentRecord]) -> dict[str, tuple[object, ...]]:
+        return {consent_id: (r.version, r.status, r.decision, r.withdrawn, r.period_start, r.period_end, r.grantor,
+                             r.notice, r.subject_pseudonym) for consent_id, r in records.items()}
+
+    async with any_store.transaction() as tx:
+        from_index = await index.latest_of(tx, people)
+        from_store = await tx.latest_consent_versions(
+            {"ix-latest-plain", "ix-latest-renewed", "ix-latest-ended"})
+    assert from_index is not None and index.seq == 6
+    assert relay_view(from_index) == relay_view(from_store)
+    assert {k: (r.version, r.withdrawn) for k, r in from_index.items()} == {
+        "ix-latest-plain": (2, True), "ix-latest-renewed": (3, False), "ix-latest-ended": (1, False)}

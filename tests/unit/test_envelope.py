@@ -1,5 +1,5 @@
-"""Envelope.assemble and Envelope.from_validated build exactly what model_construct builds from the same fields
-(schemas.envelope)."""
+"""Envelope.assemble and Envelope.from_validated build exactly what model_construct builds from the same fields,
+and Envelope.about what model_copy builds (schemas.envelope)."""
 
 from __future__ import annotations
 
@@ -66,3 +66,18 @@ def test_from_validated_sets_what_model_construct_and_the_private_payload_set(he
     constructed._typed_payload = payload
     _same_construction(built, constructed)
     assert built.payload_as(type(payload)) is payload
+
+
+@pytest.mark.parametrize("typed", [False, True])
+def test_about_builds_what_model_copy_builds_with_the_new_subject(typed: bool) -> None:
+    decoded = DECODERS["aler"](orjson.dumps(aler_arrears_message(TENANT, "M-1")), "application/json")[0]
+    payload = validate_payload("tenancy.arrears-referral", decoded.payload)
+    envelope = Envelope.from_validated(payload, SUBJECT, message_id="gw-1", correlation_id="C-1",
+                                       message_type="tenancy.arrears-referral", sender="aler",
+                                       occurred_at=datetime(2026, 6, 1, 9, 30, tzinfo=UTC)) if typed else decoded
+    other = SubjectRef(identifiers=SUBJECT.identifiers, pseudonym="p-1")
+    moved = envelope.about(other)
+    _same_construction(moved, envelope.model_copy(update={"subject": other}))
+    assert moved.subject is other and envelope.subject is not other  # the original is left as it was
+    assert "subject" in moved.model_fields_set
+    assert (moved.payload_as(type(payload)) is payload) is typed

@@ -143,10 +143,32 @@ async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_deliver
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == [delivered.header("message-id")]
 
 
+async def test_W01_the_relay_re_checks_from_the_loaded_index_brought_up_to_date_after_its_lock(
+    pipeline: Pipeline,
+) -> None:
+    person, still_consenting = tenant(7), tenant(9)
+    consent_id = await consent(pipeline, person)
+    await consent(pipeline, still_consenting)
+    index = pipeline.relay.consent_index
+    assert index is pipeline.intake.consent_index  # one index per process, as the gateway wires it
+    await index.load(pipeline.store)
+    assert (await submit(pipeline, person, "m-queued")).state == "forwarded"
+    assert (await submit(pipeline, still_consenting, "m-other")).state == "forwarded"
+    await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
+    assert index.seq == 2  # the withdrawal is version 3; only the relay's re-check can bring the index to it
+
+    assert await pipeline.relay.drain() == 5
+    assert index.seq == 3
+    [delivered] = await pipeline.read("out", "fwa")
+    assert delivered.header("correlation-id") == "corr-m-other"
+    [dropped] = [r for r in await pipeline.audit() if r["event_type"] == "delivery-dropped"]
+    assert (dropped["reason"], dropped["consent_ref"]) == ("consent-withdrawn", f"{consent_id}@1")
+
+
 async def test_W01_a_loaded_consent_index_sees_the_withdrawal_before_the_next_batch(pipeline: Pipeline) -> None:
     person = tenant(8)
     consent_id = await consent(pipeline, person)
-    index = pipeline.intake.consent_index = ConsentIndex()
+    index = pipeline.intake.consent_index = pipeline.relay.consent_index = ConsentIndex()
     await index.load(pipeline.store)
     assert (await submit(pipeline, person, "m-before")).state == "forwarded"
     await pipeline.consents.withdraw(consent_id, "aler", "aler-test", "req-withdraw")
