@@ -12,17 +12,36 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
 from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.store.audit_tree import AuditTreeRepository
-from gateway.store.base import _utc
+from gateway.store.base import _json_text, _utc
 from gateway.store.tables import audit_head, audit_log, review_items
 
 __all__ = ["AuditLogRepository"]
+
+# The statements of every append, built once: building them per call cost more than running them.
+_LOCKED_HEAD = (
+    select(audit_head, select(audit_log.c.recorded_at).where(audit_log.c.idx == audit_head.c.size - 1)
+           .scalar_subquery().label("last_recorded_at"))
+    .where(audit_head.c.id == 1).with_for_update(of=audit_head)
+)
+"""The head, locked, and the time of its last record."""
+_ADVANCE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
+                 .values(size=bindparam("size"), chain_hash=bindparam("chain_hash"), frontier=bindparam("frontier")))
+_ADVANCE_POSTGRESQL = """
+WITH nodes AS (
+    INSERT INTO audit_merkle_nodes (level, idx, hash)
+    SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[]) ON CONFLICT (level, idx) DO NOTHING
+)
+UPDATE audit_head SET size = $4, chain_hash = $5, frontier = $6::json WHERE id = 1
+"""
+"""The Merkle subtrees an append completed (as :meth:`AuditTreeRepository.add_audit_nodes` writes them) and the new
+head, in one statement."""
 
 
 class AuditLogRepository(AuditTreeRepository):
@@ -61,20 +80,22 @@ class AuditLogRepository(AuditTreeRepository):
         ]
         if to_review:
             await self.conn.execute(insert(review_items), to_review)
-        await self.add_audit_nodes(head.tree.take_completed())
-        await self.conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(size=head.size, chain_hash=head.chain_hash, frontier=[h.hex() for h in head.tree.frontier])
-        )
+        nodes = head.tree.take_completed()
+        frontier = [h.hex() for h in head.tree.frontier]
+        if self._store.dialect == "postgresql":
+            # the subtrees and the new head in one statement: one round trip fewer on every append
+            await self.conn.exec_driver_sql(_ADVANCE_POSTGRESQL, (
+                [level for (level, _), _ in nodes], [index for (_, index), _ in nodes], [value for _, value in nodes],
+                head.size, head.chain_hash, _json_text(frontier)))
+            return entries
+        await self.add_audit_nodes(nodes)
+        await self.conn.execute(_ADVANCE_HEAD, {"size": head.size, "chain_hash": head.chain_hash, "frontier": frontier})
         return entries
 
     async def _locked_head(self) -> tuple[ChainHead, datetime | None]:
         """The head, locked, and when its last record was recorded (None if not seen: read it again), in one
         round trip."""
-        last_recorded = (select(audit_log.c.recorded_at).where(audit_log.c.idx == audit_head.c.size - 1)
-                         .scalar_subquery().label("last_recorded_at"))
-        query = select(audit_head, last_recorded).where(audit_head.c.id == 1).with_for_update(of=audit_head)
+        query = _LOCKED_HEAD
         row = (await self.conn.execute(query)).first()
         if row is None:
             head = ChainHead.genesis()

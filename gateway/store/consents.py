@@ -20,6 +20,9 @@ from gateway.store.tables import consent_change_head, consents
 
 __all__ = ["ConsentsRepository"]
 
+_CHANGE_HEAD = select(consent_change_head.c.seq).where(consent_change_head.c.id == 1)
+"""Read by every batch a worker decides and every delivery: built once."""
+
 _PARSED_CONSENTS_MAX = 200_000
 """Consent versions kept parsed per process (a few hundred bytes each)."""
 
@@ -102,8 +105,7 @@ class ConsentsRepository(Repository):
     async def consent_change_head(self) -> int:
         """The number of the latest committed consent version (0 before any): every version numbered up to it
         has committed (see :meth:`add_consent`)."""
-        return int((await self.conn.execute(
-            select(consent_change_head.c.seq).where(consent_change_head.c.id == 1))).scalar_one())
+        return int((await self.conn.execute(_CHANGE_HEAD)).scalar_one())
 
     async def subjects_with_consent_changes(self, after: int) -> set[str]:
         """Pseudonyms of the subjects with a consent version numbered above ``after``."""

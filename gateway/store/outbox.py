@@ -21,6 +21,17 @@ from gateway.store.tables import outbox, subjects
 
 __all__ = ["OutboxRepository"]
 
+_CLAIM_MARKED_POSTGRESQL = """
+UPDATE outbox SET published_at = $3
+WHERE id IN (SELECT id FROM outbox
+             WHERE topic = ANY($1::text[]) AND message_id = ANY($2::text[])
+               AND published_at IS NULL AND dropped_reason IS NULL
+             ORDER BY id FOR UPDATE SKIP LOCKED)
+RETURNING id, topic, message_id
+"""
+"""What :meth:`OutboxRepository.claim_undelivered` runs with ``published_at`` on PostgreSQL: after every batch a
+worker commits, so written once as text instead of being built through SQLAlchemy each time."""
+
 
 class OutboxRepository(Repository):
     """Queued, delivered and dropped outgoing messages."""
@@ -65,20 +76,19 @@ class OutboxRepository(Repository):
         row the caller drops instead is unmarked by :meth:`mark_dropped`."""
         if not rows:
             return []
-        undelivered = (self._among(outbox.c.topic, sorted({r.topic for r in rows})),
-                       self._among(outbox.c.message_id, [r.message_id for r in rows]),
-                       outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
-        if published_at is None:
-            found = list(await self.conn.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.message_id)
-                .where(*undelivered).order_by(outbox.c.id).with_for_update(skip_locked=True)))
+        topics, message_ids = sorted({r.topic for r in rows}), [r.message_id for r in rows]
+        found: list[Any]
+        if published_at is not None and self._store.dialect == "postgresql":  # the statement below, as text
+            found = list(await self.conn.exec_driver_sql(_CLAIM_MARKED_POSTGRESQL, (topics, message_ids, published_at)))
         else:
-            locked = (select(outbox.c.id).where(*undelivered).order_by(outbox.c.id)
-                      .with_for_update(skip_locked=True).scalar_subquery())
-            # sorted on the id alone: comparing whole rows costs a tuple conversion per comparison
-            found = sorted(await self.conn.execute(
-                update(outbox).where(outbox.c.id.in_(locked)).values(published_at=published_at)
-                .returning(outbox.c.id, outbox.c.topic, outbox.c.message_id)), key=itemgetter(0))
+            undelivered = (self._among(outbox.c.topic, topics), self._among(outbox.c.message_id, message_ids),
+                           outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
+            locked = select(outbox.c.id).where(*undelivered).order_by(outbox.c.id).with_for_update(skip_locked=True)
+            found = list(await self.conn.execute(
+                locked.add_columns(outbox.c.topic, outbox.c.message_id) if published_at is None else
+                update(outbox).where(outbox.c.id.in_(locked.scalar_subquery())).values(published_at=published_at)
+                .returning(outbox.c.id, outbox.c.topic, outbox.c.message_id)))
+        found.sort(key=itemgetter(0))  # on the id alone: comparing whole rows converts them on every comparison
         queued = {(r.topic, r.message_id): r for r in rows}
         return [_with_id(row, row_id) for row_id, topic, message_id in found
                 if (row := queued.get((topic, message_id))) is not None]

@@ -12,7 +12,8 @@ import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import String, any_, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,15 @@ from gateway.store.models import Subject
 from gateway.store.tables import crosswalk_tokens, subject_identifiers, subjects
 
 __all__ = ["SubjectsRepository"]
+
+_SUBJECTS_BY_HASH = (select(subject_identifiers.c.lookup_hash, subjects.c.pseudonym, subjects.c.subject_key)
+                     .join(subjects, subject_identifiers.c.pseudonym == subjects.c.pseudonym))
+# A batch's subjects, looked up by the hashes of their identifiers (``hashes``), with every batch a worker
+# decides: built once, as one array parameter on PostgreSQL (the same text for any batch size, see
+# Repository._among) and an expanding IN list on SQLite.
+_PREFETCH_POSTGRESQL = _SUBJECTS_BY_HASH.where(
+    subject_identifiers.c.lookup_hash == any_(bindparam("hashes", type_=ARRAY(String(64)))))
+_PREFETCH = _SUBJECTS_BY_HASH.where(subject_identifiers.c.lookup_hash.in_(bindparam("hashes", expanding=True)))
 
 
 class _ConcurrentSighting(Exception):
@@ -47,11 +57,8 @@ class SubjectsRepository(Repository):
         lookups = {self._store.lookup_hash(system, value) for system, value in identifiers} - self._known.keys()
         if not lookups:
             return
-        rows = await self.conn.execute(
-            select(subject_identifiers.c.lookup_hash, subjects.c.pseudonym, subjects.c.subject_key)
-            .join(subjects, subject_identifiers.c.pseudonym == subjects.c.pseudonym)
-            .where(self._among(subject_identifiers.c.lookup_hash, sorted(lookups)))
-        )
+        statement = _PREFETCH_POSTGRESQL if self._store.dialect == "postgresql" else _PREFETCH
+        rows = await self.conn.execute(statement, {"hashes": sorted(lookups)})
         self._known.update(dict.fromkeys(lookups))
         for r in rows:
             self._known[r.lookup_hash] = Subject(r.pseudonym, r.subject_key)
