@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.metadata
 import json
 import multiprocessing
@@ -630,6 +631,7 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
                              "consents_per_s": round(len(tenants) / consent_s, 1) if consent_s else None}))
 
         sql = SqlCounter(gw.store.engine.sync_engine)
+        collector = GcClock()
         profiler: Any = None
         processed_at_start = 0
         while True:
@@ -638,13 +640,14 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
             if command == "window-start":
                 processed_at_start = await _processed(gw)
                 sql.reset()
+                collector.reset()
                 profiler = _start_profiler(profile)
             elif command == "window-stop":
                 if profiler is not None:
                     _save_profile(profiler, profile, profile_out)
                     profiler = None
                 processed = await _processed(gw) - processed_at_start
-                reply = sql.summary(processed)
+                reply = {**sql.summary(processed), **collector.summary(processed)}
             elif command == "stop":
                 break
             conn.send(("ok", reply))
@@ -724,6 +727,35 @@ class SqlCounter:
             "statements_per_message_by_kind": {k: per(v) for k, v in sorted(self.statements.items(),
                                                                              key=lambda kv: -kv[1])},
         }
+
+
+class GcClock:
+    """Time the gateway process spends in the garbage collector (``gc.callbacks``), per generation."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self.by_generation = [0.0, 0.0, 0.0]
+        self._started: float | None = None
+        gc.callbacks.append(self._callback)
+
+    def reset(self) -> None:
+        self.seconds, self.collections, self.by_generation = 0.0, [0, 0, 0], [0.0, 0.0, 0.0]
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            spent = time.perf_counter() - self._started
+            self.seconds += spent
+            self.collections[info["generation"]] += 1
+            self.by_generation[info["generation"]] += spent
+            self._started = None
+
+    def summary(self, processed: int) -> dict[str, Any]:
+        return {"gc_ms_per_message": round(self.seconds * 1000 / processed, 4) if processed else None,
+                "gc_collections": list(self.collections),
+                "gc_ms_by_generation": [round(g * 1000, 1) for g in self.by_generation]}
 
 
 def _start_profiler(kind: str) -> Any:
@@ -968,6 +1000,7 @@ def _merged_window_stats(replies: list[dict[str, Any]]) -> dict[str, Any]:
             kinds[kind] = round(kinds.get(kind, 0.0) + (per_message or 0.0), 2)
     commits = sum((r["commits_per_message"] or 0.0) for r in replies)
     return {
+        "gc_ms_per_message": round(sum((r.get("gc_ms_per_message") or 0.0) for r in replies), 4),
         "messages_processed": processed,
         "sql_statements": sum(r["sql_statements"] for r in replies),
         "sql_statements_per_message": round(sum((r["sql_statements_per_message"] or 0.0) for r in replies), 2),
@@ -1037,7 +1070,8 @@ def print_table(raw: dict[str, Any], gw: dict[str, Any], ratios: dict[str, float
     stats = gw.get("window_stats") or {}
     if stats:
         print(f"gateway SQL per message: {stats.get('sql_statements_per_message')} statements, "
-              f"{stats.get('commits_per_message')} commits (intake and relay)")
+              f"{stats.get('commits_per_message')} commits (intake and relay); "
+              f"garbage collector {stats.get('gc_ms_per_message')} ms (all gateway processes)")
     busy = max(raw["cpu_cores"].get("other", 0.0), gw["cpu_cores"].get("other", 0.0))
     if busy > 0.25:
         print(f"warning: processes outside the benchmark used up to {busy} cores during a window; "

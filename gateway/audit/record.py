@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.uuids import uuid4_text
 from schemas.trusted import TrustedBuilder
 
 __all__ = [
@@ -69,7 +69,7 @@ class AuditRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    record_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    record_id: str = Field(default_factory=uuid4_text)
     event_type: AuditEventType
     action: str
     """What was done: ``forward``, ``deny``, ``drop-at-delivery``, ``record-consent``, ``withdraw-consent``,

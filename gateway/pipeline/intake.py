@@ -11,7 +11,6 @@ status recorded the first time and forwards nothing.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +40,7 @@ from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical, 
 from gateway.settings import TopicSettings
 from gateway.statistics.counting import ActivityEvent, activity_of
 from gateway.store import MessageStatus, OutboxRow, PipelineStore, PipelineTransaction, Subject
+from gateway.uuids import uuid4_text
 from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError
 
@@ -328,7 +328,7 @@ class Intake:
         sensitive labels redacted from it to ``redacted``. Raises :class:`OnlySensitiveData` (nothing minted)."""
         flow = decision.flow
         assert flow is not None
-        message_id = f"gw-{uuid.uuid4()}"
+        message_id = f"gw-{uuid4_text()}"
         fresh: list[MintedToken] = []
         tokenise = None if self.tokenise is None else recording(self.tokenise, subject.pseudonym, fresh)
         minimised = minimise_with_redactions(envelope, flow, message_id, tokenise, decision.permitted_labels)
@@ -386,7 +386,7 @@ class _Batch:
         if known is None:
             known = self.decisions[request] = decide_now(request)
             return known
-        return replace(known, decision_id=str(uuid.uuid4()))
+        return replace(known, decision_id=uuid4_text())
 
     def take_statuses(self) -> list[MessageStatus]:
         taken, self.statuses = self.statuses, []
