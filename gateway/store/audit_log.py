@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
 from gateway.audit.merkle import MerkleAccumulator
 from gateway.audit.record import AuditRecord, review_kind, subject_ref
-from gateway.store.audit_tree import AuditTreeRepository
+from gateway.store.audit_tree import _ADD_NODES_POSTGRESQL, AuditTreeRepository
 from gateway.store.base import _json_text, _utc
 from gateway.store.tables import audit_head, audit_log, review_items
 
@@ -33,13 +33,10 @@ _LOCKED_HEAD = (
 """The head, locked, and the time of its last record."""
 _ADVANCE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
                  .values(size=bindparam("size"), chain_hash=bindparam("chain_hash"), frontier=bindparam("frontier")))
-_ADVANCE_POSTGRESQL = """
-WITH nodes AS (
-    INSERT INTO audit_merkle_nodes (level, idx, hash)
-    SELECT * FROM unnest($1::integer[], $2::bigint[], $3::bytea[]) ON CONFLICT (level, idx) DO NOTHING
+_ADVANCE_POSTGRESQL = (  # two constants joined: nothing from outside goes into the text
+    "WITH nodes AS (" + _ADD_NODES_POSTGRESQL + ") "  # noqa: S608
+    "UPDATE audit_head SET size = $4, chain_hash = $5, frontier = $6::json WHERE id = 1"
 )
-UPDATE audit_head SET size = $4, chain_hash = $5, frontier = $6::json WHERE id = 1
-"""
 """The Merkle subtrees an append completed (as :meth:`AuditTreeRepository.add_audit_nodes` writes them) and the new
 head, in one statement."""
 
@@ -95,8 +92,7 @@ class AuditLogRepository(AuditTreeRepository):
     async def _locked_head(self) -> tuple[ChainHead, datetime | None]:
         """The head, locked, and when its last record was recorded (None if not seen: read it again), in one
         round trip."""
-        query = _LOCKED_HEAD
-        row = (await self.conn.execute(query)).first()
+        row = (await self.conn.execute(_LOCKED_HEAD)).first()
         if row is None:
             head = ChainHead.genesis()
             try:
@@ -106,7 +102,7 @@ class AuditLogRepository(AuditTreeRepository):
                     )
             except IntegrityError:
                 pass
-            row = (await self.conn.execute(query)).one()
+            row = (await self.conn.execute(_LOCKED_HEAD)).one()
         tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
         return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree), _utc(row.last_recorded_at)
 
