@@ -676,7 +676,10 @@ _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
 
 
 class SqlCounter:
-    """Counts the SQL statements and transactions an engine runs (SQLAlchemy events; read-only)."""
+    """Counts the SQL statements and transactions an engine runs (read-only): SQLAlchemy's events for what goes
+    through it, and on PostgreSQL the driver's query loggers (``asyncpg`` ``add_query_logger``, added to every
+    connection as it is checked out) for the statements the store runs on the driver directly
+    (``Repository._fetch``). COPY is counted by neither."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
@@ -687,13 +690,26 @@ class SqlCounter:
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
+        event.listen(engine, "checkout", self._checkout)
 
     def reset(self) -> None:
         self.statements.clear()
         self.commits = self.rollbacks = 0
 
+    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "add_query_logger"):
+            driver.add_query_logger(self._driver_statement)  # a set: added once per connection
+
+    def _driver_statement(self, logged: Any) -> None:
+        if logged.query.split(None, 1)[0].rstrip(";").upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self._count(logged.query, False)  # the driver's transaction control: counted as commits, as before
+
     def _statement(self, _conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
                    executemany: bool) -> None:
+        self._count(statement, executemany)
+
+    def _count(self, statement: str, executemany: bool) -> None:
         words = statement.split(None, 2)
         verb = words[0].upper() if words else "?"
         if verb in ("RELEASE", "ROLLBACK") and len(words) > 1:

@@ -92,9 +92,22 @@ class Marks:
 
         @event.listens_for(sync_engine, "after_cursor_execute")
         def after(_conn: Any, _cursor: Any, statement: str, _p: Any, context: Any, _many: bool) -> None:
-            if self.tracing:
-                words = " ".join(statement.split()[:6])[:70]
-                self.sql.setdefault(words, []).append((time.perf_counter() - context._trace_start) * 1000)
+            self.statement_ran(statement, (time.perf_counter() - context._trace_start) * 1000)
+
+        @event.listens_for(sync_engine, "checkout")
+        def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # statements the store runs on the driver directly (Repository._fetch), past SQLAlchemy's events
+            driver = getattr(dbapi_connection, "driver_connection", None)
+            if hasattr(driver, "add_query_logger"):
+                driver.add_query_logger(on_driver)  # a set: added once per connection
+
+        def on_driver(logged: Any) -> None:
+            self.statement_ran(logged.query, logged.elapsed * 1000)
+
+    def statement_ran(self, statement: str, elapsed_ms: float) -> None:
+        if self.tracing:
+            words = " ".join(statement.split()[:6])[:70]
+            self.sql.setdefault(words, []).append(elapsed_ms)
 
     def mark(self, stage: str, into: dict[str, float] | None = None) -> None:
         """Mark ``stage`` for the message in flight, or into ``into``: the marks of the message a call began

@@ -72,7 +72,7 @@ class ActivityRepository(Repository):
             )))
         if rows and self._store.dialect == "postgresql":
             # One array per column, one statement for any number of rows: no per-row SQLAlchemy work.
-            await self.conn.exec_driver_sql(_RECORD_POSTGRESQL, tuple([r[c] for r in rows] for c in _ACTIVITY_COLUMNS))
+            await self._fetch(_RECORD_POSTGRESQL, *([r[c] for r in rows] for c in _ACTIVITY_COLUMNS))
         elif rows:
             statement = sqlite_insert(statistics_activity)
             await self.conn.execute(statement.on_conflict_do_update(

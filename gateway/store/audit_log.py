@@ -30,7 +30,12 @@ _LOCKED_HEAD = (
            .scalar_subquery().label("last_recorded_at"))
     .where(audit_head.c.id == 1).with_for_update(of=audit_head)
 )
-"""The head, locked, and the time of its last record."""
+"""The head, locked, and the time of its last record (on PostgreSQL, the text below, run on the driver)."""
+_LOCKED_HEAD_POSTGRESQL = """
+SELECT size, chain_hash, frontier,
+       (SELECT recorded_at FROM audit_log WHERE audit_log.idx = audit_head.size - 1) AS last_recorded_at
+FROM audit_head WHERE id = 1 FOR UPDATE OF audit_head
+"""
 _ADVANCE_HEAD = (update(audit_head).where(audit_head.c.id == 1)
                  .values(size=bindparam("size"), chain_hash=bindparam("chain_hash"), frontier=bindparam("frontier")))
 _ADVANCE_POSTGRESQL = (  # two constants joined: nothing from outside goes into the text
@@ -81,9 +86,9 @@ class AuditLogRepository(AuditTreeRepository):
         frontier = [h.hex() for h in head.tree.frontier]
         if self._store.dialect == "postgresql":
             # the subtrees and the new head in one statement: one round trip fewer on every append
-            await self.conn.exec_driver_sql(_ADVANCE_POSTGRESQL, (
-                [level for (level, _), _ in nodes], [index for (_, index), _ in nodes], [value for _, value in nodes],
-                head.size, head.chain_hash, _json_text(frontier)))
+            await self._fetch(
+                _ADVANCE_POSTGRESQL, [level for (level, _), _ in nodes], [index for (_, index), _ in nodes],
+                [value for _, value in nodes], head.size, head.chain_hash, _json_text(frontier))
             return entries
         await self.add_audit_nodes(nodes)
         await self.conn.execute(_ADVANCE_HEAD, {"size": head.size, "chain_hash": head.chain_hash, "frontier": frontier})
@@ -92,7 +97,7 @@ class AuditLogRepository(AuditTreeRepository):
     async def _locked_head(self) -> tuple[ChainHead, datetime | None]:
         """The head, locked, and when its last record was recorded (None if not seen: read it again), in one
         round trip."""
-        row = (await self.conn.execute(_LOCKED_HEAD)).first()
+        row = await self._locked_head_row()
         if row is None:
             head = ChainHead.genesis()
             try:
@@ -102,9 +107,20 @@ class AuditLogRepository(AuditTreeRepository):
                     )
             except IntegrityError:
                 pass
-            row = (await self.conn.execute(_LOCKED_HEAD)).one()
-        tree = MerkleAccumulator.from_frontier(row.size, [bytes.fromhex(h) for h in row.frontier])
-        return ChainHead(size=row.size, chain_hash=row.chain_hash, tree=tree), _utc(row.last_recorded_at)
+            row = await self._locked_head_row()
+            assert row is not None
+        size, chain_hash, frontier, last_recorded_at = row
+        tree = MerkleAccumulator.from_frontier(size, [bytes.fromhex(h) for h in frontier])
+        return ChainHead(size=size, chain_hash=chain_hash, tree=tree), _utc(last_recorded_at)
+
+    async def _locked_head_row(self) -> tuple[int, bytes, list[str], datetime | None] | None:
+        """(size, chain hash, frontier, time of the last record) of the head, locked; None before the first
+        append."""
+        if self._store.dialect == "postgresql":
+            found = await self._fetch(_LOCKED_HEAD_POSTGRESQL)
+            return None if not found else tuple(found[0])
+        row = (await self.conn.execute(_LOCKED_HEAD)).first()
+        return None if row is None else (row.size, row.chain_hash, row.frontier, row.last_recorded_at)
 
     async def audit_head(self) -> ChainHead:
         row = (await self.conn.execute(select(audit_head).where(audit_head.c.id == 1))).first()

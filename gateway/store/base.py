@@ -18,6 +18,7 @@ import asyncpg
 import orjson
 from sqlalchemy import any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.errors import DependencyUnavailable
@@ -59,6 +60,8 @@ class Repository:
     def __init__(self, conn: AsyncConnection, store: StoreContext) -> None:
         self.conn = conn
         self._store = store
+        self._adapted: Any = None
+        """SQLAlchemy's adapter of the driver's connection (PostgreSQL), once :meth:`_driver` has looked it up."""
 
     def _among(self, column: Any, values: Iterable[Any]) -> Any:
         """``column`` is one of ``values``: on PostgreSQL one array parameter (``= ANY($1)``), so the statement
@@ -68,20 +71,52 @@ class Repository:
             return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
         return column.in_(list(values))
 
+    async def _driver(self) -> asyncpg.Connection:
+        """PostgreSQL: the driver's connection under this transaction, with the transaction begun. SQLAlchemy's
+        adapter begins it lazily, with its first statement; a statement run on the driver directly must not
+        come before it."""
+        adapted = self._adapted
+        if adapted is None:
+            adapted = self._adapted = (await self.conn.get_raw_connection()).dbapi_connection
+        if adapted._transaction is None:
+            try:
+                await adapted._start_transaction()
+            except adapted.dbapi.Error as exc:  # the adapter's translation of the driver's error
+                raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+        return adapted.driver_connection
+
+    async def _fetch(self, statement: str, *parameters: Any) -> list[asyncpg.Record]:
+        """PostgreSQL: run ``statement`` (``$1``... parameters) on the driver's connection inside this
+        transaction, and return its rows. For the handful of statements every batch runs (its claim, lookups,
+        outcomes, audit head, delivery claim): SQLAlchemy's execution layer cost as much CPU as the driver's own
+        work, twice over for a batch of one. asyncpg prepares each text once per connection (its statement
+        cache). Errors are those of a statement run through SQLAlchemy: an integrity violation is an
+        :class:`~sqlalchemy.exc.IntegrityError`, any other database or connection failure
+        :class:`DependencyUnavailable`."""
+        try:
+            rows: list[asyncpg.Record] = await (await self._driver()).fetch(statement, *parameters)
+            return rows
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(statement, parameters, exc) from exc
+        except _DRIVER_FAILURES as exc:
+            raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+
     async def _copy(self, table: str, columns: Sequence[str], values: list[tuple[Any, ...]]) -> bool:
         """Write rows with PostgreSQL's COPY through the driver, inside this transaction: for a batch's audit
         records and outgoing messages it costs a fraction of an INSERT built and bound by SQLAlchemy. False on
         SQLite, where the caller inserts through SQLAlchemy (JSON columns are passed as JSON text)."""
         if self._store.dialect != "postgresql":
             return False
-        raw = await self.conn.get_raw_connection()
-        adapted: Any = raw.dbapi_connection
-        if getattr(adapted, "_transaction", None) is None:
-            # The driver begins the transaction with the first statement: COPY must not run before it.
-            await self.conn.exec_driver_sql("SELECT 1")
+        driver = await self._driver()
         try:
-            await adapted.driver_connection.copy_records_to_table(table, columns=list(columns), records=values)
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
-                asyncpg.AdminShutdownError) as exc:
+            await driver.copy_records_to_table(table, columns=list(columns), records=values)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise IntegrityError(f"COPY {table}", None, exc) from exc
+        except _DRIVER_FAILURES as exc:
             raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
         return True
+
+
+_DRIVER_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What the driver raises when a statement fails in the database or the connection is lost (SQLAlchemy would
+have raised a ``DBAPIError`` for either: the store's guard makes it :class:`DependencyUnavailable`)."""

@@ -21,7 +21,9 @@ from gateway.store.tables import consent_change_head, consents
 __all__ = ["ConsentsRepository"]
 
 _CHANGE_HEAD = select(consent_change_head.c.seq).where(consent_change_head.c.id == 1)
-"""Read by every batch a worker decides and every delivery: built once."""
+"""Read by every batch a worker decides and every delivery: built once (on PostgreSQL, run as the text below on the
+driver, :meth:`~gateway.store.base.Repository._fetch`)."""
+_CHANGE_HEAD_POSTGRESQL = "SELECT seq FROM consent_change_head WHERE id = 1"
 
 _PARSED_CONSENTS_MAX = 200_000
 """Consent versions kept parsed per process (a few hundred bytes each)."""
@@ -105,6 +107,9 @@ class ConsentsRepository(Repository):
     async def consent_change_head(self) -> int:
         """The number of the latest committed consent version (0 before any): every version numbered up to it
         has committed (see :meth:`add_consent`)."""
+        if self._store.dialect == "postgresql":
+            ((seq,),) = await self._fetch(_CHANGE_HEAD_POSTGRESQL)
+            return int(seq)
         return int((await self.conn.execute(_CHANGE_HEAD)).scalar_one())
 
     async def subjects_with_consent_changes(self, after: int) -> set[str]:

@@ -79,7 +79,7 @@ class OutboxRepository(Repository):
         topics, message_ids = sorted({r.topic for r in rows}), [r.message_id for r in rows]
         found: list[Any]
         if published_at is not None and self._store.dialect == "postgresql":  # the statement below, as text
-            found = list(await self.conn.exec_driver_sql(_CLAIM_MARKED_POSTGRESQL, (topics, message_ids, published_at)))
+            found = await self._fetch(_CLAIM_MARKED_POSTGRESQL, topics, message_ids, published_at)
         else:
             undelivered = (self._among(outbox.c.topic, topics), self._among(outbox.c.message_id, message_ids),
                            outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))

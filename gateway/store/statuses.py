@@ -54,11 +54,11 @@ class StatusesRepository(Repository):
             # One array per column, unnested into rows by PostgreSQL: the statement is the same text for any
             # batch size, and the only Python work per row is building the arrays.
             rows = list(first.values())
-            result: Any = await self.conn.exec_driver_sql(_CLAIM_POSTGRESQL, (
-                [r.sender for r in rows], [r.message_id for r in rows], [r.correlation_id for r in rows],
-                [r.message_type for r in rows], [r.state for r in rows], [r.reason_class for r in rows],
-                [_json_text(list(r.recipients)) for r in rows], [r.received_at for r in rows],
-                [r.request_id for r in rows]))
+            result = await self._fetch(
+                _CLAIM_POSTGRESQL, [r.sender for r in rows], [r.message_id for r in rows],
+                [r.correlation_id for r in rows], [r.message_type for r in rows], [r.state for r in rows],
+                [r.reason_class for r in rows], [_json_text(list(r.recipients)) for r in rows],
+                [r.received_at for r in rows], [r.request_id for r in rows])
             return {(sender, message_id) for sender, message_id in result}
         values = [{
             "sender": s.sender, "message_id": s.message_id, "correlation_id": s.correlation_id,
@@ -88,9 +88,10 @@ class StatusesRepository(Repository):
             # One statement over arrays; a message listed twice gets its last outcome, as one UPDATE per
             # status in the list's order would leave it.
             latest = list({(st.sender, st.message_id): st for st in statuses}.values())
-            await self.conn.exec_driver_sql(_UPDATE_POSTGRESQL, (
-                [st.sender for st in latest], [st.message_id for st in latest], [st.state for st in latest],
-                [st.reason_class for st in latest], [_json_text(list(st.recipients)) for st in latest]))
+            await self._fetch(
+                _UPDATE_POSTGRESQL, [st.sender for st in latest], [st.message_id for st in latest],
+                [st.state for st in latest], [st.reason_class for st in latest],
+                [_json_text(list(st.recipients)) for st in latest])
             return
         await self.conn.execute(
             update(messages)

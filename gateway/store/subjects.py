@@ -11,9 +11,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +28,14 @@ __all__ = ["SubjectsRepository"]
 
 _SUBJECTS_BY_HASH = (select(subject_identifiers.c.lookup_hash, subjects.c.pseudonym, subjects.c.subject_key)
                      .join(subjects, subject_identifiers.c.pseudonym == subjects.c.pseudonym))
-# A batch's subjects, looked up by the hashes of their identifiers (``hashes``), with every batch a worker
-# decides: built once, as one array parameter on PostgreSQL (the same text for any batch size, see
-# Repository._among) and an expanding IN list on SQLite.
-_PREFETCH_POSTGRESQL = _SUBJECTS_BY_HASH.where(
-    subject_identifiers.c.lookup_hash == any_(bindparam("hashes", type_=ARRAY(String(64)))))
+# A batch's subjects, looked up by the hashes of their identifiers, with every batch a worker decides: on
+# PostgreSQL text with one array parameter, run on the driver (the same text for any batch size, prepared once:
+# see Repository._fetch); on SQLite built once, with an expanding IN list.
+_PREFETCH_POSTGRESQL = """
+SELECT subject_identifiers.lookup_hash, subjects.pseudonym, subjects.subject_key
+FROM subject_identifiers JOIN subjects ON subject_identifiers.pseudonym = subjects.pseudonym
+WHERE subject_identifiers.lookup_hash = ANY($1::text[])
+"""
 _PREFETCH = _SUBJECTS_BY_HASH.where(subject_identifiers.c.lookup_hash.in_(bindparam("hashes", expanding=True)))
 
 
@@ -57,11 +60,14 @@ class SubjectsRepository(Repository):
         lookups = {self._store.lookup_hash(system, value) for system, value in identifiers} - self._known.keys()
         if not lookups:
             return
-        statement = _PREFETCH_POSTGRESQL if self._store.dialect == "postgresql" else _PREFETCH
-        rows = await self.conn.execute(statement, {"hashes": sorted(lookups)})
+        rows: Iterable[Sequence[Any]]
+        if self._store.dialect == "postgresql":
+            rows = await self._fetch(_PREFETCH_POSTGRESQL, sorted(lookups))
+        else:
+            rows = await self.conn.execute(_PREFETCH, {"hashes": sorted(lookups)})
         self._known.update(dict.fromkeys(lookups))
-        for r in rows:
-            self._known[r.lookup_hash] = Subject(r.pseudonym, r.subject_key)
+        for lookup_hash, pseudonym, subject_key in rows:
+            self._known[lookup_hash] = Subject(pseudonym, subject_key)
 
     def defer_new_subjects(self) -> None:
         """Keep the subjects :meth:`subject` creates and the identifiers :meth:`link_identifier` links in memory

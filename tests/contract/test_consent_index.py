@@ -225,3 +225,34 @@ async def test_latest_of_reads_each_lineage_as_the_store_does_and_catches_up_fir
     assert relay_view(from_index) == relay_view(from_store)
     assert {k: (r.version, r.withdrawn) for k, r in from_index.items()} == {
         "ix-latest-plain": (2, True), "ix-latest-renewed": (3, False), "ix-latest-ended": (1, False)}
+
+
+async def test_records_rebuilt_for_a_subject_are_handed_out_again_until_their_consents_change(
+        any_store: InspectableStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's decisions and the relay's re-check at delivery ask about the same people: their records are
+    built once and kept, but never past a change of their consents, and never for more than a bounded number."""
+    import gateway.consents.index as index_module
+
+    people = await subjects(any_store, 3)
+    given = [permit(f"ix-built-{i}", pseudonym) for i, pseudonym in enumerate(people)]
+    async with any_store.transaction() as tx:
+        for record in given:
+            await tx.add_consent(record, "aler")
+    index = ConsentIndex()
+    await index.load(any_store)
+    first = index.consents_of(people[0])
+    assert index.consents_of(people[0]) is first and [r.ref for r in first] == ["ix-built-0@1"]
+
+    async with any_store.transaction() as tx:
+        await tx.add_consent(given[0].next_version(status="inactive", withdrawn=True, withdrawal=Withdrawal(at=NOW)),
+                             "aler")
+    async with any_store.transaction() as tx:
+        found = await index.current(tx, [people[0]])
+    after = index.consents_of(people[0])
+    assert found[people[0]] is after and [(r.ref, r.withdrawn) for r in after] == [("ix-built-0@2", True)]
+
+    monkeypatch.setattr(index_module, "_BUILT_MAX", 2)
+    index.consents_of(people[1])
+    index.consents_of(people[2])  # the oldest kept (people[0]) makes room
+    again = index.consents_of(people[0])
+    assert again is not after and again == after and len(index._built) <= 2

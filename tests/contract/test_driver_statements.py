@@ -1,0 +1,70 @@
+"""The statements every batch runs on PostgreSQL go to the driver directly (``Repository._fetch``), past
+SQLAlchemy's execution layer but inside its transaction: they must commit and roll back with it, fail as a
+statement run through SQLAlchemy fails (integrity violation apart, the store is unavailable: the caller retries),
+and leave the pool usable after a lost connection, as SQLAlchemy's own statements do."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from gateway.errors import DependencyUnavailable
+from gateway.store import MessageStatus, Store
+from tests.conftest import Backends
+from tests.contract.conftest import sql_store
+
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
+
+
+@pytest.fixture
+async def postgres(settings_for: Callable[[Backends], object]) -> AsyncIterator[Store]:
+    async with sql_store("postgres", settings_for) as made:
+        yield made
+
+
+def received(message_id: str) -> MessageStatus:
+    return MessageStatus(sender="aler", message_id=message_id, correlation_id="c-1", message_type="tenancy.arrears",
+                         state="received", reason_class=None, recipients=(), received_at=NOW, request_id="r-1")
+
+
+async def stored(store: Store, message_id: str) -> bool:
+    async with store.transaction() as tx:
+        return await tx.message("aler", message_id) is not None
+
+
+async def test_a_first_statement_on_the_driver_begins_the_transaction_and_rolls_back_with_it(postgres: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with postgres.transaction() as tx:
+            assert await tx.claim_messages([received("drv-rolled-back")]) == {("aler", "drv-rolled-back")}
+            raise RuntimeError("the caller fails after the claim")
+    assert not await stored(postgres, "drv-rolled-back")
+    async with postgres.transaction() as tx:
+        await tx.claim_messages([received("drv-committed")])
+    assert await stored(postgres, "drv-committed")
+
+
+async def test_a_failing_statement_on_the_driver_fails_as_one_through_sqlalchemy(postgres: Store) -> None:
+    with pytest.raises(DependencyUnavailable, match="DivisionByZeroError"):
+        async with postgres.transaction() as tx:
+            await tx._fetch("SELECT 1 / 0")
+    with pytest.raises(IntegrityError):
+        async with postgres.transaction() as tx:
+            await tx._fetch("INSERT INTO consent_change_head (id, seq) VALUES (1, 0)")
+    async with postgres.transaction() as tx:  # nothing half-done is left on the pooled connection
+        assert await tx.consent_change_head() == 0
+
+
+async def test_a_lost_connection_is_store_unavailable_and_the_pool_recovers(postgres: Store) -> None:
+    async with postgres.engine.connect() as other:
+        with pytest.raises(DependencyUnavailable):
+            async with postgres.transaction() as tx:
+                backend = await tx._fetch("SELECT pg_backend_pid()")
+                await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend[0][0]})
+                await tx.consent_change_head()
+    async with postgres.transaction() as tx:  # a fresh connection: the dead one was not handed out again
+        await tx.claim_messages([received("drv-after-loss")])
+    assert await stored(postgres, "drv-after-loss")
