@@ -71,8 +71,8 @@ class AuditTreeRepository(Repository):
         if self._store.dialect == "postgresql":
             # One statement over arrays: an append completes about one subtree per record, and a row-by-row
             # executemany cost a statement execution on the server for each of them.
-            await self.conn.exec_driver_sql(_ADD_NODES_POSTGRESQL, (
-                [level for (level, _), _ in nodes], [index for (_, index), _ in nodes], [value for _, value in nodes]))
+            await self._fetch(_ADD_NODES_POSTGRESQL, [level for (level, _), _ in nodes],
+                              [index for (_, index), _ in nodes], [value for _, value in nodes])
             return
         await self.conn.execute(
             sqlite_insert(audit_merkle_nodes).on_conflict_do_nothing(index_elements=["level", "idx"]),

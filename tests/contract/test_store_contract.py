@@ -277,15 +277,18 @@ async def test_T08_a_process_killed_while_appending_leaves_no_gap_duplicate_or_p
 
 
 async def test_outbox_rows_are_published_once_in_order(any_store: InspectableStore) -> None:
+    full = replace(outbox_row(0), headers=(("message-id", "m0"), ("purpose", "microcredit-assessment")),
+                   consent_id="c-1", consent_version=2, subject_pseudonym="p-1", value=b'{"a": 1}', key=None)
     async with any_store.transaction() as tx:
-        await tx.enqueue([outbox_row(n) for n in range(5)])
+        await tx.enqueue([full if n == 0 else outbox_row(n) for n in (3, 0, 4, 1, 2)])  # numbered in the order given
     async with any_store.transaction() as tx:
         pending = await tx.pending_outbox(3)
-        assert [r.message_id for r in pending] == ["m0", "m1", "m2"]
+        assert [r.message_id for r in pending] == ["m3", "m0", "m4"]
+        assert pending[1] == replace(full, id=pending[1].id)  # every field as queued
         await tx.mark_published([r.id for r in pending if r.id], NOW)
     async with any_store.transaction() as tx:
-        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m3", "m4"]
-        assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0", "m1", "m2"]
+        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m2"]
+        assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m3", "m0", "m4"]
 
 
 async def test_a_claim_that_marks_rows_published_is_undone_by_a_rollback_or_a_drop(
