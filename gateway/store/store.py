@@ -43,6 +43,8 @@ class Store:
 
     def __init__(self, engine: AsyncEngine, pseudonym_key: bytes) -> None:
         self.engine = engine
+        self.dialect: str = engine.dialect.name
+        """``postgresql`` or ``sqlite``: asked before most statements, so read once."""
         self._pseudonym_key = pseudonym_key
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         """Clock of audit ``recorded_at`` times (replaceable in tests); see :meth:`StoreTransaction.append_audit`."""
@@ -66,10 +68,6 @@ class Store:
             # retries DependencyUnavailable) gets a fresh connection.
             engine = create_async_engine(url, pool_size=10, max_overflow=10, **json_options)
         return cls(engine, pseudonym_key)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
