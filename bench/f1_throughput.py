@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -647,7 +648,7 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
                     _save_profile(profiler, profile, profile_out)
                     profiler = None
                 processed = await _processed(gw) - processed_at_start
-                reply = {**sql.summary(processed), **collector.summary(processed)}
+                reply = {**sql.summary(processed), **collector.summary(processed), **_memory()}
             elif command == "stop":
                 break
             conn.send(("ok", reply))
@@ -662,6 +663,13 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
             stats["audit_records"] = (await db.execute(text("SELECT count(*) FROM audit_log"))).scalar()
         await gw.stop()
         conn.send(("stopped", stats))
+
+
+def _memory() -> dict[str, float]:
+    """This gateway process's resident memory now and at its peak, in MB (``/proc/self/statm``, ``getrusage``)."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return {"rss_mb": round(resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 async def _processed(gw: Any) -> int:
@@ -1017,6 +1025,8 @@ def _merged_window_stats(replies: list[dict[str, Any]]) -> dict[str, Any]:
     commits = sum((r["commits_per_message"] or 0.0) for r in replies)
     return {
         "gc_ms_per_message": round(sum((r.get("gc_ms_per_message") or 0.0) for r in replies), 4),
+        "rss_mb": round(sum(r.get("rss_mb", 0.0) for r in replies), 1),
+        "peak_rss_mb": max(r.get("peak_rss_mb", 0.0) for r in replies),
         "messages_processed": processed,
         "sql_statements": sum(r["sql_statements"] for r in replies),
         "sql_statements_per_message": round(sum((r["sql_statements_per_message"] or 0.0) for r in replies), 2),
@@ -1088,6 +1098,8 @@ def print_table(raw: dict[str, Any], gw: dict[str, Any], ratios: dict[str, float
         print(f"gateway SQL per message: {stats.get('sql_statements_per_message')} statements, "
               f"{stats.get('commits_per_message')} commits (intake and relay); "
               f"garbage collector {stats.get('gc_ms_per_message')} ms (all gateway processes)")
+        print(f"gateway memory at the window's end: {stats.get('rss_mb')} MB resident (all gateway processes), "
+              f"peak {stats.get('peak_rss_mb')} MB (largest process)")
     busy = max(raw["cpu_cores"].get("other", 0.0), gw["cpu_cores"].get("other", 0.0))
     if busy > 0.25:
         print(f"warning: processes outside the benchmark used up to {busy} cores during a window; "
