@@ -10,7 +10,8 @@ imported back. It owns no table.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -93,13 +94,9 @@ class Repository:
         cache). Errors are those of a statement run through SQLAlchemy: an integrity violation is an
         :class:`~sqlalchemy.exc.IntegrityError`, any other database or connection failure
         :class:`DependencyUnavailable`."""
-        try:
+        with _as_store_errors(statement, parameters):
             rows: list[asyncpg.Record] = await (await self._driver()).fetch(statement, *parameters)
-            return rows
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(statement, parameters, exc) from exc
-        except _DRIVER_FAILURES as exc:
-            raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
+        return rows
 
     async def _copy(self, table: str, columns: Sequence[str], values: list[tuple[Any, ...]]) -> bool:
         """Write rows with PostgreSQL's COPY through the driver, inside this transaction: for a batch's audit
@@ -108,15 +105,20 @@ class Repository:
         if self._store.dialect != "postgresql":
             return False
         driver = await self._driver()
-        try:
+        with _as_store_errors(f"COPY {table}", None):
             await driver.copy_records_to_table(table, columns=list(columns), records=values)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(f"COPY {table}", None, exc) from exc
-        except _DRIVER_FAILURES as exc:
-            raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
         return True
 
 
-_DRIVER_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError)
-"""What the driver raises when a statement fails in the database or the connection is lost (SQLAlchemy would
-have raised a ``DBAPIError`` for either: the store's guard makes it :class:`DependencyUnavailable`)."""
+@contextmanager
+def _as_store_errors(statement: str, parameters: Any) -> Iterator[None]:
+    """The driver's errors of a statement run on it directly, as the store raises them for a statement run
+    through SQLAlchemy: an integrity violation as :class:`~sqlalchemy.exc.IntegrityError`, any other failure in
+    the database or of the connection (SQLAlchemy's ``DBAPIError``, which the store's guard turns into it) as
+    :class:`DependencyUnavailable`."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(statement, parameters, exc) from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DependencyUnavailable(f"the store is unavailable ({type(exc).__name__}); retry later") from exc
