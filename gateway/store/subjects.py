@@ -33,9 +33,13 @@ _SUBJECTS_BY_HASH = (select(subject_identifiers.c.lookup_hash, subjects.c.pseudo
 # see Repository._fetch); on SQLite built once, with an expanding IN list.
 _PREFETCH_POSTGRESQL = """
 SELECT subject_identifiers.lookup_hash, subjects.pseudonym, subjects.subject_key
-FROM subject_identifiers JOIN subjects ON subject_identifiers.pseudonym = subjects.pseudonym
-WHERE subject_identifiers.lookup_hash = ANY($1::text[])
+FROM unnest($1::text[]) AS wanted(lookup_hash)
+JOIN subject_identifiers ON subject_identifiers.lookup_hash = wanted.lookup_hash
+JOIN subjects ON subjects.pseudonym = subject_identifiers.pseudonym
 """
+"""The batch's hashes are joined, not tested with ``= ANY``: a prepared statement's generic plan tests ``= ANY`` of a
+parameter by walking the whole array for every row it reads (8 ms for a batch of 200 against 2,000 identifiers,
+the most expensive statement of the intake), while a join looks each hash up once."""
 _PREFETCH = _SUBJECTS_BY_HASH.where(subject_identifiers.c.lookup_hash.in_(bindparam("hashes", expanding=True)))
 
 
