@@ -22,15 +22,24 @@ from gateway.store.tables import outbox, subjects
 __all__ = ["OutboxRepository"]
 
 _CLAIM_MARKED_POSTGRESQL = """
+WITH locked AS (
+    SELECT found.id, found.published_at, found.dropped_reason
+    FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
+    CROSS JOIN LATERAL (SELECT id, published_at, dropped_reason FROM outbox
+                        WHERE outbox.topic = queued.topic AND outbox.message_id = queued.message_id
+                        FOR UPDATE SKIP LOCKED) AS found
+)
 UPDATE outbox SET published_at = $3
-WHERE id IN (SELECT id FROM outbox
-             WHERE topic = ANY($1::text[]) AND message_id = ANY($2::text[])
-               AND published_at IS NULL AND dropped_reason IS NULL
-             ORDER BY id FOR UPDATE SKIP LOCKED)
-RETURNING id, topic, message_id
+FROM locked
+WHERE outbox.id = locked.id AND locked.published_at IS NULL AND locked.dropped_reason IS NULL
+RETURNING outbox.id, outbox.topic, outbox.message_id
 """
-"""What :meth:`OutboxRepository.claim_undelivered` runs with ``published_at`` on PostgreSQL: after every batch a
-worker commits, so written once as text instead of being built through SQLAlchemy each time."""
+"""What :meth:`OutboxRepository.claim_undelivered` runs with ``published_at`` on PostgreSQL, after every batch a
+worker commits. Each queued (topic, message id) pair is locked through the unique index on the pair, and whether it
+is still undelivered is read from the locked row, so the cost is that of the batch alone. Testing ``= ANY`` of
+both columns against the undelivered rows instead (the partial index the planner prefers, since it believes that
+almost every row is delivered) walked the whole backlog for every pair: after an outage left 100,000 rows queued,
+each batch's claim took half a second instead of 6 ms."""
 
 
 class OutboxRepository(Repository):
@@ -76,11 +85,12 @@ class OutboxRepository(Repository):
         row the caller drops instead is unmarked by :meth:`mark_dropped`."""
         if not rows:
             return []
-        topics, message_ids = sorted({r.topic for r in rows}), [r.message_id for r in rows]
+        topics, message_ids = [r.topic for r in rows], [r.message_id for r in rows]
         found: list[Any]
         if published_at is not None and self._store.dialect == "postgresql":  # the statement below, as text
             found = await self._fetch(_CLAIM_MARKED_POSTGRESQL, topics, message_ids, published_at)
         else:
+            topics = sorted(set(topics))
             undelivered = (self._among(outbox.c.topic, topics), self._among(outbox.c.message_id, message_ids),
                            outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
             locked = select(outbox.c.id).where(*undelivered).order_by(outbox.c.id).with_for_update(skip_locked=True)

@@ -350,6 +350,44 @@ async def test_concurrent_relays_never_claim_the_same_rows(any_store: Inspectabl
     assert await holder == ["m0", "m1", "m2"]
 
 
+async def test_a_delivery_claim_skips_the_rows_a_sweep_holds(any_store: InspectableStore) -> None:
+    """A worker's claim of its own rows (marking them published) while a relay's sweep holds some of them: on
+    PostgreSQL it takes the others at once and leaves the held ones to the sweep; SQLite and the in-memory store
+    have one writer at a time, so the claim waits and then finds the held rows delivered."""
+    async with any_store.transaction() as tx:
+        await tx.enqueue([outbox_row(n) for n in range(5)])
+    swept = asyncio.Event()
+    release = asyncio.Event()
+
+    async def sweep() -> list[str]:
+        async with any_store.transaction() as tx:
+            rows = await tx.pending_outbox(2)
+            swept.set()
+            await release.wait()
+            await tx.mark_published([r.id for r in rows if r.id], NOW)
+            return [r.message_id for r in rows]
+
+    async def deliver() -> list[str]:
+        async with any_store.transaction() as tx:
+            queued = [outbox_row(n) for n in (4, 1, 3, 0, 2)]
+            return [r.message_id for r in await tx.claim_undelivered(queued, published_at=NOW)]
+
+    sweeper = asyncio.create_task(sweep())
+    await swept.wait()
+    worker = asyncio.create_task(deliver())
+    if any_store.dialect == "postgresql":
+        assert await worker == ["m2", "m3", "m4"]  # in id order, without the two the sweep holds
+        release.set()
+    else:
+        await asyncio.sleep(0.3)
+        assert not worker.done()
+        release.set()
+        assert await worker == ["m2", "m3", "m4"]
+    assert await sweeper == ["m0", "m1"]
+    async with any_store.transaction() as tx:
+        assert await tx.pending_outbox(10) == []
+
+
 # --- stored Merkle subtrees (migration 0007) ----------------------------------------------------------------------
 
 
