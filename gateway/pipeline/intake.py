@@ -289,7 +289,8 @@ class Intake:
             return quoted
         referral = subject.first("fwa-referral")
         if referral is not None:
-            known = await tx.subject_of_disclosure(referral)
+            received_on = (self.topics.name("out", sender), self.topics.name("s4.out", sender))
+            known = await tx.subject_of_disclosure(referral, received_on)
             if known is not None:
                 return known
         identifier = subject.identifiers[0]

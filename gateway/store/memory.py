@@ -268,11 +268,12 @@ class MemoryTransaction:
     async def subject_by_pseudonym(self, pseudonym: str) -> Subject | None:
         return self._s.subjects.get(pseudonym)
 
-    async def subject_of_disclosure(self, message_id: str) -> Subject | None:
+    async def subject_of_disclosure(self, message_id: str, topics: Collection[str]) -> Subject | None:
         state = self._s
         for queued in state.outbox.values():
             pseudonym = queued.row.subject_pseudonym
-            if queued.row.message_id == message_id and pseudonym is not None and pseudonym in state.subjects:
+            if (queued.row.message_id == message_id and queued.row.topic in topics and pseudonym is not None
+                    and pseudonym in state.subjects):
                 return state.subjects[pseudonym]
         return None
 

@@ -8,7 +8,7 @@ or at retention (:mod:`gateway.store.retention`). Published rows are the disclos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -146,13 +146,15 @@ class OutboxRepository(Repository):
         ).first()
         return None if row is None else _outbox(row._mapping)
 
-    async def subject_of_disclosure(self, message_id: str) -> Subject | None:
-        """The subject of an outgoing message the gateway minted (a recipient quoting it back)."""
+    async def subject_of_disclosure(self, message_id: str, topics: Collection[str]) -> Subject | None:
+        """The subject of an outgoing message the gateway minted and sent on one of ``topics``: a recipient quoting
+        it back names the topics it receives on, so it finds only what it was sent, through the unique index on
+        (topic, message id) (the message id alone is in no index: it was a scan of the whole outbox)."""
         row = (
             await self.conn.execute(
                 select(subjects.c.pseudonym, subjects.c.subject_key)
                 .join(outbox, outbox.c.subject_pseudonym == subjects.c.pseudonym)
-                .where(outbox.c.message_id == message_id)
+                .where(self._among(outbox.c.topic, sorted(topics)), outbox.c.message_id == message_id)
                 .limit(1)
             )
         ).first()

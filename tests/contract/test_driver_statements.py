@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import DependencyUnavailable
@@ -107,3 +107,32 @@ async def test_the_subject_lookup_tests_no_array_row_by_row(postgres: Store) -> 
     read (which a generic plan does by walking the whole array)."""
     plan = await generic_plan(postgres, _PREFETCH_POSTGRESQL, ["h1", "h2"])
     assert "ANY" not in plan and "subject_identifiers" in plan
+
+
+async def test_a_quoted_referral_is_looked_up_through_the_unique_index(postgres: Store) -> None:
+    """An FWA outcome names the referral the gateway sent it; finding that referral's subject reads the unique
+    index on (topic, message id) for the topics the partner receives on, not the whole outbox (the message id
+    alone leads no index)."""
+    async with postgres.transaction() as tx:
+        await tx.enqueue([OutboxRow(topic=f"out.{partner}", recipient=partner, message_id=f"gw-{n}", value=b"{}",
+                                    key=b"k", headers=(), created_at=NOW)
+                          for n in range(1_000) for partner in ("fwa", "comune")])
+    async with postgres.engine.connect() as conn:
+        await conn.execute(text("ANALYZE outbox"))
+        await conn.commit()
+    seen: list[tuple[str, tuple[object, ...]]] = []
+
+    def capture(_conn: object, _cursor: object, statement: str, parameters: tuple[object, ...], *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(postgres.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with postgres.transaction() as tx:
+            assert await tx.subject_of_disclosure("gw-1", ("out.fwa", "s4.out.fwa")) is None  # no subject named
+    finally:
+        event.remove(postgres.engine.sync_engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = [(s, p) for s, p in seen if "outbox" in s]
+    plan = await generic_plan(postgres, statement, *parameters)
+    looked_up = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert "Seq Scan on outbox" not in plan
+    assert any("topic" in line and "message_id" in line for line in looked_up), plan

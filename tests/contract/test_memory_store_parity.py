@@ -111,7 +111,8 @@ async def scenario(store: InspectableStore) -> dict[str, Any]:
         seen["tokens"] = [name(getattr(await tx.subject_of_token("gwt_a", "fwa"), "pseudonym", None)),
                           await tx.subject_of_token("gwt_a", "aler"),
                           await tx.token_identifier("gwt_case", "aler"), await tx.token_identifier("gwt_a", "fwa")]
-        seen["disclosure"] = name(getattr(await tx.subject_of_disclosure("gw-1"), "pseudonym", None))
+        seen["disclosure"] = [name(getattr(await tx.subject_of_disclosure("gw-1", topics), "pseudonym", None))
+                              for topics in (("out.fwa", "s4.out.fwa"), ("out.aler", "s4.out.aler"))]
         seen["by_pseudonym"] = name(getattr(await tx.subject_by_pseudonym(b.pseudonym), "pseudonym", None))
     with pytest.raises(RuntimeError):  # a batch that fails leaves nothing
         async with store.transaction() as tx:
@@ -183,3 +184,4 @@ async def test_the_memory_store_answers_the_pipeline_as_sqlite_and_postgresql_do
     assert memory["lifecycle"] == [("m1", "accepted", NOW)] and memory["lifecycle_again"] == []
     assert memory["head"][0] == 4 and memory["append_after_failure"] == [3]
     assert memory["ghost"] is None and memory["m9"] is None
+    assert memory["disclosure"] == ["P0", None]  # found only on the topics of the partner it was sent to
