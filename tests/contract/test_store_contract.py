@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
 from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
-from gateway.store import MessageStatus, OutboxRow, Store, Subject
+from gateway.store import MessageStatus, OutboxRow, PipelineTransaction, Store, Subject
 from gateway.store.ports import InspectableStore
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 
@@ -315,10 +316,22 @@ async def test_a_claim_that_marks_rows_published_is_undone_by_a_rollback_or_a_dr
         assert await tx.claim_undelivered([outbox_row(0), outbox_row(2)], published_at=NOW) == []
 
 
-async def test_concurrent_relays_never_claim_the_same_rows(any_store: InspectableStore) -> None:
-    """PostgreSQL: a second relay skips the rows another holds (SKIP LOCKED). SQLite and the in-memory store: the
-    second relay waits for the first transaction to end (one writer at a time), so it never sees rows mid-claim
-    either."""
+async def sweep_of_the_rest(tx: PipelineTransaction) -> list[OutboxRow]:
+    """A second relay's sweep."""
+    return await tx.pending_outbox(10)
+
+
+async def worker_delivery(tx: PipelineTransaction) -> list[OutboxRow]:
+    """A worker's claim of the batch it has just committed, handed over out of order, marking it published."""
+    return await tx.claim_undelivered([outbox_row(n) for n in (5, 1, 4, 0, 3, 2)], published_at=NOW)
+
+
+@pytest.mark.parametrize("second", [sweep_of_the_rest, worker_delivery], ids=["sweep", "worker-delivery"])
+async def test_a_relay_or_worker_never_claims_the_rows_a_sweep_holds(
+        any_store: InspectableStore, second: Callable[[PipelineTransaction], Awaitable[list[OutboxRow]]]) -> None:
+    """PostgreSQL: a second sweep, or a worker delivering its own batch, skips the rows a sweep holds (SKIP LOCKED)
+    and takes the others at once, in id order. SQLite and the in-memory store: it waits for the first transaction
+    to end (one writer at a time), so it never sees rows mid-claim either."""
     async with any_store.transaction() as tx:
         await tx.enqueue([outbox_row(n) for n in range(6)])
     first_claimed = asyncio.Event()
@@ -334,58 +347,20 @@ async def test_concurrent_relays_never_claim_the_same_rows(any_store: Inspectabl
 
     async def claim() -> list[str]:
         async with any_store.transaction() as tx:
-            return [r.message_id for r in await tx.pending_outbox(10)]
+            return [r.message_id for r in await second(tx)]
 
     holder = asyncio.create_task(hold())
     await first_claimed.wait()
-    second = asyncio.create_task(claim())
+    claimer = asyncio.create_task(claim())
     if any_store.dialect == "postgresql":
-        assert await second == ["m3", "m4", "m5"]
+        assert await claimer == ["m3", "m4", "m5"]
         release.set()
     else:
         await asyncio.sleep(0.3)
-        assert not second.done()
+        assert not claimer.done()
         release.set()
-        assert await second == ["m3", "m4", "m5"]
+        assert await claimer == ["m3", "m4", "m5"]
     assert await holder == ["m0", "m1", "m2"]
-
-
-async def test_a_delivery_claim_skips_the_rows_a_sweep_holds(any_store: InspectableStore) -> None:
-    """A worker's claim of its own rows (marking them published) while a relay's sweep holds some of them: on
-    PostgreSQL it takes the others at once and leaves the held ones to the sweep; SQLite and the in-memory store
-    have one writer at a time, so the claim waits and then finds the held rows delivered."""
-    async with any_store.transaction() as tx:
-        await tx.enqueue([outbox_row(n) for n in range(5)])
-    swept = asyncio.Event()
-    release = asyncio.Event()
-
-    async def sweep() -> list[str]:
-        async with any_store.transaction() as tx:
-            rows = await tx.pending_outbox(2)
-            swept.set()
-            await release.wait()
-            await tx.mark_published([r.id for r in rows if r.id], NOW)
-            return [r.message_id for r in rows]
-
-    async def deliver() -> list[str]:
-        async with any_store.transaction() as tx:
-            queued = [outbox_row(n) for n in (4, 1, 3, 0, 2)]
-            return [r.message_id for r in await tx.claim_undelivered(queued, published_at=NOW)]
-
-    sweeper = asyncio.create_task(sweep())
-    await swept.wait()
-    worker = asyncio.create_task(deliver())
-    if any_store.dialect == "postgresql":
-        assert await worker == ["m2", "m3", "m4"]  # in id order, without the two the sweep holds
-        release.set()
-    else:
-        await asyncio.sleep(0.3)
-        assert not worker.done()
-        release.set()
-        assert await worker == ["m2", "m3", "m4"]
-    assert await sweeper == ["m0", "m1"]
-    async with any_store.transaction() as tx:
-        assert await tx.pending_outbox(10) == []
 
 
 # --- stored Merkle subtrees (migration 0007) ----------------------------------------------------------------------
