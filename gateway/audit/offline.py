@@ -5,11 +5,13 @@ Reads the head, the checkpoints and the registered public keys in one transactio
 aligned blocks (``page_size`` rounded down to a power of two; bounded memory), each read with the stored
 subtree hashes it completes and the record before it, and checked by a
 :class:`~gateway.audit.verify.SegmentChecker`; an :class:`~gateway.audit.verify.AuditVerifier` puts the
-blocks' results together in index order and checks the head and the checkpoints. A long log is checked by
-worker processes (:mod:`gateway.audit.verify_worker`), one or more per core, each reading its blocks itself
-through a server-side cursor; a short one, or a database the workers cannot open, in this process, streaming
-each block through SQLAlchemy. Both give the same report. Used by ``gateway audit verify`` and by the
-tamper-evidence tests. :func:`rebuild_stored_nodes` is ``gateway audit rebuild-nodes``.
+blocks' results together in index order and checks the head and the checkpoints. The blocks end at the head
+as first read, so that a running gateway can go on appending; a record past the head is looked for at the end,
+against the head as it is then. A long log is checked by worker processes (:mod:`gateway.audit.verify_worker`),
+one or more per core, each reading its blocks itself through a server-side cursor; a short one, or a database
+the workers cannot open, in this process, streaming each block through SQLAlchemy. Both give the same report.
+Used by ``gateway audit verify``, the integrity status of every privacy-officer answer and the tamper-evidence
+tests. :func:`rebuild_stored_nodes` is ``gateway audit rebuild-nodes``.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[
         stored_keys = await tx.audit_signing_keys()
     verifier = AuditVerifier((c.tree_size for c in checkpoints), check_nodes=True)
     block = 1 << (max(1, page_size).bit_length() - 1)
-    # One entry past the head too: an entry the head does not count is a problem.
-    blocks = [(start, min(start + block, head.size + 1)) for start in range(0, head.size + 1, block)]
+    # Up to the head only: on a running gateway, records appended after the head was read are not a problem.
+    # The records the head does not count are looked for afterwards, against the head as it is then.
+    blocks = [(start, min(start + block, head.size)) for start in range(0, head.size, block)]
     target = _worker_target(store)
     count = workers if workers is not None else (
         max(2, os.cpu_count() or 1) if len(blocks) >= WORKERS_FROM and target is not None else 0)
@@ -81,12 +84,16 @@ async def verify_stored_log(store: Store, origin: str | None, trusted: Sequence[
     try:
         if count > 0 and target is not None:
             await _absorb(verifier, _blocks_in_workers(target, blocks, verifier, count), head.size, progress)
-        else:
+        elif blocks:
             await _absorb(verifier, _blocks_in_process(store, blocks, verifier), head.size, progress)
     except _WorkersUnavailable as exc:  # start again, in this process
         verifier = AuditVerifier((c.tree_size for c in checkpoints), check_nodes=True)
         verifier.warn(f"the log was checked in this process: worker processes could not start ({exc})")
         await _absorb(verifier, _blocks_in_process(store, blocks, verifier), head.size, progress)
+    async with store.transaction() as tx:
+        past = await tx.audit_record_past_head()
+    if past is not None:
+        verifier.fail(past[0], f"record {past[0]} is past the head, which counts {past[1]} records")
     keys = list(trusted) if trusted is not None else [k.verifier for k in stored_keys]
     retired = {k.verifier: k.retired_at for k in stored_keys if k.retired_at is not None}
     return verifier.report(head, checkpoints, keys, origin=origin, retired_at=retired)

@@ -545,6 +545,11 @@ class AuditVerifier:
                 self._roots[self._expected] = self._tree.root()
         return True
 
+    def fail(self, index: int, problem: str) -> None:
+        """Name a bad record the caller found itself (one the head does not count, say), unless one is known."""
+        if self._problem is None:
+            self._problem = (index, problem)
+
     def warn(self, warning: str) -> None:
         """Add a warning to the report (something the caller noticed that proves no tampering)."""
         self._warnings.append(warning)

@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
@@ -134,6 +134,16 @@ class AuditLogRepository(AuditTreeRepository):
             select(audit_log).where(audit_log.c.idx >= start).order_by(audit_log.c.idx).limit(limit)
         )
         return [dict(r._mapping) for r in rows]
+
+    async def audit_record_past_head(self) -> tuple[int, int] | None:
+        """(index, head size) of the first record at or past the head's size, which the head does not count
+        (None: there is none). One statement, so one snapshot even under READ COMMITTED: a record appended by
+        a running gateway always comes with its head, and is never one of these."""
+        size = func.coalesce(select(audit_head.c.size).where(audit_head.c.id == 1).scalar_subquery(), 0)
+        row = (await self.conn.execute(
+            select(audit_log.c.idx, size.label("size")).where(audit_log.c.idx >= size)
+            .order_by(audit_log.c.idx).limit(1))).first()
+        return None if row is None else (int(row.idx), int(row.size))
 
     async def audit_entries_before(self, before: int | None, limit: int,
                                    event_types: Collection[str] = ()) -> list[dict[str, Any]]:

@@ -272,6 +272,44 @@ async def test_T03_truncation_is_detected(gateway: Gateway) -> None:
     assert report.problem is not None and "truncated" in report.problem
 
 
+async def test_T03_a_record_the_head_does_not_count_is_detected(gateway: Gateway) -> None:
+    await append(gateway, 12)
+    async with gateway.store.transaction() as tx:
+        tail = await tx.audit_entries(10, 2)
+    await rewrite_log(gateway, (await bodies(gateway))[:10])  # the head and subtrees now say 10 records
+    async with gateway.store.transaction() as tx:  # and the two records the head forgot are back, hashes intact
+        await tx.conn.execute(insert(audit_log), tail)
+    report = await verify(gateway)
+    assert not report.ok and not report.chain_ok and report.first_bad_index == 10, report
+    assert report.problem == "record 10 is past the head, which counts 10 records"
+
+
+async def test_records_appended_while_the_log_is_verified_are_no_problem(gateway: Gateway) -> None:
+    """A running gateway appends between the verifier's reads of the head and of the records."""
+    await append(gateway, 40)
+    stop = asyncio.Event()
+
+    async def keep_appending() -> int:
+        appended = 0
+        while not stop.is_set():
+            await append(gateway, 3)
+            appended += 3
+            await asyncio.sleep(0)
+        return appended
+
+    appender = asyncio.create_task(keep_appending())
+    try:
+        reports = [await verify_stored_log(gateway.store, gateway.settings.audit_origin, page_size=2, workers=0)
+                   for _ in range(3)]
+    finally:
+        stop.set()
+        appended = await appender
+    async with gateway.store.transaction() as tx:
+        size = (await tx.audit_head()).size
+    assert [r.problem for r in reports] == [None] * 3 and all(r.ok for r in reports)
+    assert reports[0].size < reports[-1].size < size == 40 + appended  # the log did grow under the verifier
+
+
 # --- T-04 reordering ---------------------------------------------------------------------------------------------
 
 
