@@ -38,7 +38,6 @@ import multiprocessing
 import os
 import platform
 import re
-import resource
 import sys
 import tempfile
 import time
@@ -666,10 +665,16 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
 
 
 def _memory() -> dict[str, float]:
-    """This gateway process's resident memory now and at its peak, in MB (``/proc/self/statm``, ``getrusage``)."""
-    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return {"rss_mb": round(resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    """This gateway process's resident memory now and at its peak, in MB (``VmRSS`` and ``VmHWM`` of
+    ``/proc/self/status``). Not ``getrusage``'s ``ru_maxrss``: Linux carries it across ``exec`` from the process
+    that forked, so a spawned gateway process would report the driver's size (which grows with the raw phase's
+    length) as its own peak."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+
+    def megabytes(name: str) -> float:
+        return round(int(fields[name].split()[0]) / 1024, 1)  # the kernel gives kB
+
+    return {"rss_mb": megabytes("VmRSS"), "peak_rss_mb": megabytes("VmHWM")}
 
 
 async def _processed(gw: Any) -> int:
