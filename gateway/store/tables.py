@@ -147,6 +147,9 @@ outbox = Table(
     Index("ix_outbox_undelivered", "id", postgresql_where=text("published_at IS NULL AND dropped_reason IS NULL"),
           sqlite_where=text("published_at IS NULL AND dropped_reason IS NULL")),
     Index("ix_outbox_recipient", "recipient", "id"),
+    # The rows sent under a consent (migration 0018): a withdrawal finds its disclosures without a scan.
+    Index("ix_outbox_consent", "consent_id", postgresql_where=text("consent_id IS NOT NULL"),
+          sqlite_where=text("consent_id IS NOT NULL")),
 )
 
 # --- audit checkpoints and signing keys (migration 0002) -------------------------------------------------------

@@ -5,18 +5,19 @@ and leave the pool usable after a lost connection, as SQLAlchemy's own statement
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.errors import DependencyUnavailable
-from gateway.store import MessageStatus, OutboxRow, Store
+from gateway.store import MessageStatus, OutboxRow, Store, StoreTransaction
 from gateway.store.outbox import _CLAIM_MARKED_POSTGRESQL
 from gateway.store.subjects import _PREFETCH_POSTGRESQL
+from gateway.store.tables import outbox
 from tests.conftest import Backends
 from tests.contract.conftest import sql_store
 
@@ -120,19 +121,46 @@ async def test_a_quoted_referral_is_looked_up_through_the_unique_index(postgres:
     async with postgres.engine.connect() as conn:
         await conn.execute(text("ANALYZE outbox"))
         await conn.commit()
+
+    async def lookup(tx: StoreTransaction) -> None:
+        assert await tx.subject_of_disclosure("gw-1", ("out.fwa", "s4.out.fwa")) is None  # no subject named
+
+    plan = await plan_of_outbox_read(postgres, lookup)
+    looked_up = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert "Seq Scan on outbox" not in plan
+    assert any("topic" in line and "message_id" in line for line in looked_up), plan
+
+
+async def test_a_withdrawal_finds_what_was_disclosed_under_the_consent_through_its_index(postgres: Store) -> None:
+    """Rule 10: a withdrawal notifies every recipient that received data under the consent. The outbox keeps
+    every row it delivered, so the disclosures are looked up by consent id, not read from the whole table."""
+    async with postgres.transaction() as tx:
+        await tx.enqueue([OutboxRow(topic="out.fwa", recipient="fwa", message_id=f"gw-{n}", value=b"{}", key=b"k",
+                                    headers=(), created_at=NOW, consent_id=f"c-{n % 500}") for n in range(2_000)])
+        await tx.conn.execute(update(outbox).values(published_at=NOW))
+    async with postgres.engine.connect() as conn:
+        await conn.execute(text("ANALYZE outbox"))
+        await conn.commit()
+
+    async def disclosures(tx: StoreTransaction) -> None:
+        assert await tx.disclosures_under("c-7") == [("fwa", f"gw-{n}") for n in (7, 507, 1007, 1507)]
+
+    plan = await plan_of_outbox_read(postgres, disclosures)
+    assert "Seq Scan on outbox" not in plan and "ix_outbox_consent" in plan, plan
+
+
+async def plan_of_outbox_read(store: Store, read: Callable[[StoreTransaction], Awaitable[None]]) -> str:
+    """The generic plan of the one statement on the outbox that ``read`` runs through SQLAlchemy."""
     seen: list[tuple[str, tuple[object, ...]]] = []
 
     def capture(_conn: object, _cursor: object, statement: str, parameters: tuple[object, ...], *_: object) -> None:
         seen.append((statement, parameters))
 
-    event.listen(postgres.engine.sync_engine, "before_cursor_execute", capture)
+    event.listen(store.engine.sync_engine, "before_cursor_execute", capture)
     try:
-        async with postgres.transaction() as tx:
-            assert await tx.subject_of_disclosure("gw-1", ("out.fwa", "s4.out.fwa")) is None  # no subject named
+        async with store.transaction() as tx:
+            await read(tx)
     finally:
-        event.remove(postgres.engine.sync_engine, "before_cursor_execute", capture)
+        event.remove(store.engine.sync_engine, "before_cursor_execute", capture)
     [(statement, parameters)] = [(s, p) for s, p in seen if "outbox" in s]
-    plan = await generic_plan(postgres, statement, *parameters)
-    looked_up = [line for line in plan.splitlines() if "Index Cond" in line]
-    assert "Seq Scan on outbox" not in plan
-    assert any("topic" in line and "message_id" in line for line in looked_up), plan
+    return await generic_plan(store, statement, *parameters)
