@@ -72,6 +72,7 @@ POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_DSN"
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 KAFKA_POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
 PARTITIONS = 3
+"""Partitions of every topic of a run, unless ``--partitions`` says otherwise."""
 SEED = 20_240_601
 ID_DIGITS = 10
 """Message ids have a fixed width so every message of a run has the same size."""
@@ -633,12 +634,13 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
         sql = SqlCounter(gw.store.engine.sync_engine)
         collector = GcClock()
         profiler: Any = None
-        processed_at_start = 0
+        processed_at_start = records_at_start = 0
         while True:
             command = await asyncio.to_thread(conn.recv)
             reply: Any = None
             if command == "window-start":
                 processed_at_start = await _processed(gw)
+                records_at_start = gw.consumer.progress.records
                 sql.reset()
                 collector.reset()
                 profiler = _start_profiler(profile)
@@ -647,7 +649,8 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
                     _save_profile(profiler, profile, profile_out)
                     profiler = None
                 processed = await _processed(gw) - processed_at_start
-                reply = {**sql.summary(processed), **collector.summary(processed), **_memory()}
+                reply = {**sql.summary(processed), **collector.summary(processed), **_memory(),
+                         "records_decided": gw.consumer.progress.records - records_at_start}
             elif command == "stop":
                 break
             conn.send(("ok", reply))
@@ -917,11 +920,11 @@ class GatewayChild:
 async def run_raw(args: argparse.Namespace, bootstrap: str, prefix: str, run_id: str,
                   pool_tenants: list[SyntheticTenant], kafka_pid: int | None, pg_pid: int | None) -> dict[str, Any]:
     topic = f"{prefix}raw"
-    await create_topic(bootstrap, topic, PARTITIONS)
+    await create_topic(bootstrap, topic, args.partitions)
     pool = templates(pool_tenants, pad_to=args.raw_bytes or None)
     probe = CpuProbe({"driver": lambda: [os.getpid()], "kafka": lambda: [kafka_pid] if kafka_pid else [],
                       "postgres": _with_children(pg_pid)})
-    config = DriverConfig(bootstrap, topic, topic, PARTITIONS, args.warmup, args.duration, args.max_in_flight,
+    config = DriverConfig(bootstrap, topic, topic, args.partitions, args.warmup, args.duration, args.max_in_flight,
                           args.drain_timeout, args.max_warmup)
     result = await drive(config, MessageFactory("r" + run_id[1:], pool), probe)
     if args.probe_duration > 0:
@@ -937,7 +940,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     first records the consents before the others start."""
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
-        "topics": {"prefix": prefix, "partitions": PARTITIONS}, "data_dir": str(data_dir),
+        "topics": {"prefix": prefix, "partitions": args.partitions}, "data_dir": str(data_dir),
         "instance_id": "bench-gateway-1", "intake_batch_size": args.intake_batch_size, **kafka_login(),
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
@@ -960,7 +963,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
         probe = CpuProbe({"driver": lambda: [os.getpid()],
                           "gateway": lambda: [c.pid for c in children if c.pid],
                           "kafka": lambda: [kafka_pid] if kafka_pid else [], "postgres": _with_children(pg_pid)})
-        config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", PARTITIONS, args.warmup,
+        config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", args.partitions, args.warmup,
                               args.duration, args.max_in_flight, args.drain_timeout, args.max_warmup)
 
         window: dict[str, Any] = {}
@@ -1029,6 +1032,7 @@ def _merged_window_stats(replies: list[dict[str, Any]]) -> dict[str, Any]:
             kinds[kind] = round(kinds.get(kind, 0.0) + (per_message or 0.0), 2)
     commits = sum((r["commits_per_message"] or 0.0) for r in replies)
     return {
+        "records_decided": sum(r.get("records_decided") or 0 for r in replies),
         "gc_ms_per_message": round(sum((r.get("gc_ms_per_message") or 0.0) for r in replies), 4),
         "rss_mb": round(sum(r.get("rss_mb", 0.0) for r in replies), 1),
         "peak_rss_mb": max(r.get("peak_rss_mb", 0.0) for r in replies),
@@ -1105,6 +1109,9 @@ def print_table(raw: dict[str, Any], gw: dict[str, Any], ratios: dict[str, float
               f"garbage collector {stats.get('gc_ms_per_message')} ms (all gateway processes)")
         print(f"gateway memory at the window's end: {stats.get('rss_mb')} MB resident (all gateway processes), "
               f"peak {stats.get('peak_rss_mb')} MB (largest process)")
+        decided = [r.get("records_decided") for r in stats.get("per_process", [stats])]
+        print(f"records decided in the window, by gateway process: {decided} "
+              f"({stats.get('messages_processed')} messages in the store)")
     busy = max(raw["cpu_cores"].get("other", 0.0), gw["cpu_cores"].get("other", 0.0))
     if busy > 0.25:
         print(f"warning: processes outside the benchmark used up to {busy} cores during a window; "
@@ -1181,7 +1188,7 @@ async def main(args: argparse.Namespace) -> int:
             "duration_s": args.duration, "warmup_s": args.warmup, "consents": args.consents,
             "max_in_flight": args.max_in_flight, "raw_bytes": args.raw_bytes, "drain_timeout_s": args.drain_timeout,
             "max_warmup_s": args.max_warmup, "probe_duration_s": args.probe_duration,
-            "partitions": PARTITIONS, "producer": {"acks": "all", "enable_idempotence": True, "linger_ms": 5},
+            "partitions": args.partitions, "producer": {"acks": "all", "enable_idempotence": True, "linger_ms": 5},
             "workers": args.workers,
             "log_level": args.log_level, "profile": args.profile, "order": ["raw", "gateway"],
         },
@@ -1231,14 +1238,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "0 skips it)")
     parser.add_argument("--workers", type=int, default=1,
                         help="gateway processes sharing the database and the inbound consumer group (default 1)")
+    parser.add_argument("--partitions", type=int, default=PARTITIONS,
+                        help=f"partitions of every topic, raw and gateway alike (default {PARTITIONS}); with "
+                             "--workers N, a multiple of N gives each worker the same share")
     parser.add_argument("--intake-batch-size", type=int, default=200,
                         help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")
     args = parser.parse_args(argv)
-    if args.duration <= 0 or args.warmup < 0 or args.consents < 1 or args.max_in_flight < 1 or args.workers < 1:
-        parser.error("--duration must be > 0, --warmup >= 0, --consents, --max-in-flight and --workers >= 1")
+    if args.duration <= 0 or args.warmup < 0 or args.consents < 1 or args.max_in_flight < 1 or args.workers < 1 \
+            or args.partitions < 1:
+        parser.error("--duration must be > 0, --warmup >= 0, --consents, --max-in-flight, --workers and "
+                     "--partitions >= 1")
     return args
 
 
