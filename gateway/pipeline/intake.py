@@ -106,6 +106,9 @@ class Intake:
         self.instance_id = instance_id
         self.max_bytes = max_bytes
         self.clock = clock
+        self._claim_first = False
+        """Claim the next batch's message ids before deciding it: set after a batch with replays, cleared
+        after one without (:meth:`process`)."""
 
     def decode(self, submission: Submission) -> list[Envelope]:
         """Adapter step; raises an :class:`~gateway.errors.InputError` the sender can act on."""
@@ -130,11 +133,18 @@ class Intake:
 
     async def process(self, items: Sequence[tuple[Envelope, Submission]], *,
                       handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None = None) -> list[MessageStatus]:
-        """Decide already decoded envelopes in one transaction, set-based: the batch's message ids are claimed
-        in one statement, its subjects looked up in one or two statements and their consents read from the
-        process's consent index (brought up to date in the same transaction), and the
-        audit records, outgoing messages, statuses, tokens and counted events written one statement per kind;
-        so a burst costs a handful of round trips in all, not several per message.
+        """Decide already decoded envelopes in one transaction, set-based: the batch's subjects are looked up in
+        one or two statements and their consents read from the process's consent index (brought up to date in
+        the same transaction), and the statuses, audit records, outgoing messages, tokens and counted events
+        are written one statement per kind; so a burst costs a handful of round trips in all, not several per
+        message.
+
+        A replayed message id is never decided twice. The statuses are written once, decided, by a statement
+        that inserts only message ids never seen (``ON CONFLICT DO NOTHING``): if one of them was seen after
+        all, the transaction is rolled back and the batch decided again the careful way, which claims its
+        message ids first and decides only the new ones (:meth:`_decide_batch`). Replays come in runs (a
+        consumer reading a batch again after a crash or a rebalance), so after one the intake claims first
+        until a batch comes without replays.
 
         After the commit the outgoing messages are delivered (:meth:`deliver_committed`) before this returns,
         or handed to ``handoff`` (the inbound consumer's :class:`~gateway.pipeline.delivery.DeliveryLane`),
@@ -142,15 +152,36 @@ class Intake:
         if not items:
             return []
         now = self.clock()
-        batch = _Batch()
+        if not self._claim_first:
+            try:
+                return await self._decide_batch(items, now, handoff, claim_first=False)
+            except _SeenBefore:
+                self._claim_first = True
+        return await self._decide_batch(items, now, handoff, claim_first=True)
+
+    async def _decide_batch(self, items: Sequence[tuple[Envelope, Submission]], now: datetime,
+                            handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None, *,
+                            claim_first: bool) -> list[MessageStatus]:
+        """One transaction for the batch (:meth:`process`). ``claim_first``: claim the message ids before
+        deciding, and decide only those never seen; otherwise decide every first copy and write its status
+        only if its message id was never seen, raising :class:`_SeenBefore` (which rolls everything back) if
+        one was."""
+        batch = _Batch(claim_first=claim_first)
         async with self.store.transaction() as tx:
             received = [self._received(envelope, submission, now) for envelope, submission in items]
-            claimed = await tx.claim_messages(received)
             fresh: list[int] = []
-            for index, status in enumerate(received):
-                if (key := (status.sender, status.message_id)) in claimed:
-                    claimed.discard(key)  # a second copy in the same batch is a replay of the first
-                    fresh.append(index)
+            if claim_first:
+                claimed = await tx.claim_messages(received)
+                for index, status in enumerate(received):
+                    if (key := (status.sender, status.message_id)) in claimed:
+                        claimed.discard(key)  # a second copy in the same batch is a replay of the first
+                        fresh.append(index)
+            else:
+                first: set[tuple[str, str]] = set()
+                for index, status in enumerate(received):
+                    if (key := (status.sender, status.message_id)) not in first:
+                        first.add(key)
+                        fresh.append(index)
             await tx.prefetch_subjects(ident for i in fresh for ident in _person_identifiers(items[i][0].subject))
             tx.defer_new_subjects()  # people seen for the first time are written together, below
             identified = [await self._identified(tx, items[i][0]) for i in fresh]
@@ -161,7 +192,7 @@ class Intake:
             for index, (envelope, subject) in zip(fresh, identified, strict=True):
                 decided[index] = await self._decide(tx, envelope, items[index][1], subject,
                                                     consents[subject.pseudonym], now, batch)
-            await tx.update_messages(batch.take_statuses())
+            await _record_outcomes(tx, batch)
             replayed = [received[i] for i in range(len(items)) if i not in decided]
             existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
             observed = self.observer.batch(items, batch.rows, now)
@@ -170,9 +201,14 @@ class Intake:
             await tx.record_activity(batch.activity)
             # Last: the audit head row serialises every writer, so it is locked only for the commit's length.
             await tx.append_audit(batch.audit)
+        if claim_first:  # the next batch claims first too if this one had messages seen before
+            self._claim_first = len(decided) < len({(r.sender, r.message_id) for r in received})
         statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
         observed.committed(statuses, decided, batch.audit)
         _log_batch(statuses, decided)
+        for record in batch.alerts:
+            log.warning("emergency-override-alert", flow=record.flow_id, decision_id=record.decision_id,
+                        outcome=record.outcome)
         if batch.rows:
             await (handoff or self.deliver_committed)(batch.rows)
         return statuses
@@ -233,8 +269,7 @@ class Intake:
                     decision = decisions[index] = only_sensitive(decision)
             batch.audit.append(ledger.decision_record(envelope, submission, subject, decision, self.instance_id))
             if batch.audit[-1].alert:
-                log.warning("emergency-override-alert", flow=batch.audit[-1].flow_id,
-                            decision_id=decision.decision_id, outcome=decision.outcome)
+                batch.alerts.append(batch.audit[-1])  # logged once the batch has committed
             if disclosed is not None:
                 batch.rows.append(disclosed)
                 batch.audit.append(ledger.decision_record(envelope, submission, subject, decision,
@@ -254,7 +289,7 @@ class Intake:
         for decision in decisions:
             if decision.permitted and decision.flow is not None and decision.flow.lifecycle is not None:
                 # the referral answered may be earlier in this very batch: its status must be written first
-                await tx.update_messages(batch.take_statuses())
+                await _record_outcomes(tx, batch)
                 batch.rows += await self._advance_referral(tx, envelope, decision.flow, subject, now)
         return status
 
@@ -372,8 +407,13 @@ class _Batch:
     rows: list[OutboxRow] = field(default_factory=list)
     activity: list[ActivityEvent] = field(default_factory=list)
     minted: list[MintedToken] = field(default_factory=list)
+    claim_first: bool = True
+    """The batch's message ids were claimed before it was decided (:meth:`Intake.process`): its outcomes
+    update their statuses; otherwise they are the statuses, written once."""
     statuses: list[MessageStatus] = field(default_factory=list)
     """Outcomes not yet written to the message statuses (see :meth:`take_statuses`)."""
+    alerts: list[AuditRecord] = field(default_factory=list)
+    """Decisions of emergency flows, logged as alerts once the batch has committed (rule 11)."""
     record_keys: dict[tuple[str, str], bytes] = field(default_factory=dict)
     """(recipient, pseudonym) -> record key, each computed once per batch (a keyed hash)."""
 
@@ -392,6 +432,21 @@ class _Batch:
     def take_statuses(self) -> list[MessageStatus]:
         taken, self.statuses = self.statuses, []
         return taken
+
+
+class _SeenBefore(Exception):
+    """A message id of a batch decided without claiming first turned out to be seen before (a replay, or
+    the same message decided meanwhile by another worker): the batch's transaction is rolled back."""
+
+
+async def _record_outcomes(tx: PipelineTransaction, batch: _Batch) -> None:
+    """Write the outcomes decided so far: as updates of the statuses claimed first, or as the statuses
+    themselves, inserted only where the message id was never seen (raises :class:`_SeenBefore` otherwise)."""
+    outcomes = batch.take_statuses()
+    if batch.claim_first:
+        await tx.update_messages(outcomes)
+    elif len(await tx.claim_messages(outcomes)) < len(outcomes):  # one status per message: first copies only
+        raise _SeenBefore
 
 
 def _person_identifiers(subject: SubjectRef) -> list[tuple[str, str]]:

@@ -39,7 +39,7 @@ class PipelineTransaction(TokenLookup, Protocol):
     (:mod:`gateway.store.statuses`, :mod:`~gateway.store.subjects`, :mod:`~gateway.store.consents`,
     :mod:`~gateway.store.outbox`, :mod:`~gateway.store.activity`, :mod:`~gateway.store.audit_log`)."""
 
-    # --- message statuses: a batch's ids claimed once per sender, then its outcomes -------------------------
+    # --- message statuses: written once per message id (decided, or claimed first), then its outcomes -------
 
     async def claim_messages(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]: ...
 

@@ -2,8 +2,9 @@
 lifecycle the recipient reports on it.
 
 Table ``messages`` (migration 0001; ``lifecycle`` and ``lifecycle_at`` from 0003), one row per (sender, message
-id): the intake claims a batch's message ids here first, so that a replayed message is recognised and never
-decided twice. Statuses are deleted at retention (:mod:`gateway.store.retention`).
+id): the intake writes a batch's statuses here only where their message ids were never seen (decided, or claimed
+before deciding after replays), so that a replayed message is recognised and never decided twice. Statuses are
+deleted at retention (:mod:`gateway.store.retention`).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class StatusesRepository(Repository):
         return [_status(r._mapping) for r in rows]
 
     async def claim_messages(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
-        """Insert the statuses of a batch in one statement; returns the (sender, message id) of those that
-        were new. The others were seen before (replays), or appear twice in ``statuses`` (the first counts)."""
+        """Insert the statuses of a batch in one statement (as received, or already decided); returns the
+        (sender, message id) of those that were new. The others were seen before (replays), or appear twice in
+        ``statuses`` (the first counts)."""
         if not statuses:
             return set()
         first: dict[tuple[str, str], MessageStatus] = {}

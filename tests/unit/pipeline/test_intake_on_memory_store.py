@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 import orjson
+import pytest
 
 from gateway.consents.index import ConsentIndex
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants
 from gateway.pipeline import Submission
 from gateway.simulators import aler_arrears_message
 from gateway.store import MessageStatus
+from gateway.store.memory import MemoryTransaction
 from schemas.envelope import Envelope
 from tests.pipeline_harness import Pipeline
 
@@ -116,6 +119,47 @@ async def test_a_batch_decides_each_person_on_their_own_consents_and_a_copy_in_i
     assert len(referrals) == 2 and one is not None
     assert {r.subject_pseudonym for r in referrals} == {one.pseudonym}  # both of the same person, one pseudonym
     assert len([r for r in await pipeline.audit() if r["event_type"] == "decision"]) == 3
+
+
+async def test_a_batch_with_a_replay_among_new_messages_decides_each_new_one_once_and_the_replay_never(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch is first decided without claiming its message ids; the replay in it rolls that attempt back (no
+    record, row or status of it is left) and the batch is decided again, claiming first; the batch after it,
+    without replays, is decided without claiming first again."""
+    person = tenant(6)
+    await consent(pipeline, person)
+    first = await submit(pipeline, person, "m-seen")
+    claimed_as: list[list[str]] = []  # the states each claim of message ids wrote: received = claimed first
+    claim = MemoryTransaction.claim_messages
+
+    async def spied(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        claimed_as.append([s.state for s in statuses])
+        return await claim(tx, statuses)
+
+    monkeypatch.setattr(MemoryTransaction, "claim_messages", spied)
+    decode = pipeline.intake.decode
+
+    def batch(*message_ids: str) -> list[tuple[Envelope, Submission]]:
+        submissions = [aler_submission(aler_arrears_message(person, message_id)) for message_id in message_ids]
+        return [(envelope, submission) for submission in submissions for envelope in decode(submission)]
+
+    statuses = await pipeline.intake.process(batch("m-new-1", "m-seen", "m-new-2"))
+    assert [(s.message_id, s.state) for s in statuses] == [
+        ("m-new-1", "forwarded"), ("m-seen", "forwarded"), ("m-new-2", "forwarded")]
+    assert statuses[1] == first  # the status recorded the first time
+    assert claimed_as == [["forwarded", "forwarded", "forwarded"], ["received", "received", "received"]]
+    records = await pipeline.audit()
+    decided = [r["message_ids"][0] for r in records if r["event_type"] == "decision"]
+    assert sorted(decided) == ["m-new-1", "m-new-2", "m-seen"]  # one each: the attempt rolled back left none
+    async with pipeline.store.transaction() as tx:
+        referrals = [r for r in await tx.pending_outbox(20) if r.recipient == "fwa"]
+    assert len(referrals) == 3
+
+    claimed_as.clear()
+    await pipeline.intake.process(batch("m-new-3"))  # claims first once more: the last batch had a replay
+    await pipeline.intake.process(batch("m-new-4"))  # the last had none: decided, then written once
+    assert claimed_as == [["received"], ["forwarded"]]
 
 
 async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_delivery(pipeline: Pipeline) -> None:
