@@ -660,7 +660,7 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
             rows = await db.execute(text("SELECT state, count(*) FROM messages GROUP BY state"))
             stats["messages_by_state"] = {r[0]: r[1] for r in rows}
             stats["outbox_pending"] = (await db.execute(
-                text("SELECT count(*) FROM outbox WHERE published_at IS NULL AND dropped_reason IS NULL"))).scalar()
+                text("SELECT count(*) FROM outbox_queue"))).scalar()
             stats["outbox_total"] = (await db.execute(text("SELECT count(*) FROM outbox"))).scalar()
             stats["audit_records"] = (await db.execute(text("SELECT count(*) FROM audit_log"))).scalar()
         await gw.stop()

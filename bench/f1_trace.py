@@ -290,10 +290,10 @@ async def explain_pending(gw: Any) -> list[str]:
     """The plan PostgreSQL chose for the relay's read of pending rows, run once more at the end."""
     from sqlalchemy import select, text
 
-    from gateway.store.tables import outbox
+    from gateway.store.tables import outbox, outbox_queue
 
-    query = (select(outbox).where(outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
-             .order_by(outbox.c.id).limit(200).with_for_update(skip_locked=True))
+    query = (select(outbox).join(outbox_queue, outbox_queue.c.id == outbox.c.id)
+             .order_by(outbox_queue.c.id).limit(200).with_for_update(of=outbox_queue, skip_locked=True))
     async with gw.store.engine.connect() as db:
         compiled = str(query.compile(db.sync_connection, compile_kwargs={"literal_binds": True}))
         plan = await db.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + compiled))

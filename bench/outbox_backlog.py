@@ -4,7 +4,7 @@ many undelivered rows, against the same calls with none, in the same run on the 
 
 A broker outage does not stop the intake: it keeps deciding and queueing, and the outbox fills with rows the
 workers could not deliver. When the broker is back, every batch a worker commits is claimed and delivered at
-once (:meth:`claim_undelivered` with ``published_at``) while the relay's sweep (:meth:`pending_outbox`) works
+once (:meth:`claim_undelivered` with ``dequeue``) while the relay's sweep (:meth:`pending_outbox`) works
 through the backlog. Neither should cost more because the backlog is long. The table's statistics are taken
 while every row is delivered, as they are in production between outages, so the planner does not know of the
 backlog (the case that once made each claim walk it).
@@ -63,7 +63,7 @@ async def measure(store: Store, batch: int, repeats: int) -> dict[str, Any]:
         await enqueue(store, rows)
         async with store.transaction() as tx:
             elapsed, claimed = await common.timed_ms(lambda tx=tx, rows=rows, now=now:
-                                                     tx.claim_undelivered(rows, published_at=now))
+                                                     tx.claim_undelivered(rows, dequeue=True))
         if len(claimed) != batch:
             raise RuntimeError(f"claimed {len(claimed)} of {batch} rows")
         claims.append(elapsed)
@@ -93,9 +93,10 @@ async def main(args: argparse.Namespace) -> int:
             delivered = queued(args.delivered, datetime.now(UTC))
             await enqueue(store, delivered)
             async with store.transaction() as tx:
-                await tx._fetch("UPDATE outbox SET published_at = now()")
+                await tx._fetch("DELETE FROM outbox_queue")  # every row delivered
             async with store.engine.connect() as conn:  # statistics of a table whose rows are all delivered
                 await conn.execute(text("ANALYZE outbox"))
+                await conn.execute(text("ANALYZE outbox_queue"))
                 await conn.commit()
             undelivered = 0
             for backlog in backlogs:

@@ -16,7 +16,7 @@ sharing one data directory (pseudonym key, audit signing key).
   request being sent (``t_request``) and its response (``t_commit``, used as the commit time: an upper bound).
 
 For every repetition: referrals delivered in all, after ``t_request``, after ``t_commit`` (by the Kafka record
-timestamp the relay's producer stamps when it publishes, and by ``outbox.published_at``), the latency from
+timestamp the relay's producer stamps when it publishes), the latency from
 ``t_commit`` to the last delivery under the consent (negative: none after the commit), rows dropped at
 delivery, messages denied at intake, and deliveries later than ``t_commit + --in-flight-window-ms`` (the relay
 checks consent for a batch of rows, then publishes them: a row checked just before the commit may still go
@@ -186,15 +186,15 @@ async def settled(gw: Any, consent_id: str, message_ids: list[str]) -> tuple[boo
             text("SELECT state, count(*) FROM messages WHERE sender = 'aler' AND message_id = ANY(:ids) "
                  "GROUP BY state"), {"ids": message_ids})}
         outbox = (await db.execute(text(
-            "SELECT count(*) FILTER (WHERE published_at IS NULL AND dropped_reason IS NULL), "
-            "count(*) FILTER (WHERE published_at IS NOT NULL), "
+            "SELECT count(*) FILTER (WHERE queued), "
+            "count(*) FILTER (WHERE NOT queued AND dropped_reason IS NULL), "
             "count(*) FILTER (WHERE dropped_reason = 'consent-withdrawn'), "
-            "count(*) FILTER (WHERE dropped_reason IS NOT NULL), "
-            "max(extract(epoch FROM published_at)) FROM outbox WHERE consent_id = :c"), {"c": consent_id})).one()
+            "count(*) FILTER (WHERE dropped_reason IS NOT NULL) "
+            "FROM (SELECT dropped_reason, EXISTS (SELECT 1 FROM outbox_queue q WHERE q.id = o.id) AS queued "
+            "      FROM outbox o WHERE consent_id = :c) AS rows"), {"c": consent_id})).one()
     decided = sum(v for k, v in states.items() if k != "received")
     counts = {"messages_by_state": states, "outbox_pending": outbox[0], "outbox_published": outbox[1],
-              "outbox_dropped_consent_withdrawn": outbox[2], "outbox_dropped": outbox[3],
-              "last_published_at": float(outbox[4]) if outbox[4] is not None else None}
+              "outbox_dropped_consent_withdrawn": outbox[2], "outbox_dropped": outbox[3]}
     return decided == len(message_ids) and outbox[0] == 0, counts
 
 
@@ -283,8 +283,6 @@ async def run(args: argparse.Namespace, bootstrap: str, db: common.Database, dat
                     "delivered_after_commit_plus_window": sum(1 for t in stamps if t > t_commit + window_s),
                     "last_delivery_after_commit_ms": round((stamps[-1] - t_commit) * 1000, 2) if stamps else None,
                     "last_delivery_after_request_ms": round((stamps[-1] - t_request) * 1000, 2) if stamps else None,
-                    "last_published_at_after_commit_ms": round((counts["last_published_at"] - t_commit) * 1000, 2)
-                    if counts.get("last_published_at") else None,
                     "backlog_span_ms": round((stamps[-1] - t_first_sent) * 1000, 1) if stamps else None,
                     "store": counts,
                 }

@@ -8,8 +8,8 @@ between its commit and its delivery, rows queued by a process without workers, c
 Either way the rows are locked inside a transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so the worker,
 the sweepers of other processes and a withdrawal never hand out the same row twice: a row someone else holds
 is skipped and theirs to finish), their consents are read again (from the process's consent index, brought up
-to date after the lock, or from the store), and they are published with the idempotent producer and marked
-published in the same transaction. A crash between publish and commit
+to date after the lock, or from the store), and they are published with the idempotent producer and taken out
+of the outbox's queue (marked delivered) in the same transaction. A crash between publish and commit
 re-publishes the rows: delivery is at least once, and every message carries a ``message-id`` header for the
 recipient to deduplicate. A row whose consent was withdrawn after it was queued is dropped instead, and the
 drop is audited; a withdrawal locks the queued rows of its consent before it commits (privacy.md W-01), so
@@ -70,12 +70,12 @@ class Relay:
 
     async def deliver(self, queued: Sequence[OutboxRow]) -> int:
         """Deliver rows their worker has just committed (without ids): lock those still undelivered, re-check
-        their consents, publish, mark published. Returns how many it handled (published or dropped); a row
+        their consents, publish, mark delivered. Returns how many it handled (published or dropped); a row
         another relay or a withdrawal holds is left to it. Raises :class:`DependencyUnavailable` when the store
         or the bus fails: nothing is marked, and the sweep delivers the rows later."""
         async with self.store.transaction() as tx:
-            # locked and marked published in one statement; a failed publish rolls the mark back
-            rows = await tx.claim_undelivered(queued, published_at=self.clock())
+            # locked and taken out of the queue in one statement; a failed publish queues them again
+            rows = await tx.claim_undelivered(queued, dequeue=True)
             delivered = await self._publish(tx, rows, marked=True)
         self.observer.delivered(delivered, self.clock())
         return len(rows)
@@ -93,7 +93,7 @@ class Relay:
 
     async def _publish(self, tx: PipelineTransaction, rows: Sequence[OutboxRow], *,
                        marked: bool = False) -> list[OutboxRow]:
-        """Publish the locked ``rows`` whose consent still allows it and mark them published (unless
+        """Publish the locked ``rows`` whose consent still allows it and mark them delivered (unless
         ``marked``: their claim did); drop the others. Returns the rows published (counted once the
         transaction has committed)."""
         if not rows:
@@ -111,7 +111,7 @@ class Relay:
         except BusError as exc:  # rolls the transaction back: the rows stay pending
             raise DependencyUnavailable(f"the bus is unavailable ({type(exc).__name__}); retry later") from exc
         if not marked:
-            await tx.mark_published([r.id for r in deliver if r.id is not None], self.clock())
+            await tx.mark_delivered([r.id for r in deliver if r.id is not None])
         if deliver:
             log.info("relayed", count=len(deliver))
         return deliver

@@ -9,7 +9,7 @@ the same answers as SQLite and PostgreSQL:
 - people are found and created under the same keyed lookup hashes (:mod:`gateway.store.keyed`), so a test can
   name a person as the store knows them, and an identifier never leads to two people;
 - consent versions are numbered in commit order, with the change head the consent index follows;
-- outgoing messages get ids in the order queued, and are claimed, published or dropped as in the SQL outbox;
+- outgoing messages get ids in the order queued, and are claimed, delivered or dropped as in the SQL outbox;
 - the audit log is appended through the same chain and Merkle code (:func:`gateway.audit.chain.extend`), with
   the same monotonic ``recorded_at``: for the same records at the same clock, the head, indexes and root equal
   the SQL store's, and :func:`gateway.audit.verify.verify_log` accepts its entries;
@@ -79,12 +79,18 @@ class _Consent:
 @dataclass(frozen=True, slots=True)
 class _Queued:
     row: OutboxRow
-    """With its id, and ``published_at`` once published."""
+    """With its id."""
+    queued: bool = True
+    """Still to deliver (the SQL stores' ``outbox_queue``)."""
     dropped_reason: str | None = None
 
     @property
     def undelivered(self) -> bool:
-        return self.row.published_at is None and self.dropped_reason is None
+        return self.queued
+
+    @property
+    def delivered(self) -> bool:
+        return not self.queued and self.dropped_reason is None
 
 
 @dataclass(slots=True)
@@ -367,32 +373,31 @@ class MemoryTransaction:
         for r in rows:
             state.last_outbox_id += 1
             state.outbox[state.last_outbox_id] = _Queued(replace(
-                r, id=state.last_outbox_id, published_at=None, headers=tuple((str(k), str(v)) for k, v in r.headers)))
+                r, id=state.last_outbox_id, headers=tuple((str(k), str(v)) for k, v in r.headers)))
 
     async def pending_outbox(self, limit: int, queued_before: datetime | None = None) -> list[OutboxRow]:
         found = [q.row for q in self._s.outbox.values()
                  if q.undelivered and (queued_before is None or q.row.created_at < queued_before)]
         return found[:limit]
 
-    async def claim_undelivered(self, rows: Sequence[OutboxRow], published_at: datetime | None = None
-                                ) -> list[OutboxRow]:
+    async def claim_undelivered(self, rows: Sequence[OutboxRow], *, dequeue: bool = False) -> list[OutboxRow]:
         queued = {(r.topic, r.message_id): r for r in rows}
         claimed = [replace(mine, id=q.row.id) for q in self._s.outbox.values()
                    if q.undelivered and (mine := queued.get((q.row.topic, q.row.message_id))) is not None]
-        if published_at is not None:
-            await self.mark_published([r.id for r in claimed if r.id is not None], published_at)
+        if dequeue:
+            await self.mark_delivered([r.id for r in claimed if r.id is not None])
         return claimed
 
-    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+    async def mark_delivered(self, ids: Sequence[int]) -> None:
         outbox = self._s.outbox
         for row_id in ids:
             if (q := outbox.get(row_id)) is not None:
-                outbox[row_id] = replace(q, row=replace(q.row, published_at=at))
+                outbox[row_id] = replace(q, queued=False)
 
     async def mark_dropped(self, row_id: int, reason: str) -> None:
         outbox = self._s.outbox
         if (q := outbox.get(row_id)) is not None:
-            outbox[row_id] = replace(q, row=replace(q.row, published_at=None), dropped_reason=reason)
+            outbox[row_id] = replace(q, queued=False, dropped_reason=reason)
 
     async def outbox_message(self, recipient: str, message_id: str) -> OutboxRow | None:
         return next((q.row for q in self._s.outbox.values()
@@ -400,7 +405,7 @@ class MemoryTransaction:
 
     async def inbox(self, recipient: str, after_id: int, limit: int) -> list[OutboxRow]:
         found = [q.row for q in self._s.outbox.values()
-                 if q.row.recipient == recipient and (q.row.id or 0) > after_id and q.row.published_at is not None
+                 if q.row.recipient == recipient and (q.row.id or 0) > after_id and q.delivered
                  and len(q.row.value) > 0]
         return found[:limit]
 
@@ -410,7 +415,7 @@ class MemoryTransaction:
 
     async def disclosures_under(self, consent_id: str) -> list[tuple[str, str]]:
         return [(q.row.recipient, q.row.message_id) for q in self._s.outbox.values()
-                if q.row.consent_id == consent_id and q.row.published_at is not None]
+                if q.row.consent_id == consent_id and q.delivered]
 
     async def outbox_backlog(self) -> tuple[int, datetime | None]:
         waiting = [q.row for q in self._s.outbox.values() if q.undelivered]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = ["MessageStatus", "OutboxRow", "Subject"]
@@ -38,7 +38,8 @@ class MessageStatus:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """A message waiting for the relay (``id`` is None until stored)."""
+    """An outgoing message: queued for the relay, then delivered or dropped (``id`` is None until stored;
+    whether it is still queued is the store's to say, :meth:`~gateway.store.outbox.OutboxRepository.inbox`)."""
 
     topic: str
     recipient: str
@@ -51,4 +52,3 @@ class OutboxRow:
     consent_version: int | None = None
     subject_pseudonym: str | None = None
     id: int | None = None
-    published_at: datetime | None = field(default=None)

@@ -1,9 +1,12 @@
 """The outbox: outgoing messages queued in the transaction that decided them, until a relay or their worker
 delivers them to Kafka.
 
-Table ``outbox`` (migration 0001; the partial index of undelivered rows from 0014). Rows are delivered in id
-order and never rewritten except to mark them delivered or dropped, or to empty their payload at erasure (here)
-or at retention (:mod:`gateway.store.retention`). Published rows are the disclosures art. 19 notices reach.
+Table ``outbox`` (migration 0001) keeps every outgoing message; table ``outbox_queue`` (0019) the ids of those
+still to deliver. A row is queued with its message and leaves the queue when it is delivered or dropped, so it
+is *delivered* when it is neither queued nor dropped: delivering deletes a narrow queue row instead of writing
+a new version of the whole message. Rows are delivered in id order; an outbox row is never rewritten except to
+mark it dropped, or to empty its payload at erasure (here) or at retention (:mod:`gateway.store.retention`).
+Delivered rows are the disclosures art. 19 notices reach.
 """
 
 from __future__ import annotations
@@ -13,102 +16,121 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, tuple_, update
 
 from gateway.store.base import Repository, _json_text, _utc
 from gateway.store.models import OutboxRow, Subject
-from gateway.store.tables import outbox, subjects
+from gateway.store.tables import outbox, outbox_queue, subjects
 
 __all__ = ["OutboxRepository"]
 
-_CLAIM_MARKED_POSTGRESQL = """
-WITH locked AS (
-    SELECT found.id, found.published_at, found.dropped_reason
-    FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
-    CROSS JOIN LATERAL (SELECT id, published_at, dropped_reason FROM outbox
-                        WHERE outbox.topic = queued.topic AND outbox.message_id = queued.message_id
-                        FOR UPDATE SKIP LOCKED) AS found
-)
-UPDATE outbox SET published_at = $3
-FROM locked
-WHERE outbox.id = locked.id AND locked.published_at IS NULL AND locked.dropped_reason IS NULL
-RETURNING outbox.id, outbox.topic, outbox.message_id
+_QUEUE_POSTGRESQL = """
+INSERT INTO outbox_queue (id)
+SELECT outbox.id
+FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
+JOIN outbox ON outbox.topic = queued.topic AND outbox.message_id = queued.message_id
 """
-"""What :meth:`OutboxRepository.claim_undelivered` runs with ``published_at`` on PostgreSQL, after every batch a
-worker commits. Each queued (topic, message id) pair is locked through the unique index on the pair, and whether it
-is still undelivered is read from the locked row, so the cost is that of the batch alone. Testing ``= ANY`` of
-both columns against the undelivered rows instead (the partial index the planner prefers, since it believes that
-almost every row is delivered) walked the whole backlog for every pair: after an outage left 100,000 rows queued,
-each batch's claim took half a second instead of 6 ms."""
+"""What :meth:`OutboxRepository.enqueue` runs on PostgreSQL after copying the rows: their ids, found through the
+unique index on (topic, message id), go into the queue (a copy cannot return the ids it was given)."""
+
+_CLAIM_POSTGRESQL = """
+SELECT found.id, queued.topic, queued.message_id
+FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
+CROSS JOIN LATERAL (SELECT outbox_queue.id FROM outbox JOIN outbox_queue ON outbox_queue.id = outbox.id
+                    WHERE outbox.topic = queued.topic AND outbox.message_id = queued.message_id
+                    FOR UPDATE OF outbox_queue SKIP LOCKED) AS found
+"""
+_CLAIM_DEQUEUED_POSTGRESQL = """
+WITH locked AS (
+    SELECT found.id, queued.topic, queued.message_id
+    FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
+    CROSS JOIN LATERAL (SELECT outbox_queue.id FROM outbox JOIN outbox_queue ON outbox_queue.id = outbox.id
+                        WHERE outbox.topic = queued.topic AND outbox.message_id = queued.message_id
+                        FOR UPDATE OF outbox_queue SKIP LOCKED) AS found
+)
+DELETE FROM outbox_queue USING locked WHERE outbox_queue.id = locked.id
+RETURNING locked.id, locked.topic, locked.message_id
+"""
+"""What :meth:`OutboxRepository.claim_undelivered` runs on PostgreSQL after every batch a worker commits, with
+``dequeue`` (without: the ``SELECT`` above it). Each queued (topic, message id) pair is found through the unique
+index on the pair and its queue row locked through the queue's primary key, so the cost is that of the batch
+alone, however long the queue (a sweep of 100,000 rows left by an outage once made each batch's claim half a
+second)."""
 
 
 class OutboxRepository(Repository):
     """Queued, delivered and dropped outgoing messages."""
 
     async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
-        """Queue outgoing messages; they get ids in the order given (the relay publishes in id order)."""
+        """Queue outgoing messages; they get ids in the order given (the relay delivers in id order)."""
         if not rows:
             return
         columns = ("topic", "recipient", "message_id", "msg_key", "value", "headers", "consent_id",
                    "consent_version", "subject_pseudonym", "created_at")
         values = [(r.topic, r.recipient, r.message_id, r.key, r.value, _json_text([list(h) for h in r.headers]),
                    r.consent_id, r.consent_version, r.subject_pseudonym, r.created_at) for r in rows]
-        if not await self._copy(outbox.name, columns, values):
-            await self.conn.execute(insert(outbox), [
-                {**dict(zip(columns, v, strict=True)), "headers": [list(h) for h in r.headers]}
-                for v, r in zip(values, rows, strict=True)
-            ])
+        if await self._copy(outbox.name, columns, values):
+            await self._fetch(_QUEUE_POSTGRESQL, [r.topic for r in rows], [r.message_id for r in rows])
+            return
+        await self.conn.execute(insert(outbox), [
+            {**dict(zip(columns, v, strict=True)), "headers": [list(h) for h in r.headers]}
+            for v, r in zip(values, rows, strict=True)
+        ])
+        pairs = [(r.topic, r.message_id) for r in rows]
+        await self.conn.execute(insert(outbox_queue).from_select(
+            ["id"], select(outbox.c.id).where(tuple_(outbox.c.topic, outbox.c.message_id).in_(pairs))))
 
     async def pending_outbox(self, limit: int, queued_before: datetime | None = None) -> list[OutboxRow]:
-        """Oldest unpublished rows, locked so that concurrent relays (PostgreSQL) skip each other's rows;
-        with ``queued_before``, only rows queued before then (older than their worker's own delivery)."""
+        """Oldest queued rows, locked so that concurrent relays (PostgreSQL) skip each other's rows; with
+        ``queued_before``, only rows queued before then (older than their worker's own delivery)."""
         query = (
             select(outbox)
-            .where(outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None),
-                   *(() if queued_before is None else (outbox.c.created_at < queued_before,)))
-            .order_by(outbox.c.id)
+            .join(outbox_queue, outbox_queue.c.id == outbox.c.id)
+            .where(*(() if queued_before is None else (outbox.c.created_at < queued_before,)))
+            .order_by(outbox_queue.c.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=outbox_queue, skip_locked=True)
         )
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
 
-    async def claim_undelivered(self, rows: Sequence[OutboxRow], published_at: datetime | None = None
-                                ) -> list[OutboxRow]:
-        """``rows`` (as queued, without ids) that are still undelivered, with their ids, in id order, locked
-        like :meth:`pending_outbox` locks its rows: one a relay or a withdrawal holds now is skipped (its holder
-        sees it through), and one delivered or dropped meanwhile is not returned. The worker that queued them
+    async def claim_undelivered(self, rows: Sequence[OutboxRow], *, dequeue: bool = False) -> list[OutboxRow]:
+        """``rows`` (as queued, without ids) that are still queued, with their ids, in id order, locked like
+        :meth:`pending_outbox` locks its rows: one a relay or a withdrawal holds now is skipped (its holder sees
+        it through), and one delivered or dropped meanwhile is not returned. The worker that queued them
         delivers them this way straight after its commit.
 
-        With ``published_at`` the rows are marked published at that time by the same statement that locks
-        them (an ``UPDATE ... RETURNING``): one write per row instead of a lock and then an update. The caller
-        publishes them before its transaction commits; if publishing fails, the rollback unmarks them, and a
-        row the caller drops instead is unmarked by :meth:`mark_dropped`."""
+        With ``dequeue`` the rows also leave the queue in the same statement (a ``DELETE ... RETURNING``), which
+        marks them delivered once the transaction commits: the caller publishes them before it commits; if
+        publishing fails, the rollback queues them again, and a row the caller drops instead is marked so by
+        :meth:`mark_dropped`."""
         if not rows:
             return []
         topics, message_ids = [r.topic for r in rows], [r.message_id for r in rows]
         found: list[Any]
-        if published_at is not None and self._store.dialect == "postgresql":  # the statement below, as text
-            found = await self._fetch(_CLAIM_MARKED_POSTGRESQL, topics, message_ids, published_at)
+        if self._store.dialect == "postgresql":  # the statements above, as text
+            found = await self._fetch(_CLAIM_DEQUEUED_POSTGRESQL if dequeue else _CLAIM_POSTGRESQL,
+                                      topics, message_ids)
         else:
-            topics = sorted(set(topics))
-            undelivered = (self._among(outbox.c.topic, topics), self._among(outbox.c.message_id, message_ids),
-                           outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
-            locked = select(outbox.c.id).where(*undelivered).order_by(outbox.c.id).with_for_update(skip_locked=True)
-            found = list(await self.conn.execute(
-                locked.add_columns(outbox.c.topic, outbox.c.message_id) if published_at is None else
-                update(outbox).where(outbox.c.id.in_(locked.scalar_subquery())).values(published_at=published_at)
-                .returning(outbox.c.id, outbox.c.topic, outbox.c.message_id)))
+            wanted = {(r.topic, r.message_id) for r in rows}
+            queued = (select(outbox_queue.c.id, outbox.c.topic, outbox.c.message_id)
+                      .join(outbox, outbox.c.id == outbox_queue.c.id)
+                      .where(self._among(outbox.c.topic, sorted(set(topics))),
+                             self._among(outbox.c.message_id, message_ids))
+                      .with_for_update(of=outbox_queue, skip_locked=True))
+            found = [r for r in await self.conn.execute(queued) if (r[1], r[2]) in wanted]
+            if dequeue:
+                await self.mark_delivered([r[0] for r in found])
         found.sort(key=itemgetter(0))  # on the id alone: comparing whole rows converts them on every comparison
-        queued = {(r.topic, r.message_id): r for r in rows}
+        queued_rows = {(r.topic, r.message_id): r for r in rows}
         return [_with_id(row, row_id) for row_id, topic, message_id in found
-                if (row := queued.get((topic, message_id))) is not None]
+                if (row := queued_rows.get((topic, message_id))) is not None]
 
     async def outbox_backlog(self) -> tuple[int, datetime | None]:
         """How many outbox rows wait to be delivered, and when the oldest of them was queued (for metrics)."""
-        waiting = outbox.c.published_at.is_(None) & outbox.c.dropped_reason.is_(None)
-        count = (await self.conn.execute(select(func.count()).select_from(outbox).where(waiting))).scalar_one()
+        count = (await self.conn.execute(select(func.count()).select_from(outbox_queue))).scalar_one()
         oldest = (await self.conn.execute(
-            select(outbox.c.created_at).where(waiting).order_by(outbox.c.id).limit(1))).scalar_one_or_none()
+            select(outbox.c.created_at).join(outbox_queue, outbox_queue.c.id == outbox.c.id)
+            .order_by(outbox_queue.c.id).limit(1))).scalar_one_or_none()
         return int(count), _utc(oldest)
 
     async def hold_pending_under(self, consent_id: str) -> int:
@@ -120,20 +142,20 @@ class OutboxRepository(Repository):
         committed and then drop it at delivery (rule 9). SQLite transactions are serial: there is nothing to
         wait for. Returns how many rows are held."""
         rows = await self.conn.execute(
-            select(outbox.c.id)
-            .where(outbox.c.consent_id == consent_id, outbox.c.published_at.is_(None),
-                   outbox.c.dropped_reason.is_(None))
-            .order_by(outbox.c.id)
-            .with_for_update()
+            select(outbox_queue.c.id)
+            .join(outbox, outbox.c.id == outbox_queue.c.id)
+            .where(outbox.c.consent_id == consent_id)
+            .order_by(outbox_queue.c.id)
+            .with_for_update(of=outbox_queue)
         )
         return len(rows.all())
 
     async def disclosures_under(self, consent_id: str) -> list[tuple[str, str]]:
-        """(recipient, message id) of every outgoing message published under any version of a consent; rows
+        """(recipient, message id) of every outgoing message delivered under any version of a consent; rows
         still queued are not disclosures (a withdrawal has them dropped at delivery)."""
         rows = await self.conn.execute(
             select(outbox.c.recipient, outbox.c.message_id)
-            .where(outbox.c.consent_id == consent_id, outbox.c.published_at.is_not(None))
+            .where(outbox.c.consent_id == consent_id, *_delivered())
             .order_by(outbox.c.id)
         )
         return [(r.recipient, r.message_id) for r in rows]
@@ -160,20 +182,22 @@ class OutboxRepository(Repository):
         ).first()
         return None if row is None else Subject(row.pseudonym, row.subject_key)
 
-    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+    async def mark_delivered(self, ids: Sequence[int]) -> None:
+        """Take delivered rows out of the queue."""
         if ids:
-            await self.conn.execute(update(outbox).where(self._among(outbox.c.id, ids)).values(published_at=at))
+            await self.conn.execute(delete(outbox_queue).where(self._among(outbox_queue.c.id, ids)))
 
     async def mark_dropped(self, row_id: int, reason: str) -> None:
-        """Drop a row at delivery; never published, even when :meth:`claim_undelivered` had marked it."""
-        await self.conn.execute(update(outbox).where(outbox.c.id == row_id)
-                                .values(dropped_reason=reason, published_at=None))
+        """Drop a row at delivery: out of the queue, never delivered (even when :meth:`claim_undelivered` had
+        taken it out of the queue)."""
+        await self.conn.execute(update(outbox).where(outbox.c.id == row_id).values(dropped_reason=reason))
+        await self.conn.execute(delete(outbox_queue).where(outbox_queue.c.id == row_id))
 
     async def inbox(self, recipient: str, after_id: int, limit: int) -> list[OutboxRow]:
-        """Published messages for ``recipient`` after ``after_id`` (status messages and referrals alike)."""
+        """Delivered messages for ``recipient`` after ``after_id`` (status messages and referrals alike)."""
         rows = await self.conn.execute(
             select(outbox)
-            .where(outbox.c.recipient == recipient, outbox.c.id > after_id, outbox.c.published_at.is_not(None),
+            .where(outbox.c.recipient == recipient, outbox.c.id > after_id, *_delivered(),
                    func.length(outbox.c.value) > 0)  # a payload purged at retention or erasure is gone
             .order_by(outbox.c.id)
             .limit(limit)
@@ -188,13 +212,20 @@ class OutboxRepository(Repository):
         does not.
         """
         about = (outbox.c.subject_pseudonym == pseudonym, func.length(outbox.c.value) > 0)
-        dropped = await self.conn.execute(
-            update(outbox)
-            .where(*about, outbox.c.published_at.is_(None), outbox.c.dropped_reason.is_(None))
-            .values(dropped_reason="subject-erased")
-        )
+        queued = [int(r.id) for r in await self.conn.execute(
+            select(outbox_queue.c.id).join(outbox, outbox.c.id == outbox_queue.c.id).where(*about)
+            .with_for_update(of=outbox_queue))]
+        if queued:
+            await self.conn.execute(update(outbox).where(self._among(outbox.c.id, queued))
+                                    .values(dropped_reason="subject-erased"))
+            await self.mark_delivered(queued)  # out of the queue; dropped, so never counted as delivered
         emptied = await self.conn.execute(update(outbox).where(*about).values(value=b"", msg_key=None))
-        return int(emptied.rowcount), int(dropped.rowcount)
+        return int(emptied.rowcount), len(queued)
+
+
+def _delivered() -> tuple[Any, ...]:
+    """Conditions on ``outbox`` of a delivered row: neither queued nor dropped."""
+    return (outbox.c.dropped_reason.is_(None), ~exists().where(outbox_queue.c.id == outbox.c.id))
 
 
 def _with_id(row: OutboxRow, row_id: int) -> OutboxRow:
@@ -202,7 +233,7 @@ def _with_id(row: OutboxRow, row_id: int) -> OutboxRow:
     runs for every delivered row and the generic ``replace`` costs twice the direct constructor call (a test
     checks that every field is carried over)."""
     return OutboxRow(row.topic, row.recipient, row.message_id, row.value, row.key, row.headers, row.created_at,
-                     row.consent_id, row.consent_version, row.subject_pseudonym, row_id, row.published_at)
+                     row.consent_id, row.consent_version, row.subject_pseudonym, row_id)
 
 
 def _outbox(m: Any) -> OutboxRow:
@@ -211,5 +242,4 @@ def _outbox(m: Any) -> OutboxRow:
         key=m["msg_key"], headers=tuple((str(k), str(v)) for k, v in m["headers"]),
         created_at=_utc(m["created_at"]) or datetime.now(UTC), consent_id=m["consent_id"],
         consent_version=m["consent_version"], subject_pseudonym=m["subject_pseudonym"],
-        published_at=_utc(m["published_at"]),
     )

@@ -1,8 +1,8 @@
 """Retention (D-08): what outlives its retention period, and removing it.
 
-No table of its own: it empties the payloads of delivered or dropped ``outbox`` rows and deletes ``messages``
-statuses (both migration 0001) once their flow's retention has run out; :mod:`gateway.retention` decides
-what is due.
+No table of its own: it empties the payloads of delivered or dropped ``outbox`` rows (those out of the queue)
+and deletes ``messages`` statuses (both migration 0001) once their flow's retention has run out;
+:mod:`gateway.retention` decides what is due.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 
 from gateway.store.base import Repository, _utc
-from gateway.store.tables import messages, outbox
+from gateway.store.tables import messages, outbox, outbox_queue
 
 __all__ = ["RetentionRepository"]
 
@@ -28,7 +28,7 @@ class RetentionRepository(Repository):
         rows = await self.conn.execute(
             select(outbox.c.id, outbox.c.recipient, outbox.c.headers, outbox.c.created_at)
             .where(outbox.c.id > after_id, outbox.c.created_at < created_before, func.length(outbox.c.value) > 0,
-                   (outbox.c.published_at.is_not(None)) | (outbox.c.dropped_reason.is_not(None)))
+                   ~exists().where(outbox_queue.c.id == outbox.c.id))  # delivered or dropped
             .order_by(outbox.c.id)
             .limit(limit)
         )

@@ -30,7 +30,8 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "subject_identifiers", "subjects"]
+__all__ = ["audit_head", "audit_log", "consents", "messages", "metadata", "outbox", "outbox_queue",
+           "subject_identifiers", "subjects"]
 
 metadata = MetaData(
     naming_convention={
@@ -139,17 +140,22 @@ outbox = Table(
     Column("consent_version", Integer, nullable=True),
     Column("subject_pseudonym", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=True),
     Column("dropped_reason", String(64), nullable=True),
     UniqueConstraint("topic", "message_id", name="uq_outbox_topic_message"),
-    # Only the rows still to deliver, in id order (migration 0014): the relay's sweep reads the oldest of them
-    # without walking the delivered ones, however many the table keeps.
-    Index("ix_outbox_undelivered", "id", postgresql_where=text("published_at IS NULL AND dropped_reason IS NULL"),
-          sqlite_where=text("published_at IS NULL AND dropped_reason IS NULL")),
     Index("ix_outbox_recipient", "recipient", "id"),
     # The rows sent under a consent (migration 0018): a withdrawal finds its disclosures without a scan.
     Index("ix_outbox_consent", "consent_id", postgresql_where=text("consent_id IS NOT NULL"),
           sqlite_where=text("consent_id IS NOT NULL")),
+)
+
+outbox_queue = Table(
+    "outbox_queue",
+    metadata,
+    # The ids of the outbox rows still to deliver (migration 0019), in id order: a row is queued in the
+    # transaction that writes it and leaves the queue when it is delivered or dropped, so delivering it deletes a
+    # narrow row here instead of writing a new version of the whole outgoing message (and an entry in each of the
+    # outbox's indexes). No foreign key, which would cost a lookup per row: only OutboxRepository.enqueue queues.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
 )
 
 # --- audit checkpoints and signing keys (migration 0002) -------------------------------------------------------

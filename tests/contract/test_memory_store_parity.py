@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -62,7 +62,7 @@ async def scenario(store: InspectableStore) -> dict[str, Any]:
 
     def shown(r: OutboxRow) -> tuple[Any, ...]:
         return (r.id, r.topic, r.message_id, r.value, r.key, r.headers, r.consent_id, r.consent_version,
-                name(r.subject_pseudonym), r.published_at)
+                name(r.subject_pseudonym))
 
     seen: dict[str, Any] = {}
     store.clock = lambda: NOW
@@ -129,7 +129,7 @@ async def scenario(store: InspectableStore) -> dict[str, Any]:
         seen["pending"] = [shown(r) for r in pending]
         claimed = await tx.claim_undelivered([row("gw-3", a.pseudonym, "cns-a"), row("gw-9", a.pseudonym)])
         seen["claimed_rows"] = [shown(r) for r in claimed]
-        await tx.mark_published([r.id for r in pending if r.id is not None], NOW + timedelta(seconds=1))
+        await tx.mark_delivered([r.id for r in pending if r.id is not None])
         assert claimed[0].id is not None
         await tx.mark_dropped(claimed[0].id, "consent-withdrawn")
         seen["pending_after"] = [shown(r) for r in await tx.pending_outbox(10)]

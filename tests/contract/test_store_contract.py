@@ -277,7 +277,7 @@ async def test_T08_a_process_killed_while_appending_leaves_no_gap_duplicate_or_p
         assert (await tx.audit_head()).size == head.size + 1
 
 
-async def test_outbox_rows_are_published_once_in_order(any_store: InspectableStore) -> None:
+async def test_outbox_rows_are_delivered_once_in_order(any_store: InspectableStore) -> None:
     full = replace(outbox_row(0), headers=(("message-id", "m0"), ("purpose", "microcredit-assessment")),
                    consent_id="c-1", consent_version=2, subject_pseudonym="p-1", value=b'{"a": 1}', key=None)
     async with any_store.transaction() as tx:
@@ -286,34 +286,34 @@ async def test_outbox_rows_are_published_once_in_order(any_store: InspectableSto
         pending = await tx.pending_outbox(3)
         assert [r.message_id for r in pending] == ["m3", "m0", "m4"]
         assert pending[1] == replace(full, id=pending[1].id)  # every field as queued
-        await tx.mark_published([r.id for r in pending if r.id], NOW)
+        await tx.mark_delivered([r.id for r in pending if r.id])
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m2"]
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m3", "m0", "m4"]
 
 
-async def test_a_claim_that_marks_rows_published_is_undone_by_a_rollback_or_a_drop(
+async def test_a_claim_that_takes_rows_out_of_the_queue_is_undone_by_a_rollback_or_a_drop(
         any_store: InspectableStore) -> None:
-    """A worker delivering its own batch locks and marks its rows published in one statement: the rows it
-    publishes stay published, one it drops at delivery is dropped and not published, and a failed publish
+    """A worker delivering its own batch locks its rows and takes them out of the queue in one statement: the
+    rows it publishes are delivered, one it drops at delivery is dropped and not delivered, and a failed publish
     (the transaction rolls back) leaves every row queued for the sweep."""
     async with any_store.transaction() as tx:
         await tx.enqueue([outbox_row(n) for n in range(4)])
     with pytest.raises(RuntimeError):
         async with any_store.transaction() as tx:
-            claimed = await tx.claim_undelivered([outbox_row(2), outbox_row(0)], published_at=NOW)
+            claimed = await tx.claim_undelivered([outbox_row(2), outbox_row(0)], dequeue=True)
             assert [r.message_id for r in claimed] == ["m0", "m2"]  # in id order
             assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
             raise RuntimeError("the bus refused the batch")
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m0", "m1", "m2", "m3"]
-        claimed = await tx.claim_undelivered([outbox_row(0), outbox_row(2)], published_at=NOW)
+        claimed = await tx.claim_undelivered([outbox_row(0), outbox_row(2)], dequeue=True)
         assert claimed[1].id is not None
         await tx.mark_dropped(claimed[1].id, "consent-withdrawn")
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
-        assert [(r.message_id, r.published_at) for r in await tx.inbox("fwa", 0, 10)] == [("m0", NOW)]
-        assert await tx.claim_undelivered([outbox_row(0), outbox_row(2)], published_at=NOW) == []
+        assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0"]
+        assert await tx.claim_undelivered([outbox_row(0), outbox_row(2)], dequeue=True) == []
 
 
 async def sweep_of_the_rest(tx: PipelineTransaction) -> list[OutboxRow]:
@@ -322,8 +322,8 @@ async def sweep_of_the_rest(tx: PipelineTransaction) -> list[OutboxRow]:
 
 
 async def worker_delivery(tx: PipelineTransaction) -> list[OutboxRow]:
-    """A worker's claim of the batch it has just committed, handed over out of order, marking it published."""
-    return await tx.claim_undelivered([outbox_row(n) for n in (5, 1, 4, 0, 3, 2)], published_at=NOW)
+    """A worker's claim of the batch it has just committed, handed over out of order, taking it out of the queue."""
+    return await tx.claim_undelivered([outbox_row(n) for n in (5, 1, 4, 0, 3, 2)], dequeue=True)
 
 
 @pytest.mark.parametrize("second", [sweep_of_the_rest, worker_delivery], ids=["sweep", "worker-delivery"])
@@ -342,7 +342,7 @@ async def test_a_relay_or_worker_never_claims_the_rows_a_sweep_holds(
             rows = await tx.pending_outbox(3)
             first_claimed.set()
             await release.wait()
-            await tx.mark_published([r.id for r in rows if r.id], NOW)
+            await tx.mark_delivered([r.id for r in rows if r.id])
             return [r.message_id for r in rows]
 
     async def claim() -> list[str]:

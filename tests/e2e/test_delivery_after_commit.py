@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import and_, exists, select
 
 from gateway.auth import PartnerClient
 from gateway.bootstrap import Gateway, build
@@ -28,7 +28,7 @@ from gateway.pipeline import Submission
 from gateway.pipeline import intake as intake_module
 from gateway.simulators import aler_arrears_message
 from gateway.store import OutboxRow
-from gateway.store.tables import outbox
+from gateway.store.tables import outbox, outbox_queue
 from tests.conftest import Backends
 from tests.e2e.test_f1_microcredit_referral import audit_records, read_until, record_consent, tenant
 
@@ -59,7 +59,9 @@ def submission(message_id: str, seed: int, occurred_at: datetime | None = None) 
 async def outbox_rows(gateway: Gateway) -> list[dict[str, Any]]:
     async with gateway.store.engine.connect() as db:
         return [dict(r._mapping) for r in await db.execute(
-            select(outbox.c.recipient, outbox.c.message_id, outbox.c.published_at, outbox.c.dropped_reason))]
+            select(outbox.c.recipient, outbox.c.message_id, outbox.c.dropped_reason,
+                   and_(outbox.c.dropped_reason.is_(None), ~exists().where(outbox_queue.c.id == outbox.c.id))
+                   .label("delivered")))]
 
 
 async def test_the_worker_delivers_its_batch_itself_without_the_relay(
@@ -72,7 +74,7 @@ async def test_the_worker_delivers_its_batch_itself_without_the_relay(
     assert status.state == "forwarded"
     rows = await outbox_rows(gateway)
     assert {r["recipient"] for r in rows} == {"fwa", "aler"}
-    assert all(r["published_at"] is not None for r in rows), rows  # delivered before submit returned
+    assert all(r["delivered"] for r in rows), rows  # delivered before submit returned
     [referral] = await read_until(gateway, "out", "fwa", 1, settle_s=0.5)
     assert referral.header("correlation-id") == "corr-m-direct"
     assert await gateway.relay.drain() == 0  # nothing left for the sweep
@@ -89,14 +91,14 @@ async def test_a_crash_between_commit_and_delivery_leaves_rows_the_relay_sends(
     gateway.intake.deliver = crashed
     [status] = await gateway.intake.submit(submission("m-crash", 22))
     assert status.state == "forwarded"  # decided and committed: the crash came after
-    assert all(r["published_at"] is None for r in await outbox_rows(gateway))
+    assert not any(r["delivered"] for r in await outbox_rows(gateway))
 
     # the sweep of another process leaves rows younger than its grace to their worker, then sends them
     assert await other.relay.relay_once(min_age_seconds=3600) == 0
     assert await other.relay.relay_once(min_age_seconds=0) == 2
     [referral] = await read_until(gateway, "out", "fwa", 1, settle_s=0.5)
     assert referral.header("correlation-id") == "corr-m-crash"
-    assert all(r["published_at"] is not None for r in await outbox_rows(gateway))
+    assert all(r["delivered"] for r in await outbox_rows(gateway))
 
 
 async def test_a_crash_after_publishing_sends_again_with_the_same_message_id(
@@ -116,12 +118,12 @@ async def test_a_crash_after_publishing_sends_again_with_the_same_message_id(
     await gateway.intake.submit(submission("m-twice", 23))
     gateway.bus.publish = real_publish  # type: ignore[method-assign]
 
-    assert all(r["published_at"] is None for r in await outbox_rows(gateway))
+    assert not any(r["delivered"] for r in await outbox_rows(gateway))
     assert await other.relay.drain() == 2
     copies = await read_until(gateway, "out", "fwa", 2, settle_s=0.5)
     assert len(copies) == 2
     assert len({c.header("message-id") for c in copies}) == 1
-    assert [r["published_at"] is not None for r in await outbox_rows(gateway)] == [True, True]
+    assert [r["delivered"] for r in await outbox_rows(gateway)] == [True, True]
     assert await other.relay.drain() == 0  # once marked, never again
 
 
@@ -168,8 +170,8 @@ async def test_W01_withdrawal_committed_between_commit_and_delivery_is_honoured(
     assert status.state == "forwarded" and withdrawn  # permitted when decided; withdrawn before delivery
     rows = {r["recipient"]: r for r in await outbox_rows(gateway)}
     assert rows["fwa"]["dropped_reason"] == "consent-withdrawn"
-    assert rows["fwa"]["published_at"] is None
-    assert rows["aler"]["published_at"] is not None  # ALER's own status still goes
+    assert not rows["fwa"]["delivered"]
+    assert rows["aler"]["delivered"]  # ALER's own status still goes
     assert await read_until(gateway, "out", "fwa", 0, settle_s=1.0) == []
     [dropped] = [r for r in await audit_records(gateway) if r["event_type"] == "delivery-dropped"]
     assert (dropped["reason"], dropped["recipient_org"]) == ("consent-withdrawn", "fwa")
@@ -199,7 +201,7 @@ async def test_W01_a_withdrawal_waits_for_a_delivery_holding_the_rows(idle_pair:
     await asyncio.wait_for(withdrawal[0], timeout=10)
 
     [referral_row] = [r for r in await outbox_rows(gateway) if r["message_id"].startswith("gw-")]
-    assert referral_row["published_at"] is not None
+    assert referral_row["delivered"]
     await other.relay.drain()  # the withdrawal's notice to FWA
     records = [orjson.loads(r.value) for r in await read_until(gateway, "out", "fwa", 2, settle_s=0.5)]
     [notice] = [r for r in records if r.get("message_type") == "consent.restriction-notice"]

@@ -14,7 +14,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +237,7 @@ async def test_W01_a_delivery_a_relay_already_claimed_ends_before_the_withdrawal
         await asyncio.sleep(0.5)
         assert not withdrawal.done()
         assert referral.id is not None
-        await tx.mark_published([referral.id], datetime.now(UTC))
+        await tx.mark_delivered([referral.id])
     await asyncio.wait_for(withdrawal, timeout=10)
     await gateway.relay.drain()
     [notice] = [orjson.loads(r.value) for r in await read_until(gateway, "out", "fwa", 1, settle_s=1.0)]

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, select
 
 from gateway.audit.fhir_export import to_fhir_audit_event
 from gateway.audit.offline import verify_stored_log
@@ -23,7 +23,7 @@ from gateway.identity.synthetic import generate_tenants
 from gateway.retention import RetentionJob, RetentionPolicy
 from gateway.settings import GatewaySettings
 from gateway.simulators import aler_arrears_message, asst_encounter, comune_case_event
-from gateway.store.tables import messages, outbox
+from gateway.store.tables import messages, outbox, outbox_queue
 from tests.conftest import Backends, bearer
 
 
@@ -58,7 +58,8 @@ async def stored(gateway: Gateway) -> tuple[dict[str, bytes], int, list[dict[str
     """Payloads by message type, recipient and whether relayed; the number of message statuses; the audit log."""
     async with gateway.store.transaction() as tx:
         rows = await tx.conn.execute(select(outbox.c.recipient, outbox.c.headers, outbox.c.value,
-                                            outbox.c.published_at))
+                                            and_(outbox.c.dropped_reason.is_(None),
+                                                 ~exists().where(outbox_queue.c.id == outbox.c.id))))
         payloads = {f"{dict(h)['message-type']}->{r}{'' if at else ' (queued)'}": bytes(v) for r, h, v, at in rows}
         statuses = (await tx.conn.execute(select(func.count()).select_from(messages))).scalar_one()
         entries = await tx.audit_entries(0, 10_000)

@@ -73,8 +73,7 @@ def test_a_row_claimed_for_delivery_keeps_every_field_but_its_id() -> None:
     from gateway.store.outbox import _with_id
 
     row = OutboxRow(topic="t", recipient="fwa", message_id="m", value=b"v", key=b"k", headers=(("a", "b"),),
-                    created_at=NOW, consent_id="c", consent_version=3, subject_pseudonym="sbj_a", id=None,
-                    published_at=datetime(2026, 12, 7, tzinfo=UTC))
-    assert [f.name for f in fields(OutboxRow)][-2:] == ["id", "published_at"]
+                    created_at=NOW, consent_id="c", consent_version=3, subject_pseudonym="sbj_a", id=None)
+    assert [f.name for f in fields(OutboxRow)][-1] == "id"
     assert _with_id(row, 42) == replace(row, id=42)
     assert all(getattr(_with_id(row, 42), f.name) == getattr(replace(row, id=42), f.name) for f in fields(OutboxRow))
