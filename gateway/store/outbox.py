@@ -51,11 +51,11 @@ SELECT locked.id, locked.topic, locked.message_id FROM locked
 """What :meth:`OutboxRepository.claim_undelivered` runs on PostgreSQL after every batch a worker commits, with
 ``dequeue`` (without: ``_LOCKED`` alone). Each queued (topic, message id) pair is found through the unique index
 on the pair, and then its queue row, locked, through the queue's primary key: each a lookup of one key in one
-table, which no plan turns into a scan. A join of the outbox to the queue inside one subquery let the planner
-scan the queue for every pair, through every row deleted since the last vacuum (a minute's worth at full load):
-in a 2-worker run that claim alone kept 0.57 of a PostgreSQL backend busy. The rows locked are deleted by id, so
-the cost is that of the batch alone, however long the queue (a sweep of 100,000 rows left by an outage once made
-each batch's claim half a second)."""
+table, which no plan turns into a scan. The locked rows are deleted by id (``= ANY``): deleting them through a
+join back to the queue (``DELETE ... USING``) got a hash join over a sequential scan of the queue, which reads
+every row deleted since the last vacuum (a minute's worth at full load), and in a 2-worker run kept 0.57 of a
+PostgreSQL backend busy. So the cost is that of the batch alone, however long the queue (a sweep of 100,000 rows
+left by an outage once made each batch's claim half a second)."""
 
 
 _SWEEP_POSTGRESQL = """
