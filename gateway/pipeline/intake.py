@@ -169,19 +169,15 @@ class Intake:
         batch = _Batch(claim_first=claim_first)
         async with self.store.transaction() as tx:
             received = [self._received(envelope, submission, now) for envelope, submission in items]
-            fresh: list[int] = []
-            if claim_first:
-                claimed = await tx.claim_messages(received)
-                for index, status in enumerate(received):
-                    if (key := (status.sender, status.message_id)) in claimed:
-                        claimed.discard(key)  # a second copy in the same batch is a replay of the first
-                        fresh.append(index)
-            else:
-                first: set[tuple[str, str]] = set()
-                for index, status in enumerate(received):
-                    if (key := (status.sender, status.message_id)) not in first:
-                        first.add(key)
-                        fresh.append(index)
+            claimed = await tx.claim_messages(received) if claim_first else None
+            fresh: list[int] = []  # first copies not seen before (when claimed first): the ones decided
+            seen: set[tuple[str, str]] = set()
+            for index, status in enumerate(received):
+                if (key := (status.sender, status.message_id)) in seen:
+                    continue  # a second copy in the same batch is a replay of the first
+                seen.add(key)
+                if claimed is None or key in claimed:
+                    fresh.append(index)
             await tx.prefetch_subjects(ident for i in fresh for ident in _person_identifiers(items[i][0].subject))
             tx.defer_new_subjects()  # people seen for the first time are written together, below
             identified = [await self._identified(tx, items[i][0]) for i in fresh]
@@ -202,7 +198,7 @@ class Intake:
             # Last: the audit head row serialises every writer, so it is locked only for the commit's length.
             await tx.append_audit(batch.audit)
         if claim_first:  # the next batch claims first too if this one had messages seen before
-            self._claim_first = len(decided) < len({(r.sender, r.message_id) for r in received})
+            self._claim_first = len(decided) < len(seen)
         statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
         observed.committed(statuses, decided, batch.audit)
         _log_batch(statuses, decided)
