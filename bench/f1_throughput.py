@@ -941,8 +941,7 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
     settings_kwargs: dict[str, Any] = {
         "bus": "kafka", "database_url": database_url, "kafka_bootstrap_servers": bootstrap,
         "topics": {"prefix": prefix, "partitions": args.partitions}, "data_dir": str(data_dir),
-        "instance_id": "bench-gateway-1", "intake_batch_size": args.intake_batch_size,
-        "intake_batches_in_flight": args.intake_batches_in_flight, **kafka_login(),
+        "instance_id": "bench-gateway-1", "intake_batch_size": args.intake_batch_size, **kafka_login(),
     }
     profile_out = RESULTS_DIR / f"f1-profile-{stamp}"
     children: list[GatewayChild] = []
@@ -1242,8 +1241,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=PARTITIONS,
                         help=f"partitions of every topic, raw and gateway alike (default {PARTITIONS}); with "
                              "--workers N, a multiple of N gives each worker the same share")
-    parser.add_argument("--intake-batches-in-flight", type=int, choices=(1, 2), default=2,
-                        help="batches a gateway worker decides at once (GATEWAY_INTAKE_BATCHES_IN_FLIGHT)")
     parser.add_argument("--intake-batch-size", type=int, default=200,
                         help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")

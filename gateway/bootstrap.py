@@ -409,9 +409,7 @@ def build(settings: GatewaySettings, *, clients: tuple[PartnerClient, ...] | Non
                          token_endpoint=settings.token_endpoint_url, claim_assertion=_assertion_claimer(store),
                          assertion_max_lifetime_seconds=settings.client_assertion_max_lifetime_seconds,
                          assertion_leeway_seconds=settings.client_assertion_leeway_seconds)
-    consumer = InboundConsumer(intake, bus, settings.topics, sorted(decoders), max_records=settings.intake_batch_size,
-                               batches_in_flight=settings.intake_batches_in_flight
-                               if store.dialect == "postgresql" else 1)
+    consumer = InboundConsumer(intake, bus, settings.topics, sorted(decoders), max_records=settings.intake_batch_size)
     intake.observer = relay.observer = consumer.observer = observer
     gateway = Gateway(
         settings=settings,

@@ -299,11 +299,6 @@ class GatewaySettings(BaseSettings):
     intake_batch_size: int = Field(default=200, ge=1, le=2000)
     """Most ``in.<partner>`` records a worker fetches and decides in one transaction: larger batches spread each
     transaction's fixed cost over more messages under load; a lone message is decided alone either way."""
-    intake_batches_in_flight: int = Field(default=2, ge=1, le=2)
-    """Batches a worker decides at once on PostgreSQL: with 2, the next batch is decoded, identified and decided
-    while the one before waits for its writes and its commit, and writes once that one has committed (commits and
-    deliveries keep the order the records were fetched in; :mod:`gateway.pipeline.turns`). 1 decides one batch at a
-    time. SQLite serialises transactions, so a worker on it always decides one batch at a time."""
     relay_batch_size: int = Field(default=200, ge=1)
     relay_poll_seconds: float = Field(default=0.5, gt=0)
     """How often the relay sweeps the outbox unasked, for rows queued more than half a second before that no worker

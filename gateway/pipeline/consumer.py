@@ -7,14 +7,11 @@ consumer does not commit and retries the same records after a back-off, so nothi
 
 A decided batch's outgoing messages are delivered by a :class:`~gateway.pipeline.delivery.DeliveryLane` while
 the next batch is fetched and decided (in commit order, at most one batch waiting), and the lane delivers what
-is queued before the consumer leaves. With ``batches_in_flight=2`` (the gateway's setting on PostgreSQL) the next
-fetched batch is decoded, identified and decided while the one before is still in its transaction, and writes only
-once that one has committed (:mod:`gateway.pipeline.turns`): batches commit, and are delivered, in fetch order.
+is queued before the consumer leaves.
 
 Offsets are committed after the batches they cover are decided and committed to the store, batched: at most every
 ``commit_interval_s`` while records keep coming, at once when a fetch comes back empty, and when the consumer
-stops; a commit first waits for the batch still being decided, since it covers every record fetched. A crash
-re-reads what was decided since the last offset commit, and the replay guard absorbs it. A commit
+stops. A crash re-reads what was decided since the last offset commit, and the replay guard absorbs it. A commit
 the group refuses because it rebalanced meanwhile (:class:`~gateway.bus.errors.CommitFailed`: a member joined or
 left, or this one took longer than the poll interval) is expected in a consumer group, not a fault: the consumer
 counts it and keeps fetching, the next fetch rejoins the group, and the batch is read again by whichever member
@@ -29,7 +26,6 @@ commits and commit failures.
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +42,6 @@ from gateway.logging import get_logger
 from gateway.observability.observer import PipelineObserver
 from gateway.pipeline.delivery import DeliveryLane
 from gateway.pipeline.intake import Intake, Submission
-from gateway.pipeline.turns import EarlierBatchNotCommitted, Turn
 from gateway.settings import TopicSettings
 from gateway.store import OutboxRow
 from gateway.trace_context import trace_id_of
@@ -68,15 +63,6 @@ def _request_id(record: BusRecord) -> str:
     if given and len(given) <= 64 and set(given) <= _REQUEST_ID_OK and not holds_personal_data(given):
         return given
     return str(uuid.uuid4())
-
-
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    """A fetched batch being decided beside the next one, in its turn."""
-
-    records: Sequence[BusRecord]
-    turn: Turn
-    task: asyncio.Task[None]
 
 
 @dataclass
@@ -118,10 +104,7 @@ class InboundConsumer:
     """Consumes ``in.<partner>`` topics in consumer group ``group_id`` and feeds the intake."""
 
     def __init__(self, intake: Intake, bus: Bus, topics: TopicSettings, partners: Sequence[str],
-                 group_id: str = "gateway-intake", max_records: int = 200, commit_interval_s: float = 0.5,
-                 batches_in_flight: int = 1) -> None:
-        if batches_in_flight not in (1, 2):
-            raise ValueError("batches_in_flight must be 1 or 2")
+                 group_id: str = "gateway-intake", max_records: int = 200, commit_interval_s: float = 0.5) -> None:
         self.intake = intake
         self.bus = bus
         self.topics = topics
@@ -131,9 +114,6 @@ class InboundConsumer:
         self.commit_interval_s = commit_interval_s
         """Longest time decided records wait for their offset commit while more keep coming (a crash re-reads
         at most that much, and the replay guard absorbs it)."""
-        self.batches_in_flight = batches_in_flight
-        """2: the next batch is decided while the one before is in its transaction (module docstring); 1: one
-        batch at a time (a store that serialises transactions anyway, such as SQLite, gains nothing from 2)."""
         self.progress = ConsumerProgress(group_id)
         self.observer = PipelineObserver()
         self._lane: DeliveryLane | None = None
@@ -156,8 +136,6 @@ class InboundConsumer:
         covers them all)."""
         committed_at = loop.time()
         stopped_cleanly = False
-        deciding: _InFlight | None = None
-        """The batch being decided while the next one is fetched (``batches_in_flight`` 2)."""
         try:
             while not stop.is_set():
                 try:
@@ -173,34 +151,19 @@ class InboundConsumer:
                 backoff = 0.1
                 self.progress.last_fetch_at = datetime.now(UTC)
                 self.progress.assigned = consumer.assignment()
-                if records and self.batches_in_flight == 1:
+                if records:
                     await self._handle_until_done(records, stop)
-                    self._count(records)
-                elif records:  # decided beside the batch before, which is settled meanwhile
-                    previous = deciding
-                    turn = Turn(previous.turn if previous is not None else None)
-                    deciding = _InFlight(records, turn, asyncio.create_task(
-                        self._handle_in_turn(records, turn), name="inbound-batch"))
-                    if previous is not None:
-                        await self._settle(previous, stop)
-                uncommitted += len(records)
+                    self.progress.batches += 1
+                    self.progress.records += len(records)
+                    uncommitted += len(records)
                 # Offsets are committed after the batches' outbox commits, at most every commit_interval_s
                 # while records keep coming, and as soon as a fetch comes back empty: one commit round trip
                 # covers many small batches and is never on the way of a lone message.
                 if uncommitted and (not records or loop.time() - committed_at >= self.commit_interval_s):
-                    if deciding is not None:  # the commit covers every record fetched: all must be decided
-                        await self._settle(deciding, stop)
-                        deciding = None
                     await self._commit(consumer, uncommitted)
                     uncommitted, committed_at = 0, loop.time()
-            if deciding is not None:
-                await self._settle(deciding, stop)
-                deciding = None
             stopped_cleanly = True
         finally:
-            if deciding is not None:  # left by a failure: the batch is read again after a restart or rebalance
-                deciding.task.cancel()
-                await asyncio.gather(deciding.task, return_exceptions=True)
             self.progress.member = False
             self.progress.assigned = []
             try:
@@ -234,29 +197,6 @@ class InboundConsumer:
         self.progress.commits += 1
         self.progress.last_commit_at = datetime.now(UTC)
 
-    def _count(self, records: Sequence[BusRecord]) -> None:
-        self.progress.batches += 1
-        self.progress.records += len(records)
-
-    async def _handle_in_turn(self, records: Sequence[BusRecord], turn: Turn) -> None:
-        try:
-            await self.handle(records, turn=turn)
-        finally:
-            turn.finish()
-
-    async def _settle(self, batch: _InFlight, stop: asyncio.Event) -> None:
-        """Wait for a batch decided beside another; if it failed with the store or the bus (or gave up because
-        the batch before it did), decide it again alone, retrying until it is done. The replay guard makes
-        sure whatever it committed before failing is not decided twice."""
-        try:
-            await batch.task
-        except (DependencyUnavailable, BusError) as exc:
-            if not isinstance(exc, EarlierBatchNotCommitted):
-                log.warning("intake-retrying", records=len(batch.records), error_type=type(exc).__name__,
-                            retry_in_s=0)
-            await self._handle_until_done(batch.records, stop)
-        self._count(batch.records)
-
     async def _handle_until_done(self, records: Sequence[BusRecord], stop: asyncio.Event) -> None:
         backoff = 0.1
         while True:
@@ -271,9 +211,8 @@ class InboundConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def handle(self, records: Sequence[BusRecord], *, turn: Turn | None = None) -> None:
-        """Process fetched records: invalid ones are dead-lettered, the rest decided in one transaction (in
-        ``turn``, when decided beside the batch fetched before: :mod:`gateway.pipeline.turns`).
+    async def handle(self, records: Sequence[BusRecord]) -> None:
+        """Process fetched records: invalid ones are dead-lettered, the rest decided in one transaction.
         Store or bus outages are raised (nothing committed, the caller retries the same records)."""
         items = []
         dead: list[OutgoingRecord] = []
@@ -292,7 +231,7 @@ class InboundConsumer:
                 dead.append(self._dead_letter(record, partner, submission.request_id, exc))
         try:
             # first: a retry after a failed dead-letter publish replays nothing
-            await self.intake.process(items, handoff=self._handoff(turn), turn=turn)
+            await self.intake.process(items, handoff=self._handoff())
         except (DependencyUnavailable, BusError):
             raise
         except Exception:  # a fault of the gateway's own: isolate the record(s) instead of stopping the consumer
@@ -329,12 +268,9 @@ class InboundConsumer:
                     submission.request_id, error))
         return dead
 
-    def _handoff(self, turn: Turn | None = None) -> Callable[[Sequence[OutboxRow]], Awaitable[None]] | None:
-        """Where a decided batch's outgoing messages go: the delivery lane while :meth:`run` runs (after the
-        batch before has handed over its own, in a ``turn``)."""
-        if self._lane is None:
-            return None
-        return self._lane.put if turn is None else functools.partial(turn.hand_off, self._lane.put)
+    def _handoff(self) -> Callable[[Sequence[OutboxRow]], Awaitable[None]] | None:
+        """Where a decided batch's outgoing messages go: the delivery lane while :meth:`run` runs."""
+        return None if self._lane is None else self._lane.put
 
     def _dead_letter(self, record: BusRecord, partner: str, request_id: str, exc: GatewayError) -> OutgoingRecord:
         return self._dead_letter_entry(record.topic, record.partition, record.offset, record.header("message-id"),

@@ -31,7 +31,6 @@ from gateway.identity.crosswalk import MintedToken, recording, restore_quoted, s
 from gateway.logging import get_logger
 from gateway.observability.observer import PipelineObserver
 from gateway.pipeline import ledger
-from gateway.pipeline.turns import Turn
 from gateway.policy import Decision, DecisionRequest, PolicyRegistry, decide, sender_reason_class
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.decision import only_sensitive
@@ -133,8 +132,7 @@ class Intake:
         return await self.process([(envelope, submission) for envelope in self.decode(submission)])
 
     async def process(self, items: Sequence[tuple[Envelope, Submission]], *,
-                      handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None = None,
-                      turn: Turn | None = None) -> list[MessageStatus]:
+                      handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None = None) -> list[MessageStatus]:
         """Decide already decoded envelopes in one transaction, set-based: the batch's subjects are looked up in
         one or two statements and their consents read from the process's consent index (brought up to date in
         the same transaction), and the statuses, audit records, outgoing messages, tokens and counted events
@@ -150,31 +148,20 @@ class Intake:
 
         After the commit the outgoing messages are delivered (:meth:`deliver_committed`) before this returns,
         or handed to ``handoff`` (the inbound consumer's :class:`~gateway.pipeline.delivery.DeliveryLane`),
-        which delivers them while the caller decides its next batch.
-
-        With a ``turn`` (:mod:`gateway.pipeline.turns`), the batch reads and decides while the batch fetched
-        before it may still be in its transaction, and writes its outgoing messages, counted events and audit
-        records only once that one has committed."""
+        which delivers them while the caller decides its next batch."""
         if not items:
-            if turn is not None:  # nothing to write, but the batches after it still wait for the one before
-                await turn.wait_for_earlier()
-                turn.committed()
             return []
         now = self.clock()
-        try:
-            if not self._claim_first:
-                try:
-                    return await self._decide_batch(items, now, handoff, turn, claim_first=False)
-                except _SeenBefore:
-                    self._claim_first = True
-            return await self._decide_batch(items, now, handoff, turn, claim_first=True)
-        finally:
-            if turn is not None:
-                turn.failed()  # nothing if the batch committed: the batches after it write only if it did
+        if not self._claim_first:
+            try:
+                return await self._decide_batch(items, now, handoff, claim_first=False)
+            except _SeenBefore:
+                self._claim_first = True
+        return await self._decide_batch(items, now, handoff, claim_first=True)
 
     async def _decide_batch(self, items: Sequence[tuple[Envelope, Submission]], now: datetime,
-                            handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None, turn: Turn | None,
-                            *, claim_first: bool) -> list[MessageStatus]:
+                            handoff: Callable[[Sequence[OutboxRow]], Awaitable[None]] | None, *,
+                            claim_first: bool) -> list[MessageStatus]:
         """One transaction for the batch (:meth:`process`). ``claim_first``: claim the message ids before
         deciding, and decide only those never seen; otherwise decide every first copy and write its status
         only if its message id was never seen, raising :class:`_SeenBefore` (which rolls everything back) if
@@ -202,8 +189,6 @@ class Intake:
                 decided[index] = await self._decide(tx, envelope, items[index][1], subject,
                                                     consents[subject.pseudonym], now, batch)
             await _record_outcomes(tx, batch)
-            if turn is not None:  # the writes below follow the batch fetched before this one (turns.py)
-                await turn.wait_for_earlier()
             replayed = [received[i] for i in range(len(items)) if i not in decided]
             existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
             observed = self.observer.batch(items, batch.rows, now)
@@ -212,8 +197,6 @@ class Intake:
             await tx.record_activity(batch.activity)
             # Last: the audit head row serialises every writer, so it is locked only for the commit's length.
             await tx.append_audit(batch.audit)
-        if turn is not None:
-            turn.committed()
         if claim_first:  # the next batch claims first too if this one had messages seen before
             self._claim_first = len(decided) < len(seen)
         statuses = [decided.get(i) or existing.get((r.sender, r.message_id)) or r for i, r in enumerate(received)]
