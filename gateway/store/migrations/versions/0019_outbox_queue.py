@@ -9,13 +9,15 @@ The time of publication is no longer kept (a recipient's Kafka record carries it
 
 The upgrade queues the rows not yet delivered, then drops ``published_at`` and the partial index over it. The
 downgrade brings the column back, with the creation time standing in for the publication time of every row
-delivered meanwhile.
+delivered meanwhile. SQLite drops a column in place since 3.35; an older SQLite gets a copy of the table without
+it (Alembic's batch mode), with the same columns, keys and indexes.
 
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-07
 """
 
+import sqlite3
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -37,7 +39,11 @@ def upgrade() -> None:
     op.execute("INSERT INTO outbox_queue (id) SELECT id FROM outbox "
                "WHERE published_at IS NULL AND dropped_reason IS NULL")
     op.drop_index("ix_outbox_undelivered", table_name="outbox")
-    op.drop_column("outbox", "published_at")  # SQLite drops a column in place since 3.35
+    if op.get_bind().dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35):
+        with op.batch_alter_table("outbox", recreate="always") as batch:  # no DROP COLUMN before 3.35
+            batch.drop_column("published_at")
+    else:
+        op.drop_column("outbox", "published_at")
 
 
 def downgrade() -> None:
