@@ -150,7 +150,12 @@ class InboundConsumer:
                     continue
                 backoff = 0.1
                 self.progress.last_fetch_at = datetime.now(UTC)
-                self.progress.assigned = consumer.assignment()
+                assigned = consumer.assignment()
+                if not set(assigned) <= set(self.progress.assigned):
+                    # partitions new to this member: their first records may be ones another member decided
+                    # without committing their offsets, so the intake claims message ids first
+                    self.intake.expect_replays()
+                self.progress.assigned = assigned
                 if records:
                     await self._handle_until_done(records, stop)
                     self.progress.batches += 1

@@ -106,9 +106,16 @@ class Intake:
         self.instance_id = instance_id
         self.max_bytes = max_bytes
         self.clock = clock
-        self._claim_first = False
+        self._claim_first = True
         """Claim the next batch's message ids before deciding it: set after a batch with replays, cleared
-        after one without (:meth:`process`)."""
+        after one without (:meth:`process`). Set at first, and again by :meth:`expect_replays`: a process that
+        starts, or a consumer given partitions, reads first what was decided but whose offsets were not
+        committed, and a batch decided without claiming first would then only be rolled back."""
+
+    def expect_replays(self) -> None:
+        """The next batch is likely to hold messages decided before (the inbound consumer was given partitions
+        whose uncommitted records another member decided): claim its message ids first (:meth:`process`)."""
+        self._claim_first = True
 
     def decode(self, submission: Submission) -> list[Envelope]:
         """Adapter step; raises an :class:`~gateway.errors.InputError` the sender can act on."""

@@ -162,6 +162,34 @@ async def test_a_batch_with_a_replay_among_new_messages_decides_each_new_one_onc
     assert claimed_as == [["received"], ["forwarded"]]
 
 
+async def test_an_intake_claims_first_when_it_starts_and_when_told_to_expect_replays(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that starts, or a consumer given partitions, first reads records decided before whose offsets
+    were not committed: the intake claims message ids first then, instead of deciding and rolling back."""
+    person = tenant(6)
+    await consent(pipeline, person)
+    claimed_as: list[list[str]] = []
+    claim = MemoryTransaction.claim_messages
+
+    async def spied(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        claimed_as.append([s.state for s in statuses])
+        return await claim(tx, statuses)
+
+    monkeypatch.setattr(MemoryTransaction, "claim_messages", spied)
+
+    async def process(message_id: str) -> None:
+        submission = aler_submission(aler_arrears_message(person, message_id))
+        await pipeline.intake.process([(e, submission) for e in pipeline.intake.decode(submission)])
+
+    await process("m-first")  # the intake has just started: claimed first
+    await process("m-second")  # no replay came: decided, then written once
+    pipeline.intake.expect_replays()
+    await process("m-first")  # a replay, claimed first: nothing to roll back
+    await process("m-third")
+    assert claimed_as == [["received"], ["forwarded"], ["received"], ["received"]]
+
+
 async def test_W01_a_referral_queued_before_the_withdrawal_is_dropped_at_delivery(pipeline: Pipeline) -> None:
     person, still_consenting = tenant(7), tenant(9)
     consent_id = await consent(pipeline, person)
