@@ -648,6 +648,7 @@ async def _gateway_main(conn: Any, settings_kwargs: dict[str, Any], consents: in
                 if profiler is not None:
                     _save_profile(profiler, profile, profile_out)
                     profiler = None
+                sql.paused = True  # the count below is the benchmark's own read, not the gateway's
                 processed = await _processed(gw) - processed_at_start
                 reply = {**sql.summary(processed), **collector.summary(processed), **_memory(),
                          "records_decided": gw.consumer.progress.records - records_at_start}
@@ -703,6 +704,8 @@ class SqlCounter:
         self.statements: dict[str, int] = {}
         self.commits = 0
         self.rollbacks = 0
+        self.paused = False
+        """Set while the benchmark reads the store itself (its read ends in a rollback): nothing is counted."""
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
@@ -711,6 +714,7 @@ class SqlCounter:
     def reset(self) -> None:
         self.statements.clear()
         self.commits = self.rollbacks = 0
+        self.paused = False
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", None)
@@ -726,6 +730,8 @@ class SqlCounter:
         self._count(statement, executemany)
 
     def _count(self, statement: str, executemany: bool) -> None:
+        if self.paused:
+            return
         words = statement.split(None, 2)
         verb = words[0].upper() if words else "?"
         if verb in ("RELEASE", "ROLLBACK") and len(words) > 1:
@@ -739,10 +745,12 @@ class SqlCounter:
         self.statements[key] = self.statements.get(key, 0) + 1
 
     def _commit(self, _conn: Any) -> None:
-        self.commits += 1
+        if not self.paused:
+            self.commits += 1
 
     def _rollback(self, _conn: Any) -> None:
-        self.rollbacks += 1
+        if not self.paused:
+            self.rollbacks += 1
 
     def summary(self, processed: int) -> dict[str, Any]:
         total = sum(self.statements.values())
