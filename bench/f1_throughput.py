@@ -61,6 +61,7 @@ from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from gateway.bus import KafkaSecurity  # noqa: E402
 from gateway.identity.synthetic import SyntheticTenant, generate_tenants  # noqa: E402
+from gateway.settings import GatewaySettings  # noqa: E402
 from gateway.simulators.partners import aler_arrears_message  # noqa: E402
 
 KAFKA_ENV = "GATEWAY_TEST_KAFKA_BOOTSTRAP"
@@ -1257,8 +1258,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=PARTITIONS,
                         help=f"partitions of every topic, raw and gateway alike (default {PARTITIONS}); with "
                              "--workers N, a multiple of N gives each worker the same share")
-    parser.add_argument("--intake-batch-size", type=int, default=200,
-                        help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE)")
+    parser.add_argument("--intake-batch-size", type=int,
+                        default=GatewaySettings.model_fields["intake_batch_size"].default,
+                        help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE; "
+                             "default %(default)s, the gateway's)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")
