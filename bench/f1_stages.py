@@ -525,8 +525,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="transactions per store operation (default 500)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[4, 16],
                         help="comma-separated numbers of concurrent submissions (default 4,16)")
-    parser.add_argument("--batch", type=int, default=200,
-                        help="messages per Intake.process batch (default 200, the consumer's; 0 skips it)")
+    parser.add_argument("--batch", type=int, default=GatewaySettings.model_fields["intake_batch_size"].default,
+                        help="messages per Intake.process batch (default %(default)s, the consumer's; 0 skips it)")
     parser.add_argument("--batches", type=int, default=2, help="batches per round (default 2)")
     parser.add_argument("--batch-rounds", type=int, default=ROUNDS,
                         help=f"rounds of batches; the fastest is kept (default {ROUNDS})")
