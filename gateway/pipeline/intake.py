@@ -199,7 +199,7 @@ class Intake:
             replayed = [received[i] for i in range(len(items)) if i not in decided]
             existing = await tx.messages_many({(r.sender, r.message_id) for r in replayed})
             observed = self.observer.batch(items, batch.rows, now)
-            await tx.enqueue(batch.rows)
+            batch.rows = await tx.enqueue(batch.rows)  # with their ids, which delivery claims them by
             await tx.record_tokens(batch.minted)  # so that a recipient can quote them back (crosswalk)
             await tx.record_activity(batch.activity)
             # Last: the audit head row serialises every writer, so it is locked only for the commit's length.

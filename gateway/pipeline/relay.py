@@ -69,10 +69,11 @@ class Relay:
             self._wake.set()
 
     async def deliver(self, queued: Sequence[OutboxRow]) -> int:
-        """Deliver rows their worker has just committed (without ids): lock those still undelivered, re-check
-        their consents, publish, mark delivered. Returns how many it handled (published or dropped); a row
-        another relay or a withdrawal holds is left to it. Raises :class:`DependencyUnavailable` when the store
-        or the bus fails: nothing is marked, and the sweep delivers the rows later."""
+        """Deliver rows their worker has just committed (as ``enqueue`` returned them, with the ids the claim
+        finds them by): lock those still undelivered, re-check their consents, publish, mark delivered. Returns
+        how many it handled (published or dropped); a row another relay or a withdrawal holds is left to it.
+        Raises :class:`DependencyUnavailable` when the store or the bus fails: nothing is marked, and the sweep
+        delivers the rows later."""
         async with self.store.transaction() as tx:
             # locked and taken out of the queue in one statement; a failed publish queues them again
             rows = await tx.claim_undelivered(queued, dequeue=True)

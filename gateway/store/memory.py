@@ -363,17 +363,20 @@ class MemoryTransaction:
 
     # --- the outbox ------------------------------------------------------------------------------------------
 
-    async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
         state = self._s
         taken = {(q.row.topic, q.row.message_id) for q in state.outbox.values()}
         for r in rows:
             if (r.topic, r.message_id) in taken:
                 raise _conflict(f"outgoing message {r.message_id} on {r.topic} is queued already")
             taken.add((r.topic, r.message_id))
+        queued = []
         for r in rows:
             state.last_outbox_id += 1
             state.outbox[state.last_outbox_id] = _Queued(replace(
                 r, id=state.last_outbox_id, headers=tuple((str(k), str(v)) for k, v in r.headers)))
+            queued.append(replace(r, id=state.last_outbox_id))
+        return queued
 
     async def pending_outbox(self, limit: int, queued_before: datetime | None = None) -> list[OutboxRow]:
         found = [q.row for q in self._s.outbox.values()

@@ -24,15 +24,15 @@ from gateway.store.tables import outbox, outbox_queue, subjects
 
 __all__ = ["OutboxRepository"]
 
-_QUEUE_POSTGRESQL = """
-INSERT INTO outbox_queue (id)
-SELECT stored.id
-FROM unnest($1::text[], $2::text[]) AS queued(topic, message_id)
-CROSS JOIN LATERAL (SELECT outbox.id FROM outbox
-                    WHERE outbox.topic = queued.topic AND outbox.message_id = queued.message_id) AS stored
+_ALLOCATE_AND_QUEUE_POSTGRESQL = """
+WITH allocated AS (SELECT nextval('outbox_id_seq') AS id FROM generate_series(1, $1::integer)),
+     queued AS (INSERT INTO outbox_queue (id) SELECT allocated.id FROM allocated RETURNING outbox_queue.id)
+SELECT queued.id FROM queued ORDER BY queued.id
 """
-"""What :meth:`OutboxRepository.enqueue` runs on PostgreSQL after copying the rows: their ids, each looked up alone
-through the unique index on (topic, message id), go into the queue (a copy cannot return the ids it was given)."""
+"""What :meth:`OutboxRepository.enqueue` runs on PostgreSQL before copying the rows: it draws their ids from the
+outbox's own sequence (``outbox_id_seq``, the ``BIGSERIAL`` of migration 0001) and queues them, so that the copy
+writes the ids it is given and nothing looks a row up again by (topic, message id) to find its id. The queue
+rows and the outbox rows commit together; until then no other transaction sees either."""
 
 _LOCKED = """
 SELECT found.id, queued.topic, queued.message_id
@@ -48,7 +48,7 @@ WITH locked AS MATERIALIZED ({_LOCKED}),
      dequeued AS (DELETE FROM outbox_queue WHERE outbox_queue.id = ANY(ARRAY(SELECT locked.id FROM locked)))
 SELECT locked.id, locked.topic, locked.message_id FROM locked
 """  # noqa: S608 -- the text of a constant, no value in it
-"""What :meth:`OutboxRepository.claim_undelivered` runs on PostgreSQL after every batch a worker commits, with
+"""What :meth:`OutboxRepository.claim_undelivered` runs on PostgreSQL for rows given without their ids, with
 ``dequeue`` (without: ``_LOCKED`` alone). Each queued (topic, message id) pair is found through the unique index
 on the pair, and then its queue row, locked, through the queue's primary key: each a lookup of one key in one
 table, which no plan turns into a scan. The locked rows are deleted by id (``= ANY``): deleting them through a
@@ -57,6 +57,19 @@ every row deleted since the last vacuum (a minute's worth at full load), and in 
 PostgreSQL backend busy. So the cost is that of the batch alone, however long the queue (a sweep of 100,000 rows
 left by an outage once made each batch's claim half a second)."""
 
+_LOCKED_BY_ID = """
+SELECT outbox_queue.id FROM outbox_queue WHERE outbox_queue.id = ANY($1::bigint[])
+FOR UPDATE SKIP LOCKED
+"""
+_CLAIM_BY_ID_POSTGRESQL = _LOCKED_BY_ID
+_CLAIM_DEQUEUED_BY_ID_POSTGRESQL = f"""
+WITH locked AS MATERIALIZED ({_LOCKED_BY_ID}),
+     dequeued AS (DELETE FROM outbox_queue WHERE outbox_queue.id = ANY(ARRAY(SELECT locked.id FROM locked)))
+SELECT locked.id FROM locked
+"""  # noqa: S608 -- the text of a constant, no value in it
+"""The same for rows given with their ids (as :meth:`OutboxRepository.enqueue` returns them, which is how a worker
+delivers what it has just committed): the queue rows are locked and deleted through the queue's primary key
+alone, with no lookup in the outbox."""
 
 _SWEEP_POSTGRESQL = """
 SELECT stored.* FROM outbox_queue
@@ -74,24 +87,30 @@ whole outbox to the queue: a plan that did read the outbox from disk on every sw
 class OutboxRepository(Repository):
     """Queued, delivered and dropped outgoing messages."""
 
-    async def enqueue(self, rows: Sequence[OutboxRow]) -> None:
-        """Queue outgoing messages; they get ids in the order given (the relay delivers in id order)."""
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """Queue outgoing messages; they get ids in the order given (the relay delivers in id order). Returns
+        the rows with their ids, which :meth:`claim_undelivered` finds them by."""
         if not rows:
-            return
+            return []
         columns = ("topic", "recipient", "message_id", "msg_key", "value", "headers", "consent_id",
                    "consent_version", "subject_pseudonym", "created_at")
         values = [(r.topic, r.recipient, r.message_id, r.key, r.value, _json_text([list(h) for h in r.headers]),
                    r.consent_id, r.consent_version, r.subject_pseudonym, r.created_at) for r in rows]
-        if await self._copy(outbox.name, columns, values):
-            await self._fetch(_QUEUE_POSTGRESQL, [r.topic for r in rows], [r.message_id for r in rows])
-            return
+        if self._store.dialect == "postgresql":
+            ids = [record[0] for record in await self._fetch(_ALLOCATE_AND_QUEUE_POSTGRESQL, len(rows))]
+            await self._copy(outbox.name, ("id", *columns),
+                             [(row_id, *v) for row_id, v in zip(ids, values, strict=True)])
+            return [_with_id(row, row_id) for row, row_id in zip(rows, ids, strict=True)]
         await self.conn.execute(insert(outbox), [
             {**dict(zip(columns, v, strict=True)), "headers": [list(h) for h in r.headers]}
             for v, r in zip(values, rows, strict=True)
         ])
         pairs = [(r.topic, r.message_id) for r in rows]
-        await self.conn.execute(insert(outbox_queue).from_select(
-            ["id"], select(outbox.c.id).where(tuple_(outbox.c.topic, outbox.c.message_id).in_(pairs))))
+        stored = {(topic, message_id): int(row_id) for row_id, topic, message_id in await self.conn.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.message_id)
+            .where(tuple_(outbox.c.topic, outbox.c.message_id).in_(pairs)))}
+        await self.conn.execute(insert(outbox_queue), [{"id": row_id} for row_id in sorted(stored.values())])
+        return [_with_id(r, stored[(r.topic, r.message_id)]) for r in rows]
 
     async def pending_outbox(self, limit: int, queued_before: datetime | None = None) -> list[OutboxRow]:
         """Oldest queued rows, locked so that concurrent relays (PostgreSQL) skip each other's rows; with
@@ -109,10 +128,10 @@ class OutboxRepository(Repository):
         return [_outbox(r._mapping) for r in await self.conn.execute(query)]
 
     async def claim_undelivered(self, rows: Sequence[OutboxRow], *, dequeue: bool = False) -> list[OutboxRow]:
-        """``rows`` (as queued, without ids) that are still queued, with their ids, in id order, locked like
-        :meth:`pending_outbox` locks its rows: one a relay or a withdrawal holds now is skipped (its holder sees
-        it through), and one delivered or dropped meanwhile is not returned. The worker that queued them
-        delivers them this way straight after its commit.
+        """``rows`` (as :meth:`enqueue` returned them, with their ids, or as queued, without) that are still
+        queued, with their ids, in id order, locked like :meth:`pending_outbox` locks its rows: one a relay or a
+        withdrawal holds now is skipped (its holder sees it through), and one delivered or dropped meanwhile is
+        not returned. The worker that queued them delivers them this way straight after its commit.
 
         With ``dequeue`` the rows also leave the queue in the same statement (a ``DELETE ... RETURNING``), which
         marks them delivered once the transaction commits: the caller publishes them before it commits; if
@@ -120,6 +139,11 @@ class OutboxRepository(Repository):
         :meth:`mark_dropped`."""
         if not rows:
             return []
+        if self._store.dialect == "postgresql" and all(r.id is not None for r in rows):
+            by_id = {r.id: r for r in rows}
+            locked = await self._fetch(_CLAIM_DEQUEUED_BY_ID_POSTGRESQL if dequeue else _CLAIM_BY_ID_POSTGRESQL,
+                                       list(by_id))
+            return [by_id[row_id] for row_id in sorted(record[0] for record in locked)]
         topics, message_ids = [r.topic for r in rows], [r.message_id for r in rows]
         found: list[Any]
         if self._store.dialect == "postgresql":  # the statements above, as text

@@ -281,59 +281,81 @@ async def test_outbox_rows_are_delivered_once_in_order(any_store: InspectableSto
     full = replace(outbox_row(0), headers=(("message-id", "m0"), ("purpose", "microcredit-assessment")),
                    consent_id="c-1", consent_version=2, subject_pseudonym="p-1", value=b'{"a": 1}', key=None)
     async with any_store.transaction() as tx:
-        await tx.enqueue([full if n == 0 else outbox_row(n) for n in (3, 0, 4, 1, 2)])  # numbered in the order given
+        queued = await tx.enqueue([full if n == 0 else outbox_row(n) for n in (3, 0, 4, 1, 2)])  # numbered in order
+    assert [r.message_id for r in queued] == ["m3", "m0", "m4", "m1", "m2"]  # returned with their ids, as given
+    ids = [r.id for r in queued]
+    assert None not in ids and ids == sorted(ids) and len(set(ids)) == 5
     async with any_store.transaction() as tx:
         pending = await tx.pending_outbox(3)
         assert [r.message_id for r in pending] == ["m3", "m0", "m4"]
-        assert pending[1] == replace(full, id=pending[1].id)  # every field as queued
+        assert [r.id for r in pending] == ids[:3]  # the ids enqueue returned are the stored ones
+        assert pending[1] == replace(full, id=pending[1].id) == queued[1]  # every field as queued
         await tx.mark_delivered([r.id for r in pending if r.id])
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m2"]
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m3", "m0", "m4"]
 
 
+@pytest.mark.parametrize("with_ids", [True, False], ids=["rows-with-ids", "rows-without-ids"])
 async def test_a_claim_that_takes_rows_out_of_the_queue_is_undone_by_a_rollback_or_a_drop(
-        any_store: InspectableStore) -> None:
+        any_store: InspectableStore, with_ids: bool) -> None:
     """A worker delivering its own batch locks its rows and takes them out of the queue in one statement: the
     rows it publishes are delivered, one it drops at delivery is dropped and not delivered, and a failed publish
-    (the transaction rolls back) leaves every row queued for the sweep."""
+    (the transaction rolls back) leaves every row queued for the sweep. Alike whether the rows are handed over
+    as ``enqueue`` returned them (with their ids: how a worker delivers) or as they were queued (without)."""
     async with any_store.transaction() as tx:
-        await tx.enqueue([outbox_row(n) for n in range(4)])
+        queued = await tx.enqueue([outbox_row(n) for n in range(4)])
+
+    def rows(*numbers: int) -> list[OutboxRow]:
+        return [queued[n] if with_ids else outbox_row(n) for n in numbers]
+
     with pytest.raises(RuntimeError):
         async with any_store.transaction() as tx:
-            claimed = await tx.claim_undelivered([outbox_row(2), outbox_row(0)], dequeue=True)
+            claimed = await tx.claim_undelivered(rows(2, 0), dequeue=True)
             assert [r.message_id for r in claimed] == ["m0", "m2"]  # in id order
+            assert [r.id for r in claimed] == [queued[0].id, queued[2].id]
             assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
             raise RuntimeError("the bus refused the batch")
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m0", "m1", "m2", "m3"]
-        claimed = await tx.claim_undelivered([outbox_row(0), outbox_row(2)], dequeue=True)
+        claimed = await tx.claim_undelivered(rows(0, 2), dequeue=True)
         assert claimed[1].id is not None
         await tx.mark_dropped(claimed[1].id, "consent-withdrawn")
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m0"]
-        assert await tx.claim_undelivered([outbox_row(0), outbox_row(2)], dequeue=True) == []
+        assert await tx.claim_undelivered(rows(0, 2), dequeue=True) == []
+        assert [r.message_id for r in await tx.claim_undelivered(rows(3, 2, 1))] == ["m1", "m3"]  # without dequeue
+    async with any_store.transaction() as tx:
+        assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m3"]  # still queued
 
 
-async def sweep_of_the_rest(tx: PipelineTransaction) -> list[OutboxRow]:
+async def sweep_of_the_rest(tx: PipelineTransaction, _queued: list[OutboxRow]) -> list[OutboxRow]:
     """A second relay's sweep."""
     return await tx.pending_outbox(10)
 
 
-async def worker_delivery(tx: PipelineTransaction) -> list[OutboxRow]:
-    """A worker's claim of the batch it has just committed, handed over out of order, taking it out of the queue."""
+async def worker_delivery(tx: PipelineTransaction, queued: list[OutboxRow]) -> list[OutboxRow]:
+    """A worker's claim of the batch it has just committed, handed over out of order, taking it out of the queue:
+    the rows as ``enqueue`` returned them, with their ids."""
+    return await tx.claim_undelivered([queued[n] for n in (5, 1, 4, 0, 3, 2)], dequeue=True)
+
+
+async def claim_by_name(tx: PipelineTransaction, _queued: list[OutboxRow]) -> list[OutboxRow]:
+    """The same claim of rows handed over without their ids."""
     return await tx.claim_undelivered([outbox_row(n) for n in (5, 1, 4, 0, 3, 2)], dequeue=True)
 
 
-@pytest.mark.parametrize("second", [sweep_of_the_rest, worker_delivery], ids=["sweep", "worker-delivery"])
+@pytest.mark.parametrize("second", [sweep_of_the_rest, worker_delivery, claim_by_name],
+                         ids=["sweep", "worker-delivery", "claim-without-ids"])
 async def test_a_relay_or_worker_never_claims_the_rows_a_sweep_holds(
-        any_store: InspectableStore, second: Callable[[PipelineTransaction], Awaitable[list[OutboxRow]]]) -> None:
+        any_store: InspectableStore,
+        second: Callable[[PipelineTransaction, list[OutboxRow]], Awaitable[list[OutboxRow]]]) -> None:
     """PostgreSQL: a second sweep, or a worker delivering its own batch, skips the rows a sweep holds (SKIP LOCKED)
     and takes the others at once, in id order. SQLite and the in-memory store: it waits for the first transaction
     to end (one writer at a time), so it never sees rows mid-claim either."""
     async with any_store.transaction() as tx:
-        await tx.enqueue([outbox_row(n) for n in range(6)])
+        queued = await tx.enqueue([outbox_row(n) for n in range(6)])
     first_claimed = asyncio.Event()
     release = asyncio.Event()
 
@@ -347,7 +369,7 @@ async def test_a_relay_or_worker_never_claims_the_rows_a_sweep_holds(
 
     async def claim() -> list[str]:
         async with any_store.transaction() as tx:
-            return [r.message_id for r in await second(tx)]
+            return [r.message_id for r in await second(tx, queued)]
 
     holder = asyncio.create_task(hold())
     await first_claimed.wait()
