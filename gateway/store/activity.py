@@ -35,8 +35,10 @@ ON CONFLICT (kind, source_key) DO UPDATE
 SET month = EXCLUDED.month, quartiere = EXCLUDED.quartiere, outcome = EXCLUDED.outcome, weight = EXCLUDED.weight,
     vaccine_group = EXCLUDED.vaccine_group
 """
-"""``record_activity``'s insert on PostgreSQL: the rows of a batch as arrays, unnested in their order (the
-columns of ``_ACTIVITY_COLUMNS``; a re-sent care record updates ``_CORRECTABLE_ACTIVITY``)."""
+"""``record_activity``'s insert on PostgreSQL of the care events of a batch: the rows as arrays, unnested in their
+order (the columns of ``_ACTIVITY_COLUMNS``; a re-sent care record updates ``_CORRECTABLE_ACTIVITY``). The
+decisions (F13), which name no source record and so never replace a row, are copied instead (``COPY``): no
+array per column to encode and unnest, at one row per decision of every referral."""
 
 
 def _activity_row(e: ActivityEvent, source_key: str | None) -> dict[str, Any]:
@@ -54,22 +56,26 @@ class ActivityRepository(Repository):
         vaccine group — or, when it is a retraction, removes it; within the batch the last event for a record
         wins. Events without a record (F13 decisions) are always added."""
         latest: dict[tuple[str, str], ActivityEvent] = {}
-        rows: list[dict[str, Any]] = []
+        added = [e for e in events if e.record is None and not e.retracted]  # decisions (F13): never replaced
         for e in events:
             if e.record is None:
-                if not e.retracted:
-                    rows.append(_activity_row(e, None))
                 continue
             key = (e.kind, self._store.activity_source_key(e.source, *e.record))
             latest.pop(key, None)  # re-inserted so that rows keep the batch's order
             latest[key] = e
-        rows += [_activity_row(e, source_key) for (_, source_key), e in latest.items() if not e.retracted]
+        rows = [_activity_row(e, source_key) for (_, source_key), e in latest.items() if not e.retracted]
         withdrawn = [(kind, source_key) for (kind, source_key), e in latest.items() if e.retracted]
         activity = statistics_activity.c
         if withdrawn:
             await self.conn.execute(delete(statistics_activity).where(or_(
                 *(and_(activity.kind == kind, activity.source_key == source_key) for kind, source_key in withdrawn)
             )))
+        if added and await self._copy(statistics_activity.name, _ACTIVITY_COLUMNS, [
+            (e.month, e.kind, e.source, e.quartiere, e.flow_id, e.recipient, e.outcome, e.weight, None,
+             e.vaccine_group) for e in added
+        ]):
+            added = []  # copied (PostgreSQL): events without a source record never meet a row to replace
+        rows = [_activity_row(e, None) for e in added] + rows
         if rows and self._store.dialect == "postgresql":
             # One array per column, one statement for any number of rows: no per-row SQLAlchemy work.
             await self._fetch(_RECORD_POSTGRESQL, *([r[c] for r in rows] for c in _ACTIVITY_COLUMNS))

@@ -454,6 +454,7 @@ async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) 
         october = await tx.activity("2026-10", ["visit", "vaccination", "decision"])
         november = await tx.activity("2026-11", ["visit"])
     assert sorted(e.kind for e in october) == ["decision", "decision", "vaccination"]  # decisions are never merged
+    assert [e for e in october if e.kind == "decision"] == [decision, decision]  # every dimension as recorded
     assert [(e.weight, e.quartiere) for e in november] == [(35, "san-siro")]
     async with store.engine.connect() as conn:
         indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("statistics_activity"))
