@@ -950,7 +950,7 @@ async def run_raw(args: argparse.Namespace, bootstrap: str, prefix: str, run_id:
 
 async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: str, prefix: str, run_id: str,
                       pool_tenants: list[SyntheticTenant], data_dir: Path, stamp: str, kafka_pid: int | None,
-                      pg_pid: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
+                      pg_pid: int | None, proxy_pid: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The gateway phase with ``--workers`` gateway processes sharing the database and the consumer group; the
     first records the consents before the others start."""
     settings_kwargs: dict[str, Any] = {
@@ -977,7 +977,8 @@ async def run_gateway(args: argparse.Namespace, bootstrap: str, database_url: st
         pool = templates(pool_tenants)
         probe = CpuProbe({"driver": lambda: [os.getpid()],
                           "gateway": lambda: [c.pid for c in children if c.pid],
-                          "kafka": lambda: [kafka_pid] if kafka_pid else [], "postgres": _with_children(pg_pid)})
+                          "kafka": lambda: [kafka_pid] if kafka_pid else [], "postgres": _with_children(pg_pid),
+                          **({"proxy": lambda: [proxy_pid]} if proxy_pid else {})})
         config = DriverConfig(bootstrap, f"{prefix}in.aler", f"{prefix}out.fwa", args.partitions, args.warmup,
                               args.duration, args.max_in_flight, args.drain_timeout, args.max_warmup)
 
@@ -1175,16 +1176,22 @@ async def main(args: argparse.Namespace) -> int:
           f"window {args.duration} s, max in flight {args.max_in_flight}", flush=True)
 
     database_url, drop = await fresh_database(dsn)
+    proxy: asyncio.subprocess.Process | None = None
     try:
+        if args.database_round_trip_ms is not None:
+            proxy, database_url = await start_delay_proxy(database_url, args.database_round_trip_ms)
         print("raw aiokafka produce -> consume ...", flush=True)
         raw = await run_raw(args, bootstrap, prefix, run_id, tenants, kafka_pid, pg_pid)
         print(f"  {raw['throughput_per_s']} msg/s, p50 {raw['latency_ms']['p50']} ms", flush=True)
         print("gateway F1 in.aler -> out.fwa ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="bench-f1-") as tmp:
             gw, settings = await run_gateway(args, bootstrap, database_url, prefix, run_id, tenants, Path(tmp),
-                                             stamp, kafka_pid, pg_pid)
+                                             stamp, kafka_pid, pg_pid, proxy.pid if proxy else None)
         print(f"  {gw['throughput_per_s']} referrals/s, p50 {gw['latency_ms']['p50']} ms", flush=True)
     finally:
+        if proxy is not None:
+            proxy.terminate()
+            await proxy.wait()
         with contextlib.suppress(Exception):
             await drop()
         with contextlib.suppress(Exception):
@@ -1204,7 +1211,7 @@ async def main(args: argparse.Namespace) -> int:
             "max_in_flight": args.max_in_flight, "raw_bytes": args.raw_bytes, "drain_timeout_s": args.drain_timeout,
             "max_warmup_s": args.max_warmup, "probe_duration_s": args.probe_duration,
             "partitions": args.partitions, "producer": {"acks": "all", "enable_idempotence": True, "linger_ms": 5},
-            "workers": args.workers,
+            "workers": args.workers, "database_round_trip_ms": args.database_round_trip_ms,
             "log_level": args.log_level, "profile": args.profile, "order": ["raw", "gateway"],
         },
         "settings": settings,
@@ -1229,6 +1236,20 @@ async def main(args: argparse.Namespace) -> int:
         return 1
     print(f"counts check: {checks['sent']:,} messages each decided, delivered and audited exactly once")
     return 0
+
+
+async def start_delay_proxy(database_url: str, round_trip_ms: float) -> tuple[asyncio.subprocess.Process, str]:
+    """``bench/delay_proxy.py`` in its own process, delaying each way by half of ``round_trip_ms``, and the URL
+    of the database through it (the gateway phase only: the raw phase does not use the database)."""
+    url = make_url(database_url)
+    proxy = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("delay_proxy.py")),
+        "--upstream", f"{url.host}:{url.port or 5432}", "--one-way-ms", str(round_trip_ms / 2),
+        stdout=asyncio.subprocess.PIPE)
+    assert proxy.stdout is not None
+    port = int((await asyncio.wait_for(proxy.stdout.readline(), 30)).strip())
+    print(f"database behind a proxy adding {round_trip_ms} ms per round trip (port {port})", flush=True)
+    return proxy, url.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -1262,6 +1283,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=GatewaySettings.model_fields["intake_batch_size"].default,
                         help="records a gateway worker decides per transaction (GATEWAY_INTAKE_BATCH_SIZE; "
                              "default %(default)s, the gateway's)")
+    parser.add_argument("--database-round-trip-ms", type=float, default=None,
+                        help="put the gateway's database behind bench/delay_proxy.py, adding this many ms to every "
+                             "round trip (0: the proxy without delay, the baseline to compare with)")
     parser.add_argument("--log-level", default="INFO", help="gateway log level; logs go to a temporary file")
     parser.add_argument("--profile", choices=("none", "cprofile", "pyinstrument"), default="none",
                         help="profile the gateway process during the window (results under bench/results/)")
