@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.uuids import uuid4_text
+from gateway.uuids import uuid7_text
 from schemas.trusted import TrustedBuilder
 
 __all__ = [
@@ -69,7 +69,7 @@ class AuditRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    record_id: str = Field(default_factory=uuid4_text)
+    record_id: str = Field(default_factory=uuid7_text)
     event_type: AuditEventType
     action: str
     """What was done: ``forward``, ``deny``, ``drop-at-delivery``, ``record-consent``, ``withdraw-consent``,

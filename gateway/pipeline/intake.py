@@ -40,7 +40,7 @@ from gateway.routing import Decoder, Encoder, OutboundLabels, encode_canonical, 
 from gateway.settings import TopicSettings
 from gateway.statistics.counting import ActivityEvent, activity_of
 from gateway.store import MessageStatus, OutboxRow, PipelineStore, PipelineTransaction, Subject
-from gateway.uuids import uuid4_text
+from gateway.uuids import uuid7_text
 from schemas.envelope import Envelope, SubjectRef
 from schemas.errors import DecodeError
 
@@ -261,6 +261,7 @@ class Intake:
             )
             for recipient in self._recipients(envelope)
         ]
+        audit_ref = ledger.subject_audit_ref(subject)  # a keyed hash: once for all the message's records
         for index, decision in enumerate(decisions):
             disclosed: OutboxRow | None = None
             redacted: list[str] = []
@@ -270,12 +271,12 @@ class Intake:
                                                  redacted, batch.record_keys)
                 except OnlySensitiveData:
                     decision = decisions[index] = only_sensitive(decision)
-            batch.audit.append(ledger.decision_record(envelope, submission, subject, decision, self.instance_id))
+            batch.audit.append(ledger.decision_record(envelope, submission, audit_ref, decision, self.instance_id))
             if batch.audit[-1].alert:
                 batch.alerts.append(batch.audit[-1])  # logged once the batch has committed
             if disclosed is not None:
                 batch.rows.append(disclosed)
-                batch.audit.append(ledger.decision_record(envelope, submission, subject, decision,
+                batch.audit.append(ledger.decision_record(envelope, submission, audit_ref, decision,
                                                           self.instance_id, disclosed_as=disclosed.message_id,
                                                           redacted=redacted))
         batch.activity += activity_of(envelope, decisions, now)  # F6/F13 counts: no person, no message id
@@ -367,7 +368,7 @@ class Intake:
         sensitive labels redacted from it to ``redacted``. Raises :class:`OnlySensitiveData` (nothing minted)."""
         flow = decision.flow
         assert flow is not None
-        message_id = f"gw-{uuid4_text()}"
+        message_id = f"gw-{uuid7_text()}"
         fresh: list[MintedToken] = []
         tokenise = None if self.tokenise is None else recording(self.tokenise, subject.pseudonym, fresh)
         minimised = minimise_with_redactions(envelope, flow, message_id, tokenise, decision.permitted_labels)
@@ -430,7 +431,7 @@ class _Batch:
         if known is None:
             known = self.decisions[request] = decide_now(request)
             return known
-        return replace(known, decision_id=uuid4_text())
+        return replace(known, decision_id=uuid7_text())
 
     def take_statuses(self) -> list[MessageStatus]:
         taken, self.statuses = self.statuses, []

@@ -50,6 +50,7 @@ __all__ = [
     "restriction_notices",
     "retention_record",
     "status_row",
+    "subject_audit_ref",
     "token_issued_record",
 ]
 
@@ -59,6 +60,12 @@ RecordKeys = Callable[[str, str, str], str]
 
 def _ref(key: bytes | None) -> str | None:
     return subject_ref(key) if key else None
+
+
+def subject_audit_ref(subject: Subject) -> str | None:
+    """The reference under which the audit log names ``subject`` (:func:`gateway.audit.record.subject_ref`, a
+    keyed hash); None once the subject was erased. Computed once per message and given to each of its records."""
+    return _ref(subject.subject_key)
 
 
 # --- headers and keys --------------------------------------------------------------------------------------
@@ -102,11 +109,12 @@ def audit_labels(flow: Flow | None, envelope: Envelope) -> tuple[str, ...]:
     return (flow.sensitivity, "EMERGENCY") if flow.emergency_override else (flow.sensitivity,)
 
 
-def decision_record(envelope: Envelope, submission: Submission, subject: Subject, decision: Decision,
+def decision_record(envelope: Envelope, submission: Submission, subject_ref: str | None, decision: Decision,
                     instance: str, *, disclosed_as: str | None = None, redacted: Sequence[str] = ()) -> AuditRecord:
     """The record of one decision about one recipient or, with ``disclosed_as`` (the outgoing message id), of
-    the disclosure it led to; ``redacted``: sensitive labels whose elements the disclosure lost, recorded as
-    ``REDACTED:<label>``. Rule 16: decision id, consent version, policy revision, combining rule, provision."""
+    the disclosure it led to; ``subject_ref``: the subject's audit reference (:func:`subject_audit_ref`);
+    ``redacted``: sensitive labels whose elements the disclosure lost, recorded as ``REDACTED:<label>``.
+    Rule 16: decision id, consent version, policy revision, combining rule, provision."""
     flow = decision.flow
     disclosure = disclosed_as is not None
     # Two per referral, every value from the validated envelope, the submission and the gateway's own decision:
@@ -131,7 +139,7 @@ def decision_record(envelope: Envelope, submission: Submission, subject: Subject
         instance=instance,
         source_org=envelope.sender,
         recipient_org=decision.recipient or None,
-        subject_ref=_ref(subject.subject_key),
+        subject_ref=subject_ref,
         message_ids=(envelope.message_id, disclosed_as) if disclosed_as else (envelope.message_id,),
         correlation_id=envelope.correlation_id,
         request_id=submission.request_id,

@@ -21,7 +21,7 @@ from typing import Literal
 
 from gateway.policy.consent import ConsentRecord, Disclosure, Provision
 from gateway.policy.registry import Flow, PolicyRegistry
-from gateway.uuids import uuid4_text
+from gateway.uuids import uuid7_text
 from schemas.codelists import SENSITIVE_LABELS
 
 __all__ = ["SENSITIVE_LABELS", "Decision", "DecisionRequest", "DenialReason", "applicable", "decide",
@@ -123,7 +123,7 @@ class Decision:
 def _deny(request: DecisionRequest, registry: PolicyRegistry, reason: DenialReason, flow: Flow | None = None,
           consent_ref: str | None = None, rule: str = "deny-by-default", matched: str | None = None) -> Decision:
     return Decision(
-        decision_id=uuid4_text(),
+        decision_id=uuid7_text(),
         recipient=request.recipient,
         outcome="deny",
         reason=reason,
@@ -255,7 +255,7 @@ def _permit(request: DecisionRequest, registry: PolicyRegistry, flow: Flow, cons
     the permitting consent's own obligation and refrain labels are carried (built in one go: a decision per
     message and recipient)."""
     return Decision(
-        decision_id=uuid4_text(), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
+        decision_id=uuid7_text(), recipient=request.recipient, outcome="permit", reason=None, flow=flow,
         consent_ref=consent_ref, legal_basis=flow.legal_basis, policy_revision=registry.revision,
         combining_rule=rule, matched_provision=matched, consent_obligations=consent_obligations,
         consent_refrains=consent_refrains,

@@ -20,6 +20,7 @@ COVID-19, pneumococcal, zoster, other), so that F6 can count vaccinations per gr
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -132,8 +133,11 @@ class ActivityEvent:
     zoster, other), the dimension F6 counts vaccinations by. None for visits and decisions."""
 
 
+@functools.lru_cache(maxsize=256)
 def month_of(moment: datetime | date) -> str:
-    """``YYYY-MM`` of a moment in Milan (a date is taken as it is)."""
+    """``YYYY-MM`` of a moment in Milan (a date is taken as it is). Remembered: every message of a batch is
+    counted in the month of the batch's one decision time, and the time zone conversion cost more than a look-up.
+    Equal moments have the same month, whatever their time zones."""
     if isinstance(moment, datetime):
         moment = moment.astimezone(STATISTICS_ZONE)
     return f"{moment.year:04d}-{moment.month:02d}"

@@ -54,6 +54,9 @@ class SubjectsRepository(Repository):
         super().__init__(conn, store)
         self._known: dict[str, Subject | None] = {}
         """Subjects found by :meth:`prefetch_subjects`, by lookup hash (None: no one has that identifier yet)."""
+        self._hashes: dict[tuple[str, str], str] = {}
+        """Lookup hashes :meth:`prefetch_subjects` computed, by (system, value): a keyed hash each, which the
+        :meth:`subject` and :meth:`link_identifier` calls that follow need again."""
         self._deferred: tuple[dict[str, Subject], dict[str, str]] | None = None
         """Between :meth:`defer_new_subjects` and :meth:`write_new_subjects`: subjects created (by lookup hash)
         and identifiers linked (lookup hash -> pseudonym), not yet written."""
@@ -61,7 +64,7 @@ class SubjectsRepository(Repository):
     async def prefetch_subjects(self, identifiers: Iterable[tuple[str, str]]) -> None:
         """Look up the subjects of many (system, value) identifiers in one statement, so that the
         :meth:`subject` and :meth:`link_identifier` calls of a batch that follow need no round trip for them."""
-        lookups = {self._store.lookup_hash(system, value) for system, value in identifiers} - self._known.keys()
+        lookups = {self._lookup_hash(system, value) for system, value in identifiers} - self._known.keys()
         if not lookups:
             return
         rows: Iterable[Sequence[Any]]
@@ -72,6 +75,13 @@ class SubjectsRepository(Repository):
         self._known.update(dict.fromkeys(lookups))
         for lookup_hash, pseudonym, subject_key in rows:
             self._known[lookup_hash] = Subject(pseudonym, subject_key)
+
+    def _lookup_hash(self, system: str, value: str) -> str:
+        """The identifier's lookup hash (:meth:`StoreContext.lookup_hash`), computed once per transaction."""
+        found = self._hashes.get((system, value))
+        if found is None:
+            found = self._hashes[(system, value)] = self._store.lookup_hash(system, value)
+        return found
 
     def defer_new_subjects(self) -> None:
         """Keep the subjects :meth:`subject` creates and the identifiers :meth:`link_identifier` links in memory
@@ -118,7 +128,7 @@ class SubjectsRepository(Repository):
     async def subject(self, system: str, value: str, *, create: bool) -> Subject | None:
         """The subject with this identifier (any identifier linked to them); created with a fresh pseudonym
         and key if ``create``."""
-        lookup = self._store.lookup_hash(system, value)
+        lookup = self._lookup_hash(system, value)
         known = self._known.get(lookup)
         if known is not None:
             return known
@@ -163,7 +173,7 @@ class SubjectsRepository(Repository):
         """Make ``subject`` findable through one more of their identifiers (rule 4: a subject matches through
         any identifier). False, and nothing changes, if the identifier already leads to someone else: two
         records are never merged on the gateway's own initiative."""
-        lookup = self._store.lookup_hash(system, value)
+        lookup = self._lookup_hash(system, value)
         known = self._known.get(lookup)
         if known is not None:
             return known.pseudonym == subject.pseudonym

@@ -180,7 +180,7 @@ def test_a_record_from_kafka_with_a_trace_and_any_time_zone_hashes_as_a_validate
                             kafka=KafkaCoordinates(topic="in.aler", partition=2, offset=41),
                             trace_id="4bf92f3577b34da6a3ce929d0e0e4736")
     for disclosed_as, redacted in ((None, ()), ("gw-1", ()), ("gw-2", ("PSY",))):
-        record = ledger.decision_record(envelope, submission, subject, decision, "instance-1",
+        record = ledger.decision_record(envelope, submission, ledger.subject_audit_ref(subject), decision, "instance-1",
                                         disclosed_as=disclosed_as, redacted=redacted)
         assert record.kafka is not None and record.trace_id is not None
         assert_same_record(record)
