@@ -6,15 +6,14 @@ record ids and the outbox's message ids. A random key (version 4) lands on a ran
 each insert reads and dirties a page of its own, and once the index outgrows the database's cache every insert
 is a read and, after each checkpoint, a whole page written to the write-ahead log. A version 7 id starts with
 its creation time in milliseconds, so consecutive ids land on the index's newest pages. Measured on PostgreSQL
-(100,000 rows copied in batches of 1,000, ``bench/README.md``): the record id index cost 2.3-2.4 us of the
-database's CPU per audit record with random ids and 0.9-1.3 with time-ordered ones; the outbox's (topic,
-message id) index 3.3-3.6 us per row against 1.7-2.2.
+(``bench/store_writes.py --only ids``: 200,000 rows shaped as the gateway's copied into a migrated database in
+batches of 1,000), the database's CPU per row was 8.3-9.3 us with version 4 ids and 6.2-6.8 with version 7 for
+the audit log, 8.1-9.2 against 7.2-8.0 for the outbox (where only the referrals' ids are the gateway's own).
 
 Each id is its creation time to the millisecond (48 bits), the version, and 74 bits that are random but for a
 counter that keeps the ids one process mints within one millisecond increasing. The time says nothing new: every
-record and message that carries such an id carries its time too. ``uuid-utils`` (Rust) writes one in 0.3 us,
-where ``str(uuid.uuid4())`` takes 2.6 us; a forked child mints
-ids of its own (``tests/unit/test_uuids.py``).
+record and message that carries such an id carries its time too. ``uuid-utils`` (Rust) writes one in 0.2-0.3 us,
+where ``str(uuid.uuid4())`` takes 2.6 us; a forked child mints ids of its own (``tests/unit/test_uuids.py``).
 """
 
 from __future__ import annotations

@@ -449,7 +449,7 @@ async def _record_outcomes(tx: PipelineTransaction, batch: _Batch) -> None:
     outcomes = batch.take_statuses()
     if batch.claim_first:
         await tx.update_messages(outcomes)
-    elif len(await tx.claim_messages(outcomes)) < len(outcomes):  # one status per message: first copies only
+    elif not await tx.insert_messages(outcomes):  # one status per message: first copies only
         raise _SeenBefore
 
 

@@ -173,6 +173,8 @@ class MemoryStore:
             tx = MemoryTransaction(self, self._state.copy())
             try:
                 yield tx
+                if tx._aborted:
+                    raise RuntimeError("a transaction that failed ended without an error; it is rolled back")
                 self._state = tx._state
             finally:
                 tx._ended = True
@@ -186,16 +188,23 @@ class MemoryTransaction:
         self._store = store
         self._state = state
         self._ended = False
+        self._aborted = False
+        """Set by a failed :meth:`insert_messages`: the transaction can only be rolled back."""
 
     @property
     def _s(self) -> _State:
         if self._ended:
             raise RuntimeError("this transaction has ended; open another one")
+        if self._aborted:
+            raise RuntimeError("this transaction failed (a status seen before); it can only be rolled back")
         return self._state
 
     # --- message statuses ------------------------------------------------------------------------------------
 
     async def claim_messages(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        return self._claim(statuses)
+
+    def _claim(self, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
         messages = self._s.messages
         claimed: set[tuple[str, str]] = set()
         for s in statuses:
@@ -204,6 +213,13 @@ class MemoryTransaction:
                 messages[key] = replace(s, recipients=tuple(s.recipients), lifecycle=None, lifecycle_at=None)
                 claimed.add(key)
         return claimed
+
+    async def insert_messages(self, statuses: Sequence[MessageStatus]) -> bool:
+        if any((s.sender, s.message_id) in self._s.messages for s in statuses):
+            self._aborted = True  # as on PostgreSQL, where the failed copy aborts the transaction
+            return False
+        self._claim(statuses)
+        return True
 
     async def update_messages(self, statuses: Sequence[MessageStatus]) -> None:
         messages = self._s.messages

@@ -13,8 +13,10 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from gateway.policy.registry import FINAL_LIFECYCLE_STATES
 from gateway.store.base import Repository, _json_text, _utc
@@ -73,6 +75,33 @@ class StatusesRepository(Repository):
                      .on_conflict_do_nothing(index_elements=["sender", "message_id"])
                      .returning(messages.c.sender, messages.c.message_id))
         return {(r.sender, r.message_id) for r in await self.conn.execute(statement, values)}
+
+    async def insert_messages(self, statuses: Sequence[MessageStatus]) -> bool:
+        """Write the statuses of a batch decided without claiming its message ids first, all or none: True
+        when every (sender, message id) was new; False when one was seen before (a replay, or a message another
+        worker decided meanwhile), after which nothing may run in the transaction but its rollback. Each
+        (sender, message id) must appear once in ``statuses``.
+
+        On PostgreSQL the rows are copied (``COPY``), which has no ``ON CONFLICT``: a message id seen before
+        fails the copy on the table's primary key, and the transaction is then aborted. For the rows of a
+        batch the copy costs the database 4.5-5.0 us of CPU per row where :meth:`claim_messages`' insert costs
+        7.4-8.5, and the gateway 1.5-1.8 us where it costs 3.8-4.3 (``bench/store_writes.py --only statuses``,
+        batches of 500)."""
+        if not statuses:
+            return True
+        if self._store.dialect != "postgresql":
+            return len(await self.claim_messages(statuses)) == len(statuses)
+        columns = ("sender", "message_id", "correlation_id", "message_type", "state", "reason_class", "recipients",
+                   "received_at", "request_id")
+        values = [(r.sender, r.message_id, r.correlation_id, r.message_type, r.state, r.reason_class,
+                   _json_text(list(r.recipients)), r.received_at, r.request_id) for r in statuses]
+        try:
+            await self._copy(messages.name, columns, values)
+        except IntegrityError as exc:
+            if isinstance(exc.orig, asyncpg.UniqueViolationError):
+                return False
+            raise
+        return True
 
     async def messages_many(self, keys: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageStatus]:
         """The statuses of these (sender, message id), in one statement; unknown ones are absent."""

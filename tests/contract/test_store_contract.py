@@ -70,6 +70,25 @@ async def test_a_message_id_is_claimed_once_per_sender(any_store: InspectableSto
     assert found is not None and found.state == "received"
 
 
+async def test_decided_statuses_are_written_all_or_none(any_store: InspectableStore) -> None:
+    """``insert_messages`` writes a batch decided without claiming first when every message id is new; one seen
+    before makes it answer False, and the transaction, rolled back, leaves none of the batch's statuses."""
+    decided = replace(status("m1"), state="forwarded", recipients=("fwa", "comune-milano"), request_id="r-1")
+    async with any_store.transaction() as tx:
+        assert await tx.insert_messages([decided, replace(status("m2"), state="denied", reason_class="x")])
+    with pytest.raises(LookupError):
+        async with any_store.transaction() as tx:
+            assert not await tx.insert_messages([status("m3"), replace(status("m1"), state="denied")])
+            raise LookupError  # what the intake does: the transaction is rolled back
+    async with any_store.transaction() as tx:
+        found = await tx.messages_many({("aler", "m1"), ("aler", "m2"), ("aler", "m3")})
+    assert set(found) == {("aler", "m1"), ("aler", "m2")}
+    m1 = found[("aler", "m1")]
+    assert (m1.state, m1.recipients, m1.request_id, m1.received_at) == ("forwarded", ("fwa", "comune-milano"), "r-1",
+                                                                         NOW)
+    assert (found[("aler", "m2")].state, found[("aler", "m2")].reason_class) == ("denied", "x")
+
+
 async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_each(any_store: InspectableStore) -> None:
     async with any_store.transaction() as tx:
         await tx.claim_messages([status("m1"), status("m2"), status("m3")])

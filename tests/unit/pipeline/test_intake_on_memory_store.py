@@ -121,6 +121,24 @@ async def test_a_batch_decides_each_person_on_their_own_consents_and_a_copy_in_i
     assert len([r for r in await pipeline.audit() if r["event_type"] == "decision"]) == 3
 
 
+def spy_on_status_writes(monkeypatch: pytest.MonkeyPatch, written_as: list[list[str]]) -> None:
+    """Append to ``written_as`` the states each write of statuses wrote: ``received`` when their message ids were
+    claimed before deciding (:meth:`claim_messages`), the outcomes when the statuses were written once, decided
+    (:meth:`insert_messages`)."""
+    claim, insert = MemoryTransaction.claim_messages, MemoryTransaction.insert_messages
+
+    async def claimed(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
+        written_as.append([s.state for s in statuses])
+        return await claim(tx, statuses)
+
+    async def inserted(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> bool:
+        written_as.append([s.state for s in statuses])
+        return await insert(tx, statuses)
+
+    monkeypatch.setattr(MemoryTransaction, "claim_messages", claimed)
+    monkeypatch.setattr(MemoryTransaction, "insert_messages", inserted)
+
+
 async def test_a_batch_with_a_replay_among_new_messages_decides_each_new_one_once_and_the_replay_never(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -131,13 +149,7 @@ async def test_a_batch_with_a_replay_among_new_messages_decides_each_new_one_onc
     await consent(pipeline, person)
     first = await submit(pipeline, person, "m-seen")
     claimed_as: list[list[str]] = []  # the states each claim of message ids wrote: received = claimed first
-    claim = MemoryTransaction.claim_messages
-
-    async def spied(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
-        claimed_as.append([s.state for s in statuses])
-        return await claim(tx, statuses)
-
-    monkeypatch.setattr(MemoryTransaction, "claim_messages", spied)
+    spy_on_status_writes(monkeypatch, claimed_as)
     decode = pipeline.intake.decode
 
     def batch(*message_ids: str) -> list[tuple[Envelope, Submission]]:
@@ -170,13 +182,7 @@ async def test_an_intake_claims_first_when_it_starts_and_when_told_to_expect_rep
     person = tenant(6)
     await consent(pipeline, person)
     claimed_as: list[list[str]] = []
-    claim = MemoryTransaction.claim_messages
-
-    async def spied(tx: MemoryTransaction, statuses: Sequence[MessageStatus]) -> set[tuple[str, str]]:
-        claimed_as.append([s.state for s in statuses])
-        return await claim(tx, statuses)
-
-    monkeypatch.setattr(MemoryTransaction, "claim_messages", spied)
+    spy_on_status_writes(monkeypatch, claimed_as)
 
     async def process(message_id: str) -> None:
         submission = aler_submission(aler_arrears_message(person, message_id))
