@@ -94,7 +94,7 @@ class OutboxRepository(Repository):
             return []
         columns = ("topic", "recipient", "message_id", "msg_key", "value", "headers", "consent_id",
                    "consent_version", "subject_pseudonym", "created_at")
-        values = [(r.topic, r.recipient, r.message_id, r.key, r.value, _json_text([list(h) for h in r.headers]),
+        values = [(r.topic, r.recipient, r.message_id, r.key, r.value, _json_text(r.headers),
                    r.consent_id, r.consent_version, r.subject_pseudonym, r.created_at) for r in rows]
         if self._store.dialect == "postgresql":
             ids = [record[0] for record in await self._fetch(_ALLOCATE_AND_QUEUE_POSTGRESQL, len(rows))]

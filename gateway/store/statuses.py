@@ -61,7 +61,7 @@ class StatusesRepository(Repository):
             result = await self._fetch(
                 _CLAIM_POSTGRESQL, [r.sender for r in rows], [r.message_id for r in rows],
                 [r.correlation_id for r in rows], [r.message_type for r in rows], [r.state for r in rows],
-                [r.reason_class for r in rows], [_json_text(list(r.recipients)) for r in rows],
+                [r.reason_class for r in rows], [_json_text(r.recipients) for r in rows],
                 [r.received_at for r in rows], [r.request_id for r in rows])
             return {(sender, message_id) for sender, message_id in result}
         values = [{
@@ -94,7 +94,7 @@ class StatusesRepository(Repository):
         columns = ("sender", "message_id", "correlation_id", "message_type", "state", "reason_class", "recipients",
                    "received_at", "request_id")
         values = [(r.sender, r.message_id, r.correlation_id, r.message_type, r.state, r.reason_class,
-                   _json_text(list(r.recipients)), r.received_at, r.request_id) for r in statuses]
+                   _json_text(r.recipients), r.received_at, r.request_id) for r in statuses]
         try:
             await self._copy(messages.name, columns, values)
         except IntegrityError as exc:
@@ -122,7 +122,7 @@ class StatusesRepository(Repository):
             await self._fetch(
                 _UPDATE_POSTGRESQL, [st.sender for st in latest], [st.message_id for st in latest],
                 [st.state for st in latest], [st.reason_class for st in latest],
-                [_json_text(list(st.recipients)) for st in latest])
+                [_json_text(st.recipients) for st in latest])
             return
         await self.conn.execute(
             update(messages)
