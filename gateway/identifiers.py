@@ -11,10 +11,10 @@ only helps tracing, is replaced by one the gateway mints (:func:`request_id_or_m
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Final
 
 from gateway.identity.codice_fiscale import contains_person_identifier
+from gateway.uuids import uuid7_text
 
 __all__ = ["holds_personal_data", "request_id_or_minted"]
 
@@ -30,4 +30,4 @@ def request_id_or_minted(given: str | None) -> str:
     """The caller's request id when it is short, plain and names no person; otherwise a fresh UUID."""
     if given and _REQUEST_ID.fullmatch(given) and not holds_personal_data(given):
         return given
-    return str(uuid.uuid4())
+    return uuid7_text()

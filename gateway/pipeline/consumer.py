@@ -26,7 +26,6 @@ commits and commit failures.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from gateway.audit.record import KafkaCoordinates
 from gateway.bus.errors import BusError, BusUnavailable, CommitFailed
 from gateway.bus.port import Bus, BusConsumer, BusRecord, OutgoingRecord
 from gateway.errors import DependencyUnavailable, GatewayError
+from gateway.identifiers import holds_personal_data
 from gateway.logging import get_logger
 from gateway.observability.observer import PipelineObserver
 from gateway.pipeline.delivery import DeliveryLane
@@ -45,6 +45,7 @@ from gateway.pipeline.intake import Intake, Submission
 from gateway.settings import TopicSettings
 from gateway.store import OutboxRow
 from gateway.trace_context import trace_id_of
+from gateway.uuids import uuid7_text
 from schemas.envelope import Envelope
 
 __all__ = ["ConsumerProgress", "InboundConsumer"]
@@ -57,12 +58,10 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 def _request_id(record: BusRecord) -> str:
     """The record's ``request-id`` header when it is plain and names no person (it is written to the audit
     log), else a minted one."""
-    from gateway.identifiers import holds_personal_data
-
     given = record.header("request-id")
     if given and len(given) <= 64 and set(given) <= _REQUEST_ID_OK and not holds_personal_data(given):
         return given
-    return str(uuid.uuid4())
+    return uuid7_text()
 
 
 @dataclass
