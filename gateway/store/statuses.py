@@ -23,7 +23,10 @@ from gateway.store.base import Repository, _json_text, _utc
 from gateway.store.models import MessageStatus
 from gateway.store.tables import messages
 
-__all__ = ["StatusesRepository"]
+__all__ = ["COPY_FROM", "StatusesRepository"]
+
+COPY_FROM = 32
+"""Statuses in a batch from which :meth:`StatusesRepository.insert_messages` copies them (PostgreSQL)."""
 
 
 class StatusesRepository(Repository):
@@ -82,14 +85,16 @@ class StatusesRepository(Repository):
         worker decided meanwhile), after which nothing may run in the transaction but its rollback. Each
         (sender, message id) must appear once in ``statuses``.
 
-        On PostgreSQL the rows are copied (``COPY``), which has no ``ON CONFLICT``: a message id seen before
-        fails the copy on the table's primary key, and the transaction is then aborted. For the rows of a
-        batch the copy costs the database 4.5-5.0 us of CPU per row where :meth:`claim_messages`' insert costs
-        7.4-8.5, and the gateway 1.5-1.8 us where it costs 3.8-4.3 (``bench/store_writes.py --only statuses``,
-        batches of 500)."""
+        On PostgreSQL a batch of :data:`COPY_FROM` statuses or more is copied (``COPY``), which has no ``ON
+        CONFLICT``: a message id seen before fails the copy on the table's primary key, and the transaction is
+        then aborted. For the rows of a batch the copy costs the database 4.5-5.0 us of CPU per row where
+        :meth:`claim_messages`' insert costs 7.4-8.5, and the gateway 1.5-1.8 us where it costs 3.8-4.3
+        (``bench/store_writes.py --only statuses``, batches of 500). A smaller batch goes through the claim's
+        insert: a copy takes two round trips to the database, the insert one, and a lone message waits for
+        each of them."""
         if not statuses:
             return True
-        if self._store.dialect != "postgresql":
+        if self._store.dialect != "postgresql" or len(statuses) < COPY_FROM:
             return len(await self.claim_messages(statuses)) == len(statuses)
         columns = ("sender", "message_id", "correlation_id", "message_type", "state", "reason_class", "recipients",
                    "received_at", "request_id")

@@ -27,6 +27,7 @@ from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, PipelineTransaction, Store, Subject
 from gateway.store.ports import InspectableStore
+from gateway.store.statuses import COPY_FROM
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -70,23 +71,27 @@ async def test_a_message_id_is_claimed_once_per_sender(any_store: InspectableSto
     assert found is not None and found.state == "received"
 
 
-async def test_decided_statuses_are_written_all_or_none(any_store: InspectableStore) -> None:
+@pytest.mark.parametrize("size", [2, COPY_FROM + 3], ids=["small-batch", "copied-batch"])
+async def test_decided_statuses_are_written_all_or_none(any_store: InspectableStore, size: int) -> None:
     """``insert_messages`` writes a batch decided without claiming first when every message id is new; one seen
-    before makes it answer False, and the transaction, rolled back, leaves none of the batch's statuses."""
-    decided = replace(status("m1"), state="forwarded", recipients=("fwa", "comune-milano"), request_id="r-1")
+    before makes it answer False, and the transaction, rolled back, leaves none of the batch's statuses. A batch
+    of ``COPY_FROM`` or more is copied on PostgreSQL, a smaller one inserted."""
+    decided = replace(status("m0"), state="forwarded", recipients=("fwa", "comune-milano"), request_id="r-1")
+    batch = [decided, *(replace(status(f"m{n}"), state="denied", reason_class="x") for n in range(1, size))]
     async with any_store.transaction() as tx:
-        assert await tx.insert_messages([decided, replace(status("m2"), state="denied", reason_class="x")])
+        assert await tx.insert_messages(batch)
+    later = [status(f"later-{n}") for n in range(size - 1)]
     with pytest.raises(LookupError):
         async with any_store.transaction() as tx:
-            assert not await tx.insert_messages([status("m3"), replace(status("m1"), state="denied")])
+            assert not await tx.insert_messages([*later, replace(status(f"m{size - 1}"), state="forwarded")])
             raise LookupError  # what the intake does: the transaction is rolled back
     async with any_store.transaction() as tx:
-        found = await tx.messages_many({("aler", "m1"), ("aler", "m2"), ("aler", "m3")})
-    assert set(found) == {("aler", "m1"), ("aler", "m2")}
-    m1 = found[("aler", "m1")]
-    assert (m1.state, m1.recipients, m1.request_id, m1.received_at) == ("forwarded", ("fwa", "comune-milano"), "r-1",
+        found = await tx.messages_many({(s.sender, s.message_id) for s in [*batch, *later]})
+    assert set(found) == {(s.sender, s.message_id) for s in batch}
+    m0 = found[("aler", "m0")]
+    assert (m0.state, m0.recipients, m0.request_id, m0.received_at) == ("forwarded", ("fwa", "comune-milano"), "r-1",
                                                                          NOW)
-    assert (found[("aler", "m2")].state, found[("aler", "m2")].reason_class) == ("denied", "x")
+    assert {(m.state, m.reason_class) for key, m in found.items() if key != ("aler", "m0")} == {("denied", "x")}
 
 
 async def test_a_batch_of_outcomes_is_written_and_read_back_in_one_statement_each(any_store: InspectableStore) -> None:
@@ -479,6 +484,9 @@ async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) 
         indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("statistics_activity"))
     assert {(i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in indexes} >= {
         ("ux_statistics_activity_kind_source_key", ("kind", "source_key"), True)}
+    [care_key] = [i for i in indexes if i["name"] == "ux_statistics_activity_kind_source_key"]
+    where = care_key["dialect_options"][f"{store.dialect}_where"]  # care rows only, not the decisions (0020)
+    assert str(where).lower().replace('"', "").strip("()") == "source_key is not null"
 
 
 async def test_a_vaccination_keeps_its_vaccine_group_and_a_correction_replaces_it(any_store: InspectableStore) -> None:
