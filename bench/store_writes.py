@@ -17,6 +17,10 @@ with ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` (wh
 against ``COPY`` (what ``insert_messages`` runs), ``--rows`` statuses in batches of 500: the CPU of the backend
 and of this process (which encodes the rows) per status.
 
+**Activity** (``--only activity``): F13 decision rows (one per decision of every message, no source key) copied
+into ``statistics_activity`` in batches of 500, with the unique index on (kind, source key) holding every row (as
+before migration 0020) against holding the care rows only (``WHERE source_key IS NOT NULL``, since 0020).
+
 Needs ``GATEWAY_TEST_POSTGRES_DSN`` (``scripts/realinfra.py run --postgres-only -- ...``). Saves
 ``bench/results/store-writes-<UTC timestamp>.json`` and ``latest-store-writes.json``.
 """
@@ -52,6 +56,8 @@ MESSAGE_COLUMNS = ("sender", "message_id", "correlation_id", "message_type", "st
                    "received_at", "request_id")
 PEOPLE = 400
 STATUS_BATCH = 500
+ACTIVITY_COLUMNS = ("month", "kind", "source", "quartiere", "flow_id", "recipient", "outcome", "weight", "source_key",
+                    "vaccine_group")
 
 
 def backend_cpu_s(pid: int) -> float:
@@ -144,6 +150,30 @@ async def statuses_run(kind: str, rows: int) -> dict[str, Any]:
             "client_cpu_us_per_row": round(own * 1e6 / rows, 2), "wall_us_per_row": round(wall * 1e6 / rows, 2)}
 
 
+async def activity_run(kind: str, rows: int) -> dict[str, Any]:
+    """``rows`` decision rows copied with the care-key index over every row (``full``) or care rows (``partial``)."""
+    decisions = [("2026-12", "decision", "aler", f"quartiere-{i % 30}", "F1", "fwa", "permit", 1, None, None)
+                 for i in range(rows)]
+    async with common.database("postgres") as db:
+        await migrated(db)
+        conn = await asyncpg.connect(db.asyncpg_dsn)
+        try:
+            if kind == "full":
+                await conn.execute("DROP INDEX ux_statistics_activity_kind_source_key")
+                await conn.execute("CREATE UNIQUE INDEX ux_statistics_activity_kind_source_key "
+                                   "ON statistics_activity (kind, source_key)")
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            cpu0 = backend_cpu_s(pid)
+            for start in range(0, rows, STATUS_BATCH):
+                async with conn.transaction():
+                    await conn.copy_records_to_table("statistics_activity", columns=ACTIVITY_COLUMNS,
+                                                     records=decisions[start:start + STATUS_BATCH])
+            cpu = backend_cpu_s(pid) - cpu0
+        finally:
+            await conn.close()
+    return {"care_key_index": kind, "postgres_cpu_us_per_row": round(cpu * 1e6 / rows, 2)}
+
+
 async def main(args: argparse.Namespace) -> int:
     started, stamp = common.stamp_now()
     load_at_start = common.loadavg()
@@ -179,6 +209,20 @@ async def main(args: argparse.Namespace) -> int:
         summary["statuses"] = {"median": medians, "ratio_copy_over_insert": {
             what: common.ratio(medians["copy"][what], medians["insert"][what]) for what in medians["copy"]}}
         print(f"statuses: {summary['statuses']}")
+    if args.only in (None, "activity"):
+        for round_no in range(args.rounds):
+            for kind in ("full", "partial"):
+                run = await activity_run(kind, args.rows)
+                run["round"] = round_no + 1
+                runs.append(run)
+                over = "every row" if kind == "full" else "care rows only"
+                print(f"round {round_no + 1} activity, care-key index over {over}: PostgreSQL "
+                      f"{run['postgres_cpu_us_per_row']:.2f} us/row", flush=True)
+        by_index = {kind: statistics.median([r["postgres_cpu_us_per_row"] for r in runs
+                                             if r.get("care_key_index") == kind]) for kind in ("full", "partial")}
+        summary["activity"] = {"postgres_cpu_us_per_row_median": by_index,
+                               "ratio_partial_over_full": common.ratio(by_index["partial"], by_index["full"])}
+        print(f"activity: {summary['activity']}")
     report = {
         "benchmark": "store-writes", "started_at": started.isoformat(),
         "parameters": {"rows": args.rows, "batch": args.batch, "rounds": args.rounds, "only": args.only},
@@ -194,7 +238,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=200_000, help="rows per table and run (default 200,000)")
     parser.add_argument("--batch", type=int, default=1_000, help="rows per transaction (default 1,000)")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each alternative, alternating (default 2)")
-    parser.add_argument("--only", choices=("ids", "statuses"), help="one experiment only (default: both)")
+    parser.add_argument("--only", choices=("ids", "statuses", "activity"), help="one experiment only (default: both)")
     return parser.parse_args(argv)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.statistics.counting import ActivityEvent
 from gateway.store.base import Repository
-from gateway.store.tables import statistics_activity
+from gateway.store.tables import CARE_ROWS, statistics_activity
 
 __all__ = ["ActivityRepository"]
 
@@ -31,7 +31,7 @@ INSERT INTO statistics_activity (month, kind, source, quartiere, flow_id, recipi
                                  vaccine_group)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                      $8::integer[], $9::text[], $10::text[])
-ON CONFLICT (kind, source_key) DO UPDATE
+ON CONFLICT (kind, source_key) WHERE source_key IS NOT NULL DO UPDATE
 SET month = EXCLUDED.month, quartiere = EXCLUDED.quartiere, outcome = EXCLUDED.outcome, weight = EXCLUDED.weight,
     vaccine_group = EXCLUDED.vaccine_group
 """
@@ -82,7 +82,7 @@ class ActivityRepository(Repository):
         elif rows:
             statement = sqlite_insert(statistics_activity)
             await self.conn.execute(statement.on_conflict_do_update(
-                index_elements=["kind", "source_key"],
+                index_elements=["kind", "source_key"], index_where=text(CARE_ROWS),
                 set_={name: statement.excluded[name] for name in _CORRECTABLE_ACTIVITY},
             ), rows)
 

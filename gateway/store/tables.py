@@ -190,7 +190,10 @@ audit_checkpoints = Table(
 
 # --- statistics activity (migration 0005) ----------------------------------------------------------------------
 
-__all__ += ["statistics_activity"]
+__all__ += ["CARE_ROWS", "statistics_activity"]
+
+CARE_ROWS = "source_key IS NOT NULL"
+"""The rows the unique index on (kind, source key) holds: care rows, the only ones a re-sent record replaces."""
 
 statistics_activity = Table(
     "statistics_activity",
@@ -209,13 +212,14 @@ statistics_activity = Table(
     Column("vaccine_group", String(32), nullable=True,
            comment="for vaccinations: influenza, covid-19, pneumococcal, zoster or other"),
     Index("ix_statistics_activity_month_kind", "month", "kind"),
-    Index("ux_statistics_activity_kind_source_key", "kind", "source_key", unique=True),
+    Index("ux_statistics_activity_kind_source_key", "kind", "source_key", unique=True,
+          postgresql_where=text(CARE_ROWS), sqlite_where=text(CARE_ROWS)),
 )
 """One row per event the statistics flows count (F6 visits and vaccinations, F13 decisions): a month and
 coded dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person.
 A care row carries a keyed hash of its source record (migration 0008), unique per kind, so that a record the
-trust sends again replaces its row; decisions have none (NULLs never collide). A vaccination row names its
-vaccine group (migration 0011), the dimension F6 counts vaccinations by."""
+trust sends again replaces its row; decisions have none, and the unique index holds care rows only (0020). A
+vaccination row names its vaccine group (migration 0011), the dimension F6 counts vaccinations by."""
 
 # --- crosswalk tokens a partner can quote back (migration 0006) -----------------------------------------------
 
