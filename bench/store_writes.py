@@ -34,7 +34,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -174,20 +174,29 @@ async def activity_run(kind: str, rows: int) -> dict[str, Any]:
     return {"care_key_index": kind, "postgres_cpu_us_per_row": round(cpu * 1e6 / rows, 2)}
 
 
+async def alternated(rounds: int, kinds: tuple[str, ...], run_one: Callable[[str], Awaitable[dict[str, Any]]],
+                     describe: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """``run_one`` for each of ``kinds`` in turn, ``rounds`` times, each run printed as ``describe`` words it."""
+    runs: list[dict[str, Any]] = []
+    for round_no in range(rounds):
+        for kind in kinds:
+            run = await run_one(kind)
+            run["round"] = round_no + 1
+            runs.append(run)
+            print(f"round {round_no + 1} {describe(run)}", flush=True)
+    return runs
+
+
 async def main(args: argparse.Namespace) -> int:
     started, stamp = common.stamp_now()
     load_at_start = common.loadavg()
     runs: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     if args.only in (None, "ids"):
-        for round_no in range(args.rounds):
-            for kind in KINDS:
-                run = await ids_run(kind, args.rows, args.batch)
-                run["round"] = round_no + 1
-                runs.append(run)
-                print(f"round {round_no + 1} ids {kind}: audit_log {run['audit_log']['postgres_cpu_us_per_row']:.2f}"
-                      f" us/row, outbox {run['outbox']['postgres_cpu_us_per_row']:.2f} us/row of PostgreSQL CPU",
-                      flush=True)
+        runs += await alternated(
+            args.rounds, tuple(KINDS), lambda kind: ids_run(kind, args.rows, args.batch),
+            lambda run: (f"ids {run['ids']}: audit_log {run['audit_log']['postgres_cpu_us_per_row']:.2f} us/row, "
+                         f"outbox {run['outbox']['postgres_cpu_us_per_row']:.2f} us/row of PostgreSQL CPU"))
         for table in ("audit_log", "outbox"):
             by_kind = {kind: statistics.median([r[table]["postgres_cpu_us_per_row"] for r in runs
                                                 if r.get("ids") == kind]) for kind in KINDS}
@@ -196,13 +205,10 @@ async def main(args: argparse.Namespace) -> int:
             print(f"{table}: uuid4 {by_kind['uuid4']:.2f} us/row, uuid7 {by_kind['uuid7']:.2f} us/row, "
                   f"ratio {summary[table]['ratio_uuid7_over_uuid4']}")
     if args.only in (None, "statuses"):
-        for round_no in range(args.rounds):
-            for kind in ("insert", "copy"):
-                run = await statuses_run(kind, args.rows)
-                run["round"] = round_no + 1
-                runs.append(run)
-                print(f"round {round_no + 1} statuses {kind}: PostgreSQL {run['postgres_cpu_us_per_row']:.2f} us/row,"
-                      f" gateway side {run['client_cpu_us_per_row']:.2f} us/row", flush=True)
+        runs += await alternated(
+            args.rounds, ("insert", "copy"), lambda kind: statuses_run(kind, args.rows),
+            lambda run: (f"statuses {run['statuses']}: PostgreSQL {run['postgres_cpu_us_per_row']:.2f} us/row, "
+                         f"gateway side {run['client_cpu_us_per_row']:.2f} us/row"))
         medians = {kind: {what: statistics.median([r[what] for r in runs if r.get("statuses") == kind])
                           for what in ("postgres_cpu_us_per_row", "client_cpu_us_per_row")}
                    for kind in ("insert", "copy")}
@@ -210,14 +216,11 @@ async def main(args: argparse.Namespace) -> int:
             what: common.ratio(medians["copy"][what], medians["insert"][what]) for what in medians["copy"]}}
         print(f"statuses: {summary['statuses']}")
     if args.only in (None, "activity"):
-        for round_no in range(args.rounds):
-            for kind in ("full", "partial"):
-                run = await activity_run(kind, args.rows)
-                run["round"] = round_no + 1
-                runs.append(run)
-                over = "every row" if kind == "full" else "care rows only"
-                print(f"round {round_no + 1} activity, care-key index over {over}: PostgreSQL "
-                      f"{run['postgres_cpu_us_per_row']:.2f} us/row", flush=True)
+        runs += await alternated(
+            args.rounds, ("full", "partial"), lambda kind: activity_run(kind, args.rows),
+            lambda run: (f"activity, care-key index over "
+                         f"{'every row' if run['care_key_index'] == 'full' else 'care rows only'}: "
+                         f"PostgreSQL {run['postgres_cpu_us_per_row']:.2f} us/row"))
         by_index = {kind: statistics.median([r["postgres_cpu_us_per_row"] for r in runs
                                              if r.get("care_key_index") == kind]) for kind in ("full", "partial")}
         summary["activity"] = {"postgres_cpu_us_per_row_median": by_index,
