@@ -2,18 +2,28 @@
 (permitted, or denied by reason class), deliveries dropped at delivery, and consents given and withdrawn.
 
 :class:`ActivityTally` keeps the counts in the store (``audit_activity_counts``, migration 0015) with a cursor
-saying up to which record they count. The first refresh reads the records of the window once (found by a binary
-search on the log, whose ``recorded_at`` never goes backwards), every later one only the records appended since.
-Each worker refreshes them every few seconds (:mod:`gateway.privacy.overview`), so that an officer's look reads only
-the last moments of the log, in milliseconds at any log size; a look reads at most a bounded number of records
-itself and says how many are still to count. The database does the counting: one grouped statement per batch
-extracts the few fields a count depends on from each record's JSON (PostgreSQL's ``json_to_record``, SQLite's
-``json_extract``) and sends back one row per distinct combination of them, so neither the records nor their
-parsing reach the gateway's process; :func:`_counted` then turns those few rows into the chart's keys, the one
-definition of what counts as what. The counts keep the organisations each record names (sender,
-recipient, requester) so that :meth:`ActivityTally.view` shows an officer only what their organisation is party
-to, by the same rule as every other answer (:meth:`gateway.privacy.officer.Officer.concerns`). Recomputable,
-never the only copy of anything: the audit log stays the evidence.
+saying up to which record they count (``audit_activity_cursor``). What counts as what is defined once, in
+:mod:`gateway.audit.overview`. Two writers advance the cursor, never over the same record:
+
+- **The append of each batch of records** counts them as it writes them, in the same transaction, when the cursor
+  stands exactly at the log's end (:meth:`gateway.store.audit_log.AuditLogRepository.append_audit`). On
+  PostgreSQL it skips the cursor row if a refresh holds it locked, and leaves its records to the refresh, so an
+  append never waits for one. So while the tally is caught up, the counts are current with every commit and no
+  record is read again to be counted.
+- **A refresh** counts the records the appends left: the window of the log the first time (found by a binary
+  search on the log, whose ``recorded_at`` never goes backwards), then whatever was appended while the cursor was
+  locked or behind. Each worker refreshes every few seconds (:mod:`gateway.privacy.overview`), so that an
+  officer's look reads only the last moments of the log, in milliseconds at any log size; a look reads at most a
+  bounded number of records itself and says how many are still to count. The database does this counting: one
+  grouped statement per batch extracts the few fields a count depends on from each record's JSON (PostgreSQL's
+  ``json_to_record``, SQLite's ``json_extract``) and sends back one row per distinct combination of them, so
+  neither the records nor their parsing reach the gateway's process; :func:`~gateway.audit.overview.counted`
+  then turns those few rows into the chart's keys.
+
+The counts keep the organisations each record names (sender, recipient, requester) so that
+:meth:`ActivityTally.view` shows an officer only what their organisation is party to, by the same rule as every
+other answer (:meth:`gateway.privacy.officer.Officer.concerns`). Recomputable, never the only copy of anything:
+the audit log stays the evidence.
 """
 
 from __future__ import annotations
@@ -24,10 +34,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import delete, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit.overview import COUNTED_FIELDS, DENIAL_CLASSES, OverviewKey, counted, reason_class
 from gateway.store.tables import audit_activity_counts, audit_activity_cursor
 
 if TYPE_CHECKING:
@@ -36,10 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["BATCH", "DENIAL_CLASSES", "LOOK_LIMIT", "OVERVIEW_DAYS", "ActivityTally", "ActivityView", "Viewer",
            "reason_class"]
 
-DENIAL_CLASSES = ("deny-consent", "deny-policy", "deny-sensitive", "deny-other")
-_CONSENT = frozenset({"no-applicable-consent", "consent-expired", "consent-withdrawn", "objection-upheld"})
-_POLICY = frozenset({"purpose-missing", "purpose-not-permitted", "recipient-not-permitted", "policy-unavailable"})
-_SENSITIVE = frozenset({"sensitive-label-denied", "masked-at-source"})
 BATCH = 10_000
 OVERVIEW_DAYS = 30
 """Days the officers' overview counts (the console's home charts)."""
@@ -55,43 +60,8 @@ class Viewer(Protocol):
 
     def concerns(self, record: dict[str, Any]) -> bool: ...
 
-_Key = tuple[str, str, str, str, str | None, str | None, str | None]
-"""(day, kind, flow, series, source organisation, recipient organisation, requesting organisation)."""
-
-
-def reason_class(reason: str | None) -> str:
-    """The chart's class of a denial reason: consent, policy (purpose, recipient, registry), sensitive data."""
-    if reason in _CONSENT:
-        return "deny-consent"
-    if reason in _POLICY:
-        return "deny-policy"
-    if reason in _SENSITIVE:
-        return "deny-sensitive"
-    return "deny-other"
-
-
-def _counted(record: dict[str, object], day: str) -> _Key | None:
-    """The key a record of ``day`` adds one to, or None if the overview does not count it: the one definition,
-    applied to each group of alike records the grouping statements below send back."""
-    event, flow = record.get("event_type"), str(record.get("flow_id") or "-")
-    orgs = (record.get("source_org"), record.get("recipient_org"), record.get("requesting_org"))
-    source, recipient, requesting = (str(o) if o else None for o in orgs)
-    if event == "decision":
-        series = "permit" if record.get("outcome") == "permit" else reason_class(str(record.get("reason") or ""))
-        return day, "decision", flow, series, source, recipient, requesting
-    if event == "delivery-dropped":
-        return day, "drop", flow, "drop", source, recipient, requesting
-    if event == "consent-change" and record.get("action") in ("record-consent", "withdraw-consent"):
-        series = "given" if record.get("action") == "record-consent" else "withdrawn"
-        return day, "consent", "-", series, source, recipient, requesting
-    return None
-
-
-_FIELDS = ("event_type", "flow_id", "outcome", "reason", "action", "source_org", "recipient_org", "requesting_org")
-"""The fields of a record :func:`_counted` reads, in the order the grouping statements give them."""
-
 # The first :batch records from index :start (the rows ``audit_entries(start, batch)`` reads), grouped by their
-# day and _FIELDS, with how many records each group holds. Only the JSON of the event types _counted can count is
+# day and COUNTED_FIELDS, with how many records each group holds. Only the JSON of the event types counted can count is
 # read; other records are grouped by day alone (their fields NULL), so that they still add to the number read.
 # The day is the date of ``recorded_at`` as the driver hands it back: asyncpg returns ``timestamptz`` in UTC, and
 # SQLite keeps the wall time it was given (UTC, the store's clock) as text ``YYYY-MM-DD HH:MM:SS.ffffff``.
@@ -122,7 +92,7 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 """)
 
 
-async def _count_batch(tx: StoreTransaction, start: int, batch: int, oldest: str, counts: Counter[_Key]) -> int:
+async def _count_batch(tx: StoreTransaction, start: int, batch: int, oldest: str, counts: Counter[OverviewKey]) -> int:
     """Add to ``counts`` the first ``batch`` records from index ``start`` that fall on ``oldest`` or later;
     how many records there were (counted or not)."""
     statement = _GROUPED_POSTGRESQL if tx.conn.dialect.name == "postgresql" else _GROUPED_SQLITE
@@ -130,7 +100,7 @@ async def _count_batch(tx: StoreTransaction, start: int, batch: int, oldest: str
     for row in await tx.conn.execute(statement, {"start": start, "batch": batch}):
         day, n = row[0], row[-1]
         read += n
-        key = _counted(dict(zip(_FIELDS, row[1:-1], strict=True)), day) if day >= oldest else None
+        key = counted(dict(zip(COUNTED_FIELDS, row[1:-1], strict=True)), day) if day >= oldest else None
         if key is not None:
             counts[key] += n
     return read
@@ -178,7 +148,7 @@ class ActivityTally:
             cursor = await _new_cursor(tx, await tx.first_audit_index_recorded_since(since), oldest)
         next_index = cursor
         read = 0
-        counts: Counter[_Key] = Counter()
+        counts: Counter[OverviewKey] = Counter()
         while limit is None or read < limit:
             batch = BATCH if limit is None else min(BATCH, limit - read)
             found = await _count_batch(tx, next_index, batch, oldest, counts)
@@ -186,13 +156,13 @@ class ActivityTally:
             read += found
             if found < batch:
                 break
-        await _add_counts(tx, counts)
+        await tx.add_overview_counts(counts)
         await tx.conn.execute(delete(audit_activity_counts).where(audit_activity_counts.c.day < oldest))
         await tx.conn.execute(update(audit_activity_cursor).where(audit_activity_cursor.c.id == 1)
                               .values(next_index=next_index, window_start=oldest))
         return read
 
-    async def counts(self, tx: StoreTransaction, now: datetime) -> Counter[_Key]:
+    async def counts(self, tx: StoreTransaction, now: datetime) -> Counter[OverviewKey]:
         """The stored counts of the window ending ``now``."""
         first = (now - timedelta(days=self.days - 1)).date().isoformat()
         c = audit_activity_counts.c
@@ -234,16 +204,3 @@ async def _new_cursor(tx: StoreTransaction, next_index: int, oldest: str) -> int
         cursor = await _locked_cursor(tx)
         assert cursor is not None
         return cursor
-
-
-async def _add_counts(tx: StoreTransaction, counts: Counter[_Key]) -> None:
-    if not counts:
-        return
-    dialect_insert = postgresql_insert if tx.conn.dialect.name == "postgresql" else sqlite_insert
-    rows = [{"day": day, "kind": kind, "flow": flow, "series": series, "source_org": source or "",
-             "recipient_org": recipient or "", "requesting_org": requesting or "", "n": n}
-            for (day, kind, flow, series, source, recipient, requesting), n in counts.items()]
-    statement = dialect_insert(audit_activity_counts)
-    await tx.conn.execute(statement.on_conflict_do_update(
-        index_elements=[c for c in audit_activity_counts.primary_key.columns],
-        set_={"n": audit_activity_counts.c.n + statement.excluded.n}), rows)

@@ -14,8 +14,9 @@ from typing import get_args
 import httpx
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
+from gateway.audit import overview
 from gateway.audit.record import AuditRecord
 from gateway.bootstrap import Gateway
 from gateway.identity.synthetic import generate_tenants
@@ -28,7 +29,7 @@ from gateway.privacy.officer import Officer
 from gateway.privacy.overview import OverviewKeeper
 from gateway.simulators import aler_arrears_message, fhir_consent
 from gateway.store import Store
-from gateway.store.tables import audit_activity_counts, audit_integrity_checks
+from gateway.store.tables import audit_activity_counts, audit_activity_cursor, audit_integrity_checks
 from tests.conftest import Backends, bearer
 from tests.contract.conftest import sql_store
 
@@ -65,7 +66,7 @@ def keeper(gateway: Gateway, verify_every: float = 3600) -> OverviewKeeper:
     return OverviewKeeper(PrivacyOffice.for_gateway(gateway), ActivityTally(), 3600, verify_every)
 
 
-async def test_the_tally_counts_each_record_once_and_keeps_counting_where_it_stopped(
+async def test_the_tally_counts_each_record_once_and_the_appends_keep_it_current(
         gateway: Gateway, http: httpx.AsyncClient) -> None:
     await referrals(gateway, http, "a", consenting=3, refused=2)
     office = PrivacyOffice.for_gateway(gateway)
@@ -79,8 +80,8 @@ async def test_the_tally_counts_each_record_once_and_keeps_counting_where_it_sto
     assert first.backlog == 0
 
     await referrals(gateway, http, "b", consenting=0, refused=1, first=5)
-    read = await keeper(gateway).count()  # a new tally object, as after a restart: it goes on from the cursor
-    assert 0 < read < 20
+    # caught up with the log, the tally is kept current by each append, which counts its own records: a new tally
+    # object (as after a restart) goes on from the cursor and finds nothing left to read
     assert await keeper(gateway).count() == 0
     async with gateway.store.transaction() as tx:
         again = await ActivityTally().view(tx, DPO, office.clock())
@@ -122,10 +123,14 @@ def mix() -> list[AuditRecord]:
     return records
 
 
-async def test_the_database_counts_each_record_as_the_python_definition_does(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The grouping statement (on each backend) and :func:`activity._counted` must never drift apart: the stored
-    counts are those ``_counted`` gives over the same records, read back one by one as they were before."""
+@pytest.mark.parametrize("counted_by", ["refresh", "append"])
+async def test_the_stored_counts_are_the_python_definition_over_the_records_whoever_counts_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch, counted_by: str) -> None:
+    """The grouping statement (on each backend), the appends' own counting and :func:`overview.counted` must never
+    drift apart: the stored counts are those ``counted`` gives over the same records, read back one by one.
+    ``refresh``: the tally's first count stops one record short of the log's end, so no append counts and the
+    refresh counts them all from the stored records; ``append``: it reaches the end, and each append counts its
+    own records as it writes them."""
     day_a = datetime(2026, 3, 1, tzinfo=UTC)
     at = [day_a + timedelta(hours=10)]
     store.clock = lambda: at[0]
@@ -137,8 +142,9 @@ async def test_the_database_counts_each_record_as_the_python_definition_does(
             await tx.append_audit(records)
 
     await append(day_a + timedelta(hours=10), mix())
+    first = len(mix()) - 1 if counted_by == "refresh" else len(mix())
     async with store.transaction() as tx:  # window of 1 and 2 March: the first count of the log
-        assert await tally.refresh(tx, day_a + timedelta(hours=12)) == len(mix())
+        assert await tally.refresh(tx, day_a + timedelta(hours=12), limit=first) == first
     # after it: more on 1 March (to be read but not counted on 3 March), also at 00:30 of 2 March in Rome (1 March
     # in UTC), then on 2 March and 3 March at both ends of the UTC day
     await append(day_a + timedelta(hours=23), mix())
@@ -148,14 +154,15 @@ async def test_the_database_counts_each_record_as_the_python_definition_does(
     await append(day_a + timedelta(days=2), mix())
     await append(day_a + timedelta(days=2, hours=23, minutes=59), mix())
     appended = 5 * len(mix()) + 4
+    left = appended + len(mix()) - first if counted_by == "refresh" else 0  # what no append counted
 
     now = day_a + timedelta(days=2, hours=23, minutes=59, seconds=30)  # window of 2 and 3 March
     async with store.transaction() as tx:  # an officer's look, a few records at a time
-        assert await tally.refresh(tx, now, limit=5) == 5
-        assert await tally.refresh(tx, now, limit=7) == 7
+        assert await tally.refresh(tx, now, limit=5) == min(5, left)
+        assert await tally.refresh(tx, now, limit=7) == min(7, left - min(5, left))
     monkeypatch.setattr(activity, "BATCH", 6)  # the rest in statements of 6 records
     async with store.transaction() as tx:
-        assert await tally.refresh(tx, now) == appended - 12
+        assert await tally.refresh(tx, now) == max(left - 12, 0)
         assert await tally.refresh(tx, now) == 0
         stored = await tally.counts(tx, now)
         days = {day for (day,) in await tx.conn.execute(select(audit_activity_counts.c.day).distinct())}
@@ -164,7 +171,7 @@ async def test_the_database_counts_each_record_as_the_python_definition_does(
     expected: Counter[tuple[str, str, str, str, str | None, str | None, str | None]] = Counter()
     for entry in entries:  # what the tally counted in Python before the database did it
         day = entry["recorded_at"].date().isoformat()
-        key = activity._counted(orjson.loads(entry["record"]), day) if day >= "2026-03-02" else None
+        key = overview.counted(orjson.loads(entry["record"]), day) if day >= "2026-03-02" else None
         if key is not None:
             expected[key] += 1
     assert len(entries) == appended
@@ -185,12 +192,48 @@ async def test_the_database_counts_each_record_as_the_python_definition_does(
     assert stored[("2026-03-03", "decision", "F2", "permit", "asst", "comune", "comune")] == 2
 
 
+async def test_an_append_never_waits_for_a_refresh_and_leaves_it_the_records_it_could_not_count(
+        settings_for: Callable[[Backends], object]) -> None:
+    """PostgreSQL, where two processes write at once: while a refresh holds the overview's cursor, another
+    process's append goes through without waiting for it and counts nothing; the next refresh counts those records,
+    once, and from then on the appends count their own again."""
+    async with sql_store("postgres", settings_for) as store:
+        tally = ActivityTally()
+        one_mix = overview.tally(mix(), store.clock().astimezone(UTC).date().isoformat())
+
+        async def append() -> None:
+            async with store.transaction() as tx:
+                await tx.append_audit(mix())
+
+        async def counts() -> Counter[tuple[str, str, str, str, str | None, str | None, str | None]]:
+            async with store.transaction() as tx:
+                return await tally.counts(tx, store.clock())
+
+        await append()
+        async with store.transaction() as tx:
+            assert await tally.refresh(tx, store.clock()) == len(mix())  # the first count: caught up
+        async with store.transaction() as holding:
+            assert await tally.refresh(holding, store.clock()) == 0  # holds the cursor until it commits
+            await asyncio.wait_for(append(), timeout=60)  # would wait forever for the cursor without SKIP LOCKED
+        assert await counts() == one_mix  # the append left its records to a refresh
+        async with store.transaction() as tx:
+            assert await tally.refresh(tx, store.clock()) == len(mix())
+            assert await tally.refresh(tx, store.clock()) == 0
+        await append()  # the cursor at the log's end again: the append counts its own
+        async with store.transaction() as tx:
+            assert await tally.refresh(tx, store.clock()) == 0
+        assert await counts() == Counter({key: 3 * n for key, n in one_mix.items()})
+
+
 async def test_an_officers_look_counts_what_the_workers_have_not_and_says_what_is_left(
         gateway: Gateway, http: httpx.AsyncClient) -> None:
     await referrals(gateway, http, "c", consenting=1, refused=1)
     office = PrivacyOffice.for_gateway(gateway)
     tally = ActivityTally()
     async with gateway.store.transaction() as tx:
+        # the appends counted their records; start the tally again, as on a log the tally has never counted
+        await tx.conn.execute(delete(audit_activity_cursor))
+        await tx.conn.execute(delete(audit_activity_counts))
         assert await tally.refresh(tx, office.clock(), limit=1) == 1
         partial = await tally.view(tx, DPO, office.clock())
     assert partial.backlog > 0
