@@ -37,7 +37,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.overview import COUNTED_FIELDS, DENIAL_CLASSES, OverviewKey, counted, reason_class
-from gateway.store.tables import audit_activity_counts, audit_activity_cursor
+from gateway.store.tables import audit_activity_counts, audit_activity_cursor, audit_head
 
 if TYPE_CHECKING:
     from gateway.store import StoreTransaction
@@ -139,9 +139,12 @@ class ActivityTally:
     async def refresh(self, tx: StoreTransaction, now: datetime, limit: int | None = None) -> int:
         """Count the records appended since the last refresh (the whole window the first time), at most
         ``limit`` of them (None: all); returns how many were read. The cursor row is locked meanwhile, so two
-        processes never count the same record twice."""
+        processes never count the same record twice. A tally caught up with the log (and its window with the
+        day) is left alone, unlocked: the appends are counting, and would skip their counting while it is locked."""
         start_day = (now - timedelta(days=self.days - 1)).date()
         oldest = start_day.isoformat()
+        if await _caught_up(tx, oldest):
+            return 0
         cursor = await _locked_cursor(tx)
         if cursor is None:
             since = datetime.combine(start_day, datetime.min.time(), tzinfo=now.tzinfo)
@@ -186,6 +189,16 @@ class ActivityTally:
             if officer.concerns({"source_org": source, "recipient_org": recipient, "requesting_org": requesting}):
                 counts[(kind, flow, series, day)] += n
         return ActivityView(days, dict(counts), records_read, await self.backlog(tx))
+
+
+async def _caught_up(tx: StoreTransaction, oldest: str) -> bool:
+    """Whether the cursor stands at the log's end with its window starting on ``oldest``, read in one statement
+    (one snapshot) without locking anything."""
+    head_size = select(audit_head.c.size).where(audit_head.c.id == 1).scalar_subquery()
+    row = (await tx.conn.execute(
+        select(audit_activity_cursor.c.next_index, audit_activity_cursor.c.window_start, head_size.label("size"))
+        .where(audit_activity_cursor.c.id == 1))).first()
+    return row is not None and row.size is not None and row.next_index >= row.size and row.window_start == oldest
 
 
 async def _locked_cursor(tx: StoreTransaction) -> int | None:

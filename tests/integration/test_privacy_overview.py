@@ -194,9 +194,10 @@ async def test_the_stored_counts_are_the_python_definition_over_the_records_whoe
 
 async def test_an_append_never_waits_for_a_refresh_and_leaves_it_the_records_it_could_not_count(
         settings_for: Callable[[Backends], object]) -> None:
-    """PostgreSQL, where two processes write at once: while a refresh holds the overview's cursor, another
-    process's append goes through without waiting for it and counts nothing; the next refresh counts those records,
-    once, and from then on the appends count their own again."""
+    """PostgreSQL, where two processes write at once: a refresh of a caught-up tally locks nothing, so an append
+    beside it counts its own records; while a refresh holds the overview's cursor, another process's append goes
+    through without waiting for it and counts nothing; the next refresh counts those records, once, and from then
+    on the appends count their own again."""
     async with sql_store("postgres", settings_for) as store:
         tally = ActivityTally()
         one_mix = overview.tally(mix(), store.clock().astimezone(UTC).date().isoformat())
@@ -213,16 +214,22 @@ async def test_an_append_never_waits_for_a_refresh_and_leaves_it_the_records_it_
         async with store.transaction() as tx:
             assert await tally.refresh(tx, store.clock()) == len(mix())  # the first count: caught up
         async with store.transaction() as holding:
-            assert await tally.refresh(holding, store.clock()) == 0  # holds the cursor until it commits
+            assert await tally.refresh(holding, store.clock()) == 0  # caught up: it locks nothing
+            await asyncio.wait_for(append(), timeout=60)
+        async with store.transaction() as tx:
+            assert await tally.refresh(tx, store.clock()) == 0  # the append counted its own
+        async with store.transaction() as holding:
+            # the cursor locked until this commits, as a refresh counting a backlog holds it
+            await holding.conn.execute(select(audit_activity_cursor).with_for_update())
             await asyncio.wait_for(append(), timeout=60)  # would wait forever for the cursor without SKIP LOCKED
-        assert await counts() == one_mix  # the append left its records to a refresh
+        assert await counts() == Counter({key: 2 * n for key, n in one_mix.items()})  # the second one left its own
         async with store.transaction() as tx:
             assert await tally.refresh(tx, store.clock()) == len(mix())
             assert await tally.refresh(tx, store.clock()) == 0
         await append()  # the cursor at the log's end again: the append counts its own
         async with store.transaction() as tx:
             assert await tally.refresh(tx, store.clock()) == 0
-        assert await counts() == Counter({key: 3 * n for key, n in one_mix.items()})
+        assert await counts() == Counter({key: 4 * n for key, n in one_mix.items()})
 
 
 async def test_an_officers_look_counts_what_the_workers_have_not_and_says_what_is_left(
