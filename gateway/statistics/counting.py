@@ -14,7 +14,9 @@ that a record the trust sends again under a new message id — a correction of i
 replaces its earlier count instead of adding a second one: the store keeps only a keyed hash of (sender,
 resource type, resource id), never the id itself. A record sent again as cancelled, entered in error, not done
 or masked at source no longer counts: its event is a retraction, and the store removes the earlier row.
-Decisions (F13) are counted once per message as before. A vaccination names its vaccine group (influenza,
+Decisions (F13) are counted once per recipient decided, and the alike decisions of a batch (same month, sender,
+quartiere, flow, recipient and outcome) are stored as one event that stands for all of them
+(:func:`combine_decisions`; its ``weight`` says how many). A vaccination names its vaccine group (influenza,
 COVID-19, pneumococcal, zoster, other), so that F6 can count vaccinations per group.
 """
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from schemas.envelope import Envelope
 
 __all__ = ["NOT_STATED", "NO_FLOW", "OTHER_VACCINE", "ActivityEvent", "AggregateCell", "activity_of", "aggregate",
-           "month_of"]
+           "combine_decisions", "month_of"]
 
 NOT_STATED = "non-indicato"
 """Quartiere of an event whose message did not locate it."""
@@ -62,9 +64,12 @@ def aggregate(
     dimensions: Sequence[str],
     threshold: int = 5,
     weights: Iterable[int] | None = None,
+    occurrences: Iterable[int] | None = None,
 ) -> list[AggregateCell]:
     """Count ``events`` by ``dimensions`` (optionally summing ``weights``, e.g. minutes of care) and
-    suppress cells whose number of contributing events is below ``threshold``."""
+    suppress cells whose number of contributing events is below ``threshold``. ``occurrences``: how many events
+    each entry stands for (1 each when not given; a stored F13 row stands for the alike decisions of a batch),
+    which is what a cell counts, and what its suppression counts, whether or not weights are summed."""
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
     refused = OPERATOR_DIMENSIONS.intersection(dimensions)
@@ -73,10 +78,12 @@ def aggregate(
     contributors: Counter[tuple[str, ...]] = Counter()
     totals: Counter[tuple[str, ...]] = Counter()
     weight_list = list(weights) if weights is not None else None
+    occurrence_list = list(occurrences) if occurrences is not None else None
     for i, event in enumerate(events):
         key = tuple(str(event[d]) for d in dimensions)
-        contributors[key] += 1
-        totals[key] += weight_list[i] if weight_list is not None else 1
+        times = occurrence_list[i] if occurrence_list is not None else 1
+        contributors[key] += times
+        totals[key] += weight_list[i] if weight_list is not None else times
     hidden = {key for key, n in contributors.items() if n < threshold}
     hidden |= _secondary(contributors, hidden, len(dimensions))
     return [AggregateCell(key, None if key in hidden else totals[key], key in hidden) for key in sorted(contributors)]
@@ -122,7 +129,8 @@ class ActivityEvent:
     recipient: str | None = None
     outcome: Literal["permit", "deny"] | None = None
     weight: int = 1
-    """Minutes of care for a visit; 1 otherwise."""
+    """Minutes of care for a visit; for a decision, how many alike decisions the event stands for (see
+    :func:`combine_decisions`); 1 for a vaccination."""
     record: tuple[str, str] | None = None
     """For care: the FHIR resource type and id of the source record counted, so that a re-send replaces its
     count. Held in memory only; the store keeps a keyed hash of it with ``source``. None for decisions."""
@@ -131,6 +139,38 @@ class ActivityEvent:
     vaccine_group: str | None = None
     """For a vaccination: its vaccine group (code list ``vaccine_groups``: influenza, covid-19, pneumococcal,
     zoster, other), the dimension F6 counts vaccinations by. None for visits and decisions."""
+
+
+    @property
+    def occurrences(self) -> int:
+        """How many events this one stands for: a decision's weight, one for care (whose weight is minutes)."""
+        return self.weight if self.kind == "decision" else 1
+
+
+def combine_decisions(events: Sequence[ActivityEvent]) -> list[ActivityEvent]:
+    """``events`` with their decisions (F13) combined: one event per distinct month, sender, quartiere, flow,
+    recipient and outcome, weighing as many decisions as it stands for, first where the first of them was; care
+    events as they are. What a batch stores: its decisions are a few alike groups, and one row each costs the
+    store a fraction of one row per decision, while every count comes out the same (:func:`aggregate` counts
+    ``occurrences``)."""
+    combined: list[ActivityEvent] = []
+    at: dict[tuple[object, ...], int] = {}
+    weights: dict[tuple[object, ...], int] = {}
+    for event in events:
+        if event.kind != "decision" or event.record is not None or event.retracted:
+            combined.append(event)
+            continue
+        key: tuple[object, ...] = (event.month, event.source, event.quartiere, event.flow_id, event.recipient,
+                                   event.outcome)
+        if key in at:
+            weights[key] += event.weight
+        else:
+            at[key], weights[key] = len(combined), event.weight
+            combined.append(event)
+    for group, index in at.items():
+        if weights[group] != combined[index].weight:
+            combined[index] = replace(combined[index], weight=weights[group])
+    return combined
 
 
 @functools.lru_cache(maxsize=256)

@@ -193,7 +193,7 @@ class StatisticsPublisher:
             counted = [e for e in events if e.kind == spec.kind]
             keyed = [{d: _dimension(e, d) for d in spec.dimensions} for e in counted]
             weights = [e.weight for e in counted] if spec.unit == "minutes" else None
-            cells = aggregate(keyed, spec.dimensions, self.threshold, weights)
+            cells = aggregate(keyed, spec.dimensions, self.threshold, weights, [e.occurrences for e in counted])
             measures.append({
                 "measure": spec.measure, "unit": spec.unit, "dimensions": spec.dimensions,
                 "cells": [{"key": dict(zip(spec.dimensions, c.key, strict=True)), "value": c.count,

@@ -1,4 +1,5 @@
-"""Statistics activity for the aggregate flows F6 and F13: one row per counted event.
+"""Statistics activity for the aggregate flows F6 and F13: one row per counted care event, and one per group of
+alike decisions of a batch (its ``weight`` says how many: migration 0021).
 
 Table ``statistics_activity`` (migration 0005; the keyed hash of the source care record from 0008, so that a
 record sent again replaces its row; the vaccine group from 0011). Rows hold coded dimensions only, never a
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from gateway.statistics.counting import ActivityEvent
+from gateway.statistics.counting import ActivityEvent, combine_decisions
 from gateway.store.base import Repository
 from gateway.store.tables import CARE_ROWS, statistics_activity
 
@@ -54,9 +55,11 @@ class ActivityRepository(Repository):
         """Store counted events (the intake calls it once per batch). An event naming its source record (F6
         care) replaces the row of an earlier event for the same record — month, quartiere, outcome, weight and
         vaccine group — or, when it is a retraction, removes it; within the batch the last event for a record
-        wins. Events without a record (F13 decisions) are always added."""
+        wins. Events without a record (F13 decisions) are always added, the alike ones of the batch as one row
+        that weighs as many as they are."""
         latest: dict[tuple[str, str], ActivityEvent] = {}
-        added = [e for e in events if e.record is None and not e.retracted]  # decisions (F13): never replaced
+        # decisions (F13): never replaced, and a batch's alike ones stored as one row (combine_decisions)
+        added = [e for e in combine_decisions(events) if e.record is None and not e.retracted]
         for e in events:
             if e.record is None:
                 continue

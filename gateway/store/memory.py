@@ -46,7 +46,7 @@ from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
 from gateway.policy.registry import FINAL_LIFECYCLE_STATES
-from gateway.statistics.counting import ActivityEvent
+from gateway.statistics.counting import ActivityEvent, combine_decisions
 from gateway.store import keyed
 from gateway.store.models import MessageStatus, OutboxRow, Subject
 
@@ -447,7 +447,7 @@ class MemoryTransaction:
         record replaces (or, retracted, removes) the row counted for that record; other events are added."""
         latest: dict[tuple[str, str], ActivityEvent] = {}
         added: list[tuple[ActivityEvent, str | None]] = []
-        for e in events:
+        for e in combine_decisions(events):  # a batch's alike decisions as one row, as in the SQL store
             if e.record is None:
                 if not e.retracted:
                     added.append((_counted(e), None))

@@ -195,6 +195,9 @@ __all__ += ["CARE_ROWS", "statistics_activity"]
 CARE_ROWS = "source_key IS NOT NULL"
 """The rows the unique index on (kind, source key) holds: care rows, the only ones a re-sent record replaces."""
 
+WEIGHT_COMMENT = "minutes of care for visits; decisions the row counts for decisions; 1 for vaccinations"
+"""The comment on ``statistics_activity.weight`` (migration 0021 writes it on PostgreSQL)."""
+
 statistics_activity = Table(
     "statistics_activity",
     metadata,
@@ -206,7 +209,7 @@ statistics_activity = Table(
     Column("flow_id", String(64), nullable=True, comment="for decisions: the declared flow, if any"),
     Column("recipient", String(32), nullable=True, comment="for decisions: the recipient organisation"),
     Column("outcome", String(8), nullable=True, comment="for decisions: permit or deny"),
-    Column("weight", Integer, nullable=False, comment="minutes of care for visits; 1 otherwise"),
+    Column("weight", Integer, nullable=False, comment=WEIGHT_COMMENT),
     Column("source_key", String(64), nullable=True,
            comment="for care: HMAC of (sender, resource type, resource id), so a re-send replaces the row"),
     Column("vaccine_group", String(32), nullable=True,
@@ -215,8 +218,9 @@ statistics_activity = Table(
     Index("ux_statistics_activity_kind_source_key", "kind", "source_key", unique=True,
           postgresql_where=text(CARE_ROWS), sqlite_where=text(CARE_ROWS)),
 )
-"""One row per event the statistics flows count (F6 visits and vaccinations, F13 decisions): a month and
-coded dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person.
+"""One row per event the statistics flows count (F6 visits and vaccinations), and one per group of alike F13
+decisions of a batch, whose weight says how many decisions it counts (migration 0021): a month and coded
+dimensions only. No pseudonym, message id, operator or finer time, so no row leads back to a person.
 A care row carries a keyed hash of its source record (migration 0008), unique per kind, so that a record the
 trust sends again replaces its row; decisions have none, and the unique index holds care rows only (0020). A
 vaccination row names its vaccine group (migration 0011), the dimension F6 counts vaccinations by."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.statistics.counting import aggregate
+from gateway.statistics.counting import ActivityEvent, aggregate, combine_decisions
 
 
 def events(quartiere: str, month: str, n: int) -> list[dict[str, str]]:
@@ -32,6 +34,42 @@ def test_weights_are_summed_but_suppression_counts_events() -> None:
     data = events("san-siro", "2026-10", 6)
     [cell] = aggregate(data, ["quartiere"], threshold=5, weights=[30] * 6)
     assert cell.count == 180
+
+
+def test_an_entry_standing_for_several_events_counts_them_and_so_does_suppression() -> None:
+    data = events("san-siro", "2026-10", 2) + events("mazzini", "2026-10", 1) + events("navigli", "2026-10", 1)
+    cells = {c.key: c for c in aggregate(data, ["quartiere"], threshold=5, occurrences=[3, 2, 4, 1])}
+    assert cells[("san-siro",)].count == 5 and not cells[("san-siro",)].suppressed
+    assert cells[("mazzini",)].suppressed  # 4 decisions, below 5, in one entry
+    assert cells[("navigli",)].suppressed
+    [cell] = aggregate(events("san-siro", "2026-10", 1), ["quartiere"], threshold=5, weights=[30], occurrences=[6])
+    assert cell.count == 30 and not cell.suppressed  # weights summed; 6 events contributed
+
+
+DIMENSIONS = ("quartiere", "flow_id", "recipient", "outcome")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["2026-10", "2026-11"]), st.sampled_from(["aler", "asst"]),
+                          st.sampled_from(["mazzini", "san-siro"]), st.sampled_from(["F1", "F5", None]),
+                          st.sampled_from(["fwa", "comune"]), st.sampled_from(["permit", "deny"])), max_size=40),
+       st.integers(1, 6))
+def test_a_batch_of_decisions_combined_publishes_the_cells_of_every_decision_counted_alone(
+        decided: list[tuple[str, str, str, str | None, str, str]], threshold: int) -> None:
+    """What the store keeps of a batch (its alike decisions as one weighted event each) publishes exactly what one
+    event per decision would: every count and every suppression the same."""
+    alone = [ActivityEvent(month, "decision", source, quartiere, flow, recipient, outcome)  # type: ignore[arg-type]
+             for month, source, quartiere, flow, recipient, outcome in decided]
+    combined = combine_decisions(alone)
+    assert sum(e.occurrences for e in combined) == len(alone)
+    assert len(combined) == len(set(alone))
+    assert all(e.weight == alone.count(replace(e, weight=1)) for e in combined)
+
+    def published(kept: list[ActivityEvent]) -> list[tuple[tuple[str, ...], int | None, bool]]:
+        cells = aggregate([{d: str(getattr(e, d)) for d in DIMENSIONS} for e in kept], DIMENSIONS, threshold,
+                          occurrences=[e.occurrences for e in kept])
+        return [(c.key, c.count, c.suppressed) for c in cells]
+
+    assert published(combined) == published(alone)
 
 
 def test_operator_dimensions_are_refused() -> None:
