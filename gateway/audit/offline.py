@@ -28,7 +28,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.engine import make_url
 
 from gateway.audit.checkpoint import VerifierKey
-from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.merkle import STORED_NODE_LEVEL, MerkleAccumulator
 from gateway.audit.verify import (
     SEGMENT_COLUMNS,
     AuditVerifier,
@@ -273,7 +273,8 @@ class NodeRebuild:
 
 async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000,
                                progress: Progress | None = None) -> NodeRebuild:
-    """Store the hash of every complete Merkle subtree of the log that is missing, from the leaf hashes.
+    """Store the hash of every complete Merkle subtree of the log that is missing, from the leaf hashes (those of
+    :data:`~gateway.audit.merkle.STORED_NODE_LEVEL` and up: smaller ones are not stored).
 
     For logs written before subtree hashes were stored (migration 0007). Reads the leaf hashes in pages of
     ``page_size``, one transaction each, so appends go on meanwhile (they store the subtrees they complete
@@ -283,7 +284,7 @@ async def rebuild_stored_nodes(store: Store, *, page_size: int = 50_000,
     async with store.transaction() as tx:
         head = await tx.audit_head()
     tree = MerkleAccumulator()
-    tree.track_completed()
+    tree.track_completed(STORED_NODE_LEVEL)  # the smaller ones are hashed from their leaves when needed
     added = 0
     for start in range(0, head.size, page_size):
         end = min(head.size, start + page_size)

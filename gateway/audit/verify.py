@@ -53,7 +53,7 @@ import orjson
 from gateway.audit.canonical import CanonicalJSONError, canonical_json
 from gateway.audit.chain import GENESIS_CHAIN_HASH, ChainHead, chain_hash
 from gateway.audit.checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note
-from gateway.audit.merkle import EMPTY_ROOT, MerkleAccumulator, NodeKey, node_hash
+from gateway.audit.merkle import EMPTY_ROOT, STORED_NODE_LEVEL, MerkleAccumulator, NodeKey, node_hash
 from gateway.audit.stored import StoredCheckpoint
 
 __all__ = ["SEGMENT_COLUMNS", "AuditVerifier", "SegmentChecker", "SegmentResult", "VerificationReport",
@@ -424,6 +424,10 @@ class SegmentChecker:
                 if list(hashes) == computed and list(indexes) == list(range(first, first + len(computed))):
                     continue  # every subtree of this level is stored and right: one comparison in C
                 stored = dict(zip(indexes, hashes, strict=True))
+                if level < STORED_NODE_LEVEL:  # not stored since: those a log written before kept are compared
+                    bad += [((index + 1) << level, level, index) for index, found in stored.items()
+                            if 0 <= index - first < len(computed) and found != computed[index - first]]
+                    continue
                 for offset, value in enumerate(computed):
                     found = stored.get(first + offset)
                     if found is None:
@@ -602,7 +606,7 @@ class AuditVerifier:
         for key, computed in self._tree.take_completed():
             found = stored.get(key)
             if found is None:
-                self._missing_nodes += 1
+                self._missing_nodes += key[0] >= STORED_NODE_LEVEL  # smaller ones are not stored any more
             elif found != computed:
                 self._bad_nodes.append(key)
 

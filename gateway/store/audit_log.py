@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.chain import ChainedEntry, ChainHead, extend
-from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.merkle import STORED_NODE_LEVEL, MerkleAccumulator
 from gateway.audit.overview import OverviewKey, tally
 from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.store.audit_tree import _ADD_NODES_POSTGRESQL, AuditTreeRepository
@@ -84,7 +84,7 @@ class AuditLogRepository(AuditTreeRepository):
         if not records:
             return []
         head, previous = await self._locked_head()
-        head.tree.track_completed()
+        head.tree.track_completed(STORED_NODE_LEVEL)
         # in UTC, as the overview counts it by day, on SQLite too (which keeps the wall time it is given)
         now = self._store.clock().astimezone(UTC)
         if head.size and previous is None:

@@ -1,7 +1,8 @@
 """The audit log's Merkle tree as stored: leaf hashes and the hashes of complete subtrees.
 
 Leaf hashes are a column of ``audit_log`` (migration 0001); table ``audit_merkle_nodes`` (0007) holds the hash of
-every complete subtree of level 1 and above, written in the same transaction as the records that complete it
+every complete subtree of :data:`~gateway.audit.merkle.STORED_NODE_LEVEL` (8 leaves) and above (of level 1 and above
+in a log written before), written in the same transaction as the records that complete it
 (:meth:`~gateway.store.audit_log.AuditLogRepository.append_audit`). Inclusion and consistency proofs, and
 ``gateway audit verify``, read them here instead of hashing every leaf again.
 """
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import and_, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from gateway.audit.merkle import NodeKey
+from gateway.audit.merkle import STORED_NODE_LEVEL, NodeKey, derived_nodes, leaf_range
 from gateway.store.base import Repository
 from gateway.store.tables import audit_log, audit_merkle_nodes
 
@@ -38,30 +39,39 @@ class AuditTreeRepository(Repository):
         return [bytes(h) for h in rows.scalars()]
 
     async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        """The stored hashes of these Merkle subtrees, in one query: level 0 from the records' leaf hashes,
-        higher levels from ``audit_merkle_nodes``. Keys not stored (yet) are absent from the result."""
-        # Plain SQL with one bind per key: the statement's text depends only on how many keys there are, so it
-        # is compiled once per shape, and each (level, idx) term is a primary-key lookup on both engines.
+        """The hashes of these Merkle subtrees, in one query: those of :data:`STORED_NODE_LEVEL` and up from
+        ``audit_merkle_nodes``, the smaller ones (leaves included) hashed from the records' leaf hashes. Keys not
+        stored (yet), or whose leaves are not all there, are absent from the result."""
+        # Plain SQL with one bind per key or leaf range: the statement's text depends only on how many there are,
+        # so it is compiled once per shape, and each term is a primary-key lookup or range on both engines.
         params: dict[str, int] = {}
-        leaves: list[str] = []
+        ranges: list[str] = []
         nodes: list[str] = []
-        for n, (level, index) in enumerate(dict.fromkeys(keys)):
-            params[f"i{n}"] = index
-            if level == 0:
-                leaves.append(f":i{n}")
+        for n, key in enumerate(dict.fromkeys(keys)):
+            level, index = key
+            if level < STORED_NODE_LEVEL:
+                params[f"a{n}"], params[f"b{n}"] = leaf_range(key)
+                ranges.append(f"(idx >= :a{n} AND idx < :b{n})")
             else:
-                params[f"l{n}"] = level
+                params[f"l{n}"], params[f"i{n}"] = level, index
                 nodes.append(f"(level = :l{n} AND idx = :i{n})")
         parts = []  # only bind names are interpolated below, never a value
-        if leaves:
+        if ranges:
             parts.append(f"SELECT 0 AS level, idx, leaf_hash AS hash FROM audit_log "  # noqa: S608
-                         f"WHERE idx IN ({', '.join(leaves)})")
+                         f"WHERE {' OR '.join(ranges)}")
         if nodes:
             parts.append(f"SELECT level, idx, hash FROM audit_merkle_nodes WHERE {' OR '.join(nodes)}")  # noqa: S608
         if not parts:
             return {}
         rows = await self.conn.execute(text(" UNION ALL ".join(parts)), params)
-        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+        found: dict[NodeKey, bytes] = {}
+        leaves: dict[int, bytes] = {}
+        for row in rows:
+            if int(row.level) == 0:
+                leaves[int(row.idx)] = bytes(row.hash)
+            else:
+                found[(int(row.level), int(row.idx))] = bytes(row.hash)
+        return {**found, **derived_nodes(keys, leaves)}
 
     async def add_audit_nodes(self, nodes: Sequence[tuple[NodeKey, bytes]]) -> None:
         """Store hashes of complete Merkle subtrees (level >= 1) in one statement. A subtree stored before

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from gateway.audit.chain import GENESIS_CHAIN_HASH, ChainedEntry, ChainHead, extend
-from gateway.audit.merkle import MerkleAccumulator, NodeKey
+from gateway.audit.merkle import STORED_NODE_LEVEL, MerkleAccumulator, NodeKey, derived_nodes, leaf_range
 from gateway.audit.record import AuditRecord, review_kind, subject_ref
 from gateway.identity.crosswalk import MintedToken, seal, unseal
 from gateway.policy.consent import ConsentRecord
@@ -485,7 +485,7 @@ class MemoryTransaction:
         if len(set(ids)) != len(ids) or not state.audit_record_ids.isdisjoint(ids):
             raise _conflict("an audit record id is stored already")
         head = self._head()
-        head.tree.track_completed()
+        head.tree.track_completed(STORED_NODE_LEVEL)
         now = self._store.clock()
         if state.audit and state.audit[-1]["recorded_at"] > now:
             now = state.audit[-1]["recorded_at"]
@@ -528,12 +528,15 @@ class MemoryTransaction:
     async def audit_tree_nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
         state = self._s
         found: dict[NodeKey, bytes] = {}
-        for level, index in dict.fromkeys(keys):
-            if level == 0 and 0 <= index < len(state.audit):
-                found[(0, index)] = state.audit[index]["leaf_hash"]
-            elif level > 0 and (level, index) in state.audit_nodes:
-                found[(level, index)] = state.audit_nodes[(level, index)]
-        return found
+        leaves: dict[int, bytes] = {}
+        for key in dict.fromkeys(keys):
+            if key[0] >= STORED_NODE_LEVEL:
+                if key in state.audit_nodes:
+                    found[key] = state.audit_nodes[key]
+                continue
+            start, end = leaf_range(key)
+            leaves.update((i, state.audit[i]["leaf_hash"]) for i in range(start, min(end, len(state.audit))))
+        return {**found, **derived_nodes(keys, leaves)}
 
     async def audit_nodes_completed_within(self, start: int, end: int) -> dict[NodeKey, bytes]:
         return {(level, index): value for (level, index), value in self._s.audit_nodes.items()

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, insert, inspect, update
 
-from gateway.audit.merkle import MerkleAccumulator
+from gateway.audit.merkle import STORED_NODE_LEVEL, MerkleAccumulator
 from gateway.audit.offline import rebuild_stored_nodes
 from gateway.audit.record import AuditRecord
 from gateway.audit.verify import verify_log
@@ -413,9 +413,9 @@ async def test_a_relay_or_worker_never_claims_the_rows_a_sweep_holds(
 # --- stored Merkle subtrees (migration 0007) ----------------------------------------------------------------------
 
 
-def completed_subtrees(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
+def completed_subtrees(leaves: list[bytes], from_level: int = 1) -> dict[tuple[int, int], bytes]:
     tree = MerkleAccumulator()
-    tree.track_completed()
+    tree.track_completed(from_level)
     tree.extend(leaves)
     return dict(tree.take_completed())
 
@@ -433,25 +433,27 @@ async def test_T08_appends_store_the_subtrees_they_complete_in_the_same_transact
     async with any_store.transaction() as tx:
         leaves = await tx.audit_leaf_hashes(21)
         stored = await tx.audit_nodes_completed_within(0, 64)
-        picked = await tx.audit_tree_nodes([(0, 20), (4, 0), (2, 4), (2, 5), (0, 21), (5, 0)])
+        picked = await tx.audit_tree_nodes([(0, 20), (4, 0), (2, 4), (3, 1), (2, 5), (0, 21), (5, 0)])
         page = await tx.audit_nodes_completed_within(8, 16)
-    expected = completed_subtrees(leaves)
-    assert stored == expected and len(expected) == 21 - (21).bit_count()
-    assert picked == {(0, 20): leaves[20], (4, 0): expected[(4, 0)], (2, 4): expected[(2, 4)]}
-    assert set(page) == {(1, 4), (1, 5), (1, 6), (1, 7), (2, 2), (2, 3), (3, 1), (4, 0)}
+    every = completed_subtrees(leaves)
+    expected = completed_subtrees(leaves, STORED_NODE_LEVEL)  # smaller subtrees are not stored
+    assert stored == expected and set(expected) == {(3, 0), (3, 1), (4, 0)}
+    # a smaller subtree is hashed from its leaves when all of them are there; (5, 0) was rolled back
+    assert picked == {(0, 20): leaves[20], (4, 0): every[(4, 0)], (2, 4): every[(2, 4)], (3, 1): every[(3, 1)]}
+    assert set(page) == {(3, 1), (4, 0)}
 
 
 async def test_rebuilding_subtrees_fills_the_missing_ones_and_rewrites_none(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.append_audit([audit() for _ in range(37)])
         leaves = await tx.audit_leaf_hashes(37)
-        await tx.conn.execute(delete(audit_merkle_nodes).where(audit_merkle_nodes.c.level <= 2))
+        await tx.conn.execute(delete(audit_merkle_nodes).where(audit_merkle_nodes.c.level == 4))
         await tx.conn.execute(update(audit_merkle_nodes).where(audit_merkle_nodes.c.level == 5)
                               .values(hash=b"\x00" * 32))
-    expected = completed_subtrees(leaves)
+    expected = completed_subtrees(leaves, STORED_NODE_LEVEL)
     first = await rebuild_stored_nodes(store, page_size=10)
     assert (first.size, first.root_matches) == (37, True)
-    assert first.added == sum(1 for level, _ in expected if level <= 2)
+    assert first.added == 2  # (4, 0) and (4, 1), deleted above
     async with store.transaction() as tx:
         stored = await tx.audit_nodes_completed_within(0, 37)
     assert stored == {**expected, (5, 0): b"\x00" * 32}  # the wrong one stays, for `audit verify` to name

@@ -243,11 +243,9 @@ async def test_T02_a_rewrite_that_leaves_the_stored_subtrees_is_named_by_them(ga
 
     report = await verify(gateway)
     assert not report.ok and report.chain_ok and report.first_bad_index is None
-    # the subtrees stored when records 22 and 23 were appended: (22, 23), (20..23), (16..23)
-    assert report.bad_node == (1, 11)
-    assert [p.split(" (")[0] for p in report.problems] == [
-        "stored Merkle node at level 1, index 11", "stored Merkle node at level 2, index 5",
-        "stored Merkle node at level 3, index 2"]
+    # the subtree stored when record 23 was appended: 16..23 (smaller ones are not stored)
+    assert report.bad_node == (3, 2)
+    assert [p.split(" (")[0] for p in report.problems] == ["stored Merkle node at level 3, index 2"]
 
 
 # --- T-03 truncation ---------------------------------------------------------------------------------------------

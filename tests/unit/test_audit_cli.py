@@ -139,21 +139,30 @@ def test_checkpoint_verify_rotate_and_tamper_from_the_command_line(data_dir: Pat
 
 
 def test_rebuild_nodes_fills_in_an_old_log_and_verify_names_a_tampered_node(data_dir: Path) -> None:
-    append_records(13)
+    append_records(37)
     with sqlite3.connect(data_dir / "gateway.sqlite3") as db:  # as a log written before the subtrees were stored
         db.execute("DELETE FROM audit_merkle_nodes")
     code, out = run("verify")
     assert code == 0 and "run `gateway audit rebuild-nodes`" in out, out
 
+    code, out = run("rebuild-nodes")  # four of level 3, two of level 4, one of level 5: smaller ones are not stored
+    assert (code, out.strip()) == (0, "7 Merkle subtree hashes added for 37 records"), out
     code, out = run("rebuild-nodes")
-    assert (code, out.strip()) == (0, "10 Merkle subtree hashes added for 13 records"), out
-    code, out = run("rebuild-nodes")
-    assert (code, out.strip()) == (0, "0 Merkle subtree hashes added for 13 records"), out
+    assert (code, out.strip()) == (0, "0 Merkle subtree hashes added for 37 records"), out
     code, out = run("verify")
     assert code == 0 and "warning" not in out, out
 
     with sqlite3.connect(data_dir / "gateway.sqlite3") as db:
-        db.execute("UPDATE audit_merkle_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1")
+        (right,) = db.execute("SELECT hash FROM audit_merkle_nodes WHERE level = 4 AND idx = 1").fetchone()
+        db.execute("UPDATE audit_merkle_nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 1")
+    code, out = run("verify")
+    assert code == 1, out
+    assert ("audit log BROKEN at Merkle node level 4 index 1: stored Merkle node at level 4, index 1 "
+            "(records 16 to 31)") in out
+
+    with sqlite3.connect(data_dir / "gateway.sqlite3") as db:  # a smaller subtree a log written before kept
+        db.execute("UPDATE audit_merkle_nodes SET hash = ? WHERE level = 4 AND idx = 1", (right,))
+        db.execute("INSERT INTO audit_merkle_nodes (level, idx, hash) VALUES (2, 1, zeroblob(32))")
     code, out = run("verify")
     assert code == 1, out
     assert "audit log BROKEN at Merkle node level 2 index 1: stored Merkle node at level 2, index 1 (records 4 to 7)" \
