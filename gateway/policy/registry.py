@@ -127,14 +127,22 @@ class PolicyRegistry:
     notices: dict[tuple[str, str], PrivacyNotice] = field(default_factory=dict)
     """(uri, version) -> notice."""
 
+    _routes: dict[tuple[str, str, str], tuple[Flow, ...]] = field(init=False, repr=False, compare=False)
+    """(sender, message type, purpose) -> the declared flows of :meth:`flows_for`, in declaration order: asked
+    once or twice for every message, so indexed once when the registry is built."""
+
+    def __post_init__(self) -> None:
+        routes: dict[tuple[str, str, str], list[Flow]] = {}
+        for f in self.flows:
+            routes.setdefault((f.sender, f.message_type, f.purpose), []).append(f)
+        object.__setattr__(self, "_routes", {key: tuple(flows) for key, flows in routes.items()})
+
     def notice(self, uri: str, version: str) -> PrivacyNotice | None:
         return self.notices.get((uri, version))
 
-    def flows_for(self, sender: str, message_type: str, purpose: str) -> list[Flow]:
+    def flows_for(self, sender: str, message_type: str, purpose: str) -> tuple[Flow, ...]:
         """Declared flows a message of this type and purpose from ``sender`` may follow."""
-        return [
-            f for f in self.flows if f.sender == sender and f.message_type == message_type and f.purpose == purpose
-        ]
+        return self._routes.get((sender, message_type, purpose), ())
 
     def may_claim(self, organisation: str, role: str, purpose: str) -> bool:
         """Rule 3: is this organisation's role entitled to claim the purpose?"""

@@ -223,7 +223,7 @@ def test_statistics_flows_are_s0_aggregates_no_partner_message_can_follow() -> N
     assert all((f.message_type, f.sensitivity, f.consent.required) == ("statistics.aggregate", "S0", False)
                for f in statistics)
     # a care record the trust tags "statistics" finds no flow: it is counted, never forwarded
-    assert REGISTRY.flows_for("asst", "care.encounter", "statistics") == []
+    assert REGISTRY.flows_for("asst", "care.encounter", "statistics") == ()
 
 
 def test_an_unknown_statistics_flow_is_refused(store: Store) -> None:
