@@ -13,8 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -26,12 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.errors import DependencyUnavailable
 from gateway.policy.consent import ConsentRecord
 
-__all__ = ["COPY_FROM", "Repository", "StoreContext"]
-
-COPY_FROM: Final = 32
-"""Rows from which a batch is written with PostgreSQL's ``COPY`` (:meth:`Repository._copy`): a copy costs the
-database and the gateway less per row than an insert, but takes two round trips where an insert takes one, and a
-lone message waits for each of them."""
+__all__ = ["Repository", "StoreContext"]
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -105,31 +99,15 @@ class Repository:
         return rows
 
     async def _copy(self, table: str, columns: Sequence[str], values: list[tuple[Any, ...]]) -> bool:
-        """Write rows through the driver, inside this transaction: with PostgreSQL's COPY from :data:`COPY_FROM`
-        rows on, which costs a fraction of an INSERT built and bound by SQLAlchemy; a smaller batch (a lone
-        message's two audit records, its outgoing messages) in one round trip instead of the copy's two, as one
-        prepared INSERT run for every row in a single pipelined exchange (asyncpg's ``executemany``). False on
+        """Write rows with PostgreSQL's COPY through the driver, inside this transaction: for a batch's audit
+        records and outgoing messages it costs a fraction of an INSERT built and bound by SQLAlchemy. False on
         SQLite, where the caller inserts through SQLAlchemy (JSON columns are passed as JSON text)."""
         if self._store.dialect != "postgresql":
             return False
         driver = await self._driver()
-        if len(values) < COPY_FROM:
-            statement = _insert_statement(table, tuple(columns))
-            with _as_store_errors(statement, None):
-                await driver.executemany(statement, values)
-            return True
         with _as_store_errors(f"COPY {table}", None):
             await driver.copy_records_to_table(table, columns=list(columns), records=values)
         return True
-
-
-@cache
-def _insert_statement(table: str, columns: tuple[str, ...]) -> str:
-    """The INSERT of one row of ``columns`` into ``table`` (``$1``... parameters): names the store's own tables
-    and columns only, quoted as COPY quotes them."""
-    names = ", ".join(f'"{column}"' for column in columns)
-    parameters = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-    return f'INSERT INTO "{table}" ({names}) VALUES ({parameters})'  # noqa: S608
 
 
 @contextmanager

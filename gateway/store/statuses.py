@@ -19,12 +19,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from gateway.policy.registry import FINAL_LIFECYCLE_STATES
-from gateway.store.base import COPY_FROM, Repository, _json_text, _utc
+from gateway.store.base import Repository, _json_text, _utc
 from gateway.store.models import MessageStatus
 from gateway.store.tables import messages
 
 __all__ = ["COPY_FROM", "StatusesRepository"]
 
+COPY_FROM = 32
+"""Statuses in a batch from which :meth:`StatusesRepository.insert_messages` copies them (PostgreSQL)."""
 
 
 class StatusesRepository(Repository):

@@ -27,8 +27,8 @@ from gateway.audit.verify import verify_log
 from gateway.policy.consent import ConsentRecord
 from gateway.statistics.counting import ActivityEvent
 from gateway.store import MessageStatus, OutboxRow, PipelineTransaction, Store, Subject
-from gateway.store.base import COPY_FROM
 from gateway.store.ports import InspectableStore
+from gateway.store.statuses import COPY_FROM
 from gateway.store.tables import audit_merkle_nodes, metadata, subject_identifiers, subjects
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
@@ -231,23 +231,6 @@ async def test_T08_concurrent_audit_appends_leave_no_gap_or_duplicate(any_store:
     assert verify_log(entries, head).ok
 
 
-@pytest.mark.parametrize("size", [2, COPY_FROM + 3], ids=["small-batch", "copied-batch"])
-async def test_T08_an_append_inserted_or_copied_reads_back_as_hashed(any_store: InspectableStore, size: int) -> None:
-    """A batch of ``COPY_FROM`` records or more is copied on PostgreSQL, a smaller one inserted in one round trip:
-    either way every stored record is the text that was hashed, in order, and the log verifies."""
-    async with any_store.transaction() as tx:
-        await tx.append_audit([audit("first")])
-    async with any_store.transaction() as tx:
-        appended = await tx.append_audit([audit(f"a{n}") for n in range(size)])
-    async with any_store.transaction() as tx:
-        head = await tx.audit_head()
-        entries = await tx.audit_entries()
-    assert [e["idx"] for e in entries] == list(range(size + 1)) and head.size == size + 1
-    assert [(e["record"], e["leaf_hash"], e["chain_hash"]) for e in entries[1:]] == [
-        (a.canonical.decode(), a.leaf_hash, a.chain_hash) for a in appended]
-    assert verify_log(entries, head).ok
-
-
 async def test_T08_a_failed_transaction_leaves_nothing_behind(any_store: InspectableStore) -> None:
     async with any_store.transaction() as tx:
         await tx.append_audit([audit()])
@@ -336,20 +319,6 @@ async def test_outbox_rows_are_delivered_once_in_order(any_store: InspectableSto
     async with any_store.transaction() as tx:
         assert [r.message_id for r in await tx.pending_outbox(10)] == ["m1", "m2"]
         assert [r.message_id for r in await tx.inbox("fwa", 0, 10)] == ["m3", "m0", "m4"]
-
-
-@pytest.mark.parametrize("size", [2, COPY_FROM + 3], ids=["small-batch", "copied-batch"])
-async def test_outbox_rows_inserted_or_copied_read_back_as_queued(any_store: InspectableStore, size: int) -> None:
-    """A batch of ``COPY_FROM`` rows or more is copied on PostgreSQL, a smaller one inserted in one round trip:
-    either way each row reads back with every field as queued, under the id ``enqueue`` returned."""
-    rows = [replace(outbox_row(n), headers=(("message-id", f"m{n}"), ("purpose", "microcredit-assessment")),
-                    consent_id=f"c-{n}", consent_version=n, subject_pseudonym=f"p-{n}", value=f'{{"n": {n}}}'.encode(),
-                    key=None if n % 2 else f"k{n}".encode()) for n in range(size)]
-    async with any_store.transaction() as tx:
-        queued = await tx.enqueue(rows)
-    async with any_store.transaction() as tx:
-        pending = await tx.pending_outbox(size + 1)
-    assert pending == queued and [replace(r, id=None) for r in pending] == rows
 
 
 @pytest.mark.parametrize("with_ids", [True, False], ids=["rows-with-ids", "rows-without-ids"])
@@ -525,20 +494,6 @@ async def test_a_care_record_sent_again_replaces_its_activity_row(store: Store) 
     [care_key] = [i for i in indexes if i["name"] == "ux_statistics_activity_kind_source_key"]
     where = care_key["dialect_options"][f"{store.dialect}_where"]  # care rows only, not the decisions (0020)
     assert str(where).lower().replace('"', "").strip("()") == "source_key is not null"
-
-
-@pytest.mark.parametrize("size", [2, COPY_FROM + 3], ids=["small-batch", "copied-batch"])
-async def test_decisions_counted_inserted_or_copied_read_back_as_recorded(any_store: InspectableStore,
-                                                                          size: int) -> None:
-    """Decision events of a batch, one row per alike group (``COPY_FROM`` rows or more copied on PostgreSQL, fewer
-    inserted in one round trip), read back with every dimension and weight as recorded."""
-    events = [ActivityEvent("2026-10", "decision", "aler", "mazzini", "F1", f"r{n}", "permit" if n % 2 else "deny",
-                            weight=n + 1) for n in range(size)]
-    async with any_store.transaction() as tx:
-        await tx.record_activity(events)
-    async with any_store.transaction() as tx:
-        found = await tx.activity("2026-10", ["decision"])
-    assert Counter(found) == Counter(events)
 
 
 async def test_a_vaccination_keeps_its_vaccine_group_and_a_correction_replaces_it(any_store: InspectableStore) -> None:
