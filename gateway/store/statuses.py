@@ -90,7 +90,7 @@ class StatusesRepository(Repository):
         then aborted. For the rows of a batch the copy costs the database 4.5-5.0 us of CPU per row where
         :meth:`claim_messages`' insert costs 7.4-8.5, and the gateway 1.5-1.8 us where it costs 3.8-4.3
         (``bench/store_writes.py --only statuses``, batches of 500). A smaller batch goes through the claim's
-        insert, which for a few rows costs no more, and a replay among them leaves the transaction usable."""
+        insert: for a few rows the copy's lower cost per row matters little."""
         if not statuses:
             return True
         if self._store.dialect != "postgresql" or len(statuses) < COPY_FROM:
